@@ -1,0 +1,43 @@
+//! dataport-core: the CRM domain with no I/O.
+//!
+//! Modules (customers, contacts, opportunities) and their fields as the vendor's import guide
+//! defines them, the typed records the store accepts, typed export filters, the machine-readable
+//! error codes, import modes and API permissions. Nothing here touches a database, a file or the
+//! network, so every rule can be unit-tested and reused by the server, the CLI and plugins.
+
+pub mod error_code;
+pub mod filter;
+pub mod job;
+pub mod module;
+pub mod permission;
+pub mod record;
+
+pub use error_code::ErrorCode;
+pub use filter::{ContactFilter, CustomerFilter, DateRange, Filter, OpportunityFilter};
+pub use job::{ImportMode, JobStatus, OnError};
+pub use module::{FieldDef, FieldKind, Module};
+pub use permission::{Permission, PermissionSet};
+pub use record::{Contact, Customer, Opportunity, Records};
+
+/// Errors from parsing domain words (module names, modes, permissions, ...).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// A word that names none of the allowed values.
+    #[error("unknown {what} '{value}': expected one of {expected}")]
+    UnknownValue {
+        what: &'static str,
+        value: String,
+        expected: String,
+    },
+}
+
+impl CoreError {
+    pub(crate) fn unknown(what: &'static str, value: &str, expected: &[&str]) -> Self {
+        CoreError::UnknownValue {
+            what,
+            value: value.to_owned(),
+            expected: expected.join(", "),
+        }
+    }
+}
