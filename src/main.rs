@@ -1,1 +1,281 @@
-fn main() {}
+//! The `dataport` binary: server and command-line client in one.
+
+mod cli;
+mod table;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use dataport_client::{AuthedClient, DEFAULT_SERVER, convert, v1};
+use dataport_core::{Module, PermissionSet};
+use dataport_server::{FileConfig, Server, ServerConfig, config};
+use dataport_store::Store;
+use tracing_subscriber::EnvFilter;
+
+use cli::{Cli, ClientArgs, Command, DatabaseArgs, FilterArgs, JobsCommand, ServeArgs, TokenCommand};
+use table::Table;
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let default_log = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_log)))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let file = FileConfig::load(cli.config.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(server_config(args, &file))),
+        Command::Token(command) => token(command, &file),
+        Command::Count(args) => runtime.block_on(count(args.filter, args.client, &file)),
+        Command::Jobs(command) => runtime.block_on(jobs(command, &file)),
+    }
+}
+
+/// Flags and environment first, then the TOML file, then built-in defaults.
+fn server_config(args: ServeArgs, file: &FileConfig) -> ServerConfig {
+    let defaults = ServerConfig::default();
+    ServerConfig {
+        listen: args.listen.or(file.listen).unwrap_or(defaults.listen),
+        database_url: database_url(&args.database, file),
+        token_file: args.token_file.or_else(|| file.token_file.clone()).unwrap_or(defaults.token_file),
+        max_message_bytes: args.max_message_bytes.or(file.max_message_bytes).unwrap_or(defaults.max_message_bytes),
+    }
+}
+
+fn database_url(args: &DatabaseArgs, file: &FileConfig) -> String {
+    args.database_url
+        .clone()
+        .or_else(|| file.database_url.clone())
+        .unwrap_or_else(|| config::DEFAULT_DATABASE_URL.to_owned())
+}
+
+async fn serve(config: ServerConfig) -> Result<()> {
+    let server = Server::bind(config.clone()).await?;
+    // Plain lines on stdout: scripts and tests read the address from here whatever RUST_LOG says.
+    println!("dataport listening on {} (database: {}, {})", server.local_addr(), config.database_url, server.backend());
+    if let Some(path) = server.created_token_file() {
+        println!("created the first admin token; it is in {} (readable only by you)", path.display());
+    }
+    server.serve(dataport_server::shutdown_signal()).await?;
+    println!("dataport stopped");
+    Ok(())
+}
+
+fn open_store(args: &DatabaseArgs, file: &FileConfig) -> Result<Store> {
+    let url = database_url(args, file);
+    Store::open(&url).with_context(|| format!("opening database {url}"))
+}
+
+fn token(command: TokenCommand, file: &FileConfig) -> Result<()> {
+    match command {
+        TokenCommand::Create { name, permissions, database } => {
+            let permissions: PermissionSet = permissions.parse()?;
+            if permissions.is_empty() {
+                bail!("--permissions needs at least one of import, export, admin");
+            }
+            let store = open_store(&database, file)?;
+            let (token, secret) = store.create_token(&name, &permissions)?;
+            eprintln!("created token '{}' with permissions {}; this is the only time it is shown:", token.name, token.permissions);
+            println!("{secret}");
+        }
+        TokenCommand::List { database } => {
+            let store = open_store(&database, file)?;
+            let mut table = Table::new(["name", "permissions", "created", "last used", "revoked"]);
+            for token in store.list_tokens()? {
+                let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                    t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|| "-".into())
+                };
+                table.row([
+                    token.name.clone(),
+                    token.permissions.to_string(),
+                    time(Some(token.created_at)),
+                    time(token.last_used_at),
+                    time(token.revoked_at),
+                ]);
+            }
+            print!("{table}");
+        }
+        TokenCommand::Revoke { name, database } => {
+            let store = open_store(&database, file)?;
+            if !store.revoke_token(&name)? {
+                bail!("no active token is named '{name}'; see `dataport token list`");
+            }
+            println!("revoked token '{name}'");
+        }
+    }
+    Ok(())
+}
+
+async fn connect(args: &ClientArgs, file: &FileConfig) -> Result<AuthedClient> {
+    let server = args.server.clone().or_else(|| file.server.clone()).unwrap_or_else(|| DEFAULT_SERVER.to_owned());
+    let token_file: PathBuf = args
+        .token_file
+        .clone()
+        .or_else(|| file.token_file.clone())
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_TOKEN_FILE));
+    let token = dataport_client::resolve_token(args.token.as_deref(), &token_file)?;
+    Ok(dataport_client::connect(&server, &token).await?)
+}
+
+/// Turns a failed call into an error that says what the server said.
+fn call_failed(status: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{:?}: {}", status.code(), status.message())
+}
+
+fn filter_from_args(args: &FilterArgs) -> Result<(Module, v1::Filter)> {
+    use v1::filter::ModuleFilter;
+    let module: Module = args.module.parse()?;
+    let range = |from: &Option<String>, to: &Option<String>| {
+        (from.is_some() || to.is_some()).then(|| v1::DateRange {
+            from: from.clone().unwrap_or_default(),
+            to: to.clone().unwrap_or_default(),
+        })
+    };
+    let misplaced: Vec<&str> = match module {
+        Module::Customers => [
+            ("--customer-code", !args.customer_code.is_empty()),
+            ("--customer-owner", !args.customer_owner.is_empty()),
+            ("--stage", !args.stage.is_empty()),
+            ("--close-from/--close-to", args.close_from.is_some() || args.close_to.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, used)| used.then_some(flag))
+        .collect(),
+        Module::Contacts => [
+            ("--level", !args.level.is_empty()),
+            ("--status", !args.status.is_empty()),
+            ("--owner", !args.owner.is_empty()),
+            ("--industry", !args.industry.is_empty()),
+            ("--code", !args.code.is_empty()),
+            ("--created-from/--created-to", args.created_from.is_some() || args.created_to.is_some()),
+            ("--stage", !args.stage.is_empty()),
+            ("--close-from/--close-to", args.close_from.is_some() || args.close_to.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, used)| used.then_some(flag))
+        .collect(),
+        Module::Opportunities => [
+            ("--level", !args.level.is_empty()),
+            ("--status", !args.status.is_empty()),
+            ("--industry", !args.industry.is_empty()),
+            ("--code", !args.code.is_empty()),
+            ("--created-from/--created-to", args.created_from.is_some() || args.created_to.is_some()),
+            ("--name-contains", args.name_contains.is_some()),
+            ("--customer-owner", !args.customer_owner.is_empty()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, used)| used.then_some(flag))
+        .collect(),
+    };
+    if !misplaced.is_empty() {
+        bail!("{} cannot filter {module}; see `dataport count --help`", misplaced.join(", "));
+    }
+    let filter = match module {
+        Module::Customers => ModuleFilter::Customers(v1::CustomerFilter {
+            levels: args.level.clone(),
+            follow_up_statuses: args.status.clone(),
+            owners: args.owner.clone(),
+            industries: args.industry.clone(),
+            created_at: range(&args.created_from, &args.created_to),
+            codes: args.code.clone(),
+            name_contains: args.name_contains.clone().unwrap_or_default(),
+        }),
+        Module::Contacts => ModuleFilter::Contacts(v1::ContactFilter {
+            customer_codes: args.customer_code.clone(),
+            customer_owners: args.customer_owner.clone(),
+            name_contains: args.name_contains.clone().unwrap_or_default(),
+        }),
+        Module::Opportunities => ModuleFilter::Opportunities(v1::OpportunityFilter {
+            customer_codes: args.customer_code.clone(),
+            stages: args.stage.clone(),
+            owners: args.owner.clone(),
+            expected_close_date: range(&args.close_from, &args.close_to),
+        }),
+    };
+    Ok((module, v1::Filter { module_filter: Some(filter) }))
+}
+
+async fn count(filter: FilterArgs, client: ClientArgs, file: &FileConfig) -> Result<()> {
+    let (module, filter) = filter_from_args(&filter)?;
+    let mut client = connect(&client, file).await?;
+    let response = client
+        .count_records(v1::CountRecordsRequest {
+            module: convert::module_to_proto(module) as i32,
+            filter: Some(filter),
+        })
+        .await
+        .map_err(call_failed)?;
+    let n = response.get_ref().count;
+    println!("共{n}条 ({n} {module})");
+    Ok(())
+}
+
+async fn jobs(command: JobsCommand, file: &FileConfig) -> Result<()> {
+    match command {
+        JobsCommand::List { module, status, limit, client } => {
+            let module = module.map(|m| m.parse::<Module>()).transpose()?;
+            let status = status.map(|s| s.parse::<dataport_core::JobStatus>()).transpose()?;
+            let mut client = connect(&client, file).await?;
+            let response = client
+                .list_import_jobs(v1::ListImportJobsRequest {
+                    module: module.map(|m| convert::module_to_proto(m) as i32).unwrap_or(0),
+                    status: status.map(|s| convert::job_status_to_proto(s) as i32).unwrap_or(0),
+                    page_size: limit,
+                    ..Default::default()
+                })
+                .await
+                .map_err(call_failed)?;
+            let mut table =
+                Table::new(["id", "module", "status", "read", "created", "updated", "skipped", "failed", "file"]);
+            for job in &response.get_ref().jobs {
+                table.row([
+                    job.id.to_string(),
+                    job.module().as_str_name().trim_start_matches("MODULE_").to_lowercase(),
+                    job.status().as_str_name().trim_start_matches("JOB_STATUS_").to_lowercase(),
+                    job.rows_read.to_string(),
+                    job.rows_created.to_string(),
+                    job.rows_updated.to_string(),
+                    job.rows_skipped.to_string(),
+                    job.rows_failed.to_string(),
+                    job.file_name.clone(),
+                ]);
+            }
+            print!("{table}");
+        }
+        JobsCommand::Show { id, errors, client } => {
+            let mut client = connect(&client, file).await?;
+            let response = client
+                .get_import_job(v1::GetImportJobRequest { job_id: id, error_limit: errors, errors_after_row: 0 })
+                .await
+                .map_err(call_failed)?
+                .into_inner();
+            let job = response.job.context("the server sent no job")?;
+            println!("{job:#?}");
+            let mut table = Table::new(["row", "column", "code", "message", "value"]);
+            for error in &response.errors {
+                table.row([
+                    error.row.to_string(),
+                    error.column.clone(),
+                    error.code().as_str_name().to_owned(),
+                    error.message.clone(),
+                    error.value.clone(),
+                ]);
+            }
+            print!("{table}");
+            println!("{} row errors in total", response.total_errors);
+        }
+    }
+    Ok(())
+}

@@ -90,10 +90,7 @@ mod tests {
         for mode in ImportMode::ALL {
             assert_eq!(mode.as_str().parse::<ImportMode>(), Ok(*mode));
         }
-        assert_eq!(
-            "ALL_OR_NOTHING".parse::<OnError>(),
-            Ok(OnError::AllOrNothing)
-        );
+        assert_eq!("ALL_OR_NOTHING".parse::<OnError>(), Ok(OnError::AllOrNothing));
         assert!("merge".parse::<ImportMode>().is_err());
         assert!(JobStatus::Cancelled.is_final() && !JobStatus::Running.is_final());
     }

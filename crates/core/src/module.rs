@@ -56,14 +56,7 @@ pub const CUSTOMER_LEVELS: &[&str] = &["VIP", "重要", "普通"];
 /// 跟进状态
 pub const FOLLOW_UP_STATUSES: &[&str] = &["待跟进", "跟进中", "已成交", "已流失"];
 /// 销售阶段
-pub const OPPORTUNITY_STAGES: &[&str] = &[
-    "初步接洽",
-    "需求确认",
-    "方案报价",
-    "谈判审核",
-    "赢单",
-    "输单",
-];
+pub const OPPORTUNITY_STAGES: &[&str] = &["初步接洽", "需求确认", "方案报价", "谈判审核", "赢单", "输单"];
 /// The industry dictionary (所属行业) that customer imports are checked against.
 pub const INDUSTRIES: &[&str] = &[
     "互联网",
@@ -113,22 +106,8 @@ const fn field(
 }
 
 const CUSTOMER_FIELDS: &[FieldDef] = &[
-    field(
-        "code",
-        "客户编号",
-        "Customer Code",
-        FieldKind::Code,
-        true,
-        64,
-    ),
-    field(
-        "name",
-        "客户名称",
-        "Customer Name",
-        FieldKind::Text,
-        true,
-        200,
-    ),
+    field("code", "客户编号", "Customer Code", FieldKind::Code, true, 64),
+    field("name", "客户名称", "Customer Name", FieldKind::Text, true, 200),
     field(
         "industry",
         "所属行业",
@@ -155,14 +134,7 @@ const CUSTOMER_FIELDS: &[FieldDef] = &[
         false,
         16,
     ),
-    field(
-        "address",
-        "客户地址",
-        "Address",
-        FieldKind::Text,
-        false,
-        500,
-    ),
+    field("address", "客户地址", "Address", FieldKind::Text, false, 500),
     field(
         "contract_amount",
         "合同金额",
@@ -180,25 +152,11 @@ const CUSTOMER_FIELDS: &[FieldDef] = &[
         5000,
     ),
     field("remarks", "备注", "Remarks", FieldKind::Text, false, 2000),
-    field(
-        "created_at",
-        "创建时间",
-        "Created At",
-        FieldKind::Date,
-        false,
-        10,
-    ),
+    field("created_at", "创建时间", "Created At", FieldKind::Date, false, 10),
 ];
 
 const CONTACT_FIELDS: &[FieldDef] = &[
-    field(
-        "code",
-        "联系人编号",
-        "Contact Code",
-        FieldKind::Code,
-        true,
-        64,
-    ),
+    field("code", "联系人编号", "Contact Code", FieldKind::Code, true, 64),
     field(
         "customer_code",
         "客户编号",
@@ -223,14 +181,7 @@ const CONTACT_FIELDS: &[FieldDef] = &[
 ];
 
 const OPPORTUNITY_FIELDS: &[FieldDef] = &[
-    field(
-        "code",
-        "商机编号",
-        "Opportunity Code",
-        FieldKind::Code,
-        true,
-        64,
-    ),
+    field("code", "商机编号", "Opportunity Code", FieldKind::Code, true, 64),
     field(
         "customer_code",
         "客户编号",
@@ -239,14 +190,7 @@ const OPPORTUNITY_FIELDS: &[FieldDef] = &[
         true,
         64,
     ),
-    field(
-        "name",
-        "商机名称",
-        "Opportunity Name",
-        FieldKind::Text,
-        true,
-        200,
-    ),
+    field("name", "商机名称", "Opportunity Name", FieldKind::Text, true, 200),
     field(
         "stage",
         "销售阶段",
@@ -364,14 +308,8 @@ impl FromStr for Module {
         let lower = s.to_ascii_lowercase();
         Module::ALL
             .into_iter()
-            .find(|m| {
-                lower == m.as_str()
-                    || lower == m.as_str().trim_end_matches('s')
-                    || s == m.label_zh()
-            })
-            .ok_or_else(|| {
-                CoreError::unknown("module", s, &["customers", "contacts", "opportunities"])
-            })
+            .find(|m| lower == m.as_str() || lower == m.as_str().trim_end_matches('s') || s == m.label_zh())
+            .ok_or_else(|| CoreError::unknown("module", s, &["customers", "contacts", "opportunities"]))
     }
 }
 

@@ -1,1 +1,154 @@
-//! placeholder
+//! dataport-server: the gRPC server of dataport.
+//!
+//! [`Server::bind`] opens the database (applying migrations), creates the first admin token if
+//! the database has none, and binds the listener; [`Server::serve`] then serves
+//! `dataport.v1.DataPort`, `grpc.health.v1.Health` and server reflection (v1 and v1alpha) until
+//! the shutdown future resolves, finishing in-flight calls first. Configuration is resolved by the
+//! binary (flags, `DATAPORT_*` environment, TOML file) into a [`ServerConfig`].
+//!
+//! Modules: [`config`] (defaults and the TOML file), [`auth`] (bearer tokens and permissions),
+//! [`bootstrap`] (first-start admin token), [`error`] (the one mapping to `tonic::Code`),
+//! [`service`] (the RPC handlers).
+
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod error;
+pub mod service;
+
+use std::{future::Future, net::SocketAddr, path::PathBuf};
+
+use dataport_proto::v1::data_port_server::DataPortServer;
+use dataport_store::{Store, StoreError};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+pub use config::{FileConfig, ServerConfig};
+pub use service::DataPortService;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    #[error("cannot open the database: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Bootstrap(#[from] bootstrap::BootstrapError),
+    #[error("cannot listen on {addr}: {source}; is another server running there? pick another --listen")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("gRPC transport failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("cannot build server reflection: {0}")]
+    Reflection(String),
+    #[error("start-up task failed: {0}")]
+    Startup(String),
+}
+
+/// A server whose database is open and whose listener is bound, ready to serve.
+pub struct Server {
+    config: ServerConfig,
+    store: Store,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    created_token_file: Option<PathBuf>,
+}
+
+impl Server {
+    /// Opens the database, bootstraps the admin token and binds the listen address.
+    pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
+        let url = config.database_url.clone();
+        let token_file = config.token_file.clone();
+        let (store, created_token_file) = tokio::task::spawn_blocking(move || {
+            let store = Store::open(&url)?;
+            let created = bootstrap::ensure_admin_token(&store, &token_file)?;
+            Ok::<_, ServerError>((store, created))
+        })
+        .await
+        .map_err(|e| ServerError::Startup(e.to_string()))??;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServerError::Bind { addr: config.listen, source })?;
+        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.listen, source })?;
+        Ok(Server { config, store, listener, local_addr, created_token_file })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Where the admin token was written, if this start created it.
+    pub fn created_token_file(&self) -> Option<&std::path::Path> {
+        self.created_token_file.as_deref()
+    }
+
+    /// Which database backend is in use.
+    pub fn backend(&self) -> &'static str {
+        self.store.backend().as_str()
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight calls finish.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+        let limit = self.config.max_message_bytes;
+        let dataport = DataPortServer::new(DataPortService::new(self.store.clone()))
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit);
+
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        health_reporter.set_serving::<DataPortServer<DataPortService>>().await;
+
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(dataport_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| ServerError::Reflection(e.to_string()))?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(dataport_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .map_err(|e| ServerError::Reflection(e.to_string()))?;
+
+        tracing::info!(addr = %self.local_addr, backend = self.store.backend().as_str(), "serving dataport.v1.DataPort");
+        tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(dataport)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async move {
+                shutdown.await;
+                // Mark the service as not serving so load balancers stop routing here.
+                health_reporter.set_not_serving::<DataPortServer<DataPortService>>().await;
+                tracing::info!("shutting down: finishing in-flight calls");
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

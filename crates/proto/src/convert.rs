@@ -1,0 +1,276 @@
+//! Conversions between the wire enums/filters and `dataport-core`'s domain types.
+//!
+//! Proto enum value names equal the core words (`HEADER_MISMATCH`, `IMPORT_MODE_INSERT`, ...),
+//! so each conversion is one table; a test checks every value both ways.
+
+use chrono::NaiveDate;
+use dataport_core as core;
+
+use crate::v1;
+
+/// A request field that cannot be turned into a domain value. The message names the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidField(pub String);
+
+impl std::fmt::Display for InvalidField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InvalidField {}
+
+/// Wire module → domain module; UNSPECIFIED or unknown numbers are an error.
+pub fn module_from_proto(value: i32) -> Result<core::Module, InvalidField> {
+    match v1::Module::try_from(value) {
+        Ok(v1::Module::Customers) => Ok(core::Module::Customers),
+        Ok(v1::Module::Contacts) => Ok(core::Module::Contacts),
+        Ok(v1::Module::Opportunities) => Ok(core::Module::Opportunities),
+        _ => Err(InvalidField(
+            "module is required: MODULE_CUSTOMERS, MODULE_CONTACTS or MODULE_OPPORTUNITIES".into(),
+        )),
+    }
+}
+
+pub fn module_to_proto(module: core::Module) -> v1::Module {
+    match module {
+        core::Module::Customers => v1::Module::Customers,
+        core::Module::Contacts => v1::Module::Contacts,
+        core::Module::Opportunities => v1::Module::Opportunities,
+    }
+}
+
+/// UNSPECIFIED means the default, INSERT.
+pub fn import_mode_from_proto(value: i32) -> Result<core::ImportMode, InvalidField> {
+    match v1::ImportMode::try_from(value) {
+        Ok(v1::ImportMode::Unspecified | v1::ImportMode::Insert) => Ok(core::ImportMode::Insert),
+        Ok(v1::ImportMode::Update) => Ok(core::ImportMode::Update),
+        Ok(v1::ImportMode::Upsert) => Ok(core::ImportMode::Upsert),
+        Err(_) => Err(InvalidField(format!("unknown import mode {value}"))),
+    }
+}
+
+pub fn import_mode_to_proto(mode: core::ImportMode) -> v1::ImportMode {
+    match mode {
+        core::ImportMode::Insert => v1::ImportMode::Insert,
+        core::ImportMode::Update => v1::ImportMode::Update,
+        core::ImportMode::Upsert => v1::ImportMode::Upsert,
+    }
+}
+
+/// UNSPECIFIED means the default, SKIP_ROW.
+pub fn on_error_from_proto(value: i32) -> Result<core::OnError, InvalidField> {
+    match v1::OnError::try_from(value) {
+        Ok(v1::OnError::Unspecified | v1::OnError::SkipRow) => Ok(core::OnError::SkipRow),
+        Ok(v1::OnError::AllOrNothing) => Ok(core::OnError::AllOrNothing),
+        Err(_) => Err(InvalidField(format!("unknown on_error {value}"))),
+    }
+}
+
+pub fn on_error_to_proto(on_error: core::OnError) -> v1::OnError {
+    match on_error {
+        core::OnError::SkipRow => v1::OnError::SkipRow,
+        core::OnError::AllOrNothing => v1::OnError::AllOrNothing,
+    }
+}
+
+/// UNSPECIFIED means "any status" and maps to `None`.
+pub fn job_status_from_proto(value: i32) -> Result<Option<core::JobStatus>, InvalidField> {
+    Ok(match v1::JobStatus::try_from(value) {
+        Ok(v1::JobStatus::Unspecified) => None,
+        Ok(v1::JobStatus::Running) => Some(core::JobStatus::Running),
+        Ok(v1::JobStatus::Succeeded) => Some(core::JobStatus::Succeeded),
+        Ok(v1::JobStatus::PartiallySucceeded) => Some(core::JobStatus::PartiallySucceeded),
+        Ok(v1::JobStatus::Failed) => Some(core::JobStatus::Failed),
+        Ok(v1::JobStatus::Cancelled) => Some(core::JobStatus::Cancelled),
+        Err(_) => return Err(InvalidField(format!("unknown job status {value}"))),
+    })
+}
+
+pub fn job_status_to_proto(status: core::JobStatus) -> v1::JobStatus {
+    match status {
+        core::JobStatus::Running => v1::JobStatus::Running,
+        core::JobStatus::Succeeded => v1::JobStatus::Succeeded,
+        core::JobStatus::PartiallySucceeded => v1::JobStatus::PartiallySucceeded,
+        core::JobStatus::Failed => v1::JobStatus::Failed,
+        core::JobStatus::Cancelled => v1::JobStatus::Cancelled,
+    }
+}
+
+pub fn error_code_to_proto(code: core::ErrorCode) -> v1::ErrorCode {
+    // The proto names are the core names by construction (see the test below).
+    v1::ErrorCode::from_str_name(code.as_str()).unwrap_or(v1::ErrorCode::Internal)
+}
+
+pub fn error_code_from_proto(value: i32) -> Option<core::ErrorCode> {
+    v1::ErrorCode::try_from(value)
+        .ok()
+        .and_then(|c| core::ErrorCode::parse(c.as_str_name()))
+}
+
+/// Wire locale → BCP 47 tag used by the message catalogue; UNSPECIFIED is zh-CN.
+pub fn locale_from_proto(value: i32) -> &'static str {
+    match v1::Locale::try_from(value) {
+        Ok(v1::Locale::En) => "en",
+        _ => "zh-CN",
+    }
+}
+
+fn date(field: &str, text: &str) -> Result<Option<NaiveDate>, InvalidField> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map(Some)
+        .map_err(|_| {
+            InvalidField(format!(
+                "{field}: '{text}' is not a date; write YYYY-MM-DD, e.g. 2023-10-01"
+            ))
+        })
+}
+
+fn date_range(field: &str, range: Option<&v1::DateRange>) -> Result<core::DateRange, InvalidField> {
+    let Some(range) = range else {
+        return Ok(core::DateRange::default());
+    };
+    let parsed = core::DateRange {
+        from: date(&format!("{field}.from"), &range.from)?,
+        to: date(&format!("{field}.to"), &range.to)?,
+    };
+    if let (Some(from), Some(to)) = (parsed.from, parsed.to)
+        && from > to
+    {
+        return Err(InvalidField(format!("{field}: from {from} is after to {to}")));
+    }
+    Ok(parsed)
+}
+
+fn non_empty(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// Builds the domain filter for `module` from an optional wire filter. A filter of another
+/// module is an error rather than being ignored, so a caller never exports more than asked.
+pub fn filter_from_proto(
+    module: core::Module,
+    filter: Option<&v1::Filter>,
+) -> Result<core::Filter, InvalidField> {
+    use v1::filter::ModuleFilter;
+    let Some(inner) = filter.and_then(|f| f.module_filter.as_ref()) else {
+        return Ok(core::Filter::all(module));
+    };
+    let parsed = match inner {
+        ModuleFilter::Customers(f) => core::Filter::Customers(core::CustomerFilter {
+            levels: f.levels.clone(),
+            follow_up_statuses: f.follow_up_statuses.clone(),
+            owners: f.owners.clone(),
+            industries: f.industries.clone(),
+            created_at: date_range("filter.customers.created_at", f.created_at.as_ref())?,
+            codes: f.codes.clone(),
+            name_contains: non_empty(&f.name_contains),
+        }),
+        ModuleFilter::Contacts(f) => core::Filter::Contacts(core::ContactFilter {
+            customer_codes: f.customer_codes.clone(),
+            customer_owners: f.customer_owners.clone(),
+            name_contains: non_empty(&f.name_contains),
+        }),
+        ModuleFilter::Opportunities(f) => core::Filter::Opportunities(core::OpportunityFilter {
+            customer_codes: f.customer_codes.clone(),
+            stages: f.stages.clone(),
+            owners: f.owners.clone(),
+            expected_close_date: date_range(
+                "filter.opportunities.expected_close_date",
+                f.expected_close_date.as_ref(),
+            )?,
+        }),
+    };
+    if parsed.module() != module {
+        return Err(InvalidField(format!(
+            "filter is for {} but the request's module is {}",
+            parsed.module(),
+            module
+        )));
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_code_has_the_same_name_on_the_wire() {
+        for code in core::ErrorCode::ALL {
+            let wire = error_code_to_proto(code);
+            assert_eq!(wire.as_str_name(), code.as_str());
+            assert_eq!(error_code_from_proto(wire as i32), Some(code));
+        }
+    }
+
+    #[test]
+    fn enums_round_trip() {
+        for module in core::Module::ALL {
+            assert_eq!(module_from_proto(module_to_proto(module) as i32), Ok(module));
+        }
+        for mode in core::ImportMode::ALL {
+            assert_eq!(
+                import_mode_from_proto(import_mode_to_proto(*mode) as i32),
+                Ok(*mode)
+            );
+        }
+        for status in core::JobStatus::ALL {
+            assert_eq!(
+                job_status_from_proto(job_status_to_proto(*status) as i32),
+                Ok(Some(*status))
+            );
+        }
+        assert!(module_from_proto(0).is_err());
+        assert_eq!(on_error_from_proto(0), Ok(core::OnError::SkipRow));
+    }
+
+    #[test]
+    fn filters_are_checked() {
+        let wire = v1::Filter {
+            module_filter: Some(v1::filter::ModuleFilter::Customers(v1::CustomerFilter {
+                levels: vec!["VIP".into()],
+                created_at: Some(v1::DateRange {
+                    from: "2023-10-01".into(),
+                    to: String::new(),
+                }),
+                name_contains: "  ".into(),
+                ..Default::default()
+            })),
+        };
+        let core::Filter::Customers(parsed) =
+            filter_from_proto(core::Module::Customers, Some(&wire)).unwrap()
+        else {
+            panic!("wrong module");
+        };
+        assert_eq!(parsed.levels, vec!["VIP".to_string()]);
+        assert_eq!(parsed.created_at.from, NaiveDate::from_ymd_opt(2023, 10, 1));
+        assert_eq!(parsed.name_contains, None);
+
+        let err = filter_from_proto(core::Module::Contacts, Some(&wire)).unwrap_err();
+        assert_eq!(
+            err.0,
+            "filter is for customers but the request's module is contacts"
+        );
+
+        let bad_date = v1::Filter {
+            module_filter: Some(v1::filter::ModuleFilter::Opportunities(v1::OpportunityFilter {
+                expected_close_date: Some(v1::DateRange {
+                    from: "2023/10/01".into(),
+                    to: String::new(),
+                }),
+                ..Default::default()
+            })),
+        };
+        let err = filter_from_proto(core::Module::Opportunities, Some(&bad_date)).unwrap_err();
+        assert!(err.0.contains("'2023/10/01' is not a date"), "{err}");
+        assert_eq!(
+            filter_from_proto(core::Module::Contacts, None),
+            Ok(core::Filter::all(core::Module::Contacts))
+        );
+    }
+}

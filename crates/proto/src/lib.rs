@@ -1,0 +1,20 @@
+//! dataport-proto: the `dataport.v1` gRPC contract as Rust types.
+//!
+//! Generated at build time from `proto/dataport/v1/dataport.proto` by protox and
+//! tonic-prost-build; nothing here is written by hand except the small conversions between the
+//! proto enums and `dataport-core`'s domain words, which live in the server and client crates.
+
+#![allow(clippy::doc_lazy_continuation, clippy::large_enum_variant)]
+
+pub mod convert;
+
+/// Package `dataport.v1`.
+pub mod v1 {
+    tonic::include_proto!("dataport.v1");
+}
+
+/// The encoded `FileDescriptorSet` of `dataport.v1`, for server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/dataport_descriptor.bin"));
+
+/// The fully qualified service name, as health checks and reflection report it.
+pub const SERVICE_NAME: &str = "dataport.v1.DataPort";

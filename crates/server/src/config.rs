@@ -1,0 +1,122 @@
+//! Server configuration: built-in defaults, overridden by an optional TOML file, overridden by
+//! `DATAPORT_*` environment variables and command-line flags (the binary resolves those).
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+
+/// Default `--listen`: loopback only, so a fresh start exposes nothing to the network.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+/// Default `--database-url`: an embedded SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "./dataport.db";
+/// Default `--token-file`: where the first start writes the admin token and clients read it.
+pub const DEFAULT_TOKEN_FILE: &str = "./dataport.token";
+/// Default `--max-message-bytes`: file chunks are ≤ 1 MiB, so 4 MiB leaves room for framing
+/// and typed record batches while still bounding what one message can allocate.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Default `--config` file, read when present and no other file is named.
+pub const DEFAULT_CONFIG_FILE: &str = "dataport.toml";
+
+/// The resolved configuration of `dataport serve`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    pub listen: SocketAddr,
+    /// SQLite path or `postgres://` URL.
+    pub database_url: String,
+    /// Where the first start writes the bootstrap admin token.
+    pub token_file: PathBuf,
+    /// Largest gRPC message accepted or sent, in bytes.
+    pub max_message_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: DEFAULT_LISTEN.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 50051))),
+            database_url: DEFAULT_DATABASE_URL.to_owned(),
+            token_file: PathBuf::from(DEFAULT_TOKEN_FILE),
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        }
+    }
+}
+
+/// The optional TOML file. Keys are the long flag names with `_` for `-`; every key is optional.
+///
+/// ```toml
+/// listen = "0.0.0.0:50051"
+/// database_url = "postgres://dataport:secret@db/dataport"
+/// token_file = "/var/lib/dataport/admin.token"
+/// max_message_bytes = 4194304
+/// server = "http://127.0.0.1:50051"   # used by client commands
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub database_url: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub max_message_bytes: Option<usize>,
+    pub server: Option<String>,
+}
+
+/// A config file that cannot be read or parsed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+}
+
+impl FileConfig {
+    /// Loads `explicit` if given (it must exist), else `dataport.toml` in the working directory
+    /// if present, else an empty config.
+    pub fn load(explicit: Option<&Path>) -> Result<FileConfig, ConfigError> {
+        let path = match explicit {
+            Some(path) => path.to_path_buf(),
+            None => {
+                let default = PathBuf::from(DEFAULT_CONFIG_FILE);
+                if !default.is_file() {
+                    return Ok(FileConfig::default());
+                }
+                default
+            }
+        };
+        let text =
+            std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path, message: e.to_string() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_config_reads_every_key_and_rejects_typos() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:6000\"\ndatabase_url = \"x.db\"\ntoken_file = \"t\"\nmax_message_bytes = 10\nserver = \"http://h:1\"\n",
+        )
+        .unwrap();
+        let config = FileConfig::load(Some(&path)).unwrap();
+        assert_eq!(config.listen, Some("127.0.0.1:6000".parse().unwrap()));
+        assert_eq!(config.database_url.as_deref(), Some("x.db"));
+        assert_eq!(config.max_message_bytes, Some(10));
+        assert_eq!(config.server.as_deref(), Some("http://h:1"));
+
+        std::fs::write(&path, "listn = \"127.0.0.1:6000\"\n").unwrap();
+        let err = FileConfig::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("unknown field `listn`"), "{err}");
+
+        let missing = FileConfig::load(Some(&dir.path().join("nope.toml"))).unwrap_err().to_string();
+        assert!(missing.starts_with("cannot read config file"), "{missing}");
+    }
+}

@@ -1,0 +1,225 @@
+//! The `dataport.v1.DataPort` service.
+//!
+//! Handlers authenticate first, convert the request into domain types, run storage work on
+//! blocking threads and map every failure through [`ServiceError`].
+
+use std::pin::Pin;
+
+use chrono::{DateTime, TimeZone, Utc};
+use dataport_core::Permission;
+use dataport_proto::{convert, v1};
+use dataport_store::{ImportJob, JobQuery, RowErrorRecord, Store};
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::{
+    auth::Authenticator,
+    error::{ServiceError, blocking},
+};
+
+/// Most row errors one GetImportJob page returns.
+const MAX_ERROR_PAGE: u32 = 1000;
+/// Default and largest ListImportJobs page.
+const DEFAULT_JOB_PAGE: u32 = 50;
+const MAX_JOB_PAGE: u32 = 1000;
+
+type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// The DataPort service implementation.
+#[derive(Clone)]
+pub struct DataPortService {
+    store: Store,
+    auth: Authenticator,
+}
+
+impl DataPortService {
+    pub fn new(store: Store) -> Self {
+        DataPortService { auth: Authenticator::new(store.clone()), store }
+    }
+}
+
+#[tonic::async_trait]
+impl v1::data_port_server::DataPort for DataPortService {
+    type ImportStream = EventStream<v1::ImportEvent>;
+    type ExportStream = EventStream<v1::ExportEvent>;
+    type GetTemplateStream = EventStream<v1::FileEvent>;
+    type GetErrorFileStream = EventStream<v1::FileEvent>;
+
+    async fn import(
+        &self,
+        request: Request<Streaming<v1::ImportRequest>>,
+    ) -> Result<Response<Self::ImportStream>, Status> {
+        self.auth.authorize(request.metadata(), &[Permission::Import]).await?;
+        Err(ServiceError::Unimplemented("Import (the streaming import pipeline)").into())
+    }
+
+    async fn export(&self, request: Request<v1::ExportRequest>) -> Result<Response<Self::ExportStream>, Status> {
+        self.auth.authorize(request.metadata(), &[Permission::Export]).await?;
+        Err(ServiceError::Unimplemented("Export (the streaming export pipeline)").into())
+    }
+
+    async fn count_records(
+        &self,
+        request: Request<v1::CountRecordsRequest>,
+    ) -> Result<Response<v1::CountRecordsResponse>, Status> {
+        self.auth.authorize(request.metadata(), &[Permission::Export]).await?;
+        let request = request.into_inner();
+        let module = convert::module_from_proto(request.module).map_err(ServiceError::from)?;
+        let filter = convert::filter_from_proto(module, request.filter.as_ref()).map_err(ServiceError::from)?;
+        let store = self.store.clone();
+        let count = blocking(move || Ok(store.count(&filter)?)).await?;
+        Ok(Response::new(v1::CountRecordsResponse { count }))
+    }
+
+    async fn get_template(
+        &self,
+        request: Request<v1::GetTemplateRequest>,
+    ) -> Result<Response<Self::GetTemplateStream>, Status> {
+        self.auth.authorize(request.metadata(), &[Permission::Import, Permission::Export]).await?;
+        Err(ServiceError::Unimplemented("GetTemplate (import templates)").into())
+    }
+
+    async fn list_formats(
+        &self,
+        request: Request<v1::ListFormatsRequest>,
+    ) -> Result<Response<v1::ListFormatsResponse>, Status> {
+        self.auth.authorize(request.metadata(), &[]).await?;
+        Err(ServiceError::Unimplemented("ListFormats (format plugins)").into())
+    }
+
+    async fn get_import_job(
+        &self,
+        request: Request<v1::GetImportJobRequest>,
+    ) -> Result<Response<v1::GetImportJobResponse>, Status> {
+        self.auth.authorize(request.metadata(), &[Permission::Import]).await?;
+        let request = request.into_inner();
+        let job_id = request.job_id;
+        let limit = request.error_limit.min(MAX_ERROR_PAGE) as usize;
+        let after_row = i64::try_from(request.errors_after_row)
+            .map_err(|_| ServiceError::InvalidArgument("errors_after_row is too large".into()))?;
+        let store = self.store.clone();
+        let (job, errors, total_errors) = blocking(move || {
+            let job = store
+                .get_job(job_id)?
+                .ok_or_else(|| ServiceError::NotFound(format!("import job {job_id} does not exist")))?;
+            let errors = if limit == 0 {
+                Vec::new()
+            } else {
+                store.row_errors(job_id, (after_row > 0).then_some(after_row), limit)?
+            };
+            let total = store.count_row_errors(job_id)?;
+            Ok((job, errors, total))
+        })
+        .await?;
+        Ok(Response::new(v1::GetImportJobResponse {
+            job: Some(job_to_proto(&job)),
+            errors: errors.iter().map(row_error_to_proto).collect(),
+            total_errors,
+        }))
+    }
+
+    async fn list_import_jobs(
+        &self,
+        request: Request<v1::ListImportJobsRequest>,
+    ) -> Result<Response<v1::ListImportJobsResponse>, Status> {
+        self.auth.authorize(request.metadata(), &[Permission::Import]).await?;
+        let request = request.into_inner();
+        let page_size = match request.page_size {
+            0 => DEFAULT_JOB_PAGE,
+            n => n.min(MAX_JOB_PAGE),
+        } as usize;
+        let before_id = if request.page_token.is_empty() {
+            None
+        } else {
+            Some(request.page_token.parse::<i64>().map_err(|_| {
+                ServiceError::InvalidArgument(format!(
+                    "page_token '{}' is not one this server issued; pass next_page_token unchanged",
+                    request.page_token
+                ))
+            })?)
+        };
+        let module = if request.module == v1::Module::Unspecified as i32 {
+            None
+        } else {
+            Some(convert::module_from_proto(request.module).map_err(ServiceError::from)?)
+        };
+        let query = JobQuery {
+            module,
+            status: convert::job_status_from_proto(request.status).map_err(ServiceError::from)?,
+            started_after: unix_ms_bound("started_after_unix_ms", request.started_after_unix_ms)?,
+            started_before: unix_ms_bound("started_before_unix_ms", request.started_before_unix_ms)?,
+            before_id,
+            // One extra row tells whether another page follows.
+            limit: page_size + 1,
+        };
+        let store = self.store.clone();
+        let mut jobs = blocking(move || Ok(store.list_jobs(&query)?)).await?;
+        let next_page_token = if jobs.len() > page_size {
+            jobs.truncate(page_size);
+            jobs.last().map(|job| job.id.to_string()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(v1::ListImportJobsResponse {
+            jobs: jobs.iter().map(job_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn get_error_file(
+        &self,
+        request: Request<v1::GetErrorFileRequest>,
+    ) -> Result<Response<Self::GetErrorFileStream>, Status> {
+        self.auth.authorize(request.metadata(), &[Permission::Import]).await?;
+        Err(ServiceError::Unimplemented("GetErrorFile (error files of import jobs)").into())
+    }
+}
+
+fn unix_ms_bound(field: &str, value: i64) -> Result<Option<DateTime<Utc>>, ServiceError> {
+    if value == 0 {
+        return Ok(None);
+    }
+    Utc.timestamp_millis_opt(value)
+        .single()
+        .map(Some)
+        .ok_or_else(|| ServiceError::InvalidArgument(format!("{field}: {value} is not a valid Unix time in ms")))
+}
+
+/// Persisted job → wire report.
+pub fn job_to_proto(job: &ImportJob) -> v1::ImportJob {
+    let end = job.finished_at.unwrap_or_else(Utc::now);
+    v1::ImportJob {
+        id: job.id,
+        module: convert::module_to_proto(job.module) as i32,
+        format: job.format.clone(),
+        mode: convert::import_mode_to_proto(job.mode) as i32,
+        on_error: convert::on_error_to_proto(job.on_error) as i32,
+        dry_run: job.dry_run,
+        status: convert::job_status_to_proto(job.status) as i32,
+        rows_read: job.counts.rows_read,
+        rows_created: job.counts.created,
+        rows_updated: job.counts.updated,
+        rows_skipped: job.counts.skipped,
+        rows_failed: job.counts.failed,
+        file_name: job.file_name.clone(),
+        file_size: job.file_size.and_then(|s| u64::try_from(s).ok()).unwrap_or(job.counts.bytes_read),
+        sha256: job.sha256.clone().unwrap_or_default(),
+        token_name: job.token_name.clone(),
+        error_message: job.error_message.clone().unwrap_or_default(),
+        started_at_unix_ms: job.started_at.timestamp_millis(),
+        finished_at_unix_ms: job.finished_at.map(|t| t.timestamp_millis()).unwrap_or(0),
+        duration_ms: u64::try_from((end - job.started_at).num_milliseconds()).unwrap_or(0),
+    }
+}
+
+/// Persisted row error → wire event.
+pub fn row_error_to_proto(error: &RowErrorRecord) -> v1::RowError {
+    v1::RowError {
+        row: u64::try_from(error.row).unwrap_or(0),
+        column: error.column.clone(),
+        field: error.field.clone(),
+        code: convert::error_code_to_proto(error.code) as i32,
+        message: error.message.clone(),
+        value: error.raw_value.clone().unwrap_or_default(),
+    }
+}

@@ -1,0 +1,168 @@
+//! Starts `dataport serve` as a child process on a free loopback port and stops it with SIGTERM.
+
+use std::{
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Output, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+use dataport_client::{AuthedClient, v1};
+use tempfile::TempDir;
+
+/// Path of the binary under test.
+pub fn dataport_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_dataport")
+}
+
+/// A running server with its own database and token file in a temp dir.
+pub struct TestServer {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    pub dir: TempDir,
+    /// Everything the server printed on stdout until it was ready.
+    pub banner: Vec<String>,
+}
+
+impl TestServer {
+    /// A server on a fresh SQLite database.
+    pub fn start() -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(dir, &[])
+    }
+
+    /// A server in `dir` (database `dir/dataport.db`, token `dir/dataport.token`) with extra args.
+    pub fn start_in(dir: TempDir, extra: &[&str]) -> TestServer {
+        let mut command = Command::new(dataport_bin());
+        command
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .args(extra)
+            .current_dir(dir.path())
+            .env_remove("DATAPORT_DATABASE_URL")
+            .env_remove("DATAPORT_TOKEN_FILE")
+            .env_remove("DATAPORT_CONFIG")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().expect("spawn dataport serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut banner = Vec::new();
+        let addr = loop {
+            let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!("server did not report its address; it printed {banner:?}")
+            });
+            banner.push(line.clone());
+            if let Some(rest) = line.strip_prefix("dataport listening on ") {
+                let addr = rest.split_whitespace().next().expect("address");
+                break addr.parse::<SocketAddr>().expect("socket address");
+            }
+        };
+        // The token line follows the address line on a first start.
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            banner.push(line);
+        }
+        TestServer { child: Some(child), addr, dir, banner }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn database(&self) -> PathBuf {
+        self.dir.path().join("dataport.db")
+    }
+
+    pub fn token_file(&self) -> PathBuf {
+        self.dir.path().join("dataport.token")
+    }
+
+    /// The admin token written on first start.
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.token_file()).expect("token file").trim().to_owned()
+    }
+
+    pub async fn client(&self, token: &str) -> AuthedClient {
+        dataport_client::connect(&self.url(), token).await.expect("connect")
+    }
+
+    /// A client that sends no authorization metadata at all.
+    pub async fn anonymous_client(&self) -> v1::data_port_client::DataPortClient<tonic::transport::Channel> {
+        v1::data_port_client::DataPortClient::new(dataport_client::channel(&self.url()).await.expect("channel"))
+    }
+
+    /// Runs the CLI with this server's directory as working directory.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        run_cli(self.dir.path(), args)
+    }
+
+    /// Creates a token through `dataport token create` and returns its secret.
+    pub fn create_token(&self, name: &str, permissions: &str) -> String {
+        let output = self.cli(&["token", "create", "--name", name, "--permissions", permissions]);
+        assert!(output.status.success(), "token create failed: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).expect("utf-8").trim().to_owned()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn stop(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");
+        assert!(status.success());
+        wait_with_timeout(&mut child, Duration::from_secs(30))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> ExitStatus {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("server did not stop within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `dataport ARGS` in `dir` without inheriting any DATAPORT_* settings.
+pub fn run_cli(dir: &Path, args: &[&str]) -> Output {
+    let mut command = Command::new(dataport_bin());
+    command.args(args).current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("DATAPORT_") {
+            command.env_remove(key);
+        }
+    }
+    command.output().expect("run dataport")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}

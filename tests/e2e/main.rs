@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `dataport` binary on loopback, real gRPC clients, real files.
+//!
+//! One test binary (ripgrep's habit); one module per concern.
+
+mod harness;
+
+mod auth;
+mod cli;
+mod server;

@@ -1,0 +1,132 @@
+//! Start-up, health, reflection, configuration and graceful shutdown.
+
+use std::os::unix::fs::PermissionsExt;
+
+use tokio_stream::StreamExt;
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+use tonic_reflection::pb::v1::{
+    ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+    server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+};
+
+use crate::harness::{TestServer, run_cli, stdout};
+
+#[tokio::test]
+async fn health_reports_serving_for_the_service_and_the_server() {
+    let server = TestServer::start();
+    let mut health = HealthClient::new(dataport_client::channel(&server.url()).await.unwrap());
+    for service in ["", "dataport.v1.DataPort"] {
+        let response = health.check(HealthCheckRequest { service: service.into() }).await.unwrap();
+        assert_eq!(response.get_ref().status(), ServingStatus::Serving, "service '{service}'");
+    }
+    let unknown = health.check(HealthCheckRequest { service: "nope.Service".into() }).await.unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+}
+
+#[tokio::test]
+async fn reflection_lists_the_dataport_service_without_a_token() {
+    let server = TestServer::start();
+    let mut reflection = ServerReflectionClient::new(dataport_client::channel(&server.url()).await.unwrap());
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
+    let response = responses.next().await.expect("one response").unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected reflection answer: {response:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(names.contains(&"dataport.v1.DataPort".to_string()), "{names:?}");
+    assert!(names.contains(&"grpc.health.v1.Health".to_string()), "{names:?}");
+}
+
+#[tokio::test]
+async fn first_start_writes_a_private_admin_token_and_later_starts_keep_it() {
+    let server = TestServer::start();
+    let token_file = server.token_file();
+    let banner = server.banner.join("\n");
+    assert!(
+        banner.contains(&format!("it is in {}", token_file.canonicalize().unwrap().display())),
+        "the start-up banner must name the token file: {banner}"
+    );
+    let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "token file must be readable only by its owner");
+    let token = server.admin_token();
+    assert!(token.starts_with("dp_") && token.len() >= 3 + 32, "token too short for 128 bits: {token}");
+
+    // The admin token works, and a restart on the same database neither prints nor rewrites it.
+    let mut client = server.client(&token).await;
+    client.list_import_jobs(dataport_client::v1::ListImportJobsRequest::default()).await.unwrap();
+    let dir = server_dir(server);
+    let again = TestServer::start_in(dir, &[]);
+    assert!(!again.banner.join("\n").contains("admin token"), "{:?}", again.banner);
+    assert_eq!(again.admin_token(), token);
+}
+
+/// Stops a server and hands back its directory for another start.
+fn server_dir(mut server: TestServer) -> tempfile::TempDir {
+    let dir = std::mem::replace(&mut server.dir, tempfile::tempdir().unwrap());
+    let status = server.stop();
+    assert!(status.success());
+    dir
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_server_cleanly() {
+    let server = TestServer::start();
+    let status = server.stop();
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[test]
+fn a_config_file_sets_defaults_and_flags_override_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("dataport.toml"),
+        "database_url = \"from-config.db\"\ntoken_file = \"config.token\"\nlisten = \"127.0.0.1:1\"\n",
+    )
+    .unwrap();
+    // `--listen 127.0.0.1:0` on the command line beats the file's port 1.
+    let server = TestServer::start_in(dir, &[]);
+    assert!(server.dir.path().join("from-config.db").exists(), "database_url from dataport.toml not used");
+    assert!(server.dir.path().join("config.token").exists(), "token_file from dataport.toml not used");
+    assert_ne!(server.addr.port(), 1);
+
+    let typo = tempfile::tempdir().unwrap();
+    std::fs::write(typo.path().join("bad.toml"), "databse_url = \"x\"\n").unwrap();
+    let output = run_cli(typo.path(), &["--config", "bad.toml", "serve"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown field `databse_url`"));
+}
+
+#[test]
+fn help_documents_every_flag_with_its_environment_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = stdout(&run_cli(dir.path(), &["serve", "--help"]));
+    for expected in [
+        "DATAPORT_LISTEN",
+        "DATAPORT_DATABASE_URL",
+        "DATAPORT_TOKEN_FILE",
+        "DATAPORT_MAX_MESSAGE_BYTES",
+        "DATAPORT_CONFIG",
+        "127.0.0.1:50051",
+    ] {
+        assert!(help.contains(expected), "serve --help lacks {expected}:\n{help}");
+    }
+    let help = stdout(&run_cli(dir.path(), &["count", "--help"]));
+    for expected in ["DATAPORT_SERVER", "DATAPORT_TOKEN", "--level", "--stage"] {
+        assert!(help.contains(expected), "count --help lacks {expected}:\n{help}");
+    }
+}
+
+#[test]
+fn a_busy_port_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_cli(dir.path(), &["serve", "--listen", &addr]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("cannot listen on {addr}")), "{stderr}");
+}
