@@ -1,1 +1,528 @@
-//! placeholder
+//! dataport-store: the diesel storage layer of dataport, on SQLite or PostgreSQL.
+//!
+//! **One schema, two backends.** [`schema`] is the single diesel schema; the migrations under
+//! `migrations/sqlite` and `migrations/postgres` create the same tables in each dialect and are
+//! embedded and applied by [`Store::open`]. Every query is written once: the `on_conn!` macro
+//! repeats a query body per concrete connection type (`SqliteConnection`, `PgConnection`), so each
+//! copy is type-checked against its own backend with no generic-backend trait bounds. Filters are
+//! diesel boxed queries, never SQL strings.
+//!
+//! **One writer on SQLite.** SQLite allows many readers beside a single writer (WAL mode). The
+//! store mirrors that with two pools: readers, and a writer pool of exactly one connection whose
+//! checkout timeout is [`StoreOptions::busy_timeout`]. Writers queue in the pool instead of
+//! racing for the file lock, so concurrent imports wait their turn and never see "database is
+//! locked". Write transactions start with `BEGIN IMMEDIATE` to take the lock up front.
+//! PostgreSQL uses one pool and its own row locking.
+//!
+//! **Batches under the bind limit.** A batch write looks up the batch's existing codes in
+//! chunks, then writes with multi-row `INSERT … ON CONFLICT(code)` statements, each sized so
+//! rows × columns stays under the backend's bind-parameter limit (SQLite 32766, PostgreSQL
+//! 65535). There are no per-row round trips.
+//!
+//! Errors come out as database-neutral [`StoreError`] kinds, never diesel's.
+
+mod backend;
+mod error;
+mod filter;
+mod jobs;
+mod models;
+mod records;
+pub mod schema;
+mod time;
+mod tokens;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dataport_core::{Filter, ImportMode, Module, PermissionSet, Records};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ConnectionManager, Pool};
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::backend::{Conn, PgPooled, Pools, SqlitePooled, SqliteSettings, Target};
+
+pub use crate::backend::Backend;
+pub use crate::error::StoreError;
+pub use crate::jobs::{ImportJob, JobCounts, JobFinish, JobQuery, NewImportJob, RowErrorRecord};
+pub use crate::records::WriteOutcome;
+pub use crate::tokens::ApiToken;
+
+use crate::error::Result;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Serialises migrations of replicas that start together against one PostgreSQL database.
+const MIGRATION_LOCK_KEY: i64 = 0x6461_7461_706f_7274; // "dataport"
+
+/// How a [`Store`] connects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Pool size: readers on SQLite, all connections on PostgreSQL.
+    pub max_connections: u32,
+    /// How long a writer waits for SQLite's single writer slot (and any connection waits for
+    /// a free pool slot) before giving up with [`StoreError::Busy`].
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: 8,
+            busy_timeout: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+/// The storage handle. Cheap to clone (an `Arc` inside); share it between threads.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pools: Pools,
+    backend: Backend,
+    /// The URL with its password masked, for messages.
+    url: String,
+    options: StoreOptions,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.inner.backend)
+            .field("url", &self.inner.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and applies pending migrations.
+    pub fn open(url: &str) -> Result<Store> {
+        Store::open_with(url, &StoreOptions::default())
+    }
+
+    /// [`Store::open`] with explicit options.
+    pub fn open_with(url: &str, options: &StoreOptions) -> Result<Store> {
+        let (pools, backend) = match backend::parse_url(url)? {
+            Target::Sqlite(path) => (open_sqlite(url, &path, options)?, Backend::Sqlite),
+            Target::Postgres(pg_url) => (open_postgres(&pg_url, options)?, Backend::Postgres),
+        };
+        tracing::debug!(backend = backend.as_str(), url = %backend::mask_url(url), "store opened");
+        Ok(Store {
+            inner: Arc::new(Inner {
+                pools,
+                backend,
+                url: backend::mask_url(url),
+                options: options.clone(),
+            }),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    // ---- records -------------------------------------------------------------------------
+
+    /// Writes one batch in one transaction. See [`WriteOutcome`] for what each mode reports.
+    /// Codes repeated within the batch are written once (INSERT keeps the first, the others
+    /// keep the last).
+    pub fn write(&self, records: &Records, mode: ImportMode) -> Result<WriteOutcome> {
+        if records.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        self.with_writer(|c| records::write(c, records, mode))
+    }
+
+    /// Opens a write transaction that spans several batches (ALL_OR_NOTHING imports). On
+    /// SQLite it holds the single writer until commit or rollback: other writes wait.
+    pub fn begin_write(&self) -> Result<WriteTx> {
+        let conn = match &self.inner.pools {
+            Pools::Sqlite { writer, .. } => {
+                let mut c = writer.get().map_err(|_| self.writer_busy())?;
+                AnsiTransactionManager::begin_transaction_sql(&mut *c, "BEGIN IMMEDIATE")?;
+                TxConn::Sqlite(c)
+            }
+            Pools::Postgres(pool) => {
+                let mut c = pool.get().map_err(|e| self.pool_error(&e))?;
+                AnsiTransactionManager::begin_transaction(&mut *c)?;
+                TxConn::Postgres(c)
+            }
+        };
+        Ok(WriteTx { conn: Some(conn) })
+    }
+
+    /// The subset of `codes` that exist in `module`.
+    pub fn existing_codes(&self, module: Module, codes: &[&str]) -> Result<HashSet<String>> {
+        self.with_reader(|c| records::existing_codes(c, module, codes))
+    }
+
+    /// The distinct `codes` that are NOT customer codes (unknown references).
+    pub fn missing_customer_codes(&self, codes: &[&str]) -> Result<HashSet<String>> {
+        self.with_reader(|c| records::missing_customer_codes(c, codes))
+    }
+
+    /// How many records match `filter`.
+    pub fn count(&self, filter: &Filter) -> Result<u64> {
+        self.with_reader(|c| records::count(c, filter))
+    }
+
+    /// Up to `limit` records matching `filter` with code > `after_code`, in code order
+    /// (keyset pagination: pass the previous page's last code).
+    pub fn page(&self, filter: &Filter, after_code: Option<&str>, limit: usize) -> Result<Records> {
+        self.with_reader(|c| records::page(c, filter, after_code, limit))
+    }
+
+    // ---- jobs ----------------------------------------------------------------------------
+
+    /// Records a new job: status running, started now.
+    pub fn create_job(&self, job: &NewImportJob) -> Result<ImportJob> {
+        self.with_writer(|c| jobs::create_job(c, job))
+    }
+
+    /// Stores a job's running counts. Progress is advisory: on SQLite, when the single writer
+    /// is busy (e.g. an ALL_OR_NOTHING import holds a [`WriteTx`]) the update is skipped
+    /// rather than waited for; [`Store::finish_job`] always writes the final counts.
+    pub fn update_job_progress(&self, id: i64, counts: &JobCounts) -> Result<()> {
+        match self.try_with_writer(|c| jobs::update_progress(c, id, counts))? {
+            Some(()) => Ok(()),
+            None => {
+                tracing::debug!(job = id, "progress update skipped: the writer is busy");
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends a job and returns it as stored. `finished_at` is set to now.
+    pub fn finish_job(&self, id: i64, finish: &JobFinish) -> Result<ImportJob> {
+        self.with_writer(|c| jobs::finish_job(c, id, finish))
+    }
+
+    pub fn get_job(&self, id: i64) -> Result<Option<ImportJob>> {
+        self.with_reader(|c| jobs::get_job(c, id))
+    }
+
+    /// Jobs matching `query`, newest (highest id) first.
+    pub fn list_jobs(&self, query: &JobQuery) -> Result<Vec<ImportJob>> {
+        self.with_reader(|c| jobs::list_jobs(c, query))
+    }
+
+    /// Persists row errors of a job, in multi-row statements under the bind limit, in one
+    /// transaction.
+    pub fn insert_row_errors(&self, job_id: i64, errors: &[RowErrorRecord]) -> Result<()> {
+        if errors.is_empty() {
+            return Ok(());
+        }
+        self.with_writer(|c| jobs::insert_row_errors(c, job_id, errors))
+    }
+
+    /// A page of row errors with row > `after_row`, ordered by row then insertion. A page may
+    /// exceed `limit` so that the errors of its last row are never split across pages: pass
+    /// the last returned `row` as the next `after_row`.
+    pub fn row_errors(
+        &self,
+        job_id: i64,
+        after_row: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<RowErrorRecord>> {
+        self.with_reader(|c| jobs::row_errors(c, job_id, after_row, limit))
+    }
+
+    pub fn count_row_errors(&self, job_id: i64) -> Result<u64> {
+        self.with_reader(|c| jobs::count_row_errors(c, job_id))
+    }
+
+    // ---- tokens --------------------------------------------------------------------------
+
+    /// Creates a token and returns it with its secret. The secret is not stored (only its
+    /// SHA-256) and cannot be shown again. Names are unique among active tokens.
+    pub fn create_token(
+        &self,
+        name: &str,
+        permissions: &PermissionSet,
+    ) -> Result<(ApiToken, String)> {
+        self.with_writer(|c| tokens::create_token(c, name, permissions))
+    }
+
+    /// Every token, revoked ones included, oldest first.
+    pub fn list_tokens(&self) -> Result<Vec<ApiToken>> {
+        self.with_reader(tokens::list_tokens)
+    }
+
+    /// Revokes the active token called `name`; `false` if there is none.
+    pub fn revoke_token(&self, name: &str) -> Result<bool> {
+        self.with_writer(|c| tokens::revoke_token(c, name))
+    }
+
+    /// The active token with this secret, or `None`. Records `last_used_at` at most once a
+    /// minute, and never waits for a busy writer to do so (the update is skipped instead).
+    pub fn authenticate(&self, secret: &str) -> Result<Option<ApiToken>> {
+        let hash = tokens::hash_secret(secret);
+        let Some(mut token) = self.with_reader(|c| tokens::find_active(c, &hash))? else {
+            return Ok(None);
+        };
+        let now = time::now();
+        if tokens::needs_touch(&token, now) {
+            match self.try_with_writer(|c| tokens::touch(c, token.id, now)) {
+                Ok(Some(())) => token.last_used_at = Some(now.and_utc()),
+                Ok(None) => tracing::debug!(token = %token.name, "last_used_at skipped: writer busy"),
+                // Bookkeeping must not turn a valid token into a failed request.
+                Err(e) => tracing::warn!(token = %token.name, error = %e, "last_used_at not recorded"),
+            }
+        }
+        Ok(Some(token))
+    }
+
+    /// Number of token rows, revoked included (e.g. to detect a fresh installation).
+    pub fn count_tokens(&self) -> Result<u64> {
+        self.with_reader(tokens::count_tokens)
+    }
+
+    // ---- connections ---------------------------------------------------------------------
+
+    fn with_reader<T>(&self, f: impl FnOnce(&mut Conn<'_>) -> Result<T>) -> Result<T> {
+        match &self.inner.pools {
+            Pools::Sqlite { readers, .. } => {
+                let mut c = readers.get().map_err(|e| self.pool_error(&e))?;
+                f(&mut Conn::Sqlite(&mut c))
+            }
+            Pools::Postgres(pool) => {
+                let mut c = pool.get().map_err(|e| self.pool_error(&e))?;
+                f(&mut Conn::Postgres(&mut c))
+            }
+        }
+    }
+
+    /// Runs `f` in a write transaction (SQLite: on the single writer, `BEGIN IMMEDIATE`).
+    fn with_writer<T>(&self, f: impl FnOnce(&mut Conn<'_>) -> Result<T>) -> Result<T> {
+        match &self.inner.pools {
+            Pools::Sqlite { writer, .. } => {
+                let mut c = writer.get().map_err(|_| self.writer_busy())?;
+                c.immediate_transaction(|c| f(&mut Conn::Sqlite(c)))
+            }
+            Pools::Postgres(pool) => {
+                let mut c = pool.get().map_err(|e| self.pool_error(&e))?;
+                c.transaction(|c| f(&mut Conn::Postgres(c)))
+            }
+        }
+    }
+
+    /// Runs a single-statement write only if it need not wait: `Ok(None)` when SQLite's writer
+    /// is taken or the file is locked by another process.
+    fn try_with_writer<T>(&self, f: impl FnOnce(&mut Conn<'_>) -> Result<T>) -> Result<Option<T>> {
+        match &self.inner.pools {
+            Pools::Sqlite { writer, .. } => {
+                let Some(mut c) = writer.try_get() else {
+                    return Ok(None);
+                };
+                // Another process may hold the file lock: wait a moment at most, not minutes.
+                c.batch_execute("PRAGMA busy_timeout = 100;")?;
+                let result = f(&mut Conn::Sqlite(&mut c));
+                let settings = SqliteSettings {
+                    busy_timeout: self.inner.options.busy_timeout,
+                };
+                settings.apply(&mut c)?;
+                match result {
+                    Ok(v) => Ok(Some(v)),
+                    Err(StoreError::Busy(_)) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }
+            Pools::Postgres(pool) => {
+                let mut c = pool.get().map_err(|e| self.pool_error(&e))?;
+                f(&mut Conn::Postgres(&mut c)).map(Some)
+            }
+        }
+    }
+
+    fn writer_busy(&self) -> StoreError {
+        StoreError::Busy(format!(
+            "another write held the SQLite writer for longer than the busy timeout ({:?}) on {}",
+            self.inner.options.busy_timeout, self.inner.url
+        ))
+    }
+
+    fn pool_error(&self, e: &diesel::r2d2::PoolError) -> StoreError {
+        StoreError::Connection(format!(
+            "no database connection to {} became available: {e}",
+            self.inner.url
+        ))
+    }
+}
+
+/// An open write transaction over several batches. Dropping it without [`WriteTx::commit`]
+/// rolls back. On SQLite it holds the single writer connection for its whole life.
+pub struct WriteTx {
+    /// `None` only after commit or rollback (which consume the value).
+    conn: Option<TxConn>,
+}
+
+enum TxConn {
+    Sqlite(SqlitePooled),
+    Postgres(PgPooled),
+}
+
+impl TxConn {
+    fn conn(&mut self) -> Conn<'_> {
+        match self {
+            TxConn::Sqlite(c) => Conn::Sqlite(c),
+            TxConn::Postgres(c) => Conn::Postgres(c),
+        }
+    }
+
+    fn commit(&mut self) -> diesel::QueryResult<()> {
+        match self {
+            TxConn::Sqlite(c) => AnsiTransactionManager::commit_transaction(&mut **c),
+            TxConn::Postgres(c) => AnsiTransactionManager::commit_transaction(&mut **c),
+        }
+    }
+
+    fn rollback(&mut self) -> diesel::QueryResult<()> {
+        match self {
+            TxConn::Sqlite(c) => AnsiTransactionManager::rollback_transaction(&mut **c),
+            TxConn::Postgres(c) => AnsiTransactionManager::rollback_transaction(&mut **c),
+        }
+    }
+}
+
+impl fmt::Debug for WriteTx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriteTx")
+            .field("open", &self.conn.is_some())
+            .finish()
+    }
+}
+
+impl WriteTx {
+    fn active(&mut self) -> Result<Conn<'_>> {
+        self.conn
+            .as_mut()
+            .map(TxConn::conn)
+            .ok_or_else(|| StoreError::Database("the write transaction has already ended".into()))
+    }
+
+    /// Writes a batch inside the transaction. The batch is atomic on its own (a savepoint): if
+    /// it fails, the transaction is still usable and holds the earlier batches.
+    pub fn write(&mut self, records: &Records, mode: ImportMode) -> Result<WriteOutcome> {
+        if records.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        let mut conn = self.active()?;
+        backend::in_transaction(&mut conn, |c| records::write(c, records, mode))
+    }
+
+    /// Like [`Store::existing_codes`], but sees this transaction's uncommitted rows.
+    pub fn existing_codes(&mut self, module: Module, codes: &[&str]) -> Result<HashSet<String>> {
+        let mut conn = self.active()?;
+        records::existing_codes(&mut conn, module, codes)
+    }
+
+    /// Like [`Store::missing_customer_codes`], but sees this transaction's uncommitted rows.
+    pub fn missing_customer_codes(&mut self, codes: &[&str]) -> Result<HashSet<String>> {
+        let mut conn = self.active()?;
+        records::missing_customer_codes(&mut conn, codes)
+    }
+
+    pub fn commit(mut self) -> Result<()> {
+        match self.conn.take() {
+            Some(mut c) => Ok(c.commit()?),
+            None => Ok(()),
+        }
+    }
+
+    pub fn rollback(mut self) -> Result<()> {
+        match self.conn.take() {
+            Some(mut c) => Ok(c.rollback()?),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.conn.take()
+            && let Err(e) = c.rollback()
+        {
+            // The pool discards a connection whose transaction state is broken.
+            tracing::warn!(error = %e, "rolling back an abandoned write transaction failed");
+        }
+    }
+}
+
+fn open_sqlite(url: &str, path: &str, options: &StoreOptions) -> Result<Pools> {
+    let connect_error = |e: &dyn fmt::Display| {
+        StoreError::Connection(format!(
+            "cannot open SQLite database '{path}' (from '{}'): {e}",
+            backend::mask_url(url)
+        ))
+    };
+    let settings = SqliteSettings {
+        busy_timeout: options.busy_timeout,
+    };
+    let mut conn = SqliteConnection::establish(path).map_err(|e| connect_error(&e))?;
+    // WAL is a property of the file: set it once, before any pooled connection exists.
+    conn.batch_execute("PRAGMA journal_mode = WAL;")
+        .map_err(|e| connect_error(&e))?;
+    settings.apply(&mut conn).map_err(|e| connect_error(&e))?;
+    conn.run_pending_migrations(SQLITE_MIGRATIONS)
+        .map_err(|e| StoreError::Migration(format!("{path}: {e}")))?;
+    drop(conn);
+
+    // r2d2 panics on a zero timeout or size; clamp instead.
+    let wait = options.busy_timeout.max(Duration::from_millis(1));
+    let writer = Pool::builder()
+        .max_size(1)
+        .min_idle(Some(1))
+        .connection_timeout(wait)
+        .test_on_check_out(false)
+        .connection_customizer(Box::new(SqliteSettings {
+            busy_timeout: options.busy_timeout,
+        }))
+        .build(ConnectionManager::<SqliteConnection>::new(path))
+        .map_err(|e| connect_error(&e))?;
+    let readers = Pool::builder()
+        .max_size(options.max_connections.max(1))
+        .min_idle(Some(1))
+        .connection_timeout(wait)
+        .test_on_check_out(false)
+        .connection_customizer(Box::new(settings))
+        .build(ConnectionManager::<SqliteConnection>::new(path))
+        .map_err(|e| connect_error(&e))?;
+    Ok(Pools::Sqlite { readers, writer })
+}
+
+fn open_postgres(url: &str, options: &StoreOptions) -> Result<Pools> {
+    let connect_error = |e: &dyn fmt::Display| {
+        StoreError::Connection(format!(
+            "cannot connect to PostgreSQL at {}: {}",
+            backend::mask_url(url),
+            e.to_string().trim_end()
+        ))
+    };
+    let mut conn = PgConnection::establish(url).map_err(|e| connect_error(&e))?;
+    conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY});"))
+        .map_err(|e| StoreError::Migration(e.to_string()))?;
+    let migrated = conn
+        .run_pending_migrations(POSTGRES_MIGRATIONS)
+        .map(|_| ())
+        .map_err(|e| StoreError::Migration(e.to_string()));
+    // Closing the connection releases the lock too; unlock explicitly to be prompt.
+    let _ = conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY});"));
+    migrated?;
+    drop(conn);
+
+    let pool = Pool::builder()
+        .max_size(options.max_connections.max(1))
+        .min_idle(Some(1))
+        .connection_timeout(options.busy_timeout.max(Duration::from_millis(1)))
+        .build(ConnectionManager::<PgConnection>::new(url))
+        .map_err(|e| connect_error(&e))?;
+    Ok(Pools::Postgres(pool))
+}

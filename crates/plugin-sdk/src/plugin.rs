@@ -1,0 +1,191 @@
+//! The traits a plugin implements.
+
+use crate::cell::RowBatch;
+use crate::error::PluginError;
+use crate::io::{ByteSink, ByteSource};
+use crate::options::Options;
+
+/// What a plugin can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Capabilities {
+    /// It implements [`Plugin::open_reader`] (import).
+    pub read: bool,
+    /// It implements [`Plugin::open_writer`] (export).
+    pub write: bool,
+    /// Its readers need a seekable [`ByteSource`] (e.g. xlsx, a zip archive). The host then
+    /// spools the upload to a temporary file first, so leave it off when you can stream.
+    pub needs_seek: bool,
+}
+
+/// Who a plugin is and what it serves; read once by the host at load time.
+///
+/// Build it with the chained methods:
+///
+/// ```
+/// # use dataport_plugin_sdk::Descriptor;
+/// let d = Descriptor::new("csv", env!("CARGO_PKG_VERSION"))
+///     .format("csv")
+///     .extensions(["csv", "txt"])
+///     .reads()
+///     .writes();
+/// assert!(d.capabilities.read && d.modules.is_empty());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Descriptor {
+    /// Short name, e.g. `csv`.
+    pub name: String,
+    /// The plugin's own version; use `env!("CARGO_PKG_VERSION")`.
+    pub version: String,
+    /// Format names it serves (lower case, e.g. `csv`). Each format may be claimed by one loaded
+    /// plugin only; the host refuses to start otherwise.
+    pub formats: Vec<String>,
+    /// File extensions, lower case, without the dot (`csv`, `txt`), used to guess the format from a
+    /// file name.
+    pub extensions: Vec<String>,
+    pub capabilities: Capabilities,
+    /// Module names it supports (`customers`, `contacts`, `opportunities`); empty means any.
+    pub modules: Vec<String>,
+}
+
+impl Descriptor {
+    /// A descriptor with a name and version and nothing else.
+    pub fn new(name: impl Into<String>, version: impl Into<String>) -> Descriptor {
+        Descriptor { name: name.into(), version: version.into(), ..Descriptor::default() }
+    }
+
+    /// Adds a format name.
+    pub fn format(mut self, format: impl Into<String>) -> Descriptor {
+        self.formats.push(format.into());
+        self
+    }
+
+    /// Adds file extensions (without the dot).
+    pub fn extensions<S: Into<String>>(mut self, exts: impl IntoIterator<Item = S>) -> Descriptor {
+        self.extensions.extend(exts.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds supported modules (leave empty for "any module").
+    pub fn modules<S: Into<String>>(mut self, modules: impl IntoIterator<Item = S>) -> Descriptor {
+        self.modules.extend(modules.into_iter().map(Into::into));
+        self
+    }
+
+    /// Declares [`Capabilities::read`].
+    pub fn reads(mut self) -> Descriptor {
+        self.capabilities.read = true;
+        self
+    }
+
+    /// Declares [`Capabilities::write`].
+    pub fn writes(mut self) -> Descriptor {
+        self.capabilities.write = true;
+        self
+    }
+
+    /// Declares [`Capabilities::needs_seek`].
+    pub fn needs_seek(mut self) -> Descriptor {
+        self.capabilities.needs_seek = true;
+        self
+    }
+}
+
+/// Reads one file. One instance per import job; calls are sequential, possibly from different
+/// threads (hence `Send`).
+///
+/// The host calls [`header`](Reader::header) exactly once, first, then
+/// [`next_batch`](Reader::next_batch) until it returns `Ok(None)` or an error. After an error
+/// the host stops using the reader.
+pub trait Reader: Send {
+    /// The column names in file order (for most formats the first row). An empty file may
+    /// return an empty header.
+    fn header(&mut self) -> Result<Vec<String>, PluginError>;
+
+    /// The next rows: `Ok(Some(batch))` covering at most `max_rows` source rows (each included
+    /// row and each row error about a left-out row counts once; `max_rows >= 1`), or `Ok(None)`
+    /// at the end. Problems confined to one row go into [`RowBatch::errors`] and reading goes on;
+    /// return `Err` only when the file as a whole cannot be read further. A batch may hold only
+    /// errors, but return `Ok(None)` rather than an empty batch at the end.
+    fn next_batch(&mut self, max_rows: usize) -> Result<Option<RowBatch>, PluginError>;
+}
+
+/// Writes one file. One instance per export job; calls are sequential.
+///
+/// The host calls [`write_header`](Writer::write_header) once, then
+/// [`write_rows`](Writer::write_rows) any number of times, then [`finish`](Writer::finish)
+/// once. A writer dropped without `finish` (the job failed) may leave incomplete output; the host
+/// discards it.
+pub trait Writer: Send {
+    /// Writes the column names.
+    fn write_header(&mut self, names: &[String]) -> Result<(), PluginError>;
+    /// Writes rows; row numbers and `rows.errors` are meaningless here and must be ignored.
+    fn write_rows(&mut self, rows: &RowBatch) -> Result<(), PluginError>;
+    /// Completes the file and flushes the sink.
+    fn finish(&mut self) -> Result<(), PluginError>;
+}
+
+impl<R: Reader + ?Sized> Reader for Box<R> {
+    fn header(&mut self) -> Result<Vec<String>, PluginError> {
+        (**self).header()
+    }
+    fn next_batch(&mut self, max_rows: usize) -> Result<Option<RowBatch>, PluginError> {
+        (**self).next_batch(max_rows)
+    }
+}
+
+impl<W: Writer + ?Sized> Writer for Box<W> {
+    fn write_header(&mut self, names: &[String]) -> Result<(), PluginError> {
+        (**self).write_header(names)
+    }
+    fn write_rows(&mut self, rows: &RowBatch) -> Result<(), PluginError> {
+        (**self).write_rows(rows)
+    }
+    fn finish(&mut self) -> Result<(), PluginError> {
+        (**self).finish()
+    }
+}
+
+/// A format plugin: its descriptor and its reader/writer constructors.
+///
+/// Export it from a `cdylib` crate with [`export_plugin!`](crate::export_plugin); the same type is
+/// used natively (as an rlib) by calling these methods directly. The plugin value is created once
+/// per loaded library and shared by all jobs, so keep per-file state in the readers and writers.
+pub trait Plugin: Send + Sync + 'static {
+    /// Who this plugin is. Called once at load time; must not fail.
+    fn descriptor(&self) -> Descriptor;
+
+    /// Opens a reader for `format` (one of the descriptor's formats) over `source`. Validate the
+    /// options here (see [`Options::ensure_known`]); reading may start lazily in
+    /// [`Reader::header`]. The default refuses with `Unsupported`.
+    fn open_reader(
+        &self,
+        format: &str,
+        options: &Options,
+        source: Box<dyn ByteSource>,
+    ) -> Result<Box<dyn Reader>, PluginError> {
+        let _ = (options, source);
+        Err(PluginError::unsupported(format!("format `{format}` cannot be read by this plugin")))
+    }
+
+    /// Opens a writer for `format` over `sink`. The default refuses with `Unsupported`.
+    fn open_writer(
+        &self,
+        format: &str,
+        options: &Options,
+        sink: Box<dyn ByteSink>,
+    ) -> Result<Box<dyn Writer>, PluginError> {
+        let _ = (options, sink);
+        Err(PluginError::unsupported(format!("format `{format}` cannot be written by this plugin")))
+    }
+}
+
+/// Reads a whole file natively: the header, then every batch of at most `max_rows`, merged into
+/// one [`RowBatch`]. Handy in tests.
+pub fn read_all(reader: &mut dyn Reader, max_rows: usize) -> Result<(Vec<String>, RowBatch), PluginError> {
+    let header = reader.header()?;
+    let mut all = RowBatch::new();
+    while let Some(mut batch) = reader.next_batch(max_rows.max(1))? {
+        all.append(&mut batch);
+    }
+    Ok((header, all))
+}

@@ -1,0 +1,255 @@
+//! The two backends behind one API.
+//!
+//! Queries are written once: [`on_conn!`] expands its body once per concrete connection type,
+//! so every query is type-checked (and compiled) against `SqliteConnection` and `PgConnection`
+//! separately, without diesel's generic-backend trait bounds. SQLite gets two pools: many
+//! readers and exactly one writer (WAL allows readers next to one writer; a second writer would
+//! only meet "database is locked"). PostgreSQL gets one pool.
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, QueryResult};
+
+use crate::error::{Result, StoreError};
+
+/// Which database a [`crate::Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    /// Most bind parameters one statement may carry.
+    pub(crate) fn max_binds(self) -> usize {
+        match self {
+            // SQLITE_MAX_VARIABLE_NUMBER's default since 3.32.
+            Backend::Sqlite => 32_766,
+            // The wire protocol counts parameters in 16 bits.
+            Backend::Postgres => 65_535,
+        }
+    }
+
+    /// Rows of `columns` binds each that fit in one statement.
+    pub(crate) fn rows_per_statement(self, columns: usize) -> usize {
+        (self.max_binds() / columns.max(1)).max(1)
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A borrowed connection of either backend.
+pub(crate) enum Conn<'a> {
+    Sqlite(&'a mut SqliteConnection),
+    Postgres(&'a mut PgConnection),
+}
+
+impl Conn<'_> {
+    pub(crate) fn backend(&self) -> Backend {
+        match self {
+            Conn::Sqlite(_) => Backend::Sqlite,
+            Conn::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+/// Runs `$body` with `$c` bound to the concrete connection: the body is repeated per backend.
+macro_rules! on_conn {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::backend::Conn::Sqlite(inner) => {
+                let $c: &mut ::diesel::sqlite::SqliteConnection = &mut **inner;
+                $body
+            }
+            $crate::backend::Conn::Postgres(inner) => {
+                let $c: &mut ::diesel::pg::PgConnection = &mut **inner;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_conn;
+
+/// Runs `f` in a transaction, or in a savepoint when one is already open (inside a `WriteTx`).
+pub(crate) fn in_transaction<T>(
+    conn: &mut Conn<'_>,
+    f: impl FnOnce(&mut Conn<'_>) -> Result<T>,
+) -> Result<T> {
+    match conn {
+        Conn::Sqlite(c) => c.transaction(|c| f(&mut Conn::Sqlite(c))),
+        Conn::Postgres(c) => c.transaction(|c| f(&mut Conn::Postgres(c))),
+    }
+}
+
+pub(crate) type SqlitePool = Pool<ConnectionManager<SqliteConnection>>;
+pub(crate) type PgPool = Pool<ConnectionManager<PgConnection>>;
+pub(crate) type SqlitePooled = PooledConnection<ConnectionManager<SqliteConnection>>;
+pub(crate) type PgPooled = PooledConnection<ConnectionManager<PgConnection>>;
+
+pub(crate) enum Pools {
+    Sqlite {
+        readers: SqlitePool,
+        /// Max size 1: the single writer slot. Its checkout timeout is the busy timeout.
+        writer: SqlitePool,
+    },
+    Postgres(PgPool),
+}
+
+/// Where a URL points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// A SQLite file path (or `file:` URI).
+    Sqlite(String),
+    Postgres(String),
+}
+
+/// `postgres://` / `postgresql://` is PostgreSQL; `sqlite://PATH`, `sqlite:PATH` or anything
+/// else is a SQLite file.
+pub(crate) fn parse_url(url: &str) -> Result<Target> {
+    let trimmed = url.trim();
+    let lower = trimmed.to_ascii_lowercase();
+    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        return Ok(Target::Postgres(trimmed.to_owned()));
+    }
+    let path = if lower.starts_with("sqlite://") {
+        &trimmed["sqlite://".len()..]
+    } else if lower.starts_with("sqlite:") {
+        &trimmed["sqlite:".len()..]
+    } else {
+        trimmed
+    };
+    if path.is_empty() {
+        return Err(StoreError::InvalidUrl {
+            url: url.to_owned(),
+            reason: "no database given: expected postgres://… or a SQLite file path".to_owned(),
+        });
+    }
+    if path == ":memory:" {
+        return Err(StoreError::InvalidUrl {
+            url: url.to_owned(),
+            reason: "in-memory SQLite is not supported (each pooled connection would see its own \
+                     empty database); use a file path"
+                .to_owned(),
+        });
+    }
+    Ok(Target::Sqlite(path.to_owned()))
+}
+
+/// The URL with any password replaced by `***`, for messages and logs.
+pub(crate) fn mask_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let rest_start = scheme_end + 3;
+        let authority_end = out[rest_start..]
+            .find(['/', '?'])
+            .map_or(out.len(), |i| rest_start + i);
+        if let Some(at) = out[rest_start..authority_end].rfind('@') {
+            let userinfo = &out[rest_start..rest_start + at];
+            if let Some(colon) = userinfo.find(':') {
+                out.replace_range(rest_start + colon + 1..rest_start + at, "***");
+            }
+        }
+    }
+    // `?password=…` in the query string.
+    if let Some(q) = out.find('?') {
+        let (head, query) = out.split_at(q + 1);
+        let masked: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out = format!("{head}{}", masked.join("&"));
+    }
+    out
+}
+
+/// Per-connection SQLite settings. `journal_mode = WAL` is persistent in the file and is set
+/// once at open; these are per connection.
+#[derive(Debug)]
+pub(crate) struct SqliteSettings {
+    pub busy_timeout: Duration,
+}
+
+impl SqliteSettings {
+    pub(crate) fn apply(&self, conn: &mut SqliteConnection) -> QueryResult<()> {
+        let ms = self.busy_timeout.as_millis().min(i32::MAX as u128);
+        conn.batch_execute(&format!(
+            "PRAGMA busy_timeout = {ms};
+             PRAGMA foreign_keys = ON;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA cache_size = -32768;
+             PRAGMA temp_store = MEMORY;"
+        ))
+    }
+}
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSettings {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        self.apply(conn).map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_the_backend() {
+        assert_eq!(
+            parse_url("postgresql://u@h/db").unwrap(),
+            Target::Postgres("postgresql://u@h/db".into())
+        );
+        assert_eq!(
+            parse_url("sqlite:///var/x.db").unwrap(),
+            Target::Sqlite("/var/x.db".into())
+        );
+        assert_eq!(
+            parse_url("sqlite:x.db").unwrap(),
+            Target::Sqlite("x.db".into())
+        );
+        assert_eq!(
+            parse_url("data/x.db").unwrap(),
+            Target::Sqlite("data/x.db".into())
+        );
+        assert!(matches!(
+            parse_url("sqlite://"),
+            Err(StoreError::InvalidUrl { .. })
+        ));
+    }
+
+    #[test]
+    fn passwords_are_masked() {
+        assert_eq!(
+            mask_url("postgres://dataport:s3cret@127.0.0.1:5432/db?sslmode=disable"),
+            "postgres://dataport:***@127.0.0.1:5432/db?sslmode=disable"
+        );
+        assert_eq!(
+            mask_url("postgres://h/db?user=a&password=b"),
+            "postgres://h/db?user=a&password=***"
+        );
+        assert_eq!(mask_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn statements_stay_under_the_bind_limit() {
+        assert_eq!(Backend::Sqlite.rows_per_statement(13), 2520);
+        assert!(Backend::Postgres.rows_per_statement(8) * 8 <= 65_535);
+    }
+}

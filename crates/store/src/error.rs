@@ -1,0 +1,92 @@
+//! The storage error kinds. Callers see database-neutral kinds, never diesel's errors, so the
+//! server maps them to gRPC codes in one place whatever the backend.
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+/// What went wrong in the storage layer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A value that must be unique already exists. `what` is a complete sentence for a person.
+    #[error("{what}")]
+    UniqueViolation { what: String },
+    /// A record references another that does not exist. `what` is a complete sentence.
+    #[error("{what}")]
+    ForeignKeyViolation { what: String },
+    /// The record an operation needs does not exist (e.g. finishing an unknown job).
+    #[error("{what} does not exist")]
+    NotFound { what: String },
+    /// The database URL cannot be used at all.
+    #[error("invalid database URL '{url}': {reason}")]
+    InvalidUrl { url: String, reason: String },
+    /// The database cannot be reached or opened; the message names the URL (password masked).
+    #[error("{0}")]
+    Connection(String),
+    /// Applying the embedded migrations failed.
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    /// The database stayed busy (locked, or no writer free) for longer than allowed.
+    #[error("database is busy: {0}")]
+    Busy(String),
+    /// Any other database failure.
+    #[error("database error: {0}")]
+    Database(String),
+    /// Data read back that this version cannot understand (e.g. an unknown enum word).
+    #[error("unexpected data in the database: {0}")]
+    Corrupt(String),
+}
+
+impl From<DieselError> for StoreError {
+    fn from(error: DieselError) -> Self {
+        match error {
+            DieselError::DatabaseError(kind, info) => {
+                let message = info.message().to_owned();
+                match kind {
+                    DatabaseErrorKind::UniqueViolation => StoreError::UniqueViolation {
+                        what: format!("a record with the same key already exists ({message})"),
+                    },
+                    DatabaseErrorKind::ForeignKeyViolation => StoreError::ForeignKeyViolation {
+                        what: format!("a referenced record does not exist ({message})"),
+                    },
+                    DatabaseErrorKind::SerializationFailure => StoreError::Busy(message),
+                    DatabaseErrorKind::ClosedConnection => StoreError::Connection(format!(
+                        "the database connection was closed: {message}"
+                    )),
+                    _ if is_busy_message(&message) => StoreError::Busy(message),
+                    _ => StoreError::Database(message),
+                }
+            }
+            DieselError::DeserializationError(e) => StoreError::Corrupt(e.to_string()),
+            DieselError::NotFound => StoreError::NotFound {
+                what: "the requested record".to_owned(),
+            },
+            other => StoreError::Database(other.to_string()),
+        }
+    }
+}
+
+/// SQLite reports SQLITE_BUSY/SQLITE_LOCKED only through its message; PostgreSQL's lock
+/// timeouts and deadlocks are retryable in the same way.
+fn is_busy_message(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("database is locked")
+        || m.contains("database table is locked")
+        || m.contains("database is busy")
+        || m.contains("deadlock detected")
+        || m.contains("could not obtain lock")
+        || m.contains("lock timeout")
+}
+
+pub(crate) type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_messages_are_recognised() {
+        assert!(is_busy_message("database is locked"));
+        assert!(is_busy_message("ERROR: deadlock detected"));
+        assert!(!is_busy_message("no such table: customers"));
+    }
+}

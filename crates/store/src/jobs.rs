@@ -1,0 +1,454 @@
+//! Import jobs and their persisted row errors.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use dataport_core::{ErrorCode, ImportMode, JobStatus, Module, OnError};
+use diesel::prelude::*;
+
+use crate::backend::{Conn, on_conn};
+use crate::error::{Result, StoreError};
+use crate::schema::{import_jobs, import_row_errors};
+use crate::time;
+
+/// What the server knows when an import starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewImportJob {
+    pub module: Module,
+    /// Format name of the plugin reading the file, e.g. `xlsx`.
+    pub format: String,
+    pub mode: ImportMode,
+    pub on_error: OnError,
+    pub dry_run: bool,
+    pub file_name: String,
+    /// The size the client announced, if any.
+    pub declared_size: Option<i64>,
+    /// Name of the API token that started the job.
+    pub token_name: String,
+}
+
+/// Row counters of a job.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct JobCounts {
+    pub rows_read: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub bytes_read: u64,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFinish {
+    pub status: JobStatus,
+    pub counts: JobCounts,
+    pub file_size: Option<i64>,
+    /// Hex SHA-256 of the uploaded bytes.
+    pub sha256: Option<String>,
+    pub error_message: Option<String>,
+}
+
+/// A persisted import job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportJob {
+    pub id: i64,
+    pub module: Module,
+    pub format: String,
+    pub mode: ImportMode,
+    pub on_error: OnError,
+    pub dry_run: bool,
+    pub status: JobStatus,
+    pub counts: JobCounts,
+    pub file_name: String,
+    /// The size the client announced when it started the upload.
+    pub declared_size: Option<i64>,
+    /// The size actually received.
+    pub file_size: Option<i64>,
+    pub sha256: Option<String>,
+    pub token_name: String,
+    pub error_message: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Which jobs [`crate::Store::list_jobs`] returns: newest first, every `Some` must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobQuery {
+    pub module: Option<Module>,
+    pub status: Option<JobStatus>,
+    /// Jobs started at or after this instant.
+    pub started_after: Option<DateTime<Utc>>,
+    /// Jobs started strictly before this instant.
+    pub started_before: Option<DateTime<Utc>>,
+    /// Keyset cursor: only jobs with a smaller id (the last id of the previous page).
+    pub before_id: Option<i64>,
+    pub limit: usize,
+}
+
+impl Default for JobQuery {
+    fn default() -> Self {
+        JobQuery {
+            module: None,
+            status: None,
+            started_after: None,
+            started_before: None,
+            before_id: None,
+            limit: 50,
+        }
+    }
+}
+
+/// One failed cell or row of an import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowErrorRecord {
+    /// Spreadsheet row number; the header is row 1.
+    pub row: i64,
+    /// The header label of the column, as in the file.
+    pub column: String,
+    /// The field key.
+    pub field: String,
+    pub code: ErrorCode,
+    pub message: String,
+    pub raw_value: Option<String>,
+    /// Opaque text the server stores to rebuild the failed row for the error file.
+    pub row_data: Option<String>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = import_jobs)]
+struct JobRow {
+    id: i64,
+    module: String,
+    format: String,
+    mode: String,
+    on_error: String,
+    dry_run: bool,
+    status: String,
+    rows_read: i64,
+    created: i64,
+    updated: i64,
+    skipped: i64,
+    failed: i64,
+    bytes_read: i64,
+    file_name: String,
+    declared_size: Option<i64>,
+    file_size: Option<i64>,
+    sha256: Option<String>,
+    token_name: String,
+    error_message: Option<String>,
+    started_at: NaiveDateTime,
+    finished_at: Option<NaiveDateTime>,
+}
+
+fn word<T: std::str::FromStr>(what: &str, value: &str) -> Result<T> {
+    value
+        .parse()
+        .map_err(|_| StoreError::Corrupt(format!("unknown {what} '{value}' in import_jobs")))
+}
+
+fn count_from_db(what: &str, value: i64) -> Result<u64> {
+    u64::try_from(value)
+        .map_err(|_| StoreError::Corrupt(format!("negative {what} count {value} in import_jobs")))
+}
+
+fn count_to_db(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl TryFrom<JobRow> for ImportJob {
+    type Error = StoreError;
+    fn try_from(r: JobRow) -> Result<Self> {
+        Ok(ImportJob {
+            id: r.id,
+            module: word("module", &r.module)?,
+            format: r.format,
+            mode: word("import mode", &r.mode)?,
+            on_error: word("error policy", &r.on_error)?,
+            dry_run: r.dry_run,
+            status: word("job status", &r.status)?,
+            counts: JobCounts {
+                rows_read: count_from_db("rows_read", r.rows_read)?,
+                created: count_from_db("created", r.created)?,
+                updated: count_from_db("updated", r.updated)?,
+                skipped: count_from_db("skipped", r.skipped)?,
+                failed: count_from_db("failed", r.failed)?,
+                bytes_read: count_from_db("bytes_read", r.bytes_read)?,
+            },
+            file_name: r.file_name,
+            declared_size: r.declared_size,
+            file_size: r.file_size,
+            sha256: r.sha256,
+            token_name: r.token_name,
+            error_message: r.error_message,
+            started_at: time::to_utc(r.started_at),
+            finished_at: r.finished_at.map(time::to_utc),
+        })
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = import_jobs)]
+struct NewJobRow<'a> {
+    module: &'a str,
+    format: &'a str,
+    mode: &'a str,
+    on_error: &'a str,
+    dry_run: bool,
+    status: &'a str,
+    file_name: &'a str,
+    declared_size: Option<i64>,
+    token_name: &'a str,
+    started_at: NaiveDateTime,
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = import_jobs)]
+struct CountsChange {
+    rows_read: i64,
+    created: i64,
+    updated: i64,
+    skipped: i64,
+    failed: i64,
+    bytes_read: i64,
+}
+
+impl From<&JobCounts> for CountsChange {
+    fn from(c: &JobCounts) -> Self {
+        CountsChange {
+            rows_read: count_to_db(c.rows_read),
+            created: count_to_db(c.created),
+            updated: count_to_db(c.updated),
+            skipped: count_to_db(c.skipped),
+            failed: count_to_db(c.failed),
+            bytes_read: count_to_db(c.bytes_read),
+        }
+    }
+}
+
+/// Everything a finish writes; `None` clears the column (`treat_none_as_null`).
+#[derive(AsChangeset)]
+#[diesel(table_name = import_jobs, treat_none_as_null = true)]
+struct FinishChange<'a> {
+    status: &'a str,
+    file_size: Option<i64>,
+    sha256: Option<&'a str>,
+    error_message: Option<&'a str>,
+    finished_at: Option<NaiveDateTime>,
+}
+
+fn job_not_found(id: i64) -> StoreError {
+    StoreError::NotFound {
+        what: format!("import job {id}"),
+    }
+}
+
+pub(crate) fn create_job(conn: &mut Conn<'_>, job: &NewImportJob) -> Result<ImportJob> {
+    let row = NewJobRow {
+        module: job.module.as_str(),
+        format: &job.format,
+        mode: job.mode.as_str(),
+        on_error: job.on_error.as_str(),
+        dry_run: job.dry_run,
+        status: JobStatus::Running.as_str(),
+        file_name: &job.file_name,
+        declared_size: job.declared_size,
+        token_name: &job.token_name,
+        started_at: time::now(),
+    };
+    // `as_returning()`/`as_select()` fix the backend, so they are built inside `on_conn!`.
+    let insert = diesel::insert_into(import_jobs::table).values(&row);
+    let created: JobRow = on_conn!(conn, |c| insert
+        .returning(JobRow::as_returning())
+        .get_result(c)?);
+    created.try_into()
+}
+
+pub(crate) fn update_progress(conn: &mut Conn<'_>, id: i64, counts: &JobCounts) -> Result<()> {
+    let update = diesel::update(import_jobs::table.find(id)).set(CountsChange::from(counts));
+    let n = on_conn!(conn, |c| update.execute(c)?);
+    if n == 0 {
+        return Err(job_not_found(id));
+    }
+    Ok(())
+}
+
+pub(crate) fn finish_job(conn: &mut Conn<'_>, id: i64, finish: &JobFinish) -> Result<ImportJob> {
+    let change = (
+        FinishChange {
+            status: finish.status.as_str(),
+            file_size: finish.file_size,
+            sha256: finish.sha256.as_deref(),
+            error_message: finish.error_message.as_deref(),
+            finished_at: Some(time::now()),
+        },
+        CountsChange::from(&finish.counts),
+    );
+    let update = diesel::update(import_jobs::table.find(id)).set(change);
+    let row: Option<JobRow> = on_conn!(conn, |c| update
+        .returning(JobRow::as_returning())
+        .get_result(c)
+        .optional()?);
+    row.ok_or_else(|| job_not_found(id))?.try_into()
+}
+
+pub(crate) fn get_job(conn: &mut Conn<'_>, id: i64) -> Result<Option<ImportJob>> {
+    let query = import_jobs::table.find(id);
+    let row: Option<JobRow> = on_conn!(conn, |c| query
+        .select(JobRow::as_select())
+        .first(c)
+        .optional()?);
+    row.map(ImportJob::try_from).transpose()
+}
+
+pub(crate) fn list_jobs(conn: &mut Conn<'_>, query: &JobQuery) -> Result<Vec<ImportJob>> {
+    let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+    let rows: Vec<JobRow> = on_conn!(conn, |c| {
+        let mut q = import_jobs::table
+            .select(JobRow::as_select())
+            .into_boxed();
+        if let Some(module) = query.module {
+            q = q.filter(import_jobs::module.eq(module.as_str()));
+        }
+        if let Some(status) = query.status {
+            q = q.filter(import_jobs::status.eq(status.as_str()));
+        }
+        if let Some(after) = query.started_after {
+            q = q.filter(import_jobs::started_at.ge(after.naive_utc()));
+        }
+        if let Some(before) = query.started_before {
+            q = q.filter(import_jobs::started_at.lt(before.naive_utc()));
+        }
+        if let Some(before_id) = query.before_id {
+            q = q.filter(import_jobs::id.lt(before_id));
+        }
+        q.order(import_jobs::id.desc()).limit(limit).load(c)?
+    });
+    rows.into_iter().map(ImportJob::try_from).collect()
+}
+
+/// Columns bound per row error.
+const ROW_ERROR_COLUMNS: usize = 8;
+
+#[derive(Insertable)]
+#[diesel(table_name = import_row_errors, treat_none_as_default_value = false)]
+struct NewRowError<'a> {
+    job_id: i64,
+    row: i64,
+    column_label: &'a str,
+    field: &'a str,
+    code: &'a str,
+    message: &'a str,
+    raw_value: Option<&'a str>,
+    row_data: Option<&'a str>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = import_row_errors)]
+struct RowErrorRow {
+    id: i64,
+    row: i64,
+    column_label: String,
+    field: String,
+    code: String,
+    message: String,
+    raw_value: Option<String>,
+    row_data: Option<String>,
+}
+
+impl TryFrom<RowErrorRow> for RowErrorRecord {
+    type Error = StoreError;
+    fn try_from(r: RowErrorRow) -> Result<Self> {
+        let code = ErrorCode::parse(&r.code).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "unknown error code '{}' in import_row_errors",
+                r.code
+            ))
+        })?;
+        Ok(RowErrorRecord {
+            row: r.row,
+            column: r.column_label,
+            field: r.field,
+            code,
+            message: r.message,
+            raw_value: r.raw_value,
+            row_data: r.row_data,
+        })
+    }
+}
+
+pub(crate) fn insert_row_errors(
+    conn: &mut Conn<'_>,
+    job_id: i64,
+    errors: &[RowErrorRecord],
+) -> Result<()> {
+    let chunk_rows = conn.backend().rows_per_statement(ROW_ERROR_COLUMNS);
+    for chunk in errors.chunks(chunk_rows) {
+        let rows: Vec<NewRowError<'_>> = chunk
+            .iter()
+            .map(|e| NewRowError {
+                job_id,
+                row: e.row,
+                column_label: &e.column,
+                field: &e.field,
+                code: e.code.as_str(),
+                message: &e.message,
+                raw_value: e.raw_value.as_deref(),
+                row_data: e.row_data.as_deref(),
+            })
+            .collect();
+        let insert = diesel::insert_into(import_row_errors::table).values(&rows);
+        on_conn!(conn, |c| insert.execute(c)).map_err(|e| match StoreError::from(e) {
+            StoreError::ForeignKeyViolation { .. } => job_not_found(job_id),
+            other => other,
+        })?;
+    }
+    Ok(())
+}
+
+/// A page of a job's row errors after spreadsheet row `after_row`, by row then insertion order.
+/// The page is extended past `limit` to the end of its last row, so that paging by row
+/// number never splits (and so never loses) the errors of one row.
+pub(crate) fn row_errors(
+    conn: &mut Conn<'_>,
+    job_id: i64,
+    after_row: Option<i64>,
+    limit: usize,
+) -> Result<Vec<RowErrorRecord>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut rows: Vec<RowErrorRow> = on_conn!(conn, |c| {
+        let mut q = import_row_errors::table
+            .select(RowErrorRow::as_select())
+            .filter(import_row_errors::job_id.eq(job_id))
+            .into_boxed();
+        if let Some(after) = after_row {
+            q = q.filter(import_row_errors::row.gt(after));
+        }
+        q.order((import_row_errors::row.asc(), import_row_errors::id.asc()))
+            .limit(limit)
+            .load(c)?
+    });
+    if rows.len() as i64 == limit
+        && let Some(last) = rows.last()
+    {
+        let (last_row, last_id) = (last.row, last.id);
+        let rest: Vec<RowErrorRow> = on_conn!(conn, |c| import_row_errors::table
+            .select(RowErrorRow::as_select())
+            .filter(import_row_errors::job_id.eq(job_id))
+            .filter(import_row_errors::row.eq(last_row))
+            .filter(import_row_errors::id.gt(last_id))
+            .order(import_row_errors::id.asc())
+            .load(c)?);
+        rows.extend(rest);
+    }
+    rows.into_iter().map(RowErrorRecord::try_from).collect()
+}
+
+pub(crate) fn count_row_errors(conn: &mut Conn<'_>, job_id: i64) -> Result<u64> {
+    let query = import_row_errors::table
+        .filter(import_row_errors::job_id.eq(job_id))
+        .count();
+    let n: i64 = on_conn!(conn, |c| query.get_result(c)?);
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative row count {n}")))
+}

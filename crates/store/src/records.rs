@@ -1,0 +1,427 @@
+//! Records: batch writes in the three import modes, code lookups, counts and keyset pages.
+//!
+//! A write never goes row by row: one chunked lookup of the batch's codes decides what is new,
+//! then multi-row INSERT statements sized under the backend's bind limit do the rest.
+
+use std::collections::{HashMap, HashSet};
+
+use dataport_core::{Contact, Customer, Filter, ImportMode, Module, Opportunity, Records};
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+
+use crate::backend::{Conn, on_conn};
+use crate::error::{Result, StoreError};
+use crate::filter::{filter_contacts, filter_customers, filter_opportunities};
+use crate::models::{
+    CONTACT_COLUMNS, CUSTOMER_COLUMNS, ContactRow, CustomerRow, NewContact, NewCustomer,
+    NewOpportunity, OPPORTUNITY_COLUMNS, OpportunityRow,
+};
+use crate::schema::{contacts, customers, opportunities};
+use crate::time;
+
+/// What one [`crate::Store::write`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// Records that did not exist before and were inserted.
+    pub created: u64,
+    /// Existing records that were overwritten.
+    pub updated: u64,
+    /// INSERT mode: codes that already existed (or repeated within the batch), in batch order.
+    pub skipped_existing: Vec<String>,
+    /// UPDATE mode: codes that did not exist, in batch order.
+    pub not_found: Vec<String>,
+}
+
+/// The statement a chunk is written with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stmt {
+    /// INSERT … ON CONFLICT(code) DO NOTHING.
+    InsertNew,
+    /// INSERT … ON CONFLICT(code) DO UPDATE SET every field = excluded. With
+    /// `keep_created_at`, `created_at` is left out of the SET list: the records carried no
+    /// date, and a NULL cannot ride along in the proposed row to be COALESCEd away because
+    /// both backends check NOT NULL before they look for the conflict.
+    Overwrite { keep_created_at: bool },
+}
+
+/// What the generic write path needs to know about a record.
+trait Keyed {
+    fn code(&self) -> &str;
+    fn has_created_at(&self) -> bool;
+}
+
+macro_rules! keyed {
+    ($($ty:ty),+) => {$(
+        impl Keyed for $ty {
+            fn code(&self) -> &str {
+                &self.code
+            }
+            fn has_created_at(&self) -> bool {
+                self.created_at.is_some()
+            }
+        }
+    )+};
+}
+keyed!(Customer, Contact, Opportunity);
+
+/// `col = excluded.col` for each named column of `$table`.
+macro_rules! set_excluded {
+    ($table:ident: $($col:ident),+ $(,)?) => {
+        ($($table::$col.eq(excluded($table::$col)),)+)
+    };
+}
+
+/// Writes one batch. Must run inside a transaction (the caller opens it).
+pub(crate) fn write(
+    conn: &mut Conn<'_>,
+    records: &Records,
+    mode: ImportMode,
+) -> Result<WriteOutcome> {
+    let today = time::today();
+    let now = time::now();
+    match records {
+        Records::Customers(rows) => write_module(
+            conn,
+            Module::Customers,
+            rows,
+            mode,
+            CUSTOMER_COLUMNS,
+            |conn, chunk, stmt| {
+                let rows: Vec<NewCustomer<'_>> = chunk
+                    .iter()
+                    .map(|r| NewCustomer::new(r, today, now))
+                    .collect();
+                exec_customers(conn, &rows, stmt)
+            },
+        ),
+        Records::Contacts(rows) => write_module(
+            conn,
+            Module::Contacts,
+            rows,
+            mode,
+            CONTACT_COLUMNS,
+            |conn, chunk, stmt| {
+                let rows: Vec<NewContact<'_>> = chunk
+                    .iter()
+                    .map(|r| NewContact::new(r, today, now))
+                    .collect();
+                exec_contacts(conn, &rows, stmt)
+            },
+        ),
+        Records::Opportunities(rows) => write_module(
+            conn,
+            Module::Opportunities,
+            rows,
+            mode,
+            OPPORTUNITY_COLUMNS,
+            |conn, chunk, stmt| {
+                let rows: Vec<NewOpportunity<'_>> = chunk
+                    .iter()
+                    .map(|r| NewOpportunity::new(r, today, now))
+                    .collect();
+                exec_opportunities(conn, &rows, stmt)
+            },
+        ),
+    }
+    .map_err(|e| describe_write_error(e, records.module()))
+}
+
+/// Gives constraint errors of a write a message that names the module.
+fn describe_write_error(error: StoreError, module: Module) -> StoreError {
+    match error {
+        StoreError::ForeignKeyViolation { what } => StoreError::ForeignKeyViolation {
+            what: format!(
+                "{module}: a customer_code refers to a customer that does not exist ({what})"
+            ),
+        },
+        StoreError::UniqueViolation { what } => StoreError::UniqueViolation {
+            what: format!("{module}: {what}"),
+        },
+        other => other,
+    }
+}
+
+fn write_module<R: Keyed>(
+    conn: &mut Conn<'_>,
+    module: Module,
+    records: &[R],
+    mode: ImportMode,
+    columns: usize,
+    exec: impl Fn(&mut Conn<'_>, &[&R], Stmt) -> Result<usize>,
+) -> Result<WriteOutcome> {
+    let mut outcome = WriteOutcome::default();
+    if records.is_empty() {
+        return Ok(outcome);
+    }
+    // A code twice in one batch: INSERT keeps the first (the second finds it existing),
+    // UPDATE/UPSERT keep the last (it would have overwritten the first anyway). PostgreSQL
+    // refuses to update one row twice in a statement, so this is needed, not cosmetic.
+    let mut unique: Vec<&R> = Vec::with_capacity(records.len());
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(records.len());
+    let mut repeated_inserts = Vec::new();
+    for record in records {
+        match seen.get(record.code()) {
+            Some(_) if mode == ImportMode::Insert => {
+                repeated_inserts.push(record.code().to_owned());
+            }
+            Some(&i) => unique[i] = record,
+            None => {
+                seen.insert(record.code(), unique.len());
+                unique.push(record);
+            }
+        }
+    }
+
+    let codes: Vec<&str> = unique.iter().map(|r| r.code()).collect();
+    let existing = existing_codes(conn, module, &codes)?;
+    let chunk_rows = conn.backend().rows_per_statement(columns);
+
+    match mode {
+        ImportMode::Insert => {
+            let mut fresh = Vec::with_capacity(unique.len());
+            for record in unique {
+                if existing.contains(record.code()) {
+                    outcome.skipped_existing.push(record.code().to_owned());
+                } else {
+                    fresh.push(record);
+                }
+            }
+            outcome.skipped_existing.extend(repeated_inserts);
+            for chunk in fresh.chunks(chunk_rows) {
+                outcome.created += exec(conn, chunk, Stmt::InsertNew)? as u64;
+            }
+        }
+        ImportMode::Update => {
+            let mut targets = Vec::with_capacity(unique.len());
+            for record in unique {
+                if existing.contains(record.code()) {
+                    targets.push(record);
+                } else {
+                    outcome.not_found.push(record.code().to_owned());
+                }
+            }
+            outcome.updated = targets.len() as u64;
+            overwrite(conn, &targets, chunk_rows, &exec)?;
+        }
+        ImportMode::Upsert => {
+            outcome.updated = unique
+                .iter()
+                .filter(|r| existing.contains(r.code()))
+                .count() as u64;
+            outcome.created = unique.len() as u64 - outcome.updated;
+            overwrite(conn, &unique, chunk_rows, &exec)?;
+        }
+    }
+    Ok(outcome)
+}
+
+/// INSERT … ON CONFLICT DO UPDATE, split by whether the records carry a created_at.
+fn overwrite<R: Keyed>(
+    conn: &mut Conn<'_>,
+    records: &[&R],
+    chunk_rows: usize,
+    exec: &impl Fn(&mut Conn<'_>, &[&R], Stmt) -> Result<usize>,
+) -> Result<()> {
+    let (dated, undated): (Vec<&R>, Vec<&R>) = records.iter().partition(|r| r.has_created_at());
+    for (group, keep_created_at) in [(dated, false), (undated, true)] {
+        for chunk in group.chunks(chunk_rows) {
+            exec(conn, chunk, Stmt::Overwrite { keep_created_at })?;
+        }
+    }
+    Ok(())
+}
+
+fn exec_customers(conn: &mut Conn<'_>, rows: &[NewCustomer<'_>], stmt: Stmt) -> Result<usize> {
+    let insert = diesel::insert_into(customers::table).values(rows);
+    let n = on_conn!(conn, |c| match stmt {
+        Stmt::InsertNew => insert
+            .on_conflict(customers::code)
+            .do_nothing()
+            .execute(c)?,
+        Stmt::Overwrite {
+            keep_created_at: false,
+        } => insert
+            .on_conflict(customers::code)
+            .do_update()
+            .set(set_excluded!(customers: name, industry, phone, owner, level,
+                follow_up_status, address, contract_amount_cents, follow_up_notes,
+                remarks, created_at, updated_at))
+            .execute(c)?,
+        Stmt::Overwrite {
+            keep_created_at: true,
+        } => insert
+            .on_conflict(customers::code)
+            .do_update()
+            .set(set_excluded!(customers: name, industry, phone, owner, level,
+                follow_up_status, address, contract_amount_cents, follow_up_notes,
+                remarks, updated_at))
+            .execute(c)?,
+    });
+    Ok(n)
+}
+
+fn exec_contacts(conn: &mut Conn<'_>, rows: &[NewContact<'_>], stmt: Stmt) -> Result<usize> {
+    let insert = diesel::insert_into(contacts::table).values(rows);
+    let n = on_conn!(conn, |c| match stmt {
+        Stmt::InsertNew => insert
+            .on_conflict(contacts::code)
+            .do_nothing()
+            .execute(c)?,
+        Stmt::Overwrite {
+            keep_created_at: false,
+        } => insert
+            .on_conflict(contacts::code)
+            .do_update()
+            .set(set_excluded!(contacts: customer_code, name, title, phone, email,
+                is_primary, remarks, created_at, updated_at))
+            .execute(c)?,
+        Stmt::Overwrite {
+            keep_created_at: true,
+        } => insert
+            .on_conflict(contacts::code)
+            .do_update()
+            .set(set_excluded!(contacts: customer_code, name, title, phone, email,
+                is_primary, remarks, updated_at))
+            .execute(c)?,
+    });
+    Ok(n)
+}
+
+fn exec_opportunities(
+    conn: &mut Conn<'_>,
+    rows: &[NewOpportunity<'_>],
+    stmt: Stmt,
+) -> Result<usize> {
+    let insert = diesel::insert_into(opportunities::table).values(rows);
+    let n = on_conn!(conn, |c| match stmt {
+        Stmt::InsertNew => insert
+            .on_conflict(opportunities::code)
+            .do_nothing()
+            .execute(c)?,
+        Stmt::Overwrite {
+            keep_created_at: false,
+        } => insert
+            .on_conflict(opportunities::code)
+            .do_update()
+            .set(set_excluded!(opportunities: customer_code, name, stage, amount_cents,
+                expected_close_date, owner, remarks, created_at, updated_at))
+            .execute(c)?,
+        Stmt::Overwrite {
+            keep_created_at: true,
+        } => insert
+            .on_conflict(opportunities::code)
+            .do_update()
+            .set(set_excluded!(opportunities: customer_code, name, stage, amount_cents,
+                expected_close_date, owner, remarks, updated_at))
+            .execute(c)?,
+    });
+    Ok(n)
+}
+
+/// The subset of `codes` present in `module`'s table, looked up in chunks under the bind limit.
+pub(crate) fn existing_codes(
+    conn: &mut Conn<'_>,
+    module: Module,
+    codes: &[&str],
+) -> Result<HashSet<String>> {
+    let mut found = HashSet::with_capacity(codes.len());
+    let chunk = conn.backend().max_binds();
+    for part in codes.chunks(chunk) {
+        let rows: Vec<String> = on_conn!(conn, |c| match module {
+            Module::Customers => customers::table
+                .select(customers::code)
+                .filter(customers::code.eq_any(part))
+                .load(c)?,
+            Module::Contacts => contacts::table
+                .select(contacts::code)
+                .filter(contacts::code.eq_any(part))
+                .load(c)?,
+            Module::Opportunities => opportunities::table
+                .select(opportunities::code)
+                .filter(opportunities::code.eq_any(part))
+                .load(c)?,
+        });
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// The distinct `codes` that name no customer.
+pub(crate) fn missing_customer_codes(
+    conn: &mut Conn<'_>,
+    codes: &[&str],
+) -> Result<HashSet<String>> {
+    let wanted: HashSet<&str> = codes.iter().copied().collect();
+    let wanted: Vec<&str> = wanted.into_iter().collect();
+    let present = existing_codes(conn, Module::Customers, &wanted)?;
+    Ok(wanted
+        .into_iter()
+        .filter(|code| !present.contains(*code))
+        .map(str::to_owned)
+        .collect())
+}
+
+pub(crate) fn count(conn: &mut Conn<'_>, filter: &Filter) -> Result<u64> {
+    let n: i64 = on_conn!(conn, |c| match filter {
+        Filter::Customers(f) => filter_customers!(customers::table.into_boxed(), f)
+            .count()
+            .get_result(c)?,
+        Filter::Contacts(f) => filter_contacts!(contacts::table.into_boxed(), f)
+            .count()
+            .get_result(c)?,
+        Filter::Opportunities(f) => filter_opportunities!(opportunities::table.into_boxed(), f)
+            .count()
+            .get_result(c)?,
+    });
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative row count {n}")))
+}
+
+pub(crate) fn page(
+    conn: &mut Conn<'_>,
+    filter: &Filter,
+    after_code: Option<&str>,
+    limit: usize,
+) -> Result<Records> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let records = on_conn!(conn, |c| match filter {
+        Filter::Customers(f) => {
+            let mut q = filter_customers!(
+                customers::table
+                    .select(CustomerRow::as_select())
+                    .into_boxed(),
+                f
+            );
+            if let Some(after) = after_code {
+                q = q.filter(customers::code.gt(after));
+            }
+            let rows: Vec<CustomerRow> = q.order(customers::code.asc()).limit(limit).load(c)?;
+            Records::Customers(rows.into_iter().map(Customer::from).collect())
+        }
+        Filter::Contacts(f) => {
+            let mut q = filter_contacts!(
+                contacts::table.select(ContactRow::as_select()).into_boxed(),
+                f
+            );
+            if let Some(after) = after_code {
+                q = q.filter(contacts::code.gt(after));
+            }
+            let rows: Vec<ContactRow> = q.order(contacts::code.asc()).limit(limit).load(c)?;
+            Records::Contacts(rows.into_iter().map(Contact::from).collect())
+        }
+        Filter::Opportunities(f) => {
+            let mut q = filter_opportunities!(
+                opportunities::table
+                    .select(OpportunityRow::as_select())
+                    .into_boxed(),
+                f
+            );
+            if let Some(after) = after_code {
+                q = q.filter(opportunities::code.gt(after));
+            }
+            let rows: Vec<OpportunityRow> =
+                q.order(opportunities::code.asc()).limit(limit).load(c)?;
+            Records::Opportunities(rows.into_iter().map(Opportunity::from).collect())
+        }
+    });
+    Ok(records)
+}
