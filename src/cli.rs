@@ -22,6 +22,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per process; boxing the large variants would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the gRPC server (health checks and reflection included). Stops cleanly on Ctrl-C or SIGTERM.
     Serve(ServeArgs),
@@ -51,6 +53,10 @@ pub struct ServeArgs {
     /// Largest gRPC message accepted or sent, in bytes [default: 4194304].
     #[arg(long, env = "DATAPORT_MAX_MESSAGE_BYTES", value_name = "BYTES")]
     pub max_message_bytes: Option<usize>,
+
+    /// Seconds in-flight calls may run after SIGTERM/Ctrl-C before the server stops anyway [default: 30].
+    #[arg(long, env = "DATAPORT_SHUTDOWN_GRACE_SECS", value_name = "SECS")]
+    pub shutdown_grace_secs: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -18,7 +18,11 @@ use table::Table;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let default_log = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
+    let default_log = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_log)))
         .with_writer(std::io::stderr)
@@ -49,8 +53,19 @@ fn server_config(args: ServeArgs, file: &FileConfig) -> ServerConfig {
     ServerConfig {
         listen: args.listen.or(file.listen).unwrap_or(defaults.listen),
         database_url: database_url(&args.database, file),
-        token_file: args.token_file.or_else(|| file.token_file.clone()).unwrap_or(defaults.token_file),
-        max_message_bytes: args.max_message_bytes.or(file.max_message_bytes).unwrap_or(defaults.max_message_bytes),
+        token_file: args
+            .token_file
+            .or_else(|| file.token_file.clone())
+            .unwrap_or(defaults.token_file),
+        max_message_bytes: args
+            .max_message_bytes
+            .or(file.max_message_bytes)
+            .unwrap_or(defaults.max_message_bytes),
+        shutdown_grace: args
+            .shutdown_grace_secs
+            .or(file.shutdown_grace_secs)
+            .map(std::time::Duration::from_secs)
+            .unwrap_or(defaults.shutdown_grace),
     }
 }
 
@@ -62,13 +77,22 @@ fn database_url(args: &DatabaseArgs, file: &FileConfig) -> String {
 }
 
 async fn serve(config: ServerConfig) -> Result<()> {
+    let shutdown = dataport_server::shutdown_signal().context("installing signal handlers")?;
     let server = Server::bind(config.clone()).await?;
     // Plain lines on stdout: scripts and tests read the address from here whatever RUST_LOG says.
-    println!("dataport listening on {} (database: {}, {})", server.local_addr(), config.database_url, server.backend());
+    println!(
+        "dataport listening on {} (database: {}, {})",
+        server.local_addr(),
+        config.database_url,
+        server.backend()
+    );
     if let Some(path) = server.created_token_file() {
-        println!("created the first admin token; it is in {} (readable only by you)", path.display());
+        println!(
+            "created the first admin token; it is in {} (readable only by you)",
+            path.display()
+        );
     }
-    server.serve(dataport_server::shutdown_signal()).await?;
+    server.serve(shutdown).await?;
     println!("dataport stopped");
     Ok(())
 }
@@ -80,14 +104,21 @@ fn open_store(args: &DatabaseArgs, file: &FileConfig) -> Result<Store> {
 
 fn token(command: TokenCommand, file: &FileConfig) -> Result<()> {
     match command {
-        TokenCommand::Create { name, permissions, database } => {
+        TokenCommand::Create {
+            name,
+            permissions,
+            database,
+        } => {
             let permissions: PermissionSet = permissions.parse()?;
             if permissions.is_empty() {
                 bail!("--permissions needs at least one of import, export, admin");
             }
             let store = open_store(&database, file)?;
             let (token, secret) = store.create_token(&name, &permissions)?;
-            eprintln!("created token '{}' with permissions {}; this is the only time it is shown:", token.name, token.permissions);
+            eprintln!(
+                "created token '{}' with permissions {}; this is the only time it is shown:",
+                token.name, token.permissions
+            );
             println!("{secret}");
         }
         TokenCommand::List { database } => {
@@ -95,7 +126,8 @@ fn token(command: TokenCommand, file: &FileConfig) -> Result<()> {
             let mut table = Table::new(["name", "permissions", "created", "last used", "revoked"]);
             for token in store.list_tokens()? {
                 let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
-                    t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|| "-".into())
+                    t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                        .unwrap_or_else(|| "-".into())
                 };
                 table.row([
                     token.name.clone(),
@@ -119,7 +151,11 @@ fn token(command: TokenCommand, file: &FileConfig) -> Result<()> {
 }
 
 async fn connect(args: &ClientArgs, file: &FileConfig) -> Result<AuthedClient> {
-    let server = args.server.clone().or_else(|| file.server.clone()).unwrap_or_else(|| DEFAULT_SERVER.to_owned());
+    let server = args
+        .server
+        .clone()
+        .or_else(|| file.server.clone())
+        .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
     let token_file: PathBuf = args
         .token_file
         .clone()
@@ -148,7 +184,10 @@ fn filter_from_args(args: &FilterArgs) -> Result<(Module, v1::Filter)> {
             ("--customer-code", !args.customer_code.is_empty()),
             ("--customer-owner", !args.customer_owner.is_empty()),
             ("--stage", !args.stage.is_empty()),
-            ("--close-from/--close-to", args.close_from.is_some() || args.close_to.is_some()),
+            (
+                "--close-from/--close-to",
+                args.close_from.is_some() || args.close_to.is_some(),
+            ),
         ]
         .into_iter()
         .filter_map(|(flag, used)| used.then_some(flag))
@@ -159,9 +198,15 @@ fn filter_from_args(args: &FilterArgs) -> Result<(Module, v1::Filter)> {
             ("--owner", !args.owner.is_empty()),
             ("--industry", !args.industry.is_empty()),
             ("--code", !args.code.is_empty()),
-            ("--created-from/--created-to", args.created_from.is_some() || args.created_to.is_some()),
+            (
+                "--created-from/--created-to",
+                args.created_from.is_some() || args.created_to.is_some(),
+            ),
             ("--stage", !args.stage.is_empty()),
-            ("--close-from/--close-to", args.close_from.is_some() || args.close_to.is_some()),
+            (
+                "--close-from/--close-to",
+                args.close_from.is_some() || args.close_to.is_some(),
+            ),
         ]
         .into_iter()
         .filter_map(|(flag, used)| used.then_some(flag))
@@ -171,7 +216,10 @@ fn filter_from_args(args: &FilterArgs) -> Result<(Module, v1::Filter)> {
             ("--status", !args.status.is_empty()),
             ("--industry", !args.industry.is_empty()),
             ("--code", !args.code.is_empty()),
-            ("--created-from/--created-to", args.created_from.is_some() || args.created_to.is_some()),
+            (
+                "--created-from/--created-to",
+                args.created_from.is_some() || args.created_to.is_some(),
+            ),
             ("--name-contains", args.name_contains.is_some()),
             ("--customer-owner", !args.customer_owner.is_empty()),
         ]
@@ -180,7 +228,10 @@ fn filter_from_args(args: &FilterArgs) -> Result<(Module, v1::Filter)> {
         .collect(),
     };
     if !misplaced.is_empty() {
-        bail!("{} cannot filter {module}; see `dataport count --help`", misplaced.join(", "));
+        bail!(
+            "{} cannot filter {module}; see `dataport count --help`",
+            misplaced.join(", ")
+        );
     }
     let filter = match module {
         Module::Customers => ModuleFilter::Customers(v1::CustomerFilter {
@@ -204,7 +255,12 @@ fn filter_from_args(args: &FilterArgs) -> Result<(Module, v1::Filter)> {
             expected_close_date: range(&args.close_from, &args.close_to),
         }),
     };
-    Ok((module, v1::Filter { module_filter: Some(filter) }))
+    Ok((
+        module,
+        v1::Filter {
+            module_filter: Some(filter),
+        },
+    ))
 }
 
 async fn count(filter: FilterArgs, client: ClientArgs, file: &FileConfig) -> Result<()> {
@@ -224,26 +280,42 @@ async fn count(filter: FilterArgs, client: ClientArgs, file: &FileConfig) -> Res
 
 async fn jobs(command: JobsCommand, file: &FileConfig) -> Result<()> {
     match command {
-        JobsCommand::List { module, status, limit, client } => {
+        JobsCommand::List {
+            module,
+            status,
+            limit,
+            client,
+        } => {
             let module = module.map(|m| m.parse::<Module>()).transpose()?;
-            let status = status.map(|s| s.parse::<dataport_core::JobStatus>()).transpose()?;
+            let status = status
+                .map(|s| s.parse::<dataport_core::JobStatus>())
+                .transpose()?;
             let mut client = connect(&client, file).await?;
             let response = client
                 .list_import_jobs(v1::ListImportJobsRequest {
                     module: module.map(|m| convert::module_to_proto(m) as i32).unwrap_or(0),
-                    status: status.map(|s| convert::job_status_to_proto(s) as i32).unwrap_or(0),
+                    status: status
+                        .map(|s| convert::job_status_to_proto(s) as i32)
+                        .unwrap_or(0),
                     page_size: limit,
                     ..Default::default()
                 })
                 .await
                 .map_err(call_failed)?;
-            let mut table =
-                Table::new(["id", "module", "status", "read", "created", "updated", "skipped", "failed", "file"]);
+            let mut table = Table::new([
+                "id", "module", "status", "read", "created", "updated", "skipped", "failed", "file",
+            ]);
             for job in &response.get_ref().jobs {
                 table.row([
                     job.id.to_string(),
-                    job.module().as_str_name().trim_start_matches("MODULE_").to_lowercase(),
-                    job.status().as_str_name().trim_start_matches("JOB_STATUS_").to_lowercase(),
+                    job.module()
+                        .as_str_name()
+                        .trim_start_matches("MODULE_")
+                        .to_lowercase(),
+                    job.status()
+                        .as_str_name()
+                        .trim_start_matches("JOB_STATUS_")
+                        .to_lowercase(),
                     job.rows_read.to_string(),
                     job.rows_created.to_string(),
                     job.rows_updated.to_string(),
@@ -257,7 +329,11 @@ async fn jobs(command: JobsCommand, file: &FileConfig) -> Result<()> {
         JobsCommand::Show { id, errors, client } => {
             let mut client = connect(&client, file).await?;
             let response = client
-                .get_import_job(v1::GetImportJobRequest { job_id: id, error_limit: errors, errors_after_row: 0 })
+                .get_import_job(v1::GetImportJobRequest {
+                    job_id: id,
+                    error_limit: errors,
+                    errors_after_row: 0,
+                })
                 .await
                 .map_err(call_failed)?
                 .into_inner();

@@ -9,7 +9,9 @@ pub struct Table {
 
 impl Table {
     pub fn new<const N: usize>(header: [&str; N]) -> Self {
-        Table { rows: vec![header.iter().map(|h| h.to_string()).collect()] }
+        Table {
+            rows: vec![header.iter().map(|h| h.to_string()).collect()],
+        }
     }
 
     pub fn row<const N: usize>(&mut self, cells: [String; N]) {
@@ -30,7 +32,14 @@ impl fmt::Display for Table {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
         let widths: Vec<usize> = (0..columns)
-            .map(|i| self.rows.iter().filter_map(|r| r.get(i)).map(|c| display_width(c)).max().unwrap_or(0))
+            .map(|i| {
+                self.rows
+                    .iter()
+                    .filter_map(|r| r.get(i))
+                    .map(|c| display_width(c))
+                    .max()
+                    .unwrap_or(0)
+            })
             .collect();
         for row in &self.rows {
             let mut line = String::new();
@@ -56,6 +65,9 @@ mod tests {
         let mut table = Table::new(["name", "owner"]);
         table.row(["北京科技".to_string(), "张伟".to_string()]);
         table.row(["ACME".to_string(), "Li".to_string()]);
-        assert_eq!(table.to_string(), "name      owner\n北京科技  张伟\nACME      Li\n");
+        assert_eq!(
+            table.to_string(),
+            "name      owner\n北京科技  张伟\nACME      Li\n"
+        );
     }
 }

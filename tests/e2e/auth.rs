@@ -6,7 +6,10 @@ use tonic::Code;
 use crate::harness::{TestServer, stderr, stdout};
 
 fn count_request() -> v1::CountRecordsRequest {
-    v1::CountRecordsRequest { module: v1::Module::Customers as i32, filter: None }
+    v1::CountRecordsRequest {
+        module: v1::Module::Customers as i32,
+        filter: None,
+    }
 }
 
 fn import_spec() -> v1::ImportRequest {
@@ -26,15 +29,26 @@ async fn calls_without_a_valid_token_are_unauthenticated() {
     let mut anonymous = server.anonymous_client().await;
     let status = anonymous.count_records(count_request()).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
-    assert!(status.message().contains("missing API token"), "{}", status.message());
+    assert!(
+        status.message().contains("missing API token"),
+        "{}",
+        status.message()
+    );
 
-    let status = anonymous.list_formats(v1::ListFormatsRequest {}).await.unwrap_err();
+    let status = anonymous
+        .list_formats(v1::ListFormatsRequest {})
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
 
     let mut wrong = server.client("dp_0000000000000000000000000000000000000000").await;
     let status = wrong.count_records(count_request()).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
-    assert!(status.message().contains("unknown or revoked"), "{}", status.message());
+    assert!(
+        status.message().contains("unknown or revoked"),
+        "{}",
+        status.message()
+    );
 }
 
 #[tokio::test]
@@ -43,12 +57,22 @@ async fn an_export_only_token_cannot_import() {
     let export_token = server.create_token("bi-export", "export");
     let mut client = server.client(&export_token).await;
 
-    let status = client.import(tokio_stream::iter([import_spec()])).await.unwrap_err();
+    let status = client
+        .import(tokio_stream::iter([import_spec()]))
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
-    assert!(status.message().contains("'import' permission"), "{}", status.message());
+    assert!(
+        status.message().contains("'import' permission"),
+        "{}",
+        status.message()
+    );
 
     // Job reports belong to importers too.
-    let status = client.list_import_jobs(v1::ListImportJobsRequest::default()).await.unwrap_err();
+    let status = client
+        .list_import_jobs(v1::ListImportJobsRequest::default())
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
 
     // What the token does allow works.
@@ -63,10 +87,23 @@ async fn an_import_only_token_cannot_export_or_count() {
     let mut client = server.client(&import_token).await;
     let status = client.count_records(count_request()).await.unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
-    assert!(status.message().contains("'export' permission"), "{}", status.message());
-    let export = v1::ExportRequest { module: v1::Module::Customers as i32, ..Default::default() };
-    assert_eq!(client.export(export).await.unwrap_err().code(), Code::PermissionDenied);
-    client.list_import_jobs(v1::ListImportJobsRequest::default()).await.unwrap();
+    assert!(
+        status.message().contains("'export' permission"),
+        "{}",
+        status.message()
+    );
+    let export = v1::ExportRequest {
+        module: v1::Module::Customers as i32,
+        ..Default::default()
+    };
+    assert_eq!(
+        client.export(export).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    client
+        .list_import_jobs(v1::ListImportJobsRequest::default())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -83,7 +120,11 @@ async fn a_revoked_token_stops_working() {
 
     let again = server.cli(&["token", "revoke", "--name", "temp"]);
     assert!(!again.status.success());
-    assert!(stderr(&again).contains("no active token is named 'temp'"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("no active token is named 'temp'"),
+        "{}",
+        stderr(&again)
+    );
 }
 
 #[tokio::test]
@@ -94,33 +135,56 @@ async fn token_list_shows_names_and_permissions_but_never_secrets() {
     assert!(listing.contains("admin") && listing.contains("ci"), "{listing}");
     assert!(listing.contains("import,export"), "{listing}");
     assert!(!listing.contains(&secret), "token list must not print secrets");
-    assert!(!listing.contains(&server.admin_token()), "token list must not print secrets");
+    assert!(
+        !listing.contains(&server.admin_token()),
+        "token list must not print secrets"
+    );
 
     let duplicate = server.cli(&["token", "create", "--name", "ci", "--permissions", "export"]);
     assert!(!duplicate.status.success());
-    assert!(stderr(&duplicate).contains("'ci' already exists"), "{}", stderr(&duplicate));
+    assert!(
+        stderr(&duplicate).contains("'ci' already exists"),
+        "{}",
+        stderr(&duplicate)
+    );
 
     let bad = server.cli(&["token", "create", "--name", "x", "--permissions", "import,root"]);
     assert!(!bad.status.success());
-    assert!(stderr(&bad).contains("unknown permission 'root'"), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("unknown permission 'root'"),
+        "{}",
+        stderr(&bad)
+    );
 }
 
 #[tokio::test]
 async fn rpcs_of_later_capabilities_are_unimplemented_and_say_what_is_missing() {
     let server = TestServer::start();
     let mut client = server.client(&server.admin_token()).await;
-    let status = client.import(tokio_stream::iter([import_spec()])).await.unwrap_err();
+    let status = client
+        .import(tokio_stream::iter([import_spec()]))
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented);
     assert!(status.message().contains("Import"), "{}", status.message());
 
     let status = client
-        .get_template(v1::GetTemplateRequest { module: v1::Module::Customers as i32, ..Default::default() })
+        .get_template(v1::GetTemplateRequest {
+            module: v1::Module::Customers as i32,
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented);
     assert!(status.message().contains("template"), "{}", status.message());
 
-    let status = client.get_error_file(v1::GetErrorFileRequest { job_id: 1, format: "csv".into() }).await.unwrap_err();
+    let status = client
+        .get_error_file(v1::GetErrorFileRequest {
+            job_id: 1,
+            format: "csv".into(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented);
     assert!(status.message().contains("GetErrorFile"), "{}", status.message());
 }
@@ -130,19 +194,32 @@ async fn job_reads_and_counts_validate_their_arguments() {
     let server = TestServer::start();
     let mut client = server.client(&server.admin_token()).await;
     let status = client
-        .get_import_job(v1::GetImportJobRequest { job_id: 42, ..Default::default() })
+        .get_import_job(v1::GetImportJobRequest {
+            job_id: 42,
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
     assert_eq!(status.message(), "import job 42 does not exist");
 
     let status = client
-        .list_import_jobs(v1::ListImportJobsRequest { page_token: "abc".into(), ..Default::default() })
+        .list_import_jobs(v1::ListImportJobsRequest {
+            page_token: "abc".into(),
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
 
-    let status = client.count_records(v1::CountRecordsRequest::default()).await.unwrap_err();
+    let status = client
+        .count_records(v1::CountRecordsRequest::default())
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
-    assert!(status.message().contains("module is required"), "{}", status.message());
+    assert!(
+        status.message().contains("module is required"),
+        "{}",
+        status.message()
+    );
 }

@@ -74,15 +74,16 @@ impl TestServer {
         if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
             banner.push(line);
         }
-        TestServer { child: Some(child), addr, dir, banner }
+        TestServer {
+            child: Some(child),
+            addr,
+            dir,
+            banner,
+        }
     }
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
-    }
-
-    pub fn database(&self) -> PathBuf {
-        self.dir.path().join("dataport.db")
     }
 
     pub fn token_file(&self) -> PathBuf {
@@ -91,16 +92,23 @@ impl TestServer {
 
     /// The admin token written on first start.
     pub fn admin_token(&self) -> String {
-        std::fs::read_to_string(self.token_file()).expect("token file").trim().to_owned()
+        std::fs::read_to_string(self.token_file())
+            .expect("token file")
+            .trim()
+            .to_owned()
     }
 
     pub async fn client(&self, token: &str) -> AuthedClient {
-        dataport_client::connect(&self.url(), token).await.expect("connect")
+        dataport_client::connect(&self.url(), token)
+            .await
+            .expect("connect")
     }
 
     /// A client that sends no authorization metadata at all.
     pub async fn anonymous_client(&self) -> v1::data_port_client::DataPortClient<tonic::transport::Channel> {
-        v1::data_port_client::DataPortClient::new(dataport_client::channel(&self.url()).await.expect("channel"))
+        v1::data_port_client::DataPortClient::new(
+            dataport_client::channel(&self.url()).await.expect("channel"),
+        )
     }
 
     /// Runs the CLI with this server's directory as working directory.
@@ -111,14 +119,22 @@ impl TestServer {
     /// Creates a token through `dataport token create` and returns its secret.
     pub fn create_token(&self, name: &str, permissions: &str) -> String {
         let output = self.cli(&["token", "create", "--name", name, "--permissions", permissions]);
-        assert!(output.status.success(), "token create failed: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "token create failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8(output.stdout).expect("utf-8").trim().to_owned()
     }
 
     /// Sends SIGTERM and waits for the process to exit.
     pub fn stop(mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");
-        let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill");
         assert!(status.success());
         wait_with_timeout(&mut child, Duration::from_secs(30))
     }

@@ -3,7 +3,9 @@
 use std::os::unix::fs::PermissionsExt;
 
 use tokio_stream::StreamExt;
-use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 use tonic_reflection::pb::v1::{
     ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
     server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
@@ -16,10 +18,24 @@ async fn health_reports_serving_for_the_service_and_the_server() {
     let server = TestServer::start();
     let mut health = HealthClient::new(dataport_client::channel(&server.url()).await.unwrap());
     for service in ["", "dataport.v1.DataPort"] {
-        let response = health.check(HealthCheckRequest { service: service.into() }).await.unwrap();
-        assert_eq!(response.get_ref().status(), ServingStatus::Serving, "service '{service}'");
+        let response = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            response.get_ref().status(),
+            ServingStatus::Serving,
+            "service '{service}'"
+        );
     }
-    let unknown = health.check(HealthCheckRequest { service: "nope.Service".into() }).await.unwrap_err();
+    let unknown = health
+        .check(HealthCheckRequest {
+            service: "nope.Service".into(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(unknown.code(), tonic::Code::NotFound);
 }
 
@@ -31,7 +47,11 @@ async fn reflection_lists_the_dataport_service_without_a_token() {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
     };
-    let mut responses = reflection.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
     let response = responses.next().await.expect("one response").unwrap();
     let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
         panic!("unexpected reflection answer: {response:?}");
@@ -47,20 +67,33 @@ async fn first_start_writes_a_private_admin_token_and_later_starts_keep_it() {
     let token_file = server.token_file();
     let banner = server.banner.join("\n");
     assert!(
-        banner.contains(&format!("it is in {}", token_file.canonicalize().unwrap().display())),
+        banner.contains(&format!(
+            "it is in {}",
+            token_file.canonicalize().unwrap().display()
+        )),
         "the start-up banner must name the token file: {banner}"
     );
     let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "token file must be readable only by its owner");
     let token = server.admin_token();
-    assert!(token.starts_with("dp_") && token.len() >= 3 + 32, "token too short for 128 bits: {token}");
+    assert!(
+        token.starts_with("dp_") && token.len() >= 3 + 32,
+        "token too short for 128 bits: {token}"
+    );
 
     // The admin token works, and a restart on the same database neither prints nor rewrites it.
     let mut client = server.client(&token).await;
-    client.list_import_jobs(dataport_client::v1::ListImportJobsRequest::default()).await.unwrap();
+    client
+        .list_import_jobs(dataport_client::v1::ListImportJobsRequest::default())
+        .await
+        .unwrap();
     let dir = server_dir(server);
     let again = TestServer::start_in(dir, &[]);
-    assert!(!again.banner.join("\n").contains("admin token"), "{:?}", again.banner);
+    assert!(
+        !again.banner.join("\n").contains("admin token"),
+        "{:?}",
+        again.banner
+    );
     assert_eq!(again.admin_token(), token);
 }
 
@@ -89,8 +122,14 @@ fn a_config_file_sets_defaults_and_flags_override_it() {
     .unwrap();
     // `--listen 127.0.0.1:0` on the command line beats the file's port 1.
     let server = TestServer::start_in(dir, &[]);
-    assert!(server.dir.path().join("from-config.db").exists(), "database_url from dataport.toml not used");
-    assert!(server.dir.path().join("config.token").exists(), "token_file from dataport.toml not used");
+    assert!(
+        server.dir.path().join("from-config.db").exists(),
+        "database_url from dataport.toml not used"
+    );
+    assert!(
+        server.dir.path().join("config.token").exists(),
+        "token_file from dataport.toml not used"
+    );
     assert_ne!(server.addr.port(), 1);
 
     let typo = tempfile::tempdir().unwrap();

@@ -46,7 +46,10 @@ pub struct BearerAuth(MetadataValue<Ascii>);
 
 impl BearerAuth {
     pub fn new(token: &str) -> Result<Self, ClientError> {
-        format!("Bearer {}", token.trim()).parse().map(BearerAuth).map_err(|_| ClientError::InvalidToken)
+        format!("Bearer {}", token.trim())
+            .parse()
+            .map(BearerAuth)
+            .map_err(|_| ClientError::InvalidToken)
     }
 }
 
@@ -63,16 +66,23 @@ pub type AuthedClient = v1::data_port_client::DataPortClient<InterceptedService<
 /// Connects to `server` and authenticates every call with `token`.
 pub async fn connect(server: &str, token: &str) -> Result<AuthedClient, ClientError> {
     let channel = channel(server).await?;
-    Ok(v1::data_port_client::DataPortClient::with_interceptor(channel, BearerAuth::new(token)?)
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES))
+    Ok(
+        v1::data_port_client::DataPortClient::with_interceptor(channel, BearerAuth::new(token)?)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES),
+    )
 }
 
 /// Opens a channel to `server` (for health checks or other services on the same port).
 pub async fn channel(server: &str) -> Result<Channel, ClientError> {
-    let endpoint = Endpoint::from_shared(server.to_owned())
-        .map_err(|e| ClientError::InvalidServer { url: server.to_owned(), reason: e.to_string() })?;
-    endpoint.connect().await.map_err(|e| ClientError::Connect { url: server.to_owned(), reason: error_chain(&e) })
+    let endpoint = Endpoint::from_shared(server.to_owned()).map_err(|e| ClientError::InvalidServer {
+        url: server.to_owned(),
+        reason: e.to_string(),
+    })?;
+    endpoint.connect().await.map_err(|e| ClientError::Connect {
+        url: server.to_owned(),
+        reason: error_chain(&e),
+    })
 }
 
 /// The token to use: `explicit` (from `--token` or `DATAPORT_TOKEN`) if non-empty, else the
@@ -87,11 +97,16 @@ pub fn resolve_token(explicit: Option<&str>, token_file: &Path) -> Result<String
             .map(str::trim)
             .find(|line| !line.is_empty())
             .map(str::to_owned)
-            .ok_or_else(|| ClientError::NoToken { path: token_file.to_path_buf() }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(ClientError::NoToken { path: token_file.to_path_buf() })
-        }
-        Err(source) => Err(ClientError::TokenFile { path: token_file.to_path_buf(), source }),
+            .ok_or_else(|| ClientError::NoToken {
+                path: token_file.to_path_buf(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ClientError::NoToken {
+            path: token_file.to_path_buf(),
+        }),
+        Err(source) => Err(ClientError::TokenFile {
+            path: token_file.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -115,7 +130,10 @@ mod tests {
     fn token_lookup_order() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("dataport.token");
-        assert!(matches!(resolve_token(None, &file), Err(ClientError::NoToken { .. })));
+        assert!(matches!(
+            resolve_token(None, &file),
+            Err(ClientError::NoToken { .. })
+        ));
         std::fs::write(&file, "\n dp_from_file \n").unwrap();
         assert_eq!(resolve_token(None, &file).unwrap(), "dp_from_file");
         assert_eq!(resolve_token(Some(" "), &file).unwrap(), "dp_from_file");
@@ -125,6 +143,9 @@ mod tests {
     #[test]
     fn bearer_rejects_tokens_that_are_not_metadata() {
         assert!(BearerAuth::new("dp_ok").is_ok());
-        assert!(matches!(BearerAuth::new("dp\nbad"), Err(ClientError::InvalidToken)));
+        assert!(matches!(
+            BearerAuth::new("dp\nbad"),
+            Err(ClientError::InvalidToken)
+        ));
     }
 }

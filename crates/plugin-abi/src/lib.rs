@@ -205,11 +205,17 @@ pub struct StrRef {
 
 impl StrRef {
     /// The empty string (null pointer, zero length).
-    pub const EMPTY: StrRef = StrRef { ptr: std::ptr::null(), len: 0 };
+    pub const EMPTY: StrRef = StrRef {
+        ptr: std::ptr::null(),
+        len: 0,
+    };
 
     /// A view of `s`; valid only as long as `s` is.
-    pub fn from_str(s: &str) -> StrRef {
-        StrRef { ptr: s.as_ptr(), len: s.len() }
+    pub fn new(s: &str) -> StrRef {
+        StrRef {
+            ptr: s.as_ptr(),
+            len: s.len(),
+        }
     }
 }
 
@@ -283,13 +289,18 @@ pub struct Cell {
 
 impl Cell {
     /// An empty cell.
-    pub const NULL: Cell = Cell { tag: CELL_NULL, value: CellValue { int_value: 0 } };
+    pub const NULL: Cell = Cell {
+        tag: CELL_NULL,
+        value: CellValue { int_value: 0 },
+    };
 }
 
 impl std::fmt::Debug for Cell {
     // The union cannot be read without `unsafe`, which this crate forbids; the tag is enough here.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cell").field("tag", &self.tag).finish_non_exhaustive()
+        f.debug_struct("Cell")
+            .field("tag", &self.tag)
+            .finish_non_exhaustive()
     }
 }
 
@@ -359,16 +370,22 @@ pub struct Header {
 
 impl Header {
     /// An empty header with no release callback (what the host passes as the output slot).
-    pub const EMPTY: Header =
-        Header { names: std::ptr::null(), len: 0, release: None, private_data: std::ptr::null_mut() };
+    pub const EMPTY: Header = Header {
+        names: std::ptr::null(),
+        len: 0,
+        release: None,
+        private_data: std::ptr::null_mut(),
+    };
 }
 
 /// Host callback: read up to `len` bytes into `buf`, store the count in `*out_read`. `OK` with
 /// `*out_read == 0` means end of input. Short reads are allowed.
-pub type ReadFn = unsafe extern "C" fn(ctx: *mut c_void, buf: *mut u8, len: usize, out_read: *mut usize) -> Status;
+pub type ReadFn =
+    unsafe extern "C" fn(ctx: *mut c_void, buf: *mut u8, len: usize, out_read: *mut usize) -> Status;
 /// Host callback: move to `offset` relative to `whence` ([`SEEK_SET`], [`SEEK_CUR`], [`SEEK_END`])
 /// and store the new absolute position in `*out_pos`.
-pub type SeekFn = unsafe extern "C" fn(ctx: *mut c_void, offset: i64, whence: u32, out_pos: *mut u64) -> Status;
+pub type SeekFn =
+    unsafe extern "C" fn(ctx: *mut c_void, offset: i64, whence: u32, out_pos: *mut u64) -> Status;
 /// Host callback: write all `len` bytes of `buf`.
 pub type WriteFn = unsafe extern "C" fn(ctx: *mut c_void, buf: *const u8, len: usize) -> Status;
 /// Host callback: flush buffered output.
@@ -412,7 +429,8 @@ pub struct WriterHandle {
 }
 
 /// The entry point `dataport_plugin_init`; see the crate docs for the handshake.
-pub type InitFn = unsafe extern "C" fn(abi_version: u32, out: *mut PluginVTable, err: *mut PluginError) -> Status;
+pub type InitFn =
+    unsafe extern "C" fn(abi_version: u32, out: *mut PluginVTable, err: *mut PluginError) -> Status;
 
 /// Returns the plugin's descriptor (never null; valid for the life of the library).
 pub type DescribeFn = unsafe extern "C" fn() -> *const PluginDescriptor;
@@ -521,7 +539,10 @@ mod tests {
         // Appending a field must not change what a v1 plugin is required to fill.
         assert_eq!(PluginVTable::V1_SIZE, size_of::<PluginVTable>());
         assert_eq!(std::mem::offset_of!(PluginVTable, size), 0);
-        assert_eq!(std::mem::offset_of!(PluginVTable, abi_version), size_of::<usize>());
+        assert_eq!(
+            std::mem::offset_of!(PluginVTable, abi_version),
+            size_of::<usize>()
+        );
     }
 
     #[test]
@@ -538,7 +559,10 @@ mod tests {
 
     #[test]
     fn entry_symbol_is_nul_terminated_name() {
-        assert_eq!(&ENTRY_SYMBOL[..ENTRY_SYMBOL.len() - 1], ENTRY_SYMBOL_NAME.as_bytes());
+        assert_eq!(
+            &ENTRY_SYMBOL[..ENTRY_SYMBOL.len() - 1],
+            ENTRY_SYMBOL_NAME.as_bytes()
+        );
         assert_eq!(ENTRY_SYMBOL.last(), Some(&0));
     }
 }

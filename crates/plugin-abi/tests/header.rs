@@ -63,15 +63,37 @@ fn all_checks() -> Vec<Check> {
         checks,
         CellValue,
         "DpCellValue",
-        [int_value, float_value, bool_value, date_days, datetime_micros, text]
+        [
+            int_value,
+            float_value,
+            bool_value,
+            date_days,
+            datetime_micros,
+            text
+        ]
     );
     layout!(checks, Cell, "DpCell", [tag, value]);
     layout!(checks, Row, "DpRow", [number, cells, num_cells]);
     layout!(checks, RowError, "DpRowError", [row, kind, message]);
-    layout!(checks, Batch, "DpBatch", [rows, num_rows, errors, num_errors, release, private_data]);
+    layout!(
+        checks,
+        Batch,
+        "DpBatch",
+        [rows, num_rows, errors, num_errors, release, private_data]
+    );
     layout!(checks, Header, "DpHeader", [names, len, release, private_data]);
-    layout!(checks, SourceCallbacks, "DpSourceCallbacks", [size, ctx, read, seek]);
-    layout!(checks, SinkCallbacks, "DpSinkCallbacks", [size, ctx, write, flush]);
+    layout!(
+        checks,
+        SourceCallbacks,
+        "DpSourceCallbacks",
+        [size, ctx, read, seek]
+    );
+    layout!(
+        checks,
+        SinkCallbacks,
+        "DpSinkCallbacks",
+        [size, ctx, write, flush]
+    );
     layout!(
         checks,
         PluginVTable,
@@ -148,7 +170,10 @@ fn c_header_matches_rust_layout_and_constants() {
         ENTRY_SYMBOL_NAME
     ));
     for check in &checks {
-        program.push_str(&format!("    printf(\"%lld\\n\", (long long)({}));\n", check.c_expr));
+        program.push_str(&format!(
+            "    printf(\"%lld\\n\", (long long)({}));\n",
+            check.c_expr
+        ));
     }
     program.push_str("    return 0;\n}\n");
 
@@ -173,17 +198,28 @@ fn c_header_matches_rust_layout_and_constants() {
     assert!(run.status.success());
     let stdout = String::from_utf8(run.stdout).expect("utf-8 output");
     let mut lines = stdout.lines();
-    assert_eq!(lines.next(), Some("1"), "DP_ENTRY_SYMBOL differs from {ENTRY_SYMBOL_NAME}");
+    assert_eq!(
+        lines.next(),
+        Some("1"),
+        "DP_ENTRY_SYMBOL differs from {ENTRY_SYMBOL_NAME}"
+    );
 
     let mut mismatches = Vec::new();
     for check in &checks {
         let found = lines.next().and_then(|l| l.parse::<i128>().ok());
         if found != Some(check.expected) {
-            mismatches.push(format!("{}: C says {found:?}, Rust says {}", check.c_expr, check.expected));
+            mismatches.push(format!(
+                "{}: C says {found:?}, Rust says {}",
+                check.c_expr, check.expected
+            ));
         }
     }
     assert_eq!(lines.next(), None, "the program printed more lines than expected");
-    assert!(mismatches.is_empty(), "header out of sync:\n{}", mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "header out of sync:\n{}",
+        mismatches.join("\n")
+    );
     // Guard against the check list itself being emptied by accident.
     assert!(checks.len() > 120, "only {} checks", checks.len());
 }

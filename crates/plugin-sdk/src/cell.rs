@@ -127,7 +127,11 @@ impl RowBatch {
 
     /// Appends a row error.
     pub fn push_error(&mut self, row: u64, kind: ErrorKind, message: impl Into<String>) {
-        self.errors.push(RowError { row, kind, message: message.into() });
+        self.errors.push(RowError {
+            row,
+            kind,
+            message: message.into(),
+        });
     }
 
     /// Whether the batch holds neither rows nor errors.
@@ -137,7 +141,11 @@ impl RowBatch {
 
     /// Number of source rows the batch covers (rows plus errors about rows not included).
     pub fn source_rows(&self) -> usize {
-        let excluded = self.errors.iter().filter(|e| !self.rows.iter().any(|r| r.number == e.row)).count();
+        let excluded = self
+            .errors
+            .iter()
+            .filter(|e| !self.rows.iter().any(|r| r.number == e.row))
+            .count();
         self.rows.len() + excluded
     }
 

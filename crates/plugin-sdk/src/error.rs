@@ -95,7 +95,10 @@ pub struct PluginError {
 
 impl PluginError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> PluginError {
-        PluginError { kind, message: message.into() }
+        PluginError {
+            kind,
+            message: message.into(),
+        }
     }
 
     /// [`ErrorKind::InvalidOption`].
@@ -168,6 +171,9 @@ mod tests {
         assert_eq!(ErrorKind::from_status(Status::OK), ErrorKind::Internal);
         assert_eq!(ErrorKind::from_status(Status(77)), ErrorKind::Internal);
         assert_eq!(ErrorKind::MalformedFile.code(), "MALFORMED_FILE");
-        assert_eq!(PluginError::encoding("bad byte").to_string(), "encoding error: bad byte");
+        assert_eq!(
+            PluginError::encoding("bad byte").to_string(),
+            "encoding error: bad byte"
+        );
     }
 }

@@ -40,7 +40,9 @@ unsafe fn slice<'a, T>(ptr: *const T, len: usize) -> Option<&'a [T]> {
     if len == 0 {
         return Some(&[]);
     }
-    let too_big = len.checked_mul(size_of::<T>()).is_none_or(|bytes| bytes > isize::MAX as usize);
+    let too_big = len
+        .checked_mul(size_of::<T>())
+        .is_none_or(|bytes| bytes > isize::MAX as usize);
     if ptr.is_null() || !ptr.is_aligned() || too_big {
         return None;
     }
@@ -69,7 +71,11 @@ pub unsafe fn strings_from_abi(ptr: *const abi::StrRef, len: usize) -> Result<Ve
     refs.iter()
         .enumerate()
         // SAFETY: each element follows the ABI rules (caller contract).
-        .map(|(i, s)| unsafe { str_from_abi(*s) }.map(str::to_owned).map_err(|e| format!("name {}: {e}", i + 1)))
+        .map(|(i, s)| {
+            unsafe { str_from_abi(*s) }
+                .map(str::to_owned)
+                .map_err(|e| format!("name {}: {e}", i + 1))
+        })
         .collect()
 }
 
@@ -115,7 +121,10 @@ pub unsafe fn batch_from_abi(b: &abi::Batch) -> Result<RowBatch, String> {
     let rows = unsafe { slice(b.rows, b.num_rows) }.ok_or("batch rows: null pointer")?;
     // SAFETY: forwarded caller contract.
     let errors = unsafe { slice(b.errors, b.num_errors) }.ok_or("batch errors: null pointer")?;
-    let mut out = RowBatch { rows: Vec::with_capacity(rows.len()), errors: Vec::with_capacity(errors.len()) };
+    let mut out = RowBatch {
+        rows: Vec::with_capacity(rows.len()),
+        errors: Vec::with_capacity(errors.len()),
+    };
     for row in rows {
         // SAFETY: forwarded caller contract (each row's cells follow the ABI rules).
         let cells = unsafe { slice(row.cells, row.num_cells) }
@@ -124,14 +133,24 @@ pub unsafe fn batch_from_abi(b: &abi::Batch) -> Result<RowBatch, String> {
             .iter()
             .enumerate()
             // SAFETY: forwarded caller contract.
-            .map(|(i, c)| unsafe { cell_from_abi(c) }.map_err(|e| format!("row {} cell {}: {e}", row.number, i + 1)))
+            .map(|(i, c)| {
+                unsafe { cell_from_abi(c) }.map_err(|e| format!("row {} cell {}: {e}", row.number, i + 1))
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        out.rows.push(Row { number: row.number, cells });
+        out.rows.push(Row {
+            number: row.number,
+            cells,
+        });
     }
     for e in errors {
         // SAFETY: forwarded caller contract.
-        let message = unsafe { str_from_abi(e.message) }.map_err(|err| format!("row error {}: {err}", e.row))?;
-        out.errors.push(RowError { row: e.row, kind: ErrorKind::from_status(e.kind), message: message.to_owned() });
+        let message =
+            unsafe { str_from_abi(e.message) }.map_err(|err| format!("row error {}: {err}", e.row))?;
+        out.errors.push(RowError {
+            row: e.row,
+            kind: ErrorKind::from_status(e.kind),
+            message: message.to_owned(),
+        });
     }
     Ok(out)
 }
@@ -143,7 +162,12 @@ pub unsafe fn batch_from_abi(b: &abi::Batch) -> Result<RowBatch, String> {
 fn cell_to_abi(c: &Cell) -> abi::Cell {
     let (tag, value) = match c {
         Cell::Null => return abi::Cell::NULL,
-        Cell::Text(s) => (abi::CELL_TEXT, abi::CellValue { text: abi::StrRef::from_str(s) }),
+        Cell::Text(s) => (
+            abi::CELL_TEXT,
+            abi::CellValue {
+                text: abi::StrRef::new(s),
+            },
+        ),
         Cell::Int(v) => (abi::CELL_INT, abi::CellValue { int_value: *v }),
         Cell::Float(v) => (abi::CELL_FLOAT, abi::CellValue { float_value: *v }),
         // Zero the whole union first so no uninitialised padding bytes cross the boundary.
@@ -158,7 +182,12 @@ fn cell_to_abi(c: &Cell) -> abi::Cell {
             (abi::CELL_DATE, value)
         }
         Cell::DateTime(v) => (abi::CELL_DATETIME, abi::CellValue { datetime_micros: *v }),
-        Cell::Formula(s) => (abi::CELL_FORMULA, abi::CellValue { text: abi::StrRef::from_str(s) }),
+        Cell::Formula(s) => (
+            abi::CELL_FORMULA,
+            abi::CellValue {
+                text: abi::StrRef::new(s),
+            },
+        ),
     };
     abi::Cell { tag, value }
 }
@@ -175,29 +204,61 @@ struct BatchArrays {
 
 impl BatchArrays {
     fn new(batch: &RowBatch) -> BatchArrays {
-        let cells: Vec<abi::Cell> = batch.rows.iter().flat_map(|r| r.cells.iter().map(cell_to_abi)).collect();
+        let cells: Vec<abi::Cell> = batch
+            .rows
+            .iter()
+            .flat_map(|r| r.cells.iter().map(cell_to_abi))
+            .collect();
         let mut rows = Vec::with_capacity(batch.rows.len());
         let mut start = 0;
         for row in &batch.rows {
             let n = row.cells.len();
             // `cells` is complete, so these pointers stay valid as long as `cells` is not touched.
-            let ptr = if n == 0 { ptr::null() } else { cells[start..].as_ptr() };
-            rows.push(abi::Row { number: row.number, cells: ptr, num_cells: n });
+            let ptr = if n == 0 {
+                ptr::null()
+            } else {
+                cells[start..].as_ptr()
+            };
+            rows.push(abi::Row {
+                number: row.number,
+                cells: ptr,
+                num_cells: n,
+            });
             start += n;
         }
         let errors = batch
             .errors
             .iter()
-            .map(|e| abi::RowError { row: e.row, kind: e.kind.status(), message: abi::StrRef::from_str(&e.message) })
+            .map(|e| abi::RowError {
+                row: e.row,
+                kind: e.kind.status(),
+                message: abi::StrRef::new(&e.message),
+            })
             .collect();
-        BatchArrays { _cells: cells, rows, errors }
+        BatchArrays {
+            _cells: cells,
+            rows,
+            errors,
+        }
     }
 
-    fn as_abi(&self, release: Option<abi::ReleaseBatchFn>, private_data: *mut std::ffi::c_void) -> abi::Batch {
+    fn as_abi(
+        &self,
+        release: Option<abi::ReleaseBatchFn>,
+        private_data: *mut std::ffi::c_void,
+    ) -> abi::Batch {
         abi::Batch {
-            rows: if self.rows.is_empty() { ptr::null() } else { self.rows.as_ptr() },
+            rows: if self.rows.is_empty() {
+                ptr::null()
+            } else {
+                self.rows.as_ptr()
+            },
             num_rows: self.rows.len(),
-            errors: if self.errors.is_empty() { ptr::null() } else { self.errors.as_ptr() },
+            errors: if self.errors.is_empty() {
+                ptr::null()
+            } else {
+                self.errors.as_ptr()
+            },
             num_errors: self.errors.len(),
             release,
             private_data,
@@ -214,7 +275,10 @@ pub struct BatchView<'a> {
 
 impl<'a> BatchView<'a> {
     pub fn new(batch: &'a RowBatch) -> BatchView<'a> {
-        BatchView { arrays: BatchArrays::new(batch), _batch: PhantomData }
+        BatchView {
+            arrays: BatchArrays::new(batch),
+            _batch: PhantomData,
+        }
     }
 
     /// The ABI struct; valid while `self` (and so the batch) is.
@@ -234,15 +298,23 @@ fn export_batch(batch: RowBatch) -> abi::Batch {
     let arrays = BatchArrays::new(&batch);
     // Moving `batch` into the box moves only its Vec headers, not the string bytes `arrays`
     // points into.
-    let owned = Box::new(ExportedBatch { arrays, _batch: batch });
+    let owned = Box::new(ExportedBatch {
+        arrays,
+        _batch: batch,
+    });
     let view = owned.arrays.as_abi(Some(release_batch), ptr::null_mut());
-    abi::Batch { private_data: Box::into_raw(owned).cast(), ..view }
+    abi::Batch {
+        private_data: Box::into_raw(owned).cast(),
+        ..view
+    }
 }
 
 unsafe extern "C" fn release_batch(batch: *mut abi::Batch) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: the host passes a batch this SDK filled in (ABI release rule), or null.
-        let Some(b) = (unsafe { batch.as_mut() }) else { return };
+        let Some(b) = (unsafe { batch.as_mut() }) else {
+            return;
+        };
         let owned = std::mem::replace(&mut b.private_data, ptr::null_mut());
         if !owned.is_null() {
             // SAFETY: `private_data` was made by `Box::into_raw` in `export_batch`, and was nulled
@@ -259,16 +331,30 @@ struct ExportedHeader {
 }
 
 fn export_header(names: Vec<String>) -> abi::Header {
-    let refs: Vec<abi::StrRef> = names.iter().map(|n| abi::StrRef::from_str(n)).collect();
+    let refs: Vec<abi::StrRef> = names.iter().map(|n| abi::StrRef::new(n)).collect();
     let owned = Box::new(ExportedHeader { refs, _names: names });
-    let (ptr, len) = (if owned.refs.is_empty() { ptr::null() } else { owned.refs.as_ptr() }, owned.refs.len());
-    abi::Header { names: ptr, len, release: Some(release_header), private_data: Box::into_raw(owned).cast() }
+    let (ptr, len) = (
+        if owned.refs.is_empty() {
+            ptr::null()
+        } else {
+            owned.refs.as_ptr()
+        },
+        owned.refs.len(),
+    );
+    abi::Header {
+        names: ptr,
+        len,
+        release: Some(release_header),
+        private_data: Box::into_raw(owned).cast(),
+    }
 }
 
 unsafe extern "C" fn release_header(header: *mut abi::Header) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: the host passes a header this SDK filled in (ABI release rule), or null.
-        let Some(h) = (unsafe { header.as_mut() }) else { return };
+        let Some(h) = (unsafe { header.as_mut() }) else {
+            return;
+        };
         let owned = std::mem::replace(&mut h.private_data, ptr::null_mut());
         if !owned.is_null() {
             // SAFETY: made by `Box::into_raw` in `export_header`; nulled above against double frees.
@@ -285,7 +371,9 @@ unsafe extern "C" fn release_header(header: *mut abi::Header) {
 /// bytes (or is null with capacity 0).
 pub unsafe fn write_error(err: *mut abi::PluginError, message: &str) {
     // SAFETY: caller contract.
-    let Some(err) = (unsafe { err.as_mut() }) else { return };
+    let Some(err) = (unsafe { err.as_mut() }) else {
+        return;
+    };
     if err.message.is_null() {
         err.len = 0;
         return;
@@ -376,7 +464,11 @@ unsafe fn read_sized<T: Copy>(p: *const T, what: &str) -> Result<T, PluginError>
     // SAFETY: non-null; every sized ABI struct starts with a `usize` size (caller contract).
     let size = unsafe { p.cast::<usize>().read_unaligned() };
     if size < size_of::<T>() {
-        return Err(invalid(format!("{what} is {size} bytes, ABI v{} needs {}", abi::ABI_VERSION, size_of::<T>())));
+        return Err(invalid(format!(
+            "{what} is {size} bytes, ABI v{} needs {}",
+            abi::ABI_VERSION,
+            size_of::<T>()
+        )));
     }
     // SAFETY: the host's struct holds at least `size_of::<T>()` bytes, laid out as `T` (ABI).
     Ok(unsafe { p.read_unaligned() })
@@ -401,7 +493,9 @@ impl Read for HostSource {
         let status = unsafe { (self.read)(self.ctx, buf.as_mut_ptr(), buf.len(), &mut n) };
         match status {
             Status::OK if n <= buf.len() => Ok(n),
-            Status::OK => Err(io::Error::other("host read callback reported more bytes than requested")),
+            Status::OK => Err(io::Error::other(
+                "host read callback reported more bytes than requested",
+            )),
             s => Err(io::Error::other(format!("host read callback failed ({s})"))),
         }
     }
@@ -417,7 +511,8 @@ impl Seek for HostSource {
         };
         let (offset, whence) = match pos {
             SeekFrom::Start(p) => (
-                i64::try_from(p).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "seek offset too large"))?,
+                i64::try_from(p)
+                    .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "seek offset too large"))?,
                 abi::SEEK_SET,
             ),
             SeekFrom::Current(o) => (o, abi::SEEK_CUR),
@@ -478,7 +573,8 @@ unsafe fn options_from_abi(options: *const abi::KeyValue, len: usize) -> Result<
             // SAFETY: forwarded caller contract.
             let key = unsafe { str_from_abi(kv.key) }.map_err(|e| invalid(format!("option key: {e}")))?;
             // SAFETY: forwarded caller contract.
-            let value = unsafe { str_from_abi(kv.value) }.map_err(|e| invalid(format!("option `{key}`: {e}")))?;
+            let value =
+                unsafe { str_from_abi(kv.value) }.map_err(|e| invalid(format!("option `{key}`: {e}")))?;
             Ok((key.to_owned(), value.to_owned()))
         })
         .collect()
@@ -548,7 +644,10 @@ unsafe fn release_instance<T>(handle: *mut Instance<T>) {
 /// `handle` must be null or a live handle this SDK made for an `Instance<T>`, not used
 /// concurrently (the host calls an instance sequentially); `err` must follow the ABI error buffer
 /// rule.
-unsafe fn enter<'a, T, H>(handle: *mut H, err: *mut abi::PluginError) -> (Option<&'a mut Instance<T>>, ErrorOut) {
+unsafe fn enter<'a, T, H>(
+    handle: *mut H,
+    err: *mut abi::PluginError,
+) -> (Option<&'a mut Instance<T>>, ErrorOut) {
     // SAFETY: caller contract.
     unsafe { (handle.cast::<Instance<T>>().as_mut(), ErrorOut::new(err)) }
 }
@@ -671,7 +770,10 @@ pub struct ExportState {
 impl ExportState {
     #[allow(clippy::new_without_default)] // used in a `static`, which needs a const fn
     pub const fn new() -> ExportState {
-        ExportState { plugin: OnceLock::new(), descriptor: OnceLock::new() }
+        ExportState {
+            plugin: OnceLock::new(),
+            descriptor: OnceLock::new(),
+        }
     }
 }
 
@@ -716,7 +818,7 @@ impl DescriptorStore {
         let capabilities = (if caps.read { abi::CAP_READ } else { 0 })
             | (if caps.write { abi::CAP_WRITE } else { 0 })
             | (if caps.needs_seek { abi::CAP_NEEDS_SEEK } else { 0 });
-        let s = |i: usize| abi::StrRef::from_str(&strings[i]);
+        let s = |i: usize| abi::StrRef::new(&strings[i]);
         let abi = abi::PluginDescriptor {
             size: size_of::<abi::PluginDescriptor>(),
             name: s(0),
@@ -727,7 +829,10 @@ impl DescriptorStore {
             capabilities,
         };
         // Moving the array moves the String headers only; the bytes `abi` points to stay put.
-        Ok(DescriptorStore { abi, _strings: strings })
+        Ok(DescriptorStore {
+            abi,
+            _strings: strings,
+        })
     }
 }
 
@@ -736,7 +841,11 @@ fn plugin<E: Export>() -> &'static dyn Plugin {
 }
 
 fn descriptor<E: Export>() -> Result<&'static DescriptorStore, String> {
-    E::state().descriptor.get_or_init(|| DescriptorStore::new(&plugin::<E>().descriptor())).as_ref().map_err(Clone::clone)
+    E::state()
+        .descriptor
+        .get_or_init(|| DescriptorStore::new(&plugin::<E>().descriptor()))
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 unsafe extern "C" fn describe<E: Export>() -> *const abi::PluginDescriptor {
@@ -769,9 +878,16 @@ unsafe extern "C" fn open_reader<E: Export>(
         // SAFETY: as above; the struct is copied, its `ctx` lives until the reader is released.
         let cb = unsafe { read_sized(source, "source callbacks") }?;
         let read = cb.read.ok_or_else(|| invalid("source has no read callback"))?;
-        let source = HostSource { ctx: cb.ctx, read, seek: cb.seek };
+        let source = HostSource {
+            ctx: cb.ctx,
+            read,
+            seek: cb.seek,
+        };
         let reader = plugin::<E>().open_reader(format, &options, Box::new(source))?;
-        let handle = Box::into_raw(Box::new(ReaderInstance { inner: reader, poisoned: None }));
+        let handle = Box::into_raw(Box::new(ReaderInstance {
+            inner: reader,
+            poisoned: None,
+        }));
         // SAFETY: checked non-null; the host provides the slot.
         unsafe { out.write(handle.cast()) };
         Ok(Status::OK)
@@ -799,9 +915,16 @@ unsafe extern "C" fn open_writer<E: Export>(
         // SAFETY: as above; the struct is copied, its `ctx` lives until the writer is released.
         let cb = unsafe { read_sized(sink, "sink callbacks") }?;
         let write = cb.write.ok_or_else(|| invalid("sink has no write callback"))?;
-        let sink = HostSink { ctx: cb.ctx, write, flush: cb.flush };
+        let sink = HostSink {
+            ctx: cb.ctx,
+            write,
+            flush: cb.flush,
+        };
         let writer = plugin::<E>().open_writer(format, &options, Box::new(sink))?;
-        let handle = Box::into_raw(Box::new(WriterInstance { inner: writer, poisoned: None }));
+        let handle = Box::into_raw(Box::new(WriterInstance {
+            inner: writer,
+            poisoned: None,
+        }));
         // SAFETY: checked non-null; the host provides the slot.
         unsafe { out.write(handle.cast()) };
         Ok(Status::OK)
@@ -832,7 +955,11 @@ fn vtable<E: Export>() -> abi::PluginVTable {
 /// `out` must be null or point to a writable vtable of at least `(*out).size` bytes whose `size`
 /// is set; `err` must follow the ABI error buffer rule.
 #[doc(hidden)]
-pub unsafe fn init<E: Export>(abi_version: u32, out: *mut abi::PluginVTable, err: *mut abi::PluginError) -> Status {
+pub unsafe fn init<E: Export>(
+    abi_version: u32,
+    out: *mut abi::PluginVTable,
+    err: *mut abi::PluginError,
+) -> Status {
     // SAFETY: caller contract (ABI error buffer rule).
     let err = unsafe { ErrorOut::new(err) };
     guard(err, || {
@@ -852,7 +979,9 @@ pub unsafe fn init<E: Export>(abi_version: u32, out: *mut abi::PluginVTable, err
         let name = descriptor::<E>().map(|d| d.abi).ok();
         if abi_version != abi::ABI_VERSION {
             // SAFETY: our own descriptor strings, alive for the library's life.
-            let name = name.and_then(|d| unsafe { str_from_abi(d.name) }.ok()).unwrap_or("?");
+            let name = name
+                .and_then(|d| unsafe { str_from_abi(d.name) }.ok())
+                .unwrap_or("?");
             return Err(PluginError::new(
                 ErrorKind::AbiMismatch,
                 format!(
@@ -939,29 +1068,63 @@ mod tests {
 
     #[test]
     fn broken_batches_are_reported_not_trusted() {
-        let bad_text = abi::Cell { tag: abi::CELL_TEXT, value: abi::CellValue { text: abi::StrRef { ptr: b"\xff".as_ptr(), len: 1 } } };
-        let unknown = abi::Cell { tag: 99, value: abi::CellValue { int_value: 0 } };
+        let bad_text = abi::Cell {
+            tag: abi::CELL_TEXT,
+            value: abi::CellValue {
+                text: abi::StrRef {
+                    ptr: b"\xff".as_ptr(),
+                    len: 1,
+                },
+            },
+        };
+        let unknown = abi::Cell {
+            tag: 99,
+            value: abi::CellValue { int_value: 0 },
+        };
         for (cell, needle) in [(bad_text, "UTF-8"), (unknown, "unknown cell tag 99")] {
-            let row = abi::Row { number: 7, cells: &cell, num_cells: 1 };
-            let b = abi::Batch { rows: &row, num_rows: 1, ..abi::Batch::EMPTY };
+            let row = abi::Row {
+                number: 7,
+                cells: &cell,
+                num_cells: 1,
+            };
+            let b = abi::Batch {
+                rows: &row,
+                num_rows: 1,
+                ..abi::Batch::EMPTY
+            };
             // SAFETY: all pointers refer to live locals.
             let e = unsafe { batch_from_abi(&b) }.unwrap_err();
             assert!(e.contains("row 7 cell 1") && e.contains(needle), "{e}");
         }
-        let null_rows = abi::Batch { num_rows: 3, ..abi::Batch::EMPTY };
+        let null_rows = abi::Batch {
+            num_rows: 3,
+            ..abi::Batch::EMPTY
+        };
         // SAFETY: the null pointer is what is being checked.
-        assert!(unsafe { batch_from_abi(&null_rows) }.unwrap_err().contains("null"));
+        assert!(
+            unsafe { batch_from_abi(&null_rows) }
+                .unwrap_err()
+                .contains("null")
+        );
     }
 
     #[test]
     fn error_messages_truncate_at_char_boundaries() {
         let mut buf = [0u8; 5];
-        let mut err = abi::PluginError { message: buf.as_mut_ptr(), capacity: buf.len(), len: 0 };
+        let mut err = abi::PluginError {
+            message: buf.as_mut_ptr(),
+            capacity: buf.len(),
+            len: 0,
+        };
         // SAFETY: `err` describes `buf`.
         unsafe { write_error(&mut err, "ab客户") };
         assert_eq!(err.len, 5);
         assert_eq!(std::str::from_utf8(&buf[..err.len]).unwrap(), "ab客");
-        let mut none = abi::PluginError { message: ptr::null_mut(), capacity: 0, len: 3 };
+        let mut none = abi::PluginError {
+            message: ptr::null_mut(),
+            capacity: 0,
+            len: 3,
+        };
         // SAFETY: null buffer is allowed.
         unsafe { write_error(&mut none, "x") };
         assert_eq!(none.len, 0);

@@ -55,7 +55,10 @@ impl<R: Read> Read for ReadOnly<R> {
 
 impl<R> Seek for ReadOnly<R> {
     fn seek(&mut self, _pos: SeekFrom) -> io::Result<u64> {
-        Err(io::Error::new(io::ErrorKind::Unsupported, "this byte source cannot seek"))
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this byte source cannot seek",
+        ))
     }
 }
 
@@ -79,7 +82,10 @@ mod tests {
     fn read_only_refuses_seek() {
         let mut s: Box<dyn ByteSource> = Box::new(ReadOnly(&b"abc"[..]));
         assert!(!s.can_seek());
-        assert_eq!(s.seek(SeekFrom::Start(0)).unwrap_err().kind(), io::ErrorKind::Unsupported);
+        assert_eq!(
+            s.seek(SeekFrom::Start(0)).unwrap_err().kind(),
+            io::ErrorKind::Unsupported
+        );
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         assert_eq!(out, "abc");

@@ -29,7 +29,11 @@ impl Options {
 
     /// The value of `key`, if given.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
     }
 
     /// All pairs in the order given.
@@ -47,11 +51,15 @@ impl Options {
 
     /// Fails with `InvalidOption` naming the first key that is not in `known` (and listing `known`).
     pub fn ensure_known(&self, known: &[&str]) -> Result<(), PluginError> {
-        match self.pairs.iter().find(|(k, _)| !known.iter().any(|n| n.eq_ignore_ascii_case(k))) {
+        match self
+            .pairs
+            .iter()
+            .find(|(k, _)| !known.iter().any(|n| n.eq_ignore_ascii_case(k)))
+        {
             None => Ok(()),
-            Some((k, _)) if known.is_empty() => {
-                Err(PluginError::invalid_option(format!("unknown option `{k}`: this format takes no options")))
-            }
+            Some((k, _)) if known.is_empty() => Err(PluginError::invalid_option(format!(
+                "unknown option `{k}`: this format takes no options"
+            ))),
             Some((k, _)) => Err(PluginError::invalid_option(format!(
                 "unknown option `{k}`; known options: {}",
                 known.join(", ")
@@ -100,13 +108,17 @@ impl Options {
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Options {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Options {
-        Options { pairs: iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
+        Options {
+            pairs: iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+        }
     }
 }
 
 impl From<&[(String, String)]> for Options {
     fn from(pairs: &[(String, String)]) -> Options {
-        Options { pairs: pairs.to_vec() }
+        Options {
+            pairs: pairs.to_vec(),
+        }
     }
 }
 
@@ -117,9 +129,14 @@ mod tests {
 
     #[test]
     fn lookups() {
-        let o: Options = [("Delimiter", ";"), ("bom", "YES"), ("delimiter", "\\t"), ("n", "12")]
-            .into_iter()
-            .collect();
+        let o: Options = [
+            ("Delimiter", ";"),
+            ("bom", "YES"),
+            ("delimiter", "\\t"),
+            ("n", "12"),
+        ]
+        .into_iter()
+        .collect();
         assert_eq!(o.get("DELIMITER"), Some("\\t"));
         assert_eq!(o.get_char("delimiter").unwrap(), Some('\t'));
         assert_eq!(o.get_bool("bom").unwrap(), Some(true));
@@ -131,9 +148,17 @@ mod tests {
 
     #[test]
     fn bad_values_are_invalid_options() {
-        let o = Options::new().with("bom", "maybe").with("delimiter", ";;").with("n", "x");
+        let o = Options::new()
+            .with("bom", "maybe")
+            .with("delimiter", ";;")
+            .with("n", "x");
         assert_eq!(o.get_bool("bom").unwrap_err().kind, ErrorKind::InvalidOption);
-        assert!(o.get_char("delimiter").unwrap_err().message.contains("single character"));
+        assert!(
+            o.get_char("delimiter")
+                .unwrap_err()
+                .message
+                .contains("single character")
+        );
         assert!(o.get_parsed::<u32>("n").is_err());
     }
 
@@ -143,8 +168,18 @@ mod tests {
         let e = o.ensure_known(&["delimiter", "encoding"]).unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidOption);
         assert!(e.message.contains("`delimter`") && e.message.contains("delimiter, encoding"));
-        assert!(o.ensure_known(&[]).unwrap_err().message.contains("takes no options"));
+        assert!(
+            o.ensure_known(&[])
+                .unwrap_err()
+                .message
+                .contains("takes no options")
+        );
         assert!(Options::new().ensure_known(&[]).is_ok());
-        assert!(Options::new().with("ENCODING", "gbk").ensure_known(&["encoding"]).is_ok());
+        assert!(
+            Options::new()
+                .with("ENCODING", "gbk")
+                .ensure_known(&["encoding"])
+                .is_ok()
+        );
     }
 }

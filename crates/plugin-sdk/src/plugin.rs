@@ -50,7 +50,11 @@ pub struct Descriptor {
 impl Descriptor {
     /// A descriptor with a name and version and nothing else.
     pub fn new(name: impl Into<String>, version: impl Into<String>) -> Descriptor {
-        Descriptor { name: name.into(), version: version.into(), ..Descriptor::default() }
+        Descriptor {
+            name: name.into(),
+            version: version.into(),
+            ..Descriptor::default()
+        }
     }
 
     /// Adds a format name.
@@ -164,7 +168,9 @@ pub trait Plugin: Send + Sync + 'static {
         source: Box<dyn ByteSource>,
     ) -> Result<Box<dyn Reader>, PluginError> {
         let _ = (options, source);
-        Err(PluginError::unsupported(format!("format `{format}` cannot be read by this plugin")))
+        Err(PluginError::unsupported(format!(
+            "format `{format}` cannot be read by this plugin"
+        )))
     }
 
     /// Opens a writer for `format` over `sink`. The default refuses with `Unsupported`.
@@ -175,7 +181,9 @@ pub trait Plugin: Send + Sync + 'static {
         sink: Box<dyn ByteSink>,
     ) -> Result<Box<dyn Writer>, PluginError> {
         let _ = (options, sink);
-        Err(PluginError::unsupported(format!("format `{format}` cannot be written by this plugin")))
+        Err(PluginError::unsupported(format!(
+            "format `{format}` cannot be written by this plugin"
+        )))
     }
 }
 

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use dataport_plugin_sdk::abi::{self, Status};
-use dataport_plugin_sdk::ffi::{batch_from_abi, header_from_abi, str_from_abi, BatchView};
+use dataport_plugin_sdk::ffi::{BatchView, batch_from_abi, header_from_abi, str_from_abi};
 use dataport_plugin_sdk::{
-    export_plugin, ByteSink, ByteSource, Cell, Descriptor, ErrorKind, Options, Plugin, PluginError, Reader,
-    RowBatch, Writer,
+    ByteSink, ByteSource, Cell, Descriptor, ErrorKind, Options, Plugin, PluginError, Reader, RowBatch,
+    Writer, export_plugin,
 };
 
 static READERS_DROPPED: AtomicUsize = AtomicUsize::new(0);
@@ -40,7 +40,13 @@ fn cell(s: &str) -> Cell {
 impl Reader for LinesReader {
     fn header(&mut self) -> Result<Vec<String>, PluginError> {
         self.row += 1;
-        Ok(self.lines.next().unwrap_or_default().split(',').map(str::to_owned).collect())
+        Ok(self
+            .lines
+            .next()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::to_owned)
+            .collect())
     }
 
     fn next_batch(&mut self, max_rows: usize) -> Result<Option<RowBatch>, PluginError> {
@@ -111,7 +117,9 @@ impl Plugin for Lines {
             panic!("open_reader panicked for {format}");
         }
         let mut text = String::new();
-        source.read_to_string(&mut text).map_err(|e| PluginError::encoding(e.to_string()))?;
+        source
+            .read_to_string(&mut text)
+            .map_err(|e| PluginError::encoding(e.to_string()))?;
         let lines: Vec<String> = text.lines().map(str::to_owned).collect();
         Ok(Box::new(LinesReader {
             lines: lines.into_iter(),
@@ -143,7 +151,14 @@ struct ErrBuf {
 
 impl ErrBuf {
     fn new(capacity: usize) -> Box<ErrBuf> {
-        let mut b = Box::new(ErrBuf { buf: vec![0; capacity], err: abi::PluginError { message: ptr::null_mut(), capacity, len: 0 } });
+        let mut b = Box::new(ErrBuf {
+            buf: vec![0; capacity],
+            err: abi::PluginError {
+                message: ptr::null_mut(),
+                capacity,
+                len: 0,
+            },
+        });
         b.err.message = b.buf.as_mut_ptr();
         b
     }
@@ -187,15 +202,24 @@ unsafe extern "C" fn vec_write(ctx: *mut c_void, buf: *const u8, len: usize) -> 
 }
 
 fn kv(pairs: &[(&'static str, &'static str)]) -> Vec<abi::KeyValue> {
-    pairs.iter().map(|(k, v)| abi::KeyValue { key: abi::StrRef::from_str(k), value: abi::StrRef::from_str(v) }).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| abi::KeyValue {
+            key: abi::StrRef::new(k),
+            value: abi::StrRef::new(v),
+        })
+        .collect()
 }
+
+/// A reader handle, or the status and message of a failed open.
+type Opened = Result<*mut abi::ReaderHandle, (Status, String)>;
 
 /// Opens a reader over `input`; the cursor is boxed so its address (the callbacks' ctx) is stable.
 fn open_reader(
     vt: &abi::PluginVTable,
     input: &str,
     options: &[(&'static str, &'static str)],
-) -> (Result<*mut abi::ReaderHandle, (Status, String)>, Box<Cursor<Vec<u8>>>) {
+) -> (Opened, Box<Cursor<Vec<u8>>>) {
     let mut cursor = Box::new(Cursor::new(input.as_bytes().to_vec()));
     let source = abi::SourceCallbacks {
         size: size_of::<abi::SourceCallbacks>(),
@@ -208,13 +232,28 @@ fn open_reader(
     let mut err = ErrBuf::new(4096);
     // SAFETY: all pointers are live locals; the cursor outlives the reader (returned with it).
     let status = unsafe {
-        vt.open_reader.unwrap()(abi::StrRef::from_str("lines"), opts.as_ptr(), opts.len(), &source, &mut handle, err.ptr())
+        vt.open_reader.unwrap()(
+            abi::StrRef::new("lines"),
+            opts.as_ptr(),
+            opts.len(),
+            &source,
+            &mut handle,
+            err.ptr(),
+        )
     };
-    let result = if status == Status::OK { Ok(handle) } else { Err((status, err.text())) };
+    let result = if status == Status::OK {
+        Ok(handle)
+    } else {
+        Err((status, err.text()))
+    };
     (result, cursor)
 }
 
-fn next_batch(vt: &abi::PluginVTable, r: *mut abi::ReaderHandle, max: usize) -> Result<Option<RowBatch>, (Status, String)> {
+fn next_batch(
+    vt: &abi::PluginVTable,
+    r: *mut abi::ReaderHandle,
+    max: usize,
+) -> Result<Option<RowBatch>, (Status, String)> {
     let mut out = abi::Batch::EMPTY;
     let mut err = ErrBuf::new(4096);
     // SAFETY: a live reader handle and output slot.
@@ -236,7 +275,10 @@ fn read_header(vt: &abi::PluginVTable, r: *mut abi::ReaderHandle) -> Vec<String>
     let mut header = abi::Header::EMPTY;
     let mut err = ErrBuf::new(256);
     // SAFETY: live handle and output slot.
-    assert_eq!(unsafe { vt.reader_header.unwrap()(r, &mut header, err.ptr()) }, Status::OK);
+    assert_eq!(
+        unsafe { vt.reader_header.unwrap()(r, &mut header, err.ptr()) },
+        Status::OK
+    );
     // SAFETY: filled by the plugin, released right after.
     let names = unsafe { header_from_abi(&header) }.unwrap();
     // SAFETY: released once.
@@ -257,7 +299,13 @@ fn handshake_fills_vtable_and_descriptor() {
     // SAFETY: descriptor strings live as long as the library.
     let s = |r| unsafe { str_from_abi(r) }.unwrap();
     assert_eq!(
-        (s(d.name), s(d.version), s(d.formats), s(d.extensions), s(d.modules)),
+        (
+            s(d.name),
+            s(d.version),
+            s(d.formats),
+            s(d.extensions),
+            s(d.modules)
+        ),
         ("lines", "1.2.3", "lines,lines2", "lines,ln", "customers,contacts")
     );
     assert_eq!(d.capabilities, abi::CAP_READ | abi::CAP_WRITE);
@@ -267,9 +315,16 @@ fn handshake_fills_vtable_and_descriptor() {
 fn handshake_refuses_other_versions_naming_both() {
     let (status, vt, msg) = init(abi::ABI_VERSION + 1);
     assert_eq!(status, Status::ABI_MISMATCH);
-    assert_eq!(vt.abi_version, abi::ABI_VERSION, "the plugin must report its version even when refusing");
+    assert_eq!(
+        vt.abi_version,
+        abi::ABI_VERSION,
+        "the plugin must report its version even when refusing"
+    );
     assert!(vt.open_reader.is_none(), "nothing else may be filled in");
-    assert!(msg.contains("`lines`") && msg.contains("v1") && msg.contains("v2"), "{msg}");
+    assert!(
+        msg.contains("`lines`") && msg.contains("v1") && msg.contains("v2"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -298,7 +353,10 @@ fn reader_through_the_vtable() {
     assert_eq!(first.rows.len(), 1);
     assert_eq!(first.rows[0].number, 2);
     assert_eq!(first.rows[0].cells, [Cell::text("A"), Cell::Int(1)]);
-    assert_eq!((first.errors[0].row, first.errors[0].kind), (3, ErrorKind::MalformedFile));
+    assert_eq!(
+        (first.errors[0].row, first.errors[0].kind),
+        (3, ErrorKind::MalformedFile)
+    );
     let second = next_batch(&vt, reader, 2).unwrap().unwrap();
     assert_eq!(second.rows.iter().map(|r| r.number).collect::<Vec<_>>(), [4, 5]);
     assert_eq!(second.rows[1].cells[1], Cell::text("x"));
@@ -334,7 +392,10 @@ fn panic_poisons_the_reader_and_release_still_frees_it() {
     // Batch 3 would not panic, but a poisoned reader never reaches plugin code again.
     let (status, msg) = next_batch(&vt, reader, 1).unwrap_err();
     assert_eq!(status, Status::PANIC);
-    assert!(msg.contains("poisoned") && msg.contains("exploded on batch 2"), "{msg}");
+    assert!(
+        msg.contains("poisoned") && msg.contains("exploded on batch 2"),
+        "{msg}"
+    );
 
     // SAFETY: released once.
     unsafe { vt.reader_release.unwrap()(reader) };
@@ -344,7 +405,10 @@ fn panic_poisons_the_reader_and_release_still_frees_it() {
     let (reader, _cursor) = open_reader(&vt, "h\n1\n", &[]);
     let reader = reader.unwrap();
     assert_eq!(read_header(&vt, reader), ["h"]);
-    assert_eq!(next_batch(&vt, reader, 10).unwrap().unwrap().rows[0].cells, [Cell::Int(1)]);
+    assert_eq!(
+        next_batch(&vt, reader, 10).unwrap().unwrap().rows[0].cells,
+        [Cell::Int(1)]
+    );
     // SAFETY: released once.
     unsafe { vt.reader_release.unwrap()(reader) };
 }
@@ -372,20 +436,44 @@ fn writer_through_the_vtable_and_its_poisoning() {
     let mut err = ErrBuf::new(256);
     // SAFETY: live locals; `out` outlives the writer.
     unsafe {
-        let status = vt.open_writer.unwrap()(abi::StrRef::from_str("lines"), ptr::null(), 0, &sink, &mut w, err.ptr());
+        let status = vt.open_writer.unwrap()(
+            abi::StrRef::new("lines"),
+            ptr::null(),
+            0,
+            &sink,
+            &mut w,
+            err.ptr(),
+        );
         assert_eq!(status, Status::OK, "{}", err.text());
-        let names = [abi::StrRef::from_str("a"), abi::StrRef::from_str("b")];
-        assert_eq!(vt.writer_write_header.unwrap()(w, names.as_ptr(), 2, err.ptr()), Status::OK);
+        let names = [abi::StrRef::new("a"), abi::StrRef::new("b")];
+        assert_eq!(
+            vt.writer_write_header.unwrap()(w, names.as_ptr(), 2, err.ptr()),
+            Status::OK
+        );
         let mut rows = RowBatch::new();
-        rows.push_row(0, vec![Cell::text("x"), Cell::Date(3), Cell::Bool(true), Cell::Formula("=1".into())]);
+        rows.push_row(
+            0,
+            vec![
+                Cell::text("x"),
+                Cell::Date(3),
+                Cell::Bool(true),
+                Cell::Formula("=1".into()),
+            ],
+        );
         let view = BatchView::new(&rows);
-        assert_eq!(vt.writer_write_rows.unwrap()(w, &view.as_abi(), err.ptr()), Status::OK);
+        assert_eq!(
+            vt.writer_write_rows.unwrap()(w, &view.as_abi(), err.ptr()),
+            Status::OK
+        );
         assert_eq!(vt.writer_finish.unwrap()(w, err.ptr()), Status::OK);
 
         let mut boom = RowBatch::new();
         boom.push_row(0, vec![Cell::text("panic")]);
         let view = BatchView::new(&boom);
-        assert_eq!(vt.writer_write_rows.unwrap()(w, &view.as_abi(), err.ptr()), Status::PANIC);
+        assert_eq!(
+            vt.writer_write_rows.unwrap()(w, &view.as_abi(), err.ptr()),
+            Status::PANIC
+        );
         assert!(err.text().contains("writer asked to panic"));
         assert_eq!(vt.writer_finish.unwrap()(w, err.ptr()), Status::PANIC);
         assert!(err.text().contains("poisoned"));
@@ -409,12 +497,20 @@ fn native_use_needs_no_ffi() {
             Ok(())
         }
     }
-    let mut w = Lines.open_writer("lines", &Options::new(), Box::new(Shared(shared.clone()))).unwrap();
+    let mut w = Lines
+        .open_writer("lines", &Options::new(), Box::new(Shared(shared.clone())))
+        .unwrap();
     w.write_header(&["a".into()]).unwrap();
     w.finish().unwrap();
     assert_eq!(*shared.lock().unwrap(), b"a\nEND\n");
 
-    let mut r = Lines.open_reader("lines", &Options::new(), Box::new(Cursor::new(b"a\n7\n".to_vec()))).unwrap();
+    let mut r = Lines
+        .open_reader(
+            "lines",
+            &Options::new(),
+            Box::new(Cursor::new(b"a\n7\n".to_vec())),
+        )
+        .unwrap();
     let (header, rows) = dataport_plugin_sdk::read_all(&mut *r, 10).unwrap();
     assert_eq!(header, ["a"]);
     assert_eq!(rows.rows[0].cells, [Cell::Int(7)]);

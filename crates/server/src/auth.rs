@@ -32,7 +32,11 @@ impl Authenticator {
     /// Authenticates the caller and checks that its token carries at least one of `accepted`
     /// (an empty list accepts any valid token). Missing or unknown tokens are UNAUTHENTICATED,
     /// missing permissions PERMISSION_DENIED naming the permission.
-    pub async fn authorize(&self, metadata: &MetadataMap, accepted: &[Permission]) -> Result<Caller, ServiceError> {
+    pub async fn authorize(
+        &self,
+        metadata: &MetadataMap,
+        accepted: &[Permission],
+    ) -> Result<Caller, ServiceError> {
         let secret = bearer_token(metadata)?.to_owned();
         let store = self.store.clone();
         let token = blocking(move || Ok(store.authenticate(&secret)?)).await?;
@@ -44,7 +48,10 @@ impl Authenticator {
         if !accepted.is_empty() && !accepted.iter().any(|p| token.permissions.allows(*p)) {
             return Err(ServiceError::PermissionDenied(accepted.to_vec()));
         }
-        Ok(Caller { token_name: token.name, permissions: token.permissions })
+        Ok(Caller {
+            token_name: token.name,
+            permissions: token.permissions,
+        })
     }
 }
 
@@ -58,9 +65,9 @@ fn bearer_token(metadata: &MetadataMap) -> Result<&str, ServiceError> {
         )
     };
     let value = metadata.get("authorization").ok_or_else(missing)?;
-    let value = value.to_str().map_err(|_| {
-        ServiceError::Unauthenticated("the authorization metadata is not valid ASCII".into())
-    })?;
+    let value = value
+        .to_str()
+        .map_err(|_| ServiceError::Unauthenticated("the authorization metadata is not valid ASCII".into()))?;
     let (scheme, token) = value.trim().split_once(' ').ok_or_else(|| {
         ServiceError::Unauthenticated("the authorization metadata must read `Bearer <token>`".into())
     })?;
@@ -87,7 +94,10 @@ mod tests {
     #[test]
     fn bearer_token_parsing() {
         assert_eq!(bearer_token(&metadata(Some("Bearer dp_abc"))).unwrap(), "dp_abc");
-        assert_eq!(bearer_token(&metadata(Some("bearer   dp_abc "))).unwrap(), "dp_abc");
+        assert_eq!(
+            bearer_token(&metadata(Some("bearer   dp_abc "))).unwrap(),
+            "dp_abc"
+        );
         for bad in [None, Some("dp_abc"), Some("Basic dp_abc"), Some("Bearer ")] {
             let err = bearer_token(&metadata(bad)).unwrap_err();
             assert!(matches!(err, ServiceError::Unauthenticated(_)), "{bad:?}: {err}");

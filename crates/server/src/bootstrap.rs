@@ -36,8 +36,10 @@ pub fn ensure_admin_token(store: &Store, token_file: &Path) -> Result<Option<Pat
         Err(StoreError::UniqueViolation { .. }) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    let written = write_private_file(token_file, &secret)
-        .map_err(|source| BootstrapError::Write { path: token_file.to_path_buf(), source })?;
+    let written = write_private_file(token_file, &secret).map_err(|source| BootstrapError::Write {
+        path: token_file.to_path_buf(),
+        source,
+    })?;
     Ok(Some(written))
 }
 

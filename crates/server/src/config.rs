@@ -4,6 +4,7 @@
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
+    time::Duration,
 };
 
 use serde::Deserialize;
@@ -17,6 +18,8 @@ pub const DEFAULT_TOKEN_FILE: &str = "./dataport.token";
 /// Default `--max-message-bytes`: file chunks are ≤ 1 MiB, so 4 MiB leaves room for framing
 /// and typed record batches while still bounding what one message can allocate.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Default `--shutdown-grace`: how long in-flight calls may run after SIGTERM.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Default `--config` file, read when present and no other file is named.
 pub const DEFAULT_CONFIG_FILE: &str = "dataport.toml";
 
@@ -31,15 +34,20 @@ pub struct ServerConfig {
     pub token_file: PathBuf,
     /// Largest gRPC message accepted or sent, in bytes.
     pub max_message_bytes: usize,
+    /// How long in-flight calls may run after a shutdown signal before the server stops anyway.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            listen: DEFAULT_LISTEN.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 50051))),
+            listen: DEFAULT_LISTEN
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 50051))),
             database_url: DEFAULT_DATABASE_URL.to_owned(),
             token_file: PathBuf::from(DEFAULT_TOKEN_FILE),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
     }
 }
@@ -60,6 +68,8 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     pub token_file: Option<PathBuf>,
     pub max_message_bytes: Option<usize>,
+    /// Seconds.
+    pub shutdown_grace_secs: Option<u64>,
     pub server: Option<String>,
 }
 
@@ -87,9 +97,14 @@ impl FileConfig {
                 default
             }
         };
-        let text =
-            std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse { path, message: e.to_string() })
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path,
+            message: e.to_string(),
+        })
     }
 }
 
@@ -116,7 +131,9 @@ mod tests {
         let err = FileConfig::load(Some(&path)).unwrap_err().to_string();
         assert!(err.contains("unknown field `listn`"), "{err}");
 
-        let missing = FileConfig::load(Some(&dir.path().join("nope.toml"))).unwrap_err().to_string();
+        let missing = FileConfig::load(Some(&dir.path().join("nope.toml")))
+            .unwrap_err()
+            .to_string();
         assert!(missing.starts_with("cannot read config file"), "{missing}");
     }
 }

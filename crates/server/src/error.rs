@@ -128,7 +128,11 @@ mod tests {
     fn permission_denied_names_the_permission() {
         let status = Status::from(ServiceError::PermissionDenied(vec![Permission::Import]));
         assert_eq!(status.code(), Code::PermissionDenied);
-        assert!(status.message().contains("'import' permission"), "{}", status.message());
+        assert!(
+            status.message().contains("'import' permission"),
+            "{}",
+            status.message()
+        );
     }
 
     #[test]
@@ -147,6 +151,9 @@ mod tests {
     fn unimplemented_names_the_capability() {
         let status = Status::from(ServiceError::Unimplemented("Export (file export)"));
         assert_eq!(status.code(), Code::Unimplemented);
-        assert_eq!(status.message(), "Export (file export) is not implemented yet in this server");
+        assert_eq!(
+            status.message(),
+            "Export (file export) is not implemented yet in this server"
+        );
     }
 }

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod error;
+pub mod inflight;
 pub mod service;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf};
@@ -35,7 +36,10 @@ pub enum ServerError {
     #[error(transparent)]
     Bootstrap(#[from] bootstrap::BootstrapError),
     #[error("cannot listen on {addr}: {source}; is another server running there? pick another --listen")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("gRPC transport failed: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("cannot build server reflection: {0}")]
@@ -67,9 +71,21 @@ impl Server {
         .map_err(|e| ServerError::Startup(e.to_string()))??;
         let listener = TcpListener::bind(config.listen)
             .await
-            .map_err(|source| ServerError::Bind { addr: config.listen, source })?;
-        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.listen, source })?;
-        Ok(Server { config, store, listener, local_addr, created_token_file })
+            .map_err(|source| ServerError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        Ok(Server {
+            config,
+            store,
+            listener,
+            local_addr,
+            created_token_file,
+        })
     }
 
     /// The bound address (useful with port 0).
@@ -90,12 +106,15 @@ impl Server {
     /// Serves until `shutdown` resolves, then lets in-flight calls finish.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
         let limit = self.config.max_message_bytes;
-        let dataport = DataPortServer::new(DataPortService::new(self.store.clone()))
+        let inflight = inflight::InFlight::default();
+        let dataport = DataPortServer::new(DataPortService::new(self.store.clone(), inflight.clone()))
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit);
 
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
-        health_reporter.set_serving::<DataPortServer<DataPortService>>().await;
+        health_reporter
+            .set_serving::<DataPortServer<DataPortService>>()
+            .await;
 
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(dataport_proto::FILE_DESCRIPTOR_SET)
@@ -109,7 +128,9 @@ impl Server {
             .map_err(|e| ServerError::Reflection(e.to_string()))?;
 
         tracing::info!(addr = %self.local_addr, backend = self.store.backend().as_str(), "serving dataport.v1.DataPort");
-        tonic::transport::Server::builder()
+        let grace = self.config.shutdown_grace;
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let serving = tonic::transport::Server::builder()
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -117,38 +138,49 @@ impl Server {
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async move {
                 shutdown.await;
                 // Mark the service as not serving so load balancers stop routing here.
-                health_reporter.set_not_serving::<DataPortServer<DataPortService>>().await;
-                tracing::info!("shutting down: finishing in-flight calls");
-            })
-            .await?;
+                health_reporter
+                    .set_not_serving::<DataPortServer<DataPortService>>()
+                    .await;
+                tracing::info!(
+                    grace_secs = grace.as_secs(),
+                    "shutting down: finishing in-flight calls"
+                );
+                let _ = stopping_tx.send(());
+            });
+        // hyper's graceful shutdown can wait forever on an idle client connection
+        // (hyperium/hyper#4170). So the server counts its own calls: it stops once they are done,
+        // or after `grace` if they are not.
+        let deadline = async move {
+            if stopping_rx.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            if tokio::time::timeout(grace, inflight.idle()).await.is_err() {
+                tracing::warn!(
+                    calls = inflight.count(),
+                    grace_secs = grace.as_secs(),
+                    "calls still running after the shutdown grace period; stopping anyway"
+                );
+            }
+        };
+        tokio::select! {
+            served = serving => served?,
+            () = deadline => {}
+        }
         Ok(())
     }
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!("cannot listen for Ctrl-C: {e}");
-            std::future::pending::<()>().await;
+/// Installs SIGINT (Ctrl-C) and SIGTERM handlers right away and returns a future that resolves
+/// on the first of them. Installing before the listen line is printed means a signal sent as
+/// soon as a supervisor sees the server up is never lost to the default "terminate" action.
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
+    })
 }

@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::{
     auth::Authenticator,
     error::{ServiceError, blocking},
+    inflight::InFlight,
 };
 
 /// Most row errors one GetImportJob page returns.
@@ -30,11 +31,16 @@ type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'sta
 pub struct DataPortService {
     store: Store,
     auth: Authenticator,
+    inflight: InFlight,
 }
 
 impl DataPortService {
-    pub fn new(store: Store) -> Self {
-        DataPortService { auth: Authenticator::new(store.clone()), store }
+    pub fn new(store: Store, inflight: InFlight) -> Self {
+        DataPortService {
+            auth: Authenticator::new(store.clone()),
+            store,
+            inflight,
+        }
     }
 }
 
@@ -49,12 +55,21 @@ impl v1::data_port_server::DataPort for DataPortService {
         &self,
         request: Request<Streaming<v1::ImportRequest>>,
     ) -> Result<Response<Self::ImportStream>, Status> {
-        self.auth.authorize(request.metadata(), &[Permission::Import]).await?;
+        let _call = self.inflight.enter();
+        self.auth
+            .authorize(request.metadata(), &[Permission::Import])
+            .await?;
         Err(ServiceError::Unimplemented("Import (the streaming import pipeline)").into())
     }
 
-    async fn export(&self, request: Request<v1::ExportRequest>) -> Result<Response<Self::ExportStream>, Status> {
-        self.auth.authorize(request.metadata(), &[Permission::Export]).await?;
+    async fn export(
+        &self,
+        request: Request<v1::ExportRequest>,
+    ) -> Result<Response<Self::ExportStream>, Status> {
+        let _call = self.inflight.enter();
+        self.auth
+            .authorize(request.metadata(), &[Permission::Export])
+            .await?;
         Err(ServiceError::Unimplemented("Export (the streaming export pipeline)").into())
     }
 
@@ -62,10 +77,14 @@ impl v1::data_port_server::DataPort for DataPortService {
         &self,
         request: Request<v1::CountRecordsRequest>,
     ) -> Result<Response<v1::CountRecordsResponse>, Status> {
-        self.auth.authorize(request.metadata(), &[Permission::Export]).await?;
+        let _call = self.inflight.enter();
+        self.auth
+            .authorize(request.metadata(), &[Permission::Export])
+            .await?;
         let request = request.into_inner();
         let module = convert::module_from_proto(request.module).map_err(ServiceError::from)?;
-        let filter = convert::filter_from_proto(module, request.filter.as_ref()).map_err(ServiceError::from)?;
+        let filter =
+            convert::filter_from_proto(module, request.filter.as_ref()).map_err(ServiceError::from)?;
         let store = self.store.clone();
         let count = blocking(move || Ok(store.count(&filter)?)).await?;
         Ok(Response::new(v1::CountRecordsResponse { count }))
@@ -75,7 +94,10 @@ impl v1::data_port_server::DataPort for DataPortService {
         &self,
         request: Request<v1::GetTemplateRequest>,
     ) -> Result<Response<Self::GetTemplateStream>, Status> {
-        self.auth.authorize(request.metadata(), &[Permission::Import, Permission::Export]).await?;
+        let _call = self.inflight.enter();
+        self.auth
+            .authorize(request.metadata(), &[Permission::Import, Permission::Export])
+            .await?;
         Err(ServiceError::Unimplemented("GetTemplate (import templates)").into())
     }
 
@@ -83,6 +105,7 @@ impl v1::data_port_server::DataPort for DataPortService {
         &self,
         request: Request<v1::ListFormatsRequest>,
     ) -> Result<Response<v1::ListFormatsResponse>, Status> {
+        let _call = self.inflight.enter();
         self.auth.authorize(request.metadata(), &[]).await?;
         Err(ServiceError::Unimplemented("ListFormats (format plugins)").into())
     }
@@ -91,7 +114,10 @@ impl v1::data_port_server::DataPort for DataPortService {
         &self,
         request: Request<v1::GetImportJobRequest>,
     ) -> Result<Response<v1::GetImportJobResponse>, Status> {
-        self.auth.authorize(request.metadata(), &[Permission::Import]).await?;
+        let _call = self.inflight.enter();
+        self.auth
+            .authorize(request.metadata(), &[Permission::Import])
+            .await?;
         let request = request.into_inner();
         let job_id = request.job_id;
         let limit = request.error_limit.min(MAX_ERROR_PAGE) as usize;
@@ -122,7 +148,10 @@ impl v1::data_port_server::DataPort for DataPortService {
         &self,
         request: Request<v1::ListImportJobsRequest>,
     ) -> Result<Response<v1::ListImportJobsResponse>, Status> {
-        self.auth.authorize(request.metadata(), &[Permission::Import]).await?;
+        let _call = self.inflight.enter();
+        self.auth
+            .authorize(request.metadata(), &[Permission::Import])
+            .await?;
         let request = request.into_inner();
         let page_size = match request.page_size {
             0 => DEFAULT_JOB_PAGE,
@@ -170,7 +199,10 @@ impl v1::data_port_server::DataPort for DataPortService {
         &self,
         request: Request<v1::GetErrorFileRequest>,
     ) -> Result<Response<Self::GetErrorFileStream>, Status> {
-        self.auth.authorize(request.metadata(), &[Permission::Import]).await?;
+        let _call = self.inflight.enter();
+        self.auth
+            .authorize(request.metadata(), &[Permission::Import])
+            .await?;
         Err(ServiceError::Unimplemented("GetErrorFile (error files of import jobs)").into())
     }
 }
@@ -179,10 +211,9 @@ fn unix_ms_bound(field: &str, value: i64) -> Result<Option<DateTime<Utc>>, Servi
     if value == 0 {
         return Ok(None);
     }
-    Utc.timestamp_millis_opt(value)
-        .single()
-        .map(Some)
-        .ok_or_else(|| ServiceError::InvalidArgument(format!("{field}: {value} is not a valid Unix time in ms")))
+    Utc.timestamp_millis_opt(value).single().map(Some).ok_or_else(|| {
+        ServiceError::InvalidArgument(format!("{field}: {value} is not a valid Unix time in ms"))
+    })
 }
 
 /// Persisted job → wire report.
@@ -202,7 +233,10 @@ pub fn job_to_proto(job: &ImportJob) -> v1::ImportJob {
         rows_skipped: job.counts.skipped,
         rows_failed: job.counts.failed,
         file_name: job.file_name.clone(),
-        file_size: job.file_size.and_then(|s| u64::try_from(s).ok()).unwrap_or(job.counts.bytes_read),
+        file_size: job
+            .file_size
+            .and_then(|s| u64::try_from(s).ok())
+            .unwrap_or(job.counts.bytes_read),
         sha256: job.sha256.clone().unwrap_or_default(),
         token_name: job.token_name.clone(),
         error_message: job.error_message.clone().unwrap_or_default(),

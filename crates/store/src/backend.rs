@@ -220,10 +220,7 @@ mod tests {
             parse_url("sqlite:///var/x.db").unwrap(),
             Target::Sqlite("/var/x.db".into())
         );
-        assert_eq!(
-            parse_url("sqlite:x.db").unwrap(),
-            Target::Sqlite("x.db".into())
-        );
+        assert_eq!(parse_url("sqlite:x.db").unwrap(), Target::Sqlite("x.db".into()));
         assert_eq!(
             parse_url("data/x.db").unwrap(),
             Target::Sqlite("data/x.db".into())

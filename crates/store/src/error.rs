@@ -49,9 +49,9 @@ impl From<DieselError> for StoreError {
                         what: format!("a referenced record does not exist ({message})"),
                     },
                     DatabaseErrorKind::SerializationFailure => StoreError::Busy(message),
-                    DatabaseErrorKind::ClosedConnection => StoreError::Connection(format!(
-                        "the database connection was closed: {message}"
-                    )),
+                    DatabaseErrorKind::ClosedConnection => {
+                        StoreError::Connection(format!("the database connection was closed: {message}"))
+                    }
                     _ if is_busy_message(&message) => StoreError::Busy(message),
                     _ => StoreError::Database(message),
                 }

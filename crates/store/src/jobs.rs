@@ -292,19 +292,14 @@ pub(crate) fn finish_job(conn: &mut Conn<'_>, id: i64, finish: &JobFinish) -> Re
 
 pub(crate) fn get_job(conn: &mut Conn<'_>, id: i64) -> Result<Option<ImportJob>> {
     let query = import_jobs::table.find(id);
-    let row: Option<JobRow> = on_conn!(conn, |c| query
-        .select(JobRow::as_select())
-        .first(c)
-        .optional()?);
+    let row: Option<JobRow> = on_conn!(conn, |c| query.select(JobRow::as_select()).first(c).optional()?);
     row.map(ImportJob::try_from).transpose()
 }
 
 pub(crate) fn list_jobs(conn: &mut Conn<'_>, query: &JobQuery) -> Result<Vec<ImportJob>> {
     let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
     let rows: Vec<JobRow> = on_conn!(conn, |c| {
-        let mut q = import_jobs::table
-            .select(JobRow::as_select())
-            .into_boxed();
+        let mut q = import_jobs::table.select(JobRow::as_select()).into_boxed();
         if let Some(module) = query.module {
             q = q.filter(import_jobs::module.eq(module.as_str()));
         }
@@ -358,10 +353,7 @@ impl TryFrom<RowErrorRow> for RowErrorRecord {
     type Error = StoreError;
     fn try_from(r: RowErrorRow) -> Result<Self> {
         let code = ErrorCode::parse(&r.code).ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "unknown error code '{}' in import_row_errors",
-                r.code
-            ))
+            StoreError::Corrupt(format!("unknown error code '{}' in import_row_errors", r.code))
         })?;
         Ok(RowErrorRecord {
             row: r.row,
@@ -375,11 +367,7 @@ impl TryFrom<RowErrorRow> for RowErrorRecord {
     }
 }
 
-pub(crate) fn insert_row_errors(
-    conn: &mut Conn<'_>,
-    job_id: i64,
-    errors: &[RowErrorRecord],
-) -> Result<()> {
+pub(crate) fn insert_row_errors(conn: &mut Conn<'_>, job_id: i64, errors: &[RowErrorRecord]) -> Result<()> {
     let chunk_rows = conn.backend().rows_per_statement(ROW_ERROR_COLUMNS);
     for chunk in errors.chunks(chunk_rows) {
         let rows: Vec<NewRowError<'_>> = chunk

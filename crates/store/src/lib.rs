@@ -37,11 +37,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dataport_core::{Filter, ImportMode, Module, PermissionSet, Records};
+use diesel::Connection;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, Pool};
 use diesel::sqlite::SqliteConnection;
-use diesel::Connection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::backend::{Conn, PgPooled, Pools, SqlitePooled, SqliteSettings, Target};
@@ -243,11 +243,7 @@ impl Store {
 
     /// Creates a token and returns it with its secret. The secret is not stored (only its
     /// SHA-256) and cannot be shown again. Names are unique among active tokens.
-    pub fn create_token(
-        &self,
-        name: &str,
-        permissions: &PermissionSet,
-    ) -> Result<(ApiToken, String)> {
+    pub fn create_token(&self, name: &str, permissions: &PermissionSet) -> Result<(ApiToken, String)> {
         self.with_writer(|c| tokens::create_token(c, name, permissions))
     }
 

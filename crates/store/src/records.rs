@@ -13,8 +13,8 @@ use crate::backend::{Conn, on_conn};
 use crate::error::{Result, StoreError};
 use crate::filter::{filter_contacts, filter_customers, filter_opportunities};
 use crate::models::{
-    CONTACT_COLUMNS, CUSTOMER_COLUMNS, ContactRow, CustomerRow, NewContact, NewCustomer,
-    NewOpportunity, OPPORTUNITY_COLUMNS, OpportunityRow,
+    CONTACT_COLUMNS, CUSTOMER_COLUMNS, ContactRow, CustomerRow, NewContact, NewCustomer, NewOpportunity,
+    OPPORTUNITY_COLUMNS, OpportunityRow,
 };
 use crate::schema::{contacts, customers, opportunities};
 use crate::time;
@@ -72,11 +72,7 @@ macro_rules! set_excluded {
 }
 
 /// Writes one batch. Must run inside a transaction (the caller opens it).
-pub(crate) fn write(
-    conn: &mut Conn<'_>,
-    records: &Records,
-    mode: ImportMode,
-) -> Result<WriteOutcome> {
+pub(crate) fn write(conn: &mut Conn<'_>, records: &Records, mode: ImportMode) -> Result<WriteOutcome> {
     let today = time::today();
     let now = time::now();
     match records {
@@ -87,10 +83,8 @@ pub(crate) fn write(
             mode,
             CUSTOMER_COLUMNS,
             |conn, chunk, stmt| {
-                let rows: Vec<NewCustomer<'_>> = chunk
-                    .iter()
-                    .map(|r| NewCustomer::new(r, today, now))
-                    .collect();
+                let rows: Vec<NewCustomer<'_>> =
+                    chunk.iter().map(|r| NewCustomer::new(r, today, now)).collect();
                 exec_customers(conn, &rows, stmt)
             },
         ),
@@ -101,10 +95,8 @@ pub(crate) fn write(
             mode,
             CONTACT_COLUMNS,
             |conn, chunk, stmt| {
-                let rows: Vec<NewContact<'_>> = chunk
-                    .iter()
-                    .map(|r| NewContact::new(r, today, now))
-                    .collect();
+                let rows: Vec<NewContact<'_>> =
+                    chunk.iter().map(|r| NewContact::new(r, today, now)).collect();
                 exec_contacts(conn, &rows, stmt)
             },
         ),
@@ -115,10 +107,8 @@ pub(crate) fn write(
             mode,
             OPPORTUNITY_COLUMNS,
             |conn, chunk, stmt| {
-                let rows: Vec<NewOpportunity<'_>> = chunk
-                    .iter()
-                    .map(|r| NewOpportunity::new(r, today, now))
-                    .collect();
+                let rows: Vec<NewOpportunity<'_>> =
+                    chunk.iter().map(|r| NewOpportunity::new(r, today, now)).collect();
                 exec_opportunities(conn, &rows, stmt)
             },
         ),
@@ -130,9 +120,7 @@ pub(crate) fn write(
 fn describe_write_error(error: StoreError, module: Module) -> StoreError {
     match error {
         StoreError::ForeignKeyViolation { what } => StoreError::ForeignKeyViolation {
-            what: format!(
-                "{module}: a customer_code refers to a customer that does not exist ({what})"
-            ),
+            what: format!("{module}: a customer_code refers to a customer that does not exist ({what})"),
         },
         StoreError::UniqueViolation { what } => StoreError::UniqueViolation {
             what: format!("{module}: {what}"),
@@ -204,10 +192,7 @@ fn write_module<R: Keyed>(
             overwrite(conn, &targets, chunk_rows, &exec)?;
         }
         ImportMode::Upsert => {
-            outcome.updated = unique
-                .iter()
-                .filter(|r| existing.contains(r.code()))
-                .count() as u64;
+            outcome.updated = unique.iter().filter(|r| existing.contains(r.code())).count() as u64;
             outcome.created = unique.len() as u64 - outcome.updated;
             overwrite(conn, &unique, chunk_rows, &exec)?;
         }
@@ -234,10 +219,7 @@ fn overwrite<R: Keyed>(
 fn exec_customers(conn: &mut Conn<'_>, rows: &[NewCustomer<'_>], stmt: Stmt) -> Result<usize> {
     let insert = diesel::insert_into(customers::table).values(rows);
     let n = on_conn!(conn, |c| match stmt {
-        Stmt::InsertNew => insert
-            .on_conflict(customers::code)
-            .do_nothing()
-            .execute(c)?,
+        Stmt::InsertNew => insert.on_conflict(customers::code).do_nothing().execute(c)?,
         Stmt::Overwrite {
             keep_created_at: false,
         } => insert
@@ -263,10 +245,7 @@ fn exec_customers(conn: &mut Conn<'_>, rows: &[NewCustomer<'_>], stmt: Stmt) -> 
 fn exec_contacts(conn: &mut Conn<'_>, rows: &[NewContact<'_>], stmt: Stmt) -> Result<usize> {
     let insert = diesel::insert_into(contacts::table).values(rows);
     let n = on_conn!(conn, |c| match stmt {
-        Stmt::InsertNew => insert
-            .on_conflict(contacts::code)
-            .do_nothing()
-            .execute(c)?,
+        Stmt::InsertNew => insert.on_conflict(contacts::code).do_nothing().execute(c)?,
         Stmt::Overwrite {
             keep_created_at: false,
         } => insert
@@ -287,43 +266,36 @@ fn exec_contacts(conn: &mut Conn<'_>, rows: &[NewContact<'_>], stmt: Stmt) -> Re
     Ok(n)
 }
 
-fn exec_opportunities(
-    conn: &mut Conn<'_>,
-    rows: &[NewOpportunity<'_>],
-    stmt: Stmt,
-) -> Result<usize> {
+fn exec_opportunities(conn: &mut Conn<'_>, rows: &[NewOpportunity<'_>], stmt: Stmt) -> Result<usize> {
     let insert = diesel::insert_into(opportunities::table).values(rows);
     let n = on_conn!(conn, |c| match stmt {
-        Stmt::InsertNew => insert
-            .on_conflict(opportunities::code)
-            .do_nothing()
-            .execute(c)?,
+        Stmt::InsertNew => insert.on_conflict(opportunities::code).do_nothing().execute(c)?,
         Stmt::Overwrite {
             keep_created_at: false,
         } => insert
             .on_conflict(opportunities::code)
             .do_update()
-            .set(set_excluded!(opportunities: customer_code, name, stage, amount_cents,
-                expected_close_date, owner, remarks, created_at, updated_at))
+            .set(
+                set_excluded!(opportunities: customer_code, name, stage, amount_cents,
+                expected_close_date, owner, remarks, created_at, updated_at)
+            )
             .execute(c)?,
         Stmt::Overwrite {
             keep_created_at: true,
         } => insert
             .on_conflict(opportunities::code)
             .do_update()
-            .set(set_excluded!(opportunities: customer_code, name, stage, amount_cents,
-                expected_close_date, owner, remarks, updated_at))
+            .set(
+                set_excluded!(opportunities: customer_code, name, stage, amount_cents,
+                expected_close_date, owner, remarks, updated_at)
+            )
             .execute(c)?,
     });
     Ok(n)
 }
 
 /// The subset of `codes` present in `module`'s table, looked up in chunks under the bind limit.
-pub(crate) fn existing_codes(
-    conn: &mut Conn<'_>,
-    module: Module,
-    codes: &[&str],
-) -> Result<HashSet<String>> {
+pub(crate) fn existing_codes(conn: &mut Conn<'_>, module: Module, codes: &[&str]) -> Result<HashSet<String>> {
     let mut found = HashSet::with_capacity(codes.len());
     let chunk = conn.backend().max_binds();
     for part in codes.chunks(chunk) {
@@ -347,10 +319,7 @@ pub(crate) fn existing_codes(
 }
 
 /// The distinct `codes` that name no customer.
-pub(crate) fn missing_customer_codes(
-    conn: &mut Conn<'_>,
-    codes: &[&str],
-) -> Result<HashSet<String>> {
+pub(crate) fn missing_customer_codes(conn: &mut Conn<'_>, codes: &[&str]) -> Result<HashSet<String>> {
     let wanted: HashSet<&str> = codes.iter().copied().collect();
     let wanted: Vec<&str> = wanted.into_iter().collect();
     let present = existing_codes(conn, Module::Customers, &wanted)?;
@@ -385,12 +354,7 @@ pub(crate) fn page(
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let records = on_conn!(conn, |c| match filter {
         Filter::Customers(f) => {
-            let mut q = filter_customers!(
-                customers::table
-                    .select(CustomerRow::as_select())
-                    .into_boxed(),
-                f
-            );
+            let mut q = filter_customers!(customers::table.select(CustomerRow::as_select()).into_boxed(), f);
             if let Some(after) = after_code {
                 q = q.filter(customers::code.gt(after));
             }
@@ -398,10 +362,7 @@ pub(crate) fn page(
             Records::Customers(rows.into_iter().map(Customer::from).collect())
         }
         Filter::Contacts(f) => {
-            let mut q = filter_contacts!(
-                contacts::table.select(ContactRow::as_select()).into_boxed(),
-                f
-            );
+            let mut q = filter_contacts!(contacts::table.select(ContactRow::as_select()).into_boxed(), f);
             if let Some(after) = after_code {
                 q = q.filter(contacts::code.gt(after));
             }
@@ -418,8 +379,7 @@ pub(crate) fn page(
             if let Some(after) = after_code {
                 q = q.filter(opportunities::code.gt(after));
             }
-            let rows: Vec<OpportunityRow> =
-                q.order(opportunities::code.asc()).limit(limit).load(c)?;
+            let rows: Vec<OpportunityRow> = q.order(opportunities::code.asc()).limit(limit).load(c)?;
             Records::Opportunities(rows.into_iter().map(Opportunity::from).collect())
         }
     });

@@ -41,9 +41,10 @@ struct TokenRow {
 impl TryFrom<TokenRow> for ApiToken {
     type Error = StoreError;
     fn try_from(r: TokenRow) -> Result<Self> {
-        let permissions = r.permissions.parse().map_err(|e| {
-            StoreError::Corrupt(format!("permissions of token '{}': {e}", r.name))
-        })?;
+        let permissions = r
+            .permissions
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("permissions of token '{}': {e}", r.name)))?;
         Ok(ApiToken {
             id: r.id,
             name: r.name,
@@ -71,9 +72,8 @@ pub(crate) fn hash_secret(secret: &str) -> String {
 
 fn new_secret() -> Result<String> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| {
-        StoreError::Database(format!("cannot draw random bytes for a token secret: {e}"))
-    })?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StoreError::Database(format!("cannot draw random bytes for a token secret: {e}")))?;
     Ok(format!("{SECRET_PREFIX}{}", hex::encode(bytes)))
 }
 
@@ -93,14 +93,10 @@ pub(crate) fn create_token(
     };
     // `as_returning()`/`as_select()` fix the backend, so they are built inside `on_conn!`.
     let insert = diesel::insert_into(api_tokens::table).values(&row);
-    let created: TokenRow = on_conn!(conn, |c| insert
-        .returning(TokenRow::as_returning())
-        .get_result(c))
-    .map_err(|e| match StoreError::from(e) {
+    let created: TokenRow = on_conn!(conn, |c| insert.returning(TokenRow::as_returning()).get_result(c))
+        .map_err(|e| match StoreError::from(e) {
             StoreError::UniqueViolation { .. } => StoreError::UniqueViolation {
-                what: format!(
-                    "token name '{name}' already exists; pick another name or revoke the old one"
-                ),
+                what: format!("token name '{name}' already exists; pick another name or revoke the old one"),
             },
             other => other,
         })?;
