@@ -138,7 +138,16 @@ impl Store {
         if records.is_empty() {
             return Ok(WriteOutcome::default());
         }
-        self.with_writer(|c| records::write(c, records, mode))
+        self.with_writer(|c| records::write(c, records, mode, records::Apply::Write))
+    }
+
+    /// What [`Store::write`] would do with this batch, without writing anything (dry runs):
+    /// the same reference and existence lookups, on a reader connection.
+    pub fn plan(&self, records: &Records, mode: ImportMode) -> Result<WriteOutcome> {
+        if records.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        self.with_reader(|c| records::write(c, records, mode, records::Apply::DryRun))
     }
 
     /// Opens a write transaction that spans several batches (ALL_OR_NOTHING imports). On
@@ -411,7 +420,9 @@ impl WriteTx {
             return Ok(WriteOutcome::default());
         }
         let mut conn = self.active()?;
-        backend::in_transaction(&mut conn, |c| records::write(c, records, mode))
+        backend::in_transaction(&mut conn, |c| {
+            records::write(c, records, mode, records::Apply::Write)
+        })
     }
 
     /// Like [`Store::existing_codes`], but sees this transaction's uncommitted rows.

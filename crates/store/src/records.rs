@@ -30,6 +30,16 @@ pub struct WriteOutcome {
     pub skipped_existing: Vec<String>,
     /// UPDATE mode: codes that did not exist, in batch order.
     pub not_found: Vec<String>,
+    /// Contacts and opportunities: codes of records whose `customer_code` names no customer.
+    /// They were not written.
+    pub unknown_reference: Vec<String>,
+}
+
+/// Whether a batch is written or only planned (dry run: every lookup, no writes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Apply {
+    Write,
+    DryRun,
 }
 
 /// The statement a chunk is written with.
@@ -48,10 +58,12 @@ enum Stmt {
 trait Keyed {
     fn code(&self) -> &str;
     fn has_created_at(&self) -> bool;
+    /// The customer this record belongs to, for modules that reference customers.
+    fn customer_code(&self) -> Option<&str>;
 }
 
 macro_rules! keyed {
-    ($($ty:ty),+) => {$(
+    ($($ty:ty => |$r:ident| $customer:expr),+ $(,)?) => {$(
         impl Keyed for $ty {
             fn code(&self) -> &str {
                 &self.code
@@ -59,10 +71,18 @@ macro_rules! keyed {
             fn has_created_at(&self) -> bool {
                 self.created_at.is_some()
             }
+            fn customer_code(&self) -> Option<&str> {
+                let $r = self;
+                $customer
+            }
         }
     )+};
 }
-keyed!(Customer, Contact, Opportunity);
+keyed!(
+    Customer => |_r| None,
+    Contact => |r| Some(r.customer_code.as_str()),
+    Opportunity => |r| Some(r.customer_code.as_str()),
+);
 
 /// `col = excluded.col` for each named column of `$table`.
 macro_rules! set_excluded {
@@ -71,8 +91,15 @@ macro_rules! set_excluded {
     };
 }
 
-/// Writes one batch. Must run inside a transaction (the caller opens it).
-pub(crate) fn write(conn: &mut Conn<'_>, records: &Records, mode: ImportMode) -> Result<WriteOutcome> {
+/// Writes one batch (or, with [`Apply::DryRun`], works out what writing it would do). Must run
+/// inside a transaction (the caller opens it), so that the reference and existence checks and
+/// the writes see one consistent database.
+pub(crate) fn write(
+    conn: &mut Conn<'_>,
+    records: &Records,
+    mode: ImportMode,
+    apply: Apply,
+) -> Result<WriteOutcome> {
     let today = time::today();
     let now = time::now();
     match records {
@@ -81,6 +108,7 @@ pub(crate) fn write(conn: &mut Conn<'_>, records: &Records, mode: ImportMode) ->
             Module::Customers,
             rows,
             mode,
+            apply,
             CUSTOMER_COLUMNS,
             |conn, chunk, stmt| {
                 let rows: Vec<NewCustomer<'_>> =
@@ -93,6 +121,7 @@ pub(crate) fn write(conn: &mut Conn<'_>, records: &Records, mode: ImportMode) ->
             Module::Contacts,
             rows,
             mode,
+            apply,
             CONTACT_COLUMNS,
             |conn, chunk, stmt| {
                 let rows: Vec<NewContact<'_>> =
@@ -105,6 +134,7 @@ pub(crate) fn write(conn: &mut Conn<'_>, records: &Records, mode: ImportMode) ->
             Module::Opportunities,
             rows,
             mode,
+            apply,
             OPPORTUNITY_COLUMNS,
             |conn, chunk, stmt| {
                 let rows: Vec<NewOpportunity<'_>> =
@@ -134,9 +164,15 @@ fn write_module<R: Keyed>(
     module: Module,
     records: &[R],
     mode: ImportMode,
+    apply: Apply,
     columns: usize,
     exec: impl Fn(&mut Conn<'_>, &[&R], Stmt) -> Result<usize>,
 ) -> Result<WriteOutcome> {
+    // A dry run goes through the same classification and simply executes nothing.
+    let exec = |conn: &mut Conn<'_>, chunk: &[&R], stmt: Stmt| match apply {
+        Apply::Write => exec(conn, chunk, stmt),
+        Apply::DryRun => Ok(chunk.len()),
+    };
     let mut outcome = WriteOutcome::default();
     if records.is_empty() {
         return Ok(outcome);
@@ -157,6 +193,20 @@ fn write_module<R: Keyed>(
                 seen.insert(record.code(), unique.len());
                 unique.push(record);
             }
+        }
+    }
+
+    if module.references_customers() {
+        let refs: Vec<&str> = unique.iter().filter_map(|r| r.customer_code()).collect();
+        let missing = missing_customer_codes(conn, &refs)?;
+        if !missing.is_empty() {
+            unique.retain(|r| {
+                let known = r.customer_code().is_none_or(|c| !missing.contains(c));
+                if !known {
+                    outcome.unknown_reference.push(r.code().to_owned());
+                }
+                known
+            });
         }
     }
 

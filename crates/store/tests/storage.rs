@@ -1,0 +1,572 @@
+//! The storage suite: every test runs against SQLite and against PostgreSQL.
+//!
+//! `backend_suite!` instantiates each test once per backend, as `sqlite::NAME` and
+//! `postgres::NAME`, so the test output shows both. SQLite tests use a fresh file in a temp
+//! dir. PostgreSQL tests run when `DATAPORT_TEST_DATABASE_URL` is set; each gets its own schema
+//! (through libpq's `options=-c search_path=…`), so they run in parallel. In CI (`CI` set) a
+//! missing `DATAPORT_TEST_DATABASE_URL` fails the PostgreSQL tests instead of skipping them.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use dataport_core::{
+    Contact, ContactFilter, Customer, CustomerFilter, DateRange, ErrorCode, Filter, ImportMode, JobStatus,
+    Module, OnError, Opportunity, OpportunityFilter, PermissionSet, Records,
+};
+use dataport_store::{
+    Backend, JobCounts, JobFinish, JobQuery, NewImportJob, RowErrorRecord, Store, StoreError, StoreOptions,
+};
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+
+/// A store on a fresh database, plus whatever keeps that database alive.
+struct TestDb {
+    store: Store,
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    fn reopen(&self) -> Store {
+        Store::open(&self.url).expect("reopen")
+    }
+}
+
+fn sqlite() -> Option<TestDb> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = dir.path().join("test.db").to_string_lossy().into_owned();
+    let store = Store::open(&url).expect("open sqlite");
+    assert_eq!(store.backend(), Backend::Sqlite);
+    Some(TestDb {
+        store,
+        url,
+        _dir: Some(dir),
+    })
+}
+
+fn postgres() -> Option<TestDb> {
+    let Ok(base) = std::env::var("DATAPORT_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but DATAPORT_TEST_DATABASE_URL is not: the PostgreSQL storage tests cannot run"
+        );
+        eprintln!("skipped: set DATAPORT_TEST_DATABASE_URL to run the PostgreSQL storage tests");
+        return None;
+    };
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let schema = format!("t{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
+    let mut admin = diesel::PgConnection::establish(&base).expect("connect to DATAPORT_TEST_DATABASE_URL");
+    admin
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"
+        ))
+        .expect("create schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let store = Store::open_with(
+        &url,
+        &StoreOptions {
+            max_connections: 4,
+            ..StoreOptions::default()
+        },
+    )
+    .expect("open postgres");
+    assert_eq!(store.backend(), Backend::Postgres);
+    Some(TestDb {
+        store,
+        url,
+        _dir: None,
+    })
+}
+
+macro_rules! backend_suite {
+    ($($(#[$meta:meta])* fn $name:ident($db:ident) $body:block)*) => {
+        $( $(#[$meta])* fn $name($db: TestDb) $body )*
+
+        mod sqlite {
+            $( #[test] fn $name() { if let Some(db) = super::sqlite() { super::$name(db) } } )*
+        }
+
+        mod postgres {
+            $( #[test] fn $name() { if let Some(db) = super::postgres() { super::$name(db) } } )*
+        }
+    };
+}
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+fn customer(code: &str) -> Customer {
+    Customer {
+        code: code.to_owned(),
+        name: format!("{code} 有限公司"),
+        owner: "张伟".to_owned(),
+        ..Customer::default()
+    }
+}
+
+fn contact(code: &str, customer_code: &str) -> Contact {
+    Contact {
+        code: code.to_owned(),
+        customer_code: customer_code.to_owned(),
+        name: "李娜".to_owned(),
+        ..Contact::default()
+    }
+}
+
+fn opportunity(code: &str, customer_code: &str) -> Opportunity {
+    Opportunity {
+        code: code.to_owned(),
+        customer_code: customer_code.to_owned(),
+        name: "年度采购".to_owned(),
+        ..Opportunity::default()
+    }
+}
+
+fn customers(codes: &[&str]) -> Records {
+    Records::Customers(codes.iter().map(|c| customer(c)).collect())
+}
+
+fn all_customers(store: &Store) -> Vec<Customer> {
+    match store
+        .page(&Filter::all(Module::Customers), None, 1_000_000)
+        .unwrap()
+    {
+        Records::Customers(v) => v,
+        other => panic!("wrong module {other:?}"),
+    }
+}
+
+fn new_job(module: Module, token: &str) -> NewImportJob {
+    NewImportJob {
+        module,
+        format: "csv".into(),
+        mode: ImportMode::Insert,
+        on_error: OnError::SkipRow,
+        dry_run: false,
+        file_name: "客户.csv".into(),
+        declared_size: Some(123),
+        token_name: token.into(),
+    }
+}
+
+fn row_error(row: i64, field: &str) -> RowErrorRecord {
+    RowErrorRecord {
+        row,
+        column: "客户编号".into(),
+        field: field.into(),
+        code: ErrorCode::RequiredMissing,
+        message: format!("第{row}行: 客户编号 不能为空"),
+        raw_value: Some(String::new()),
+        row_data: Some(format!("[\"row {row}\"]")),
+    }
+}
+
+backend_suite! {
+    fn migrations_apply_once_and_reopening_keeps_data(db) {
+        db.store.write(&customers(&["C1"]), ImportMode::Insert).unwrap();
+        let again = db.reopen();
+        assert_eq!(again.count(&Filter::all(Module::Customers)).unwrap(), 1);
+    }
+
+    fn every_field_round_trips_exactly(db) {
+        let full = Customer {
+            code: "CUST20231001001".into(),
+            name: "北京\"引号\", 逗号\n换行 有限公司".into(),
+            industry: Some("互联网".into()),
+            phone: Some("+86 010-12345678".into()),
+            owner: "张伟".into(),
+            level: Some("VIP".into()),
+            follow_up_status: Some("待跟进".into()),
+            address: Some("北京市海淀区".into()),
+            // The largest amount the service accepts, in cents.
+            contract_amount_cents: Some(999_999_999_999_999),
+            follow_up_notes: Some("=SUM(A1) is text here".into()),
+            remarks: Some("😀 emoji".into()),
+            created_at: Some(date(2023, 10, 1)),
+        };
+        db.store.write(&Records::Customers(vec![full.clone()]), ImportMode::Insert).unwrap();
+        assert_eq!(all_customers(&db.store), vec![full]);
+
+        db.store.write(&customers(&["P1"]), ImportMode::Insert).unwrap();
+        let c = Contact {
+            code: "CON1".into(),
+            customer_code: "P1".into(),
+            name: "王芳".into(),
+            title: Some("采购经理".into()),
+            phone: Some("13812345678".into()),
+            email: Some("wang@example.com".into()),
+            is_primary: Some(true),
+            remarks: None,
+            created_at: Some(date(2024, 2, 29)),
+        };
+        db.store.write(&Records::Contacts(vec![c.clone()]), ImportMode::Insert).unwrap();
+        assert_eq!(db.store.page(&Filter::all(Module::Contacts), None, 10).unwrap(), Records::Contacts(vec![c]));
+
+        let o = Opportunity {
+            code: "OPP1".into(),
+            customer_code: "P1".into(),
+            name: "年度框架协议".into(),
+            stage: Some("方案报价".into()),
+            amount_cents: Some(0),
+            expected_close_date: Some(date(2025, 12, 31)),
+            owner: Some("张伟".into()),
+            remarks: Some("".into()),
+            created_at: Some(date(2024, 1, 1)),
+        };
+        db.store.write(&Records::Opportunities(vec![o.clone()]), ImportMode::Insert).unwrap();
+        assert_eq!(
+            db.store.page(&Filter::all(Module::Opportunities), None, 10).unwrap(),
+            Records::Opportunities(vec![o])
+        );
+    }
+
+    fn insert_skips_existing_and_repeated_codes(db) {
+        db.store.write(&customers(&["A", "B"]), ImportMode::Insert).unwrap();
+        let mut batch = customers(&["B", "C", "C", "D"]);
+        if let Records::Customers(v) = &mut batch {
+            v[1].name = "first C".into();
+            v[2].name = "second C".into();
+        }
+        let outcome = db.store.write(&batch, ImportMode::Insert).unwrap();
+        assert_eq!((outcome.created, outcome.updated), (2, 0));
+        assert_eq!(outcome.skipped_existing, ["B", "C"]);
+        let stored = all_customers(&db.store);
+        assert_eq!(stored.iter().map(|c| c.code.as_str()).collect::<Vec<_>>(), ["A", "B", "C", "D"]);
+        assert_eq!(stored[2].name, "first C");
+    }
+
+    fn update_touches_only_existing_codes_and_keeps_created_at(db) {
+        let mut a = customer("A");
+        a.created_at = Some(date(2020, 1, 1));
+        a.level = Some("普通".into());
+        db.store.write(&Records::Customers(vec![a]), ImportMode::Insert).unwrap();
+
+        let mut changed = customer("A");
+        changed.level = Some("VIP".into());
+        changed.created_at = None;
+        let outcome = db
+            .store
+            .write(&Records::Customers(vec![changed, customer("NEW")]), ImportMode::Update)
+            .unwrap();
+        assert_eq!((outcome.created, outcome.updated), (0, 1));
+        assert_eq!(outcome.not_found, ["NEW"]);
+        let stored = all_customers(&db.store);
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].level.as_deref(), Some("VIP"));
+        assert_eq!(stored[0].created_at, Some(date(2020, 1, 1)), "an update without a date keeps the stored one");
+    }
+
+    fn upsert_creates_and_overwrites(db) {
+        let mut a = customer("A");
+        a.phone = Some("010-1".into());
+        db.store.write(&Records::Customers(vec![a]), ImportMode::Insert).unwrap();
+        let mut a2 = customer("A");
+        a2.phone = None;
+        a2.created_at = Some(date(2019, 5, 4));
+        let outcome = db.store.write(&Records::Customers(vec![a2, customer("B")]), ImportMode::Upsert).unwrap();
+        assert_eq!((outcome.created, outcome.updated), (1, 1));
+        let stored = all_customers(&db.store);
+        assert_eq!(stored[0].phone, None, "upsert overwrites every field, empty ones included");
+        assert_eq!(stored[0].created_at, Some(date(2019, 5, 4)));
+        assert_eq!(stored[1].code, "B");
+    }
+
+    fn plan_reports_what_a_write_would_do_and_writes_nothing(db) {
+        db.store.write(&customers(&["A"]), ImportMode::Insert).unwrap();
+        let plan = db.store.plan(&customers(&["A", "B"]), ImportMode::Upsert).unwrap();
+        assert_eq!((plan.created, plan.updated), (1, 1));
+        let plan = db.store.plan(&customers(&["A", "B"]), ImportMode::Insert).unwrap();
+        assert_eq!((plan.created, plan.skipped_existing.clone()), (1, vec!["A".to_owned()]));
+        let plan = db.store.plan(&Records::Contacts(vec![contact("X", "NOPE")]), ImportMode::Insert).unwrap();
+        assert_eq!(plan.unknown_reference, ["X"]);
+        assert_eq!(db.store.count(&Filter::all(Module::Customers)).unwrap(), 1);
+        assert_eq!(db.store.count(&Filter::all(Module::Contacts)).unwrap(), 0);
+    }
+
+    fn unknown_customer_references_are_reported_not_written(db) {
+        db.store.write(&customers(&["C1"]), ImportMode::Insert).unwrap();
+        let batch = Records::Contacts(vec![contact("K1", "C1"), contact("K2", "MISSING"), contact("K3", "C1")]);
+        let outcome = db.store.write(&batch, ImportMode::Insert).unwrap();
+        assert_eq!(outcome.created, 2);
+        assert_eq!(outcome.unknown_reference, ["K2"]);
+        let batch = Records::Opportunities(vec![opportunity("O1", "GONE"), opportunity("O2", "C1")]);
+        let outcome = db.store.write(&batch, ImportMode::Upsert).unwrap();
+        assert_eq!((outcome.created, outcome.unknown_reference.clone()), (1, vec!["O1".to_owned()]));
+        assert_eq!(db.store.missing_customer_codes(&["C1", "X", "X", "Y"]).unwrap(), HashSet::from(["X".to_owned(), "Y".to_owned()]));
+    }
+
+    fn batches_larger_than_the_bind_limit_are_split(db) {
+        // 13 columns × 7000 rows is far above SQLite's 32766 and PostgreSQL's 65535 binds.
+        let codes: Vec<String> = (0..7000).map(|i| format!("BULK{i:05}")).collect();
+        let refs: Vec<&str> = codes.iter().map(String::as_str).collect();
+        let outcome = db.store.write(&customers(&refs), ImportMode::Insert).unwrap();
+        assert_eq!(outcome.created, 7000);
+        let outcome = db.store.write(&customers(&refs), ImportMode::Upsert).unwrap();
+        assert_eq!(outcome.updated, 7000);
+        // existing_codes splits its IN lists too.
+        let mut probe = refs.clone();
+        let extra: Vec<String> = (0..40_000).map(|i| format!("NONE{i}")).collect();
+        probe.extend(extra.iter().map(String::as_str));
+        assert_eq!(db.store.existing_codes(Module::Customers, &probe).unwrap().len(), 7000);
+    }
+
+    fn filters_and_keyset_pages(db) {
+        let mut rows = Vec::new();
+        for i in 0..30 {
+            let mut c = customer(&format!("C{i:02}"));
+            c.level = Some(["VIP", "重要", "普通"][i % 3].into());
+            c.follow_up_status = Some(["待跟进", "跟进中"][i % 2].into());
+            c.owner = ["张伟", "王芳"][i % 2].into();
+            c.industry = Some("金融".into());
+            c.created_at = Some(date(2023, 1, 1 + i as u32));
+            c.name = if i == 7 { "50%_特殊 公司".into() } else { format!("公司{i}") };
+            rows.push(c);
+        }
+        db.store.write(&Records::Customers(rows), ImportMode::Insert).unwrap();
+
+        let vip_waiting_zhang = Filter::Customers(CustomerFilter {
+            levels: vec!["VIP".into()],
+            follow_up_statuses: vec!["待跟进".into()],
+            owners: vec!["张伟".into()],
+            ..CustomerFilter::default()
+        });
+        // i % 3 == 0 and i % 2 == 0: 0, 6, 12, 18, 24
+        assert_eq!(db.store.count(&vip_waiting_zhang).unwrap(), 5);
+
+        let range = Filter::Customers(CustomerFilter {
+            created_at: DateRange { from: Some(date(2023, 1, 5)), to: Some(date(2023, 1, 9)) },
+            ..CustomerFilter::default()
+        });
+        assert_eq!(db.store.count(&range).unwrap(), 5);
+
+        let literal = Filter::Customers(CustomerFilter { name_contains: Some("50%_".into()), ..CustomerFilter::default() });
+        assert_eq!(db.store.count(&literal).unwrap(), 1);
+        let wildcard_only = Filter::Customers(CustomerFilter { name_contains: Some("%".into()), ..CustomerFilter::default() });
+        assert_eq!(db.store.count(&wildcard_only).unwrap(), 1, "% is matched literally");
+
+        let codes = Filter::Customers(CustomerFilter { codes: vec!["C03".into(), "C29".into(), "ZZ".into()], ..CustomerFilter::default() });
+        assert_eq!(db.store.count(&codes).unwrap(), 2);
+
+        // Keyset pages of 7 cover every row once, in code order.
+        let all = Filter::all(Module::Customers);
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = db.store.page(&all, after.as_deref(), 7).unwrap();
+            if page.is_empty() {
+                break;
+            }
+            seen.extend(page.codes().into_iter().map(str::to_owned));
+            after = page.last_code().map(str::to_owned);
+        }
+        let expected: Vec<String> = (0..30).map(|i| format!("C{i:02}")).collect();
+        assert_eq!(seen, expected);
+    }
+
+    fn contact_and_opportunity_filters(db) {
+        let mut a = customer("A");
+        a.owner = "张伟".into();
+        let mut b = customer("B");
+        b.owner = "王芳".into();
+        db.store.write(&Records::Customers(vec![a, b]), ImportMode::Insert).unwrap();
+        let mut k2 = contact("K2", "B");
+        k2.name = "赵敏".into();
+        db.store.write(&Records::Contacts(vec![contact("K1", "A"), k2, contact("K3", "A")]), ImportMode::Insert).unwrap();
+        let by_owner = Filter::Contacts(ContactFilter { customer_owners: vec!["张伟".into()], ..ContactFilter::default() });
+        assert_eq!(db.store.page(&by_owner, None, 10).unwrap().codes(), ["K1", "K3"]);
+        let by_name = Filter::Contacts(ContactFilter { name_contains: Some("赵".into()), ..ContactFilter::default() });
+        assert_eq!(db.store.count(&by_name).unwrap(), 1);
+
+        let mut o1 = opportunity("O1", "A");
+        o1.stage = Some("赢单".into());
+        o1.expected_close_date = Some(date(2024, 6, 30));
+        o1.owner = Some("张伟".into());
+        let mut o2 = opportunity("O2", "B");
+        o2.stage = Some("输单".into());
+        o2.expected_close_date = Some(date(2024, 7, 1));
+        db.store.write(&Records::Opportunities(vec![o1, o2]), ImportMode::Insert).unwrap();
+        let june = Filter::Opportunities(OpportunityFilter {
+            expected_close_date: DateRange { from: None, to: Some(date(2024, 6, 30)) },
+            ..OpportunityFilter::default()
+        });
+        assert_eq!(db.store.page(&june, None, 10).unwrap().codes(), ["O1"]);
+        let stage = Filter::Opportunities(OpportunityFilter {
+            stages: vec!["输单".into()],
+            customer_codes: vec!["B".into()],
+            ..OpportunityFilter::default()
+        });
+        assert_eq!(db.store.count(&stage).unwrap(), 1);
+    }
+
+    fn a_write_transaction_commits_or_rolls_back_as_a_whole(db) {
+        let mut tx = db.store.begin_write().unwrap();
+        tx.write(&customers(&["T1", "T2"]), ImportMode::Insert).unwrap();
+        assert_eq!(tx.existing_codes(Module::Customers, &["T1", "T3"]).unwrap(), HashSet::from(["T1".to_owned()]));
+        tx.write(&Records::Contacts(vec![contact("K", "T1")]), ImportMode::Insert).unwrap();
+        tx.rollback().unwrap();
+        assert_eq!(db.store.count(&Filter::all(Module::Customers)).unwrap(), 0);
+
+        let mut tx = db.store.begin_write().unwrap();
+        tx.write(&customers(&["T1"]), ImportMode::Insert).unwrap();
+        tx.commit().unwrap();
+        // Dropping an uncommitted transaction rolls it back and frees the writer.
+        {
+            let mut tx = db.store.begin_write().unwrap();
+            tx.write(&customers(&["T9"]), ImportMode::Insert).unwrap();
+        }
+        db.store.write(&customers(&["T2"]), ImportMode::Insert).unwrap();
+        let codes: Vec<String> = all_customers(&db.store).into_iter().map(|c| c.code).collect();
+        assert_eq!(codes, ["T1", "T2"]);
+    }
+
+    fn concurrent_writers_wait_their_turn(db) {
+        // Eight threads write at once; none may fail with "database is locked".
+        std::thread::scope(|scope| {
+            for t in 0..8 {
+                let store = db.store.clone();
+                scope.spawn(move || {
+                    for b in 0..10 {
+                        let codes: Vec<String> = (0..200).map(|i| format!("W{t}_{b}_{i}")).collect();
+                        let refs: Vec<&str> = codes.iter().map(String::as_str).collect();
+                        store.write(&customers(&refs), ImportMode::Insert).expect("concurrent write");
+                    }
+                });
+            }
+        });
+        assert_eq!(db.store.count(&Filter::all(Module::Customers)).unwrap(), 8 * 10 * 200);
+    }
+
+    fn jobs_are_created_finished_listed_and_paged(db) {
+        let first = db.store.create_job(&new_job(Module::Customers, "fair-import")).unwrap();
+        assert_eq!(first.status, JobStatus::Running);
+        assert_eq!(first.counts, JobCounts::default());
+        assert_eq!(first.file_name, "客户.csv");
+        let counts = JobCounts { rows_read: 10, created: 7, updated: 0, skipped: 1, failed: 2, bytes_read: 999 };
+        db.store.update_job_progress(first.id, &counts).unwrap();
+        assert_eq!(db.store.get_job(first.id).unwrap().unwrap().counts, counts);
+        let finished = db
+            .store
+            .finish_job(
+                first.id,
+                &JobFinish {
+                    status: JobStatus::PartiallySucceeded,
+                    counts,
+                    file_size: Some(999),
+                    sha256: Some("ab".repeat(32)),
+                    error_message: None,
+                },
+            )
+            .unwrap();
+        assert_eq!(finished.status, JobStatus::PartiallySucceeded);
+        assert!(finished.finished_at.is_some());
+
+        let second = db.store.create_job(&new_job(Module::Contacts, "x")).unwrap();
+        let third = db.store.create_job(&new_job(Module::Customers, "y")).unwrap();
+        assert!(third.id > second.id && second.id > first.id);
+
+        let all = db.store.list_jobs(&JobQuery::default()).unwrap();
+        assert_eq!(all.iter().map(|j| j.id).collect::<Vec<_>>(), [third.id, second.id, first.id]);
+        let customers_only = JobQuery { module: Some(Module::Customers), ..JobQuery::default() };
+        assert_eq!(db.store.list_jobs(&customers_only).unwrap().len(), 2);
+        let partial = JobQuery { status: Some(JobStatus::PartiallySucceeded), ..JobQuery::default() };
+        assert_eq!(db.store.list_jobs(&partial).unwrap()[0].id, first.id);
+        let page = JobQuery { before_id: Some(third.id), limit: 1, ..JobQuery::default() };
+        assert_eq!(db.store.list_jobs(&page).unwrap()[0].id, second.id);
+        let future = Utc.with_ymd_and_hms(2999, 1, 1, 0, 0, 0).unwrap();
+        let later = JobQuery { started_after: Some(future), ..JobQuery::default() };
+        assert!(db.store.list_jobs(&later).unwrap().is_empty());
+        let earlier = JobQuery { started_before: Some(future), ..JobQuery::default() };
+        assert_eq!(db.store.list_jobs(&earlier).unwrap().len(), 3);
+
+        let missing = db.store.finish_job(
+            first.id + 1000,
+            &JobFinish { status: JobStatus::Failed, counts, file_size: None, sha256: None, error_message: None },
+        );
+        assert!(matches!(missing, Err(StoreError::NotFound { .. })), "{missing:?}");
+    }
+
+    fn row_errors_persist_in_bulk_and_page_by_row(db) {
+        let job = db.store.create_job(&new_job(Module::Customers, "t")).unwrap();
+        // 5000 errors (more than one statement's worth), two per row for rows 2..=2501.
+        let mut errors = Vec::new();
+        for row in 2..2502 {
+            errors.push(row_error(row, "code"));
+            errors.push(row_error(row, "name"));
+        }
+        db.store.insert_row_errors(job.id, &errors).unwrap();
+        assert_eq!(db.store.count_row_errors(job.id).unwrap(), 5000);
+
+        // A page of 3 is extended so that row 3's second error is not cut off.
+        let page = db.store.row_errors(job.id, None, 3).unwrap();
+        assert_eq!(page.iter().map(|e| (e.row, e.field.as_str())).collect::<Vec<_>>(), [
+            (2, "code"),
+            (2, "name"),
+            (3, "code"),
+            (3, "name")
+        ]);
+        assert_eq!(page[0], errors[0]);
+        let next = db.store.row_errors(job.id, Some(3), 2).unwrap();
+        assert_eq!(next[0].row, 4);
+
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = db.store.row_errors(job.id, after, 999).unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some(last.row);
+            all.extend(page);
+        }
+        assert_eq!(all, errors);
+
+        let orphan = db.store.insert_row_errors(job.id + 1000, &errors[..1]);
+        assert!(matches!(orphan, Err(StoreError::NotFound { .. })), "{orphan:?}");
+    }
+
+    fn tokens_authenticate_until_revoked(db) {
+        let perms: PermissionSet = "import,export".parse().unwrap();
+        let (token, secret) = db.store.create_token("fair-import", &perms).unwrap();
+        assert!(secret.starts_with("dp_") && secret.len() == 3 + 64, "{secret}");
+        assert_eq!(token.permissions, perms);
+        let found = db.store.authenticate(&secret).unwrap().expect("valid token");
+        assert_eq!(found.name, "fair-import");
+        assert!(found.last_used_at.is_some());
+        assert!(db.store.authenticate("dp_wrong").unwrap().is_none());
+
+        let duplicate = db.store.create_token("fair-import", &perms);
+        assert!(matches!(&duplicate, Err(StoreError::UniqueViolation { what }) if what.contains("fair-import")), "{duplicate:?}");
+
+        assert!(db.store.revoke_token("fair-import").unwrap());
+        assert!(!db.store.revoke_token("fair-import").unwrap());
+        assert!(db.store.authenticate(&secret).unwrap().is_none());
+        // A revoked name can be used again.
+        let (_, again) = db.store.create_token("fair-import", &"export".parse().unwrap()).unwrap();
+        assert_ne!(again, secret);
+        let tokens = db.store.list_tokens().unwrap();
+        assert_eq!(tokens.len(), 2);
+        assert!(tokens[0].revoked_at.is_some() && tokens[1].revoked_at.is_none());
+        assert_eq!(db.store.count_tokens().unwrap(), 2);
+    }
+}
+
+#[test]
+fn bad_urls_are_clear_errors() {
+    let err = Store::open("sqlite://").unwrap_err();
+    assert!(matches!(err, StoreError::InvalidUrl { .. }), "{err}");
+    let err = Store::open(":memory:").unwrap_err();
+    assert!(
+        err.to_string().contains("in-memory SQLite is not supported"),
+        "{err}"
+    );
+    let err = Store::open("/nonexistent-dir/x/y.db").unwrap_err();
+    assert!(matches!(err, StoreError::Connection(_)), "{err}");
+    let err = Store::open("postgres://nobody:secret@127.0.0.1:1/nothing").unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Connection(_)), "{text}");
+    assert!(
+        text.contains("***") && !text.contains("secret"),
+        "the password must be masked: {text}"
+    );
+}
