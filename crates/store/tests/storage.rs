@@ -25,6 +25,20 @@ struct TestDb {
     store: Store,
     url: String,
     _dir: Option<tempfile::TempDir>,
+    /// PostgreSQL: the admin URL and the test's schema, dropped at the end.
+    schema: Option<(String, String)>,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((base, schema)) = &self.schema
+            && let Ok(mut admin) = diesel::PgConnection::establish(base)
+        {
+            let _ = admin.batch_execute(&format!(
+                "SET client_min_messages = warning; DROP SCHEMA IF EXISTS {schema} CASCADE;"
+            ));
+        }
+    }
 }
 
 impl TestDb {
@@ -42,6 +56,7 @@ fn sqlite() -> Option<TestDb> {
         store,
         url,
         _dir: Some(dir),
+        schema: None,
     })
 }
 
@@ -77,6 +92,7 @@ fn postgres() -> Option<TestDb> {
         store,
         url,
         _dir: None,
+        schema: Some((base, schema)),
     })
 }
 
