@@ -29,7 +29,7 @@
  *  - Batches and headers a reader returns are the plugin's. The host calls their `release`
  *    exactly once; release frees everything and sets `release` to NULL. They must stay valid until
  *    released, even after the reader is released.
- *  - Batches and names the host passes to a writer are borrowed for the call; do not release them.
+ *  - Batches and columns the host passes to a writer are borrowed for the call; do not release them.
  *  - Error messages: the host provides err->message/err->capacity (err->len = 0). On failure copy
  *    at most `capacity` bytes of UTF-8 into `message` and set `len`. Keep no pointer to it.
  *  - Options, the format string and the callback struct are borrowed for the open call; copy the
@@ -57,6 +57,19 @@ extern "C" {
 #define DP_CAP_READ 1u
 #define DP_CAP_WRITE 2u
 #define DP_CAP_NEEDS_SEEK 4u /* readers need seek(); the host then spools input to a file */
+#define DP_CAP_SHEETS 8u     /* writers implement writer_start_sheet */
+
+/* Column kinds (DpColumn.kind); unknown kinds are treated as DP_COLUMN_GENERAL. */
+#define DP_COLUMN_GENERAL 0u
+#define DP_COLUMN_TEXT 1u     /* keep as text: codes, phone numbers */
+#define DP_COLUMN_INTEGER 2u
+#define DP_COLUMN_DECIMAL2 3u /* money: exactly two decimal places */
+#define DP_COLUMN_DATE 4u
+#define DP_COLUMN_DATETIME 5u
+#define DP_COLUMN_BOOL 6u
+
+/* Column flags (DpColumn.flags). */
+#define DP_COLUMN_REQUIRED 1u
 
 /* `whence` for DpSeekFn. */
 #define DP_SEEK_SET 0u
@@ -139,6 +152,15 @@ typedef struct DpRowError {
     DpStrRef message;
 } DpRowError;
 
+/* A column a writer is asked to write. Borrowed for the write_header call. */
+typedef struct DpColumn {
+    DpStrRef name;    /* header label */
+    uint32_t kind;    /* DP_COLUMN_* */
+    uint32_t flags;   /* DP_COLUMN_REQUIRED, ... */
+    DpStrRef choices; /* allowed values separated by '\n' (drop-down); empty = free input */
+    DpStrRef comment; /* note on the header cell; empty = none */
+} DpColumn;
+
 typedef struct DpBatch DpBatch;
 typedef void (*DpReleaseBatchFn)(DpBatch *batch);
 
@@ -198,12 +220,13 @@ typedef void (*DpReaderReleaseFn)(DpReaderHandle *reader);
 typedef DpStatus (*DpOpenWriterFn)(DpStrRef format, const DpKeyValue *options, size_t num_options,
                                    const DpSinkCallbacks *sink, DpWriterHandle **out,
                                    DpPluginError *err);
-typedef DpStatus (*DpWriterWriteHeaderFn)(DpWriterHandle *writer, const DpStrRef *names,
-                                          size_t num_names, DpPluginError *err);
+typedef DpStatus (*DpWriterWriteHeaderFn)(DpWriterHandle *writer, const DpColumn *columns,
+                                          size_t num_columns, DpPluginError *err);
 typedef DpStatus (*DpWriterWriteRowsFn)(DpWriterHandle *writer, const DpBatch *batch,
                                         DpPluginError *err);
 typedef DpStatus (*DpWriterFinishFn)(DpWriterHandle *writer, DpPluginError *err);
 typedef void (*DpWriterReleaseFn)(DpWriterHandle *writer);
+typedef DpStatus (*DpWriterStartSheetFn)(DpWriterHandle *writer, DpStrRef name, DpPluginError *err);
 
 /* Append-only. Reader functions may be NULL without DP_CAP_READ, writer ones without DP_CAP_WRITE. */
 struct DpPluginVTable {
@@ -219,6 +242,7 @@ struct DpPluginVTable {
     DpWriterWriteRowsFn writer_write_rows;
     DpWriterFinishFn writer_finish;
     DpWriterReleaseFn writer_release;
+    DpWriterStartSheetFn writer_start_sheet; /* NULL without DP_CAP_SHEETS */
 };
 
 #ifdef __cplusplus

@@ -113,6 +113,28 @@ pub const CAP_WRITE: u32 = 1 << 1;
 /// Capability bit: the plugin's readers need [`SourceCallbacks::seek`]; the host then spools
 /// uploads to a temporary file before opening a reader.
 pub const CAP_NEEDS_SEEK: u32 = 1 << 2;
+/// Capability bit: the plugin's writers can start further sheets
+/// ([`PluginVTable::writer_start_sheet`]), e.g. an instructions sheet in an xlsx template.
+pub const CAP_SHEETS: u32 = 1 << 3;
+
+/// Column kind: no particular type; write cells as they come.
+pub const COLUMN_GENERAL: u32 = 0;
+/// Column kind: text that must stay text (codes, phone numbers): spreadsheets format the whole
+/// column as text, so leading zeros and long digit strings survive editing.
+pub const COLUMN_TEXT: u32 = 1;
+/// Column kind: whole numbers.
+pub const COLUMN_INTEGER: u32 = 2;
+/// Column kind: money, written with exactly two decimal places.
+pub const COLUMN_DECIMAL2: u32 = 3;
+/// Column kind: calendar dates (`YYYY-MM-DD`, date cells in spreadsheets).
+pub const COLUMN_DATE: u32 = 4;
+/// Column kind: date and time.
+pub const COLUMN_DATETIME: u32 = 5;
+/// Column kind: booleans.
+pub const COLUMN_BOOL: u32 = 6;
+
+/// [`Column::flags`] bit: the column must be filled in (templates mark it).
+pub const COLUMN_REQUIRED: u32 = 1;
 
 /// `whence` for [`SeekFn`]: offset from the start of the input.
 pub const SEEK_SET: u32 = 0;
@@ -327,6 +349,25 @@ pub struct RowError {
     pub message: StrRef,
 }
 
+/// One column a writer is asked to write: its header label and how to present its values.
+/// Borrowed for the `writer_write_header` call. Writers that know no presentation (plain CSV)
+/// use only `name`; spreadsheet writers use the rest for cell formats, drop-down lists and
+/// header notes (import templates).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Column {
+    /// The header label.
+    pub name: StrRef,
+    /// One of the `COLUMN_*` kinds; an unknown kind is treated as [`COLUMN_GENERAL`].
+    pub kind: u32,
+    /// Bit set of `COLUMN_*` flags ([`COLUMN_REQUIRED`]).
+    pub flags: u32,
+    /// Allowed values separated by `\n` (a drop-down list); empty for free input.
+    pub choices: StrRef,
+    /// A note for the header cell (the fill-in rule); empty for none.
+    pub comment: StrRef,
+}
+
 /// Callback that frees a [`Batch`] and everything it points to, then sets its `release` to null.
 pub type ReleaseBatchFn = unsafe extern "C" fn(batch: *mut Batch);
 /// Callback that frees a [`Header`] and everything it points to, then sets its `release` to null.
@@ -467,13 +508,18 @@ pub type OpenWriterFn = unsafe extern "C" fn(
     out: *mut *mut WriterHandle,
     err: *mut PluginError,
 ) -> Status;
-/// Writes the column names (borrowed for the call). Called once, before any rows.
+/// Writes the header of the current sheet from `columns` (borrowed for the call). Called once
+/// per sheet, before that sheet's rows.
 pub type WriterWriteHeaderFn = unsafe extern "C" fn(
     writer: *mut WriterHandle,
-    names: *const StrRef,
-    num_names: usize,
+    columns: *const Column,
+    num_columns: usize,
     err: *mut PluginError,
 ) -> Status;
+/// Ends the current sheet and starts a new one called `name`; a `write_header` and rows follow.
+/// Only called on plugins that declare [`CAP_SHEETS`].
+pub type WriterStartSheetFn =
+    unsafe extern "C" fn(writer: *mut WriterHandle, name: StrRef, err: *mut PluginError) -> Status;
 /// Writes the rows of `batch` (borrowed for the call; its errors are empty and `release` is null).
 pub type WriterWriteRowsFn =
     unsafe extern "C" fn(writer: *mut WriterHandle, batch: *const Batch, err: *mut PluginError) -> Status;
@@ -505,11 +551,13 @@ pub struct PluginVTable {
     pub writer_write_rows: Option<WriterWriteRowsFn>,
     pub writer_finish: Option<WriterFinishFn>,
     pub writer_release: Option<WriterReleaseFn>,
+    /// May be null in a plugin without [`CAP_SHEETS`].
+    pub writer_start_sheet: Option<WriterStartSheetFn>,
 }
 
 impl PluginVTable {
     /// The size of the ABI v1 vtable: a plugin that fills less than this is refused.
-    pub const V1_SIZE: usize = std::mem::offset_of!(PluginVTable, writer_release) + size_of::<usize>();
+    pub const V1_SIZE: usize = std::mem::offset_of!(PluginVTable, writer_start_sheet) + size_of::<usize>();
 
     /// An empty vtable, sized for this version, ready to hand to `dataport_plugin_init`.
     pub const fn empty() -> PluginVTable {
@@ -526,6 +574,7 @@ impl PluginVTable {
             writer_write_rows: None,
             writer_finish: None,
             writer_release: None,
+            writer_start_sheet: None,
         }
     }
 }

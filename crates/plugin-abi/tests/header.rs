@@ -82,6 +82,7 @@ fn all_checks() -> Vec<Check> {
         [rows, num_rows, errors, num_errors, release, private_data]
     );
     layout!(checks, Header, "DpHeader", [names, len, release, private_data]);
+    layout!(checks, Column, "DpColumn", [name, kind, flags, choices, comment]);
     layout!(
         checks,
         SourceCallbacks,
@@ -111,6 +112,7 @@ fn all_checks() -> Vec<Check> {
             writer_write_rows,
             writer_finish,
             writer_release,
+            writer_start_sheet,
         ]
     );
     layout!(checks, Status, "DpStatus", []);
@@ -121,6 +123,15 @@ fn all_checks() -> Vec<Check> {
             "DP_CAP_READ" = CAP_READ,
             "DP_CAP_WRITE" = CAP_WRITE,
             "DP_CAP_NEEDS_SEEK" = CAP_NEEDS_SEEK,
+            "DP_CAP_SHEETS" = CAP_SHEETS,
+            "DP_COLUMN_GENERAL" = COLUMN_GENERAL,
+            "DP_COLUMN_TEXT" = COLUMN_TEXT,
+            "DP_COLUMN_INTEGER" = COLUMN_INTEGER,
+            "DP_COLUMN_DECIMAL2" = COLUMN_DECIMAL2,
+            "DP_COLUMN_DATE" = COLUMN_DATE,
+            "DP_COLUMN_DATETIME" = COLUMN_DATETIME,
+            "DP_COLUMN_BOOL" = COLUMN_BOOL,
+            "DP_COLUMN_REQUIRED" = COLUMN_REQUIRED,
             "DP_SEEK_SET" = SEEK_SET,
             "DP_SEEK_CUR" = SEEK_CUR,
             "DP_SEEK_END" = SEEK_END,

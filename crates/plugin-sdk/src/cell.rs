@@ -141,12 +141,14 @@ impl RowBatch {
 
     /// Number of source rows the batch covers (rows plus errors about rows not included).
     pub fn source_rows(&self) -> usize {
-        let excluded = self
-            .errors
-            .iter()
-            .filter(|e| !self.rows.iter().any(|r| r.number == e.row))
-            .count();
-        self.rows.len() + excluded
+        if self.errors.is_empty() {
+            return self.rows.len();
+        }
+        // A set, not a scan per error: a batch of a badly broken file can hold thousands of each.
+        let included: std::collections::HashSet<u64> = self.rows.iter().map(|r| r.number).collect();
+        let excluded: std::collections::HashSet<u64> =
+            self.errors.iter().map(|e| e.row).filter(|row| !included.contains(row)).collect();
+        self.rows.len() + excluded.len()
     }
 
     /// Moves the rows and errors of `other` to the end of `self`.

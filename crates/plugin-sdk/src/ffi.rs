@@ -20,6 +20,7 @@ use dataport_plugin_abi as abi;
 use dataport_plugin_abi::Status;
 
 use crate::cell::{Cell, Row, RowBatch, RowError};
+use crate::column::{Column, ColumnKind};
 use crate::error::{ErrorKind, PluginError};
 use crate::io::ByteSource;
 use crate::options::Options;
@@ -153,6 +154,79 @@ pub unsafe fn batch_from_abi(b: &abi::Batch) -> Result<RowBatch, String> {
         });
     }
     Ok(out)
+}
+
+/// Copies the columns a host lends to `writer_write_header`.
+///
+/// # Safety
+/// `ptr` must point to `len` [`abi::Column`]s following the ABI string rules (or be null with
+/// `len == 0`).
+pub unsafe fn columns_from_abi(ptr: *const abi::Column, len: usize) -> Result<Vec<Column>, String> {
+    // SAFETY: forwarded caller contract.
+    let columns = unsafe { slice(ptr, len) }.ok_or("columns pointer is null")?;
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let field = |what: &str, s: abi::StrRef| {
+                // SAFETY: forwarded caller contract.
+                unsafe { str_from_abi(s) }.map_err(|e| format!("column {}: {what}: {e}", i + 1))
+            };
+            let choices = field("choices", c.choices)?;
+            Ok(Column {
+                name: field("name", c.name)?.to_owned(),
+                kind: ColumnKind::from_abi(c.kind),
+                required: c.flags & abi::COLUMN_REQUIRED != 0,
+                choices: if choices.is_empty() {
+                    Vec::new()
+                } else {
+                    choices.split('\n').map(str::to_owned).collect()
+                },
+                comment: field("comment", c.comment)?.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// A borrowed ABI view of [`Column`]s, for lending them to a writer for one call (the host's
+/// `writer_write_header`).
+pub struct ColumnsView<'a> {
+    columns: Vec<abi::Column>,
+    // Never read directly: the joined choices the `columns` point into.
+    _choices: Vec<String>,
+    _source: PhantomData<&'a [Column]>,
+}
+
+impl<'a> ColumnsView<'a> {
+    pub fn new(columns: &'a [Column]) -> ColumnsView<'a> {
+        let choices: Vec<String> = columns.iter().map(|c| c.choices.join("\n")).collect();
+        let abi_columns = columns
+            .iter()
+            .zip(&choices)
+            .map(|(c, joined)| abi::Column {
+                name: abi::StrRef::new(&c.name),
+                kind: c.kind.to_abi(),
+                flags: if c.required { abi::COLUMN_REQUIRED } else { 0 },
+                choices: abi::StrRef::new(joined),
+                comment: abi::StrRef::new(&c.comment),
+            })
+            .collect();
+        ColumnsView {
+            columns: abi_columns,
+            _choices: choices,
+            _source: PhantomData,
+        }
+    }
+
+    /// Pointer and length of the ABI array; valid while `self` is.
+    pub fn as_abi(&self) -> (*const abi::Column, usize) {
+        let ptr = if self.columns.is_empty() {
+            ptr::null()
+        } else {
+            self.columns.as_ptr()
+        };
+        (ptr, self.columns.len())
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -700,16 +774,31 @@ unsafe extern "C" fn reader_release(reader: *mut abi::ReaderHandle) {
 
 unsafe extern "C" fn writer_write_header(
     writer: *mut abi::WriterHandle,
-    names: *const abi::StrRef,
-    num_names: usize,
+    columns: *const abi::Column,
+    num_columns: usize,
     err: *mut abi::PluginError,
 ) -> Status {
     // SAFETY: host contract: a live handle from `open_writer`, used sequentially; ABI error buffer.
     let (inst, err) = unsafe { enter::<Box<dyn Writer>, _>(writer, err) };
     call(inst, "writer", err, |w| {
-        // SAFETY: the host lends `num_names` valid strings for this call.
-        let names = unsafe { strings_from_abi(names, num_names) }.map_err(invalid)?;
-        w.write_header(&names)?;
+        // SAFETY: the host lends `num_columns` valid columns for this call.
+        let columns = unsafe { columns_from_abi(columns, num_columns) }.map_err(invalid)?;
+        w.write_header(&columns)?;
+        Ok(Status::OK)
+    })
+}
+
+unsafe extern "C" fn writer_start_sheet(
+    writer: *mut abi::WriterHandle,
+    name: abi::StrRef,
+    err: *mut abi::PluginError,
+) -> Status {
+    // SAFETY: host contract: a live handle from `open_writer`, used sequentially; ABI error buffer.
+    let (inst, err) = unsafe { enter::<Box<dyn Writer>, _>(writer, err) };
+    call(inst, "writer", err, |w| {
+        // SAFETY: the host lends the name for this call.
+        let name = unsafe { str_from_abi(name) }.map_err(|e| invalid(format!("sheet name: {e}")))?;
+        w.start_sheet(name)?;
         Ok(Status::OK)
     })
 }
@@ -817,7 +906,8 @@ impl DescriptorStore {
         let caps = &d.capabilities;
         let capabilities = (if caps.read { abi::CAP_READ } else { 0 })
             | (if caps.write { abi::CAP_WRITE } else { 0 })
-            | (if caps.needs_seek { abi::CAP_NEEDS_SEEK } else { 0 });
+            | (if caps.needs_seek { abi::CAP_NEEDS_SEEK } else { 0 })
+            | (if caps.sheets { abi::CAP_SHEETS } else { 0 });
         let s = |i: usize| abi::StrRef::new(&strings[i]);
         let abi = abi::PluginDescriptor {
             size: size_of::<abi::PluginDescriptor>(),
@@ -945,6 +1035,7 @@ fn vtable<E: Export>() -> abi::PluginVTable {
         writer_write_rows: Some(writer_write_rows),
         writer_finish: Some(writer_finish),
         writer_release: Some(writer_release),
+        writer_start_sheet: Some(writer_start_sheet),
     }
 }
 

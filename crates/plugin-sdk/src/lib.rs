@@ -106,8 +106,10 @@
 //!   [`RowError`] and keep going; return `Err` only when the file cannot be read further. Refuse
 //!   formulas by reporting them as [`Cell::Formula`], never as their cached value; report dates
 //!   as [`Cell::Date`] only when the file says they are dates (xlsx date cells), otherwise as text.
-//! * **Writing.** [`Writer::write_header`] once, [`Writer::write_rows`] per batch,
-//!   [`Writer::finish`] once (flush there).
+//! * **Writing.** [`Writer::write_header`] once with the [`Column`]s (label, [`ColumnKind`] and,
+//!   for import templates, drop-down choices and a note), [`Writer::write_rows`] per batch,
+//!   [`Writer::finish`] once (flush there). A writer that declares [`Capabilities::sheets`] can
+//!   be asked for further sheets with [`Writer::start_sheet`], each with its own header.
 //! * **Options.** Validate with [`Options::ensure_known`] in `open_*`; bad values are
 //!   [`ErrorKind::InvalidOption`]. Conventional keys: csv `encoding`, `delimiter`, `bom`; xlsx
 //!   `sheet`; vendor plugins `module`, `key_field`.
@@ -135,6 +137,7 @@
 //! if that binary actually uses them (unused dependencies are not linked).
 
 mod cell;
+mod column;
 mod error;
 pub mod ffi;
 mod io;
@@ -144,6 +147,7 @@ mod plugin;
 pub use dataport_plugin_abi as abi;
 
 pub use cell::{Cell, Row, RowBatch, RowError, days_from_ymd, ymd_from_days};
+pub use column::{Column, ColumnKind};
 pub use error::{ErrorKind, PluginError};
 pub use io::{ByteSink, ByteSource, ReadOnly};
 pub use options::Options;

@@ -1,6 +1,7 @@
 //! The traits a plugin implements.
 
 use crate::cell::RowBatch;
+use crate::column::Column;
 use crate::error::PluginError;
 use crate::io::{ByteSink, ByteSource};
 use crate::options::Options;
@@ -15,6 +16,8 @@ pub struct Capabilities {
     /// Its readers need a seekable [`ByteSource`] (e.g. xlsx, a zip archive). The host then
     /// spools the upload to a temporary file first, so leave it off when you can stream.
     pub needs_seek: bool,
+    /// Its writers implement [`Writer::start_sheet`] (workbooks with several sheets).
+    pub sheets: bool,
 }
 
 /// Who a plugin is and what it serves; read once by the host at load time.
@@ -92,6 +95,12 @@ impl Descriptor {
         self.capabilities.needs_seek = true;
         self
     }
+
+    /// Declares [`Capabilities::sheets`].
+    pub fn sheets(mut self) -> Descriptor {
+        self.capabilities.sheets = true;
+        self
+    }
 }
 
 /// Reads one file. One instance per import job; calls are sequential, possibly from different
@@ -117,15 +126,23 @@ pub trait Reader: Send {
 ///
 /// The host calls [`write_header`](Writer::write_header) once, then
 /// [`write_rows`](Writer::write_rows) any number of times, then [`finish`](Writer::finish)
-/// once. A writer dropped without `finish` (the job failed) may leave incomplete output; the host
+/// once. A writer of a plugin with [`Capabilities::sheets`] may also get
+/// [`start_sheet`](Writer::start_sheet) after a sheet's rows, followed by that sheet's header and
+/// rows. A writer dropped without `finish` (the job failed) may leave incomplete output; the host
 /// discards it.
 pub trait Writer: Send {
-    /// Writes the column names.
-    fn write_header(&mut self, names: &[String]) -> Result<(), PluginError>;
+    /// Writes the header of the current sheet. Rows carry one cell per column, in this order.
+    fn write_header(&mut self, columns: &[Column]) -> Result<(), PluginError>;
     /// Writes rows; row numbers and `rows.errors` are meaningless here and must be ignored.
     fn write_rows(&mut self, rows: &RowBatch) -> Result<(), PluginError>;
     /// Completes the file and flushes the sink.
     fn finish(&mut self) -> Result<(), PluginError>;
+    /// Ends the current sheet and starts a new one called `name`. The default refuses.
+    fn start_sheet(&mut self, name: &str) -> Result<(), PluginError> {
+        Err(PluginError::unsupported(format!(
+            "this format has a single sheet; cannot start sheet `{name}`"
+        )))
+    }
 }
 
 impl<R: Reader + ?Sized> Reader for Box<R> {
@@ -138,8 +155,11 @@ impl<R: Reader + ?Sized> Reader for Box<R> {
 }
 
 impl<W: Writer + ?Sized> Writer for Box<W> {
-    fn write_header(&mut self, names: &[String]) -> Result<(), PluginError> {
-        (**self).write_header(names)
+    fn write_header(&mut self, columns: &[Column]) -> Result<(), PluginError> {
+        (**self).write_header(columns)
+    }
+    fn start_sheet(&mut self, name: &str) -> Result<(), PluginError> {
+        (**self).start_sheet(name)
     }
     fn write_rows(&mut self, rows: &RowBatch) -> Result<(), PluginError> {
         (**self).write_rows(rows)

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use dataport_plugin_sdk::abi::{self, Status};
-use dataport_plugin_sdk::ffi::{BatchView, batch_from_abi, header_from_abi, str_from_abi};
+use dataport_plugin_sdk::ffi::{BatchView, ColumnsView, batch_from_abi, header_from_abi, str_from_abi};
 use dataport_plugin_sdk::{
-    ByteSink, ByteSource, Cell, Descriptor, ErrorKind, Options, Plugin, PluginError, Reader, RowBatch,
-    Writer, export_plugin,
+    ByteSink, ByteSource, Cell, Column, ColumnKind, Descriptor, ErrorKind, Options, Plugin, PluginError,
+    Reader, RowBatch, Writer, export_plugin,
 };
 
 static READERS_DROPPED: AtomicUsize = AtomicUsize::new(0);
@@ -72,8 +72,31 @@ struct LinesWriter {
 }
 
 impl Writer for LinesWriter {
-    fn write_header(&mut self, names: &[String]) -> Result<(), PluginError> {
+    /// Plain names; a column with presentation details is written as `name{kind|required|choices|comment}`.
+    fn write_header(&mut self, columns: &[Column]) -> Result<(), PluginError> {
+        let names: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                if c == &Column::new(c.name.clone()) {
+                    c.name.clone()
+                } else {
+                    format!(
+                        "{}{{{:?}|{}|{}|{}}}",
+                        c.name,
+                        c.kind,
+                        c.required,
+                        c.choices.join("/"),
+                        c.comment
+                    )
+                }
+            })
+            .collect();
         writeln!(self.sink, "{}", names.join(","))?;
+        Ok(())
+    }
+
+    fn start_sheet(&mut self, name: &str) -> Result<(), PluginError> {
+        writeln!(self.sink, "--- {name}")?;
         Ok(())
     }
 
@@ -104,6 +127,7 @@ impl Plugin for Lines {
             .modules(["customers", "contacts"])
             .reads()
             .writes()
+            .sheets()
     }
 
     fn open_reader(
@@ -308,7 +332,7 @@ fn handshake_fills_vtable_and_descriptor() {
         ),
         ("lines", "1.2.3", "lines,lines2", "lines,ln", "customers,contacts")
     );
-    assert_eq!(d.capabilities, abi::CAP_READ | abi::CAP_WRITE);
+    assert_eq!(d.capabilities, abi::CAP_READ | abi::CAP_WRITE | abi::CAP_SHEETS);
 }
 
 #[test]
@@ -445,9 +469,20 @@ fn writer_through_the_vtable_and_its_poisoning() {
             err.ptr(),
         );
         assert_eq!(status, Status::OK, "{}", err.text());
-        let names = [abi::StrRef::new("a"), abi::StrRef::new("b")];
+        let columns = [
+            Column::new("a"),
+            Column {
+                name: "级别".into(),
+                kind: ColumnKind::Text,
+                required: true,
+                choices: vec!["VIP".into(), "普通".into()],
+                comment: "选一个".into(),
+            },
+        ];
+        let view = ColumnsView::new(&columns);
+        let (ptr, len) = view.as_abi();
         assert_eq!(
-            vt.writer_write_header.unwrap()(w, names.as_ptr(), 2, err.ptr()),
+            vt.writer_write_header.unwrap()(w, ptr, len, err.ptr()),
             Status::OK
         );
         let mut rows = RowBatch::new();
@@ -463,6 +498,10 @@ fn writer_through_the_vtable_and_its_poisoning() {
         let view = BatchView::new(&rows);
         assert_eq!(
             vt.writer_write_rows.unwrap()(w, &view.as_abi(), err.ptr()),
+            Status::OK
+        );
+        assert_eq!(
+            vt.writer_start_sheet.unwrap()(w, abi::StrRef::new("说明"), err.ptr()),
             Status::OK
         );
         assert_eq!(vt.writer_finish.unwrap()(w, err.ptr()), Status::OK);
@@ -481,7 +520,7 @@ fn writer_through_the_vtable_and_its_poisoning() {
     }
     assert_eq!(
         String::from_utf8(*out).unwrap(),
-        "a,b\nText(\"x\"),Date(3),Bool(true),Formula(\"=1\")\nEND\n"
+        "a,级别{Text|true|VIP/普通|选一个}\nText(\"x\"),Date(3),Bool(true),Formula(\"=1\")\n--- 说明\nEND\n"
     );
 }
 
@@ -500,7 +539,7 @@ fn native_use_needs_no_ffi() {
     let mut w = Lines
         .open_writer("lines", &Options::new(), Box::new(Shared(shared.clone())))
         .unwrap();
-    w.write_header(&["a".into()]).unwrap();
+    w.write_header(&Column::named(["a"])).unwrap();
     w.finish().unwrap();
     assert_eq!(*shared.lock().unwrap(), b"a\nEND\n");
 
