@@ -1,23 +1,38 @@
 //! dataport-core: the CRM domain with no I/O.
 //!
 //! Modules (customers, contacts, opportunities) and their fields as the vendor's import guide
-//! defines them, the typed records the store accepts, typed export filters, the machine-readable
-//! error codes, import modes and API permissions. Nothing here touches a database, a file or the
+//! defines them, header mapping ([`header`]), the value rules that turn a row into a typed record
+//! ([`validate`]), every row message in zh-CN and en ([`validate`], [`messages`]), the
+//! export/import escape against CSV injection ([`text`]), in-file duplicate tracking ([`dedup`]),
+//! the typed records the store accepts, typed export filters, the machine-readable error codes,
+//! import modes and API permissions. Nothing here touches a database, a file or the
 //! network, so every rule can be unit-tested and reused by the server, the CLI and plugins.
 
+pub mod dedup;
 pub mod error_code;
 pub mod filter;
+pub mod header;
 pub mod job;
+pub mod locale;
+pub mod messages;
 pub mod module;
 pub mod permission;
 pub mod record;
+pub mod text;
+pub mod validate;
+pub mod value;
 
+pub use dedup::CodeTracker;
 pub use error_code::ErrorCode;
 pub use filter::{ContactFilter, CustomerFilter, DateRange, Filter, OpportunityFilter};
+pub use header::{HeaderMapping, HeaderProblem, MappedColumn, map_header};
 pub use job::{ImportMode, JobStatus, OnError};
+pub use locale::Locale;
 pub use module::{FieldDef, FieldKind, Module};
 pub use permission::{Permission, PermissionSet};
 pub use record::{Contact, Customer, Opportunity, Records};
+pub use validate::{Record, RowIssue, RowValidator};
+pub use value::Value;
 
 /// Errors from parsing domain words (module names, modes, permissions, ...).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

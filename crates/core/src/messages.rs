@@ -1,0 +1,79 @@
+//! Row messages that need the database (duplicates, missing records, unknown references) or the
+//! reader (encoding, malformed rows). The value rules' messages live beside the rules in
+//! [`crate::validate`]; together they are every row message, in zh-CN and en.
+
+use crate::{Locale, Module};
+
+/// The code's label in the module's template, e.g. 客户编号 / Customer Code.
+fn code_label(module: Module, locale: Locale) -> &'static str {
+    locale.label(&module.fields()[0])
+}
+
+/// A code that appears twice in one file (the later row is skipped).
+pub fn duplicate_in_file(module: Module, code: &str, first_row: u64, locale: Locale) -> String {
+    let label = code_label(module, locale);
+    locale.pick(
+        format!("{label} {code} 在文件中重复（与第{first_row}行相同），已跳过；请删除重复行或改用不同的编号"),
+        format!("{label} {code} appears twice in the file (first in row {first_row}); this row was skipped. Remove the duplicate or give it another code"),
+    )
+}
+
+/// INSERT mode: the code exists already (the guide's "客户编号 CUST1001 重复, 已跳过").
+pub fn duplicate_key(module: Module, code: &str, locale: Locale) -> String {
+    let label = code_label(module, locale);
+    locale.pick(
+        format!("{label} {code} 重复, 已跳过（系统中已存在；如需更新请使用批量更新模式 upsert）"),
+        format!(
+            "{label} {code} already exists; skipped. To overwrite existing records, import with mode upsert"
+        ),
+    )
+}
+
+/// UPDATE mode: the code does not exist.
+pub fn not_found(module: Module, code: &str, locale: Locale) -> String {
+    let label = code_label(module, locale);
+    locale.pick(
+        format!("{label} {code} 不存在，无法更新；请检查编号，或使用 upsert 模式新建"),
+        format!("{label} {code} does not exist, so it cannot be updated; check the code, or import with mode upsert to create it"),
+    )
+}
+
+/// A contact or opportunity whose customer does not exist.
+pub fn unknown_customer(customer_code: &str, locale: Locale) -> String {
+    locale.pick(
+        format!("客户编号 {customer_code} 不存在；请先导入该客户，或改为已有客户的编号"),
+        format!("customer {customer_code} does not exist; import that customer first, or use an existing customer's code"),
+    )
+}
+
+/// A row the reader could not decode in the file's text encoding.
+pub fn encoding(detail: &str, locale: Locale) -> String {
+    locale.pick(
+        format!("该行含有无法按文件编码解码的字节（{detail}）；请将文件另存为 UTF-8 编码的 CSV，或在导入时指定 encoding 选项"),
+        format!("this row holds bytes that are not valid in the file's text encoding ({detail}); save the file as UTF-8 CSV, or pass the encoding option"),
+    )
+}
+
+/// A row the reader could not parse (ragged row, cell outside the header...).
+pub fn malformed_row(detail: &str, locale: Locale) -> String {
+    locale.pick(
+        format!("该行格式错误（{detail}）；请检查该行的列数与表头一致"),
+        format!("this row is malformed ({detail}); make sure it has the same columns as the header"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guides_duplicate_message() {
+        let zh = duplicate_key(Module::Customers, "CUST1001", Locale::ZhCn);
+        assert!(zh.starts_with("客户编号 CUST1001 重复, 已跳过"), "{zh}");
+        let en = duplicate_in_file(Module::Contacts, "CON7", 5, Locale::En);
+        assert!(
+            en.starts_with("Contact Code CON7 appears twice in the file (first in row 5)"),
+            "{en}"
+        );
+    }
+}
