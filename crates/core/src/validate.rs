@@ -100,14 +100,38 @@ impl Record {
     }
 }
 
+impl Record {
+    pub fn module(&self) -> Module {
+        match self {
+            Record::Customer(_) => Module::Customers,
+            Record::Contact(_) => Module::Contacts,
+            Record::Opportunity(_) => Module::Opportunities,
+        }
+    }
+}
+
+/// A record pushed into a batch of another module (a bug in the caller).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a {found} record cannot join a batch of {expected}")]
+pub struct ModuleMismatch {
+    pub expected: Module,
+    pub found: Module,
+}
+
 impl Records {
-    /// Appends a record of this batch's module; a record of another module is handed back.
-    pub fn push(&mut self, record: Record) -> Result<(), Record> {
+    /// Appends a record of this batch's module.
+    pub fn push(&mut self, record: Record) -> Result<(), ModuleMismatch> {
+        let expected = self.module();
         match (self, record) {
             (Records::Customers(v), Record::Customer(r)) => v.push(r),
             (Records::Contacts(v), Record::Contact(r)) => v.push(r),
             (Records::Opportunities(v), Record::Opportunity(r)) => v.push(r),
-            (_, other) => return Err(other),
+            (_, other) => {
+                return Err(ModuleMismatch {
+                    expected,
+                    found: other.module(),
+                });
+            }
         }
         Ok(())
     }
