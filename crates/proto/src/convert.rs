@@ -108,11 +108,18 @@ pub fn error_code_from_proto(value: i32) -> Option<core::ErrorCode> {
         .and_then(|c| core::ErrorCode::parse(c.as_str_name()))
 }
 
-/// Wire locale → BCP 47 tag used by the message catalogue; UNSPECIFIED is zh-CN.
-pub fn locale_from_proto(value: i32) -> &'static str {
+/// Wire locale → domain locale; UNSPECIFIED (and unknown values) is zh-CN.
+pub fn locale_from_proto(value: i32) -> core::Locale {
     match v1::Locale::try_from(value) {
-        Ok(v1::Locale::En) => "en",
-        _ => "zh-CN",
+        Ok(v1::Locale::En) => core::Locale::En,
+        _ => core::Locale::ZhCn,
+    }
+}
+
+pub fn locale_to_proto(locale: core::Locale) -> v1::Locale {
+    match locale {
+        core::Locale::ZhCn => v1::Locale::ZhCn,
+        core::Locale::En => v1::Locale::En,
     }
 }
 

@@ -240,6 +240,7 @@ pub fn job_to_proto(job: &ImportJob) -> v1::ImportJob {
         sha256: job.sha256.clone().unwrap_or_default(),
         token_name: job.token_name.clone(),
         error_message: job.error_message.clone().unwrap_or_default(),
+        error_code: job.error_code.map(|c| convert::error_code_to_proto(c) as i32).unwrap_or(0),
         started_at_unix_ms: job.started_at.timestamp_millis(),
         finished_at_unix_ms: job.finished_at.map(|t| t.timestamp_millis()).unwrap_or(0),
         duration_ms: u64::try_from((end - job.started_at).num_milliseconds()).unwrap_or(0),

@@ -44,6 +44,8 @@ pub struct JobFinish {
     pub file_size: Option<i64>,
     /// Hex SHA-256 of the uploaded bytes.
     pub sha256: Option<String>,
+    /// Why the job failed as a whole, with `error_message`.
+    pub error_code: Option<ErrorCode>,
     pub error_message: Option<String>,
 }
 
@@ -65,6 +67,7 @@ pub struct ImportJob {
     pub file_size: Option<i64>,
     pub sha256: Option<String>,
     pub token_name: String,
+    pub error_code: Option<ErrorCode>,
     pub error_message: Option<String>,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -137,6 +140,7 @@ struct JobRow {
     error_message: Option<String>,
     started_at: NaiveDateTime,
     finished_at: Option<NaiveDateTime>,
+    error_code: Option<String>,
 }
 
 fn word<T: std::str::FromStr>(what: &str, value: &str) -> Result<T> {
@@ -178,6 +182,14 @@ impl TryFrom<JobRow> for ImportJob {
             file_size: r.file_size,
             sha256: r.sha256,
             token_name: r.token_name,
+            error_code: r
+                .error_code
+                .as_deref()
+                .map(|c| {
+                    ErrorCode::parse(c)
+                        .ok_or_else(|| StoreError::Corrupt(format!("unknown error code '{c}' in import_jobs")))
+                })
+                .transpose()?,
             error_message: r.error_message,
             started_at: time::to_utc(r.started_at),
             finished_at: r.finished_at.map(time::to_utc),
@@ -231,6 +243,7 @@ struct FinishChange<'a> {
     status: &'a str,
     file_size: Option<i64>,
     sha256: Option<&'a str>,
+    error_code: Option<&'a str>,
     error_message: Option<&'a str>,
     finished_at: Option<NaiveDateTime>,
 }
@@ -277,6 +290,7 @@ pub(crate) fn finish_job(conn: &mut Conn<'_>, id: i64, finish: &JobFinish) -> Re
             status: finish.status.as_str(),
             file_size: finish.file_size,
             sha256: finish.sha256.as_deref(),
+            error_code: finish.error_code.map(ErrorCode::as_str),
             error_message: finish.error_message.as_deref(),
             finished_at: Some(time::now()),
         },

@@ -75,6 +75,7 @@ diesel::table! {
         error_message -> Nullable<Text>,
         started_at -> Timestamp,
         finished_at -> Nullable<Timestamp>,
+        error_code -> Nullable<Text>,
     }
 }
 

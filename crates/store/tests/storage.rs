@@ -472,6 +472,7 @@ backend_suite! {
                     counts,
                     file_size: Some(999),
                     sha256: Some("ab".repeat(32)),
+                    error_code: None,
                     error_message: None,
                 },
             )
@@ -480,6 +481,22 @@ backend_suite! {
         assert!(finished.finished_at.is_some());
 
         let second = db.store.create_job(&new_job(Module::Contacts, "x")).unwrap();
+        let failed = db
+            .store
+            .finish_job(
+                second.id,
+                &JobFinish {
+                    status: JobStatus::Failed,
+                    counts: JobCounts::default(),
+                    file_size: Some(10),
+                    sha256: None,
+                    error_code: Some(ErrorCode::HeaderMismatch),
+                    error_message: Some("column 2 is missing".into()),
+                },
+            )
+            .unwrap();
+        assert_eq!(failed.error_code, Some(ErrorCode::HeaderMismatch));
+        assert_eq!(db.store.get_job(second.id).unwrap().unwrap().error_message.as_deref(), Some("column 2 is missing"));
         let third = db.store.create_job(&new_job(Module::Customers, "y")).unwrap();
         assert!(third.id > second.id && second.id > first.id);
 
@@ -499,7 +516,7 @@ backend_suite! {
 
         let missing = db.store.finish_job(
             first.id + 1000,
-            &JobFinish { status: JobStatus::Failed, counts, file_size: None, sha256: None, error_message: None },
+            &JobFinish { status: JobStatus::Failed, counts, file_size: None, sha256: None, error_code: None, error_message: None },
         );
         assert!(matches!(missing, Err(StoreError::NotFound { .. })), "{missing:?}");
     }
