@@ -117,11 +117,9 @@ impl CsvWriter {
         &mut self,
         fields: impl ExactSizeIterator<Item = Field<'a>>,
     ) -> Result<(), PluginError> {
+        // A record without fields (no columns at all) is not written: a line would read back
+        // as a blank line or, as csv-core writes it, as `""`, one empty field.
         let n = fields.len();
-        if n == 0 {
-            // A record without fields: csv-core writes `""`, which reads back as one empty field.
-            return self.end_field(true);
-        }
         for (i, field) in fields.enumerate() {
             match field {
                 Field::Name(name) => self.write_field(name.as_bytes())?,
@@ -195,13 +193,14 @@ impl Writer for CsvWriter {
     }
 
     fn write_rows(&mut self, rows: &RowBatch) -> Result<(), PluginError> {
-        self.start()?;
-        let Some(kinds) = self.kinds.take() else {
+        if self.kinds.is_none() {
             return Err(PluginError::new(
                 ErrorKind::InvalidArgument,
                 "write_header must be called before write_rows",
             ));
-        };
+        }
+        self.start()?;
+        let kinds = self.kinds.take().unwrap_or_default();
         let result = rows.rows.iter().try_for_each(|row| {
             if row.cells.len() != kinds.len() {
                 return Err(PluginError::new(

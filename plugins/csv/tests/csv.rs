@@ -5,6 +5,7 @@
 
 use std::io::{self, Read, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -19,14 +20,25 @@ use encoding_rs::GBK;
 // ---------------------------------------------------------------------------------------------
 // Running a case on both paths
 
+/// The library cargo built for this test run. It lands in `target/<profile>/deps/`, next to
+/// the test binary; the copy in `target/<profile>/` is only refreshed by `cargo build`, so it can
+/// be stale while testing, and `built_plugin_path` looks there first. Hence the binary's own
+/// directory first.
+fn so_path() -> PathBuf {
+    let file = format!("libdataport_plugin_csv{}", std::env::consts::DLL_SUFFIX);
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(&file)))
+        .filter(|p| p.is_file())
+        .or_else(|| built_plugin_path("csv"))
+        .expect(
+            "libdataport_plugin_csv.so is built with this crate's tests; not found next to the test binary",
+        )
+}
+
 fn loaded() -> &'static LoadedPlugin {
     static LOADED: OnceLock<LoadedPlugin> = OnceLock::new();
-    LOADED.get_or_init(|| {
-        let path = built_plugin_path("csv").expect(
-            "libdataport_plugin_csv.so is built with this crate's tests; not found next to the test binary",
-        );
-        load_plugin(&path).unwrap_or_else(|e| panic!("{e}"))
-    })
+    LOADED.get_or_init(|| load_plugin(&so_path()).unwrap_or_else(|e| panic!("{e}")))
 }
 
 /// Runs `case` on the native plugin and on the loaded shared library; a failure says which.
@@ -887,6 +899,23 @@ fn writer_refuses_rows_that_do_not_fit_the_header() {
         let e = w.write_rows(&batch_of(vec![vec![t("1")]])).unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidArgument);
         assert_eq!(e.message, "a row has 1 cells, the header has 2 columns");
+
+        let mut w = p
+            .open_writer("csv", &Options::new(), Box::new(io::sink()))
+            .unwrap();
+        let e = w.write_rows(&batch_of(vec![vec![t("1")]])).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidArgument);
+        assert_eq!(e.message, "write_header must be called before write_rows");
+    });
+}
+
+#[test]
+fn writer_without_columns_writes_only_the_bom() {
+    on_both_paths(|p| {
+        let out = write(p, &Options::new(), &[], vec![vec![], vec![]]);
+        assert_eq!(out, b"\xEF\xBB\xBF");
+        let (header, batch) = read(p, &out, &Options::new());
+        assert!(header.is_empty() && batch.is_empty());
     });
 }
 
