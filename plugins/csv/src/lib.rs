@@ -12,9 +12,11 @@
 //! |---|---|---|
 //! | `encoding` | `auto` | `auto`, or any WHATWG label: `utf-8`, `utf-16le`, `utf-16be`, `gb18030`, `gbk`, … |
 //! | `delimiter` | sniffed | one ASCII character (`,` `;` `\|`; `\t` or `tab` for a tab) |
-//! | `max_field_bytes` | 1 MiB | the longest field accepted |
-//! | `max_record_bytes` | 8 MiB | the longest record (all its fields) accepted |
+//! | `max_field_bytes` | 1 MiB | the longest field accepted (bytes after unquoting) |
+//! | `max_record_bytes` | 8 MiB | the longest record accepted (its fields' bytes added up) |
 //! | `max_fields` | 16384 | the most fields a record may have |
+//!
+//! Lengths are counted in the file's bytes, or in UTF-8 bytes for a transcoded (UTF-16) file.
 //!
 //! The layers, bottom up:
 //!
@@ -46,9 +48,14 @@
 //!    is row 1 and the first data record row 2; a record whose quoted fields span several lines
 //!    is one row; a blank line is a row too (Excel shows it empty). csv-core silently skips blank
 //!    lines, so the reader consumes them itself between records, counting them, and emits
-//!    nothing for them. Non-empty fields become [`Cell::Text`] exactly as in the file, empty ones
+//!    nothing for them (a blank line has no bytes at all; a line of spaces or of delimiters is a
+//!    record). Non-empty fields become [`Cell::Text`] exactly as in the file, empty ones
 //!    [`Cell::Null`]. A record with a different number of fields than the header is a
 //!    `MalformedFile` row error (`7 fields, the header has 12`).
+//! 5. **Batches.** [`Reader::next_batch`] stops after `max_rows` source rows (rows plus row
+//!    errors; blank lines are not rows of the batch). When the file fails in the middle of a
+//!    batch, the rows read before are returned first and the error comes with the next call;
+//!    every call after a failure repeats it.
 //!
 //! Without a `delimiter` option it is sniffed from the header line: the most frequent of `,`, `;`
 //! and TAB outside quotes, `,` when there is none (only the first 64 KiB of the line are looked

@@ -278,7 +278,8 @@ impl Parser {
         self.fields.get(start..self.ends[i]).unwrap_or_default()
     }
 
-    /// The current record as cells; `Err((column, message))` for the first undecodable field.
+    /// The current record as cells, or the row error message for its first undecodable field
+    /// (`column 2: bytes 0xFF are not valid GB18030`).
     fn cells(&self) -> Result<Vec<Cell>, String> {
         (0..self.nfields)
             .map(|i| {

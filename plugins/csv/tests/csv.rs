@@ -701,6 +701,75 @@ fn batches_cover_every_row_once() {
     });
 }
 
+/// Hands out one byte per `read`, so that every boundary (CRLF, quotes, BOM-less multi-byte
+/// characters, UTF-16 code units) falls between two reads somewhere.
+struct Trickle(io::Cursor<Vec<u8>>);
+
+impl Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(1);
+        self.0.read(&mut buf[..n])
+    }
+}
+
+#[test]
+fn input_arriving_byte_by_byte_reads_the_same() {
+    // The first 64 KiB fill the detection buffer; what follows is read byte by byte.
+    let mut prefix = String::from("code,name,note\r\n");
+    let mut n = 0;
+    while prefix.len() < 66_000 {
+        prefix.push_str(&format!("P{n},名称{n},\"x\r\ny\"\r\n"));
+        n += 1;
+    }
+    let tricky = concat!(
+        "C1,\"quoted, \"\"with\"\" comma\",\r\n",
+        "\r\n\n\r",
+        "C2,北京科技有限公司,\"multi\r\nline\"\r",
+        "\nC3,ragged\r\n",
+        "C4,,\"\"\r\n",
+        "C5,last,no line end",
+    );
+    let text = format!("{prefix}{tricky}");
+    let inputs: Vec<(&str, Vec<u8>)> = vec![
+        ("utf-8", text.clone().into_bytes()),
+        (
+            "utf-8 bom",
+            [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat(),
+        ),
+        ("gbk", gbk(&text)),
+        ("utf-16le", utf16(&text, true)),
+        ("utf-16be", utf16(&text, false)),
+    ];
+    on_both_paths(|p| {
+        for (name, bytes) in &inputs {
+            let whole = read(p, bytes, &Options::new());
+            let mut reader = open(p, Trickle(io::Cursor::new(bytes.clone())), &Options::new());
+            let trickled = read_all(&mut *reader, 100).unwrap();
+            assert_eq!(trickled, whole, "{name}");
+            let (_, batch) = whole;
+            assert_eq!(
+                rows(&batch)[batch.rows.len() - 4..],
+                [
+                    (n + 2, vec![t("C1"), t("quoted, \"with\" comma"), Cell::Null]),
+                    (n + 6, vec![t("C2"), t("北京科技有限公司"), t("multi\r\nline")]),
+                    (n + 8, vec![t("C4"), Cell::Null, Cell::Null]),
+                    (n + 9, vec![t("C5"), t("last"), t("no line end")]),
+                ],
+                "{name}"
+            );
+            assert_eq!(
+                errors(&batch),
+                [(
+                    n + 7,
+                    ErrorKind::MalformedFile,
+                    "2 fields, the header has 3".to_owned()
+                )],
+                "{name}"
+            );
+        }
+    });
+}
+
 /// Generates `rows` fixed-size CSV rows on the fly and counts the bytes handed out.
 struct Generator {
     rows: u64,
