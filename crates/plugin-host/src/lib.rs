@@ -966,27 +966,32 @@ fn file_identity(path: &Path) -> (u64, u64, PathBuf) {
     )
 }
 
-/// The directories searched after the configured ones: the running executable's directory (its
-/// parent too when it is cargo's `deps/`, where test binaries live), then the cargo target
-/// directory this crate was built into, so a fresh clone's `cargo run` and `cargo test` find the
-/// bundled plugins without configuration.
+/// The directories searched after the configured ones: the running executable's directory, then
+/// the cargo target directory this crate was built into, so a fresh clone's `cargo run` and
+/// `cargo test` find the bundled plugins without configuration.
+///
+/// In a cargo profile directory, its `deps/` comes first: `cargo test` rebuilds plugins there
+/// without refreshing the copies one level up, so those can be stale.
 pub fn default_plugin_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(exe_dir) = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-    {
-        if exe_dir.file_name().is_some_and(|n| n == "deps")
-            && let Some(parent) = exe_dir.parent()
-        {
-            dirs.push(parent.to_path_buf());
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let mut add = |dir: PathBuf| {
+        // A cargo profile dir: target/<profile>/deps holds the freshest build of each plugin.
+        let candidates = if dir.file_name().is_some_and(|n| n == "deps") {
+            vec![Some(dir.clone()), dir.parent().map(Path::to_path_buf)]
+        } else {
+            vec![Some(dir.join("deps")).filter(|d| d.is_dir()), Some(dir.clone())]
+        };
+        for candidate in candidates.into_iter().flatten() {
+            if !dirs.contains(&candidate) {
+                dirs.push(candidate);
+            }
         }
-        dirs.push(exe_dir);
+    };
+    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)) {
+        add(exe_dir);
     }
-    if let Some(build_dir) = build_profile_dir()
-        && !dirs.contains(&build_dir)
-    {
-        dirs.push(build_dir);
+    if let Some(build_dir) = build_profile_dir() {
+        add(build_dir);
     }
     dirs
 }
