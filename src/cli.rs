@@ -32,9 +32,50 @@ pub enum Command {
     Token(TokenCommand),
     /// Count the records a filter selects (the export's "共N条").
     Count(CountArgs),
+    /// Import a file (xlsx, csv or any plugin format) into a module; exit code 0 = all rows
+    /// imported, 2 = some rows failed or were skipped, 1 = the job failed.
+    Import(ImportArgs),
+    /// List the format plugins the server has loaded.
+    Formats {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Read import job reports.
     #[command(subcommand)]
     Jobs(JobsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file to import.
+    pub file: PathBuf,
+    /// customers, contacts or opportunities (客户 / 联系人 / 商机 also work).
+    #[arg(long, value_name = "MODULE")]
+    pub module: String,
+    /// insert (skip existing codes), update (only existing codes) or upsert (the guide's 批量更新).
+    #[arg(long, default_value = "insert", value_name = "MODE")]
+    pub mode: String,
+    /// Check everything, database lookups included, and print a preview; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Import nothing if any row fails (default: import the good rows, report the bad ones).
+    #[arg(long)]
+    pub all_or_nothing: bool,
+    /// Language of the row messages: zh-CN or en.
+    #[arg(long, default_value = "zh-CN", value_name = "LOCALE")]
+    pub locale: String,
+    /// A format plugin name (csv, xlsx...) or auto (by the file's extension).
+    #[arg(long, default_value = "auto", value_name = "FORMAT")]
+    pub format: String,
+    /// A plugin option, repeatable: encoding=gbk, delimiter=;, sheet=客户 ...
+    #[arg(long = "option", short = 'O', value_name = "KEY=VALUE", value_parser = crate::import_cmd::parse_option)]
+    pub options: Vec<(String, String)>,
+    /// Save the failed rows (template layout plus 错误原因) to this .xlsx or .csv file, to fix
+    /// and import again.
+    #[arg(long, value_name = "FILE")]
+    pub errors_out: Option<PathBuf>,
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, Args)]
@@ -57,6 +98,31 @@ pub struct ServeArgs {
     /// Seconds in-flight calls may run after SIGTERM/Ctrl-C before the server stops anyway [default: 30].
     #[arg(long, env = "DATAPORT_SHUTDOWN_GRACE_SECS", value_name = "SECS")]
     pub shutdown_grace_secs: Option<u64>,
+
+    /// Directory of format plugins (libdataport_plugin_*.so), repeatable; searched before the
+    /// binary's own directory and the cargo target directory. The variable takes a ':'-separated list.
+    #[arg(long, env = "DATAPORT_PLUGIN_DIR", value_name = "DIR", value_delimiter = ':')]
+    pub plugin_dir: Vec<PathBuf>,
+
+    /// Largest upload in bytes; bigger files fail with FILE_TOO_LARGE [default: 4294967296 (4 GiB)].
+    #[arg(long, env = "DATAPORT_MAX_UPLOAD_BYTES", value_name = "BYTES")]
+    pub max_upload_bytes: Option<u64>,
+
+    /// Most data rows in one import; more fail with FILE_TOO_LARGE [default: 20000000].
+    #[arg(long, env = "DATAPORT_MAX_IMPORT_ROWS", value_name = "ROWS")]
+    pub max_import_rows: Option<u64>,
+
+    /// Row errors sent as events per import; later ones are only counted and persisted [default: 1000].
+    #[arg(long, env = "DATAPORT_MAX_ROW_ERROR_EVENTS", value_name = "N")]
+    pub max_row_error_events: Option<u64>,
+
+    /// Row errors persisted per import, for job reports and error files [default: 100000].
+    #[arg(long, env = "DATAPORT_MAX_PERSISTED_ROW_ERRORS", value_name = "N")]
+    pub max_persisted_row_errors: Option<u64>,
+
+    /// Rows per import batch (one validation batch, one write transaction) [default: 5000].
+    #[arg(long, env = "DATAPORT_IMPORT_BATCH_ROWS", value_name = "ROWS")]
+    pub import_batch_rows: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -178,6 +244,20 @@ pub enum JobsCommand {
         /// How many jobs to show.
         #[arg(long, default_value_t = 20)]
         limit: u32,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Save the failed rows of a job as a file to fix and import again (template layout plus
+    /// an 错误原因 column).
+    Errors {
+        /// Job id.
+        id: i64,
+        /// Output file; .xlsx or .csv decides the format.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Language of the header labels: zh-CN or en.
+        #[arg(long, default_value = "zh-CN", value_name = "LOCALE")]
+        locale: String,
         #[command(flatten)]
         client: ClientArgs,
     },

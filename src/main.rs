@@ -1,22 +1,28 @@
 //! The `dataport` binary: server and command-line client in one.
 
 mod cli;
+mod download;
+mod import_cmd;
 mod table;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use dataport_client::{AuthedClient, DEFAULT_SERVER, convert, v1};
 use dataport_core::{Module, PermissionSet};
+use dataport_server::config::ImportLimits;
 use dataport_server::{FileConfig, Server, ServerConfig, config};
 use dataport_store::Store;
 use tracing_subscriber::EnvFilter;
 
-use cli::{Cli, ClientArgs, Command, DatabaseArgs, FilterArgs, JobsCommand, ServeArgs, TokenCommand};
+use cli::{
+    Cli, ClientArgs, Command, DatabaseArgs, FilterArgs, ImportArgs, JobsCommand, ServeArgs, TokenCommand,
+};
 use table::Table;
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_log = if matches!(cli.command, Command::Serve(_)) {
         "info"
@@ -28,22 +34,25 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match run(cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli) -> Result<ExitCode> {
     let file = FileConfig::load(cli.config.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let done = |r: Result<()>| r.map(|()| ExitCode::SUCCESS);
     match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(server_config(args, &file))),
-        Command::Token(command) => token(command, &file),
-        Command::Count(args) => runtime.block_on(count(args.filter, args.client, &file)),
-        Command::Jobs(command) => runtime.block_on(jobs(command, &file)),
+        Command::Serve(args) => done(runtime.block_on(serve(server_config(args, &file)))),
+        Command::Token(command) => done(token(command, &file)),
+        Command::Count(args) => done(runtime.block_on(count(args.filter, args.client, &file))),
+        Command::Import(args) => runtime.block_on(import(args, &file)),
+        Command::Formats { client } => done(runtime.block_on(formats(client, &file))),
+        Command::Jobs(command) => done(runtime.block_on(jobs(command, &file))),
     }
 }
 
@@ -66,6 +75,34 @@ fn server_config(args: ServeArgs, file: &FileConfig) -> ServerConfig {
             .or(file.shutdown_grace_secs)
             .map(std::time::Duration::from_secs)
             .unwrap_or(defaults.shutdown_grace),
+        plugin_dirs: if args.plugin_dir.is_empty() {
+            file.plugin_dir.clone().unwrap_or_default()
+        } else {
+            args.plugin_dir
+        },
+        limits: ImportLimits {
+            max_upload_bytes: args
+                .max_upload_bytes
+                .or(file.max_upload_bytes)
+                .unwrap_or(defaults.limits.max_upload_bytes),
+            max_rows: args
+                .max_import_rows
+                .or(file.max_import_rows)
+                .unwrap_or(defaults.limits.max_rows),
+            max_row_error_events: args
+                .max_row_error_events
+                .or(file.max_row_error_events)
+                .unwrap_or(defaults.limits.max_row_error_events),
+            max_persisted_row_errors: args
+                .max_persisted_row_errors
+                .or(file.max_persisted_row_errors)
+                .unwrap_or(defaults.limits.max_persisted_row_errors),
+            batch_rows: args
+                .import_batch_rows
+                .or(file.import_batch_rows)
+                .unwrap_or(defaults.limits.batch_rows)
+                .max(1),
+        },
     }
 }
 
@@ -166,7 +203,7 @@ async fn connect(args: &ClientArgs, file: &FileConfig) -> Result<AuthedClient> {
 }
 
 /// Turns a failed call into an error that says what the server said.
-fn call_failed(status: tonic::Status) -> anyhow::Error {
+pub(crate) fn call_failed(status: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{:?}: {}", status.code(), status.message())
 }
 
@@ -326,6 +363,19 @@ async fn jobs(command: JobsCommand, file: &FileConfig) -> Result<()> {
             }
             print!("{table}");
         }
+        JobsCommand::Errors {
+            id,
+            output,
+            locale,
+            client,
+        } => {
+            let mut client = connect(&client, file).await?;
+            let bytes = save_error_file(&mut client, id, &output, locale.parse()?).await?;
+            println!(
+                "saved the failed rows of job {id} to {} ({bytes} bytes)",
+                output.display()
+            );
+        }
         JobsCommand::Show { id, errors, client } => {
             let mut client = connect(&client, file).await?;
             let response = client
@@ -354,4 +404,78 @@ async fn jobs(command: JobsCommand, file: &FileConfig) -> Result<()> {
         }
     }
     Ok(())
+}
+
+async fn import(args: ImportArgs, file: &FileConfig) -> Result<ExitCode> {
+    let request = import_cmd::ImportRequest {
+        module: args.module.parse()?,
+        mode: args.mode.parse()?,
+        locale: args.locale.parse()?,
+        file: args.file,
+        format: args.format,
+        dry_run: args.dry_run,
+        all_or_nothing: args.all_or_nothing,
+        options: args.options,
+        errors_out: args.errors_out,
+    };
+    let client = connect(&args.client, file).await?;
+    import_cmd::run(client, request).await
+}
+
+async fn formats(client: ClientArgs, file: &FileConfig) -> Result<()> {
+    let mut client = connect(&client, file).await?;
+    let response = client
+        .list_formats(v1::ListFormatsRequest {})
+        .await
+        .map_err(call_failed)?
+        .into_inner();
+    let mut table = Table::new([
+        "name",
+        "version",
+        "formats",
+        "extensions",
+        "read",
+        "write",
+        "modules",
+        "library",
+    ]);
+    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
+    for f in response.formats {
+        table.row([
+            f.name,
+            f.version,
+            f.formats.join(","),
+            f.extensions.join(","),
+            yes_no(f.can_read),
+            yes_no(f.can_write),
+            if f.modules.is_empty() {
+                "all".to_owned()
+            } else {
+                f.modules.join(",")
+            },
+            f.path,
+        ]);
+    }
+    print!("{table}");
+    Ok(())
+}
+
+/// Downloads a job's error file into `path` (format from its extension); returns its size.
+pub(crate) async fn save_error_file(
+    client: &mut AuthedClient,
+    job_id: i64,
+    path: &Path,
+    locale: dataport_core::Locale,
+) -> Result<u64> {
+    let format = import_cmd::format_of(path)?;
+    let stream = client
+        .get_error_file(v1::GetErrorFileRequest {
+            job_id,
+            format,
+            locale: convert::locale_to_proto(locale) as i32,
+        })
+        .await
+        .map_err(call_failed)?
+        .into_inner();
+    download::save_file_events(stream, path).await
 }

@@ -14,8 +14,22 @@ impl Table {
         }
     }
 
+    /// A table whose columns are only known at run time.
+    pub fn with_header(header: Vec<String>) -> Self {
+        Table { rows: vec![header] }
+    }
+
     pub fn row<const N: usize>(&mut self, cells: [String; N]) {
         self.rows.push(cells.to_vec());
+    }
+
+    pub fn push(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    /// Data rows (the header not counted).
+    pub fn len(&self) -> usize {
+        self.rows.len() - 1
     }
 }
 

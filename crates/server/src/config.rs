@@ -23,6 +23,46 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Default `--config` file, read when present and no other file is named.
 pub const DEFAULT_CONFIG_FILE: &str = "dataport.toml";
 
+/// Limits of one import. The vendor guide's 10 MB / 5 000 rows protect a server that loads whole
+/// files into memory; dataport streams, so its defaults are far larger, and every one is
+/// configurable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportLimits {
+    /// Largest upload in bytes (FILE_TOO_LARGE beyond it).
+    pub max_upload_bytes: u64,
+    /// Most data rows in one file (FILE_TOO_LARGE beyond it).
+    pub max_rows: u64,
+    /// Row errors sent as events on the stream; later ones are only counted (and persisted).
+    pub max_row_error_events: u64,
+    /// Row errors persisted with the job (for GetImportJob and the error file).
+    pub max_persisted_row_errors: u64,
+    /// Rows per batch: one validation batch, one write transaction.
+    pub batch_rows: usize,
+}
+
+/// Default `--max-upload-bytes`: 4 GiB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 4 << 30;
+/// Default `--max-import-rows`.
+pub const DEFAULT_MAX_IMPORT_ROWS: u64 = 20_000_000;
+/// Default `--max-row-error-events`.
+pub const DEFAULT_MAX_ROW_ERROR_EVENTS: u64 = 1_000;
+/// Default `--max-persisted-row-errors`.
+pub const DEFAULT_MAX_PERSISTED_ROW_ERRORS: u64 = 100_000;
+/// Default `--import-batch-rows`.
+pub const DEFAULT_IMPORT_BATCH_ROWS: usize = 5_000;
+
+impl Default for ImportLimits {
+    fn default() -> Self {
+        ImportLimits {
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            max_rows: DEFAULT_MAX_IMPORT_ROWS,
+            max_row_error_events: DEFAULT_MAX_ROW_ERROR_EVENTS,
+            max_persisted_row_errors: DEFAULT_MAX_PERSISTED_ROW_ERRORS,
+            batch_rows: DEFAULT_IMPORT_BATCH_ROWS,
+        }
+    }
+}
+
 /// The resolved configuration of `dataport serve`.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -36,6 +76,11 @@ pub struct ServerConfig {
     pub max_message_bytes: usize,
     /// How long in-flight calls may run after a shutdown signal before the server stops anyway.
     pub shutdown_grace: Duration,
+    /// Extra plugin directories, searched before the defaults (the binary's directory and the
+    /// cargo target directory).
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Import limits.
+    pub limits: ImportLimits,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +93,8 @@ impl Default for ServerConfig {
             token_file: PathBuf::from(DEFAULT_TOKEN_FILE),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            plugin_dirs: Vec::new(),
+            limits: ImportLimits::default(),
         }
     }
 }
@@ -59,6 +106,9 @@ impl Default for ServerConfig {
 /// database_url = "postgres://dataport:secret@db/dataport"
 /// token_file = "/var/lib/dataport/admin.token"
 /// max_message_bytes = 4194304
+/// plugin_dir = ["/opt/dataport/plugins"]
+/// max_upload_bytes = 4294967296
+/// max_import_rows = 20000000
 /// server = "http://127.0.0.1:50051"   # used by client commands
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -70,6 +120,12 @@ pub struct FileConfig {
     pub max_message_bytes: Option<usize>,
     /// Seconds.
     pub shutdown_grace_secs: Option<u64>,
+    pub plugin_dir: Option<Vec<PathBuf>>,
+    pub max_upload_bytes: Option<u64>,
+    pub max_import_rows: Option<u64>,
+    pub max_row_error_events: Option<u64>,
+    pub max_persisted_row_errors: Option<u64>,
+    pub import_batch_rows: Option<usize>,
     pub server: Option<String>,
 }
 

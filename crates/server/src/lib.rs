@@ -14,6 +14,8 @@ pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod error;
+pub mod formats;
+pub mod import;
 pub mod inflight;
 pub mod service;
 
@@ -46,12 +48,15 @@ pub enum ServerError {
     Reflection(String),
     #[error("start-up task failed: {0}")]
     Startup(String),
+    #[error("cannot load the format plugins: {0}")]
+    Plugins(#[from] dataport_plugin_host::HostError),
 }
 
 /// A server whose database is open and whose listener is bound, ready to serve.
 pub struct Server {
     config: ServerConfig,
     store: Store,
+    formats: formats::Formats,
     listener: TcpListener,
     local_addr: SocketAddr,
     created_token_file: Option<PathBuf>,
@@ -62,10 +67,14 @@ impl Server {
     pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
         let url = config.database_url.clone();
         let token_file = config.token_file.clone();
-        let (store, created_token_file) = tokio::task::spawn_blocking(move || {
+        let plugin_dirs = config.plugin_dirs.clone();
+        let (store, formats, created_token_file) = tokio::task::spawn_blocking(move || {
+            // Plugins first: a broken plugin directory should stop start-up before anything
+            // is written.
+            let formats = formats::Formats::discover(&plugin_dirs)?;
             let store = Store::open(&url)?;
             let created = bootstrap::ensure_admin_token(&store, &token_file)?;
-            Ok::<_, ServerError>((store, created))
+            Ok::<_, ServerError>((store, formats, created))
         })
         .await
         .map_err(|e| ServerError::Startup(e.to_string()))??;
@@ -82,6 +91,7 @@ impl Server {
         Ok(Server {
             config,
             store,
+            formats,
             listener,
             local_addr,
             created_token_file,
@@ -98,6 +108,11 @@ impl Server {
         self.created_token_file.as_deref()
     }
 
+    /// The loaded format plugins.
+    pub fn formats(&self) -> &formats::Formats {
+        &self.formats
+    }
+
     /// Which database backend is in use.
     pub fn backend(&self) -> &'static str {
         self.store.backend().as_str()
@@ -107,9 +122,14 @@ impl Server {
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
         let limit = self.config.max_message_bytes;
         let inflight = inflight::InFlight::default();
-        let dataport = DataPortServer::new(DataPortService::new(self.store.clone(), inflight.clone()))
-            .max_decoding_message_size(limit)
-            .max_encoding_message_size(limit);
+        let dataport = DataPortServer::new(DataPortService::new(
+            self.store.clone(),
+            self.formats.clone(),
+            self.config.limits,
+            inflight.clone(),
+        ))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
 
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter

@@ -14,7 +14,10 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
     auth::Authenticator,
+    config::ImportLimits,
     error::{ServiceError, blocking},
+    formats::Formats,
+    import,
     inflight::InFlight,
 };
 
@@ -24,7 +27,7 @@ const MAX_ERROR_PAGE: u32 = 1000;
 const DEFAULT_JOB_PAGE: u32 = 50;
 const MAX_JOB_PAGE: u32 = 1000;
 
-type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+pub(crate) type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 /// The DataPort service implementation.
 #[derive(Clone)]
@@ -32,14 +35,26 @@ pub struct DataPortService {
     store: Store,
     auth: Authenticator,
     inflight: InFlight,
+    formats: Formats,
+    limits: ImportLimits,
 }
 
 impl DataPortService {
-    pub fn new(store: Store, inflight: InFlight) -> Self {
+    pub fn new(store: Store, formats: Formats, limits: ImportLimits, inflight: InFlight) -> Self {
         DataPortService {
             auth: Authenticator::new(store.clone()),
             store,
             inflight,
+            formats,
+            limits,
+        }
+    }
+
+    fn import_context(&self) -> import::ImportContext {
+        import::ImportContext {
+            store: self.store.clone(),
+            formats: self.formats.clone(),
+            limits: self.limits,
         }
     }
 }
@@ -55,11 +70,13 @@ impl v1::data_port_server::DataPort for DataPortService {
         &self,
         request: Request<Streaming<v1::ImportRequest>>,
     ) -> Result<Response<Self::ImportStream>, Status> {
-        let _call = self.inflight.enter();
-        self.auth
-            .authorize(request.metadata(), &[Permission::Import])
+        let call = self.inflight.enter();
+        let caller = self
+            .auth
+            .authorize(request.metadata(), &[import::PERMISSION])
             .await?;
-        Err(ServiceError::Unimplemented("Import (the streaming import pipeline)").into())
+        let stream = import::start(self.import_context(), caller, request.into_inner(), call).await?;
+        Ok(Response::new(stream))
     }
 
     async fn export(
@@ -107,7 +124,9 @@ impl v1::data_port_server::DataPort for DataPortService {
     ) -> Result<Response<v1::ListFormatsResponse>, Status> {
         let _call = self.inflight.enter();
         self.auth.authorize(request.metadata(), &[]).await?;
-        Err(ServiceError::Unimplemented("ListFormats (format plugins)").into())
+        Ok(Response::new(v1::ListFormatsResponse {
+            formats: self.formats.list(),
+        }))
     }
 
     async fn get_import_job(
@@ -240,7 +259,10 @@ pub fn job_to_proto(job: &ImportJob) -> v1::ImportJob {
         sha256: job.sha256.clone().unwrap_or_default(),
         token_name: job.token_name.clone(),
         error_message: job.error_message.clone().unwrap_or_default(),
-        error_code: job.error_code.map(|c| convert::error_code_to_proto(c) as i32).unwrap_or(0),
+        error_code: job
+            .error_code
+            .map(|c| convert::error_code_to_proto(c) as i32)
+            .unwrap_or(0),
         started_at_unix_ms: job.started_at.timestamp_millis(),
         finished_at_unix_ms: job.finished_at.map(|t| t.timestamp_millis()).unwrap_or(0),
         duration_ms: u64::try_from((end - job.started_at).num_milliseconds()).unwrap_or(0),

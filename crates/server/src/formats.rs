@@ -1,0 +1,153 @@
+//! The loaded format plugins, as the server uses them: which plugin reads or writes a format,
+//! `auto` by file extension, and the ListFormats table.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use dataport_core::Module;
+use dataport_plugin_host::{HostError, LoadedPlugin, PluginRegistry};
+use dataport_plugin_sdk::Plugin;
+use dataport_proto::v1;
+
+use crate::error::ServiceError;
+
+/// A plugin chosen for a job, with the format name it serves.
+#[derive(Clone)]
+pub struct Chosen {
+    pub format: String,
+    pub plugin: Arc<LoadedPlugin>,
+}
+
+/// The format plugins of this server.
+#[derive(Debug, Clone, Default)]
+pub struct Formats {
+    registry: PluginRegistry,
+}
+
+impl Formats {
+    /// Loads the plugins of `dirs` and of the default directories.
+    pub fn discover(dirs: &[PathBuf]) -> Result<Formats, HostError> {
+        let registry = PluginRegistry::discover(dirs)?;
+        for plugin in registry.plugins() {
+            let d = plugin.descriptor();
+            tracing::info!(plugin = %d.name, version = %d.version, formats = %d.formats.join(","), path = %plugin.path().display(), "format plugin loaded");
+        }
+        Ok(Formats { registry })
+    }
+
+    pub fn registry(&self) -> &PluginRegistry {
+        &self.registry
+    }
+
+    fn known(&self) -> String {
+        let formats = self.registry.formats();
+        if formats.is_empty() {
+            "none (no plugins are loaded; pass --plugin-dir)".to_owned()
+        } else {
+            formats.join(", ")
+        }
+    }
+
+    /// The plugin that reads `format`, or, for `auto`/empty, the one whose extension matches
+    /// `file_name`. Checks that it can read and supports `module`.
+    pub fn reader(&self, format: &str, file_name: &str, module: Module) -> Result<Chosen, ServiceError> {
+        let format = format.trim().to_ascii_lowercase();
+        let format = if format.is_empty() || format == "auto" {
+            self.registry.format_for_file_name(file_name, true).ok_or_else(|| {
+                ServiceError::InvalidArgument(format!(
+                    "cannot tell the format of '{file_name}' from its extension; set the format to one of: {}",
+                    self.known()
+                ))
+            })?
+        } else {
+            format
+        };
+        let plugin = self.plugin(&format)?;
+        let d = plugin.descriptor();
+        if !d.capabilities.read {
+            return Err(ServiceError::InvalidArgument(format!(
+                "the {} plugin can write `{format}` files but not read them",
+                d.name
+            )));
+        }
+        supports(&d, module, &format)?;
+        Ok(Chosen { format, plugin })
+    }
+
+    /// The plugin that writes `format` (`default` when empty).
+    pub fn writer(&self, format: &str, default: &str, module: Module) -> Result<Chosen, ServiceError> {
+        let format = match format.trim().to_ascii_lowercase() {
+            f if f.is_empty() => default.to_owned(),
+            f => f,
+        };
+        let plugin = self.plugin(&format)?;
+        let d = plugin.descriptor();
+        if !d.capabilities.write {
+            return Err(ServiceError::InvalidArgument(format!(
+                "the {} plugin can read `{format}` files but not write them",
+                d.name
+            )));
+        }
+        supports(&d, module, &format)?;
+        Ok(Chosen { format, plugin })
+    }
+
+    fn plugin(&self, format: &str) -> Result<Arc<LoadedPlugin>, ServiceError> {
+        self.registry.for_format(format).cloned().ok_or_else(|| {
+            ServiceError::InvalidArgument(format!(
+                "unknown format '{format}'; loaded formats: {}",
+                self.known()
+            ))
+        })
+    }
+
+    /// The file extension a format's files get (its plugin's first extension).
+    pub fn extension(&self, format: &str) -> String {
+        self.registry
+            .for_format(format)
+            .and_then(|p| p.descriptor().extensions.first().cloned())
+            .unwrap_or_else(|| format.to_owned())
+    }
+
+    /// One ListFormats row per plugin.
+    pub fn list(&self) -> Vec<v1::FormatInfo> {
+        self.registry
+            .plugins()
+            .iter()
+            .map(|p| {
+                let d = p.descriptor();
+                v1::FormatInfo {
+                    name: d.name,
+                    version: d.version,
+                    formats: d.formats,
+                    extensions: d.extensions,
+                    can_read: d.capabilities.read,
+                    can_write: d.capabilities.write,
+                    modules: d.modules,
+                    path: p.path().display().to_string(),
+                }
+            })
+            .collect()
+    }
+}
+
+fn supports(d: &dataport_plugin_sdk::Descriptor, module: Module, format: &str) -> Result<(), ServiceError> {
+    if d.modules.is_empty() || d.modules.iter().any(|m| m == module.as_str()) {
+        Ok(())
+    } else {
+        Err(ServiceError::InvalidArgument(format!(
+            "the {} plugin (format `{format}`) does not handle {module}; it handles {}",
+            d.name,
+            d.modules.join(", ")
+        )))
+    }
+}
+
+/// The MIME type of a format's files.
+pub fn content_type(format: &str) -> &'static str {
+    match format {
+        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "csv" => "text/csv; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}

@@ -1,0 +1,141 @@
+//! The outgoing side of an import: events in order, the counters progress reports read, and the
+//! job's cancellation flag.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use dataport_proto::v1::{self, import_event::Event};
+use tokio::sync::mpsc;
+use tonic::Status;
+
+/// Events buffered between the pipeline and the client.
+pub const EVENT_QUEUE: usize = 256;
+/// How often a running import reports progress at the least.
+pub const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+pub type EventSender = mpsc::Sender<Result<v1::ImportEvent, Status>>;
+
+/// Why a job is being cancelled. The first reason wins.
+#[derive(Debug, Default)]
+pub struct Cancel {
+    flag: AtomicBool,
+    reason: Mutex<Option<String>>,
+}
+
+impl Cancel {
+    pub fn cancel(&self, reason: impl Into<String>) {
+        let mut slot = self.reason.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = Some(reason.into());
+        }
+        self.flag.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    pub fn reason(&self) -> Option<String> {
+        self.reason.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+/// Running counters, shared with the progress ticker.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub rows_read: AtomicU64,
+    pub rows_ok: AtomicU64,
+    pub rows_failed: AtomicU64,
+}
+
+/// Sends a job's events. Cheap to clone; every clone sends into the same stream.
+#[derive(Clone)]
+pub struct Events {
+    tx: EventSender,
+    cancel: Arc<Cancel>,
+    counters: Arc<Counters>,
+    bytes: Arc<AtomicU64>,
+    started: Instant,
+    /// Set once `Completed` is on its way: the ticker sends nothing after it.
+    closed: Arc<Mutex<bool>>,
+}
+
+impl Events {
+    pub fn new(tx: EventSender, cancel: Arc<Cancel>, bytes: Arc<AtomicU64>, started: Instant) -> Events {
+        Events {
+            tx,
+            cancel,
+            counters: Arc::new(Counters::default()),
+            bytes,
+            started,
+            closed: Arc::new(Mutex::new(false)),
+        }
+    }
+
+    /// The raw sender, for the first event, sent from the runtime.
+    pub fn clone_sender(&self) -> EventSender {
+        self.tx.clone()
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    pub fn cancel(&self) -> &Arc<Cancel> {
+        &self.cancel
+    }
+
+    /// Sends from a blocking thread, waiting while the client catches up. `false` (and the job
+    /// cancelled) if the client is gone.
+    pub fn send(&self, event: Event) -> bool {
+        let ok = self
+            .tx
+            .blocking_send(Ok(v1::ImportEvent { event: Some(event) }))
+            .is_ok();
+        if !ok {
+            self.cancel.cancel("the client closed the import stream");
+        }
+        ok
+    }
+
+    /// The current counters as a Progress event.
+    pub fn progress(&self) -> Event {
+        Event::Progress(v1::Progress {
+            bytes_read: self.bytes.load(Ordering::Relaxed),
+            rows_read: self.counters.rows_read.load(Ordering::Relaxed),
+            rows_ok: self.counters.rows_ok.load(Ordering::Relaxed),
+            rows_failed: self.counters.rows_failed.load(Ordering::Relaxed),
+            elapsed_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+
+    /// Sends the final event; nothing is sent after it.
+    pub fn complete(&self, completed: v1::Completed) {
+        *self.closed.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        // A client that is gone can no longer see it; the job is persisted either way.
+        let _ = self.tx.blocking_send(Ok(v1::ImportEvent {
+            event: Some(Event::Completed(completed)),
+        }));
+    }
+
+    /// Sends Progress every [`PROGRESS_EVERY`] until [`Events::complete`], from the runtime.
+    pub fn spawn_ticker(&self) {
+        let events = self.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(PROGRESS_EVERY);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                let closed = events.closed.lock().unwrap_or_else(PoisonError::into_inner);
+                if *closed || events.tx.is_closed() {
+                    break;
+                }
+                // Never wait while holding the lock: a full queue just skips this tick.
+                let _ = events.tx.try_send(Ok(v1::ImportEvent {
+                    event: Some(events.progress()),
+                }));
+            }
+        });
+    }
+}

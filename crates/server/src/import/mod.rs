@@ -1,0 +1,177 @@
+//! The Import RPC: spec first, then file chunks; events back.
+//!
+//! [`start`] checks the spec before anything is recorded (module, mode, format, declared size),
+//! creates the job (`Accepted`), then runs three things until the job ends:
+//! - a task feeding the upload's chunks into a bounded channel ([`upload`]); a stream that breaks
+//!   off (client gone) cancels the job;
+//! - the pipeline on blocking threads ([`pipeline`]): plugin reader and validation on one,
+//!   database writes on the other;
+//! - a ticker sending Progress at least every 250 ms ([`events`]).
+
+mod events;
+mod pipeline;
+mod upload;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use dataport_core::Permission;
+use dataport_plugin_sdk::Options;
+use dataport_proto::v1::{self, import_event::Event, import_request::Message};
+use dataport_proto::{convert, v1::ImportRequest};
+use dataport_store::{NewImportJob, Store};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Streaming;
+
+use crate::auth::Caller;
+use crate::config::ImportLimits;
+use crate::error::{ServiceError, blocking};
+use crate::formats::Formats;
+use crate::inflight::CallGuard;
+use crate::service::EventStream;
+use events::{Cancel, EVENT_QUEUE, Events};
+use upload::{Upload, UploadMsg};
+
+/// What the import handler needs from the service.
+#[derive(Clone)]
+pub struct ImportContext {
+    pub store: Store,
+    pub formats: Formats,
+    pub limits: ImportLimits,
+}
+
+/// The permission Import needs.
+pub const PERMISSION: Permission = Permission::Import;
+
+/// Starts an import and returns its event stream.
+pub async fn start(
+    ctx: ImportContext,
+    caller: Caller,
+    mut inbound: Streaming<ImportRequest>,
+    call: CallGuard,
+) -> Result<EventStream<v1::ImportEvent>, ServiceError> {
+    let first = inbound
+        .message()
+        .await
+        .map_err(|s| {
+            ServiceError::InvalidArgument(format!("cannot read the import request: {}", s.message()))
+        })?
+        .ok_or_else(|| {
+            ServiceError::InvalidArgument("the import stream is empty: send an ImportSpec first".into())
+        })?;
+    let Some(Message::Spec(spec)) = first.message else {
+        return Err(ServiceError::InvalidArgument(
+            "the first message of an import must be an ImportSpec (module, format, mode...), then the file's chunks".into(),
+        ));
+    };
+    let module = convert::module_from_proto(spec.module)?;
+    let mode = convert::import_mode_from_proto(spec.mode)?;
+    let on_error = convert::on_error_from_proto(spec.on_error)?;
+    let locale = convert::locale_from_proto(spec.locale);
+    if spec.size > ctx.limits.max_upload_bytes {
+        return Err(ServiceError::Domain {
+            code: dataport_core::ErrorCode::FileTooLarge,
+            message: format!(
+                "the file is {} bytes, more than the upload limit of {} bytes (server setting --max-upload-bytes)",
+                spec.size, ctx.limits.max_upload_bytes
+            ),
+        });
+    }
+    if spec.format.trim().eq_ignore_ascii_case("records") {
+        return Err(ServiceError::Unimplemented(
+            "Import of typed record batches (format `records`)",
+        ));
+    }
+    let chosen = ctx.formats.reader(&spec.format, &spec.file_name, module)?;
+    let mut options = Options::new();
+    for option in &spec.options {
+        options = options.with(option.key.clone(), option.value.clone());
+    }
+
+    let new_job = NewImportJob {
+        module,
+        format: chosen.format.clone(),
+        mode,
+        on_error,
+        dry_run: spec.dry_run,
+        file_name: spec.file_name.clone(),
+        declared_size: (spec.size > 0).then(|| i64::try_from(spec.size).unwrap_or(i64::MAX)),
+        token_name: caller.token_name.clone(),
+    };
+    let store = ctx.store.clone();
+    let job = blocking(move || Ok(store.create_job(&new_job)?)).await?;
+    tracing::info!(job = job.id, module = %module, format = %chosen.format, mode = %mode, dry_run = spec.dry_run, token = %caller.token_name, file = %spec.file_name, "import started");
+
+    let (tx, rx) = tokio::sync::mpsc::channel(EVENT_QUEUE);
+    let cancel = Arc::new(Cancel::default());
+    let (upload, chunks) = Upload::new(ctx.limits.max_upload_bytes);
+    let events = Events::new(tx, cancel.clone(), upload.bytes_counter(), Instant::now());
+    // Cannot fail: the receiver is right here.
+    let _ = events
+        .clone_sender()
+        .send(Ok(v1::ImportEvent {
+            event: Some(Event::Accepted(v1::Accepted { job_id: job.id })),
+        }))
+        .await;
+
+    tokio::spawn(feed_upload(inbound, chunks, cancel));
+    events.spawn_ticker();
+    let pipeline_job = pipeline::Job {
+        id: job.id,
+        module,
+        mode,
+        on_error,
+        dry_run: spec.dry_run,
+        locale,
+        options,
+        chosen,
+        limits: ctx.limits,
+        store: ctx.store.clone(),
+    };
+    tokio::task::spawn_blocking(move || {
+        // The call counts as in flight until its job has ended.
+        let _call = call;
+        pipeline::run(pipeline_job, events, upload);
+    });
+    Ok(Box::pin(ReceiverStream::new(rx)))
+}
+
+/// Moves the upload's chunks from the gRPC stream into the pipeline's channel.
+async fn feed_upload(
+    mut inbound: Streaming<ImportRequest>,
+    chunks: tokio::sync::mpsc::Sender<UploadMsg>,
+    cancel: Arc<Cancel>,
+) {
+    loop {
+        match inbound.message().await {
+            Ok(Some(ImportRequest {
+                message: Some(Message::Chunk(bytes)),
+            })) => {
+                if chunks.send(UploadMsg::Chunk(bytes)).await.is_err() {
+                    // The reader is done (finished early or failed); the rest is not needed.
+                    return;
+                }
+            }
+            Ok(Some(ImportRequest { message: Some(other) })) => {
+                let what = match other {
+                    Message::Spec(_) => "a second ImportSpec",
+                    Message::Records(_) => "record batches in a file upload",
+                    Message::Chunk(_) => "a chunk",
+                };
+                let why = format!("unexpected {what} after the ImportSpec; send only file chunks");
+                cancel.cancel(why.clone());
+                let _ = chunks.send(UploadMsg::Failed(why)).await;
+                return;
+            }
+            Ok(Some(ImportRequest { message: None })) => {}
+            // The client closed its side: the upload is complete.
+            Ok(None) => return,
+            Err(status) => {
+                let why = format!("the client went away during the upload ({})", status.message());
+                cancel.cancel(why.clone());
+                let _ = chunks.send(UploadMsg::Failed(why)).await;
+                return;
+            }
+        }
+    }
+}

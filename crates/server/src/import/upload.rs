@@ -1,0 +1,216 @@
+//! The upload as a byte stream: chunks arrive from the gRPC stream on the async side and are read
+//! by the plugin on a blocking thread, through a bounded channel (backpressure reaches the client
+//! through HTTP/2 flow control). The reader side counts and hashes every byte and enforces the
+//! upload limit.
+
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use dataport_plugin_sdk::ByteSource;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+/// Chunks in flight between the gRPC stream and the reader (each at most ~1 MiB).
+pub const CHUNK_QUEUE: usize = 8;
+
+/// What the async side sends to the reader.
+#[derive(Debug)]
+pub enum UploadMsg {
+    Chunk(Vec<u8>),
+    /// The upload broke off (client cancelled, protocol error); the reader fails with this.
+    Failed(String),
+}
+
+/// How an upload went, once it is over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadSummary {
+    pub bytes: u64,
+    pub sha256: String,
+    /// The upload was complete (the client closed its side normally).
+    pub complete: bool,
+}
+
+/// Why reading the upload stopped early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadFailure {
+    /// More bytes than the limit.
+    TooLarge { limit: u64 },
+    /// The client went away or sent something broken.
+    Broken(String),
+}
+
+struct Inner {
+    rx: mpsc::Receiver<UploadMsg>,
+    current: Vec<u8>,
+    pos: usize,
+    hasher: Sha256,
+    limit: u64,
+    ended: bool,
+    failure: Option<UploadFailure>,
+}
+
+/// The reading end of an upload. Clones share one stream: the plugin reads through one clone,
+/// the pipeline keeps another to drain and summarise the upload afterwards.
+#[derive(Clone)]
+pub struct Upload {
+    inner: Arc<Mutex<Inner>>,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Upload {
+    /// A new upload and the sender its chunks go into.
+    pub fn new(limit: u64) -> (Upload, mpsc::Sender<UploadMsg>) {
+        let (tx, rx) = mpsc::channel(CHUNK_QUEUE);
+        let upload = Upload {
+            inner: Arc::new(Mutex::new(Inner {
+                rx,
+                current: Vec::new(),
+                pos: 0,
+                hasher: Sha256::new(),
+                limit,
+                ended: false,
+                failure: None,
+            })),
+            bytes: Arc::new(AtomicU64::new(0)),
+        };
+        (upload, tx)
+    }
+
+    /// Bytes received so far (for progress, from any thread).
+    pub fn bytes_counter(&self) -> Arc<AtomicU64> {
+        self.bytes.clone()
+    }
+
+    /// Why reading stopped early, if it did.
+    pub fn failure(&self) -> Option<UploadFailure> {
+        self.lock().failure.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reads and hashes whatever the plugin left unread, so the size and checksum cover the whole
+    /// upload; then summarises it. Stops at the limit or a broken stream.
+    pub fn finish(&self) -> UploadSummary {
+        let mut sink = [0u8; 64 * 1024];
+        let mut reader = self.clone();
+        while matches!(reader.read(&mut sink), Ok(n) if n > 0) {}
+        let inner = self.lock();
+        UploadSummary {
+            bytes: self.bytes.load(Ordering::Relaxed),
+            sha256: hex::encode(inner.hasher.clone().finalize()),
+            complete: inner.ended && inner.failure.is_none(),
+        }
+    }
+
+    /// Copies the whole upload into a temporary file and returns it rewound, for plugins that
+    /// need to seek (xlsx is a zip archive, whose directory is at the end).
+    pub fn spool(&self) -> io::Result<std::fs::File> {
+        let mut file = tempfile::tempfile()?;
+        let mut reader = self.clone();
+        io::copy(&mut reader, &mut file)?;
+        file.flush()?;
+        file.seek(SeekFrom::Start(0))?;
+        Ok(file)
+    }
+}
+
+impl Read for Upload {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let bytes = self.bytes.clone();
+        let mut inner = self.lock();
+        loop {
+            if let Some(failure) = &inner.failure {
+                return Err(io::Error::other(match failure {
+                    UploadFailure::TooLarge { limit } => {
+                        format!("the upload is larger than the {limit}-byte limit")
+                    }
+                    UploadFailure::Broken(why) => why.clone(),
+                }));
+            }
+            if inner.pos < inner.current.len() {
+                let n = buf.len().min(inner.current.len() - inner.pos);
+                buf[..n].copy_from_slice(&inner.current[inner.pos..inner.pos + n]);
+                inner.pos += n;
+                return Ok(n);
+            }
+            if inner.ended {
+                return Ok(0);
+            }
+            match inner.rx.blocking_recv() {
+                Some(UploadMsg::Chunk(chunk)) => {
+                    let total = bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64;
+                    if total > inner.limit {
+                        let limit = inner.limit;
+                        inner.failure = Some(UploadFailure::TooLarge { limit });
+                        continue;
+                    }
+                    inner.hasher.update(&chunk);
+                    inner.current = chunk;
+                    inner.pos = 0;
+                }
+                Some(UploadMsg::Failed(why)) => inner.failure = Some(UploadFailure::Broken(why)),
+                None => inner.ended = true,
+            }
+        }
+    }
+}
+
+impl Seek for Upload {
+    fn seek(&mut self, _: SeekFrom) -> io::Result<u64> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "an upload stream cannot seek",
+        ))
+    }
+}
+
+impl ByteSource for Upload {
+    fn can_seek(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_hashes_and_drains() {
+        let (upload, tx) = Upload::new(1 << 20);
+        let feeder = std::thread::spawn(move || {
+            for part in [b"hello ".to_vec(), b"world".to_vec()] {
+                tx.blocking_send(UploadMsg::Chunk(part)).unwrap();
+            }
+        });
+        let mut first = [0u8; 3];
+        let mut reader = upload.clone();
+        reader.read_exact(&mut first).unwrap();
+        assert_eq!(&first, b"hel");
+        feeder.join().unwrap();
+        let summary = upload.finish();
+        assert_eq!(summary.bytes, 11);
+        assert!(summary.complete);
+        assert_eq!(summary.sha256, hex::encode(Sha256::digest(b"hello world")));
+    }
+
+    #[test]
+    fn the_limit_and_a_broken_stream_stop_reading() {
+        let (upload, tx) = Upload::new(4);
+        tx.blocking_send(UploadMsg::Chunk(b"12345".to_vec())).unwrap();
+        drop(tx);
+        let mut reader = upload.clone();
+        let err = reader.read(&mut [0u8; 8]).unwrap_err();
+        assert!(err.to_string().contains("4-byte limit"), "{err}");
+        assert_eq!(upload.failure(), Some(UploadFailure::TooLarge { limit: 4 }));
+        assert!(!upload.finish().complete);
+
+        let (upload, tx) = Upload::new(100);
+        tx.blocking_send(UploadMsg::Failed("client went away".into()))
+            .unwrap();
+        let err = upload.clone().read(&mut [0u8; 8]).unwrap_err();
+        assert_eq!(err.to_string(), "client went away");
+    }
+}

@@ -1,0 +1,264 @@
+//! `dataport import FILE --module M`: streams a file to the server, shows progress, prints the
+//! report and the first errors, and exits 0 (all imported), 2 (some rows failed or were
+//! skipped) or 1 (the job failed).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use dataport_client::{AuthedClient, convert, v1};
+use dataport_core::{ImportMode, Locale, Module};
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::io::AsyncReadExt;
+use tokio_stream::{StreamExt, wrappers::ReceiverStream};
+
+use crate::table::Table;
+
+/// File chunks are sent in pieces of this size (the server accepts up to 4 MiB messages).
+const CHUNK_BYTES: usize = 1 << 20;
+/// Row errors printed at the end.
+const ERRORS_SHOWN: usize = 20;
+
+/// What `dataport import` was asked to do.
+pub struct ImportRequest {
+    pub file: PathBuf,
+    pub module: Module,
+    pub format: String,
+    pub mode: ImportMode,
+    pub dry_run: bool,
+    pub all_or_nothing: bool,
+    pub locale: Locale,
+    pub options: Vec<(String, String)>,
+    pub errors_out: Option<PathBuf>,
+}
+
+/// Parses `key=value`.
+pub fn parse_option(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!(
+            "'{text}' is not KEY=VALUE (e.g. encoding=gbk, delimiter=;, sheet=2)"
+        )),
+    }
+}
+
+pub async fn run(mut client: AuthedClient, request: ImportRequest) -> Result<ExitCode> {
+    let mut file = tokio::fs::File::open(&request.file)
+        .await
+        .with_context(|| format!("cannot open {}", request.file.display()))?;
+    let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+    let file_name = request
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let spec = v1::ImportSpec {
+        module: convert::module_to_proto(request.module) as i32,
+        format: request.format.clone(),
+        mode: convert::import_mode_to_proto(request.mode) as i32,
+        dry_run: request.dry_run,
+        on_error: if request.all_or_nothing {
+            v1::OnError::AllOrNothing
+        } else {
+            v1::OnError::SkipRow
+        } as i32,
+        locale: convert::locale_to_proto(request.locale) as i32,
+        options: request
+            .options
+            .iter()
+            .map(|(key, value)| v1::FormatOption {
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .collect(),
+        file_name: file_name.clone(),
+        size,
+    };
+
+    // The request stream: the spec, then the file in chunks, read as the server asks for more.
+    let (tx, rx) = tokio::sync::mpsc::channel::<v1::ImportRequest>(4);
+    tx.send(v1::ImportRequest {
+        message: Some(v1::import_request::Message::Spec(spec)),
+    })
+    .await
+    .context("starting the upload")?;
+    let uploader = tokio::spawn(async move {
+        let mut buf = vec![0u8; CHUNK_BYTES];
+        loop {
+            let n = file.read(&mut buf).await?;
+            if n == 0 {
+                return Ok::<(), std::io::Error>(());
+            }
+            let chunk = v1::ImportRequest {
+                message: Some(v1::import_request::Message::Chunk(buf[..n].to_vec())),
+            };
+            if tx.send(chunk).await.is_err() {
+                // The server stopped reading (a header error, say); its events say why.
+                return Ok(());
+            }
+        }
+    });
+
+    let bar = ProgressBar::new(size);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:30}] {bytes}/{total_bytes} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar.set_message(format!("uploading {file_name}"));
+
+    let mut events = client
+        .import(ReceiverStream::new(rx))
+        .await
+        .map_err(crate::call_failed)?
+        .into_inner();
+    let mut job_id = 0;
+    let mut preview: Option<v1::Preview> = None;
+    let mut errors: Vec<v1::RowError> = Vec::new();
+    let mut completed: Option<v1::Completed> = None;
+    while let Some(event) = events.next().await {
+        let event = event.map_err(crate::call_failed)?;
+        match event.event {
+            Some(v1::import_event::Event::Accepted(a)) => {
+                job_id = a.job_id;
+                bar.set_message(format!("job {job_id}"));
+            }
+            Some(v1::import_event::Event::HeaderMapped(h)) => {
+                bar.set_message(format!("job {job_id}: header OK ({} columns)", h.columns.len()));
+            }
+            Some(v1::import_event::Event::Preview(p)) => preview = Some(p),
+            Some(v1::import_event::Event::Progress(p)) => {
+                bar.set_position(p.bytes_read.min(size.max(p.bytes_read)));
+                bar.set_message(format!(
+                    "job {job_id}: {} rows read, {} ok, {} failed",
+                    p.rows_read, p.rows_ok, p.rows_failed
+                ));
+            }
+            Some(v1::import_event::Event::RowError(e)) => {
+                if errors.len() < ERRORS_SHOWN {
+                    errors.push(e);
+                }
+            }
+            Some(v1::import_event::Event::Completed(c)) => completed = Some(c),
+            None => {}
+        }
+    }
+    bar.finish_and_clear();
+    if let Ok(Err(e)) = uploader.await {
+        eprintln!("warning: reading {} failed: {e}", request.file.display());
+    }
+    let completed = completed.context("the server ended the import without a report")?;
+    let report = completed.report.clone().context("the server sent no report")?;
+
+    if let Some(preview) = preview.filter(|p| request.dry_run && !p.rows.is_empty()) {
+        println!("preview (first {} valid rows):", preview.rows.len());
+        let mut header = vec!["row".to_owned()];
+        header.extend(preview.fields.iter().cloned());
+        let mut table = Table::with_header(header);
+        for row in preview.rows {
+            let mut cells = vec![row.row.to_string()];
+            cells.extend(row.values);
+            table.push(cells);
+        }
+        print!("{table}");
+        println!();
+    }
+    print_report(&report, request.dry_run);
+    if !errors.is_empty() {
+        let total_errors = report.rows_failed + report.rows_skipped;
+        println!();
+        println!(
+            "first {} problems ({} rows failed, {} skipped):",
+            errors.len(),
+            report.rows_failed,
+            report.rows_skipped
+        );
+        let mut table = Table::new(["row", "column", "code", "message"]);
+        for e in &errors {
+            table.row([
+                if e.row == 0 {
+                    "-".to_owned()
+                } else {
+                    e.row.to_string()
+                },
+                e.column.clone(),
+                e.code().as_str_name().to_owned(),
+                e.message.clone(),
+            ]);
+        }
+        print!("{table}");
+        if total_errors as usize > errors.len() {
+            println!(
+                "see them all with `dataport jobs show {job_id} --errors 1000` or `dataport jobs errors {job_id} -o FILE`"
+            );
+        }
+    }
+    if completed.row_errors_not_persisted > 0 {
+        println!(
+            "note: {} row errors were not kept with the job (server limit --max-persisted-row-errors)",
+            completed.row_errors_not_persisted
+        );
+    }
+    if let Some(path) = &request.errors_out {
+        if report.rows_failed + report.rows_skipped > 0 {
+            let written = crate::save_error_file(&mut client, job_id, path, request.locale).await?;
+            println!(
+                "failed rows written to {} ({written} bytes); fix them and import that file again",
+                path.display()
+            );
+        } else {
+            println!("no failed rows: {} not written", path.display());
+        }
+    }
+    Ok(match report.status() {
+        v1::JobStatus::Succeeded => ExitCode::SUCCESS,
+        v1::JobStatus::PartiallySucceeded => ExitCode::from(2),
+        _ => ExitCode::FAILURE,
+    })
+}
+
+fn print_report(report: &v1::ImportJob, dry_run: bool) {
+    let status = report
+        .status()
+        .as_str_name()
+        .trim_start_matches("JOB_STATUS_")
+        .to_lowercase();
+    let verb = if dry_run { "would be " } else { "" };
+    println!(
+        "job {}: {status}{} — {} rows read: {} {verb}created, {} {verb}updated, {} skipped, {} failed ({} ms)",
+        report.id,
+        if dry_run {
+            " (dry run, nothing written)"
+        } else {
+            ""
+        },
+        report.rows_read,
+        report.rows_created,
+        report.rows_updated,
+        report.rows_skipped,
+        report.rows_failed,
+        report.duration_ms
+    );
+    if !report.error_message.is_empty() {
+        let code = report.error_code();
+        if code == v1::ErrorCode::Unspecified {
+            println!("{}", report.error_message);
+        } else {
+            println!("{}: {}", code.as_str_name(), report.error_message);
+        }
+    }
+}
+
+/// The default format of a file name's extension, for saving downloads.
+pub fn format_of(path: &Path) -> Result<String> {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+    {
+        Some(ext) if !ext.is_empty() => Ok(ext),
+        _ => bail!("{} has no extension; name it .xlsx or .csv", path.display()),
+    }
+}
