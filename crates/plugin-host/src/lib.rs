@@ -987,7 +987,10 @@ pub fn default_plugin_dirs() -> Vec<PathBuf> {
             }
         }
     };
-    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)) {
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+    {
         add(exe_dir);
     }
     if let Some(build_dir) = build_profile_dir() {

@@ -146,8 +146,12 @@ impl RowBatch {
         }
         // A set, not a scan per error: a batch of a badly broken file can hold thousands of each.
         let included: std::collections::HashSet<u64> = self.rows.iter().map(|r| r.number).collect();
-        let excluded: std::collections::HashSet<u64> =
-            self.errors.iter().map(|e| e.row).filter(|row| !included.contains(row)).collect();
+        let excluded: std::collections::HashSet<u64> = self
+            .errors
+            .iter()
+            .map(|e| e.row)
+            .filter(|row| !included.contains(row))
+            .collect();
         self.rows.len() + excluded.len()
     }
 
