@@ -186,8 +186,9 @@ impl TryFrom<JobRow> for ImportJob {
                 .error_code
                 .as_deref()
                 .map(|c| {
-                    ErrorCode::parse(c)
-                        .ok_or_else(|| StoreError::Corrupt(format!("unknown error code '{c}' in import_jobs")))
+                    ErrorCode::parse(c).ok_or_else(|| {
+                        StoreError::Corrupt(format!("unknown error code '{c}' in import_jobs"))
+                    })
                 })
                 .transpose()?,
             error_message: r.error_message,

@@ -425,6 +425,16 @@ impl WriteTx {
         })
     }
 
+    /// Like [`Store::plan`], but sees this transaction's uncommitted rows (an all-or-nothing
+    /// import that has stopped writing still checks its later batches).
+    pub fn plan(&mut self, records: &Records, mode: ImportMode) -> Result<WriteOutcome> {
+        if records.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        let mut conn = self.active()?;
+        records::write(&mut conn, records, mode, records::Apply::DryRun)
+    }
+
     /// Like [`Store::existing_codes`], but sees this transaction's uncommitted rows.
     pub fn existing_codes(&mut self, module: Module, codes: &[&str]) -> Result<HashSet<String>> {
         let mut conn = self.active()?;
