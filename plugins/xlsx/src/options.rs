@@ -1,0 +1,158 @@
+//! The options of the reader and the writer, validated up front.
+
+use dataport_plugin_sdk::{Options, PluginError};
+
+const MIB: u64 = 1 << 20;
+
+/// The archive limits of the pre-scan (see [`crate::archive`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// Most entries the zip archive may have.
+    pub max_entries: u64,
+    /// Most decompressed bytes of one part.
+    pub max_entry_bytes: u64,
+    /// Most decompressed bytes of all the parts read.
+    pub max_total_bytes: u64,
+    /// Most decompressed bytes per compressed byte (beyond the first MiB of a part).
+    pub max_ratio: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_entries: 10_000,
+            max_entry_bytes: 1024 * MIB,
+            max_total_bytes: 2048 * MIB,
+            max_ratio: 100,
+        }
+    }
+}
+
+/// What [`crate::XlsxPlugin::open_reader`] accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct ReadOptions {
+    /// The sheet's name or 1-based number; the first sheet when absent.
+    pub sheet: Option<String>,
+    pub limits: Limits,
+}
+
+impl ReadOptions {
+    pub const KNOWN: &'static [&'static str] = &[
+        "sheet",
+        "max_zip_entries",
+        "max_entry_mib",
+        "max_total_mib",
+        "max_ratio",
+    ];
+
+    pub fn parse(options: &Options) -> Result<ReadOptions, PluginError> {
+        options.ensure_known(Self::KNOWN)?;
+        let mut parsed = ReadOptions {
+            sheet: sheet_name(options)?,
+            ..ReadOptions::default()
+        };
+        let limits = &mut parsed.limits;
+        if let Some(n) = positive(options, "max_zip_entries")? {
+            limits.max_entries = n;
+        }
+        if let Some(n) = positive(options, "max_entry_mib")? {
+            limits.max_entry_bytes = mib(n, "max_entry_mib")?;
+        }
+        if let Some(n) = positive(options, "max_total_mib")? {
+            limits.max_total_bytes = mib(n, "max_total_mib")?;
+        }
+        if let Some(n) = positive(options, "max_ratio")? {
+            limits.max_ratio = n;
+        }
+        Ok(parsed)
+    }
+}
+
+/// What [`crate::XlsxPlugin::open_writer`] accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WriteOptions {
+    /// The first sheet's name.
+    pub sheet: String,
+}
+
+impl WriteOptions {
+    pub const KNOWN: &'static [&'static str] = &["sheet"];
+
+    pub fn parse(options: &Options) -> Result<WriteOptions, PluginError> {
+        options.ensure_known(Self::KNOWN)?;
+        Ok(WriteOptions {
+            sheet: sheet_name(options)?.unwrap_or_else(|| "Sheet1".to_owned()),
+        })
+    }
+}
+
+fn sheet_name(options: &Options) -> Result<Option<String>, PluginError> {
+    match options.get("sheet") {
+        Some("") => Err(PluginError::invalid_option("option `sheet` is empty")),
+        other => Ok(other.map(str::to_owned)),
+    }
+}
+
+fn positive(options: &Options, key: &str) -> Result<Option<u64>, PluginError> {
+    match options.get_parsed::<u64>(key)? {
+        Some(0) => Err(PluginError::invalid_option(format!(
+            "option `{key}` must be at least 1"
+        ))),
+        other => Ok(other),
+    }
+}
+
+fn mib(n: u64, key: &str) -> Result<u64, PluginError> {
+    n.checked_mul(MIB)
+        .ok_or_else(|| PluginError::invalid_option(format!("option `{key}` is too large")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dataport_plugin_sdk::ErrorKind;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let o = ReadOptions::parse(&Options::new()).unwrap();
+        assert_eq!(o, ReadOptions::default());
+        assert_eq!(o.limits.max_entry_bytes, 1 << 30);
+        let o = ReadOptions::parse(
+            &Options::new()
+                .with("sheet", "客户")
+                .with("max_zip_entries", "20")
+                .with("MAX_ENTRY_MIB", "5")
+                .with("max_total_mib", "6")
+                .with("max_ratio", "1000"),
+        )
+        .unwrap();
+        assert_eq!(o.sheet.as_deref(), Some("客户"));
+        assert_eq!(
+            o.limits,
+            Limits {
+                max_entries: 20,
+                max_entry_bytes: 5 * MIB,
+                max_total_bytes: 6 * MIB,
+                max_ratio: 1000
+            }
+        );
+    }
+
+    #[test]
+    fn bad_values() {
+        for (k, v) in [
+            ("max_ratio", "0"),
+            ("max_ratio", "-1"),
+            ("max_entry_mib", "x"),
+            ("max_total_mib", "18446744073709551615"),
+            ("sheet", ""),
+            ("delimiter", ","),
+        ] {
+            let err = ReadOptions::parse(&Options::new().with(k, v)).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::InvalidOption, "{k}={v}");
+            assert!(err.message.contains(k), "{}", err.message);
+        }
+        assert_eq!(WriteOptions::parse(&Options::new()).unwrap().sheet, "Sheet1");
+        assert!(WriteOptions::parse(&Options::new().with("max_ratio", "5")).is_err());
+    }
+}

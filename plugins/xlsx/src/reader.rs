@@ -1,0 +1,373 @@
+//! The reader: calamine's streaming cell reader on a worker thread, driven in lock-step.
+//!
+//! calamine's `XlsxCellReader<'a>` borrows the `Xlsx` it streams from, and a [`Reader`] must
+//! keep both between calls; safe Rust cannot put the two in one struct. So the workbook and its
+//! cell reader live on the stack of a worker thread, and [`XlsxReader`] sends it one request per
+//! call and waits for the answer. The worker touches the [`ByteSource`] only while a call is in
+//! progress (the ABI allows host callbacks only inside a call), the calls stay sequential, and
+//! dropping the reader stops and joins the worker before the source's owner lets go of it.
+//! A panic in calamine on a hostile file stays on that thread and becomes an error.
+//!
+//! # Formulas
+//!
+//! calamine's `XlsxCellReader::next_cell_with_formula_metadata` returns every `<c>` with its
+//! cached value *and* its `<f>` element, if any: a normal formula with its text, a shared
+//! formula's anchor (text and range) or a cell deriving from a shared formula (only its index).
+//! Every cell with an `<f>` becomes [`Cell::Formula`], never its cached value; derived cells get
+//! the anchor's formula moved to their position (`expand_shared_formula`). The other cells of a
+//! multi-cell array formula have no `<f>` at all, only cached values; the pre-scan found their
+//! ranges, and they are reported as their anchor's formula too.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::sync::mpsc;
+use std::thread;
+
+use calamine::{Reader as _, Xlsx, XlsxCellReader, XlsxError, XlsxFormulaMetadata};
+use dataport_plugin_sdk::{ByteSource, Cell, ErrorKind, PluginError, Reader, RowBatch};
+
+use crate::archive::{self, Inspection};
+use crate::cellref::{Area, Pos};
+use crate::options::ReadOptions;
+use crate::rows::{CellSource, RawCell, Rows};
+use crate::values;
+
+/// Opens `source`: pre-scan ([`archive::inspect`]), then calamine on the worker thread, which
+/// also reads the sheet up to its cells so that every problem opening it is reported here.
+pub(crate) fn open(source: Box<dyn ByteSource>, options: &ReadOptions) -> Result<XlsxReader, PluginError> {
+    if !source.can_seek() {
+        return Err(PluginError::new(
+            ErrorKind::InvalidArgument,
+            "the xlsx reader needs a seekable source (its descriptor declares needs_seek)",
+        ));
+    }
+    let (inspection, source) = archive::inspect(source, &options.limits, options.sheet.as_deref())?;
+    let (requests, worker_requests) = mpsc::channel();
+    let (worker_replies, replies) = mpsc::channel();
+    let worker = thread::Builder::new()
+        .name("dataport-xlsx-reader".to_owned())
+        .spawn(move || work(source, inspection, worker_requests, worker_replies))
+        .map_err(|e| PluginError::internal(format!("cannot start the xlsx reader thread: {e}")))?;
+    let mut reader = XlsxReader {
+        requests: Some(requests),
+        replies,
+        worker: Some(worker),
+    };
+    match reader.receive()? {
+        Reply::Opened => Ok(reader),
+        _ => Err(PluginError::internal(
+            "the xlsx reader thread answered out of turn",
+        )),
+    }
+}
+
+enum Request {
+    Header,
+    Batch(usize),
+}
+
+enum Reply {
+    Opened,
+    Header(Vec<String>),
+    Batch(Option<RowBatch>),
+}
+
+/// The [`Reader`] of the plugin: a handle on the worker thread.
+pub(crate) struct XlsxReader {
+    /// `None` once the worker is gone.
+    requests: Option<mpsc::Sender<Request>>,
+    replies: mpsc::Receiver<Result<Reply, PluginError>>,
+    worker: Option<thread::JoinHandle<()>>,
+}
+
+impl XlsxReader {
+    fn call(&mut self, request: Request) -> Result<Reply, PluginError> {
+        let sent = self.requests.as_ref().is_some_and(|r| r.send(request).is_ok());
+        if !sent {
+            return Err(self.stopped());
+        }
+        self.receive()
+    }
+
+    fn receive(&mut self) -> Result<Reply, PluginError> {
+        match self.replies.recv() {
+            Ok(reply) => reply,
+            Err(_) => Err(self.stopped()),
+        }
+    }
+
+    /// Why the worker is gone: it panicked, or it stopped after reporting an error.
+    fn stopped(&mut self) -> PluginError {
+        self.requests = None;
+        match self.worker.take().map(thread::JoinHandle::join) {
+            Some(Err(panic)) => PluginError::malformed(format!(
+                "the xlsx parser failed on this file: {}",
+                dataport_plugin_sdk::ffi::panic_message(&*panic)
+            )),
+            _ => PluginError::new(
+                ErrorKind::InvalidArgument,
+                "the xlsx reader stopped after an earlier error",
+            ),
+        }
+    }
+}
+
+impl Drop for XlsxReader {
+    fn drop(&mut self) {
+        // Closing the request channel ends the worker's loop; wait for it so that the source is
+        // dropped before this reader is.
+        self.requests = None;
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+impl Reader for XlsxReader {
+    fn header(&mut self) -> Result<Vec<String>, PluginError> {
+        match self.call(Request::Header)? {
+            Reply::Header(names) => Ok(names),
+            _ => Err(PluginError::internal(
+                "the xlsx reader thread answered out of turn",
+            )),
+        }
+    }
+
+    fn next_batch(&mut self, max_rows: usize) -> Result<Option<RowBatch>, PluginError> {
+        match self.call(Request::Batch(max_rows))? {
+            Reply::Batch(batch) => Ok(batch),
+            _ => Err(PluginError::internal(
+                "the xlsx reader thread answered out of turn",
+            )),
+        }
+    }
+}
+
+/// The worker: opens the workbook and the sheet, then answers requests until the reader is
+/// dropped or an error has been reported.
+fn work(
+    source: Box<dyn ByteSource>,
+    inspection: Inspection,
+    requests: mpsc::Receiver<Request>,
+    replies: mpsc::Sender<Result<Reply, PluginError>>,
+) {
+    let mut xlsx = match Xlsx::new(source) {
+        Ok(xlsx) => xlsx,
+        Err(e) => {
+            let _ = replies.send(Err(calamine_error("cannot open the workbook", e)));
+            return;
+        }
+    };
+    let is_1904 = xlsx.has_1904_epoch();
+    let sheet = inspection.sheet;
+    if !xlsx.sheet_names().contains(&sheet) {
+        let _ = replies.send(Err(PluginError::malformed(format!(
+            "sheet `{sheet}` is listed in the workbook but calamine cannot find it"
+        ))));
+        return;
+    }
+    let cells = match xlsx.worksheet_cells_reader(&sheet) {
+        Ok(cells) => cells,
+        Err(e) => {
+            let _ = replies.send(Err(calamine_error(&format!("cannot read sheet `{sheet}`"), e)));
+            return;
+        }
+    };
+    if replies.send(Ok(Reply::Opened)).is_err() {
+        return;
+    }
+    let mut rows = Rows::new(SheetCells {
+        cells,
+        sheet: &sheet,
+        is_1904,
+        done: false,
+        shared: HashMap::new(),
+        arrays: ArrayFormulas::new(inspection.arrays),
+    });
+    while let Ok(request) = requests.recv() {
+        let reply = match request {
+            Request::Header => rows.header().map(Reply::Header),
+            Request::Batch(max_rows) => rows.next_batch(max_rows).map(Reply::Batch),
+        };
+        let failed = reply.is_err();
+        if replies.send(reply).is_err() || failed {
+            return;
+        }
+    }
+}
+
+fn calamine_error(context: &str, e: XlsxError) -> PluginError {
+    match e {
+        XlsxError::Io(e) => PluginError::io(format!("{context}: {e}")),
+        XlsxError::CellError(value) => PluginError::malformed(format!(
+            "{context}: a cell holds the error value `{value}`, which the xlsx parser (calamine) does not know"
+        )),
+        e => PluginError::malformed(format!("{context}: {e}")),
+    }
+}
+
+/// The sheet's cells from calamine, formulas resolved.
+struct SheetCells<'a> {
+    cells: XlsxCellReader<'a, Box<dyn ByteSource>>,
+    sheet: &'a str,
+    is_1904: bool,
+    /// The end was reached.
+    done: bool,
+    /// Shared formula anchors by index: their text and top-left cell.
+    shared: HashMap<usize, (String, Pos)>,
+    arrays: ArrayFormulas,
+}
+
+impl CellSource for SheetCells<'_> {
+    fn next_cell(&mut self) -> Result<Option<RawCell>, PluginError> {
+        if self.done {
+            return Ok(None);
+        }
+        let record = self
+            .cells
+            .next_cell_with_formula_metadata()
+            .map_err(|e| calamine_error(&format!("cannot read sheet `{}`", self.sheet), e))?;
+        let Some(record) = record else {
+            // calamine would read on past `</sheetData>`.
+            self.done = true;
+            return Ok(None);
+        };
+        let pos = record.pos;
+        let cell = match record.formula {
+            Some(formula) => Cell::Formula(self.formula(pos, formula)),
+            None => match self.arrays.at(pos) {
+                Some(array) => Cell::Formula(array),
+                None => values::from_calamine(record.value, self.is_1904),
+            },
+        };
+        Ok(Some(RawCell {
+            row: pos.0,
+            col: pos.1,
+            cell,
+        }))
+    }
+}
+
+impl SheetCells<'_> {
+    /// A formula's text with its `=`.
+    fn formula(&mut self, pos: Pos, formula: XlsxFormulaMetadata) -> String {
+        let text = match formula {
+            XlsxFormulaMetadata::Normal { formula } => {
+                self.arrays.anchor(pos, &formula);
+                formula
+            }
+            XlsxFormulaMetadata::Shared {
+                shared_index,
+                range,
+                formula,
+            } => {
+                let start = range.map_or(pos, |r| r.start);
+                self.shared.insert(shared_index, (formula.clone(), start));
+                formula
+            }
+            XlsxFormulaMetadata::SharedDerived { shared_index } => match self.shared.get(&shared_index) {
+                Some((template, start)) => calamine::expand_shared_formula(template, *start, pos)
+                    .unwrap_or_else(|_| template.clone()),
+                None => format!("<shared formula {shared_index}>"),
+            },
+            // A kind of formula this version does not know: still a formula.
+            _ => String::new(),
+        };
+        format!("={text}")
+    }
+}
+
+/// The multi-cell array formulas of a sheet, looked up as the cells stream by in row order.
+///
+/// Array ranges never overlap, so the ones covering the current row are keyed by first column.
+struct ArrayFormulas {
+    /// Not reached yet, the first to start last.
+    pending: Vec<Area>,
+    /// Covering the current row: first column → range and formula (once its anchor is seen).
+    active: BTreeMap<u32, (Area, Option<String>)>,
+    /// When each active range ends: (last row, first column).
+    expiry: BinaryHeap<Reverse<(u32, u32)>>,
+}
+
+impl ArrayFormulas {
+    fn new(mut areas: Vec<Area>) -> ArrayFormulas {
+        areas.sort_unstable_by_key(|a| Reverse(a.start));
+        ArrayFormulas {
+            pending: areas,
+            active: BTreeMap::new(),
+            expiry: BinaryHeap::new(),
+        }
+    }
+
+    fn advance(&mut self, row: u32) {
+        while let Some(area) = self.pending.last().copied()
+            && area.start.0 <= row
+        {
+            self.pending.pop();
+            if area.end.0 >= row {
+                self.active.insert(area.start.1, (area, None));
+                self.expiry.push(Reverse((area.end.0, area.start.1)));
+            }
+        }
+        while let Some(&Reverse((end, col))) = self.expiry.peek()
+            && end < row
+        {
+            self.expiry.pop();
+            if self.active.get(&col).is_some_and(|(a, _)| a.end.0 == end) {
+                self.active.remove(&col);
+            }
+        }
+    }
+
+    fn covering(&mut self, pos: Pos) -> Option<&mut (Area, Option<String>)> {
+        if self.pending.is_empty() && self.active.is_empty() {
+            return None;
+        }
+        self.advance(pos.0);
+        let (_, entry) = self.active.range_mut(..=pos.1).next_back()?;
+        let a = entry.0;
+        (a.start.0 <= pos.0 && pos.0 <= a.end.0 && pos.1 <= a.end.1).then_some(entry)
+    }
+
+    /// Records the formula of the array anchored at `pos`, if there is one.
+    fn anchor(&mut self, pos: Pos, formula: &str) {
+        if let Some((area, text)) = self.covering(pos)
+            && area.start == pos
+        {
+            *text = Some(format!("={formula}"));
+        }
+    }
+
+    /// The formula of the array covering `pos`, if any.
+    fn at(&mut self, pos: Pos) -> Option<String> {
+        let (_, text) = self.covering(pos)?;
+        Some(text.clone().unwrap_or_else(|| "=<array formula>".to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cellref::parse_area;
+
+    #[test]
+    fn array_ranges_are_found_as_rows_advance() {
+        let areas = ["B2:C3", "A5:A6", "D2:D2", "B10:E12"]
+            .iter()
+            .map(|s| parse_area(s).unwrap())
+            .collect();
+        let mut arrays = ArrayFormulas::new(areas);
+        assert_eq!(arrays.at((0, 1)), None);
+        arrays.anchor((1, 1), "TRIM(X1:X4)");
+        assert_eq!(arrays.at((1, 2)).as_deref(), Some("=TRIM(X1:X4)"));
+        assert_eq!(arrays.at((1, 3)).as_deref(), Some("=<array formula>"));
+        assert_eq!(arrays.at((1, 4)), None);
+        assert_eq!(arrays.at((2, 1)).as_deref(), Some("=TRIM(X1:X4)"));
+        assert_eq!(arrays.at((2, 0)), None);
+        assert_eq!(arrays.at((4, 0)).as_deref(), Some("=<array formula>"));
+        assert_eq!(arrays.at((4, 1)), None);
+        assert_eq!(arrays.at((7, 0)), None);
+        assert_eq!(arrays.at((10, 4)).as_deref(), Some("=<array formula>"));
+        assert_eq!(arrays.at((12, 4)), None);
+    }
+}
