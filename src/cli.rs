@@ -35,6 +35,11 @@ pub enum Command {
     /// Import a file (xlsx, csv or any plugin format) into a module; exit code 0 = all rows
     /// imported, 2 = some rows failed or were skipped, 1 = the job failed.
     Import(ImportArgs),
+    /// Export records as a file: filter, count ("共N条"), fields, format, scope; the download is
+    /// checked against the server's sha256 before it is saved.
+    Export(ExportArgs),
+    /// Download a module's import template (xlsx with drop-downs and a 填写说明 sheet, or csv).
+    Template(TemplateArgs),
     /// List the format plugins the server has loaded.
     Formats {
         #[command(flatten)]
@@ -43,6 +48,54 @@ pub enum Command {
     /// Read import job reports.
     #[command(subcommand)]
     Jobs(JobsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Fields to export, in this order (keys or template labels); default: the guide's core
+    /// set (code, name, industry, phone, owner, level, created_at for customers).
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub fields: Vec<String>,
+    /// Every field of the module, in template order (the file imports back as is).
+    #[arg(long, conflicts_with = "fields")]
+    pub all_fields: bool,
+    /// xlsx, csv or any plugin format that writes [default: the output's extension, else xlsx].
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Export every record of the module, ignoring the filters (the guide's 全部数据).
+    #[arg(long)]
+    pub all: bool,
+    /// Language of the header labels: zh-CN or en.
+    #[arg(long, default_value = "zh-CN", value_name = "LOCALE")]
+    pub locale: String,
+    /// Output file, or a directory for the server's name (CRM客户数据_YYYYMMDD_HHMMSS.xlsx)
+    /// [default: that name in the current directory].
+    #[arg(short, long, value_name = "FILE|DIR")]
+    pub output: Option<PathBuf>,
+    /// A plugin option, repeatable: bom=false, delimiter=; ...
+    #[arg(long = "option", short = 'O', value_name = "KEY=VALUE", value_parser = crate::import_cmd::parse_option)]
+    pub options: Vec<(String, String)>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TemplateArgs {
+    /// customers, contacts or opportunities (客户 / 联系人 / 商机 also work).
+    pub module: String,
+    /// xlsx or csv.
+    #[arg(long, default_value = "xlsx", value_name = "FORMAT")]
+    pub format: String,
+    /// Language of the notes and the instructions sheet (the header is always Chinese).
+    #[arg(long, default_value = "zh-CN", value_name = "LOCALE")]
+    pub locale: String,
+    /// Output file or directory [default: 客户导入模板.xlsx etc. in the current directory].
+    #[arg(short, long, value_name = "FILE|DIR")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, Args)]
@@ -183,7 +236,7 @@ pub struct CountArgs {
     pub client: ClientArgs,
 }
 
-/// Filters shared by `count` (and later `export`). Repeat a flag or separate values with
+/// Filters shared by `count` and `export`. Repeat a flag or separate values with
 /// commas to match any of them.
 #[derive(Debug, Args)]
 pub struct FilterArgs {

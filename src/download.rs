@@ -61,6 +61,12 @@ impl Download {
         self.file
             .persist(&self.target)
             .with_context(|| format!("cannot save {}", self.target.display()))?;
+        // Temporary files are private; a saved download gets the usual permissions.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&self.target, std::fs::Permissions::from_mode(0o644));
+        }
         Ok(self.bytes)
     }
 }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod download;
+mod export_cmd;
 mod import_cmd;
 mod table;
 
@@ -18,7 +19,8 @@ use dataport_store::Store;
 use tracing_subscriber::EnvFilter;
 
 use cli::{
-    Cli, ClientArgs, Command, DatabaseArgs, FilterArgs, ImportArgs, JobsCommand, ServeArgs, TokenCommand,
+    Cli, ClientArgs, Command, DatabaseArgs, ExportArgs, FilterArgs, ImportArgs, JobsCommand, ServeArgs,
+    TemplateArgs, TokenCommand,
 };
 use table::Table;
 
@@ -52,6 +54,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Count(args) => done(runtime.block_on(count(args.filter, args.client, &file))),
         Command::Import(args) => runtime.block_on(import(args, &file)),
         Command::Formats { client } => done(runtime.block_on(formats(client, &file))),
+        Command::Export(args) => done(runtime.block_on(export(args, &file))),
+        Command::Template(args) => done(runtime.block_on(template(args, &file))),
         Command::Jobs(command) => done(runtime.block_on(jobs(command, &file))),
     }
 }
@@ -478,4 +482,31 @@ pub(crate) async fn save_error_file(
         .map_err(call_failed)?
         .into_inner();
     download::save_file_events(stream, path).await
+}
+
+async fn export(args: ExportArgs, file: &FileConfig) -> Result<()> {
+    let (module, filter) = filter_from_args(&args.filter)?;
+    let fields = if args.all_fields {
+        module.fields().iter().map(|f| f.key.to_owned()).collect()
+    } else {
+        args.fields
+    };
+    let request = export_cmd::ExportRequest {
+        module,
+        filter,
+        fields,
+        format: export_cmd::choose_format(args.format.as_deref(), args.output.as_deref()),
+        all: args.all,
+        locale: args.locale.parse()?,
+        output: args.output,
+        options: args.options,
+    };
+    let client = connect(&args.client, file).await?;
+    export_cmd::export(client, request).await
+}
+
+async fn template(args: TemplateArgs, file: &FileConfig) -> Result<()> {
+    let module: Module = args.module.parse()?;
+    let client = connect(&args.client, file).await?;
+    export_cmd::template(client, module, args.format, args.locale.parse()?, args.output).await
 }

@@ -26,11 +26,6 @@ impl Table {
     pub fn push(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
-
-    /// Data rows (the header not counted).
-    pub fn len(&self) -> usize {
-        self.rows.len() - 1
-    }
 }
 
 /// Terminal columns a string occupies: CJK and other wide characters take two.

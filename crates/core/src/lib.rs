@@ -18,6 +18,7 @@ pub mod messages;
 pub mod module;
 pub mod permission;
 pub mod record;
+pub mod template;
 pub mod text;
 pub mod validate;
 pub mod value;

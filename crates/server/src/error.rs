@@ -41,6 +41,9 @@ pub enum ServiceError {
     /// A bug or an unexpected runtime failure (e.g. a panicked blocking task).
     #[error("internal error: {0}")]
     Internal(String),
+    /// The client went away or cancelled; nothing is left to answer.
+    #[error("cancelled: {0}")]
+    Cancelled(String),
 }
 
 impl ServiceError {
@@ -65,6 +68,7 @@ impl ServiceError {
                 _ => Code::Internal,
             },
             ServiceError::Internal(_) => Code::Internal,
+            ServiceError::Cancelled(_) => Code::Cancelled,
         }
     }
 

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod formats;
 pub mod import;
 pub mod inflight;

@@ -16,6 +16,7 @@ use crate::{
     auth::Authenticator,
     config::ImportLimits,
     error::{ServiceError, blocking},
+    export,
     formats::Formats,
     import,
     inflight::InFlight,
@@ -47,6 +48,13 @@ impl DataPortService {
             inflight,
             formats,
             limits,
+        }
+    }
+
+    fn export_context(&self) -> export::ExportContext {
+        export::ExportContext {
+            store: self.store.clone(),
+            formats: self.formats.clone(),
         }
     }
 
@@ -83,11 +91,12 @@ impl v1::data_port_server::DataPort for DataPortService {
         &self,
         request: Request<v1::ExportRequest>,
     ) -> Result<Response<Self::ExportStream>, Status> {
-        let _call = self.inflight.enter();
+        let call = self.inflight.enter();
         self.auth
-            .authorize(request.metadata(), &[Permission::Export])
+            .authorize(request.metadata(), &[export::EXPORT_PERMISSION])
             .await?;
-        Err(ServiceError::Unimplemented("Export (the streaming export pipeline)").into())
+        let stream = export::start_export(self.export_context(), request.into_inner(), call)?;
+        Ok(Response::new(stream))
     }
 
     async fn count_records(
@@ -111,11 +120,12 @@ impl v1::data_port_server::DataPort for DataPortService {
         &self,
         request: Request<v1::GetTemplateRequest>,
     ) -> Result<Response<Self::GetTemplateStream>, Status> {
-        let _call = self.inflight.enter();
+        let call = self.inflight.enter();
         self.auth
             .authorize(request.metadata(), &[Permission::Import, Permission::Export])
             .await?;
-        Err(ServiceError::Unimplemented("GetTemplate (import templates)").into())
+        let stream = export::start_template(self.export_context(), request.into_inner(), call)?;
+        Ok(Response::new(stream))
     }
 
     async fn list_formats(
@@ -218,11 +228,12 @@ impl v1::data_port_server::DataPort for DataPortService {
         &self,
         request: Request<v1::GetErrorFileRequest>,
     ) -> Result<Response<Self::GetErrorFileStream>, Status> {
-        let _call = self.inflight.enter();
+        let call = self.inflight.enter();
         self.auth
             .authorize(request.metadata(), &[Permission::Import])
             .await?;
-        Err(ServiceError::Unimplemented("GetErrorFile (error files of import jobs)").into())
+        let stream = export::start_error_file(self.export_context(), request.into_inner(), call).await?;
+        Ok(Response::new(stream))
     }
 }
 

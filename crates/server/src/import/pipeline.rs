@@ -11,6 +11,7 @@
 //! ```
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::Instant;
@@ -83,6 +84,8 @@ struct RowProblem {
 
 /// A validated batch on its way to the writer.
 struct CheckedBatch {
+    /// The file's header labels by template position, for messages about columns.
+    labels: Arc<[String]>,
     records: Records,
     /// Spreadsheet row of each record, in order.
     record_rows: Vec<u64>,
@@ -403,6 +406,12 @@ fn read_batches(
     let counters = events.counters();
     let code_column = job.module.fields()[0];
     let code_label = validator.mapping().columns[0].label.clone();
+    let labels: Arc<[String]> = validator
+        .mapping()
+        .columns
+        .iter()
+        .map(|c| c.label.clone())
+        .collect();
 
     loop {
         if cancel.is_cancelled() {
@@ -414,6 +423,7 @@ fn read_batches(
             Err(e) => return Err(plugin_failure(e, job, upload)),
         };
         let mut checked = CheckedBatch {
+            labels: labels.clone(),
             records: Records::empty(job.module),
             record_rows: Vec::with_capacity(batch.rows.len()),
             problems: Vec::new(),
@@ -584,6 +594,7 @@ impl Writer<'_> {
     /// Writes (or plans) one batch and reports its rows.
     fn handle(&mut self, batch: CheckedBatch) -> Result<(), Failure> {
         let CheckedBatch {
+            labels,
             records,
             record_rows,
             mut problems,
@@ -615,7 +626,12 @@ impl Writer<'_> {
                 problems.push(RowProblem {
                     row: record_rows[i],
                     issues: vec![RowIssue {
-                        column: locale.label(field).to_owned(),
+                        column: module
+                            .fields()
+                            .iter()
+                            .position(|f| f.key == field.key)
+                            .and_then(|i| labels.get(i).cloned())
+                            .unwrap_or_else(|| locale.label(field).to_owned()),
                         field: field.key,
                         code: error,
                         message,

@@ -1,0 +1,259 @@
+//! Which columns a file gets and how records become its cells.
+//!
+//! Codes and phones are text columns (leading zeros and `+86` survive spreadsheets), dates are
+//! date cells, amounts are numbers shown with two decimals. Text that a spreadsheet would run
+//! as a formula (`= + - @ TAB CR`) gets the `'` prefix (OWASP CSV injection), which import
+//! strips again, so export → import is lossless.
+
+use chrono::NaiveDate;
+use dataport_core::text::escape_for_export;
+use dataport_core::{Contact, Customer, FieldDef, FieldKind, Locale, Module, Opportunity, Records, template};
+use dataport_plugin_sdk::{Cell, Column, ColumnKind, RowBatch, days_from_ymd};
+
+use crate::error::ServiceError;
+
+/// The fields of a file, in order.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub module: Module,
+    pub fields: Vec<&'static FieldDef>,
+    pub locale: Locale,
+}
+
+impl Layout {
+    /// Every template field, in template order (what import expects).
+    pub fn all(module: Module, locale: Locale) -> Layout {
+        Layout {
+            module,
+            fields: module.fields().iter().collect(),
+            locale,
+        }
+    }
+
+    /// The requested fields in the requested order; none means the guide's default core set.
+    pub fn for_export(module: Module, keys: &[String], locale: Locale) -> Result<Layout, ServiceError> {
+        let keys: Vec<String> = if keys.is_empty() {
+            module
+                .default_export_fields()
+                .iter()
+                .map(|k| (*k).to_owned())
+                .collect()
+        } else {
+            keys.iter().map(|k| k.trim().to_owned()).collect()
+        };
+        let mut fields: Vec<&'static FieldDef> = Vec::with_capacity(keys.len());
+        for key in &keys {
+            let field = module
+                .field(key)
+                .or_else(|| dataport_core::header::field_for_label(module, key))
+                .ok_or_else(|| {
+                    let known: Vec<&str> = module.fields().iter().map(|f| f.key).collect();
+                    ServiceError::InvalidArgument(format!(
+                        "{module} have no field '{key}'; choose from: {}",
+                        known.join(", ")
+                    ))
+                })?;
+            if fields.iter().any(|f| f.key == field.key) {
+                return Err(ServiceError::InvalidArgument(format!(
+                    "field '{}' is listed twice",
+                    field.key
+                )));
+            }
+            fields.push(field);
+        }
+        Ok(Layout {
+            module,
+            fields,
+            locale,
+        })
+    }
+
+    pub fn labels(&self) -> Vec<String> {
+        self.fields
+            .iter()
+            .map(|f| self.locale.label(f).to_owned())
+            .collect()
+    }
+
+    /// The writer's columns; a `template` also carries drop-down choices, the required mark and
+    /// the fill-in rule as a header note.
+    pub fn columns(&self, template: bool) -> Vec<Column> {
+        self.fields
+            .iter()
+            .map(|f| {
+                let kind = match f.kind {
+                    FieldKind::Code | FieldKind::Phone => ColumnKind::Text,
+                    FieldKind::Date => ColumnKind::Date,
+                    FieldKind::Amount => ColumnKind::Decimal2,
+                    _ => ColumnKind::General,
+                };
+                let mut column = Column::new(self.locale.label(f)).kind(kind);
+                if template {
+                    column.required = f.required;
+                    column.comment = template::rule(self.module, f, self.locale);
+                    column.choices = match f.kind {
+                        FieldKind::Enum(choices) => choices.iter().map(|c| (*c).to_owned()).collect(),
+                        FieldKind::YesNo => vec!["是".to_owned(), "否".to_owned()],
+                        _ => Vec::new(),
+                    };
+                }
+                column
+            })
+            .collect()
+    }
+
+    /// The records as rows of cells in this layout.
+    pub fn cells(&self, records: &Records) -> RowBatch {
+        let mut batch = RowBatch::new();
+        match records {
+            Records::Customers(v) => v
+                .iter()
+                .for_each(|r| batch.push_row(0, self.row(|k| customer_cell(r, k)))),
+            Records::Contacts(v) => v
+                .iter()
+                .for_each(|r| batch.push_row(0, self.row(|k| contact_cell(r, k)))),
+            Records::Opportunities(v) => v
+                .iter()
+                .for_each(|r| batch.push_row(0, self.row(|k| opportunity_cell(r, k)))),
+        }
+        batch
+    }
+
+    fn row(&self, cell: impl Fn(&str) -> Cell) -> Vec<Cell> {
+        self.fields.iter().map(|f| cell(f.key)).collect()
+    }
+}
+
+/// Text for a file: escaped against formula injection; empty text is an empty cell.
+pub fn text_cell(text: &str) -> Cell {
+    if text.is_empty() {
+        Cell::Null
+    } else {
+        Cell::Text(escape_for_export(text).into_owned())
+    }
+}
+
+fn opt_text(v: &Option<String>) -> Cell {
+    v.as_deref().map(text_cell).unwrap_or(Cell::Null)
+}
+
+fn amount(cents: Option<i64>) -> Cell {
+    // Exact: every accepted amount has at most 15 significant digits.
+    cents.map(|c| Cell::Float(c as f64 / 100.0)).unwrap_or(Cell::Null)
+}
+
+fn date(d: Option<NaiveDate>) -> Cell {
+    use chrono::Datelike;
+    d.and_then(|d| days_from_ymd(d.year(), d.month(), d.day()))
+        .map(Cell::Date)
+        .unwrap_or(Cell::Null)
+}
+
+fn customer_cell(r: &Customer, key: &str) -> Cell {
+    match key {
+        "code" => text_cell(&r.code),
+        "name" => text_cell(&r.name),
+        "industry" => opt_text(&r.industry),
+        "phone" => opt_text(&r.phone),
+        "owner" => text_cell(&r.owner),
+        "level" => opt_text(&r.level),
+        "follow_up_status" => opt_text(&r.follow_up_status),
+        "address" => opt_text(&r.address),
+        "contract_amount" => amount(r.contract_amount_cents),
+        "follow_up_notes" => opt_text(&r.follow_up_notes),
+        "remarks" => opt_text(&r.remarks),
+        "created_at" => date(r.created_at),
+        _ => Cell::Null,
+    }
+}
+
+fn contact_cell(r: &Contact, key: &str) -> Cell {
+    match key {
+        "code" => text_cell(&r.code),
+        "customer_code" => text_cell(&r.customer_code),
+        "name" => text_cell(&r.name),
+        "title" => opt_text(&r.title),
+        "phone" => opt_text(&r.phone),
+        "email" => opt_text(&r.email),
+        "is_primary" => r
+            .is_primary
+            .map(|b| Cell::text(if b { "是" } else { "否" }))
+            .unwrap_or(Cell::Null),
+        "remarks" => opt_text(&r.remarks),
+        _ => Cell::Null,
+    }
+}
+
+fn opportunity_cell(r: &Opportunity, key: &str) -> Cell {
+    match key {
+        "code" => text_cell(&r.code),
+        "customer_code" => text_cell(&r.customer_code),
+        "name" => text_cell(&r.name),
+        "stage" => opt_text(&r.stage),
+        "amount" => amount(r.amount_cents),
+        "expected_close_date" => date(r.expected_close_date),
+        "owner" => opt_text(&r.owner),
+        "remarks" => opt_text(&r.remarks),
+        _ => Cell::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_and_chosen_fields() {
+        let default = Layout::for_export(Module::Customers, &[], Locale::ZhCn).unwrap();
+        assert_eq!(
+            default.labels(),
+            [
+                "客户编号",
+                "客户名称",
+                "所属行业",
+                "联系电话",
+                "负责人",
+                "客户等级",
+                "创建时间"
+            ]
+        );
+        let chosen = Layout::for_export(
+            Module::Customers,
+            &["phone".into(), "客户名称".into()],
+            Locale::En,
+        )
+        .unwrap();
+        assert_eq!(chosen.labels(), ["Phone", "Customer Name"]);
+        let err = Layout::for_export(Module::Customers, &["wechat".into()], Locale::ZhCn).unwrap_err();
+        assert!(err.to_string().contains("no field 'wechat'"), "{err}");
+        assert!(
+            Layout::for_export(Module::Customers, &["code".into(), "code".into()], Locale::ZhCn).is_err()
+        );
+    }
+
+    #[test]
+    fn records_become_typed_escaped_cells() {
+        let layout = Layout::all(Module::Customers, Locale::ZhCn);
+        let record = Customer {
+            code: "C1".into(),
+            name: "=HYPERLINK(\"evil\")".into(),
+            phone: Some("+8613812345678".into()),
+            owner: "张伟".into(),
+            contract_amount_cents: Some(12_345),
+            created_at: NaiveDate::from_ymd_opt(2023, 10, 1),
+            ..Customer::default()
+        };
+        let batch = layout.cells(&Records::Customers(vec![record]));
+        let cells = &batch.rows[0].cells;
+        assert_eq!(cells[1], Cell::text("'=HYPERLINK(\"evil\")"));
+        assert_eq!(cells[3], Cell::text("'+8613812345678"));
+        assert_eq!(cells[2], Cell::Null);
+        assert_eq!(cells[8], Cell::Float(123.45));
+        assert_eq!(cells[11], Cell::Date(19_631));
+        let columns = layout.columns(true);
+        assert_eq!(columns[0].kind, ColumnKind::Text);
+        assert!(columns[0].required && columns[0].comment.starts_with("必填"));
+        assert_eq!(columns[5].choices, ["VIP", "重要", "普通"]);
+        assert!(layout.columns(false)[5].choices.is_empty());
+    }
+}

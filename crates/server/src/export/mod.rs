@@ -1,0 +1,417 @@
+//! Files going out: Export (filtered records), GetTemplate (import templates) and GetErrorFile
+//! (the failed rows of an import, to fix and import again).
+//!
+//! All three run a plugin [`Writer`] on a blocking thread that writes into a [`ChunkSink`]; the
+//! sink cuts the bytes into ~256 KiB chunks that go to the client through a bounded channel, so
+//! memory stays constant whatever the size, and a client that goes away stops the writer (and,
+//! for exports, the keyset-paginated query feeding it) at its next chunk.
+
+mod layout;
+mod sink;
+
+use std::time::Instant;
+
+use chrono::Local;
+use dataport_core::{Filter, Locale, Module, template};
+use dataport_plugin_sdk::{Cell, Column, Options, Plugin, PluginError, RowBatch, Writer};
+use dataport_proto::{convert, v1};
+use dataport_store::Store;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use crate::error::{ServiceError, blocking};
+use crate::formats::{Chosen, Formats, content_type};
+use crate::inflight::CallGuard;
+use crate::service::EventStream;
+pub use layout::Layout;
+use sink::{ChunkSink, SendChunk};
+
+/// Records read per keyset page.
+const PAGE_ROWS: usize = 5_000;
+/// Events buffered towards the client: at most this many chunks in memory per download.
+const EVENT_QUEUE: usize = 16;
+/// The default format of downloads.
+pub const DEFAULT_FORMAT: &str = "xlsx";
+
+/// What the file handlers need from the service.
+#[derive(Clone)]
+pub struct ExportContext {
+    pub store: Store,
+    pub formats: Formats,
+}
+
+fn plugin_error(chosen: &Chosen, e: PluginError) -> ServiceError {
+    ServiceError::Domain {
+        code: dataport_core::ErrorCode::PluginError,
+        message: format!(
+            "the {} plugin failed writing {}: {}",
+            chosen.plugin.descriptor().name,
+            chosen.format,
+            e
+        ),
+    }
+}
+
+/// Options for a writer: the caller's, plus the first sheet's name where the plugin has sheets.
+fn writer_options(chosen: &Chosen, requested: &[v1::FormatOption], sheet: &str) -> Options {
+    let mut options = Options::new();
+    let caller_names_sheet = requested.iter().any(|o| o.key.eq_ignore_ascii_case("sheet"));
+    if chosen.plugin.descriptor().capabilities.sheets && !caller_names_sheet {
+        options = options.with("sheet", sheet);
+    }
+    for o in requested {
+        options = options.with(o.key.clone(), o.value.clone());
+    }
+    options
+}
+
+/// Runs `body` with a writer of `chosen` whose output goes out through `send`; finishes the
+/// file and returns its size and sha256.
+fn write_file(
+    chosen: &Chosen,
+    options: &Options,
+    send: SendChunk,
+    body: impl FnOnce(&mut dyn Writer) -> Result<(), ServiceError>,
+) -> Result<(u64, String), ServiceError> {
+    let sink = ChunkSink::new(send);
+    let gone = |sink: &ChunkSink, e: ServiceError| {
+        if sink.client_gone() {
+            ServiceError::Cancelled("the client closed the download".into())
+        } else {
+            e
+        }
+    };
+    let mut writer = chosen
+        .plugin
+        .open_writer(&chosen.format, options, Box::new(sink.clone()))
+        .map_err(|e| plugin_error(chosen, e))?;
+    body(&mut *writer).map_err(|e| gone(&sink, e))?;
+    writer
+        .finish()
+        .map_err(|e| gone(&sink, plugin_error(chosen, e)))?;
+    // Releasing the writer lets it drop its handle on the sink.
+    drop(writer);
+    sink.finish()
+        .map_err(|_| ServiceError::Cancelled("the client closed the download".into()))
+}
+
+/// A `yyyymmdd_hhmmss` stamp for file names, in the server's local time.
+fn stamp() -> String {
+    Local::now().format("%Y%m%d_%H%M%S").to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Export
+// ---------------------------------------------------------------------------------------------
+
+/// The permission Export needs.
+pub const EXPORT_PERMISSION: dataport_core::Permission = dataport_core::Permission::Export;
+
+/// Checks an export request and starts streaming it.
+pub fn start_export(
+    ctx: ExportContext,
+    request: v1::ExportRequest,
+    call: CallGuard,
+) -> Result<EventStream<v1::ExportEvent>, ServiceError> {
+    let module = convert::module_from_proto(request.module)?;
+    let scope = v1::ExportScope::try_from(request.scope).unwrap_or(v1::ExportScope::Unspecified);
+    let filter = if scope == v1::ExportScope::All {
+        Filter::all(module)
+    } else {
+        convert::filter_from_proto(module, request.filter.as_ref())?
+    };
+    let locale = convert::locale_from_proto(request.locale);
+    if request.format.trim().eq_ignore_ascii_case("records") {
+        return Err(ServiceError::Unimplemented(
+            "Export as typed record batches (format `records`)",
+        ));
+    }
+    let layout = Layout::for_export(module, &request.fields, locale)?;
+    let chosen = ctx.formats.writer(&request.format, DEFAULT_FORMAT, module)?;
+    let file_name = if request.file_name.trim().is_empty() {
+        format!(
+            "{}_{}.{}",
+            module.export_file_stem(),
+            stamp(),
+            ctx.formats.extension(&chosen.format)
+        )
+    } else {
+        request.file_name.trim().to_owned()
+    };
+    let options = writer_options(&chosen, &request.options, module.label_zh());
+    let (tx, rx) = mpsc::channel::<Result<v1::ExportEvent, Status>>(EVENT_QUEUE);
+    let store = ctx.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let _call = call;
+        let started = Instant::now();
+        let send = |event: v1::export_event::Event| {
+            tx.blocking_send(Ok(v1::ExportEvent { event: Some(event) }))
+                .is_ok()
+        };
+        let result = (|| -> Result<(u64, u64, String), ServiceError> {
+            let total = store.count(&filter)?;
+            if !send(v1::export_event::Event::Started(v1::ExportStarted {
+                total_rows: total,
+                file_name: file_name.clone(),
+                content_type: content_type(&chosen.format).to_owned(),
+            })) {
+                return Err(ServiceError::Cancelled("the client closed the export".into()));
+            }
+            let chunk_tx = tx.clone();
+            let send_chunk: SendChunk = Box::new(move |bytes| {
+                chunk_tx
+                    .blocking_send(Ok(v1::ExportEvent {
+                        event: Some(v1::export_event::Event::Chunk(bytes)),
+                    }))
+                    .is_ok()
+            });
+            let mut rows = 0u64;
+            let (bytes, sha256) = write_file(&chosen, &options, send_chunk, |writer| {
+                writer
+                    .write_header(&layout.columns(false))
+                    .map_err(|e| plugin_error(&chosen, e))?;
+                let mut after: Option<String> = None;
+                loop {
+                    let page = store.page(&filter, after.as_deref(), PAGE_ROWS)?;
+                    if page.is_empty() {
+                        return Ok(());
+                    }
+                    after = page.last_code().map(str::to_owned);
+                    writer
+                        .write_rows(&layout.cells(&page))
+                        .map_err(|e| plugin_error(&chosen, e))?;
+                    rows += page.len() as u64;
+                    if !send(v1::export_event::Event::Progress(v1::ExportProgress {
+                        rows_written: rows,
+                    })) {
+                        return Err(ServiceError::Cancelled("the client closed the export".into()));
+                    }
+                }
+            })?;
+            Ok((rows, bytes, sha256))
+        })();
+        match result {
+            Ok((rows, bytes, sha256)) => {
+                tracing::info!(module = %module, format = %chosen.format, rows, bytes, ms = started.elapsed().as_millis() as u64, "export finished");
+                send(v1::export_event::Event::Completed(v1::ExportCompleted {
+                    rows,
+                    bytes,
+                    sha256,
+                    file_name,
+                }));
+            }
+            Err(ServiceError::Cancelled(why)) => tracing::info!(module = %module, "export stopped: {why}"),
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e.into()));
+            }
+        }
+    });
+    Ok(Box::pin(ReceiverStream::new(rx)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Templates and error files
+// ---------------------------------------------------------------------------------------------
+
+/// Streams a file produced by `body` as FileEvents.
+fn stream_file(
+    chosen: Chosen,
+    options: Options,
+    file_name: String,
+    call: CallGuard,
+    body: impl FnOnce(&mut dyn Writer, &Chosen) -> Result<(), ServiceError> + Send + 'static,
+) -> EventStream<v1::FileEvent> {
+    let (tx, rx) = mpsc::channel::<Result<v1::FileEvent, Status>>(EVENT_QUEUE);
+    tokio::task::spawn_blocking(move || {
+        let _call = call;
+        let send =
+            |event: v1::file_event::Event| tx.blocking_send(Ok(v1::FileEvent { event: Some(event) })).is_ok();
+        if !send(v1::file_event::Event::Started(v1::FileStarted {
+            file_name: file_name.clone(),
+            content_type: content_type(&chosen.format).to_owned(),
+        })) {
+            return;
+        }
+        let chunk_tx = tx.clone();
+        let send_chunk: SendChunk = Box::new(move |bytes| {
+            chunk_tx
+                .blocking_send(Ok(v1::FileEvent {
+                    event: Some(v1::file_event::Event::Chunk(bytes)),
+                }))
+                .is_ok()
+        });
+        match write_file(&chosen, &options, send_chunk, |writer| body(writer, &chosen)) {
+            Ok((bytes, sha256)) => {
+                send(v1::file_event::Event::Completed(v1::FileCompleted {
+                    bytes,
+                    sha256,
+                }));
+            }
+            Err(ServiceError::Cancelled(why)) => tracing::debug!("download stopped: {why}"),
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e.into()));
+            }
+        }
+    });
+    Box::pin(ReceiverStream::new(rx))
+}
+
+/// GetTemplate: the module's import template.
+pub fn start_template(
+    ctx: ExportContext,
+    request: v1::GetTemplateRequest,
+    call: CallGuard,
+) -> Result<EventStream<v1::FileEvent>, ServiceError> {
+    let module = convert::module_from_proto(request.module)?;
+    let locale = convert::locale_from_proto(request.locale);
+    let chosen = ctx.formats.writer(&request.format, DEFAULT_FORMAT, module)?;
+    let file_name = format!(
+        "{}.{}",
+        template::template_file_stem(module, Locale::ZhCn),
+        ctx.formats.extension(&chosen.format)
+    );
+    let options = writer_options(&chosen, &[], &template::template_file_stem(module, Locale::ZhCn));
+    Ok(stream_file(
+        chosen,
+        options,
+        file_name,
+        call,
+        move |writer, chosen| write_template(writer, chosen, module, locale),
+    ))
+}
+
+/// The data sheet (the exact Chinese import header, formatted for filling in) and, where the
+/// format has sheets, the 填写说明 sheet describing every field.
+fn write_template(
+    writer: &mut dyn Writer,
+    chosen: &Chosen,
+    module: Module,
+    locale: Locale,
+) -> Result<(), ServiceError> {
+    // The header is always the Chinese template header; the notes follow the locale.
+    let mut columns = Layout::all(module, Locale::ZhCn).columns(true);
+    for (column, field) in columns.iter_mut().zip(module.fields()) {
+        column.comment = template::rule(module, field, locale);
+    }
+    writer
+        .write_header(&columns)
+        .map_err(|e| plugin_error(chosen, e))?;
+    if !chosen.plugin.descriptor().capabilities.sheets {
+        return Ok(());
+    }
+    writer
+        .start_sheet(template::instructions_sheet(locale))
+        .map_err(|e| plugin_error(chosen, e))?;
+    let header = template::instructions_header(locale);
+    writer
+        .write_header(&[
+            Column::new(header[0]),
+            Column::new(header[1]),
+            Column::new(header[2]),
+            Column::new(header[3]),
+            Column::new(header[4]),
+        ])
+        .map_err(|e| plugin_error(chosen, e))?;
+    let mut rows = RowBatch::new();
+    for (i, field) in module.fields().iter().enumerate() {
+        let name = match locale {
+            Locale::ZhCn => field.label_zh.to_owned(),
+            Locale::En => format!("{} ({})", field.label_en, field.label_zh),
+        };
+        rows.push_row(
+            0,
+            vec![
+                Cell::Int(i as i64 + 1),
+                Cell::Text(name),
+                Cell::text(template::kind_label(field.kind, locale)),
+                Cell::text(if field.required {
+                    locale.pick("是", "yes")
+                } else {
+                    locale.pick("否", "no")
+                }),
+                Cell::Text(template::rule(module, field, locale)),
+            ],
+        );
+    }
+    writer.write_rows(&rows).map_err(|e| plugin_error(chosen, e))
+}
+
+/// Error rows fetched per page.
+const ERROR_PAGE: usize = 1_000;
+
+/// GetErrorFile: a job's failed rows in the template layout, plus 错误原因.
+pub async fn start_error_file(
+    ctx: ExportContext,
+    request: v1::GetErrorFileRequest,
+    call: CallGuard,
+) -> Result<EventStream<v1::FileEvent>, ServiceError> {
+    let job_id = request.job_id;
+    let store = ctx.store.clone();
+    let job = blocking(move || {
+        store
+            .get_job(job_id)?
+            .ok_or_else(|| ServiceError::NotFound(format!("import job {job_id} does not exist")))
+    })
+    .await?;
+    let locale = convert::locale_from_proto(request.locale);
+    let module = job.module;
+    let chosen = ctx.formats.writer(&request.format, DEFAULT_FORMAT, module)?;
+    let file_name = format!(
+        "{}_{}{job_id}.{}",
+        module.export_file_stem(),
+        locale.pick("导入错误_任务", "import-errors_job"),
+        ctx.formats.extension(&chosen.format)
+    );
+    let options = writer_options(&chosen, &[], locale.pick("错误数据", "errors"));
+    let store = ctx.store.clone();
+    Ok(stream_file(
+        chosen,
+        options,
+        file_name,
+        call,
+        move |writer, chosen| {
+            let layout = Layout::all(module, locale);
+            let mut columns = layout.columns(false);
+            columns.push(Column::new(locale.pick(
+                dataport_core::header::ERROR_COLUMN_ZH,
+                dataport_core::header::ERROR_COLUMN_EN,
+            )));
+            writer
+                .write_header(&columns)
+                .map_err(|e| plugin_error(chosen, e))?;
+            let width = layout.fields.len();
+            let mut after: Option<i64> = None;
+            loop {
+                let page = store.row_errors(job_id, after, ERROR_PAGE)?;
+                let Some(last) = page.last() else { return Ok(()) };
+                after = Some(last.row);
+                let mut rows = RowBatch::new();
+                for group in page.chunk_by(|a, b| a.row == b.row) {
+                    let row = group[0].row;
+                    let data = group.iter().find_map(|e| e.row_data.as_deref());
+                    // Job-level problems (a bad header, say) have no row to fix.
+                    if data.is_none() && row <= 1 {
+                        continue;
+                    }
+                    let values: Vec<String> = data
+                        .and_then(|d| serde_json::from_str(d).ok())
+                        .unwrap_or_default();
+                    let mut cells: Vec<Cell> = (0..width)
+                        .map(|i| values.get(i).map(|v| layout::text_cell(v)).unwrap_or(Cell::Null))
+                        .collect();
+                    let reasons: Vec<&str> = group.iter().map(|e| e.message.as_str()).collect();
+                    let reason = locale.pick(
+                        format!("第{row}行：{}", reasons.join("；")),
+                        format!("row {row}: {}", reasons.join("; ")),
+                    );
+                    cells.push(layout::text_cell(&reason));
+                    rows.push_row(0, cells);
+                }
+                if !rows.rows.is_empty() {
+                    writer.write_rows(&rows).map_err(|e| plugin_error(chosen, e))?;
+                }
+            }
+        },
+    ))
+}
