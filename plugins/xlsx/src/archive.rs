@@ -55,17 +55,16 @@ pub(crate) fn inspect<R: Read + Seek>(
     wanted: Option<&str>,
 ) -> Result<(Inspection, R), PluginError> {
     check_signature(&mut source)?;
+    // The zip crate sizes its entry table by the count the archive declares (bounded by the
+    // directory's size), so the count is checked before it parses the directory, and again after.
+    if let Some(declared) = declared_entries(&mut source)? {
+        check_entries(declared, limits)?;
+    }
     let zip = ZipArchive::new(source).map_err(|e| match e {
         ZipError::Io(e) if e.kind() != io::ErrorKind::UnexpectedEof => PluginError::from(e),
         e => not_xlsx(e),
     })?;
-    if zip.len() as u64 > limits.max_entries {
-        return Err(PluginError::malformed(format!(
-            "the xlsx archive has {} entries, more than the limit of {} (option `max_zip_entries` raises it)",
-            zip.len(),
-            limits.max_entries
-        )));
-    }
+    check_entries(zip.len() as u64, limits)?;
     // calamine finds parts case-insensitively, the last of equal names winning; so do we.
     let mut index = HashMap::with_capacity(zip.len());
     for i in 0..zip.len() {
@@ -165,6 +164,69 @@ pub(crate) fn inspect<R: Read + Seek>(
         },
         source,
     ))
+}
+
+fn check_entries(entries: u64, limits: &Limits) -> Result<(), PluginError> {
+    if entries > limits.max_entries {
+        return Err(PluginError::malformed(format!(
+            "the xlsx archive has {entries} entries, more than the limit of {} (option `max_zip_entries` raises it)",
+            limits.max_entries
+        )));
+    }
+    Ok(())
+}
+
+/// The entry count the end of central directory record declares (the zip64 one when there is
+/// one), read from the last 64 KiB; `None` if there is no such record (the zip crate then
+/// reports the archive as broken).
+fn declared_entries<R: Read + Seek>(source: &mut R) -> Result<Option<u64>, PluginError> {
+    const EOCD: &[u8] = b"PK\x05\x06";
+    const ZIP64_LOCATOR: &[u8] = b"PK\x06\x07";
+    const ZIP64_EOCD: &[u8] = b"PK\x06\x06";
+    let len = source.seek(SeekFrom::End(0))?;
+    let tail_len = len.min(22 + 0xFFFF);
+    let tail_start = len - tail_len;
+    source.seek(SeekFrom::Start(tail_start))?;
+    let mut tail = Vec::new();
+    source.by_ref().take(tail_len).read_to_end(&mut tail)?;
+    source.seek(SeekFrom::Start(0))?;
+    let u16_at = |b: &[u8], i: usize| {
+        b.get(i..i + 2)
+            .map(|s| u64::from(u16::from_le_bytes([s[0], s[1]])))
+    };
+    // The record nearest the end whose comment fits in the file.
+    let Some(eocd) = (0..tail.len().saturating_sub(21)).rev().find(|&i| {
+        tail[i..].starts_with(EOCD) && u16_at(&tail, i + 20).is_some_and(|c| i as u64 + 22 + c <= tail_len)
+    }) else {
+        return Ok(None);
+    };
+    let mut declared = u16_at(&tail, eocd + 10)
+        .unwrap_or(0)
+        .max(u16_at(&tail, eocd + 8).unwrap_or(0));
+    // A zip64 locator right before it points at the zip64 record, whose counts are 64-bit.
+    if let Some(locator) = eocd
+        .checked_sub(20)
+        .filter(|&l| tail[l..].starts_with(ZIP64_LOCATOR))
+    {
+        let mut offset = [0u8; 8];
+        offset.copy_from_slice(&tail[locator + 8..locator + 16]);
+        let offset = u64::from_le_bytes(offset);
+        if offset < len {
+            let mut record = Vec::with_capacity(56);
+            source.seek(SeekFrom::Start(offset))?;
+            source.by_ref().take(56).read_to_end(&mut record)?;
+            source.seek(SeekFrom::Start(0))?;
+            if record.len() == 56 && record.starts_with(ZIP64_EOCD) {
+                let count = |at: usize| {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&record[at..at + 8]);
+                    u64::from_le_bytes(b)
+                };
+                declared = declared.max(count(24)).max(count(32));
+            }
+        }
+    }
+    Ok(Some(declared))
 }
 
 fn not_xlsx(e: impl std::fmt::Display) -> PluginError {
@@ -563,7 +625,7 @@ fn parse_sheet(input: &mut dyn BufRead, path: &str, sheet: &str) -> Result<Sheet
         let is_start = matches!(event, Event::Start(_));
         match event {
             Event::Start(e) | Event::Empty(e) => match (in_data, e.local_name().as_ref()) {
-                (false, "dimension") => {
+                (false, "dimension") if !seen_data => {
                     if let Some(r) = attr(&e, "ref", path)? {
                         facts.dimension =
                             Some(cellref::parse_area(&r).ok_or_else(|| outside("the dimension", &r))?);
@@ -630,6 +692,34 @@ mod tests {
         assert!(err.message.contains("`客户`, `2`, `Notes`"), "{}", err.message);
         assert!(choose_sheet(&sheets, Some("notes")).is_err());
         assert!(choose_sheet(&[], None).is_err());
+    }
+
+    #[test]
+    fn declared_entry_counts_including_zip64() {
+        // A zip64 end record (56 bytes), its locator and the classic end record saying 0xFFFF.
+        let mut file = Vec::new();
+        file.extend_from_slice(b"PK\x06\x06");
+        file.extend_from_slice(&[0; 20]);
+        file.extend_from_slice(&70_000u64.to_le_bytes()); // entries on this disk
+        file.extend_from_slice(&70_000u64.to_le_bytes()); // entries
+        file.extend_from_slice(&[0; 16]);
+        file.extend_from_slice(b"PK\x06\x07");
+        file.extend_from_slice(&[0; 4]);
+        file.extend_from_slice(&0u64.to_le_bytes()); // the zip64 record's offset
+        file.extend_from_slice(&[0; 4]);
+        file.extend_from_slice(b"PK\x05\x06");
+        file.extend_from_slice(&[0; 4]);
+        file.extend_from_slice(&[0xFF; 4]);
+        file.extend_from_slice(&[0; 10]);
+        let mut source = std::io::Cursor::new(file);
+        assert_eq!(declared_entries(&mut source).unwrap(), Some(70_000));
+        assert_eq!(source.position(), 0);
+        let err = check_entries(70_000, &Limits::default()).unwrap_err();
+        assert!(err.message.contains("`max_zip_entries`"), "{}", err.message);
+        assert_eq!(
+            declared_entries(&mut std::io::Cursor::new(b"PK\x03\x04 no end")).unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -78,7 +78,8 @@
 //! | `General` | | as the cells come |
 //!
 //! Non-empty `choices` give a drop-down (list validation) over the column's data rows: inline
-//! when Excel allows (255 characters, no commas), else from a hidden helper sheet `_lists`.
+//! when Excel allows (255 characters, no commas), else from a hidden helper sheet `_lists`, the
+//! workbook's last.
 //! Cells: text as strings; [`Cell::Formula`] as a *string* (text format), never a formula;
 //! integers as numbers, or as text from 2^53 on so they stay exact; dates and date-times as
 //! date cells (as text outside 1900–9999); `Null` as nothing. Excel's limits are errors, not
@@ -159,6 +160,28 @@ impl Plugin for XlsxPlugin {
         Self::check_format(format)?;
         let options = WriteOptions::parse(options)?;
         Ok(Box::new(writer::open(sink, &options)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dataport_plugin_sdk::{ErrorKind, ReadOnly};
+
+    #[test]
+    fn the_reader_needs_a_seekable_source_and_the_xlsx_format() {
+        let source = Box::new(ReadOnly(&b"PK\x03\x04"[..]));
+        let err = XlsxPlugin
+            .open_reader("xlsx", &Options::new(), source)
+            .err()
+            .unwrap();
+        assert_eq!(err.kind, ErrorKind::InvalidArgument);
+        let source = Box::new(std::io::Cursor::new(Vec::new()));
+        let err = XlsxPlugin
+            .open_reader("csv", &Options::new(), source)
+            .err()
+            .unwrap();
+        assert_eq!(err.kind, ErrorKind::Unsupported);
     }
 }
 

@@ -8,7 +8,8 @@
 //!
 //! Exports never contain formulas: a [`Cell::Formula`] is written as a text cell. Long drop-down
 //! lists (over Excel's 255 characters for an inline list, or with commas in a value) go to a
-//! hidden helper sheet `_lists` (a small ordinary worksheet) and the validation refers to it.
+//! hidden helper sheet `_lists` (a small ordinary worksheet, placed after the visible sheets) and
+//! the validation refers to it.
 
 use std::io::{BufWriter, Write};
 
@@ -458,6 +459,15 @@ impl Writer for XlsxWriter {
         let Some(sink) = self.sink.take() else {
             return Err(invalid("the workbook is already finished"));
         };
+        // The helper sheet was added when first needed; it goes last, after the visible sheets,
+        // so that sheet numbers mean what users see (validations refer to it by name).
+        if let Some(helper) = &self.helper {
+            let sheets = self.workbook.worksheets_mut();
+            if helper.index < sheets.len() {
+                let sheet = sheets.remove(helper.index);
+                sheets.push(sheet);
+            }
+        }
         let mut out = BufWriter::with_capacity(64 * 1024, sink);
         self.workbook.save_to_writer(&mut out).map_err(xlsx_error)?;
         out.flush()?;

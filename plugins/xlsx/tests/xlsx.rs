@@ -583,6 +583,25 @@ fn budgets_count_real_bytes_and_name_their_options() {
 }
 
 #[test]
+fn a_declared_entry_count_over_the_limit_is_refused_before_parsing() {
+    let mut file = typed_workbook();
+    let eocd = file.windows(4).rposition(|w| w == b"PK\x05\x06").unwrap();
+    for at in [eocd + 8, eocd + 10] {
+        file[at..at + 2].copy_from_slice(&50_000u16.to_le_bytes());
+    }
+    on_both_paths(|plugin, path| {
+        let err = read_err(plugin, &file, &[]);
+        assert_eq!(err.kind, ErrorKind::MalformedFile, "{path}: {err}");
+        assert!(
+            err.message
+                .contains("has 50000 entries, more than the limit of 10000")
+                && err.message.contains("`max_zip_entries`"),
+            "{path}: {err}"
+        );
+    });
+}
+
+#[test]
 fn not_an_xlsx_file() {
     let valid = typed_workbook();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
@@ -834,9 +853,10 @@ fn written_template_has_formats_validations_notes_and_sheets() {
         let workbook = &parts["xl/workbook.xml"];
         let sheets = elements(workbook, "sheet");
         let names: Vec<&str> = sheets.iter().map(|s| s["name"].as_str()).collect();
-        assert_eq!(names, ["客户", "_lists", "填写说明"], "{path}");
+        assert_eq!(names, ["客户", "填写说明", "_lists"], "{path}");
+        assert_eq!(sheets[1].get("state"), None, "{path}");
         assert_eq!(
-            sheets[1].get("state").map(String::as_str),
+            sheets[2].get("state").map(String::as_str),
             Some("hidden"),
             "{path}"
         );
