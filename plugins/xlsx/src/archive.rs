@@ -144,8 +144,10 @@ pub(crate) fn inspect<R: Read + Seek>(
             ))
         })?;
     if let Some(area) = facts.dimension {
-        // A cell takes at least ~16 bytes of XML (`<c r="A1"><v>1</v></c>`); a dimension
-        // far beyond what the part could hold is a lie meant to make readers allocate.
+        // A sparse sheet declares more cells than it holds, but not orders of magnitude more
+        // than its XML could: a cell takes ~16 bytes (`<c r="A1"><v>1</v></c>`), and up to 16
+        // declared cells per byte are allowed. Our streaming reader never allocates the area;
+        // the lie is refused because it is meant for readers that do.
         let plausible = bytes.saturating_mul(16).saturating_add(1_000_000);
         if area.cells() > plausible {
             return Err(PluginError::malformed(format!(

@@ -906,6 +906,12 @@ fn written_template_has_formats_validations_notes_and_sheets() {
             width("1") > width("3"),
             "{path}: a code column is wider than a date column"
         );
+        // Constant-memory sheets store their strings inline.
+        assert!(sheet.contains(r#"t="inlineStr""#), "{path}");
+        assert!(
+            parts["xl/worksheets/sheet2.xml"].contains(r#"t="inlineStr""#),
+            "{path}"
+        );
         // A formula written as a string, never as a formula.
         assert!(!sheet.contains("<f>") && !sheet.contains("<f "), "{path}");
         // Validations: the short list inline, the long one on the hidden sheet, the date.
