@@ -40,6 +40,9 @@ pub enum Command {
     Export(ExportArgs),
     /// Download a module's import template (xlsx with drop-downs and a 填写说明 sheet, or csv).
     Template(TemplateArgs),
+    /// Write deterministic synthetic data (Chinese companies, owners, phones, dates) as csv or
+    /// xlsx, optionally with a known mix of broken rows; streams, so 10M rows are fine.
+    Gen(GenArgs),
     /// List the format plugins the server has loaded.
     Formats {
         #[command(flatten)]
@@ -79,6 +82,35 @@ pub struct ExportArgs {
     pub options: Vec<(String, String)>,
     #[command(flatten)]
     pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// customers, contacts or opportunities.
+    #[arg(long, value_name = "MODULE")]
+    pub module: String,
+    /// How many data rows.
+    #[arg(long, value_name = "N")]
+    pub rows: u64,
+    /// Output file; .csv or .xlsx (any plugin format that writes) decides the format.
+    pub output: PathBuf,
+    /// The same seed always gives the same file.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Share of rows (0 to 1) replaced by broken rows, one error each, rotating through
+    /// REQUIRED_MISSING, INVALID_DATE, INVALID_ENUM, INVALID_NUMBER, FORMULA_NOT_ALLOWED,
+    /// FORBIDDEN_CHARACTER, VALUE_TOO_LONG, INVALID_FORMAT and DUPLICATE_IN_FILE.
+    #[arg(long, default_value_t = 0.0, value_name = "R")]
+    pub error_rate: f64,
+    /// Contacts and opportunities refer to customers CUST000000000 … CUST(N-1) [default: --rows].
+    #[arg(long, value_name = "N")]
+    pub customer_rows: Option<u64>,
+    /// Also write the injected errors as `row,code,field` CSV to this file.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// Extra directory of format plugins (as for `serve`).
+    #[arg(long, env = "DATAPORT_PLUGIN_DIR", value_name = "DIR", value_delimiter = ':')]
+    pub plugin_dir: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

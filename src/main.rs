@@ -3,6 +3,7 @@
 mod cli;
 mod download;
 mod export_cmd;
+mod gen_cmd;
 mod import_cmd;
 mod table;
 
@@ -19,13 +20,21 @@ use dataport_store::Store;
 use tracing_subscriber::EnvFilter;
 
 use cli::{
-    Cli, ClientArgs, Command, DatabaseArgs, ExportArgs, FilterArgs, ImportArgs, JobsCommand, ServeArgs,
-    TemplateArgs, TokenCommand,
+    Cli, ClientArgs, Command, DatabaseArgs, ExportArgs, FilterArgs, GenArgs, ImportArgs, JobsCommand,
+    ServeArgs, TemplateArgs, TokenCommand,
 };
 use table::Table;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        // Client commands are often piped into `head` or `less`: a closed pipe should end them
+        // quietly, as it ends any Unix tool, instead of panicking on the next println.
+        // SAFETY: restoring the default disposition of SIGPIPE before any thread is started.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let default_log = if matches!(cli.command, Command::Serve(_)) {
         "info"
     } else {
@@ -56,6 +65,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Formats { client } => done(runtime.block_on(formats(client, &file))),
         Command::Export(args) => done(runtime.block_on(export(args, &file))),
         Command::Template(args) => done(runtime.block_on(template(args, &file))),
+        Command::Gen(args) => done(generate(args)),
         Command::Jobs(command) => done(runtime.block_on(jobs(command, &file))),
     }
 }
@@ -509,4 +519,17 @@ async fn template(args: TemplateArgs, file: &FileConfig) -> Result<()> {
     let module: Module = args.module.parse()?;
     let client = connect(&args.client, file).await?;
     export_cmd::template(client, module, args.format, args.locale.parse()?, args.output).await
+}
+
+fn generate(args: GenArgs) -> Result<()> {
+    gen_cmd::run(gen_cmd::GenRequest {
+        module: args.module.parse()?,
+        rows: args.rows,
+        seed: args.seed,
+        error_rate: args.error_rate,
+        customer_rows: args.customer_rows.unwrap_or(args.rows),
+        manifest: args.manifest,
+        plugin_dirs: args.plugin_dir,
+        output: args.output,
+    })
 }
