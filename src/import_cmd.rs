@@ -136,11 +136,8 @@ pub async fn run(mut client: AuthedClient, request: ImportRequest) -> Result<Exi
                     p.rows_read, p.rows_ok, p.rows_failed
                 ));
             }
-            Some(v1::import_event::Event::RowError(e)) => {
-                if errors.len() < ERRORS_SHOWN {
-                    errors.push(e);
-                }
-            }
+            Some(v1::import_event::Event::RowError(e)) if errors.len() < ERRORS_SHOWN => errors.push(e),
+            Some(v1::import_event::Event::RowError(_)) => {}
             Some(v1::import_event::Event::Completed(c)) => completed = Some(c),
             None => {}
         }

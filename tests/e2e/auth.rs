@@ -158,38 +158,6 @@ async fn token_list_shows_names_and_permissions_but_never_secrets() {
 }
 
 #[tokio::test]
-async fn rpcs_of_later_capabilities_are_unimplemented_and_say_what_is_missing() {
-    let server = TestServer::start();
-    let mut client = server.client(&server.admin_token()).await;
-    let status = client
-        .import(tokio_stream::iter([import_spec()]))
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::Unimplemented);
-    assert!(status.message().contains("Import"), "{}", status.message());
-
-    let status = client
-        .get_template(v1::GetTemplateRequest {
-            module: v1::Module::Customers as i32,
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::Unimplemented);
-    assert!(status.message().contains("template"), "{}", status.message());
-
-    let status = client
-        .get_error_file(v1::GetErrorFileRequest {
-            job_id: 1,
-            format: "csv".into(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::Unimplemented);
-    assert!(status.message().contains("GetErrorFile"), "{}", status.message());
-}
-
-#[tokio::test]
 async fn job_reads_and_counts_validate_their_arguments() {
     let server = TestServer::start();
     let mut client = server.client(&server.admin_token()).await;

@@ -223,7 +223,7 @@ fn finish(
                     "{} (and the job report could not be saved: {e})",
                     finish.error_message.clone().unwrap_or_default()
                 )),
-                started_at: DateTime::from(started_at),
+                started_at,
                 finished_at: Some(now),
             })
         }

@@ -1,0 +1,188 @@
+//! The `xlsx` format of dataport: imports one sheet of an Excel workbook, exports
+//! workbooks of one or more sheets (import templates with drop-downs and notes included).
+//!
+//! This crate is the implementation; `plugins/xlsx` exports it as `libdataport_plugin_xlsx.so`
+//! with one `export_plugin!` line, so that other plugins (the vendor layouts) can build on
+//! [`XlsxPlugin`] without linking a second plugin entry point. [`XlsxPlugin`] is an ordinary
+//! [`Plugin`] that can be used natively. Its descriptor: name and
+//! format `xlsx`, extension `xlsx`, reads, writes, `needs_seek` (a zip archive is read from its
+//! end; the host spools uploads to a temporary file) and `sheets`.
+//!
+//! # Reading
+//!
+//! | option | default | meaning |
+//! |---|---|---|
+//! | `sheet` | the first sheet | a sheet's exact name, else its 1-based number (`sheet=2`) |
+//! | `max_zip_entries` | 10000 | most entries the archive may have |
+//! | `max_entry_mib` | 1024 | most decompressed MiB of any one part read |
+//! | `max_total_mib` | 2048 | most decompressed MiB of all the parts read |
+//! | `max_ratio` | 100 | most decompressed bytes per compressed byte (after a part's first MiB) |
+//!
+//! An unknown sheet is an `INVALID_OPTION` error listing the workbook's sheets. Every limit
+//! that trips is a `MALFORMED_FILE` error naming the part, the limit and the option raising it.
+//!
+//! The layers, bottom up:
+//!
+//! 1. **Pre-scan** (`archive`): before calamine sees the file, every part calamine will read
+//!    (package and workbook relationships, workbook, shared strings, styles, theme and the chosen
+//!    sheet) is streamed through its own decompressor (`ZipArchive::by_index_raw` + flate2 over a
+//!    byte counter) into a sink, counting the bytes *actually* produced, since an archive's
+//!    declared sizes can lie. The ratio is checked on every read, so a zip bomb stops after a
+//!    few MB. On the way, quick-xml reads what calamine would trust: `uniqueCount` of the shared
+//!    strings (calamine reserves that many strings up front) must fit the part's real size, the
+//!    sheet's `<dimension>` must fit Excel's grid and the sheet's size, and every cell, row and
+//!    formula reference must lie in Excel's grid (calamine parses them with unchecked `u32`
+//!    arithmetic). A file that is not a zip, an OLE2 file (legacy `.xls` or a password-protected
+//!    workbook), a truncated archive: `not an xlsx file (zip archive): …`.
+//! 2. **Cells** (`reader`): calamine's streaming `XlsxCellReader`, never a whole-sheet `Range`.
+//!    It borrows the workbook it reads from, so both live on a worker thread that the [`Reader`]
+//!    drives in lock-step: one request per call, answered before the call returns, so the source
+//!    is only touched inside calls, as the ABI requires. A panic in calamine stays on that thread
+//!    and becomes an error; dropping the reader joins the thread.
+//! 3. **Formulas**: `next_cell_with_formula_metadata` returns each cell's cached value together
+//!    with its `<f>` element. Any cell with a formula is reported as [`Cell::Formula`] (`=` and
+//!    the formula text), never as its cached value: normal formulas with their text, shared
+//!    formula anchors with theirs, and cells deriving from a shared formula with the anchor's
+//!    formula moved to their position (`calamine::expand_shared_formula`). The other cells of a
+//!    multi-cell array formula carry no `<f>` at all, only a cached value; the pre-scan records
+//!    those ranges and such cells are reported as the array's formula as well.
+//! 4. **Rows** (`rows`): the header is row 1 (trailing empty cells dropped); each later row keeps
+//!    its sheet row number, is laid out by column (gaps are [`Cell::Null`]) and padded to the
+//!    header's width; empty rows are skipped; a non-empty cell right of the header makes the row
+//!    a `RowError` (`cell K5 is outside the header's 12 columns`) and leaves it out.
+//!
+//! Values (`values`): a number that is an integer below 2^53 is [`Cell::Int`] (a phone number
+//! 13812345678 stays exact), other numbers [`Cell::Float`]; a number with a date format is
+//! [`Cell::Date`] when its time of day is zero (to the millisecond) and [`Cell::DateTime`]
+//! otherwise (1900 and 1904 date systems); strings, shared or inline, are [`Cell::Text`] exactly
+//! as stored (rich text concatenated); booleans [`Cell::Bool`]; error values their text (`#N/A`);
+//! durations (`[h]:mm`) numbers of days; empty cells [`Cell::Null`].
+//!
+//! # Writing
+//!
+//! Option `sheet` names the first sheet (default `Sheet1`); [`Writer::start_sheet`] adds more.
+//! Every data sheet is a rust_xlsxwriter worksheet in constant-memory mode, and `finish` saves
+//! the workbook straight into the sink as a streaming zip (rust_xlsxwriter ≥ 0.96 needs no
+//! `Seek`), so memory does not grow with the rows and no temporary copy of the file is made.
+//!
+//! The header row is bold (red as well for required columns) and frozen; a column's `comment`
+//! becomes a note on its header cell; widths follow the label (CJK characters count double), the
+//! kind and the choices, capped at 60. By [`ColumnKind`](dataport_plugin_sdk::ColumnKind):
+//!
+//! | kind | column | cells |
+//! |---|---|---|
+//! | `Text` | number format `@` on the whole column | every value as text (leading zeros survive) |
+//! | `Date` | date validation if it has a comment | dates `yyyy-mm-dd` |
+//! | `DateTime` | | `yyyy-mm-dd hh:mm:ss` |
+//! | `Decimal2` | | numbers `#,##0.00` |
+//! | `Integer` | | numbers `0` |
+//! | `Bool` | | booleans |
+//! | `General` | | as the cells come |
+//!
+//! Non-empty `choices` give a drop-down (list validation) over the column's data rows: inline
+//! when Excel allows (255 characters, no commas), else from a hidden helper sheet `_lists`, the
+//! workbook's last.
+//! Cells: text as strings; [`Cell::Formula`] as a *string* (text format), never a formula;
+//! integers as numbers, or as text from 2^53 on so they stay exact; dates and date-times as
+//! date cells (as text outside 1900–9999); `Null` as nothing. Excel's limits are errors, not
+//! panics: more than 1 048 575 data rows in a sheet, text over 32 767 characters (naming the row
+//! and column), more than 16 384 columns.
+//!
+//! The crate has no `unsafe` code at all; the C entry point is in `plugins/xlsx`, made by the
+//! SDK's `export_plugin!`.
+//!
+//! [`Cell::Formula`]: dataport_plugin_sdk::Cell::Formula
+//! [`Cell::Null`]: dataport_plugin_sdk::Cell::Null
+//! [`Cell::Int`]: dataport_plugin_sdk::Cell::Int
+//! [`Cell::Float`]: dataport_plugin_sdk::Cell::Float
+//! [`Cell::Date`]: dataport_plugin_sdk::Cell::Date
+//! [`Cell::DateTime`]: dataport_plugin_sdk::Cell::DateTime
+//! [`Cell::Text`]: dataport_plugin_sdk::Cell::Text
+//! [`Cell::Bool`]: dataport_plugin_sdk::Cell::Bool
+
+#![forbid(unsafe_code)]
+
+mod archive;
+mod cellref;
+mod options;
+mod reader;
+mod rows;
+mod values;
+mod writer;
+
+use dataport_plugin_sdk::{ByteSink, ByteSource, Descriptor, Options, Plugin, PluginError, Reader, Writer};
+
+use crate::options::{ReadOptions, WriteOptions};
+
+/// The xlsx plugin: reads one sheet of an xlsx workbook and writes workbooks of one or more
+/// sheets. Exported as this library's plugin, and usable natively as an ordinary [`Plugin`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct XlsxPlugin;
+
+impl XlsxPlugin {
+    fn check_format(format: &str) -> Result<(), PluginError> {
+        if format.eq_ignore_ascii_case("xlsx") {
+            Ok(())
+        } else {
+            Err(PluginError::unsupported(format!(
+                "the xlsx plugin serves format `xlsx`, not `{format}`"
+            )))
+        }
+    }
+}
+
+impl Plugin for XlsxPlugin {
+    fn descriptor(&self) -> Descriptor {
+        Descriptor::new("xlsx", env!("CARGO_PKG_VERSION"))
+            .format("xlsx")
+            .extensions(["xlsx"])
+            .reads()
+            .writes()
+            .needs_seek()
+            .sheets()
+    }
+
+    fn open_reader(
+        &self,
+        format: &str,
+        options: &Options,
+        source: Box<dyn ByteSource>,
+    ) -> Result<Box<dyn Reader>, PluginError> {
+        Self::check_format(format)?;
+        let options = ReadOptions::parse(options)?;
+        Ok(Box::new(reader::open(source, &options)?))
+    }
+
+    fn open_writer(
+        &self,
+        format: &str,
+        options: &Options,
+        sink: Box<dyn ByteSink>,
+    ) -> Result<Box<dyn Writer>, PluginError> {
+        Self::check_format(format)?;
+        let options = WriteOptions::parse(options)?;
+        Ok(Box::new(writer::open(sink, &options)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dataport_plugin_sdk::{ErrorKind, ReadOnly};
+
+    #[test]
+    fn the_reader_needs_a_seekable_source_and_the_xlsx_format() {
+        let source = Box::new(ReadOnly(&b"PK\x03\x04"[..]));
+        let err = XlsxPlugin
+            .open_reader("xlsx", &Options::new(), source)
+            .err()
+            .unwrap();
+        assert_eq!(err.kind, ErrorKind::InvalidArgument);
+        let source = Box::new(std::io::Cursor::new(Vec::new()));
+        let err = XlsxPlugin
+            .open_reader("csv", &Options::new(), source)
+            .err()
+            .unwrap();
+        assert_eq!(err.kind, ErrorKind::Unsupported);
+    }
+}
