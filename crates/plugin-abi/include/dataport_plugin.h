@@ -99,6 +99,7 @@ typedef int32_t DpStatus;
 #define DP_STATUS_INTERNAL 8       /* instance must not be used again */
 #define DP_STATUS_PANIC 9          /* instance is poisoned */
 #define DP_STATUS_ABI_MISMATCH 10
+#define DP_STATUS_INVALID_VALUE 11 /* row error: a value with no mapping (vendor picklists) */
 
 typedef struct DpStrRef {
     const uint8_t *ptr;
@@ -148,7 +149,7 @@ typedef struct DpRow {
 
 typedef struct DpRowError {
     uint64_t row;  /* 1-based row number in the source file */
-    DpStatus kind; /* usually DP_STATUS_MALFORMED_FILE or DP_STATUS_ENCODING */
+    DpStatus kind; /* DP_STATUS_MALFORMED_FILE, DP_STATUS_ENCODING or DP_STATUS_INVALID_VALUE */
     DpStrRef message;
 } DpRowError;
 

@@ -190,6 +190,9 @@ impl Status {
     pub const PANIC: Status = Status(9);
     /// `dataport_plugin_init`: the plugin does not implement the requested ABI version.
     pub const ABI_MISMATCH: Status = Status(10);
+    /// A row error: a value the plugin cannot translate (a vendor picklist value with no
+    /// mapping). The host reports it as INVALID_ENUM for that row.
+    pub const INVALID_VALUE: Status = Status(11);
 
     /// The upper-case name used in logs and in the C header (`DP_STATUS_<name>`).
     pub fn name(self) -> &'static str {
@@ -205,6 +208,7 @@ impl Status {
             Status::INTERNAL => "INTERNAL",
             Status::PANIC => "PANIC",
             Status::ABI_MISMATCH => "ABI_MISMATCH",
+            Status::INVALID_VALUE => "INVALID_VALUE",
             _ => "UNKNOWN",
         }
     }
@@ -344,7 +348,7 @@ pub struct Row {
 pub struct RowError {
     /// 1-based row number in the source file.
     pub row: u64,
-    /// Usually [`Status::MALFORMED_FILE`] or [`Status::ENCODING`].
+    /// Usually [`Status::MALFORMED_FILE`], [`Status::ENCODING`] or [`Status::INVALID_VALUE`].
     pub kind: Status,
     pub message: StrRef,
 }
@@ -596,7 +600,7 @@ mod tests {
 
     #[test]
     fn status_names_are_distinct() {
-        let all = (0..=10).map(|c| Status(c).name()).collect::<Vec<_>>();
+        let all = (0..=11).map(|c| Status(c).name()).collect::<Vec<_>>();
         let mut dedup = all.clone();
         dedup.sort_unstable();
         dedup.dedup();

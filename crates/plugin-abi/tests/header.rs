@@ -154,6 +154,7 @@ fn all_checks() -> Vec<Check> {
             "DP_STATUS_INTERNAL" = Status::INTERNAL.0,
             "DP_STATUS_PANIC" = Status::PANIC.0,
             "DP_STATUS_ABI_MISMATCH" = Status::ABI_MISMATCH.0,
+            "DP_STATUS_INVALID_VALUE" = Status::INVALID_VALUE.0,
             // Both the name and its length: a typo in either side's symbol name shows here.
             "sizeof(DP_ENTRY_SYMBOL)" = ENTRY_SYMBOL.len(),
         ]

@@ -27,6 +27,9 @@ pub enum ErrorKind {
     Panic,
     /// The plugin does not implement the host's ABI version (`ABI_MISMATCH`).
     AbiMismatch,
+    /// Row errors only: a value the plugin cannot translate (a vendor picklist value without a
+    /// mapping); the host reports INVALID_ENUM for the row. Name the value and the column.
+    InvalidValue,
 }
 
 impl ErrorKind {
@@ -42,6 +45,7 @@ impl ErrorKind {
             ErrorKind::Internal => Status::INTERNAL,
             ErrorKind::Panic => Status::PANIC,
             ErrorKind::AbiMismatch => Status::ABI_MISMATCH,
+            ErrorKind::InvalidValue => Status::INVALID_VALUE,
         }
     }
 
@@ -57,6 +61,7 @@ impl ErrorKind {
             Status::INVALID_ARGUMENT => ErrorKind::InvalidArgument,
             Status::PANIC => ErrorKind::Panic,
             Status::ABI_MISMATCH => ErrorKind::AbiMismatch,
+            Status::INVALID_VALUE => ErrorKind::InvalidValue,
             _ => ErrorKind::Internal,
         }
     }
@@ -79,6 +84,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Internal => "internal error",
             ErrorKind::Panic => "panic",
             ErrorKind::AbiMismatch => "ABI version mismatch",
+            ErrorKind::InvalidValue => "value without a mapping",
         })
     }
 }
@@ -165,6 +171,7 @@ mod tests {
             ErrorKind::Internal,
             ErrorKind::Panic,
             ErrorKind::AbiMismatch,
+            ErrorKind::InvalidValue,
         ] {
             assert_eq!(ErrorKind::from_status(kind.status()), kind);
         }

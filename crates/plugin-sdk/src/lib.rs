@@ -110,6 +110,16 @@
 //!   for import templates, drop-down choices and a note), [`Writer::write_rows`] per batch,
 //!   [`Writer::finish`] once (flush there). A writer that declares [`Capabilities::sheets`] can
 //!   be asked for further sheets with [`Writer::start_sheet`], each with its own header.
+//! * **Layout plugins.** A plugin whose descriptor lists [`Descriptor::modules`] translates a
+//!   vendor's layout (Salesforce, HubSpot) to dataport's own fields. The host then passes the
+//!   option `module` (`customers`, `contacts` or `opportunities`) to `open_reader` and
+//!   `open_writer`. Its reader returns a header of the module's field keys (`code`, `name`, …)
+//!   in template order, every field present (a field the vendor file lacks is a column of
+//!   `Null`s), with values already translated; a vendor value with no mapping is a
+//!   [`RowError`] of kind [`ErrorKind::InvalidValue`] whose message names the value and the
+//!   vendor column. Its writer receives columns named by field key and unescaped values, and
+//!   writes the vendor's headers and values. Generic formats (csv, xlsx) list no modules and
+//!   pass the file's header through.
 //! * **Options.** Validate with [`Options::ensure_known`] in `open_*`; bad values are
 //!   [`ErrorKind::InvalidOption`]. Conventional keys: csv `encoding`, `delimiter`, `bom`; xlsx
 //!   `sheet`; vendor plugins `module`, `key_field`.

@@ -18,6 +18,32 @@ pub struct Chosen {
     pub plugin: Arc<LoadedPlugin>,
 }
 
+impl Chosen {
+    /// A layout plugin (one that lists modules, like salesforce or hubspot) speaks dataport's
+    /// field keys: it gets the `module` option, reads into field keys and writes from them.
+    pub fn is_layout(&self) -> bool {
+        !self.plugin.descriptor().modules.is_empty()
+    }
+
+    /// The caller's options, plus `module` for layout plugins.
+    pub fn options(
+        &self,
+        module: Module,
+        requested: impl IntoIterator<Item = (String, String)>,
+    ) -> dataport_plugin_sdk::Options {
+        let mut options = dataport_plugin_sdk::Options::new();
+        let mut has_module = false;
+        for (key, value) in requested {
+            has_module |= key.eq_ignore_ascii_case("module");
+            options = options.with(key, value);
+        }
+        if self.is_layout() && !has_module {
+            options = options.with("module", module.as_str());
+        }
+        options
+    }
+}
+
 /// The format plugins of this server.
 #[derive(Debug, Clone, Default)]
 pub struct Formats {

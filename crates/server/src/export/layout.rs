@@ -18,6 +18,9 @@ pub struct Layout {
     pub module: Module,
     pub fields: Vec<&'static FieldDef>,
     pub locale: Locale,
+    /// For layout plugins (salesforce, hubspot): columns are named by field key and values go
+    /// out unescaped; the plugin writes the vendor's own headers and values.
+    pub for_layout_plugin: bool,
 }
 
 impl Layout {
@@ -27,6 +30,7 @@ impl Layout {
             module,
             fields: module.fields().iter().collect(),
             locale,
+            for_layout_plugin: false,
         }
     }
 
@@ -65,14 +69,29 @@ impl Layout {
             module,
             fields,
             locale,
+            for_layout_plugin: false,
         })
     }
 
+    /// For a layout plugin: every field unless some were chosen, named by key, unescaped.
+    pub fn for_layout_plugin(mut self, chosen_fields: bool) -> Layout {
+        if !chosen_fields {
+            self.fields = self.module.fields().iter().collect();
+        }
+        self.for_layout_plugin = true;
+        self
+    }
+
+    fn name(&self, field: &FieldDef) -> &'static str {
+        if self.for_layout_plugin {
+            field.key
+        } else {
+            self.locale.label(field)
+        }
+    }
+
     pub fn labels(&self) -> Vec<String> {
-        self.fields
-            .iter()
-            .map(|f| self.locale.label(f).to_owned())
-            .collect()
+        self.fields.iter().map(|f| self.name(f).to_owned()).collect()
     }
 
     /// The writer's columns; a `template` also carries drop-down choices, the required mark and
@@ -87,7 +106,7 @@ impl Layout {
                     FieldKind::Amount => ColumnKind::Decimal2,
                     _ => ColumnKind::General,
                 };
-                let mut column = Column::new(self.locale.label(f)).kind(kind);
+                let mut column = Column::new(self.name(f)).kind(kind);
                 if template {
                     column.required = f.required;
                     column.comment = template::rule(self.module, f, self.locale);
@@ -105,16 +124,17 @@ impl Layout {
     /// The records as rows of cells in this layout.
     pub fn cells(&self, records: &Records) -> RowBatch {
         let mut batch = RowBatch::new();
+        let escape = !self.for_layout_plugin;
         match records {
             Records::Customers(v) => v
                 .iter()
-                .for_each(|r| batch.push_row(0, self.row(|k| customer_cell(r, k)))),
+                .for_each(|r| batch.push_row(0, self.row(|k| customer_cell(r, k, escape)))),
             Records::Contacts(v) => v
                 .iter()
-                .for_each(|r| batch.push_row(0, self.row(|k| contact_cell(r, k)))),
+                .for_each(|r| batch.push_row(0, self.row(|k| contact_cell(r, k, escape)))),
             Records::Opportunities(v) => v
                 .iter()
-                .for_each(|r| batch.push_row(0, self.row(|k| opportunity_cell(r, k)))),
+                .for_each(|r| batch.push_row(0, self.row(|k| opportunity_cell(r, k, escape)))),
         }
         batch
     }
@@ -133,8 +153,21 @@ pub fn text_cell(text: &str) -> Cell {
     }
 }
 
-fn opt_text(v: &Option<String>) -> Cell {
-    v.as_deref().map(text_cell).unwrap_or(Cell::Null)
+/// Text as it is (for layout plugins, whose files are read by machines).
+fn raw_text(text: &str) -> Cell {
+    if text.is_empty() {
+        Cell::Null
+    } else {
+        Cell::text(text)
+    }
+}
+
+fn text(text: &str, escape: bool) -> Cell {
+    if escape { text_cell(text) } else { raw_text(text) }
+}
+
+fn opt_text(v: &Option<String>, escape: bool) -> Cell {
+    v.as_deref().map(|t| text(t, escape)).unwrap_or(Cell::Null)
 }
 
 fn amount(cents: Option<i64>) -> Cell {
@@ -149,51 +182,51 @@ fn date(d: Option<NaiveDate>) -> Cell {
         .unwrap_or(Cell::Null)
 }
 
-fn customer_cell(r: &Customer, key: &str) -> Cell {
+fn customer_cell(r: &Customer, key: &str, escape: bool) -> Cell {
     match key {
-        "code" => text_cell(&r.code),
-        "name" => text_cell(&r.name),
-        "industry" => opt_text(&r.industry),
-        "phone" => opt_text(&r.phone),
-        "owner" => text_cell(&r.owner),
-        "level" => opt_text(&r.level),
-        "follow_up_status" => opt_text(&r.follow_up_status),
-        "address" => opt_text(&r.address),
+        "code" => text(&r.code, escape),
+        "name" => text(&r.name, escape),
+        "industry" => opt_text(&r.industry, escape),
+        "phone" => opt_text(&r.phone, escape),
+        "owner" => text(&r.owner, escape),
+        "level" => opt_text(&r.level, escape),
+        "follow_up_status" => opt_text(&r.follow_up_status, escape),
+        "address" => opt_text(&r.address, escape),
         "contract_amount" => amount(r.contract_amount_cents),
-        "follow_up_notes" => opt_text(&r.follow_up_notes),
-        "remarks" => opt_text(&r.remarks),
+        "follow_up_notes" => opt_text(&r.follow_up_notes, escape),
+        "remarks" => opt_text(&r.remarks, escape),
         "created_at" => date(r.created_at),
         _ => Cell::Null,
     }
 }
 
-fn contact_cell(r: &Contact, key: &str) -> Cell {
+fn contact_cell(r: &Contact, key: &str, escape: bool) -> Cell {
     match key {
-        "code" => text_cell(&r.code),
-        "customer_code" => text_cell(&r.customer_code),
-        "name" => text_cell(&r.name),
-        "title" => opt_text(&r.title),
-        "phone" => opt_text(&r.phone),
-        "email" => opt_text(&r.email),
+        "code" => text(&r.code, escape),
+        "customer_code" => text(&r.customer_code, escape),
+        "name" => text(&r.name, escape),
+        "title" => opt_text(&r.title, escape),
+        "phone" => opt_text(&r.phone, escape),
+        "email" => opt_text(&r.email, escape),
         "is_primary" => r
             .is_primary
             .map(|b| Cell::text(if b { "是" } else { "否" }))
             .unwrap_or(Cell::Null),
-        "remarks" => opt_text(&r.remarks),
+        "remarks" => opt_text(&r.remarks, escape),
         _ => Cell::Null,
     }
 }
 
-fn opportunity_cell(r: &Opportunity, key: &str) -> Cell {
+fn opportunity_cell(r: &Opportunity, key: &str, escape: bool) -> Cell {
     match key {
-        "code" => text_cell(&r.code),
-        "customer_code" => text_cell(&r.customer_code),
-        "name" => text_cell(&r.name),
-        "stage" => opt_text(&r.stage),
+        "code" => text(&r.code, escape),
+        "customer_code" => text(&r.customer_code, escape),
+        "name" => text(&r.name, escape),
+        "stage" => opt_text(&r.stage, escape),
         "amount" => amount(r.amount_cents),
         "expected_close_date" => date(r.expected_close_date),
-        "owner" => opt_text(&r.owner),
-        "remarks" => opt_text(&r.remarks),
+        "owner" => opt_text(&r.owner, escape),
+        "remarks" => opt_text(&r.remarks, escape),
         _ => Cell::Null,
     }
 }

@@ -53,17 +53,16 @@ fn plugin_error(chosen: &Chosen, e: PluginError) -> ServiceError {
     }
 }
 
-/// Options for a writer: the caller's, plus the first sheet's name where the plugin has sheets.
-fn writer_options(chosen: &Chosen, requested: &[v1::FormatOption], sheet: &str) -> Options {
-    let mut options = Options::new();
+/// Options for a writer: the caller's, `module` for layout plugins, and the first sheet's name
+/// where a generic plugin has sheets.
+fn writer_options(chosen: &Chosen, module: Module, requested: &[v1::FormatOption], sheet: &str) -> Options {
     let caller_names_sheet = requested.iter().any(|o| o.key.eq_ignore_ascii_case("sheet"));
-    if chosen.plugin.descriptor().capabilities.sheets && !caller_names_sheet {
-        options = options.with("sheet", sheet);
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    if chosen.plugin.descriptor().capabilities.sheets && !caller_names_sheet && !chosen.is_layout() {
+        pairs.push(("sheet".into(), sheet.into()));
     }
-    for o in requested {
-        options = options.with(o.key.clone(), o.value.clone());
-    }
-    options
+    pairs.extend(requested.iter().map(|o| (o.key.clone(), o.value.clone())));
+    chosen.options(module, pairs)
 }
 
 /// Runs `body` with a writer of `chosen` whose output goes out through `send`; finishes the
@@ -127,8 +126,11 @@ pub fn start_export(
             "Export as typed record batches (format `records`)",
         ));
     }
-    let layout = Layout::for_export(module, &request.fields, locale)?;
     let chosen = ctx.formats.writer(&request.format, DEFAULT_FORMAT, module)?;
+    let mut layout = Layout::for_export(module, &request.fields, locale)?;
+    if chosen.is_layout() {
+        layout = layout.for_layout_plugin(!request.fields.is_empty());
+    }
     let file_name = if request.file_name.trim().is_empty() {
         format!(
             "{}_{}.{}",
@@ -139,7 +141,7 @@ pub fn start_export(
     } else {
         request.file_name.trim().to_owned()
     };
-    let options = writer_options(&chosen, &request.options, module.label_zh());
+    let options = writer_options(&chosen, module, &request.options, module.label_zh());
     let (tx, rx) = mpsc::channel::<Result<v1::ExportEvent, Status>>(EVENT_QUEUE);
     let store = ctx.store.clone();
     tokio::task::spawn_blocking(move || {
@@ -271,7 +273,12 @@ pub fn start_template(
         template::template_file_stem(module, Locale::ZhCn),
         ctx.formats.extension(&chosen.format)
     );
-    let options = writer_options(&chosen, &[], &template::template_file_stem(module, Locale::ZhCn));
+    let options = writer_options(
+        &chosen,
+        module,
+        &[],
+        &template::template_file_stem(module, Locale::ZhCn),
+    );
     Ok(stream_file(
         chosen,
         options,
@@ -363,7 +370,7 @@ pub async fn start_error_file(
         locale.pick("导入错误_任务", "import-errors_job"),
         ctx.formats.extension(&chosen.format)
     );
-    let options = writer_options(&chosen, &[], locale.pick("错误数据", "errors"));
+    let options = writer_options(&chosen, module, &[], locale.pick("错误数据", "errors"));
     let store = ctx.store.clone();
     Ok(stream_file(
         chosen,

@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use dataport_core::Permission;
-use dataport_plugin_sdk::Options;
 use dataport_proto::v1::{self, import_event::Event, import_request::Message};
 use dataport_proto::{convert, v1::ImportRequest};
 use dataport_store::{NewImportJob, Store};
@@ -83,10 +82,10 @@ pub async fn start(
         ));
     }
     let chosen = ctx.formats.reader(&spec.format, &spec.file_name, module)?;
-    let mut options = Options::new();
-    for option in &spec.options {
-        options = options.with(option.key.clone(), option.value.clone());
-    }
+    let options = chosen.options(
+        module,
+        spec.options.iter().map(|o| (o.key.clone(), o.value.clone())),
+    );
 
     let new_job = NewImportJob {
         module,
