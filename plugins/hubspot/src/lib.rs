@@ -1,0 +1,1 @@
+//! placeholder: the hubspot layout plugin is being written.

@@ -1,0 +1,1 @@
+//! placeholder: the salesforce layout plugin is being written.
