@@ -24,6 +24,44 @@ pub struct TestServer {
     pub dir: TempDir,
     /// Everything the server printed on stdout until it was ready.
     pub banner: Vec<String>,
+    /// PostgreSQL: the admin URL and this server's schema, dropped with the server.
+    pg_schema: Option<(String, String)>,
+}
+
+/// The database behind a test server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL test database, when configured. In CI (`CI` set) it must be.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("DATAPORT_TEST_DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but DATAPORT_TEST_DATABASE_URL is not: the PostgreSQL end-to-end tests cannot run"
+            );
+            None
+        }
+    }
+}
+
+/// Runs SQL on the test database with `psql`: the end-to-end tests only need to create and drop
+/// the schema each server lives in.
+fn pg_admin(url: &str, sql: &str) {
+    let status = Command::new("psql")
+        .arg(url)
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .env("PGOPTIONS", "-c client_min_messages=warning")
+        .stdout(Stdio::null())
+        .status();
+    match status {
+        Ok(s) if s.success() => {}
+        other => panic!("psql failed on the test database ({other:?}): {sql}"),
+    }
 }
 
 impl TestServer {
@@ -79,7 +117,42 @@ impl TestServer {
             addr,
             dir,
             banner,
+            pg_schema: None,
         }
+    }
+
+    /// A server on `backend` (PostgreSQL in a schema of its own); `None` when PostgreSQL is not
+    /// configured outside CI.
+    pub fn start_on(backend: Backend, extra: &[&str]) -> Option<TestServer> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => Some(Self::start_in(dir, extra)),
+            Backend::Postgres => {
+                let base = postgres_url()?;
+                static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let schema = format!(
+                    "e2e_{}_{}",
+                    std::process::id(),
+                    NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                );
+                pg_admin(
+                    &base,
+                    &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"),
+                );
+                let sep = if base.contains('?') { '&' } else { '?' };
+                let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+                let mut args = vec!["--database-url", url.as_str()];
+                args.extend_from_slice(extra);
+                let mut server = Self::start_in(dir, &args);
+                server.pg_schema = Some((base, schema));
+                Some(server)
+            }
+        }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
     }
 
     pub fn url(&self) -> String {
@@ -145,6 +218,9 @@ impl Drop for TestServer {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        if let Some((base, schema)) = self.pg_schema.take() {
+            pg_admin(&base, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE;"));
         }
     }
 }

@@ -3,7 +3,9 @@
 //! One test binary (ripgrep's habit); one module per concern.
 
 mod harness;
+mod support;
 
 mod auth;
 mod cli;
+mod import;
 mod server;

@@ -1,0 +1,658 @@
+//! Import over real gRPC: every error code, every mode of every module on both backends,
+//! all-or-nothing, dry runs, the error-file loop, cancellation and concurrency.
+
+use dataport_client::v1::{self, ErrorCode as E};
+use dataport_core::Module;
+use prost::Message;
+use tokio_stream::StreamExt;
+
+use crate::harness::TestServer;
+use crate::on_both_backends;
+use crate::support::{self, Import, contact, csv, customer, import, opportunity, rows};
+
+fn count_request(module: Module) -> v1::CountRecordsRequest {
+    v1::CountRecordsRequest {
+        module: dataport_client::convert::module_to_proto(module) as i32,
+        filter: None,
+    }
+}
+
+async fn count(client: &mut dataport_client::AuthedClient, module: Module) -> u64 {
+    client
+        .count_records(count_request(module))
+        .await
+        .unwrap()
+        .into_inner()
+        .count
+}
+
+/// A customer row with one cell replaced.
+fn customer_with(code: &str, index: usize, value: &str) -> Vec<String> {
+    let mut row = customer(code);
+    row[index] = value.to_owned();
+    row
+}
+
+/// One CSV line (no header) of `row`.
+fn line(module: Module, row: Vec<String>) -> String {
+    let file = String::from_utf8(csv(module, &rows(&[row]))).unwrap();
+    file.lines().nth(1).unwrap().to_owned() + "\n"
+}
+
+/// Every row-level error code of a customer file, with the exact rows and columns.
+fn broken_customer_file() -> Vec<u8> {
+    let m = Module::Customers;
+    let mut text = String::from_utf8(csv(m, &[])).unwrap();
+    for row in [
+        customer("NEW1"),                             // row 2: valid
+        customer_with("BAD3", 1, ""),                 // row 3: REQUIRED_MISSING 客户名称
+        customer("NEW1"),                             // row 4: DUPLICATE_IN_FILE
+        customer("CUST0001"),                         // row 5: DUPLICATE_KEY (exists)
+        customer_with("BAD6", 11, "2023-13-01"),      // row 6: INVALID_DATE
+        customer_with("BAD7", 8, "12.345"),           // row 7: INVALID_NUMBER
+        customer_with("BAD8", 5, "SVIP"),             // row 8: INVALID_ENUM
+        customer_with("BAD9", 3, "abc"),              // row 9: INVALID_FORMAT
+        customer_with("BAD10", 1, &"长".repeat(201)), // row 10: VALUE_TOO_LONG
+        customer_with("BAD11", 1, "=1+1"),            // row 11: FORMULA_NOT_ALLOWED
+        customer_with("BAD12", 4, "张#伟"),           // row 12: FORBIDDEN_CHARACTER
+    ] {
+        text.push_str(&line(m, row));
+    }
+    text.push_str("RAGGED,too,few\n"); // row 13: MALFORMED_FILE
+    text.push_str(&line(m, customer("NEW2"))); // row 14: valid
+    text.into_bytes()
+}
+
+on_both_backends! {
+    async fn every_row_error_code_names_its_row_and_column(server) {
+        let mut client = server.client(&server.admin_token()).await;
+        let seed = csv(Module::Customers, &rows(&[customer("CUST0001")]));
+        let run = import(&mut client, &Import::new(Module::Customers, "seed.csv"), &seed).await;
+        assert_eq!(run.status(), v1::JobStatus::Succeeded);
+
+        let run = import(&mut client, &Import::new(Module::Customers, "展会客户.csv"), &broken_customer_file()).await;
+        let expected: Vec<(u64, String, E)> = vec![
+            (3, "客户名称".into(), E::RequiredMissing),
+            (4, "客户编号".into(), E::DuplicateInFile),
+            (5, "客户编号".into(), E::DuplicateKey),
+            (6, "创建时间".into(), E::InvalidDate),
+            (7, "合同金额".into(), E::InvalidNumber),
+            (8, "客户等级".into(), E::InvalidEnum),
+            (9, "联系电话".into(), E::InvalidFormat),
+            (10, "客户名称".into(), E::ValueTooLong),
+            (11, "客户名称".into(), E::FormulaNotAllowed),
+            (12, "负责人".into(), E::ForbiddenCharacter),
+            (13, "".into(), E::MalformedFile),
+        ];
+        assert_eq!(run.error_list(), expected);
+        assert_eq!(run.counts(), (2, 0, 1, 10));
+        assert_eq!(run.report().rows_read, 13);
+        assert_eq!(run.status(), v1::JobStatus::PartiallySucceeded);
+        // The guide's wording for an existing code.
+        let duplicate = run.errors.iter().find(|e| e.code() == E::DuplicateKey).unwrap();
+        assert!(duplicate.message.starts_with("客户编号 CUST0001 重复, 已跳过"), "{}", duplicate.message);
+        assert_eq!(duplicate.value, "CUST0001");
+        let formula = run.errors.iter().find(|e| e.code() == E::FormulaNotAllowed).unwrap();
+        assert_eq!(formula.value, "=1+1");
+        assert_eq!(count(&mut client, Module::Customers).await, 3);
+
+        // The same errors are persisted with the job.
+        let job = client
+            .get_import_job(v1::GetImportJobRequest { job_id: run.job_id, error_limit: 100, errors_after_row: 0 })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(job.total_errors, 11);
+        assert_eq!(job.errors.iter().map(|e| (e.row, e.code())).collect::<Vec<_>>(), expected.iter().map(|(r, _, c)| (*r, *c)).collect::<Vec<_>>());
+        assert_eq!(job.job.unwrap().rows_failed, 10);
+    }
+
+    async fn modes_behave_as_the_guide_says_for_every_module(server) {
+        let mut client = server.client(&server.admin_token()).await;
+        let customers = |codes: &[&str]| csv(Module::Customers, &rows(&codes.iter().map(|c| customer(c)).collect::<Vec<_>>()));
+        let insert = Import::new(Module::Customers, "c.csv");
+        let run = import(&mut client, &insert, &customers(&["A", "B"])).await;
+        assert_eq!(run.counts(), (2, 0, 0, 0));
+        let run = import(&mut client, &insert, &customers(&["A", "C"])).await;
+        assert_eq!(run.counts(), (1, 0, 1, 0));
+        assert_eq!(run.error_list(), [(2, "客户编号".to_owned(), E::DuplicateKey)]);
+        let run = import(&mut client, &insert.clone().mode(v1::ImportMode::Update), &customers(&["A", "X"])).await;
+        assert_eq!(run.counts(), (0, 1, 0, 1));
+        assert_eq!(run.error_list(), [(3, "客户编号".to_owned(), E::NotFound)]);
+        let run = import(&mut client, &insert.clone().mode(v1::ImportMode::Upsert), &customers(&["B", "D"])).await;
+        assert_eq!(run.counts(), (1, 1, 0, 0));
+        assert_eq!(run.status(), v1::JobStatus::Succeeded);
+        assert_eq!(count(&mut client, Module::Customers).await, 4);
+
+        // Contacts and opportunities must name an existing customer.
+        let contacts = csv(Module::Contacts, &rows(&[contact("K1", "A"), contact("K2", "MISSING"), contact("K3", "B")]));
+        let run = import(&mut client, &Import::new(Module::Contacts, "k.csv"), &contacts).await;
+        assert_eq!(run.counts(), (2, 0, 0, 1));
+        assert_eq!(run.error_list(), [(3, "客户编号".to_owned(), E::UnknownReference)]);
+        assert!(run.errors[0].message.contains("MISSING"), "{}", run.errors[0].message);
+        let mut changed = contact("K1", "C");
+        changed[3] = "总经理".into();
+        let update = csv(Module::Contacts, &rows(&[changed, contact("K9", "A")]));
+        let run = import(&mut client, &Import::new(Module::Contacts, "k.csv").mode(v1::ImportMode::Update), &update).await;
+        assert_eq!(run.counts(), (0, 1, 0, 1));
+        let run = import(&mut client, &Import::new(Module::Contacts, "k.csv").mode(v1::ImportMode::Upsert), &update).await;
+        assert_eq!(run.counts(), (1, 1, 0, 0));
+        assert_eq!(count(&mut client, Module::Contacts).await, 3);
+
+        let opportunities = csv(Module::Opportunities, &rows(&[opportunity("O1", "A"), opportunity("O2", "NOPE"), opportunity("O1", "B")]));
+        let run = import(&mut client, &Import::new(Module::Opportunities, "o.csv"), &opportunities).await;
+        assert_eq!(run.counts(), (1, 0, 0, 2));
+        assert_eq!(run.error_list(), [(3, "客户编号".to_owned(), E::UnknownReference), (4, "商机编号".to_owned(), E::DuplicateInFile)]);
+        let run = import(&mut client, &Import::new(Module::Opportunities, "o.csv").mode(v1::ImportMode::Upsert), &csv(Module::Opportunities, &rows(&[opportunity("O1", "D"), opportunity("O3", "D")]))).await;
+        assert_eq!(run.counts(), (1, 1, 0, 0));
+        assert_eq!(count(&mut client, Module::Opportunities).await, 2);
+
+        // The update really changed the stored record.
+        let mut request = support::export_request(Module::Contacts, "csv");
+        request.fields = vec!["code".into(), "customer_code".into(), "title".into()];
+        let file = support::export(&mut client, request).await;
+        let text = String::from_utf8(file.bytes).unwrap();
+        assert!(text.contains("K1,C,总经理"), "{text}");
+    }
+
+    async fn all_or_nothing_commits_nothing_when_a_row_fails(server) {
+        let mut client = server.client(&server.admin_token()).await;
+        let mut bad = customer("C3");
+        bad[5] = "SVIP".into();
+        let file = csv(Module::Customers, &rows(&[customer("C1"), customer("C2"), bad]));
+        let run = import(&mut client, &Import::new(Module::Customers, "c.csv").all_or_nothing(), &file).await;
+        assert_eq!(run.status(), v1::JobStatus::Failed);
+        assert_eq!(run.counts(), (0, 0, 0, 1));
+        assert!(run.report().error_message.contains("未导入任何数据"), "{}", run.report().error_message);
+        assert_eq!(count(&mut client, Module::Customers).await, 0);
+
+        // Database-level failures count too, and the later batches are still checked.
+        let file = csv(Module::Contacts, &rows(&[contact("K1", "NOPE")]));
+        let run = import(&mut client, &Import::new(Module::Contacts, "k.csv").all_or_nothing(), &file).await;
+        assert_eq!(run.error_list(), [(2, "客户编号".to_owned(), E::UnknownReference)]);
+
+        let good = csv(Module::Customers, &rows(&[customer("C1"), customer("C2")]));
+        let run = import(&mut client, &Import::new(Module::Customers, "c.csv").all_or_nothing(), &good).await;
+        assert_eq!((run.status(), run.counts()), (v1::JobStatus::Succeeded, (2, 0, 0, 0)));
+        assert_eq!(count(&mut client, Module::Customers).await, 2);
+    }
+
+    async fn a_dry_run_checks_everything_and_writes_nothing(server) {
+        let mut client = server.client(&server.admin_token()).await;
+        import(&mut client, &Import::new(Module::Customers, "c.csv"), &csv(Module::Customers, &rows(&[customer("OLD")]))).await;
+        let mut lines: Vec<Vec<String>> = (0..12).map(|i| customer(&format!("N{i:02}"))).collect();
+        lines.push(customer("OLD"));
+        let run = import(&mut client, &Import::new(Module::Customers, "c.csv").dry_run(), &csv(Module::Customers, &rows(&lines))).await;
+        assert_eq!(run.counts(), (12, 0, 1, 0));
+        assert!(run.report().dry_run);
+        assert_eq!(run.error_list(), [(14, "客户编号".to_owned(), E::DuplicateKey)]);
+        let preview = run.preview.as_ref().expect("preview");
+        assert_eq!(preview.rows.len(), 10);
+        assert_eq!(preview.fields[0], "code");
+        assert_eq!((preview.rows[0].row, preview.rows[0].values[0].as_str(), preview.rows[0].values[8].as_str()), (2, "N00", "1000.50"));
+        let header = run.header.as_ref().expect("header mapped");
+        assert_eq!((header.columns[1].label.as_str(), header.columns[1].field.as_str()), ("客户名称", "name"));
+        assert_eq!(count(&mut client, Module::Customers).await, 1);
+        let run = import(&mut client, &Import::new(Module::Customers, "c.csv").dry_run().mode(v1::ImportMode::Upsert), &csv(Module::Customers, &rows(&lines))).await;
+        assert_eq!(run.counts(), (12, 1, 0, 0));
+        assert_eq!(count(&mut client, Module::Customers).await, 1);
+    }
+
+    async fn the_error_file_imports_again_once_fixed(server) {
+        let mut client = server.client(&server.admin_token()).await;
+        let mut lines = vec![customer("G1")];
+        let mut bad_level = customer("F1");
+        bad_level[5] = "SVIP".into();
+        let mut bad_date = customer("F2");
+        bad_date[11] = "2023/10/01".into();
+        bad_date[1] = "=SUM(A1)".into();
+        lines.extend([bad_level, customer("G2"), bad_date]);
+        let run = import(&mut client, &Import::new(Module::Customers, "c.csv"), &csv(Module::Customers, &rows(&lines))).await;
+        assert_eq!(run.counts(), (2, 0, 0, 2));
+
+        for format in ["csv", "xlsx"] {
+            let stream = client
+                .get_error_file(v1::GetErrorFileRequest { job_id: run.job_id, format: format.into(), locale: 0 })
+                .await
+                .unwrap()
+                .into_inner();
+            let (name, bytes) = support::file(stream).await;
+            assert!(name.ends_with(&format!(".{format}")), "{name}");
+            let (header, cells) = support::read_file(format, bytes);
+            assert_eq!(header.len(), 13);
+            assert_eq!(header[12], "错误原因");
+            assert_eq!(cells.len(), 2);
+            let text = |c: &dataport_plugin_sdk::Cell| c.as_text().unwrap_or_default().to_owned();
+            assert_eq!(text(&cells[0][0]), "F1");
+            assert!(text(&cells[0][12]).starts_with("第3行："), "{:?}", cells[0][12]);
+            assert!(text(&cells[1][12]).contains("创建时间"), "{:?}", cells[1][12]);
+            // The formula came back as escaped text, never as a live formula.
+            assert_eq!(text(&cells[1][1]), "'=SUM(A1)");
+        }
+        // Fix the rows as a user would (the 错误原因 column may stay) and import again.
+        let stream = client
+            .get_error_file(v1::GetErrorFileRequest { job_id: run.job_id, format: "csv".into(), locale: 0 })
+            .await
+            .unwrap()
+            .into_inner();
+        let (_, bytes) = support::file(stream).await;
+        let fixed = String::from_utf8(bytes).unwrap().replace("SVIP", "VIP").replace("2023/10/01", "2023-10-01").replace("'=SUM(A1)", "南京有限公司");
+        let again = import(&mut client, &Import::new(Module::Customers, "errors-fixed.csv"), fixed.as_bytes()).await;
+        assert_eq!((again.status(), again.counts()), (v1::JobStatus::Succeeded, (2, 0, 0, 0)), "{:?}", again.errors);
+        assert_eq!(count(&mut client, Module::Customers).await, 4);
+    }
+}
+
+#[tokio::test]
+async fn a_changed_header_imports_nothing_and_names_the_column() {
+    let server = TestServer::start();
+    let mut client = server.client(&server.admin_token()).await;
+    let mut file = String::from_utf8(csv(Module::Customers, &rows(&[customer("A")]))).unwrap();
+    file = file.replacen("客户名称", "公司名称", 1);
+    let run = import(
+        &mut client,
+        &Import::new(Module::Customers, "c.csv"),
+        file.as_bytes(),
+    )
+    .await;
+    assert_eq!(run.status(), v1::JobStatus::Failed);
+    assert_eq!(run.report().error_code(), E::HeaderMismatch);
+    assert_eq!(run.error_list(), [(1, "公司名称".to_owned(), E::HeaderMismatch)]);
+    assert!(
+        run.errors[0].message.contains("第2列“公司名称”不是模板中的列"),
+        "{}",
+        run.errors[0].message
+    );
+    assert_eq!(count(&mut client, Module::Customers).await, 0);
+
+    let english = Import::new(Module::Customers, "c.csv").locale(v1::Locale::En);
+    let reordered = String::from_utf8(csv(Module::Customers, &rows(&[customer("A")])))
+        .unwrap()
+        .replacen("负责人,客户等级", "客户等级,负责人", 1);
+    let run = import(&mut client, &english, reordered.as_bytes()).await;
+    assert!(
+        run.errors[0].message.contains("out of order"),
+        "{}",
+        run.errors[0].message
+    );
+}
+
+#[tokio::test]
+async fn limits_give_file_too_large_with_the_limit_stated() {
+    let server = TestServer::start_on(
+        crate::harness::Backend::Sqlite,
+        &["--max-import-rows", "3", "--max-upload-bytes", "20000"],
+    )
+    .unwrap();
+    let mut client = server.client(&server.admin_token()).await;
+    let lines: Vec<Vec<String>> = (0..5).map(|i| customer(&format!("C{i}"))).collect();
+    let run = import(
+        &mut client,
+        &Import::new(Module::Customers, "c.csv"),
+        &csv(Module::Customers, &rows(&lines)),
+    )
+    .await;
+    assert_eq!(run.status(), v1::JobStatus::Failed);
+    assert_eq!(run.report().error_code(), E::FileTooLarge);
+    assert!(
+        run.report().error_message.contains("3"),
+        "{}",
+        run.report().error_message
+    );
+
+    // A declared size over the limit is refused before any job starts.
+    let big = vec![b'x'; 30_000];
+    let spec = Import::new(Module::Customers, "big.csv").spec(big.len() as u64);
+    let status = client.import(tokio_stream::iter([spec])).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    let detail = v1::ErrorDetail::decode(status.details()).unwrap();
+    assert_eq!(detail.code(), E::FileTooLarge);
+    assert!(status.message().contains("20000"), "{}", status.message());
+
+    // An undeclared size is counted while it streams.
+    let mut request = Import::new(Module::Customers, "big.csv");
+    request.chunk = 4096;
+    let mut messages = vec![request.spec(0)];
+    let mut header = csv(Module::Customers, &[]);
+    header.extend(std::iter::repeat_n(b'x', 30_000));
+    messages.extend(header.chunks(4096).map(|c| v1::ImportRequest {
+        message: Some(v1::import_request::Message::Chunk(c.to_vec())),
+    }));
+    let mut stream = client
+        .import(tokio_stream::iter(messages))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut report = None;
+    while let Some(event) = stream.next().await {
+        if let Some(v1::import_event::Event::Completed(c)) = event.unwrap().event {
+            report = c.report;
+        }
+    }
+    let report = report.unwrap();
+    assert_eq!(report.error_code(), E::FileTooLarge);
+    assert!(report.error_message.contains("20000"), "{}", report.error_message);
+}
+
+#[tokio::test]
+async fn encodings_gbk_without_options_and_bad_bytes_per_row() {
+    let server = TestServer::start();
+    let mut client = server.client(&server.admin_token()).await;
+    let text = String::from_utf8(csv(
+        Module::Customers,
+        &rows(&[customer("GBK1"), customer("GBK2")]),
+    ))
+    .unwrap();
+    let (gbk, _, unmappable) = encoding_rs::GBK.encode(&text);
+    assert!(!unmappable);
+    let run = import(
+        &mut client,
+        &Import::new(Module::Customers, "excel-gbk.csv"),
+        &gbk,
+    )
+    .await;
+    assert_eq!(run.status(), v1::JobStatus::Succeeded, "{:?}", run.errors);
+    let mut request = support::export_request(Module::Customers, "csv");
+    request.fields = vec!["code".into(), "name".into()];
+    let exported = String::from_utf8(support::export(&mut client, request).await.bytes).unwrap();
+    assert!(exported.contains("GBK1,GBK1科技有限公司"), "{exported}");
+
+    // Invalid UTF-8 on one row: an ENCODING error for that row, the others import.
+    let mut bytes = csv(Module::Customers, &rows(&[customer("U1")]));
+    let mut broken = csv(Module::Customers, &rows(&[customer("U2")]))
+        .split(|b| *b == b'\n')
+        .nth(1)
+        .unwrap()
+        .to_vec();
+    broken.splice(4..4, [0xFF, 0xFE]);
+    bytes.extend(broken);
+    bytes.extend(b"\n");
+    bytes.extend(
+        csv(Module::Customers, &rows(&[customer("U3")]))
+            .split(|b| *b == b'\n')
+            .nth(1)
+            .unwrap(),
+    );
+    bytes.extend(b"\n");
+    let run = import(
+        &mut client,
+        &Import::new(Module::Customers, "u.csv").option("encoding", "utf-8"),
+        &bytes,
+    )
+    .await;
+    assert_eq!(run.error_list(), [(3, String::new(), E::Encoding)]);
+    assert_eq!(run.counts(), (2, 0, 0, 1));
+}
+
+#[tokio::test]
+async fn xlsx_files_with_typed_cells_import() {
+    use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+    let server = TestServer::start();
+    let mut client = server.client(&server.admin_token()).await;
+    let mut workbook = Workbook::new();
+    let sheet = workbook.add_worksheet();
+    for (col, label) in dataport_core::header::template_header(Module::Customers, dataport_core::Locale::ZhCn)
+        .iter()
+        .enumerate()
+    {
+        sheet.write_string(0, col as u16, *label).unwrap();
+    }
+    let date = Format::new().set_num_format("yyyy-mm-dd");
+    for row in 1..=3u32 {
+        sheet.write_string(row, 0, format!("X{row}")).unwrap();
+        sheet.write_string(row, 1, "深圳远航科技有限公司").unwrap();
+        sheet.write_number(row, 3, 13_812_345_678.0).unwrap();
+        sheet.write_string(row, 4, "李娜").unwrap();
+        sheet.write_number(row, 8, 1234.5).unwrap();
+        sheet
+            .write_datetime_with_format(row, 11, ExcelDateTime::from_ymd(2024, 2, 29).unwrap(), &date)
+            .unwrap();
+    }
+    sheet.write_formula(3, 8, "=1+1").unwrap();
+    let bytes = workbook.save_to_buffer().unwrap();
+    let run = import(&mut client, &Import::new(Module::Customers, "客户.xlsx"), &bytes).await;
+    assert_eq!(run.counts(), (2, 0, 0, 1));
+    assert_eq!(
+        run.error_list(),
+        [(4, "合同金额".to_owned(), E::FormulaNotAllowed)]
+    );
+    let preview = run.preview.unwrap();
+    assert_eq!(
+        preview.rows[0].values[3], "13812345678",
+        "a phone number stays exact"
+    );
+    assert_eq!(preview.rows[0].values[8], "1234.50");
+    assert_eq!(preview.rows[0].values[11], "2024-02-29");
+
+    let garbage = b"this is not a zip archive".to_vec();
+    let run = import(
+        &mut client,
+        &Import::new(Module::Customers, "broken.xlsx"),
+        &garbage,
+    )
+    .await;
+    assert_eq!(run.status(), v1::JobStatus::Failed);
+    assert_eq!(run.report().error_code(), E::MalformedFile);
+}
+
+#[tokio::test]
+async fn the_injected_errors_of_gen_come_back_exactly() {
+    let server = TestServer::start();
+    let mut client = server.client(&server.admin_token()).await;
+    for (file, format) in [("gen.csv", "csv"), ("gen.xlsx", "xlsx")] {
+        let out = server.cli(&[
+            "gen",
+            "--module",
+            "customers",
+            "--rows",
+            "3000",
+            file,
+            "--seed",
+            "42",
+            "--error-rate",
+            "0.02",
+            "--manifest",
+            "manifest.csv",
+        ]);
+        assert!(out.status.success(), "{}", crate::harness::stderr(&out));
+        let bytes = std::fs::read(server.dir.path().join(file)).unwrap();
+        let manifest = std::fs::read_to_string(server.dir.path().join("manifest.csv")).unwrap();
+        let expected: Vec<(u64, String)> = manifest
+            .lines()
+            .skip(1)
+            .map(|line| {
+                let parts: Vec<&str> = line.split(',').collect();
+                (parts[0].parse().unwrap(), parts[1].to_owned())
+            })
+            .collect();
+        assert!(
+            expected.len() > 30,
+            "{format}: the generator injected {} errors",
+            expected.len()
+        );
+        let run = import(
+            &mut client,
+            &Import::new(Module::Customers, file).mode(v1::ImportMode::Upsert),
+            &bytes,
+        )
+        .await;
+        let actual: Vec<(u64, String)> = run
+            .errors
+            .iter()
+            .map(|e| (e.row, e.code().as_str_name().to_owned()))
+            .collect();
+        assert_eq!(actual, expected, "{format}");
+        assert_eq!(run.report().rows_failed, expected.len() as u64);
+        assert_eq!(run.report().rows_read, 3000);
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_cancels_its_job() {
+    for all_or_nothing in [false, true] {
+        let server =
+            TestServer::start_on(crate::harness::Backend::Sqlite, &["--import-batch-rows", "500"]).unwrap();
+        let mut client = server.client(&server.admin_token()).await;
+        let lines: Vec<Vec<String>> = (0..20_000).map(|i| customer(&format!("C{i:06}"))).collect();
+        let bytes = csv(Module::Customers, &rows(&lines));
+        let mut request = Import::new(Module::Customers, "big.csv");
+        if all_or_nothing {
+            request = request.all_or_nothing();
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tx.send(request.spec(bytes.len() as u64)).await.unwrap();
+        let mut stream = client
+            .import(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut job_id = 0;
+        let mut sent = 0;
+        // Send half the file, wait until rows are being written, then vanish.
+        for chunk in bytes.chunks(16 * 1024).take(bytes.len() / 2 / (16 * 1024)) {
+            tx.send(v1::ImportRequest {
+                message: Some(v1::import_request::Message::Chunk(chunk.to_vec())),
+            })
+            .await
+            .unwrap();
+            sent += chunk.len();
+        }
+        loop {
+            match stream.next().await.unwrap().unwrap().event {
+                Some(v1::import_event::Event::Accepted(a)) => job_id = a.job_id,
+                Some(v1::import_event::Event::Progress(p)) if p.rows_ok > 0 => break,
+                _ => {}
+            }
+        }
+        assert!(sent < bytes.len());
+        drop(stream);
+        drop(tx);
+        drop(client);
+
+        let mut client = server.client(&server.admin_token()).await;
+        let job = loop {
+            let job = client
+                .get_import_job(v1::GetImportJobRequest {
+                    job_id,
+                    error_limit: 0,
+                    errors_after_row: 0,
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .job
+                .unwrap();
+            if job.status() != v1::JobStatus::Running {
+                break job;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        assert_eq!(job.status(), v1::JobStatus::Cancelled, "{job:?}");
+        let stored = count(&mut client, Module::Customers).await;
+        if all_or_nothing {
+            assert_eq!((stored, job.rows_created), (0, 0));
+        } else {
+            // Whole batches stay, and the report says exactly how many rows.
+            assert!(stored > 0 && stored < 20_000, "{stored}");
+            assert_eq!(job.rows_created, stored);
+            assert_eq!(stored % 500, 0, "only whole batches are committed");
+        }
+        assert!(job.error_message.contains("cancelled"), "{}", job.error_message);
+    }
+}
+
+#[tokio::test]
+async fn concurrent_imports_all_finish_without_lock_errors() {
+    let server = TestServer::start();
+    let token = server.admin_token();
+    let mut tasks = Vec::new();
+    for t in 0..4 {
+        let mut client = server.client(&token).await;
+        let lines: Vec<Vec<String>> = (0..3000).map(|i| customer(&format!("T{t}_{i:05}"))).collect();
+        let bytes = csv(Module::Customers, &rows(&lines));
+        tasks.push(tokio::spawn(async move {
+            let request = if t % 2 == 0 {
+                Import::new(Module::Customers, "c.csv")
+            } else {
+                Import::new(Module::Customers, "c.csv").all_or_nothing()
+            };
+            import(&mut client, &request, &bytes).await
+        }));
+    }
+    for task in tasks {
+        let run = task.await.unwrap();
+        assert_eq!(
+            (run.status(), run.counts()),
+            (v1::JobStatus::Succeeded, (3000, 0, 0, 0)),
+            "{:?}",
+            run.report()
+        );
+    }
+    let mut client = server.client(&token).await;
+    assert_eq!(count(&mut client, Module::Customers).await, 12_000);
+}
+
+#[tokio::test]
+async fn progress_is_reported_while_a_large_file_imports() {
+    let server =
+        TestServer::start_on(crate::harness::Backend::Sqlite, &["--import-batch-rows", "1000"]).unwrap();
+    let mut client = server.client(&server.admin_token()).await;
+    let lines: Vec<Vec<String>> = (0..10_000).map(|i| customer(&format!("P{i:05}"))).collect();
+    let run = import(
+        &mut client,
+        &Import::new(Module::Customers, "p.csv"),
+        &csv(Module::Customers, &rows(&lines)),
+    )
+    .await;
+    assert!(run.progress.len() >= 10, "{} progress events", run.progress.len());
+    let last = run.progress.last().unwrap();
+    assert_eq!(
+        (last.rows_read, last.rows_ok, last.rows_failed),
+        (10_000, 10_000, 0)
+    );
+    assert!(run.progress.windows(2).all(|w| w[0].rows_read <= w[1].rows_read));
+    assert!(last.bytes_read > 0);
+}
+
+#[tokio::test]
+async fn a_stream_without_a_spec_or_with_a_bad_one_is_refused() {
+    let server = TestServer::start();
+    let mut client = server.client(&server.admin_token()).await;
+    let chunk = v1::ImportRequest {
+        message: Some(v1::import_request::Message::Chunk(b"x".to_vec())),
+    };
+    let status = client.import(tokio_stream::iter([chunk])).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(
+        status.message().contains("must be an ImportSpec"),
+        "{}",
+        status.message()
+    );
+
+    let status = client
+        .import(tokio_stream::iter([
+            Import::new(Module::Customers, "x.docx").spec(1)
+        ]))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(
+        status.message().contains("cannot tell the format of 'x.docx'"),
+        "{}",
+        status.message()
+    );
+
+    let status = client
+        .import(tokio_stream::iter([Import::new(Module::Customers, "x.csv")
+            .format("parquet")
+            .spec(1)]))
+        .await
+        .unwrap_err();
+    assert!(
+        status
+            .message()
+            .contains("unknown format 'parquet'; loaded formats:"),
+        "{}",
+        status.message()
+    );
+}
