@@ -7,5 +7,6 @@ mod support;
 
 mod auth;
 mod cli;
+mod export;
 mod import;
 mod server;
