@@ -9,4 +9,5 @@ mod auth;
 mod cli;
 mod export;
 mod import;
+mod plugins;
 mod server;

@@ -265,7 +265,6 @@ pub struct Downloaded {
     pub bytes: Vec<u8>,
     pub rows: u64,
     pub total_rows: u64,
-    pub progress_events: usize,
 }
 
 /// Exports and checks the download against the announced size and sha256.
@@ -278,12 +277,11 @@ pub async fn export(client: &mut AuthedClient, request: v1::ExportRequest) -> Do
         .into_inner();
     let mut bytes = Vec::new();
     let mut started = None;
-    let mut progress_events = 0;
     while let Some(event) = stream.next().await {
         match event.unwrap_or_else(|s| panic!("export failed: {s:?}")).event {
             Some(v1::export_event::Event::Started(s)) => started = Some(s),
             Some(v1::export_event::Event::Chunk(c)) => bytes.extend(c),
-            Some(v1::export_event::Event::Progress(_)) => progress_events += 1,
+            Some(v1::export_event::Event::Progress(_)) => {}
             Some(v1::export_event::Event::Records(_)) => panic!("records in a file export"),
             Some(v1::export_event::Event::Completed(done)) => {
                 let started = started.expect("Started before Completed");
@@ -295,7 +293,6 @@ pub async fn export(client: &mut AuthedClient, request: v1::ExportRequest) -> Do
                     bytes,
                     rows: done.rows,
                     total_rows: started.total_rows,
-                    progress_events,
                 };
             }
             None => {}

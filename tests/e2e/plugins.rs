@@ -1,0 +1,269 @@
+//! Format plugins seen from outside: the loaded list, a plugin built for another ABI version,
+//! a plugin that panics mid-job, and hostile xlsx files against the running server.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use dataport_client::v1;
+use dataport_core::Module;
+
+use crate::harness::{TestServer, run_cli, stderr, stdout};
+use crate::support::{Import, csv, customer, import, rows};
+
+const DLL: &str = std::env::consts::DLL_SUFFIX;
+
+fn target_dir() -> PathBuf {
+    Path::new(crate::harness::dataport_bin())
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+#[tokio::test]
+async fn formats_lists_the_bundled_plugins_with_their_versions() {
+    let server = TestServer::start();
+    let out = server.cli(&["formats", "--server", &server.url()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
+    let version = env!("CARGO_PKG_VERSION");
+    for expected in ["csv", "xlsx", "salesforce", "hubspot"] {
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(&format!("{expected} ")))
+            .unwrap_or_else(|| panic!("no {expected} in:\n{table}"));
+        assert!(line.contains(version), "{line}");
+    }
+    let mut client = server.client(&server.admin_token()).await;
+    let formats = client
+        .list_formats(v1::ListFormatsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .formats;
+    let xlsx = formats.iter().find(|f| f.name == "xlsx").unwrap();
+    assert!(xlsx.can_read && xlsx.can_write && xlsx.extensions == ["xlsx"]);
+    assert!(
+        xlsx.path.ends_with(&format!("libdataport_plugin_xlsx{DLL}")),
+        "{}",
+        xlsx.path
+    );
+}
+
+#[test]
+fn a_plugin_built_for_another_abi_version_stops_the_server_naming_file_and_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    let so = plugins.join(format!("libdataport_plugin_future{DLL}"));
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/plugin-host/tests/c/pipe_plugin.c");
+    let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/plugin-abi/include");
+    let cc = Command::new("cc")
+        .args(["-shared", "-fPIC", "-DPIPE_ABI_VERSION=2u", "-I"])
+        .arg(&include)
+        .arg("-o")
+        .arg(&so)
+        .arg(&source)
+        .output()
+        .expect("system C compiler");
+    assert!(cc.status.success(), "{}", String::from_utf8_lossy(&cc.stderr));
+    let out = run_cli(
+        dir.path(),
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--plugin-dir",
+            plugins.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success(), "the server must not start");
+    let message = stderr(&out);
+    assert!(message.contains(&so.display().to_string()), "{message}");
+    assert!(
+        message.contains("ABI v2") && message.contains("ABI v1"),
+        "{message}"
+    );
+}
+
+/// A plugin directory holding the faulty test plugin under a name discovery accepts.
+fn faulty_plugin_dir(dir: &Path) -> PathBuf {
+    let plugins = dir.join("faulty-plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let file = format!("libdataport_testplugin_faulty{DLL}");
+    let built = [target_dir().join("deps").join(&file), target_dir().join(&file)]
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{file} is not built; run `cargo build -p dataport-testplugin-faulty`"));
+    std::fs::copy(built, plugins.join(format!("libdataport_plugin_faulty{DLL}"))).unwrap();
+    plugins
+}
+
+#[tokio::test]
+async fn a_panicking_plugin_fails_its_job_and_the_server_keeps_serving() {
+    let outside = tempfile::tempdir().unwrap();
+    let plugins = faulty_plugin_dir(outside.path());
+    let server = TestServer::start_on(
+        crate::harness::Backend::Sqlite,
+        &["--plugin-dir", plugins.to_str().unwrap()],
+    )
+    .unwrap();
+    let mut client = server.client(&server.admin_token()).await;
+    let header =
+        dataport_core::header::template_header(Module::Customers, dataport_core::Locale::ZhCn).join(",");
+    let mut text = format!("{header}\n");
+    for i in 0..50 {
+        text.push_str(&customer(&format!("F{i}")).join(","));
+        text.push('\n');
+    }
+    // The plugin panics when asked for its second batch (the server reads 5000 rows a batch).
+    let request = Import::new(Module::Customers, "boom.faulty").option("panic_in", "batch");
+    let big: String = text.clone()
+        + &(50..12_000)
+            .map(|i| customer(&format!("F{i}")).join(",") + "\n")
+            .collect::<String>();
+    let run = import(&mut client, &request, big.as_bytes()).await;
+    assert_eq!(run.status(), v1::JobStatus::Failed);
+    assert_eq!(run.report().error_code(), v1::ErrorCode::PluginError);
+    assert!(
+        run.report().error_message.contains("asked to panic in batch 2"),
+        "{}",
+        run.report().error_message
+    );
+    // The first batch was committed before the panic; the report says so.
+    assert_eq!(run.report().rows_created, 5000);
+
+    let run = import(
+        &mut client,
+        &Import::new(Module::Customers, "boom.faulty").option("panic_in", "header"),
+        text.as_bytes(),
+    )
+    .await;
+    assert_eq!(run.report().error_code(), v1::ErrorCode::PluginError);
+
+    // The server is fine: the same plugin and the others still work.
+    let run = import(
+        &mut client,
+        &Import::new(Module::Customers, "ok.faulty"),
+        text.as_bytes(),
+    )
+    .await;
+    assert_eq!(run.counts(), (0, 0, 50, 0), "already imported rows are skipped");
+    let run = import(
+        &mut client,
+        &Import::new(Module::Customers, "ok.csv"),
+        &csv(Module::Customers, &rows(&[customer("Z")])),
+    )
+    .await;
+    assert_eq!(run.status(), v1::JobStatus::Succeeded);
+}
+
+/// Peak resident memory of a process, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A minimal xlsx whose sheet is `sheet_xml` (and optional shared strings), compressed.
+fn xlsx_with(sheet: impl FnOnce(&mut dyn Write), shared_strings: Option<&str>) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let parts = [
+        (
+            "[Content_Types].xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#,
+        ),
+        (
+            "_rels/.rels",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#,
+        ),
+        (
+            "xl/workbook.xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>"#,
+        ),
+        (
+            "xl/_rels/workbook.xml.rels",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>"#,
+        ),
+    ];
+    for (name, content) in parts {
+        zip.start_file(name, options).unwrap();
+        zip.write_all(content.as_bytes()).unwrap();
+    }
+    if let Some(sst) = shared_strings {
+        zip.start_file("xl/sharedStrings.xml", options).unwrap();
+        zip.write_all(sst.as_bytes()).unwrap();
+    }
+    zip.start_file("xl/worksheets/sheet1.xml", options).unwrap();
+    sheet(&mut zip);
+    zip.finish().unwrap().into_inner()
+}
+
+const SHEET_START: &str = r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">"#;
+
+#[tokio::test]
+async fn hostile_xlsx_files_fail_fast_in_bounded_memory() {
+    let server = TestServer::start();
+    let mut client = server.client(&server.admin_token()).await;
+    let bomb = xlsx_with(
+        |w| {
+            w.write_all(SHEET_START.as_bytes()).unwrap();
+            w.write_all(b"<sheetData>").unwrap();
+            let spaces = vec![b' '; 1 << 20];
+            for _ in 0..400 {
+                w.write_all(&spaces).unwrap();
+            }
+            w.write_all(b"</sheetData></worksheet>").unwrap();
+        },
+        None,
+    );
+    assert!(bomb.len() < 2 << 20, "the bomb is small: {} bytes", bomb.len());
+    let far_cells = xlsx_with(
+        |w| {
+            w.write_all(SHEET_START.as_bytes()).unwrap();
+            w.write_all(br#"<dimension ref="A1:XFD1048576"/><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>x</t></is></c></row><row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>y</t></is></c></row></sheetData></worksheet>"#).unwrap();
+        },
+        None,
+    );
+    let huge_sst = xlsx_with(
+        |w| {
+            w.write_all(SHEET_START.as_bytes()).unwrap();
+            w.write_all(
+                br#"<sheetData><row r="1"><c r="A1" t="s"><v>0</v></c></row></sheetData></worksheet>"#,
+            )
+            .unwrap();
+        },
+        Some(
+            r#"<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1000000000000" uniqueCount="1000000000000"><si><t>x</t></si></sst>"#,
+        ),
+    );
+    let before = peak_rss_kib(server.pid());
+    for (name, bytes) in [
+        ("bomb.xlsx", bomb),
+        ("far.xlsx", far_cells),
+        ("sst.xlsx", huge_sst),
+    ] {
+        let started = Instant::now();
+        let run = import(&mut client, &Import::new(Module::Customers, name), &bytes).await;
+        let elapsed = started.elapsed();
+        assert_eq!(
+            run.report().error_code(),
+            v1::ErrorCode::MalformedFile,
+            "{name}: {:?}",
+            run.report()
+        );
+        assert!(elapsed < Duration::from_secs(1), "{name} took {elapsed:?}");
+    }
+    let after = peak_rss_kib(server.pid());
+    assert!(after > 0, "cannot read the server's memory use");
+    assert!(
+        after < before + 100 * 1024,
+        "peak RSS grew from {before} KiB to {after} KiB"
+    );
+}
