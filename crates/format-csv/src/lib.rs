@@ -76,7 +76,7 @@
 //!
 //! ```
 //! use dataport_plugin_sdk::{Cell, Options, Plugin, ReadOnly, read_all};
-//! use dataport_plugin_csv::CsvPlugin;
+//! use dataport_format_csv::CsvPlugin;
 //!
 //! let mut reader = CsvPlugin
 //!     .open_reader("csv", &Options::new(), Box::new(ReadOnly(&b"code;name\nC1;\"A; B\"\n"[..])))
