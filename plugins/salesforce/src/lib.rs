@@ -1,16 +1,156 @@
-//! The salesforce layout plugin (in progress: it declares its format but cannot read or write yet).
+//! The `salesforce` layout plugin: reads and writes the CSV files of Salesforce Data Loader and
+//! Bulk API 2.0 for **Account**, **Contact** and **Opportunity**, translated to and from
+//! dataport's modules (customers ← Account, contacts ← Contact, opportunities ← Opportunity).
+//!
+//! `plugins/salesforce/README.md` has the complete mapping tables; in short:
+//!
+//! * **Format.** Format name `salesforce`, no file extensions (a Salesforce export is a `.csv`,
+//!   so the caller chooses the format explicitly), reads and writes, modules `customers`,
+//!   `contacts`, `opportunities`, streaming (no seek). CSV parsing, encodings and row numbers are
+//!   [`dataport_format_csv::CsvPlugin`]'s.
+//! * **Options.** `module` (required; the host passes it), `key_field` (the column holding the
+//!   record key `code`: default [`DEFAULT_ACCOUNT_KEY_FIELD`] for Account,
+//!   [`DEFAULT_CONTACT_KEY_FIELD`] for Contact, [`DEFAULT_OPPORTUNITY_KEY_FIELD`] for
+//!   Opportunity), `account_key_field` (contacts and opportunities: the column holding the parent
+//!   account's key `customer_code`, default [`DEFAULT_ACCOUNT_KEY_REFERENCE`]), and the CSV
+//!   options `encoding` and `delimiter` (reading; writing takes `encoding` = UTF-8 only) and
+//!   `bom` (writing, default **false**: Data Loader and Bulk API 2.0 want plain UTF-8).
+//! * **Reading.** The header is the module's field keys in template order, every field present;
+//!   vendor headers match ignoring ASCII case and surrounding spaces (Data Loader writes
+//!   `ACCOUNTNUMBER`); columns the plugin does not map are ignored, fields the file has no column
+//!   for are `Null`. A file without the key column (or, for contacts and opportunities, the
+//!   account reference column) fails with [`ErrorKind::MalformedFile`](dataport_plugin_sdk::ErrorKind)
+//!   naming the column and the option. Rating, Industry and StageName are translated; a value
+//!   without a mapping is a row error of kind `InvalidValue` naming the value and the column,
+//!   and the row is left out. ISO-8601 dates and dateTimes become date cells (the date part, as
+//!   written); other values pass on as text, for the host's own checks. The CSV reader's row
+//!   errors pass through; row numbers are the vendor file's.
+//! * **Writing.** Columns named by field key (any subset, any order; template labels are
+//!   accepted too) become the Salesforce columns of those fields in template order, with
+//!   translated values, dates `YYYY-MM-DD` (date fields) or `YYYY-MM-DDT00:00:00.000Z`
+//!   (dateTime fields) and amounts with two decimals. A value without a Salesforce mapping fails
+//!   the write with `InvalidValue` naming the value, the field and the record.
+//!
+//! ```
+//! use dataport_plugin_salesforce::SalesforcePlugin;
+//! use dataport_plugin_sdk::{Cell, Options, Plugin, ReadOnly, read_all};
+//!
+//! let csv = "\"ACCOUNTNUMBER\",\"NAME\",\"RATING\",\"INDUSTRY\"\r\n\"CUST001\",\"云启科技\",\"Hot\",\"Banking\"\r\n";
+//! let options = Options::new().with("module", "customers");
+//! let mut reader = SalesforcePlugin
+//!     .open_reader("salesforce", &options, Box::new(ReadOnly(csv.as_bytes())))
+//!     .unwrap();
+//! let (header, rows) = read_all(&mut *reader, 100).unwrap();
+//! assert_eq!(&header[..3], ["code", "name", "industry"]);
+//! assert_eq!(rows.rows[0].number, 2);
+//! assert_eq!(rows.rows[0].cells[2], Cell::text("金融"));
+//! assert_eq!(rows.rows[0].cells[5], Cell::text("VIP"));
+//! ```
 
-use dataport_plugin_sdk::{Descriptor, Plugin};
+mod convert;
+mod maps;
+mod objects;
+mod reader;
+mod writer;
 
-/// The plugin value.
-pub struct Placeholder;
+use dataport_format_csv::CsvPlugin;
+use dataport_plugin_sdk::{ByteSink, ByteSource, Descriptor, Options, Plugin, PluginError, Reader, Writer};
 
-impl Plugin for Placeholder {
-    fn descriptor(&self) -> Descriptor {
-        Descriptor::new("salesforce", env!("CARGO_PKG_VERSION"))
-            .format("salesforce")
-            .modules(["customers", "contacts", "opportunities"])
+use crate::objects::Config;
+pub use crate::objects::{
+    DEFAULT_ACCOUNT_KEY_FIELD, DEFAULT_ACCOUNT_KEY_REFERENCE, DEFAULT_CONTACT_KEY_FIELD,
+    DEFAULT_OPPORTUNITY_KEY_FIELD,
+};
+use crate::reader::SalesforceReader;
+use crate::writer::SalesforceWriter;
+
+/// The one format this plugin serves.
+const FORMAT: &str = "salesforce";
+
+/// The options a reader accepts.
+const READER_OPTIONS: &[&str] = &[
+    "module",
+    "key_field",
+    "account_key_field",
+    "encoding",
+    "delimiter",
+];
+/// The options a writer accepts.
+const WRITER_OPTIONS: &[&str] = &[
+    "module",
+    "key_field",
+    "account_key_field",
+    "encoding",
+    "delimiter",
+    "bom",
+];
+
+/// The salesforce plugin. See the crate documentation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SalesforcePlugin;
+
+fn check_format(format: &str) -> Result<(), PluginError> {
+    if format.eq_ignore_ascii_case(FORMAT) {
+        Ok(())
+    } else {
+        Err(PluginError::unsupported(format!(
+            "format `{format}` is not served by the salesforce plugin (it serves `salesforce`)"
+        )))
     }
 }
 
-dataport_plugin_sdk::export_plugin!(Placeholder);
+/// The options of `options` named `keys`, for the CSV plugin underneath.
+fn csv_options(options: &Options, keys: &[&str]) -> Options {
+    keys.iter()
+        .filter_map(|k| options.get(k).map(|v| (*k, v)))
+        .collect()
+}
+
+impl Plugin for SalesforcePlugin {
+    fn descriptor(&self) -> Descriptor {
+        Descriptor::new("salesforce", env!("CARGO_PKG_VERSION"))
+            .format(FORMAT)
+            .reads()
+            .writes()
+            .modules(["customers", "contacts", "opportunities"])
+    }
+
+    fn open_reader(
+        &self,
+        format: &str,
+        options: &Options,
+        source: Box<dyn ByteSource>,
+    ) -> Result<Box<dyn Reader>, PluginError> {
+        check_format(format)?;
+        options.ensure_known(READER_OPTIONS)?;
+        let config = Config::from_options(options)?;
+        let csv = CsvPlugin.open_reader("csv", &csv_options(options, &["encoding", "delimiter"]), source)?;
+        Ok(Box::new(SalesforceReader::new(config, csv)))
+    }
+
+    fn open_writer(
+        &self,
+        format: &str,
+        options: &Options,
+        sink: Box<dyn ByteSink>,
+    ) -> Result<Box<dyn Writer>, PluginError> {
+        check_format(format)?;
+        options.ensure_known(WRITER_OPTIONS)?;
+        let config = Config::from_options(options)?;
+        if let Some(encoding) = options.get("encoding") {
+            let e = encoding.trim();
+            if !(e.eq_ignore_ascii_case("utf-8") || e.eq_ignore_ascii_case("utf8")) {
+                return Err(PluginError::invalid_option(format!(
+                    "option `encoding` cannot be `{encoding}` for writing: Salesforce CSV is \
+                     written in UTF-8, which Data Loader and Bulk API 2.0 expect"
+                )));
+            }
+        }
+        let bom = options.get_bool("bom")?.unwrap_or(false);
+        let csv_options = csv_options(options, &["delimiter"]).with("bom", bom.to_string());
+        let csv = CsvPlugin.open_writer("csv", &csv_options, sink)?;
+        Ok(Box::new(SalesforceWriter::new(config, csv)))
+    }
+}
+
+dataport_plugin_sdk::export_plugin!(SalesforcePlugin);
