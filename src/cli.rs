@@ -43,6 +43,9 @@ pub enum Command {
     /// Write deterministic synthetic data (Chinese companies, owners, phones, dates) as csv or
     /// xlsx, optionally with a known mix of broken rows; streams, so 10M rows are fine.
     Gen(GenArgs),
+    /// Copy modules from one dataport server to another as typed record streams (customers
+    /// first), with bounded memory, a progress bar and a report per module.
+    Migrate(MigrateArgs),
     /// List the format plugins the server has loaded.
     Formats {
         #[command(flatten)]
@@ -82,6 +85,44 @@ pub struct ExportArgs {
     pub options: Vec<(String, String)>,
     #[command(flatten)]
     pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The source server, e.g. http://old-crm:50051.
+    #[arg(long, value_name = "URL")]
+    pub from: String,
+    /// The target server.
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// Modules to copy, in any order (customers always go first).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "customers,contacts,opportunities",
+        value_name = "LIST"
+    )]
+    pub modules: Vec<String>,
+    /// How records meet existing ones on the target: insert, update or upsert.
+    #[arg(long, default_value = "upsert", value_name = "MODE")]
+    pub mode: String,
+    /// Token for the source (needs `export`). Without it, --from-token-file.
+    #[arg(
+        long,
+        env = "DATAPORT_FROM_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub from_token: Option<String>,
+    /// File holding the source's token [default: ./dataport.token].
+    #[arg(long, env = "DATAPORT_FROM_TOKEN_FILE", value_name = "FILE")]
+    pub from_token_file: Option<PathBuf>,
+    /// Token for the target (needs `import`). Without it, --to-token-file.
+    #[arg(long, env = "DATAPORT_TO_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub to_token: Option<String>,
+    /// File holding the target's token [default: ./dataport.token].
+    #[arg(long, env = "DATAPORT_TO_TOKEN_FILE", value_name = "FILE")]
+    pub to_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

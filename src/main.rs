@@ -5,6 +5,7 @@ mod download;
 mod export_cmd;
 mod gen_cmd;
 mod import_cmd;
+mod migrate_cmd;
 mod table;
 
 use std::path::{Path, PathBuf};
@@ -21,7 +22,7 @@ use tracing_subscriber::EnvFilter;
 
 use cli::{
     Cli, ClientArgs, Command, DatabaseArgs, ExportArgs, FilterArgs, GenArgs, ImportArgs, JobsCommand,
-    ServeArgs, TemplateArgs, TokenCommand,
+    MigrateArgs, ServeArgs, TemplateArgs, TokenCommand,
 };
 use table::Table;
 
@@ -66,6 +67,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export(args) => done(runtime.block_on(export(args, &file))),
         Command::Template(args) => done(runtime.block_on(template(args, &file))),
         Command::Gen(args) => done(generate(args)),
+        Command::Migrate(args) => runtime.block_on(migrate(args)),
         Command::Jobs(command) => done(runtime.block_on(jobs(command, &file))),
     }
 }
@@ -532,4 +534,30 @@ fn generate(args: GenArgs) -> Result<()> {
         plugin_dirs: args.plugin_dir,
         output: args.output,
     })
+}
+
+async fn migrate(args: MigrateArgs) -> Result<ExitCode> {
+    let default_file = PathBuf::from(config::DEFAULT_TOKEN_FILE);
+    let from_token = dataport_client::resolve_token(
+        args.from_token.as_deref(),
+        args.from_token_file.as_deref().unwrap_or(&default_file),
+    )
+    .context("the source's token")?;
+    let to_token = dataport_client::resolve_token(
+        args.to_token.as_deref(),
+        args.to_token_file.as_deref().unwrap_or(&default_file),
+    )
+    .context("the target's token")?;
+    let modules = args
+        .modules
+        .iter()
+        .map(|m| m.parse::<Module>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let from = dataport_client::connect(&args.from, &from_token)
+        .await
+        .context("the source")?;
+    let to = dataport_client::connect(&args.to, &to_token)
+        .await
+        .context("the target")?;
+    migrate_cmd::run(from, to, modules, args.mode.parse()?, &args.from).await
 }

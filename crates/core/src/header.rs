@@ -230,6 +230,49 @@ pub fn map_header(module: Module, header: &[String]) -> Result<HeaderMapping, He
     })
 }
 
+/// Maps the field keys of a typed record stream (service-to-service imports): any order, any
+/// subset that includes the required fields; a field the stream lacks reads as empty.
+pub fn map_field_keys(module: Module, keys: &[String]) -> Result<HeaderMapping, HeaderProblem> {
+    for (position, key) in keys.iter().enumerate() {
+        let known = module.field(key.trim());
+        let repeated = keys[..position].iter().any(|k| k.trim() == key.trim());
+        if known.is_none() || repeated {
+            return Err(HeaderProblem::Unknown {
+                label: key.clone(),
+                position,
+                expected: None,
+            });
+        }
+    }
+    let mut columns = Vec::with_capacity(module.fields().len());
+    for (position, field) in module.fields().iter().enumerate() {
+        match keys.iter().position(|k| k.trim() == field.key) {
+            Some(index) => columns.push(MappedColumn {
+                index,
+                label: field.key.to_owned(),
+                field,
+            }),
+            None if field.required => {
+                return Err(HeaderProblem::Missing {
+                    expected: field,
+                    position,
+                });
+            }
+            // Absent: an index no record has, so the value reads as empty.
+            None => columns.push(MappedColumn {
+                index: usize::MAX,
+                label: field.key.to_owned(),
+                field,
+            }),
+        }
+    }
+    Ok(HeaderMapping {
+        module,
+        columns,
+        error_column: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +312,26 @@ mod tests {
         let mapped = map_header(Module::Customers, &h).unwrap();
         assert_eq!(mapped.error_column, Some(12));
         assert_eq!(mapped.columns[0].label, "客户编号");
+    }
+
+    #[test]
+    fn record_streams_name_fields_in_any_order() {
+        let keys = header(&["name", "code", "owner", "phone"]);
+        let mapping = map_field_keys(Module::Customers, &keys).unwrap();
+        assert_eq!(mapping.columns.len(), 12);
+        assert_eq!(
+            (mapping.columns[0].field.key, mapping.columns[0].index),
+            ("code", 1)
+        );
+        assert_eq!(mapping.columns[2].index, usize::MAX, "industry is absent");
+        assert!(matches!(
+            map_field_keys(Module::Customers, &header(&["code", "name"])),
+            Err(HeaderProblem::Missing { expected, .. }) if expected.key == "owner"
+        ));
+        assert!(matches!(
+            map_field_keys(Module::Customers, &header(&["code", "code"])),
+            Err(HeaderProblem::Unknown { .. })
+        ));
     }
 
     #[test]

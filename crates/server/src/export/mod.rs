@@ -121,10 +121,16 @@ pub fn start_export(
         convert::filter_from_proto(module, request.filter.as_ref())?
     };
     let locale = convert::locale_from_proto(request.locale);
-    if request.format.trim().eq_ignore_ascii_case("records") {
-        return Err(ServiceError::Unimplemented(
-            "Export as typed record batches (format `records`)",
-        ));
+    if request
+        .format
+        .trim()
+        .eq_ignore_ascii_case(crate::import::RECORDS_FORMAT)
+    {
+        let mut layout = Layout::for_export(module, &request.fields, locale)?;
+        if request.fields.is_empty() {
+            layout = Layout::all(module, locale);
+        }
+        return Ok(start_records_export(ctx.store.clone(), filter, layout, call));
     }
     let chosen = ctx.formats.writer(&request.format, DEFAULT_FORMAT, module)?;
     let mut layout = Layout::for_export(module, &request.fields, locale)?;
@@ -212,6 +218,95 @@ pub fn start_export(
     Ok(Box::pin(ReceiverStream::new(rx)))
 }
 
+/// Largest encoded record batch a `records` export sends (the message limit is 4 MiB).
+const RECORD_MESSAGE_BYTES: usize = 1 << 20;
+
+/// The content type announced for `records` exports.
+pub const RECORDS_CONTENT_TYPE: &str = "application/x-dataport-records";
+
+/// Streams the records a filter selects as typed record batches, one per keyset page; the
+/// sha256 in `Completed` covers the encoded batches, in order.
+fn start_records_export(
+    store: Store,
+    filter: Filter,
+    layout: Layout,
+    call: CallGuard,
+) -> EventStream<v1::ExportEvent> {
+    use prost::Message;
+    use sha2::Digest;
+    let (tx, rx) = mpsc::channel::<Result<v1::ExportEvent, Status>>(EVENT_QUEUE);
+    tokio::task::spawn_blocking(move || {
+        let _call = call;
+        let send = |event: v1::export_event::Event| {
+            tx.blocking_send(Ok(v1::ExportEvent { event: Some(event) }))
+                .is_ok()
+        };
+        let fields: Vec<String> = layout.fields.iter().map(|f| f.key.to_owned()).collect();
+        let result = (|| -> Result<Option<(u64, u64, String)>, ServiceError> {
+            let total = store.count(&filter)?;
+            if !send(v1::export_event::Event::Started(v1::ExportStarted {
+                total_rows: total,
+                file_name: String::new(),
+                content_type: RECORDS_CONTENT_TYPE.to_owned(),
+            })) {
+                return Ok(None);
+            }
+            let mut hasher = sha2::Sha256::new();
+            let (mut rows, mut bytes) = (0u64, 0u64);
+            let mut after: Option<String> = None;
+            loop {
+                let page = store.page(&filter, after.as_deref(), PAGE_ROWS)?;
+                if page.is_empty() {
+                    return Ok(Some((rows, bytes, hex::encode(hasher.finalize()))));
+                }
+                after = page.last_code().map(str::to_owned);
+                // A page can hold long notes: cut it into messages well under the 4 MiB limit.
+                let mut records = layout::typed_records(&layout, &page).into_iter().peekable();
+                while records.peek().is_some() {
+                    let mut batch = v1::RecordBatch {
+                        fields: fields.clone(),
+                        records: Vec::new(),
+                    };
+                    let mut size = 0;
+                    while let Some(record) = records.next_if(|r| {
+                        batch.records.is_empty() || size + r.encoded_len() < RECORD_MESSAGE_BYTES
+                    }) {
+                        size += record.encoded_len();
+                        batch.records.push(record);
+                    }
+                    let encoded = batch.encode_to_vec();
+                    hasher.update(&encoded);
+                    bytes += encoded.len() as u64;
+                    rows += batch.records.len() as u64;
+                    if !send(v1::export_event::Event::Records(batch)) {
+                        return Ok(None);
+                    }
+                }
+                if !send(v1::export_event::Event::Progress(v1::ExportProgress {
+                    rows_written: rows,
+                })) {
+                    return Ok(None);
+                }
+            }
+        })();
+        match result {
+            Ok(Some((rows, bytes, sha256))) => {
+                send(v1::export_event::Event::Completed(v1::ExportCompleted {
+                    rows,
+                    bytes,
+                    sha256,
+                    file_name: String::new(),
+                }));
+            }
+            Ok(None) => tracing::info!("records export stopped: the client went away"),
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e.into()));
+            }
+        }
+    });
+    Box::pin(ReceiverStream::new(rx))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Templates and error files
 // ---------------------------------------------------------------------------------------------
@@ -259,6 +354,23 @@ fn stream_file(
     Box::pin(ReceiverStream::new(rx))
 }
 
+/// A writer for dataport's own layout: templates and error files are not vendor files.
+fn generic_writer(
+    ctx: &ExportContext,
+    format: &str,
+    module: Module,
+    what: &str,
+) -> Result<Chosen, ServiceError> {
+    let chosen = ctx.formats.writer(format, DEFAULT_FORMAT, module)?;
+    if chosen.is_layout() {
+        return Err(ServiceError::InvalidArgument(format!(
+            "{what} use dataport's template layout; `{}` is a vendor layout, so ask for xlsx or csv",
+            chosen.format
+        )));
+    }
+    Ok(chosen)
+}
+
 /// GetTemplate: the module's import template.
 pub fn start_template(
     ctx: ExportContext,
@@ -267,7 +379,7 @@ pub fn start_template(
 ) -> Result<EventStream<v1::FileEvent>, ServiceError> {
     let module = convert::module_from_proto(request.module)?;
     let locale = convert::locale_from_proto(request.locale);
-    let chosen = ctx.formats.writer(&request.format, DEFAULT_FORMAT, module)?;
+    let chosen = generic_writer(&ctx, &request.format, module, "import templates")?;
     let file_name = format!(
         "{}.{}",
         template::template_file_stem(module, Locale::ZhCn),
@@ -363,7 +475,7 @@ pub async fn start_error_file(
     .await?;
     let locale = convert::locale_from_proto(request.locale);
     let module = job.module;
-    let chosen = ctx.formats.writer(&request.format, DEFAULT_FORMAT, module)?;
+    let chosen = generic_writer(&ctx, &request.format, module, "error files")?;
     let file_name = format!(
         "{}_{}{job_id}.{}",
         module.export_file_stem(),

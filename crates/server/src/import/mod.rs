@@ -10,6 +10,7 @@
 
 mod events;
 mod pipeline;
+mod records;
 mod upload;
 
 use std::sync::Arc;
@@ -29,7 +30,11 @@ use crate::formats::Formats;
 use crate::inflight::CallGuard;
 use crate::service::EventStream;
 use events::{Cancel, EVENT_QUEUE, Events};
+use records::{RecordMsg, RecordStream};
 use upload::{Upload, UploadMsg};
+
+/// The format name of typed record batches (service-to-service streaming).
+pub const RECORDS_FORMAT: &str = "records";
 
 /// What the import handler needs from the service.
 #[derive(Clone)]
@@ -76,20 +81,25 @@ pub async fn start(
             ),
         });
     }
-    if spec.format.trim().eq_ignore_ascii_case("records") {
-        return Err(ServiceError::Unimplemented(
-            "Import of typed record batches (format `records`)",
-        ));
-    }
-    let chosen = ctx.formats.reader(&spec.format, &spec.file_name, module)?;
-    let options = chosen.options(
-        module,
-        spec.options.iter().map(|o| (o.key.clone(), o.value.clone())),
-    );
+    let records = spec.format.trim().eq_ignore_ascii_case(RECORDS_FORMAT);
+    let (chosen, options) = if records {
+        (None, dataport_plugin_sdk::Options::new())
+    } else {
+        let chosen = ctx.formats.reader(&spec.format, &spec.file_name, module)?;
+        let options = chosen.options(
+            module,
+            spec.options.iter().map(|o| (o.key.clone(), o.value.clone())),
+        );
+        (Some(chosen), options)
+    };
+    let format = chosen
+        .as_ref()
+        .map(|c| c.format.clone())
+        .unwrap_or_else(|| RECORDS_FORMAT.to_owned());
 
     let new_job = NewImportJob {
         module,
-        format: chosen.format.clone(),
+        format: format.clone(),
         mode,
         on_error,
         dry_run: spec.dry_run,
@@ -99,12 +109,25 @@ pub async fn start(
     };
     let store = ctx.store.clone();
     let job = blocking(move || Ok(store.create_job(&new_job)?)).await?;
-    tracing::info!(job = job.id, module = %module, format = %chosen.format, mode = %mode, dry_run = spec.dry_run, token = %caller.token_name, file = %spec.file_name, "import started");
+    tracing::info!(job = job.id, module = %module, format = %format, mode = %mode, dry_run = spec.dry_run, token = %caller.token_name, file = %spec.file_name, "import started");
 
     let (tx, rx) = tokio::sync::mpsc::channel(EVENT_QUEUE);
     let cancel = Arc::new(Cancel::default());
-    let (upload, chunks) = Upload::new(ctx.limits.max_upload_bytes);
-    let events = Events::new(tx, cancel.clone(), upload.bytes_counter(), Instant::now());
+    let (input, bytes) = match chosen {
+        Some(chosen) => {
+            let (upload, chunks) = Upload::new(ctx.limits.max_upload_bytes);
+            let bytes = upload.bytes_counter();
+            tokio::spawn(feed_upload(inbound, chunks, cancel.clone()));
+            (pipeline::Input::File { chosen, upload }, bytes)
+        }
+        None => {
+            let (stream, batches) = RecordStream::new();
+            let bytes = stream.bytes_counter();
+            tokio::spawn(feed_records(inbound, batches, cancel.clone()));
+            (pipeline::Input::Records(stream), bytes)
+        }
+    };
+    let events = Events::new(tx, cancel.clone(), bytes, Instant::now());
     // Cannot fail: the receiver is right here.
     let _ = events
         .clone_sender()
@@ -113,7 +136,6 @@ pub async fn start(
         }))
         .await;
 
-    tokio::spawn(feed_upload(inbound, chunks, cancel));
     events.spawn_ticker();
     let pipeline_job = pipeline::Job {
         id: job.id,
@@ -123,14 +145,14 @@ pub async fn start(
         dry_run: spec.dry_run,
         locale,
         options,
-        chosen,
+        format,
         limits: ctx.limits,
         store: ctx.store.clone(),
     };
     tokio::task::spawn_blocking(move || {
         // The call counts as in flight until its job has ended.
         let _call = call;
-        pipeline::run(pipeline_job, events, upload);
+        pipeline::run(pipeline_job, events, input);
     });
     Ok(Box::pin(ReceiverStream::new(rx)))
 }
@@ -169,6 +191,44 @@ async fn feed_upload(
                 let why = format!("the client went away during the upload ({})", status.message());
                 cancel.cancel(why.clone());
                 let _ = chunks.send(UploadMsg::Failed(why)).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Moves record batches from the gRPC stream into the pipeline's channel.
+async fn feed_records(
+    mut inbound: Streaming<ImportRequest>,
+    batches: tokio::sync::mpsc::Sender<RecordMsg>,
+    cancel: Arc<Cancel>,
+) {
+    loop {
+        match inbound.message().await {
+            Ok(Some(ImportRequest {
+                message: Some(Message::Records(batch)),
+            })) => {
+                if batches.send(RecordMsg::Batch(batch)).await.is_err() {
+                    return;
+                }
+            }
+            Ok(Some(ImportRequest { message: Some(other) })) => {
+                let what = match other {
+                    Message::Spec(_) => "a second ImportSpec",
+                    Message::Chunk(_) => "file chunks in a `records` import",
+                    Message::Records(_) => "a record batch",
+                };
+                let why = format!("unexpected {what}; a `records` import sends only RecordBatch messages");
+                cancel.cancel(why.clone());
+                let _ = batches.send(RecordMsg::Failed(why)).await;
+                return;
+            }
+            Ok(Some(ImportRequest { message: None })) => {}
+            Ok(None) => return,
+            Err(status) => {
+                let why = format!("the client went away during the import ({})", status.message());
+                cancel.cancel(why.clone());
+                let _ = batches.send(RecordMsg::Failed(why)).await;
                 return;
             }
         }

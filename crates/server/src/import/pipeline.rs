@@ -17,17 +17,18 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate};
-use dataport_core::header::map_header;
+use dataport_core::header::{map_field_keys, map_header};
 use dataport_core::{
     CodeTracker, ErrorCode, ImportMode, JobStatus, Locale, Module, OnError, Record, Records, RowIssue,
     RowValidator, Value, messages,
 };
-use dataport_plugin_sdk::{ByteSource, Cell, ErrorKind, Options, Plugin, PluginError};
+use dataport_plugin_sdk::{ByteSource, Cell, ErrorKind, Options, Plugin, PluginError, Reader};
 use dataport_proto::v1::{self, import_event::Event};
 use dataport_store::{JobCounts, JobFinish, RowErrorRecord, Store, StoreError, WriteOutcome, WriteTx};
 
 use super::events::Events;
-use super::upload::{Upload, UploadFailure};
+use super::records::RecordStream;
+use super::upload::{Upload, UploadFailure, UploadSummary};
 use crate::config::ImportLimits;
 use crate::formats::Chosen;
 use crate::service::{job_to_proto, row_error_to_proto};
@@ -46,9 +47,42 @@ pub struct Job {
     pub dry_run: bool,
     pub locale: Locale,
     pub options: Options,
-    pub chosen: Chosen,
+    /// The format name recorded with the job (`records` for record streams).
+    pub format: String,
     pub limits: ImportLimits,
     pub store: Store,
+}
+
+/// Where the rows come from.
+pub enum Input {
+    /// A file, read by a format plugin.
+    File { chosen: Chosen, upload: Upload },
+    /// Typed record batches (format `records`).
+    Records(RecordStream),
+}
+
+impl Input {
+    fn finish(&self) -> UploadSummary {
+        match self {
+            Input::File { upload, .. } => upload.finish(),
+            Input::Records(stream) => stream.finish(),
+        }
+    }
+
+    fn upload_failure(&self) -> Option<UploadFailure> {
+        match self {
+            Input::File { upload, .. } => upload.failure(),
+            Input::Records(_) => None,
+        }
+    }
+
+    /// Who read the rows, for messages.
+    fn reader_name(&self) -> String {
+        match self {
+            Input::File { chosen, .. } => format!("the {} plugin", chosen.plugin.descriptor().name),
+            Input::Records(_) => "the record stream".to_owned(),
+        }
+    }
 }
 
 /// A failure of the job as a whole.
@@ -105,10 +139,10 @@ struct Tally {
 
 /// Runs a job to its end and sends `Completed`. Never panics on bad input: every problem ends
 /// up in the job report.
-pub fn run(job: Job, events: Events, upload: Upload) {
+pub fn run(job: Job, events: Events, input: Input) {
     let started = Instant::now();
-    let (writer_result, failure) = read_and_write(&job, &events, &upload);
-    let summary = upload.finish();
+    let (writer_result, failure) = read_and_write(&job, &events, &input);
+    let summary = input.finish();
     let cancel_reason = events.cancel().reason();
 
     let mut tally = match writer_result {
@@ -142,7 +176,7 @@ fn finish(
     tally: Tally,
     failure: Option<Failure>,
     cancel_reason: Option<String>,
-    summary: &super::upload::UploadSummary,
+    summary: &UploadSummary,
     started: Instant,
 ) {
     let rows_read = events.counters().rows_read.load(Ordering::Relaxed);
@@ -155,9 +189,8 @@ fn finish(
         bytes_read: summary.bytes,
     };
     let all_or_nothing_failed = job.on_error == OnError::AllOrNothing && tally.failed > 0;
-    let (status, error_code, error_message) = if let Some(f) = &failure {
-        (JobStatus::Failed, Some(f.code), Some(f.message.clone()))
-    } else if let Some(reason) = &cancel_reason {
+    // A cancelled job is CANCELLED even if its reader then failed: the failure is the cancel.
+    let (status, error_code, error_message) = if let Some(reason) = &cancel_reason {
         let kept = if job.on_error == OnError::AllOrNothing || job.dry_run {
             "nothing was imported".to_owned()
         } else {
@@ -171,6 +204,8 @@ fn finish(
             None,
             Some(format!("cancelled: {reason}; {kept}")),
         )
+    } else if let Some(f) = &failure {
+        (JobStatus::Failed, Some(f.code), Some(f.message.clone()))
     } else if all_or_nothing_failed {
         let message = match job.locale {
             Locale::ZhCn => format!(
@@ -207,7 +242,7 @@ fn finish(
             job_to_proto(&dataport_store::ImportJob {
                 id: job.id,
                 module: job.module,
-                format: job.chosen.format.clone(),
+                format: job.format.clone(),
                 mode: job.mode,
                 on_error: job.on_error,
                 dry_run: job.dry_run,
@@ -249,11 +284,11 @@ fn finish(
 type WriterResult = Result<Tally, (Tally, Failure)>;
 
 /// Reads, validates and writes. Returns the writer's tally and the reader's failure, if any.
-fn read_and_write(job: &Job, events: &Events, upload: &Upload) -> (WriterResult, Option<Failure>) {
+fn read_and_write(job: &Job, events: &Events, input: &Input) -> (WriterResult, Option<Failure>) {
     let (tx, rx) = sync_channel::<CheckedBatch>(BATCHES_IN_FLIGHT);
     std::thread::scope(|scope| {
         let writer = scope.spawn(|| write_batches(job, events, rx));
-        let failure = read_batches(job, events, upload, |batch| tx.send(batch).is_ok()).err();
+        let failure = read_batches(job, events, input, |batch| tx.send(batch).is_ok()).err();
         // Closing the channel lets the writer finish its queue and stop.
         drop(tx);
         let result = writer.join().unwrap_or_else(|panic| {
@@ -266,7 +301,9 @@ fn read_and_write(job: &Job, events: &Events, upload: &Upload) -> (WriterResult,
                 ),
             ))
         });
-        if let Some(f) = &failure {
+        if let Some(f) = &failure
+            && !events.cancel().is_cancelled()
+        {
             report_job_error(job, events, f);
         }
         (result, failure)
@@ -303,8 +340,8 @@ fn report_job_error(job: &Job, events: &Events, failure: &Failure) {
 // ---------------------------------------------------------------------------------------------
 
 /// The failure for a plugin error, in the light of what happened to the upload.
-fn plugin_failure(error: PluginError, job: &Job, upload: &Upload) -> Failure {
-    match upload.failure() {
+fn plugin_failure(error: PluginError, job: &Job, input: &Input) -> Failure {
+    match input.upload_failure() {
         Some(UploadFailure::TooLarge { limit }) => {
             return Failure::new(
                 ErrorCode::FileTooLarge,
@@ -321,30 +358,44 @@ fn plugin_failure(error: PluginError, job: &Job, upload: &Upload) -> Failure {
         }
         None => {}
     }
-    let plugin = &job.chosen.plugin.descriptor().name;
+    let reader = input.reader_name();
     match error.kind {
         ErrorKind::MalformedFile => Failure::new(ErrorCode::MalformedFile, error.message),
         ErrorKind::Encoding => Failure::new(ErrorCode::Encoding, error.message),
         ErrorKind::InvalidOption => Failure::new(
             ErrorCode::PluginError,
-            format!("the {plugin} plugin refused its options: {}", error.message),
+            format!("{reader} refused its options: {}", error.message),
+        ),
+        ErrorKind::Io if matches!(input, Input::Records(_)) => Failure::new(
+            ErrorCode::Internal,
+            format!("the record stream broke off: {}", error.message),
         ),
         _ => Failure::new(
             ErrorCode::PluginError,
-            format!("the {plugin} plugin failed: {}", error.message),
+            format!("{reader} failed: {}", error.message),
         ),
     }
 }
 
-/// The reader's source: the upload itself, or a spooled copy for plugins that seek.
-fn open_source(job: &Job, upload: &Upload) -> Result<Box<dyn ByteSource>, Failure> {
-    if job.chosen.plugin.descriptor().capabilities.needs_seek {
-        match upload.spool() {
-            Ok(file) => Ok(Box::new(file)),
-            Err(e) => Err(plugin_failure(PluginError::io(e.to_string()), job, upload)),
+/// The reader of the rows: a plugin over the upload itself (or over a spooled copy, for plugins
+/// that seek), or the record stream.
+fn open_reader(job: &Job, input: &Input) -> Result<Box<dyn Reader>, Failure> {
+    match input {
+        Input::Records(stream) => Ok(Box::new(stream.clone())),
+        Input::File { chosen, upload } => {
+            let source: Box<dyn ByteSource> = if chosen.plugin.descriptor().capabilities.needs_seek {
+                match upload.spool() {
+                    Ok(file) => Box::new(file),
+                    Err(e) => return Err(plugin_failure(PluginError::io(e.to_string()), job, input)),
+                }
+            } else {
+                Box::new(upload.clone())
+            };
+            chosen
+                .plugin
+                .open_reader(&chosen.format, &job.options, source)
+                .map_err(|e| plugin_failure(e, job, input))
         }
-    } else {
-        Ok(Box::new(upload.clone()))
     }
 }
 
@@ -372,18 +423,17 @@ fn value_of(cell: Cell) -> Value {
 fn read_batches(
     job: &Job,
     events: &Events,
-    upload: &Upload,
+    input: &Input,
     mut deliver: impl FnMut(CheckedBatch) -> bool,
 ) -> Result<(), Failure> {
     let cancel = events.cancel().clone();
-    let source = open_source(job, upload)?;
-    let mut reader = job
-        .chosen
-        .plugin
-        .open_reader(&job.chosen.format, &job.options, source)
-        .map_err(|e| plugin_failure(e, job, upload))?;
-    let header = reader.header().map_err(|e| plugin_failure(e, job, upload))?;
-    let mapping = map_header(job.module, &header).map_err(|problem| Failure {
+    let mut reader = open_reader(job, input)?;
+    let header = reader.header().map_err(|e| plugin_failure(e, job, input))?;
+    let mapped = match input {
+        Input::File { .. } => map_header(job.module, &header),
+        Input::Records(_) => map_field_keys(job.module, &header),
+    };
+    let mapping = mapped.map_err(|problem| Failure {
         code: ErrorCode::HeaderMismatch,
         message: problem.message(job.module, job.locale),
         row: 1,
@@ -393,6 +443,7 @@ fn read_batches(
         columns: mapping
             .columns
             .iter()
+            .filter(|c| c.index != usize::MAX)
             .map(|c| v1::ColumnMapping {
                 index: c.index as u32,
                 label: c.label.clone(),
@@ -400,7 +451,7 @@ fn read_batches(
             })
             .collect(),
     }));
-    let width = mapping.columns.len();
+    let columns: Vec<usize> = mapping.columns.iter().map(|c| c.index).collect();
     let validator = RowValidator::new(mapping, job.locale);
     let mut tracker = CodeTracker::new();
     let counters = events.counters();
@@ -420,7 +471,7 @@ fn read_batches(
         let batch = match reader.next_batch(job.limits.batch_rows) {
             Ok(Some(batch)) => batch,
             Ok(None) => return Ok(()),
-            Err(e) => return Err(plugin_failure(e, job, upload)),
+            Err(e) => return Err(plugin_failure(e, job, input)),
         };
         let mut checked = CheckedBatch {
             labels: labels.clone(),
@@ -488,7 +539,13 @@ fn read_batches(
                 Err(issues) => checked.problems.push(RowProblem {
                     row: row.number,
                     issues,
-                    raw: Some(values.iter().take(width).map(Value::display).collect()),
+                    // In template order, whatever order the source had.
+                    raw: Some(
+                        columns
+                            .iter()
+                            .map(|&i| values.get(i).map(Value::display).unwrap_or_default())
+                            .collect(),
+                    ),
                     skipped: false,
                 }),
             }
