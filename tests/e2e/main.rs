@@ -9,5 +9,6 @@ mod auth;
 mod cli;
 mod export;
 mod import;
+mod migrate;
 mod plugins;
 mod server;

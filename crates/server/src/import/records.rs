@@ -2,7 +2,8 @@
 //! service-to-service with no file format in between.
 //!
 //! The batches arrive on the gRPC stream and are read by the pipeline like a file through the
-//! SDK's [`Reader`] trait, so they pass exactly the same validation. Values are turned into the
+//! SDK's [`Reader`] trait, so they pass the same validation, with one difference: text is data,
+//! so text starting with `=` is kept rather than refused as a formula. Values are turned into the
 //! cells a spreadsheet would hold: text as text, whole numbers as numbers, money (`cents`) as the
 //! exact decimal text `1234.50`, dates as `YYYY-MM-DD` text, booleans as booleans. A record's
 //! row number is its 1-based position in the stream.
@@ -10,6 +11,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use dataport_core::text::escape_for_export;
 use dataport_core::validate::format_cents;
 use dataport_plugin_sdk::{Cell, PluginError, Reader, RowBatch};
 use dataport_proto::v1;
@@ -119,7 +121,10 @@ fn cell(value: &v1::Value) -> Cell {
     use v1::value::Kind;
     match &value.kind {
         None => Cell::Null,
-        Some(Kind::Text(s)) => Cell::Text(s.clone()),
+        // Typed text is data, never a spreadsheet formula: escaping it the way exports do makes
+        // validation strip the escape again instead of refusing `=…` as a formula, so text
+        // such as `=SUM(A1)` copies between instances unchanged.
+        Some(Kind::Text(s)) => Cell::Text(escape_for_export(s).into_owned()),
         Some(Kind::Int(v)) => Cell::Int(*v),
         Some(Kind::Cents(c)) => Cell::Text(format_cents(*c)),
         Some(Kind::Date(d)) => Cell::Text(d.clone()),
