@@ -135,6 +135,10 @@ struct Tally {
     failed: u64,
     errors_not_sent: u64,
     errors_not_persisted: u64,
+    /// Time the writer spent on batches (not waiting for them), for the log.
+    write_busy: std::time::Duration,
+    /// Time the reader spent reading and validating (not waiting for the writer).
+    read_busy: std::time::Duration,
 }
 
 /// Runs a job to its end and sends `Completed`. Never panics on bad input: every problem ends
@@ -272,6 +276,8 @@ fn finish(
         skipped = tally.skipped,
         failed = tally.failed,
         ms = started.elapsed().as_millis() as u64,
+        read_busy_ms = tally.read_busy.as_millis() as u64,
+        write_busy_ms = tally.write_busy.as_millis() as u64,
         "import finished"
     );
     events.complete(v1::Completed {
@@ -287,11 +293,31 @@ type WriterResult = Result<Tally, (Tally, Failure)>;
 fn read_and_write(job: &Job, events: &Events, input: &Input) -> (WriterResult, Option<Failure>) {
     let (tx, rx) = sync_channel::<CheckedBatch>(BATCHES_IN_FLIGHT);
     std::thread::scope(|scope| {
-        let writer = scope.spawn(|| write_batches(job, events, rx));
-        let failure = read_batches(job, events, input, |batch| tx.send(batch).is_ok()).err();
+        let spawned = std::thread::Builder::new()
+            .name(format!("import-{}-writer", job.id))
+            .spawn_scoped(scope, || write_batches(job, events, rx));
+        let writer = match spawned {
+            Ok(handle) => handle,
+            Err(e) => {
+                let failure = Failure::new(ErrorCode::Internal, format!("cannot start the import writer: {e}"));
+                return (Err((Tally::default(), failure)), None);
+            }
+        };
+        let started = Instant::now();
+        let mut waited = std::time::Duration::ZERO;
+        let failure = read_batches(job, events, input, |batch| {
+            let before = Instant::now();
+            let sent = tx.send(batch).is_ok();
+            waited += before.elapsed();
+            sent
+        })
+        .err();
+        let read_busy = started.elapsed().saturating_sub(waited);
         // Closing the channel lets the writer finish its queue and stop.
         drop(tx);
-        let result = writer.join().unwrap_or_else(|panic| {
+        let result = writer
+            .join()
+            .unwrap_or_else(|panic| {
             let message = dataport_plugin_sdk::ffi::panic_message(&*panic);
             Err((
                 Tally::default(),
@@ -300,7 +326,11 @@ fn read_and_write(job: &Job, events: &Events, input: &Input) -> (WriterResult, O
                     format!("the import writer crashed: {message}"),
                 ),
             ))
-        });
+            })
+            .map(|mut tally| {
+                tally.read_busy = read_busy;
+                tally
+            });
         if let Some(f) = &failure
             && !events.cancel().is_cancelled()
         {
@@ -620,10 +650,12 @@ fn write_batches(job: &Job, events: &Events, batches: Receiver<CheckedBatch>) ->
         if events.cancel().is_cancelled() {
             break;
         }
+        let busy = Instant::now();
         if let Err(failure) = writer.handle(batch) {
             let tally = writer.abandon();
             return Err((tally, failure));
         }
+        writer.tally.write_busy += busy.elapsed();
         events.send(events.progress());
         if last_saved.elapsed() >= std::time::Duration::from_secs(1) {
             last_saved = Instant::now();
