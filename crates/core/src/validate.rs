@@ -149,6 +149,8 @@ pub fn format_cents(cents: i64) -> String {
 enum Parsed {
     Empty,
     Text(String),
+    /// The cell's own text, moved out of it.
+    Taken,
     Cents(i64),
     Date(NaiveDate),
     Bool(bool),
@@ -176,10 +178,21 @@ impl RowValidator {
 
     /// The typed record of a row (cells in file order), or every problem found in it.
     pub fn validate(&self, cells: &[Value]) -> Result<Record, Vec<RowIssue>> {
+        self.validate_owned(cells.to_vec()).map_err(|(issues, _)| issues)
+    }
+
+    /// Like [`RowValidator::validate`], but takes the cells, so that text moves into the record
+    /// without a copy. On failure it also returns the row as display text in template order
+    /// (for the error file).
+    pub fn validate_owned(&self, mut cells: Vec<Value>) -> Result<Record, (Vec<RowIssue>, Vec<String>)> {
         let mut issues = Vec::new();
         let mut parsed = Vec::with_capacity(self.mapping.columns.len());
         for column in &self.mapping.columns {
-            let value = cells.get(column.index).unwrap_or(&Value::Null);
+            let mut absent = Value::Null;
+            let value = match cells.get_mut(column.index) {
+                Some(v) => v,
+                None => &mut absent,
+            };
             match check_cell(column.field, &column.label, value, self.locale) {
                 Ok(p) => parsed.push(p),
                 Err(issue) => {
@@ -189,7 +202,20 @@ impl RowValidator {
             }
         }
         if !issues.is_empty() {
-            return Err(issues);
+            let raw = self
+                .mapping
+                .columns
+                .iter()
+                .zip(&parsed)
+                .map(|(column, p)| match p {
+                    Parsed::Text(s) => s.clone(),
+                    Parsed::Cents(c) => format_cents(*c),
+                    Parsed::Date(d) => d.format("%Y-%m-%d").to_string(),
+                    Parsed::Bool(b) => if *b { "是" } else { "否" }.to_owned(),
+                    Parsed::Empty | Parsed::Taken => cells.get(column.index).map(Value::display).unwrap_or_default(),
+                })
+                .collect();
+            return Err((issues, raw));
         }
         Ok(build(self.mapping.module, parsed))
     }
@@ -277,16 +303,15 @@ fn allows_line_breaks(field: &FieldDef) -> bool {
 fn check_cell(
     field: &'static FieldDef,
     label: &str,
-    value: &Value,
+    value: &mut Value,
     locale: Locale,
 ) -> Result<Parsed, RowIssue> {
-    let raw = value.display();
-    let issue = |code: ErrorCode, message: String| RowIssue {
+    let issue = |code: ErrorCode, message: String, raw: String| RowIssue {
         column: label.to_owned(),
         field: field.key,
         code,
         message,
-        value: raw.clone(),
+        value: raw,
     };
     let name = locale.label(field);
 
@@ -297,12 +322,14 @@ fn check_cell(
         _ => false,
     };
     if is_formula {
+        let raw = value.display();
         return Err(issue(
             ErrorCode::FormulaNotAllowed,
             locale.pick(
                 format!("{name}是公式“{raw}”，不允许导入公式；请在Excel中复制后“粘贴为数值”再导入"),
                 format!("{name} holds the formula \"{raw}\"; formulas are not imported. In Excel, copy the column and paste it back as values"),
             ),
+            raw.clone(),
         ));
     }
 
@@ -314,6 +341,7 @@ fn check_cell(
                     format!("{name}为必填项，不能为空，请填写"),
                     format!("{name} is required; fill it in"),
                 ),
+                value.display(),
             ));
         }
         return Ok(Parsed::Empty);
@@ -321,17 +349,38 @@ fn check_cell(
 
     // The text the checks below look at: the export escape removed, and (except for free text)
     // surrounding blanks trimmed.
-    let text: String = match value {
+    // Moved out of the cell when it needs no change (the common case, and no copy); the
+    // cell is restored if a check below fails, so the error shows what was read.
+    let (text, moved): (String, bool) = match &mut *value {
         Value::Text(s) => {
-            let s = strip_export_escape(s);
-            if matches!(field.kind, FieldKind::Text) {
-                s.to_owned()
-            } else {
-                s.trim().to_owned()
-            }
+            let stripped = strip_export_escape(s);
+            let kept = if matches!(field.kind, FieldKind::Text) { stripped } else { stripped.trim() };
+            if kept.len() == s.len() { (std::mem::take(s), true) } else { (kept.to_owned(), false) }
         }
-        other => other.display(),
+        other => (other.display(), false),
     };
+    match check_text(field, name, &text, value, locale) {
+        Ok(Parsed::Taken) => Ok(Parsed::Text(text)),
+        Ok(parsed) => Ok(parsed),
+        Err((code, message)) => {
+            if moved {
+                *value = Value::Text(text);
+            }
+            Err(issue(code, message, value.display()))
+        }
+    }
+}
+
+/// The checks on a cell's text: characters, the field kind's format, the length.
+/// `Parsed::Taken` means "the text itself".
+fn check_text(
+    field: &'static FieldDef,
+    name: &str,
+    text: &str,
+    value: &Value,
+    locale: Locale,
+) -> Result<Parsed, (ErrorCode, String)> {
+    let issue = |code: ErrorCode, message: String| (code, message);
 
     if let Some(bad) = text.chars().find(|c| {
         (c.is_control() && !(allows_line_breaks(field) && matches!(c, '\n' | '\r' | '\t')))
@@ -352,7 +401,7 @@ fn check_cell(
     }
 
     let parsed = match field.kind {
-        FieldKind::Text => Parsed::Text(text),
+        FieldKind::Text => Parsed::Taken,
         FieldKind::Code => {
             if !text
                 .chars()
@@ -366,7 +415,7 @@ fn check_cell(
                     ),
                 ));
             }
-            Parsed::Text(text)
+            Parsed::Taken
         }
         FieldKind::Phone => {
             let digits = text.chars().filter(char::is_ascii_digit).count();
@@ -380,7 +429,7 @@ fn check_cell(
                     ),
                 ));
             }
-            Parsed::Text(text)
+            Parsed::Taken
         }
         FieldKind::Email => {
             let valid = match text.split_once('@') {
@@ -403,10 +452,10 @@ fn check_cell(
                     ),
                 ));
             }
-            Parsed::Text(text)
+            Parsed::Taken
         }
         FieldKind::Enum(choices) => {
-            let found = choices.iter().find(|c| c.eq_ignore_ascii_case(&text));
+            let found = choices.iter().find(|c| c.eq_ignore_ascii_case(text));
             match found {
                 Some(choice) => Parsed::Text((*choice).to_owned()),
                 None => {
@@ -448,7 +497,7 @@ fn check_cell(
         FieldKind::Date => match value {
             Value::Date(d) => Parsed::Date(*d),
             Value::DateTime(t) => Parsed::Date(t.date()),
-            Value::Text(_) => match parse_date(&text) {
+            Value::Text(_) => match parse_date(text) {
                 Some(d) => Parsed::Date(d),
                 None => {
                     return Err(issue(
@@ -474,7 +523,7 @@ fn check_cell(
             let cents = match value {
                 Value::Int(v) => v.checked_mul(100).ok_or(AmountProblem::TooLarge),
                 Value::Float(v) => parse_amount(&float_text(*v)),
-                Value::Text(_) => parse_amount(&text),
+                Value::Text(_) => parse_amount(text),
                 _ => Err(AmountProblem::NotANumber),
             }
             .and_then(|c| {
@@ -522,8 +571,8 @@ fn check_cell(
         }
     };
 
-    if let Parsed::Text(s) = &parsed {
-        let len = s.chars().count();
+    if let Parsed::Taken = &parsed {
+        let len = text.chars().count();
         if len > field.max_len {
             let max = field.max_len;
             return Err(issue(

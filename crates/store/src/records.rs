@@ -47,6 +47,8 @@ pub(crate) enum Apply {
 enum Stmt {
     /// INSERT … ON CONFLICT(code) DO NOTHING.
     InsertNew,
+    /// INSERT … ON CONFLICT(code) DO NOTHING RETURNING code: which rows were new.
+    InsertReturning,
     /// INSERT … ON CONFLICT(code) DO UPDATE SET every field = excluded. With
     /// `keep_created_at`, `created_at` is left out of the SET list: the records carried no
     /// date, and a NULL cannot ride along in the proposed row to be COALESCEd away because
@@ -166,12 +168,12 @@ fn write_module<R: Keyed>(
     mode: ImportMode,
     apply: Apply,
     columns: usize,
-    exec: impl Fn(&mut Conn<'_>, &[&R], Stmt) -> Result<usize>,
+    exec: impl Fn(&mut Conn<'_>, &[&R], Stmt) -> Result<Written>,
 ) -> Result<WriteOutcome> {
     // A dry run goes through the same classification and simply executes nothing.
     let exec = |conn: &mut Conn<'_>, chunk: &[&R], stmt: Stmt| match apply {
         Apply::Write => exec(conn, chunk, stmt),
-        Apply::DryRun => Ok(chunk.len()),
+        Apply::DryRun => Ok(Written { rows: chunk.len(), inserted: Vec::new() }),
     };
     let mut outcome = WriteOutcome::default();
     if records.is_empty() {
@@ -210,6 +212,24 @@ fn write_module<R: Keyed>(
         }
     }
 
+    // SQLite, inserting: the insert itself says which codes were new (RETURNING), so no
+    // separate lookup is needed (this is the bulk-load path).
+    if mode == ImportMode::Insert && apply == Apply::Write && conn.backend() == crate::Backend::Sqlite {
+        let chunk_rows = conn.backend().rows_per_statement(columns);
+        for part in unique.chunks(chunk_rows) {
+            let written = exec(conn, part, Stmt::InsertReturning)?;
+            let inserted: HashSet<&str> = written.inserted.iter().map(String::as_str).collect();
+            outcome.created += written.inserted.len() as u64;
+            for record in part {
+                if !inserted.contains(record.code()) {
+                    outcome.skipped_existing.push(record.code().to_owned());
+                }
+            }
+        }
+        outcome.skipped_existing.extend(repeated_inserts);
+        return Ok(outcome);
+    }
+
     let codes: Vec<&str> = unique.iter().map(|r| r.code()).collect();
     let existing = existing_codes(conn, module, &codes)?;
     let chunk_rows = conn.backend().rows_per_statement(columns);
@@ -226,7 +246,7 @@ fn write_module<R: Keyed>(
             }
             outcome.skipped_existing.extend(repeated_inserts);
             for chunk in fresh.chunks(chunk_rows) {
-                outcome.created += exec(conn, chunk, Stmt::InsertNew)? as u64;
+                outcome.created += exec(conn, chunk, Stmt::InsertNew)?.rows as u64;
             }
         }
         ImportMode::Update => {
@@ -255,7 +275,7 @@ fn overwrite<R: Keyed>(
     conn: &mut Conn<'_>,
     records: &[&R],
     chunk_rows: usize,
-    exec: &impl Fn(&mut Conn<'_>, &[&R], Stmt) -> Result<usize>,
+    exec: &impl Fn(&mut Conn<'_>, &[&R], Stmt) -> Result<Written>,
 ) -> Result<()> {
     let (dated, undated): (Vec<&R>, Vec<&R>) = records.iter().partition(|r| r.has_created_at());
     for (group, keep_created_at) in [(dated, false), (undated, true)] {
@@ -266,82 +286,99 @@ fn overwrite<R: Keyed>(
     Ok(())
 }
 
-fn exec_customers(conn: &mut Conn<'_>, rows: &[NewCustomer<'_>], stmt: Stmt) -> Result<usize> {
-    let insert = diesel::insert_into(customers::table).values(rows);
-    let n = on_conn!(conn, |c| match stmt {
-        Stmt::InsertNew => insert.on_conflict(customers::code).do_nothing().execute(c)?,
-        Stmt::Overwrite {
-            keep_created_at: false,
-        } => insert
-            .on_conflict(customers::code)
-            .do_update()
-            .set(set_excluded!(customers: name, industry, phone, owner, level,
-                follow_up_status, address, contract_amount_cents, follow_up_notes,
-                remarks, created_at, updated_at))
-            .execute(c)?,
-        Stmt::Overwrite {
-            keep_created_at: true,
-        } => insert
-            .on_conflict(customers::code)
-            .do_update()
-            .set(set_excluded!(customers: name, industry, phone, owner, level,
-                follow_up_status, address, contract_amount_cents, follow_up_notes,
-                remarks, updated_at))
-            .execute(c)?,
-    });
-    Ok(n)
+/// What one statement (or a run of statements over a chunk) did.
+#[derive(Debug, Default)]
+struct Written {
+    /// Rows inserted or changed.
+    rows: usize,
+    /// For [`Stmt::InsertReturning`]: the codes that were inserted.
+    inserted: Vec<String>,
 }
 
-fn exec_contacts(conn: &mut Conn<'_>, rows: &[NewContact<'_>], stmt: Stmt) -> Result<usize> {
-    let insert = diesel::insert_into(contacts::table).values(rows);
-    let n = on_conn!(conn, |c| match stmt {
-        Stmt::InsertNew => insert.on_conflict(contacts::code).do_nothing().execute(c)?,
-        Stmt::Overwrite {
-            keep_created_at: false,
-        } => insert
-            .on_conflict(contacts::code)
-            .do_update()
-            .set(set_excluded!(contacts: customer_code, name, title, phone, email,
-                is_primary, remarks, created_at, updated_at))
-            .execute(c)?,
-        Stmt::Overwrite {
-            keep_created_at: true,
-        } => insert
-            .on_conflict(contacts::code)
-            .do_update()
-            .set(set_excluded!(contacts: customer_code, name, title, phone, email,
-                is_primary, remarks, updated_at))
-            .execute(c)?,
-    });
-    Ok(n)
+/// Rows per statement on SQLite. A fixed count lets diesel prepare the statement once and then
+/// only re-bind it (a batch of a constant size has a static query id); a statement of thousands
+/// of rows would be parsed and planned anew every time, and one row per statement spends most
+/// of its time in per-statement overhead.
+const SQLITE_ROWS: usize = 128;
+
+/// Runs `$insert` as `stmt` on connection `$c`; `$returning` selects the RETURNING form.
+macro_rules! exec_stmt {
+    ($insert:expr, $stmt:expr, $c:expr, $table:ident: [$($col:ident),+]) => {
+        match $stmt {
+            Stmt::InsertNew => Written {
+                rows: $insert.on_conflict($table::code).do_nothing().execute($c)?,
+                inserted: Vec::new(),
+            },
+            Stmt::InsertReturning => {
+                let inserted: Vec<String> = $insert
+                    .on_conflict($table::code)
+                    .do_nothing()
+                    .returning($table::code)
+                    .get_results($c)?;
+                Written { rows: inserted.len(), inserted }
+            }
+            Stmt::Overwrite { keep_created_at: false } => Written {
+                rows: $insert
+                    .on_conflict($table::code)
+                    .do_update()
+                    .set(set_excluded!($table: $($col),+, created_at, updated_at))
+                    .execute($c)?,
+                inserted: Vec::new(),
+            },
+            Stmt::Overwrite { keep_created_at: true } => Written {
+                rows: $insert
+                    .on_conflict($table::code)
+                    .do_update()
+                    .set(set_excluded!($table: $($col),+, updated_at))
+                    .execute($c)?,
+                inserted: Vec::new(),
+            },
+        }
+    };
 }
 
-fn exec_opportunities(conn: &mut Conn<'_>, rows: &[NewOpportunity<'_>], stmt: Stmt) -> Result<usize> {
-    let insert = diesel::insert_into(opportunities::table).values(rows);
-    let n = on_conn!(conn, |c| match stmt {
-        Stmt::InsertNew => insert.on_conflict(opportunities::code).do_nothing().execute(c)?,
-        Stmt::Overwrite {
-            keep_created_at: false,
-        } => insert
-            .on_conflict(opportunities::code)
-            .do_update()
-            .set(
-                set_excluded!(opportunities: customer_code, name, stage, amount_cents,
-                expected_close_date, owner, remarks, created_at, updated_at)
-            )
-            .execute(c)?,
-        Stmt::Overwrite {
-            keep_created_at: true,
-        } => insert
-            .on_conflict(opportunities::code)
-            .do_update()
-            .set(
-                set_excluded!(opportunities: customer_code, name, stage, amount_cents,
-                expected_close_date, owner, remarks, updated_at)
-            )
-            .execute(c)?,
-    });
-    Ok(n)
+/// Writes rows: on SQLite in cached statements of [`SQLITE_ROWS`] rows (the rest one by one),
+/// on PostgreSQL, a network round trip away, in one multi-row statement.
+macro_rules! exec_rows {
+    ($conn:expr, $rows:expr, $stmt:expr, $table:ident: [$($col:ident),+]) => {{
+        let rows = $rows;
+        let mut total = Written::default();
+        let mut add = |w: Written| {
+            total.rows += w.rows;
+            total.inserted.extend(w.inserted);
+        };
+        match $conn {
+            Conn::Sqlite(c) => {
+                let mut chunks = rows.chunks_exact(SQLITE_ROWS);
+                for chunk in &mut chunks {
+                    if let Ok(array) = <&[_; SQLITE_ROWS]>::try_from(chunk) {
+                        add(exec_stmt!(diesel::insert_into($table::table).values(array), $stmt, &mut **c, $table: [$($col),+]));
+                    }
+                }
+                for row in chunks.remainder() {
+                    add(exec_stmt!(diesel::insert_into($table::table).values(row), $stmt, &mut **c, $table: [$($col),+]));
+                }
+            }
+            Conn::Postgres(c) => {
+                add(exec_stmt!(diesel::insert_into($table::table).values(rows), $stmt, &mut **c, $table: [$($col),+]));
+            }
+        }
+        Ok(total)
+    }};
+}
+
+fn exec_customers(conn: &mut Conn<'_>, rows: &[NewCustomer<'_>], stmt: Stmt) -> Result<Written> {
+    exec_rows!(conn, rows, stmt, customers: [name, industry, phone, owner, level, follow_up_status,
+        address, contract_amount_cents, follow_up_notes, remarks])
+}
+
+fn exec_contacts(conn: &mut Conn<'_>, rows: &[NewContact<'_>], stmt: Stmt) -> Result<Written> {
+    exec_rows!(conn, rows, stmt, contacts: [customer_code, name, title, phone, email, is_primary, remarks])
+}
+
+fn exec_opportunities(conn: &mut Conn<'_>, rows: &[NewOpportunity<'_>], stmt: Stmt) -> Result<Written> {
+    exec_rows!(conn, rows, stmt, opportunities: [customer_code, name, stage, amount_cents,
+        expected_close_date, owner, remarks])
 }
 
 /// The subset of `codes` present in `module`'s table, looked up in chunks under the bind limit.

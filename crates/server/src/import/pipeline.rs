@@ -313,6 +313,10 @@ fn read_and_write(job: &Job, events: &Events, input: &Input) -> (WriterResult, O
         })
         .err();
         let read_busy = started.elapsed().saturating_sub(waited);
+        if let Ok(stat) = std::fs::read_to_string("/proc/thread-self/stat") {
+            let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+            tracing::info!(utime = fields.get(11).copied().unwrap_or("?"), stime = fields.get(12).copied().unwrap_or("?"), "reader cpu ticks");
+        }
         // Closing the channel lets the writer finish its queue and stop.
         drop(tx);
         let result = writer
@@ -481,7 +485,6 @@ fn read_batches(
             })
             .collect(),
     }));
-    let columns: Vec<usize> = mapping.columns.iter().map(|c| c.index).collect();
     let validator = RowValidator::new(mapping, job.locale);
     let mut tracker = CodeTracker::new();
     let counters = events.counters();
@@ -541,7 +544,7 @@ fn read_batches(
                 continue;
             }
             rows_in_batch += 1;
-            match validator.validate(&values) {
+            match validator.validate_owned(values) {
                 Ok(record) => match tracker.check(record.code(), row.number) {
                     None => {
                         checked.record_rows.push(row.number);
@@ -554,28 +557,18 @@ fn read_batches(
                             column: code_label.clone(),
                             field: code_column.key,
                             code: ErrorCode::DuplicateInFile,
-                            message: messages::duplicate_in_file(
-                                job.module,
-                                record.code(),
-                                first_row,
-                                job.locale,
-                            ),
+                            message: messages::duplicate_in_file(job.module, record.code(), first_row, job.locale),
                             value: record.code().to_owned(),
                         }],
                         raw: Some(record.display_values()),
                         skipped: false,
                     }),
                 },
-                Err(issues) => checked.problems.push(RowProblem {
+                // The row as read, in template order whatever order the source had.
+                Err((issues, raw)) => checked.problems.push(RowProblem {
                     row: row.number,
                     issues,
-                    // In template order, whatever order the source had.
-                    raw: Some(
-                        columns
-                            .iter()
-                            .map(|&i| values.get(i).map(Value::display).unwrap_or_default())
-                            .collect(),
-                    ),
+                    raw: Some(raw),
                     skipped: false,
                 }),
             }
@@ -671,6 +664,10 @@ fn write_batches(job: &Job, events: &Events, batches: Receiver<CheckedBatch>) ->
                 tracing::debug!(job = job.id, error = %e, "progress not saved");
             }
         }
+    }
+    if let Ok(stat) = std::fs::read_to_string("/proc/thread-self/stat") {
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        tracing::info!(utime = fields.get(11).copied().unwrap_or("?"), stime = fields.get(12).copied().unwrap_or("?"), "writer cpu ticks");
     }
     writer.close()
 }
