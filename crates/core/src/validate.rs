@@ -212,7 +212,9 @@ impl RowValidator {
                     Parsed::Cents(c) => format_cents(*c),
                     Parsed::Date(d) => d.format("%Y-%m-%d").to_string(),
                     Parsed::Bool(b) => if *b { "是" } else { "否" }.to_owned(),
-                    Parsed::Empty | Parsed::Taken => cells.get(column.index).map(Value::display).unwrap_or_default(),
+                    Parsed::Empty | Parsed::Taken => {
+                        cells.get(column.index).map(Value::display).unwrap_or_default()
+                    }
                 })
                 .collect();
             return Err((issues, raw));
@@ -354,8 +356,16 @@ fn check_cell(
     let (text, moved): (String, bool) = match &mut *value {
         Value::Text(s) => {
             let stripped = strip_export_escape(s);
-            let kept = if matches!(field.kind, FieldKind::Text) { stripped } else { stripped.trim() };
-            if kept.len() == s.len() { (std::mem::take(s), true) } else { (kept.to_owned(), false) }
+            let kept = if matches!(field.kind, FieldKind::Text) {
+                stripped
+            } else {
+                stripped.trim()
+            };
+            if kept.len() == s.len() {
+                (std::mem::take(s), true)
+            } else {
+                (kept.to_owned(), false)
+            }
         }
         other => (other.display(), false),
     };

@@ -194,7 +194,7 @@ impl SqliteSettings {
             "PRAGMA busy_timeout = {ms};
              PRAGMA foreign_keys = ON;
              PRAGMA synchronous = NORMAL;
-             PRAGMA cache_size = -32768;
+             PRAGMA cache_size = -16384;
              PRAGMA temp_store = MEMORY;"
         ))
     }

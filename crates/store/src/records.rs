@@ -104,6 +104,11 @@ pub(crate) fn write(
 ) -> Result<WriteOutcome> {
     let today = time::today();
     let now = time::now();
+    let now_text = crate::models::sqlite_timestamp_text(now);
+    let now = crate::models::WriteTimestamp {
+        value: now,
+        text: &now_text,
+    };
     match records {
         Records::Customers(rows) => write_module(
             conn,
@@ -173,7 +178,10 @@ fn write_module<R: Keyed>(
     // A dry run goes through the same classification and simply executes nothing.
     let exec = |conn: &mut Conn<'_>, chunk: &[&R], stmt: Stmt| match apply {
         Apply::Write => exec(conn, chunk, stmt),
-        Apply::DryRun => Ok(Written { rows: chunk.len(), inserted: Vec::new() }),
+        Apply::DryRun => Ok(Written {
+            rows: chunk.len(),
+            inserted: Vec::new(),
+        }),
     };
     let mut outcome = WriteOutcome::default();
     if records.is_empty() {

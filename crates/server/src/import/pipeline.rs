@@ -299,7 +299,10 @@ fn read_and_write(job: &Job, events: &Events, input: &Input) -> (WriterResult, O
         let writer = match spawned {
             Ok(handle) => handle,
             Err(e) => {
-                let failure = Failure::new(ErrorCode::Internal, format!("cannot start the import writer: {e}"));
+                let failure = Failure::new(
+                    ErrorCode::Internal,
+                    format!("cannot start the import writer: {e}"),
+                );
                 return (Err((Tally::default(), failure)), None);
             }
         };
@@ -313,23 +316,19 @@ fn read_and_write(job: &Job, events: &Events, input: &Input) -> (WriterResult, O
         })
         .err();
         let read_busy = started.elapsed().saturating_sub(waited);
-        if let Ok(stat) = std::fs::read_to_string("/proc/thread-self/stat") {
-            let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-            tracing::info!(utime = fields.get(11).copied().unwrap_or("?"), stime = fields.get(12).copied().unwrap_or("?"), "reader cpu ticks");
-        }
         // Closing the channel lets the writer finish its queue and stop.
         drop(tx);
         let result = writer
             .join()
             .unwrap_or_else(|panic| {
-            let message = dataport_plugin_sdk::ffi::panic_message(&*panic);
-            Err((
-                Tally::default(),
-                Failure::new(
-                    ErrorCode::Internal,
-                    format!("the import writer crashed: {message}"),
-                ),
-            ))
+                let message = dataport_plugin_sdk::ffi::panic_message(&*panic);
+                Err((
+                    Tally::default(),
+                    Failure::new(
+                        ErrorCode::Internal,
+                        format!("the import writer crashed: {message}"),
+                    ),
+                ))
             })
             .map(|mut tally| {
                 tally.read_busy = read_busy;
@@ -557,7 +556,12 @@ fn read_batches(
                             column: code_label.clone(),
                             field: code_column.key,
                             code: ErrorCode::DuplicateInFile,
-                            message: messages::duplicate_in_file(job.module, record.code(), first_row, job.locale),
+                            message: messages::duplicate_in_file(
+                                job.module,
+                                record.code(),
+                                first_row,
+                                job.locale,
+                            ),
                             value: record.code().to_owned(),
                         }],
                         raw: Some(record.display_values()),
@@ -664,10 +668,6 @@ fn write_batches(job: &Job, events: &Events, batches: Receiver<CheckedBatch>) ->
                 tracing::debug!(job = job.id, error = %e, "progress not saved");
             }
         }
-    }
-    if let Ok(stat) = std::fs::read_to_string("/proc/thread-self/stat") {
-        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-        tracing::info!(utime = fields.get(11).copied().unwrap_or("?"), stime = fields.get(12).copied().unwrap_or("?"), "writer cpu ticks");
     }
     writer.close()
 }
