@@ -4,9 +4,4 @@
 
 pub use dataport_format_xlsx::*;
 
-// A plugin library has its own allocator; the system one spends much of a large import
-// allocating cells here that are freed later in this library (see BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 dataport_plugin_sdk::export_plugin!(XlsxPlugin);
