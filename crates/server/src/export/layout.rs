@@ -142,6 +142,41 @@ impl Layout {
     fn row(&self, cell: impl Fn(&str) -> Cell) -> Vec<Cell> {
         self.fields.iter().map(|f| cell(f.key)).collect()
     }
+
+    /// Like [`Layout::cells`], but consumes the records: text moves into the cells instead of
+    /// being copied (the export path, where a page is written once and dropped).
+    pub fn into_cells(&self, records: Records) -> RowBatch {
+        let escape = !self.for_layout_plugin;
+        let positions: Vec<usize> = self
+            .fields
+            .iter()
+            .map(|f| {
+                self.module
+                    .fields()
+                    .iter()
+                    .position(|t| t.key == f.key)
+                    .unwrap_or(usize::MAX)
+            })
+            .collect();
+        let mut batch = RowBatch::new();
+        let mut push = |mut all: Vec<Cell>| {
+            let row = positions
+                .iter()
+                .map(|&i| {
+                    all.get_mut(i)
+                        .map(|c| std::mem::replace(c, Cell::Null))
+                        .unwrap_or(Cell::Null)
+                })
+                .collect();
+            batch.push_row(0, row);
+        };
+        match records {
+            Records::Customers(v) => v.into_iter().for_each(|r| push(customer_cells(r, escape))),
+            Records::Contacts(v) => v.into_iter().for_each(|r| push(contact_cells(r, escape))),
+            Records::Opportunities(v) => v.into_iter().for_each(|r| push(opportunity_cells(r, escape))),
+        }
+        batch
+    }
 }
 
 /// Text for a file: escaped against formula injection; empty text is an empty cell.
@@ -180,6 +215,70 @@ fn date(d: Option<NaiveDate>) -> Cell {
     d.and_then(|d| days_from_ymd(d.year(), d.month(), d.day()))
         .map(Cell::Date)
         .unwrap_or(Cell::Null)
+}
+
+/// Owned text for a file: moved, and escaped only when it must be.
+fn owned_text(text: String, escape: bool) -> Cell {
+    if text.is_empty() {
+        Cell::Null
+    } else if escape {
+        match escape_for_export(&text) {
+            std::borrow::Cow::Borrowed(_) => Cell::Text(text),
+            std::borrow::Cow::Owned(escaped) => Cell::Text(escaped),
+        }
+    } else {
+        Cell::Text(text)
+    }
+}
+
+fn owned_opt(text: Option<String>, escape: bool) -> Cell {
+    text.map(|t| owned_text(t, escape)).unwrap_or(Cell::Null)
+}
+
+/// A customer's cells in template order, moving its text.
+fn customer_cells(r: Customer, escape: bool) -> Vec<Cell> {
+    vec![
+        owned_text(r.code, escape),
+        owned_text(r.name, escape),
+        owned_opt(r.industry, escape),
+        owned_opt(r.phone, escape),
+        owned_text(r.owner, escape),
+        owned_opt(r.level, escape),
+        owned_opt(r.follow_up_status, escape),
+        owned_opt(r.address, escape),
+        amount(r.contract_amount_cents),
+        owned_opt(r.follow_up_notes, escape),
+        owned_opt(r.remarks, escape),
+        date(r.created_at),
+    ]
+}
+
+fn contact_cells(r: Contact, escape: bool) -> Vec<Cell> {
+    vec![
+        owned_text(r.code, escape),
+        owned_text(r.customer_code, escape),
+        owned_text(r.name, escape),
+        owned_opt(r.title, escape),
+        owned_opt(r.phone, escape),
+        owned_opt(r.email, escape),
+        r.is_primary
+            .map(|b| Cell::text(if b { "是" } else { "否" }))
+            .unwrap_or(Cell::Null),
+        owned_opt(r.remarks, escape),
+    ]
+}
+
+fn opportunity_cells(r: Opportunity, escape: bool) -> Vec<Cell> {
+    vec![
+        owned_text(r.code, escape),
+        owned_text(r.customer_code, escape),
+        owned_text(r.name, escape),
+        owned_opt(r.stage, escape),
+        amount(r.amount_cents),
+        date(r.expected_close_date),
+        owned_opt(r.owner, escape),
+        owned_opt(r.remarks, escape),
+    ]
 }
 
 fn customer_cell(r: &Customer, key: &str, escape: bool) -> Cell {
@@ -262,6 +361,50 @@ mod tests {
         assert!(
             Layout::for_export(Module::Customers, &["code".into(), "code".into()], Locale::ZhCn).is_err()
         );
+    }
+
+    #[test]
+    fn moving_and_copying_give_the_same_cells() {
+        for module in Module::ALL {
+            let mut fields: Vec<String> = module.fields().iter().rev().map(|f| f.key.to_owned()).collect();
+            fields.truncate(5);
+            for layout in [
+                Layout::all(module, Locale::ZhCn),
+                Layout::for_export(module, &fields, Locale::En).unwrap(),
+                Layout::all(module, Locale::ZhCn).for_layout_plugin(false),
+            ] {
+                let records = match module {
+                    Module::Customers => Records::Customers(vec![Customer {
+                        code: "C1".into(),
+                        name: "=x".into(),
+                        owner: "张伟".into(),
+                        contract_amount_cents: Some(1),
+                        created_at: NaiveDate::from_ymd_opt(2023, 1, 2),
+                        ..Customer::default()
+                    }]),
+                    Module::Contacts => Records::Contacts(vec![Contact {
+                        code: "K1".into(),
+                        customer_code: "C1".into(),
+                        name: "+n".into(),
+                        is_primary: Some(true),
+                        ..Contact::default()
+                    }]),
+                    Module::Opportunities => Records::Opportunities(vec![Opportunity {
+                        code: "O1".into(),
+                        customer_code: "C1".into(),
+                        name: "n".into(),
+                        amount_cents: Some(5),
+                        expected_close_date: NaiveDate::from_ymd_opt(2024, 6, 30),
+                        ..Opportunity::default()
+                    }]),
+                };
+                assert_eq!(
+                    layout.into_cells(records.clone()),
+                    layout.cells(&records),
+                    "{module}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -29,6 +29,8 @@ use sink::{ChunkSink, SendChunk};
 
 /// Records read per keyset page.
 const PAGE_ROWS: usize = 5_000;
+/// Pages the query may read ahead of the writer.
+const PAGES_AHEAD: usize = 2;
 /// Events buffered towards the client: at most this many chunks in memory per download.
 const EVENT_QUEUE: usize = 16;
 /// The default format of downloads.
@@ -179,23 +181,43 @@ pub fn start_export(
                 writer
                     .write_header(&layout.columns(false))
                     .map_err(|e| plugin_error(&chosen, e))?;
-                let mut after: Option<String> = None;
-                loop {
-                    let page = store.page(&filter, after.as_deref(), PAGE_ROWS)?;
-                    if page.is_empty() {
-                        return Ok(());
-                    }
-                    after = page.last_code().map(str::to_owned);
-                    writer
-                        .write_rows(&layout.cells(&page))
-                        .map_err(|e| plugin_error(&chosen, e))?;
-                    rows += page.len() as u64;
-                    if !send(v1::export_event::Event::Progress(v1::ExportProgress {
-                        rows_written: rows,
-                    })) {
-                        return Err(ServiceError::Cancelled("the client closed the export".into()));
-                    }
-                }
+                // The query (and the records' conversion to cells) runs on its own thread, a
+                // page ahead of the writer, so reading the database and writing the file overlap.
+                std::thread::scope(|scope| {
+                    let (pages_tx, pages_rx) = std::sync::mpsc::sync_channel::<(u64, RowBatch)>(PAGES_AHEAD);
+                    let (store, filter, layout) = (&store, &filter, &layout);
+                    let query = scope.spawn(move || -> Result<(), ServiceError> {
+                        let mut after: Option<String> = None;
+                        loop {
+                            let page = store.page(filter, after.as_deref(), PAGE_ROWS)?;
+                            if page.is_empty() {
+                                return Ok(());
+                            }
+                            after = page.last_code().map(str::to_owned);
+                            let count = page.len() as u64;
+                            if pages_tx.send((count, layout.into_cells(page))).is_err() {
+                                // The writer stopped; its error is the one to report.
+                                return Ok(());
+                            }
+                        }
+                    });
+                    let written = (|| -> Result<(), ServiceError> {
+                        for (count, cells) in pages_rx {
+                            writer.write_rows(&cells).map_err(|e| plugin_error(&chosen, e))?;
+                            rows += count;
+                            if !send(v1::export_event::Event::Progress(v1::ExportProgress {
+                                rows_written: rows,
+                            })) {
+                                return Err(ServiceError::Cancelled("the client closed the export".into()));
+                            }
+                        }
+                        Ok(())
+                    })();
+                    let queried = query.join().unwrap_or_else(|_| {
+                        Err(ServiceError::Internal("the export query thread crashed".into()))
+                    });
+                    written.and(queried)
+                })
             })?;
             Ok((rows, bytes, sha256))
         })();
