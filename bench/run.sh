@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The import and export benchmarks of BENCHMARKS.md, end to end: the release CLI talking to the
+# release server over loopback, on SQLite, beside the sqlite3 command line on the same data.
+#
+#   bench/run.sh [RUNS]        (default 3 runs of each measurement; medians are reported)
+#
+# Needs sqlite3 (apt-get install sqlite3). Works in a temporary directory; prints a Markdown
+# table. Each dataport measurement starts a fresh server, whose peak RSS (VmHWM) is recorded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-3}
+ROOT=$(pwd)
+command -v sqlite3 >/dev/null || { echo "bench/run.sh needs sqlite3 (apt-get install sqlite3)" >&2; exit 1; }
+
+echo "== building (release)" >&2
+cargo build --release -j2 --quiet
+cargo build --release -j2 --quiet -p dataport-format-xlsx --example bare_xlsx_write
+BIN=$ROOT/target/release/dataport
+BARE=$ROOT/target/release/examples/bare_xlsx_write
+
+WORK=$(mktemp -d)
+trap 'pkill -f "dataport serve --listen 127.0.0.1:50199" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+cd "$WORK"
+PORT=50199
+URL=http://127.0.0.1:$PORT
+
+echo "== generating data in $WORK" >&2
+"$BIN" gen --module customers --rows 1000000 c1m.csv --seed 1 2>/dev/null
+"$BIN" gen --module customers --rows 100000 c100k.csv --seed 1 2>/dev/null
+"$BIN" gen --module customers --rows 1000000 c1m.xlsx --seed 1 2>/dev/null
+# sqlite3 reads the same CSV without the BOM and skips the header line.
+tail -c +4 c1m.csv > c1m.sqlite.csv
+tail -c +4 c100k.csv > c100k.sqlite.csv
+
+SCHEMA="CREATE TABLE customers (code TEXT NOT NULL UNIQUE, name TEXT NOT NULL, industry TEXT,
+  phone TEXT, owner TEXT NOT NULL, level TEXT, follow_up_status TEXT, address TEXT,
+  contract_amount TEXT, follow_up_notes TEXT, remarks TEXT, created_at TEXT NOT NULL);"
+QUERY="select code,name,industry,phone,owner,level,follow_up_status,address,contract_amount_cents,follow_up_notes,remarks,created_at from customers order by code"
+
+now() { date +%s.%N; }
+elapsed() { echo "$(now) $1" | awk '{printf "%.2f", $1 - $2}'; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+# start_server [DB TOKEN]: a fresh server, on a copy of DB (with its token file) if given.
+start_server() {
+  rm -rf srv && mkdir srv
+  if [ $# -eq 2 ]; then cp "$1" srv/dataport.db; cp "$2" srv/dataport.token; fi
+  (cd srv && exec "$BIN" serve --listen 127.0.0.1:$PORT >server.log 2>&1) &
+  for _ in $(seq 1 100); do grep -q "listening" srv/server.log 2>/dev/null && break; sleep 0.1; done
+  SERVER_PID=$(pgrep -f "dataport serve --listen 127.0.0.1:$PORT")
+}
+stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; }
+peak_mib() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$SERVER_PID/status"; }
+client() { "$BIN" "$@" --server "$URL" --token-file srv/dataport.token >/dev/null; }
+
+declare -A T
+add() { T[$1]="${T[$1]:-} $2"; }
+
+echo "== import" >&2
+for run in $(seq 1 "$RUNS"); do
+  for rows in 100k 1m; do
+    rm -f base.db; sqlite3 base.db "$SCHEMA"
+    t=$(now); sqlite3 base.db -cmd ".mode csv" ".import --skip 1 c$rows.sqlite.csv customers"; add "sqlite_import_$rows" "$(elapsed "$t")"
+    start_server
+    t=$(now); client import c$rows.csv --module customers; add "dp_import_csv_$rows" "$(elapsed "$t")"
+    add "rss_import_csv_$rows" "$(peak_mib)"
+    stop_server
+  done
+  start_server
+  t=$(now); client import c1m.xlsx --module customers; add dp_import_xlsx_1m "$(elapsed "$t")"
+  add rss_import_xlsx_1m "$(peak_mib)"
+  stop_server
+  echo "   run $run done" >&2
+done
+
+echo "== export" >&2
+# One database of 1M customers for every export run.
+start_server; client import c1m.csv --module customers; stop_server
+sqlite3 srv/dataport.db "PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
+cp srv/dataport.db export.db; cp srv/dataport.token export.token
+for run in $(seq 1 "$RUNS"); do
+  t=$(now); sqlite3 -csv -header export.db "$QUERY" > base.csv; add sqlite_export_csv "$(elapsed "$t")"
+  start_server export.db export.token
+  t=$(now); client export --module customers --all --all-fields --format csv -o dp.csv; add dp_export_csv "$(elapsed "$t")"
+  add rss_export_csv "$(peak_mib)"
+  stop_server; start_server export.db export.token
+  t=$(now); client export --module customers --all --all-fields --format xlsx -o dp.xlsx; add dp_export_xlsx "$(elapsed "$t")"
+  add rss_export_xlsx "$(peak_mib)"
+  stop_server
+  bare=$("$BARE" dp.csv bare.xlsx | awk '{print $(NF-1)}'); add bare_xlsx "$bare"
+  echo "   run $run done" >&2
+done
+
+m() { echo "${T[$1]}" | median; }
+ratio() { awk -v a="$(m "$1")" -v b="$(m "$2")" 'BEGIN {printf "%.2f×", a / b}'; }
+rate() { awk -v s="$(m "$1")" -v n="$2" 'BEGIN {printf "%.0f", n / s}'; }
+cat <<EOF
+
+| measurement | median of $RUNS (s) | runs (s) | compared with | ratio | server peak RSS (MiB, median) |
+|---|---|---|---|---|---|
+| sqlite3 .import, 100k rows | $(m sqlite_import_100k) | ${T[sqlite_import_100k]} | | | |
+| dataport import csv, 100k rows | $(m dp_import_csv_100k) | ${T[dp_import_csv_100k]} | sqlite3 .import 100k | $(ratio dp_import_csv_100k sqlite_import_100k) | $(m rss_import_csv_100k) |
+| sqlite3 .import, 1M rows | $(m sqlite_import_1m) | ${T[sqlite_import_1m]} | | | |
+| dataport import csv, 1M rows | $(m dp_import_csv_1m) | ${T[dp_import_csv_1m]} | sqlite3 .import 1M | $(ratio dp_import_csv_1m sqlite_import_1m) | $(m rss_import_csv_1m) |
+| dataport import xlsx, 1M rows | $(m dp_import_xlsx_1m) | ${T[dp_import_xlsx_1m]} | | | $(m rss_import_xlsx_1m) |
+| sqlite3 -csv -header select, 1M rows | $(m sqlite_export_csv) | ${T[sqlite_export_csv]} | | | |
+| dataport export csv, 1M rows | $(m dp_export_csv) | ${T[dp_export_csv]} | sqlite3 -csv | $(ratio dp_export_csv sqlite_export_csv) | $(m rss_export_csv) |
+| bare rust_xlsxwriter constant-memory write, 1M rows | $(m bare_xlsx) | ${T[bare_xlsx]} | | | |
+| dataport export xlsx, 1M rows | $(m dp_export_xlsx) | ${T[dp_export_xlsx]} | bare rust_xlsxwriter | $(ratio dp_export_xlsx bare_xlsx) | $(m rss_export_xlsx) |
+
+Import throughput (csv): $(rate dp_import_csv_100k 100000) rows/s at 100k rows, $(rate dp_import_csv_1m 1000000) rows/s at 1M rows.
+EOF
