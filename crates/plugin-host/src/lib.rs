@@ -921,11 +921,13 @@ impl PluginRegistry {
     }
 
     /// The format a file name's extension belongs to, among plugins that can read (`reading`)
-    /// or write.
+    /// or write. Vendor layout plugins (those listing modules) are never guessed: a `.csv` is
+    /// a csv file unless the caller names the layout.
     pub fn format_for_file_name(&self, file_name: &str, reading: bool) -> Option<String> {
         let ext = Path::new(file_name).extension()?.to_str()?.to_ascii_lowercase();
         self.plugins
             .iter()
+            .filter(|p| p.descriptor.modules.is_empty())
             .filter(|p| {
                 let caps = p.descriptor.capabilities;
                 if reading { caps.read } else { caps.write }

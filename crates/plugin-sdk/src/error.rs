@@ -27,8 +27,9 @@ pub enum ErrorKind {
     Panic,
     /// The plugin does not implement the host's ABI version (`ABI_MISMATCH`).
     AbiMismatch,
-    /// Row errors only: a value the plugin cannot translate (a vendor picklist value without a
-    /// mapping); the host reports INVALID_ENUM for the row. Name the value and the column.
+    /// A value the plugin cannot translate (a vendor picklist value without a mapping). As a
+    /// row error of a reader, the host reports INVALID_ENUM for that row; from a writer, it
+    /// fails the export. Name the value and the column.
     InvalidValue,
 }
 

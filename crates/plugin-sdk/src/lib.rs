@@ -134,6 +134,10 @@
 //!   and the host are unaffected. Plugins must be built with `panic = "unwind"` (the default).
 //! * **Errors** carry an [`ErrorKind`] and an English message; the message crosses the boundary
 //!   truncated to 4 KiB.
+//! * **Allocators.** Keep the default global allocator. A plugin is loaded with `dlopen` into a
+//!   process whose threads already exist; allocators that keep their per-thread state in
+//!   initial-exec thread-locals (mimalloc, for one) crash there. The host may use any allocator:
+//!   memory never changes hands across the boundary.
 //!
 //! # What `export_plugin!` generates
 //!

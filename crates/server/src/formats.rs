@@ -127,12 +127,14 @@ impl Formats {
         })
     }
 
-    /// The file extension a format's files get (its plugin's first extension).
+    /// The file extension a format's files get: its plugin's first extension, or, for vendor
+    /// layouts that claim no extension (so that `auto` never picks them), the container they
+    /// write (`hubspot-xlsx` files are xlsx, the others csv).
     pub fn extension(&self, format: &str) -> String {
         self.registry
             .for_format(format)
             .and_then(|p| p.descriptor().extensions.first().cloned())
-            .unwrap_or_else(|| format.to_owned())
+            .unwrap_or_else(|| container(format).to_owned())
     }
 
     /// One ListFormats row per plugin.
@@ -169,11 +171,15 @@ fn supports(d: &dataport_plugin_sdk::Descriptor, module: Module, format: &str) -
     }
 }
 
+/// The container a format's files are: `xlsx` for formats named so, `csv` otherwise.
+fn container(format: &str) -> &'static str {
+    if format.ends_with("xlsx") { "xlsx" } else { "csv" }
+}
+
 /// The MIME type of a format's files.
 pub fn content_type(format: &str) -> &'static str {
-    match format {
+    match container(format) {
         "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "csv" => "text/csv; charset=utf-8",
-        _ => "application/octet-stream",
+        _ => "text/csv; charset=utf-8",
     }
 }

@@ -330,6 +330,81 @@ fn opportunity_cell(r: &Opportunity, key: &str, escape: bool) -> Cell {
     }
 }
 
+/// Typed values of records, for `records` exports (service-to-service streams): text fields as
+/// text, amounts as exact cents, dates as `YYYY-MM-DD`, 是/否 as booleans, empty as unset.
+pub fn typed_records(layout: &Layout, records: &Records) -> Vec<dataport_proto::v1::Record> {
+    use dataport_proto::v1::{Record, Value, value::Kind};
+    let text = |s: &str| Value {
+        kind: (!s.is_empty()).then(|| Kind::Text(s.to_owned())),
+    };
+    let opt = |s: &Option<String>| s.as_deref().map(text).unwrap_or_default();
+    let cents = |c: Option<i64>| Value {
+        kind: c.map(Kind::Cents),
+    };
+    let date = |d: Option<NaiveDate>| Value {
+        kind: d.map(|d| Kind::Date(d.format("%Y-%m-%d").to_string())),
+    };
+    let row = |value: &dyn Fn(&str) -> Value| Record {
+        values: layout.fields.iter().map(|f| value(f.key)).collect(),
+    };
+    match records {
+        Records::Customers(v) => v
+            .iter()
+            .map(|r| {
+                row(&|key| match key {
+                    "code" => text(&r.code),
+                    "name" => text(&r.name),
+                    "industry" => opt(&r.industry),
+                    "phone" => opt(&r.phone),
+                    "owner" => text(&r.owner),
+                    "level" => opt(&r.level),
+                    "follow_up_status" => opt(&r.follow_up_status),
+                    "address" => opt(&r.address),
+                    "contract_amount" => cents(r.contract_amount_cents),
+                    "follow_up_notes" => opt(&r.follow_up_notes),
+                    "remarks" => opt(&r.remarks),
+                    "created_at" => date(r.created_at),
+                    _ => Value::default(),
+                })
+            })
+            .collect(),
+        Records::Contacts(v) => v
+            .iter()
+            .map(|r| {
+                row(&|key| match key {
+                    "code" => text(&r.code),
+                    "customer_code" => text(&r.customer_code),
+                    "name" => text(&r.name),
+                    "title" => opt(&r.title),
+                    "phone" => opt(&r.phone),
+                    "email" => opt(&r.email),
+                    "is_primary" => Value {
+                        kind: r.is_primary.map(Kind::Bool),
+                    },
+                    "remarks" => opt(&r.remarks),
+                    _ => Value::default(),
+                })
+            })
+            .collect(),
+        Records::Opportunities(v) => v
+            .iter()
+            .map(|r| {
+                row(&|key| match key {
+                    "code" => text(&r.code),
+                    "customer_code" => text(&r.customer_code),
+                    "name" => text(&r.name),
+                    "stage" => opt(&r.stage),
+                    "amount" => cents(r.amount_cents),
+                    "expected_close_date" => date(r.expected_close_date),
+                    "owner" => opt(&r.owner),
+                    "remarks" => opt(&r.remarks),
+                    _ => Value::default(),
+                })
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,80 +506,5 @@ mod tests {
         assert!(columns[0].required && columns[0].comment.starts_with("必填"));
         assert_eq!(columns[5].choices, ["VIP", "重要", "普通"]);
         assert!(layout.columns(false)[5].choices.is_empty());
-    }
-}
-
-/// Typed values of records, for `records` exports (service-to-service streams): text fields as
-/// text, amounts as exact cents, dates as `YYYY-MM-DD`, 是/否 as booleans, empty as unset.
-pub fn typed_records(layout: &Layout, records: &Records) -> Vec<dataport_proto::v1::Record> {
-    use dataport_proto::v1::{Record, Value, value::Kind};
-    let text = |s: &str| Value {
-        kind: (!s.is_empty()).then(|| Kind::Text(s.to_owned())),
-    };
-    let opt = |s: &Option<String>| s.as_deref().map(text).unwrap_or_default();
-    let cents = |c: Option<i64>| Value {
-        kind: c.map(Kind::Cents),
-    };
-    let date = |d: Option<NaiveDate>| Value {
-        kind: d.map(|d| Kind::Date(d.format("%Y-%m-%d").to_string())),
-    };
-    let row = |value: &dyn Fn(&str) -> Value| Record {
-        values: layout.fields.iter().map(|f| value(f.key)).collect(),
-    };
-    match records {
-        Records::Customers(v) => v
-            .iter()
-            .map(|r| {
-                row(&|key| match key {
-                    "code" => text(&r.code),
-                    "name" => text(&r.name),
-                    "industry" => opt(&r.industry),
-                    "phone" => opt(&r.phone),
-                    "owner" => text(&r.owner),
-                    "level" => opt(&r.level),
-                    "follow_up_status" => opt(&r.follow_up_status),
-                    "address" => opt(&r.address),
-                    "contract_amount" => cents(r.contract_amount_cents),
-                    "follow_up_notes" => opt(&r.follow_up_notes),
-                    "remarks" => opt(&r.remarks),
-                    "created_at" => date(r.created_at),
-                    _ => Value::default(),
-                })
-            })
-            .collect(),
-        Records::Contacts(v) => v
-            .iter()
-            .map(|r| {
-                row(&|key| match key {
-                    "code" => text(&r.code),
-                    "customer_code" => text(&r.customer_code),
-                    "name" => text(&r.name),
-                    "title" => opt(&r.title),
-                    "phone" => opt(&r.phone),
-                    "email" => opt(&r.email),
-                    "is_primary" => Value {
-                        kind: r.is_primary.map(Kind::Bool),
-                    },
-                    "remarks" => opt(&r.remarks),
-                    _ => Value::default(),
-                })
-            })
-            .collect(),
-        Records::Opportunities(v) => v
-            .iter()
-            .map(|r| {
-                row(&|key| match key {
-                    "code" => text(&r.code),
-                    "customer_code" => text(&r.customer_code),
-                    "name" => text(&r.name),
-                    "stage" => opt(&r.stage),
-                    "amount" => cents(r.amount_cents),
-                    "expected_close_date" => date(r.expected_close_date),
-                    "owner" => opt(&r.owner),
-                    "remarks" => opt(&r.remarks),
-                    _ => Value::default(),
-                })
-            })
-            .collect(),
     }
 }

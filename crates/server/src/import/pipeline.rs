@@ -151,7 +151,8 @@ pub fn run(job: Job, events: Events, input: Input) {
 
     let mut tally = match writer_result {
         Ok(tally) => tally,
-        Err((tally, failure_in_writer)) => {
+        Err(failed) => {
+            let (tally, failure_in_writer) = *failed;
             return finish(
                 &job,
                 &events,
@@ -287,7 +288,8 @@ fn finish(
     });
 }
 
-type WriterResult = Result<Tally, (Tally, Failure)>;
+/// The writer's tally, or its failure with the tally so far (boxed: it is the rare case).
+type WriterResult = Result<Tally, Box<(Tally, Failure)>>;
 
 /// Reads, validates and writes. Returns the writer's tally and the reader's failure, if any.
 fn read_and_write(job: &Job, events: &Events, input: &Input) -> (WriterResult, Option<Failure>) {
@@ -303,7 +305,7 @@ fn read_and_write(job: &Job, events: &Events, input: &Input) -> (WriterResult, O
                     ErrorCode::Internal,
                     format!("cannot start the import writer: {e}"),
                 );
-                return (Err((Tally::default(), failure)), None);
+                return (Err(Box::new((Tally::default(), failure))), None);
             }
         };
         let started = Instant::now();
@@ -322,13 +324,13 @@ fn read_and_write(job: &Job, events: &Events, input: &Input) -> (WriterResult, O
             .join()
             .unwrap_or_else(|panic| {
                 let message = dataport_plugin_sdk::ffi::panic_message(&*panic);
-                Err((
+                Err(Box::new((
                     Tally::default(),
                     Failure::new(
                         ErrorCode::Internal,
                         format!("the import writer crashed: {message}"),
                     ),
-                ))
+                )))
             })
             .map(|mut tally| {
                 tally.read_busy = read_busy;
@@ -650,7 +652,7 @@ fn write_batches(job: &Job, events: &Events, batches: Receiver<CheckedBatch>) ->
         let busy = Instant::now();
         if let Err(failure) = writer.handle(batch) {
             let tally = writer.abandon();
-            return Err((tally, failure));
+            return Err(Box::new((tally, failure)));
         }
         writer.tally.write_busy += busy.elapsed();
         events.send(events.progress());
@@ -907,7 +909,7 @@ impl Writer<'_> {
             if let Err(e) = result {
                 let failure = store_failure(e);
                 self.persist_held();
-                return Err((std::mem::take(&mut self.tally), failure));
+                return Err(Box::new((std::mem::take(&mut self.tally), failure)));
             }
         }
         self.persist_held();
