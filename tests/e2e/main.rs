@@ -12,3 +12,4 @@ mod import;
 mod migrate;
 mod plugins;
 mod server;
+mod vendors;
