@@ -247,9 +247,6 @@ fn opportunity_cells(r: Opportunity, escape: bool) -> Vec<Cell> {
     ]
 }
 
-
-
-
 /// Typed values of records, for `records` exports (service-to-service streams): text fields as
 /// text, amounts as exact cents, dates as `YYYY-MM-DD`, 是/否 as booleans, empty as unset.
 pub fn typed_records(layout: &Layout, records: &Records) -> Vec<dataport_proto::v1::Record> {
