@@ -79,6 +79,7 @@ use dataport_format_xlsx::XlsxPlugin;
 use dataport_plugin_sdk::{
     ByteSink, ByteSource, Descriptor, ErrorKind, Options, Plugin, PluginError, ReadOnly, Reader, Writer,
 };
+use dataport_vendor_layout::{MODULES, ensure_utf8_writing, module_option, pass_through, served_format};
 
 #[cfg(doc)]
 use dataport_plugin_sdk::Cell;
@@ -119,15 +120,9 @@ enum Kind {
 
 impl Kind {
     fn of_format(format: &str) -> Result<Kind, PluginError> {
-        if format.eq_ignore_ascii_case(FORMAT_CSV) {
-            Ok(Kind::Csv)
-        } else if format.eq_ignore_ascii_case(FORMAT_XLSX) {
-            Ok(Kind::Xlsx)
-        } else {
-            Err(PluginError::unsupported(format!(
-                "format `{format}` is not served by the hubspot plugin (it serves `{FORMAT_CSV}` and \
-                 `{FORMAT_XLSX}`)"
-            )))
+        match served_format(format, "hubspot", &[FORMAT_CSV, FORMAT_XLSX])? {
+            0 => Ok(Kind::Csv),
+            _ => Ok(Kind::Xlsx),
         }
     }
 
@@ -141,18 +136,7 @@ impl Kind {
 
 /// `module`, `key_field` and `company_key_field`.
 fn common_options(options: &Options) -> Result<(Module, KeyNames), PluginError> {
-    let module = match options.get("module") {
-        None => {
-            return Err(PluginError::invalid_option(
-                "option `module` is required: customers, contacts or opportunities",
-            ));
-        }
-        Some(v) => v.parse::<Module>().map_err(|_| {
-            PluginError::invalid_option(format!(
-                "option `module` must be customers, contacts or opportunities, not `{v}`"
-            ))
-        })?,
-    };
+    let module = module_option(options, "")?;
     let column = |key: &str, default: &str| match options.get(key) {
         None => Ok(default.to_owned()),
         Some(v) if v.trim().is_empty() => Err(PluginError::invalid_option(format!(
@@ -173,14 +157,6 @@ fn common_options(options: &Options) -> Result<(Module, KeyNames), PluginError> 
         column("company_key_field", DEFAULT_COMPANY_KEY_FIELD)?
     };
     Ok((module, KeyNames { key, company_key }))
-}
-
-/// The options among `options` whose keys are in `keys`, for the reader or writer underneath.
-fn pass_through(options: &Options, keys: &[&str]) -> Options {
-    options
-        .iter()
-        .filter(|(k, _)| keys.iter().any(|n| n.eq_ignore_ascii_case(k)))
-        .collect()
 }
 
 /// Refuses the first option of `other` (the options of the other kind of file).
@@ -274,7 +250,7 @@ impl Plugin for HubSpotPlugin {
             .reads()
             .writes()
             .needs_seek()
-            .modules(["customers", "contacts", "opportunities"])
+            .modules(MODULES)
     }
 
     fn open_reader(
@@ -315,14 +291,12 @@ impl Plugin for HubSpotPlugin {
         options.ensure_known(&[COMMON_OPTIONS, own].concat())?;
         let (module, names) = common_options(options)?;
         check_written_headers(module, &names)?;
-        if let Some(encoding) = options.get("encoding")
-            && !matches!(encoding.trim().to_ascii_lowercase().as_str(), "utf-8" | "utf8")
-        {
-            return Err(PluginError::invalid_option(format!(
+        ensure_utf8_writing(options, |encoding| {
+            format!(
                 "option `encoding`: the hubspot writer writes UTF-8 only (as HubSpot's own exports), \
                  not `{encoding}`"
-            )));
-        }
+            )
+        })?;
         let inner = match kind {
             Kind::Csv => {
                 CsvPlugin.open_writer("csv", &pass_through(options, CSV_WRITER_OWN_OPTIONS), sink)?

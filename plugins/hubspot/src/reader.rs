@@ -3,6 +3,7 @@
 
 use dataport_core::Module;
 use dataport_plugin_sdk::{Cell, ErrorKind, PluginError, Reader, RowBatch};
+use dataport_vendor_layout::{ColumnListing, VendorHeader, field_keys, translate_rows};
 
 use crate::layout::{self, KeyNames, ReadRule};
 use crate::mapping::ValueMap;
@@ -36,77 +37,9 @@ enum Plan {
     Address([Option<usize>; 6]),
 }
 
-/// The file's header and the lookups into it.
-struct Columns<'a>(&'a [String]);
-
-impl Columns<'_> {
-    /// The column called `name`, trimmed and ignoring ASCII case. A column the plugin uses must
-    /// appear once: two would leave it to guess.
-    fn find_one(&self, name: &str) -> Result<Option<usize>, PluginError> {
-        let mut found = self
-            .0
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.trim().eq_ignore_ascii_case(name.trim()))
-            .map(|(i, _)| i);
-        match (found.next(), found.next()) {
-            (Some(a), Some(b)) => Err(PluginError::malformed(format!(
-                "the column `{name}` appears more than once (columns {} and {}); keep one",
-                a + 1,
-                b + 1
-            ))),
-            (first, _) => Ok(first),
-        }
-    }
-
-    /// The first of `names` (a column and its aliases) the file has.
-    fn find(&self, names: &[&str]) -> Result<Option<usize>, PluginError> {
-        for name in names {
-            if let Some(col) = self.find_one(name)? {
-                return Ok(Some(col));
-            }
-        }
-        Ok(None)
-    }
-
-    /// The file's spelling of a column.
-    fn name(&self, col: usize) -> String {
-        self.0.get(col).map(|c| c.trim().to_owned()).unwrap_or_default()
-    }
-
-    /// The columns, for a message: the first 20, then how many more.
-    fn listing(&self) -> String {
-        const SHOWN: usize = 20;
-        if self.0.iter().all(|c| c.trim().is_empty()) {
-            return "the file has no header at all".to_owned();
-        }
-        let mut text = self
-            .0
-            .iter()
-            .take(SHOWN)
-            .map(|c| c.trim())
-            .collect::<Vec<_>>()
-            .join(", ");
-        if self.0.len() > SHOWN {
-            text.push_str(&format!(" and {} more", self.0.len() - SHOWN));
-        }
-        format!("its columns are: {text}")
-    }
-
-    /// A column an option names, which the file must have.
-    fn required(&self, name: &str, option: &str, what: &str) -> Result<usize, PluginError> {
-        self.find_one(name)?.ok_or_else(|| {
-            PluginError::malformed(format!(
-                "the file has no column `{name}` for the {what} (option `{option}`); {}. Name the \
-                 right column with the option `{option}`",
-                self.listing()
-            ))
-        })
-    }
-}
-
 fn plan(module: Module, names: &KeyNames, header: &[String]) -> Result<Vec<Plan>, PluginError> {
-    let columns = Columns(header);
+    // Trimmed, ASCII case ignored; a missing column's message lists the columns trimmed.
+    let columns = VendorHeader::new(header, ColumnListing::Trimmed);
     let object = match module {
         Module::Customers => "company",
         Module::Contacts => "contact",
@@ -121,7 +54,7 @@ fn plan(module: Module, names: &KeyNames, header: &[String]) -> Result<Vec<Plan>
                     let col = columns.required(&names.key, "key_field", &format!("{object} key"))?;
                     Plan::Key {
                         col,
-                        column: columns.name(col),
+                        column: columns.name(col).to_owned(),
                         single: false,
                     }
                 }
@@ -130,15 +63,15 @@ fn plan(module: Module, names: &KeyNames, header: &[String]) -> Result<Vec<Plan>
                     let col = columns.required(&names.company_key, "company_key_field", &what)?;
                     Plan::Key {
                         col,
-                        column: columns.name(col),
+                        column: columns.name(col).to_owned(),
                         single: true,
                     }
                 }
-                ReadRule::Text(names) => columns.find(names)?.map_or(Plan::Null, Plan::Text),
+                ReadRule::Text(names) => columns.find_any(names)?.map_or(Plan::Null, Plan::Text),
                 ReadRule::FirstOf(list) => {
                     let mut found = Vec::new();
                     for names in list {
-                        found.extend(columns.find(names)?);
+                        found.extend(columns.find_any(names)?);
                     }
                     if found.is_empty() {
                         Plan::Null
@@ -146,16 +79,16 @@ fn plan(module: Module, names: &KeyNames, header: &[String]) -> Result<Vec<Plan>
                         Plan::FirstOf(found)
                     }
                 }
-                ReadRule::Enum(names, map) => columns.find(names)?.map_or(Plan::Null, |col| Plan::Enum {
+                ReadRule::Enum(names, map) => columns.find_any(names)?.map_or(Plan::Null, |col| Plan::Enum {
                     col,
-                    column: columns.name(col),
+                    column: columns.name(col).to_owned(),
                     map,
                 }),
-                ReadRule::Date(names) => columns.find(names)?.map_or(Plan::Null, Plan::Date),
-                ReadRule::Amount(names) => columns.find(names)?.map_or(Plan::Null, Plan::Amount),
+                ReadRule::Date(names) => columns.find_any(names)?.map_or(Plan::Null, Plan::Date),
+                ReadRule::Amount(names) => columns.find_any(names)?.map_or(Plan::Null, Plan::Amount),
                 ReadRule::Name => match (
-                    columns.find(layout::FIRST_NAME)?,
-                    columns.find(layout::LAST_NAME)?,
+                    columns.find_any(layout::FIRST_NAME)?,
+                    columns.find_any(layout::LAST_NAME)?,
                 ) {
                     (None, None) => Plan::Null,
                     (first, last) => Plan::Name { first, last },
@@ -171,7 +104,7 @@ fn plan(module: Module, names: &KeyNames, header: &[String]) -> Result<Vec<Plan>
                         layout::COUNTRY,
                     ];
                     for (slot, names) in parts.iter_mut().zip(names) {
-                        *slot = columns.find(names)?;
+                        *slot = columns.find_any(names)?;
                     }
                     if parts.iter().all(Option::is_none) {
                         Plan::Null
@@ -280,7 +213,7 @@ impl Reader for HubSpotReader {
     fn header(&mut self) -> Result<Vec<String>, PluginError> {
         let file_header = self.inner.header()?;
         self.plans = Some(plan(self.module, &self.names, &file_header)?);
-        Ok(self.module.fields().iter().map(|f| f.key.to_owned()).collect())
+        Ok(field_keys(self.module))
     }
 
     fn next_batch(&mut self, max_rows: usize) -> Result<Option<RowBatch>, PluginError> {
@@ -294,21 +227,6 @@ impl Reader for HubSpotReader {
             return Ok(None);
         };
         // Row errors of the file format (ragged rows, bad bytes) come through as they are.
-        let mut out = RowBatch {
-            rows: Vec::with_capacity(batch.rows.len()),
-            errors: batch.errors,
-        };
-        for row in batch.rows {
-            match translate(plans, &row.cells) {
-                Ok(cells) => out.push_row(row.number, cells),
-                Err(problems) => {
-                    for message in problems {
-                        out.push_error(row.number, ErrorKind::InvalidValue, message);
-                    }
-                }
-            }
-        }
-        out.errors.sort_by_key(|e| e.row);
-        Ok(Some(out))
+        Ok(Some(translate_rows(batch, |cells| translate(plans, cells))))
     }
 }

@@ -1,11 +1,31 @@
 //! Value conversions that do not depend on a table: dates, amounts, numbers as text, names and
-//! addresses.
+//! addresses, from and to the cells of a HubSpot file. The conversions of text are
+//! [`dataport_vendor_layout`]'s; this module picks HubSpot's forms and handles the cells (xlsx
+//! numbers and dates, formulas).
 
 use dataport_core::value::float_text;
-use dataport_plugin_sdk::{Cell, days_from_ymd, ymd_from_days};
+use dataport_plugin_sdk::Cell;
+#[cfg(test)]
+use dataport_plugin_sdk::days_from_ymd;
+#[cfg(test)]
+use dataport_vendor_layout::DAY_MICROS;
+use dataport_vendor_layout::{Address, DateTimeSyntax, DecimalSyntax, join_name};
+pub(crate) use dataport_vendor_layout::{datetime_day, format_date};
 
-/// Microseconds in a day.
-const DAY_MICROS: i64 = 86_400_000_000;
+/// HubSpot's dates: its export form `2023-10-01 08:30[:15[.fff]]` has no zone, so a zone needs
+/// ISO 8601's `T`; an offset is taken as two or four digits, unchecked.
+const DATES: DateTimeSyntax = DateTimeSyntax {
+    zone_after_space: false,
+    offset_in_range: false,
+};
+
+/// HubSpot's plain amounts: no `+`, no bare point, at most 15 significant digits (what an `f64`
+/// holds exactly, so that CSV and xlsx files read alike).
+const AMOUNTS: DecimalSyntax = DecimalSyntax {
+    plus_sign: false,
+    bare_point: false,
+    max_significant_digits: Some(15),
+};
 
 /// The value of a cell as a person reads it (for messages and for lookups).
 pub(crate) fn display(cell: &Cell) -> String {
@@ -29,18 +49,6 @@ pub(crate) fn display(cell: &Cell) -> String {
             )
         }
     }
-}
-
-/// `YYYY-MM-DD`.
-pub(crate) fn format_date(days: i32) -> String {
-    let (y, m, d) = ymd_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// The day of an instant (UTC, as the xlsx reader reports date-times without a zone).
-pub(crate) fn datetime_day(micros: i64) -> i32 {
-    // |micros| < 2^63 keeps the day count below 107 million, inside i32.
-    i32::try_from(micros.div_euclid(DAY_MICROS)).unwrap_or(if micros < 0 { i32::MIN } else { i32::MAX })
 }
 
 /// Whether a cell holds nothing: null, or text of white space only.
@@ -69,76 +77,7 @@ pub(crate) fn text_cell(cell: &Cell) -> Cell {
 ///
 /// The date is the one written, never shifted by the offset. Anything else is `None`.
 pub(crate) fn parse_date(text: &str) -> Option<i32> {
-    let s = text.trim();
-    let (date, rest) = (s.get(..10)?, s.get(10..)?);
-    let days = ymd(date)?;
-    if rest.is_empty() {
-        return Some(days);
-    }
-    let (iso, time) = match rest.as_bytes()[0] {
-        b'T' | b't' => (true, &rest[1..]),
-        b' ' => (false, &rest[1..]),
-        _ => return None,
-    };
-    let time = if iso { strip_zone(time)? } else { time };
-    valid_time(time).map(|()| days)
-}
-
-/// `YYYY-MM-DD` exactly, a real calendar date.
-fn ymd(s: &str) -> Option<i32> {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let num = |part: &str| -> Option<u32> {
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())
-            .flatten()
-    };
-    let year = i32::try_from(num(&s[..4])?).ok()?;
-    days_from_ymd(year, num(&s[5..7])?, num(&s[8..10])?)
-}
-
-/// The time of an ISO 8601 date-time without its zone (`Z`, `±HH:MM`, `±HHMM`, `±HH`).
-fn strip_zone(time: &str) -> Option<&str> {
-    if let Some(t) = time.strip_suffix(['Z', 'z']) {
-        return Some(t);
-    }
-    let Some(sign) = time.rfind(['+', '-']) else {
-        return Some(time);
-    };
-    let (t, zone) = (&time[..sign], &time[sign + 1..]);
-    let digits: String = zone.chars().filter(|c| *c != ':').collect();
-    let zone_ok = matches!(digits.len(), 2 | 4)
-        && digits.bytes().all(|c| c.is_ascii_digit())
-        && (zone.len() == digits.len() || (zone.len() == 5 && zone.as_bytes()[2] == b':'));
-    zone_ok.then_some(t)
-}
-
-/// `HH:MM`, `HH:MM:SS` or `HH:MM:SS.fff…`, within a day (a leap second allowed).
-fn valid_time(t: &str) -> Option<()> {
-    let (hms, fraction) = match t.split_once('.') {
-        Some((hms, f)) => (hms, Some(f)),
-        None => (t, None),
-    };
-    if fraction.is_some_and(|f| f.is_empty() || !f.bytes().all(|c| c.is_ascii_digit())) {
-        return None;
-    }
-    let parts: Vec<&str> = hms.split(':').collect();
-    if !(2..=3).contains(&parts.len()) || (fraction.is_some() && parts.len() != 3) {
-        return None;
-    }
-    let limits = [23u32, 59, 60];
-    for (part, limit) in parts.iter().zip(limits) {
-        if part.len() != 2 || !part.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        if part.parse::<u32>().ok()? > limit {
-            return None;
-        }
-    }
-    Some(())
+    dataport_vendor_layout::parse_date(text, DATES)
 }
 
 /// A cell of a date field: HubSpot's date texts and xlsx date or date-time cells become
@@ -159,19 +98,7 @@ pub(crate) fn date_cell(cell: &Cell) -> Cell {
 /// an `f64` holds exactly as written; other texts (`1,500.00`, `¥800`, `1e5`) are left to
 /// dataport's amount rules.
 pub(crate) fn plain_amount(text: &str) -> Option<f64> {
-    let s = text.trim();
-    let unsigned = s.strip_prefix('-').unwrap_or(s);
-    let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
-    let digits = |d: &str| d.bytes().all(|c| c.is_ascii_digit());
-    if int.is_empty() || !digits(int) || !digits(frac) || (unsigned.ends_with('.')) {
-        return None;
-    }
-    let significant = format!("{int}{frac}");
-    let significant = significant.trim_start_matches('0').trim_end_matches('0');
-    if significant.len() > 15 {
-        return None;
-    }
-    s.parse().ok()
+    dataport_vendor_layout::parse_decimal(text, AMOUNTS)
 }
 
 /// The largest integer an `f64` holds exactly.
@@ -192,26 +119,6 @@ pub(crate) fn amount_cell(cell: &Cell) -> Cell {
     }
 }
 
-/// Whether `c` is a Han ideograph, kana or hangul: a name written with them puts the family name
-/// first, without a space. (The same ranges as the salesforce plugin.)
-pub(crate) fn is_cjk(c: char) -> bool {
-    matches!(c,
-        '\u{3040}'..='\u{30FF}'     // hiragana, katakana
-        | '\u{3005}'                // 々
-        | '\u{3400}'..='\u{4DBF}'   // CJK extension A
-        | '\u{4E00}'..='\u{9FFF}'   // CJK unified ideographs
-        | '\u{F900}'..='\u{FAFF}'   // compatibility ideographs
-        | '\u{1100}'..='\u{11FF}'   // hangul jamo
-        | '\u{3130}'..='\u{318F}'   // hangul compatibility jamo
-        | '\u{AC00}'..='\u{D7AF}'   // hangul syllables
-        | '\u{20000}'..='\u{3134F}' // CJK extensions B–G
-    )
-}
-
-fn has_cjk(s: &str) -> bool {
-    s.chars().any(is_cjk)
-}
-
 /// Parts of a value made of several columns (a name, an address), trimmed, empty ones `None`;
 /// or the cell to report instead: a formula or text starting with `=` is passed on alone so that
 /// dataport refuses it (FORMULA_NOT_ALLOWED) rather than seeing it buried in the middle.
@@ -229,42 +136,29 @@ fn parts<'a>(cells: impl IntoIterator<Item = Option<&'a Cell>>) -> Result<Vec<Op
     Ok(out)
 }
 
-/// A contact's name from `First Name` and `Last Name`: when every non-empty part contains CJK
-/// characters, last name then first name without a space (`张` + `伟` → `张伟`); otherwise
-/// `First Last` (`Mary Ann` + `Smith`, and `David` + `王` → `David 王`); one part alone when the
-/// other is empty; `Null` when both are.
+/// A contact's name from `First Name` and `Last Name` ([`join_name`]): when every non-empty part
+/// contains CJK characters, last name then first name without a space (`张` + `伟` → `张伟`);
+/// otherwise `First Last` (`Mary Ann` + `Smith`, and `David` + `王` → `David 王`); one part alone
+/// when the other is empty; `Null` when both are.
 pub(crate) fn compose_name(first: Option<&Cell>, last: Option<&Cell>) -> Cell {
     let p = match parts([first, last]) {
         Ok(p) => p,
         Err(cell) => return cell,
     };
-    let present: Vec<&str> = p.iter().flatten().map(String::as_str).collect();
-    match (&p[0], &p[1]) {
-        _ if present.is_empty() => Cell::Null,
-        (Some(first), Some(last)) if has_cjk(first) && has_cjk(last) => Cell::text(format!("{last}{first}")),
-        _ => Cell::text(present.join(" ")),
-    }
+    let text = |i: usize| p[i].as_deref().unwrap_or("");
+    join_name(text(0), text(1)).map_or(Cell::Null, Cell::Text)
 }
 
 /// A contact's name split into `(First Name, Last Name)` for writing (the inverse of
-/// [`compose_name`]): a name with CJK characters, or of one word, goes whole into `Last Name`
-/// (where a family name ends cannot be told from the characters: 欧阳娜娜, 田中宏; and HubSpot
-/// shows `First Last`, so `张伟` stays `张伟`); otherwise the last word is the last name and the
-/// words before it the first name (`Mary Ann Smith` → `Mary Ann` + `Smith`). Runs of spaces
-/// become one.
+/// [`compose_name`], see [`dataport_vendor_layout::split_name`]): a name with CJK characters, or
+/// of one word, goes whole into `Last Name` (where a family name ends cannot be told from the
+/// characters: 欧阳娜娜, 田中宏; and HubSpot shows `First Last`, so `张伟` stays `张伟`);
+/// otherwise the last word is the last name and the words before it the first name
+/// (`Mary Ann Smith` → `Mary Ann` + `Smith`). Runs of spaces become one.
 pub(crate) fn split_name(name: &str) -> (Option<String>, Option<String>) {
-    let name = name.trim();
-    if name.is_empty() {
-        return (None, None);
-    }
-    if has_cjk(name) {
-        return (None, Some(name.to_owned()));
-    }
-    let words: Vec<&str> = name.split_whitespace().collect();
-    match words.split_last() {
-        Some((last, first)) if !first.is_empty() => (Some(first.join(" ")), Some((*last).to_owned())),
-        _ => (None, Some(name.to_owned())),
-    }
+    let (first, last) = dataport_vendor_layout::split_name(name);
+    let part = |s: String| Some(s).filter(|s| !s.is_empty());
+    (part(first), part(last))
 }
 
 /// The columns of a company's address, as cells of the file.
@@ -279,7 +173,7 @@ pub(crate) struct AddressCells<'a> {
 }
 
 /// A company's address in one text, joined as the salesforce plugin joins Salesforce's Billing*
-/// parts:
+/// parts ([`Address::join`]):
 ///
 /// * if any part contains CJK characters, Chinese order without separators: country, state,
 ///   city, then the street lines (`Street Address`, `Street Address 2`, each line of them) run
@@ -294,46 +188,16 @@ pub(crate) fn compose_address(a: AddressCells<'_>) -> Cell {
         Err(cell) => return cell,
     };
     let get = |i: usize| p[i].as_deref().unwrap_or("");
-    let (city, state, postal, country) = (get(2), get(3), get(4), get(5));
-    let lines: Vec<&str> = [get(0), get(1)]
-        .into_iter()
-        .flat_map(str::lines)
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let cjk = [city, state, country].into_iter().any(has_cjk) || lines.iter().any(|l| has_cjk(l));
-    let joined = if cjk {
-        let mut text = lines.concat();
-        for part in [city, state, country] {
-            if !part.is_empty() && !text.starts_with(part) {
-                text.insert_str(0, part);
-            }
-        }
-        if !postal.is_empty() {
-            if !text.is_empty() {
-                text.push(' ');
-            }
-            text.push_str(postal);
-        }
-        text
-    } else {
-        let region = [state, postal]
-            .into_iter()
-            .filter(|p| !p.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ");
-        lines
-            .into_iter()
-            .chain([city, region.as_str(), country])
-            .filter(|p| !p.is_empty())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if joined.is_empty() {
-        Cell::Null
-    } else {
-        Cell::Text(joined)
+    Address {
+        street: get(0),
+        street2: get(1),
+        city: get(2),
+        state: get(3),
+        postal_code: get(4),
+        country: get(5),
     }
+    .join()
+    .map_or(Cell::Null, Cell::Text)
 }
 
 #[cfg(test)]

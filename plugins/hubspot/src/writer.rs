@@ -2,8 +2,10 @@
 //! or xlsx writer underneath.
 
 use dataport_core::Module;
-use dataport_core::header::field_for_label;
 use dataport_plugin_sdk::{Cell, Column, ErrorKind, PluginError, RowBatch, Writer};
+use dataport_vendor_layout::{
+    FieldColumns, cannot_write, header_not_written, not_a_date, not_an_amount, translate_written_rows,
+};
 
 use crate::layout::{self, KeyNames, OutColumn, WriteRule};
 use crate::mapping::SALES_PIPELINE;
@@ -11,10 +13,21 @@ use crate::values;
 
 /// The written columns, each with the index of its source field among the given columns.
 struct WritePlan {
-    width: usize,
+    /// The given columns' field keys.
+    fields: FieldColumns,
     columns: Vec<(usize, OutColumn)>,
-    /// The index of the `code` column, to name the record in messages.
-    code: Option<usize>,
+}
+
+impl WritePlan {
+    /// The HubSpot cells of one row.
+    fn translate(&self, cells: &[Cell]) -> Result<Vec<Cell>, PluginError> {
+        self.fields.check_width(cells)?;
+        let record = || self.fields.record(cells);
+        self.columns
+            .iter()
+            .map(|(i, column)| convert(column, &cells[*i], &record))
+            .collect()
+    }
 }
 
 /// The [`Writer`] of the plugin.
@@ -40,37 +53,21 @@ impl HubSpotWriter {
     }
 
     fn plan(&self, columns: &[Column]) -> Result<WritePlan, PluginError> {
-        let module = self.module;
-        let mut keys: Vec<&'static str> = Vec::with_capacity(columns.len());
-        for column in columns {
-            // Field keys; the template's labels (客户编号, Customer Code) are understood too.
-            let Some(field) = field_for_label(module, &column.name) else {
-                let known: Vec<&str> = module.fields().iter().map(|f| f.key).collect();
-                return Err(invalid(format!(
-                    "column `{}` is not a field of {module}; the hubspot writer takes the field keys {}",
-                    column.name,
-                    known.join(", ")
-                )));
-            };
-            if keys.contains(&field.key) {
-                return Err(invalid(format!("field `{}` is given twice", field.key)));
-            }
-            keys.push(field.key);
-        }
-        let written: Vec<(usize, OutColumn)> = layout::out_columns(module)
+        // Field keys; the template's labels (客户编号, Customer Code) are understood too.
+        let fields = FieldColumns::resolve(self.module, columns, "hubspot")?;
+        let written: Vec<(usize, OutColumn)> = layout::out_columns(self.module)
             .iter()
-            .filter_map(|out| keys.iter().position(|k| *k == out.field).map(|i| (i, *out)))
+            .filter_map(|out| fields.position(out.field).map(|i| (i, *out)))
             .collect();
         if written.is_empty() {
             return Err(invalid(format!(
                 "none of the fields {} has a HubSpot column; nothing to write",
-                keys.join(", ")
+                fields.keys().join(", ")
             )));
         }
         Ok(WritePlan {
-            width: keys.len(),
+            fields,
             columns: written,
-            code: keys.iter().position(|k| *k == "code"),
         })
     }
 }
@@ -79,7 +76,7 @@ impl HubSpotWriter {
 /// record for messages (` (record C2)`).
 fn convert(out: &OutColumn, cell: &Cell, record: &dyn Fn() -> String) -> Result<Cell, PluginError> {
     let key = out.field;
-    let bad_cell = || invalid(format!("field {key} cannot be written from {cell:?}{}", record()));
+    let bad_cell = || cannot_write(key, cell, &record());
     if values::is_blank(cell) {
         return Ok(match out.rule {
             // Blank text stays as it is in a text column, like any other text.
@@ -106,21 +103,14 @@ fn convert(out: &OutColumn, cell: &Cell, record: &dyn Fn() -> String) -> Result<
         },
         (WriteRule::Date, Cell::Date(_)) => cell.clone(),
         (WriteRule::Date, Cell::DateTime(t)) => Cell::Date(values::datetime_day(*t)),
-        (WriteRule::Date, Cell::Text(s)) => Cell::Date(
-            values::parse_date(s)
-                .ok_or_else(|| invalid(format!("{key} \"{s}\"{} is not a date (YYYY-MM-DD)", record())))?,
-        ),
+        (WriteRule::Date, Cell::Text(s)) => {
+            Cell::Date(values::parse_date(s).ok_or_else(|| not_a_date(key, s, &record()))?)
+        }
         // Numbers and plain decimal texts as floats, which the writers show with two decimals.
         (WriteRule::Amount, Cell::Float(v)) if v.is_finite() => cell.clone(),
         (WriteRule::Amount, Cell::Int(_) | Cell::Text(_)) => match values::amount_cell(cell) {
             amount @ Cell::Float(_) => amount,
-            _ => {
-                return Err(invalid(format!(
-                    "{key} \"{}\"{} is not an amount",
-                    values::display(cell),
-                    record()
-                )));
-            }
+            _ => return Err(not_an_amount(key, &values::display(cell), &record())),
         },
         (WriteRule::FirstName, Cell::Text(name)) => values::split_name(name).0.map_or(Cell::Null, Cell::Text),
         (WriteRule::LastName, Cell::Text(name)) => values::split_name(name).1.map_or(Cell::Null, Cell::Text),
@@ -148,34 +138,9 @@ impl Writer for HubSpotWriter {
     }
 
     fn write_rows(&mut self, rows: &RowBatch) -> Result<(), PluginError> {
-        let Some(plan) = &self.plan else {
-            return Err(invalid(
-                "write_header must be called before write_rows".to_owned(),
-            ));
-        };
-        let mut out = RowBatch::new();
-        for row in &rows.rows {
-            if row.cells.len() != plan.width {
-                return Err(invalid(format!(
-                    "a row has {} cells, the header has {} columns",
-                    row.cells.len(),
-                    plan.width
-                )));
-            }
-            let record = || {
-                plan.code
-                    .and_then(|i| row.cells[i].as_text())
-                    .map(|code| format!(" (record {code})"))
-                    .unwrap_or_default()
-            };
-            let cells = plan
-                .columns
-                .iter()
-                .map(|(i, column)| convert(column, &row.cells[*i], &record))
-                .collect::<Result<Vec<Cell>, PluginError>>()?;
-            out.push_row(row.number, cells);
-        }
-        self.inner.write_rows(&out)
+        let plan = self.plan.as_ref().ok_or_else(header_not_written)?;
+        self.inner
+            .write_rows(&translate_written_rows(rows, |cells| plan.translate(cells))?)
     }
 
     fn finish(&mut self) -> Result<(), PluginError> {

@@ -4,15 +4,11 @@
 //! the C ABI too). The golden files and their conventions are described in
 //! `tests/golden/README.md`.
 
-use std::io::{self, Cursor, Write};
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::io::{self, Cursor};
 
 use dataport_core::{FieldKind, Module};
 use dataport_format_csv::CsvPlugin;
 use dataport_format_xlsx::XlsxPlugin;
-use dataport_plugin_host::{LoadedPlugin, built_plugin_path, load_plugin};
 use dataport_plugin_hubspot::HubSpotPlugin;
 use dataport_plugin_sdk::{
     ByteSource, Cell, Column, ErrorKind, Options, Plugin, PluginError, ReadOnly, RowBatch, days_from_ymd,
@@ -23,32 +19,14 @@ use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 // ---------------------------------------------------------------------------------------------
 // Running a case on both paths
 
-/// The library cargo built for this test run: next to the test binary (`deps/`), where it is
-/// fresh, else wherever the host's defaults find it.
-fn so_path() -> PathBuf {
-    let file = format!("libdataport_plugin_hubspot{}", std::env::consts::DLL_SUFFIX);
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join(&file)))
-        .filter(|p| p.is_file())
-        .or_else(|| built_plugin_path("hubspot"))
-        .expect("libdataport_plugin_hubspot.so is built with this crate's tests")
-}
+#[path = "../../../crates/vendor-layout/testing/both_paths.rs"]
+mod both_paths;
 
-fn loaded() -> &'static LoadedPlugin {
-    static LOADED: OnceLock<LoadedPlugin> = OnceLock::new();
-    LOADED.get_or_init(|| load_plugin(&so_path()).unwrap_or_else(|e| panic!("{e}")))
-}
+use both_paths::{SharedBuf, errors, golden, rows};
 
 /// Runs `case` on the native plugin and on the loaded shared library; a failure says which.
 fn on_both_paths(case: impl Fn(&dyn Plugin)) {
-    let paths: [(&str, &dyn Plugin); 2] = [("native", &HubSpotPlugin), ("loaded .so", loaded())];
-    for (name, plugin) in paths {
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| case(plugin))) {
-            eprintln!("^^^ the failure above is on the {name} path");
-            resume_unwind(panic);
-        }
-    }
+    both_paths::on_both_paths(&HubSpotPlugin, "hubspot", case);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -75,13 +53,6 @@ const OBJECTS: [Object; 3] = [
         module: Module::Opportunities,
     },
 ];
-
-fn golden(file: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(file);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 /// A CSV file's header and rows, as the generic csv reader gives them (empty fields `Null`).
 fn csv_table(bytes: &[u8]) -> (Vec<String>, Vec<Vec<Cell>>) {
@@ -194,32 +165,6 @@ fn read(
     extra: &[(&str, &str)],
 ) -> (Vec<String>, RowBatch) {
     try_read(plugin, format, module, bytes, extra).unwrap_or_else(|e| panic!("read: {e}"))
-}
-
-fn rows(batch: &RowBatch) -> Vec<(u64, Vec<Cell>)> {
-    batch.rows.iter().map(|r| (r.number, r.cells.clone())).collect()
-}
-
-fn errors(batch: &RowBatch) -> Vec<(u64, ErrorKind, String)> {
-    batch
-        .errors
-        .iter()
-        .map(|e| (e.row, e.kind, e.message.clone()))
-        .collect()
-}
-
-/// A sink the test keeps a handle on.
-#[derive(Clone, Default)]
-struct SharedBuf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for SharedBuf {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 fn batch_of(rows: Vec<Vec<Cell>>) -> RowBatch {

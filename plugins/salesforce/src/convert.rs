@@ -1,7 +1,27 @@
-//! Value conversions that are not picklists: ISO-8601 dates and dateTimes, person names,
-//! billing addresses and amounts.
+//! Value conversions that are not picklists, as Salesforce writes and reads them: ISO-8601 dates
+//! and dateTimes, person names, billing addresses and amounts. The conversions themselves are
+//! [`dataport_vendor_layout`]'s; this module picks Salesforce's forms.
 
-use dataport_plugin_sdk::{days_from_ymd, ymd_from_days};
+use dataport_vendor_layout::{DateTimeSyntax, DecimalSyntax};
+pub(crate) use dataport_vendor_layout::{format_amount, format_date, join_name as full_name, split_name};
+
+#[cfg(test)]
+use dataport_plugin_sdk::days_from_ymd;
+
+/// Salesforce's dates and dateTimes: ISO-8601, with a space allowed in place of `T` whatever
+/// follows (`2023-10-01 08:30:00Z`), and offsets that are real offsets (at most `±23:59`).
+const DATES: DateTimeSyntax = DateTimeSyntax {
+    zone_after_space: true,
+    offset_in_range: true,
+};
+
+/// Amount text the writer takes: a sign (`-` or `+`), a bare point (`.5`, `5.`), any number of
+/// digits.
+pub(crate) const AMOUNTS: DecimalSyntax = DecimalSyntax {
+    plus_sign: true,
+    bare_point: true,
+    max_significant_digits: None,
+};
 
 /// The calendar date of a Salesforce `date` (`2024-06-30`) or `dateTime`
 /// (`2023-10-01T08:30:00.000Z`, `2023-10-01T08:30:00Z`, `2023-10-01T08:30:00.000+08:00`,
@@ -12,139 +32,12 @@ use dataport_plugin_sdk::{days_from_ymd, ymd_from_days};
 /// `dateTime`s in UTC, whose date part is the UTC date). Anything else, including a date that
 /// does not exist, is `None`.
 pub(crate) fn parse_date(text: &str) -> Option<i32> {
-    let s = text.trim();
-    let b = s.as_bytes();
-    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let year = digits(&b[0..4])?;
-    let month = digits(&b[5..7])?;
-    let day = days_from_ymd(i32::try_from(year).ok()?, month, digits(&b[8..10])?)?;
-    let rest = &b[10..];
-    if rest.is_empty() {
-        return Some(day);
-    }
-    if !matches!(rest[0], b'T' | b't' | b' ') {
-        return None;
-    }
-    valid_time(&rest[1..]).then_some(day)
-}
-
-/// `hh:mm[:ss[.fraction]]` followed by nothing, `Z`, or an offset `±hh[:mm]` / `±hhmm`.
-fn valid_time(b: &[u8]) -> bool {
-    let Some((hour, minute)) = b.get(0..2).zip(b.get(3..5)) else {
-        return false;
-    };
-    if b[2] != b':' || !in_range(hour, 23) || !in_range(minute, 59) {
-        return false;
-    }
-    let mut rest = &b[5..];
-    if let Some(after) = rest.strip_prefix(b":") {
-        // Up to 60 for a leap second.
-        let Some(second) = after.get(0..2) else {
-            return false;
-        };
-        if !in_range(second, 60) {
-            return false;
-        }
-        rest = &after[2..];
-        if let Some(fraction) = rest.strip_prefix(b".") {
-            let n = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
-            if n == 0 {
-                return false;
-            }
-            rest = &fraction[n..];
-        }
-    }
-    match rest {
-        [] | [b'Z' | b'z'] => true,
-        [b'+' | b'-', offset @ ..] => match offset {
-            [h1, h2] => in_range(&[*h1, *h2], 23),
-            [h1, h2, m1, m2] | [h1, h2, b':', m1, m2] => {
-                in_range(&[*h1, *h2], 23) && in_range(&[*m1, *m2], 59)
-            }
-            _ => false,
-        },
-        _ => false,
-    }
-}
-
-/// ASCII digits as a number; `None` if any byte is not a digit.
-fn digits(b: &[u8]) -> Option<u32> {
-    b.iter().try_fold(0u32, |n, c| {
-        c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
-    })
-}
-
-fn in_range(b: &[u8], max: u32) -> bool {
-    digits(b).is_some_and(|n| n <= max)
-}
-
-/// `YYYY-MM-DD` of a day count (a Salesforce `date` value).
-pub(crate) fn format_date(days: i32) -> String {
-    let (y, m, d) = ymd_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}")
+    dataport_vendor_layout::parse_date(text, DATES)
 }
 
 /// `YYYY-MM-DDT00:00:00.000Z` of a day count (a Salesforce `dateTime` value at midnight UTC).
 pub(crate) fn format_date_time(days: i32) -> String {
     format!("{}T00:00:00.000Z", format_date(days))
-}
-
-/// Whether `c` is a Han ideograph, kana or hangul: a name written with them puts the family
-/// name first, without a space.
-pub(crate) fn is_cjk(c: char) -> bool {
-    matches!(c,
-        '\u{3040}'..='\u{30FF}'     // hiragana, katakana
-        | '\u{3005}'                // 々
-        | '\u{3400}'..='\u{4DBF}'   // CJK extension A
-        | '\u{4E00}'..='\u{9FFF}'   // CJK unified ideographs
-        | '\u{F900}'..='\u{FAFF}'   // compatibility ideographs
-        | '\u{1100}'..='\u{11FF}'   // hangul jamo
-        | '\u{3130}'..='\u{318F}'   // hangul compatibility jamo
-        | '\u{AC00}'..='\u{D7AF}'   // hangul syllables
-        | '\u{20000}'..='\u{3134F}' // CJK extensions B–G
-    )
-}
-
-fn has_cjk(s: &str) -> bool {
-    s.chars().any(is_cjk)
-}
-
-/// A contact's full name from FirstName and LastName (both trimmed; either may be empty).
-///
-/// When every non-empty part contains CJK characters the name is LastName + FirstName without a
-/// space (王 + 伟 → 王伟); otherwise it is "FirstName LastName". `None` when both are empty.
-pub(crate) fn full_name(first: &str, last: &str) -> Option<String> {
-    let (first, last) = (first.trim(), last.trim());
-    let parts: Vec<&str> = [first, last].into_iter().filter(|p| !p.is_empty()).collect();
-    if parts.is_empty() {
-        return None;
-    }
-    if parts.iter().all(|p| has_cjk(p)) {
-        Some(format!("{last}{first}"))
-    } else {
-        Some(parts.join(" "))
-    }
-}
-
-/// Splits a full name into `(FirstName, LastName)` for writing.
-///
-/// A name containing CJK characters, or of a single word, goes whole into LastName (Salesforce's
-/// required name part): where the family name ends cannot be told from the characters (欧阳娜娜,
-/// 田中宏), and guessing is worse than keeping the name intact. Otherwise the last word is
-/// LastName and the words before it FirstName (`Mary Ann O'Brien` → `Mary Ann` + `O'Brien`).
-/// Reading the result back gives the same name (runs of spaces become one).
-pub(crate) fn split_name(name: &str) -> (String, String) {
-    let name = name.trim();
-    if has_cjk(name) {
-        return (String::new(), name.to_owned());
-    }
-    let words: Vec<&str> = name.split_whitespace().collect();
-    match words.split_last() {
-        None => (String::new(), String::new()),
-        Some((last, first)) => (first.join(" "), (*last).to_owned()),
-    }
 }
 
 /// The parts of a Salesforce compound address (Billing*), each trimmed; empty when absent.
@@ -158,63 +51,20 @@ pub(crate) struct Address<'a> {
 }
 
 impl Address<'_> {
-    /// One address line, or `None` when every part is empty.
-    ///
-    /// * If any part contains CJK characters, Chinese order without separators: country,
-    ///   state, city, street (its lines joined directly), then a space and the postal code. A
-    ///   part is left out when the text after it already starts with it (BillingState 上海市,
-    ///   BillingCity 上海市 → 上海市 once; BillingCity 深圳市 with BillingStreet 深圳市南山区… →
-    ///   深圳市 once).
-    /// * Otherwise Western order with `, `: street lines, city, "state postal code", country
-    ///   (`1 Market St, Suite 300, San Francisco, CA 94105, United States`).
+    /// One address line, or `None` when every part is empty: see
+    /// [`dataport_vendor_layout::Address::join`] (Chinese order without separators when a part
+    /// contains CJK characters, else `Street, City, State Postal, Country`).
     pub(crate) fn join(&self) -> Option<String> {
-        let lines: Vec<&str> = self
-            .street
-            .lines()
-            .map(|l| l.trim_matches(|c: char| c.is_whitespace()))
-            .filter(|l| !l.is_empty())
-            .collect();
-        let (city, state, postal, country) = (
-            self.city.trim(),
-            self.state.trim(),
-            self.postal_code.trim(),
-            self.country.trim(),
-        );
-        let cjk = [city, state, country].into_iter().any(has_cjk) || lines.iter().any(|l| has_cjk(l));
-        let joined = if cjk {
-            let mut text = lines.concat();
-            for part in [city, state, country] {
-                if !part.is_empty() && !text.starts_with(part) {
-                    text.insert_str(0, part);
-                }
-            }
-            if !postal.is_empty() {
-                if !text.is_empty() {
-                    text.push(' ');
-                }
-                text.push_str(postal);
-            }
-            text
-        } else {
-            let region = [state, postal]
-                .into_iter()
-                .filter(|p| !p.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ");
-            lines
-                .into_iter()
-                .chain([city, region.as_str(), country])
-                .filter(|p| !p.is_empty())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        (!joined.is_empty()).then_some(joined)
+        dataport_vendor_layout::Address {
+            street: self.street,
+            street2: "",
+            city: self.city,
+            state: self.state,
+            postal_code: self.postal_code,
+            country: self.country,
+        }
+        .join()
     }
-}
-
-/// An amount for a Salesforce currency field: two decimals, no grouping, `None` if not finite.
-pub(crate) fn format_amount(value: f64) -> Option<String> {
-    value.is_finite().then(|| format!("{value:.2}"))
 }
 
 #[cfg(test)]

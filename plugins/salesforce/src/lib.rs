@@ -55,6 +55,7 @@ mod writer;
 
 use dataport_format_csv::CsvPlugin;
 use dataport_plugin_sdk::{ByteSink, ByteSource, Descriptor, Options, Plugin, PluginError, Reader, Writer};
+use dataport_vendor_layout::{MODULES, ensure_utf8_writing, pass_through, served_format};
 
 use crate::objects::Config;
 pub use crate::objects::{
@@ -90,20 +91,7 @@ const WRITER_OPTIONS: &[&str] = &[
 pub struct SalesforcePlugin;
 
 fn check_format(format: &str) -> Result<(), PluginError> {
-    if format.eq_ignore_ascii_case(FORMAT) {
-        Ok(())
-    } else {
-        Err(PluginError::unsupported(format!(
-            "format `{format}` is not served by the salesforce plugin (it serves `salesforce`)"
-        )))
-    }
-}
-
-/// The options of `options` named `keys`, for the CSV plugin underneath.
-fn csv_options(options: &Options, keys: &[&str]) -> Options {
-    keys.iter()
-        .filter_map(|k| options.get(k).map(|v| (*k, v)))
-        .collect()
+    served_format(format, "salesforce", &[FORMAT]).map(|_| ())
 }
 
 impl Plugin for SalesforcePlugin {
@@ -112,7 +100,7 @@ impl Plugin for SalesforcePlugin {
             .format(FORMAT)
             .reads()
             .writes()
-            .modules(["customers", "contacts", "opportunities"])
+            .modules(MODULES)
     }
 
     fn open_reader(
@@ -124,7 +112,7 @@ impl Plugin for SalesforcePlugin {
         check_format(format)?;
         options.ensure_known(READER_OPTIONS)?;
         let config = Config::from_options(options)?;
-        let csv = CsvPlugin.open_reader("csv", &csv_options(options, &["encoding", "delimiter"]), source)?;
+        let csv = CsvPlugin.open_reader("csv", &pass_through(options, &["encoding", "delimiter"]), source)?;
         Ok(Box::new(SalesforceReader::new(config, csv)))
     }
 
@@ -137,17 +125,14 @@ impl Plugin for SalesforcePlugin {
         check_format(format)?;
         options.ensure_known(WRITER_OPTIONS)?;
         let config = Config::from_options(options)?;
-        if let Some(encoding) = options.get("encoding") {
-            let e = encoding.trim();
-            if !(e.eq_ignore_ascii_case("utf-8") || e.eq_ignore_ascii_case("utf8")) {
-                return Err(PluginError::invalid_option(format!(
-                    "option `encoding` cannot be `{encoding}` for writing: Salesforce CSV is \
-                     written in UTF-8, which Data Loader and Bulk API 2.0 expect"
-                )));
-            }
-        }
+        ensure_utf8_writing(options, |encoding| {
+            format!(
+                "option `encoding` cannot be `{encoding}` for writing: Salesforce CSV is written in \
+                 UTF-8, which Data Loader and Bulk API 2.0 expect"
+            )
+        })?;
         let bom = options.get_bool("bom")?.unwrap_or(false);
-        let csv_options = csv_options(options, &["delimiter"]).with("bom", bom.to_string());
+        let csv_options = pass_through(options, &["delimiter"]).with("bom", bom.to_string());
         let csv = CsvPlugin.open_writer("csv", &csv_options, sink)?;
         Ok(Box::new(SalesforceWriter::new(config, csv)))
     }

@@ -5,6 +5,7 @@ use std::fmt;
 
 use dataport_core::Module;
 use dataport_plugin_sdk::{Options, PluginError};
+use dataport_vendor_layout::module_option;
 
 use crate::maps::{INDUSTRY, Picklist, RATING, STAGE};
 
@@ -145,19 +146,7 @@ pub(crate) struct Config {
 impl Config {
     /// Reads `module`, `key_field` and `account_key_field` (the caller has checked the keys).
     pub(crate) fn from_options(options: &Options) -> Result<Config, PluginError> {
-        let module = match options.get("module") {
-            None => {
-                return Err(PluginError::invalid_option(
-                    "option `module` is required: customers, contacts or opportunities (the \
-                     dataport server passes it for layout plugins)",
-                ));
-            }
-            Some(v) => v.parse::<Module>().map_err(|_| {
-                PluginError::invalid_option(format!(
-                    "option `module` must be customers, contacts or opportunities, not `{v}`"
-                ))
-            })?,
-        };
+        let module = module_option(options, " (the dataport server passes it for layout plugins)")?;
         let object = SObject::of(module);
         let key_field = column_option(options, "key_field")?.unwrap_or(object.default_key_field());
         let account_key_field = match (object, column_option(options, "account_key_field")?) {

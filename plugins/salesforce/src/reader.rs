@@ -1,7 +1,8 @@
 //! The reader: a CSV reader underneath, the vendor header resolved once into a plan, each row
 //! translated into the module's fields.
 
-use dataport_plugin_sdk::{Cell, ErrorKind, PluginError, Reader, RowBatch};
+use dataport_plugin_sdk::{Cell, PluginError, Reader, RowBatch};
+use dataport_vendor_layout::{ColumnListing, VendorHeader, field_keys, translate_rows};
 
 use crate::convert::{Address, full_name, parse_date};
 use crate::maps::Picklist;
@@ -24,64 +25,6 @@ enum Source {
     Address([Option<usize>; 5]),
 }
 
-/// The header as the file spells it, and the lookups into it.
-struct VendorHeader {
-    names: Vec<String>,
-}
-
-impl VendorHeader {
-    /// The index of the column `name` (ASCII case and surrounding spaces ignored: Data Loader
-    /// writes `ACCOUNTNUMBER`, Bulk API 2.0 `AccountNumber`). A column the plan uses must
-    /// appear once.
-    fn find(&self, name: &str) -> Result<Option<usize>, PluginError> {
-        let mut found = self
-            .names
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| n.trim().eq_ignore_ascii_case(name))
-            .map(|(i, _)| i);
-        match (found.next(), found.next()) {
-            (Some(a), Some(b)) => Err(PluginError::malformed(format!(
-                "the column `{name}` appears more than once (columns {} and {}); keep one",
-                a + 1,
-                b + 1
-            ))),
-            (first, _) => Ok(first),
-        }
-    }
-
-    fn find_all(&self, names: &[&str]) -> Result<Vec<usize>, PluginError> {
-        names.iter().filter_map(|n| self.find(n).transpose()).collect()
-    }
-
-    /// The columns, for a message: the first 20, then how many more.
-    fn listing(&self) -> String {
-        const SHOWN: usize = 20;
-        let mut text = self
-            .names
-            .iter()
-            .take(SHOWN)
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .join(", ");
-        if self.names.len() > SHOWN {
-            text.push_str(&format!(" and {} more", self.names.len() - SHOWN));
-        }
-        text
-    }
-
-    /// A column the option `option` names, which the file must have.
-    fn required(&self, name: &str, option: &str, what: &str) -> Result<usize, PluginError> {
-        self.find(name)?.ok_or_else(|| {
-            PluginError::malformed(format!(
-                "the file has no column `{name}` for the {what} (option `{option}`); its columns \
-                 are: {}. Name the right column with the option `{option}`",
-                self.listing()
-            ))
-        })
-    }
-}
-
 /// The translation of one file.
 struct Plan {
     /// The vendor header, for messages (`Rating "Lukewarm" …` names the column as written).
@@ -91,7 +34,10 @@ struct Plan {
 
 impl Plan {
     fn new(config: &Config, names: Vec<String>) -> Result<Plan, PluginError> {
-        let header = VendorHeader { names };
+        // Vendor headers match ignoring ASCII case and surrounding spaces (Data Loader writes
+        // `ACCOUNTNUMBER`, Bulk API 2.0 `AccountNumber`); a missing column's message lists the
+        // columns as the file spells them.
+        let header = VendorHeader::new(&names, ColumnListing::AsWritten);
         let mut sources = Vec::new();
         for field in config.module.fields() {
             let source = match FieldMap::of(config.module, field.key) {
@@ -139,7 +85,7 @@ impl Plan {
             });
         }
         Ok(Plan {
-            header: header.names,
+            header: names,
             sources,
         })
     }
@@ -250,12 +196,7 @@ impl Reader for SalesforceReader {
             Vec::new()
         } else {
             self.plan = Some(Plan::new(&self.config, names)?);
-            self.config
-                .module
-                .fields()
-                .iter()
-                .map(|f| f.key.to_owned())
-                .collect()
+            field_keys(self.config.module)
         };
         self.header = Some(header.clone());
         Ok(header)
@@ -272,20 +213,7 @@ impl Reader for SalesforceReader {
         let Some(csv) = self.csv.next_batch(max_rows)? else {
             return Ok(None);
         };
-        let mut batch = RowBatch::new();
-        batch.errors = csv.errors;
-        for row in csv.rows {
-            match plan.translate(&row.cells) {
-                Ok(cells) => batch.push_row(row.number, cells),
-                Err(problems) => {
-                    for message in problems {
-                        batch.push_error(row.number, ErrorKind::InvalidValue, message);
-                    }
-                }
-            }
-        }
         // The CSV reader's own errors and ours, in file order.
-        batch.errors.sort_by_key(|e| e.row);
-        Ok(Some(batch))
+        Ok(Some(translate_rows(csv, |cells| plan.translate(cells))))
     }
 }

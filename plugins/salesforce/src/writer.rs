@@ -1,9 +1,12 @@
 //! The writer: the module's fields in, Salesforce columns and values out, through a CSV writer.
 
-use dataport_core::header::field_for_label;
 use dataport_plugin_sdk::{Cell, Column, ErrorKind, PluginError, RowBatch, Writer};
+use dataport_vendor_layout::{
+    FieldColumns, cannot_write, datetime_day, header_not_written, not_a_date, not_an_amount, parse_decimal,
+    translate_written_rows,
+};
 
-use crate::convert::{format_amount, format_date, format_date_time, parse_date, split_name};
+use crate::convert::{AMOUNTS, format_amount, format_date, format_date_time, parse_date, split_name};
 use crate::maps::Picklist;
 use crate::objects::{BILLING_COLUMNS, Config, FieldMap};
 
@@ -34,41 +37,18 @@ impl Out {
 /// The output columns and the input's field keys.
 struct Plan {
     columns: Vec<(String, Out)>,
-    /// Field key of each input column.
-    keys: Vec<&'static str>,
-    /// Index of the `code` input column, to name the record in messages.
-    code: Option<usize>,
+    /// The input columns' field keys.
+    fields: FieldColumns,
 }
 
 impl Plan {
     fn new(config: &Config, columns: &[Column]) -> Result<Plan, PluginError> {
         let module = config.module;
-        let mut keys: Vec<&'static str> = Vec::with_capacity(columns.len());
-        for column in columns {
-            let field = field_for_label(module, &column.name).ok_or_else(|| {
-                let known: Vec<&str> = module.fields().iter().map(|f| f.key).collect();
-                PluginError::new(
-                    ErrorKind::InvalidArgument,
-                    format!(
-                        "column `{}` is not a field of {module}; the salesforce writer takes the \
-                         field keys {}",
-                        column.name,
-                        known.join(", ")
-                    ),
-                )
-            })?;
-            if keys.contains(&field.key) {
-                return Err(PluginError::new(
-                    ErrorKind::InvalidArgument,
-                    format!("field `{}` is given twice", field.key),
-                ));
-            }
-            keys.push(field.key);
-        }
+        let fields = FieldColumns::resolve(module, columns, "salesforce")?;
         // The Salesforce columns follow the module's template order, whatever the input order.
         let mut out = Vec::new();
         for field in module.fields() {
-            let Some(i) = keys.iter().position(|k| *k == field.key) else {
+            let Some(i) = fields.position(field.key) else {
                 continue;
             };
             match FieldMap::of(module, field.key) {
@@ -97,48 +77,24 @@ impl Plan {
                 ErrorKind::InvalidArgument,
                 format!(
                     "none of the fields {} has a Salesforce {} column; nothing to write",
-                    keys.join(", "),
+                    fields.keys().join(", "),
                     config.object
                 ),
             ));
         }
-        let code = keys.iter().position(|k| *k == "code");
-        Ok(Plan {
-            columns: out,
-            keys,
-            code,
-        })
+        Ok(Plan { columns: out, fields })
     }
 
     /// The Salesforce cells of one row.
     fn translate(&self, cells: &[Cell]) -> Result<Vec<Cell>, PluginError> {
-        if cells.len() != self.keys.len() {
-            return Err(PluginError::new(
-                ErrorKind::InvalidArgument,
-                format!(
-                    "a row has {} cells, the header has {} columns",
-                    cells.len(),
-                    self.keys.len()
-                ),
-            ));
-        }
-        let record = || {
-            self.code
-                .and_then(|i| cells[i].as_text())
-                .map(|code| format!(" (record {code})"))
-                .unwrap_or_default()
-        };
+        self.fields.check_width(cells)?;
+        let record = || self.fields.record(cells);
         let mut out = Vec::with_capacity(self.columns.len());
         for (_, how) in &self.columns {
             let i = how.input();
             let cell = &cells[i];
-            let key = self.keys[i];
-            let bad_cell = || {
-                PluginError::new(
-                    ErrorKind::InvalidArgument,
-                    format!("field {key} cannot be written from {cell:?}{}", record()),
-                )
-            };
+            let key = self.fields.keys()[i];
+            let bad_cell = || cannot_write(key, cell, &record());
             let text = match (how, cell) {
                 (_, Cell::Null) => None,
                 (Out::Text(_), cell) => plain_text(cell),
@@ -161,14 +117,9 @@ impl Plan {
                 (Out::Date(_, date_time), cell) => {
                     let days = match cell {
                         Cell::Date(days) => Some(*days),
-                        Cell::DateTime(micros) => i32::try_from(micros.div_euclid(86_400_000_000)).ok(),
+                        Cell::DateTime(micros) => Some(datetime_day(*micros)),
                         Cell::Text(s) if s.trim().is_empty() => None,
-                        Cell::Text(s) => Some(parse_date(s).ok_or_else(|| {
-                            PluginError::new(
-                                ErrorKind::InvalidArgument,
-                                format!("{key} \"{s}\"{} is not a date (YYYY-MM-DD)", record()),
-                            )
-                        })?),
+                        Cell::Text(s) => Some(parse_date(s).ok_or_else(|| not_a_date(key, s, &record()))?),
                         _ => return Err(bad_cell()),
                     };
                     days.map(|d| {
@@ -183,12 +134,7 @@ impl Plan {
                     Cell::Float(v) => Some(format_amount(*v).ok_or_else(bad_cell)?),
                     Cell::Int(v) => Some(format!("{v}.00")),
                     Cell::Text(s) if s.trim().is_empty() => None,
-                    Cell::Text(s) => Some(amount_text(s).ok_or_else(|| {
-                        PluginError::new(
-                            ErrorKind::InvalidArgument,
-                            format!("{key} \"{s}\"{} is not an amount", record()),
-                        )
-                    })?),
+                    Cell::Text(s) => Some(amount_text(s).ok_or_else(|| not_an_amount(key, s, &record()))?),
                     _ => return Err(bad_cell()),
                 },
                 (Out::FirstName(_), Cell::Text(name)) => Some(split_name(name).0),
@@ -210,25 +156,14 @@ fn plain_text(cell: &Cell) -> Option<String> {
         Cell::Float(v) => Some(v.to_string()),
         Cell::Bool(v) => Some(v.to_string()),
         Cell::Date(days) => Some(format_date(*days)),
-        // The UTC date; |micros| < 2^63 keeps the day count well inside i32.
-        Cell::DateTime(micros) => Some(format_date(
-            i32::try_from(micros.div_euclid(86_400_000_000)).unwrap_or(i32::MAX),
-        )),
+        // The UTC date.
+        Cell::DateTime(micros) => Some(format_date(datetime_day(*micros))),
     }
 }
 
 /// A plain decimal amount (`1234`, `1234.5`, `-3.10`) with two decimals; `None` otherwise.
 fn amount_text(s: &str) -> Option<String> {
-    let s = s.trim();
-    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
-    let plain = !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        && digits.bytes().filter(|b| *b == b'.').count() <= 1
-        && digits.bytes().any(|b| b.is_ascii_digit());
-    if !plain {
-        return None;
-    }
-    s.parse::<f64>().ok().and_then(format_amount)
+    parse_decimal(s, AMOUNTS).and_then(format_amount)
 }
 
 /// Writes one Salesforce CSV file.
@@ -264,17 +199,9 @@ impl Writer for SalesforceWriter {
     }
 
     fn write_rows(&mut self, rows: &RowBatch) -> Result<(), PluginError> {
-        let Some(plan) = &self.plan else {
-            return Err(PluginError::new(
-                ErrorKind::InvalidArgument,
-                "write_header must be called before write_rows",
-            ));
-        };
-        let mut out = RowBatch::new();
-        for row in &rows.rows {
-            out.push_row(row.number, plan.translate(&row.cells)?);
-        }
-        self.csv.write_rows(&out)
+        let plan = self.plan.as_ref().ok_or_else(header_not_written)?;
+        self.csv
+            .write_rows(&translate_written_rows(rows, |cells| plan.translate(cells))?)
     }
 
     fn finish(&mut self) -> Result<(), PluginError> {

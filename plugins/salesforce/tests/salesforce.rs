@@ -5,14 +5,10 @@
 //!
 //! The golden files are in `tests/golden/` (see the README there for their form).
 
-use std::io::{self, Write};
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::io;
 
 use dataport_core::{FieldKind, Module};
 use dataport_format_csv::CsvPlugin;
-use dataport_plugin_host::{LoadedPlugin, built_plugin_path, load_plugin};
 use dataport_plugin_salesforce::SalesforcePlugin;
 use dataport_plugin_sdk::{
     Cell, Column, ErrorKind, Options, Plugin, PluginError, ReadOnly, RowBatch, days_from_ymd, read_all,
@@ -21,32 +17,14 @@ use dataport_plugin_sdk::{
 // ---------------------------------------------------------------------------------------------
 // Running a case on both paths
 
-/// The library cargo built for this test run: next to the test binary (`target/<profile>/deps`),
-/// where the freshest build is; `built_plugin_path` as a fallback.
-fn so_path() -> PathBuf {
-    let file = format!("libdataport_plugin_salesforce{}", std::env::consts::DLL_SUFFIX);
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join(&file)))
-        .filter(|p| p.is_file())
-        .or_else(|| built_plugin_path("salesforce"))
-        .expect("libdataport_plugin_salesforce.so is built with this crate's tests; not found")
-}
+#[path = "../../../crates/vendor-layout/testing/both_paths.rs"]
+mod both_paths;
 
-fn loaded() -> &'static LoadedPlugin {
-    static LOADED: OnceLock<LoadedPlugin> = OnceLock::new();
-    LOADED.get_or_init(|| load_plugin(&so_path()).unwrap_or_else(|e| panic!("{e}")))
-}
+use both_paths::{SharedBuf, errors, golden, rows};
 
 /// Runs `case` on the native plugin and on the loaded shared library; a failure says which.
 fn on_both_paths(case: impl Fn(&dyn Plugin)) {
-    let paths: [(&str, &dyn Plugin); 2] = [("native", &SalesforcePlugin), ("loaded .so", loaded())];
-    for (name, plugin) in paths {
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| case(plugin))) {
-            eprintln!("^^^ the failure above is on the {name} path");
-            resume_unwind(panic);
-        }
-    }
+    both_paths::on_both_paths(&SalesforcePlugin, "salesforce", case);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -64,13 +42,6 @@ fn module_options(module: &str) -> Options {
     Options::new().with("module", module)
 }
 
-fn golden(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 fn try_read(
     plugin: &dyn Plugin,
     bytes: &[u8],
@@ -86,18 +57,6 @@ fn try_read(
 
 fn read(plugin: &dyn Plugin, bytes: &[u8], options: &Options) -> (Vec<String>, RowBatch) {
     try_read(plugin, bytes, options).unwrap_or_else(|e| panic!("read: {e}"))
-}
-
-fn rows(batch: &RowBatch) -> Vec<(u64, Vec<Cell>)> {
-    batch.rows.iter().map(|r| (r.number, r.cells.clone())).collect()
-}
-
-fn errors(batch: &RowBatch) -> Vec<(u64, ErrorKind, String)> {
-    batch
-        .errors
-        .iter()
-        .map(|e| (e.row, e.kind, e.message.clone()))
-        .collect()
 }
 
 fn keys(module: Module) -> Vec<String> {
@@ -169,20 +128,6 @@ fn canonical_input(module: Module, file: &str) -> (Vec<Column>, Vec<Vec<Cell>>) 
         })
         .collect();
     (Column::named(header), rows)
-}
-
-/// A sink the test keeps a handle on.
-#[derive(Clone, Default)]
-struct SharedBuf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for SharedBuf {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 fn batch_of(rows: Vec<Vec<Cell>>) -> RowBatch {
