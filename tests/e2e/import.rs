@@ -656,3 +656,89 @@ async fn a_stream_without_a_spec_or_with_a_bad_one_is_refused() {
         status.message()
     );
 }
+
+/// Sends `messages` as one import and returns the job once it has ended.
+async fn ended_job(
+    client: &mut dataport_client::AuthedClient,
+    messages: Vec<v1::ImportRequest>,
+) -> v1::ImportJob {
+    let mut stream = client
+        .import(tokio_stream::iter(messages))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut job_id = 0;
+    while let Some(event) = stream.next().await {
+        if let Ok(v1::ImportEvent {
+            event: Some(v1::import_event::Event::Accepted(a)),
+        }) = event
+        {
+            job_id = a.job_id;
+        }
+    }
+    assert!(job_id > 0, "the import was never accepted");
+    loop {
+        let job = client
+            .get_import_job(v1::GetImportJobRequest {
+                job_id,
+                error_limit: 0,
+                errors_after_row: 0,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .job
+            .unwrap();
+        if job.status() != v1::JobStatus::Running {
+            return job;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_message_of_the_wrong_kind_cancels_the_import_and_says_what_to_send() {
+    let server = TestServer::start();
+    let mut client = server.client(&server.admin_token()).await;
+    let bytes = csv(Module::Customers, &rows(&[customer("W1")]));
+    let request = Import::new(Module::Customers, "wrong.csv");
+    let upload = vec![
+        request.spec(bytes.len() as u64),
+        v1::ImportRequest {
+            message: Some(v1::import_request::Message::Chunk(bytes)),
+        },
+        request.spec(0),
+    ];
+    let job = ended_job(&mut client, upload).await;
+    assert_eq!(job.status(), v1::JobStatus::Cancelled, "{job:?}");
+    assert!(
+        job.error_message
+            .contains("unexpected a second ImportSpec after the ImportSpec; send only file chunks"),
+        "{}",
+        job.error_message
+    );
+
+    let records = vec![
+        v1::ImportRequest {
+            message: Some(v1::import_request::Message::Spec(v1::ImportSpec {
+                module: v1::Module::Customers as i32,
+                format: "records".into(),
+                file_name: "service".into(),
+                ..Default::default()
+            })),
+        },
+        v1::ImportRequest {
+            message: Some(v1::import_request::Message::Chunk(b"code\n".to_vec())),
+        },
+    ];
+    let job = ended_job(&mut client, records).await;
+    assert_eq!(job.status(), v1::JobStatus::Cancelled, "{job:?}");
+    assert!(
+        job.error_message.contains(
+            "unexpected file chunks in a `records` import; a `records` import sends only RecordBatch messages"
+        ),
+        "{}",
+        job.error_message
+    );
+    assert_eq!(count(&mut client, Module::Customers).await, 0);
+}
