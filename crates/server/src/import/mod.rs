@@ -117,13 +117,13 @@ pub async fn start(
         Some(chosen) => {
             let (upload, chunks) = Upload::new(ctx.limits.max_upload_bytes);
             let bytes = upload.bytes_counter();
-            tokio::spawn(feed_upload(inbound, chunks, cancel.clone()));
+            tokio::spawn(feed(inbound, chunks, cancel.clone(), UPLOAD_FEED));
             (pipeline::Input::File { chosen, upload }, bytes)
         }
         None => {
             let (stream, batches) = RecordStream::new();
             let bytes = stream.bytes_counter();
-            tokio::spawn(feed_records(inbound, batches, cancel.clone()));
+            tokio::spawn(feed(inbound, batches, cancel.clone(), RECORDS_FEED));
             (pipeline::Input::Records(stream), bytes)
         }
     };
@@ -157,80 +157,74 @@ pub async fn start(
     Ok(Box::pin(ReceiverStream::new(rx)))
 }
 
-/// Moves the upload's chunks from the gRPC stream into the pipeline's channel.
-async fn feed_upload(
-    mut inbound: Streaming<ImportRequest>,
-    chunks: tokio::sync::mpsc::Sender<UploadMsg>,
-    cancel: Arc<Cancel>,
-) {
-    loop {
-        match inbound.message().await {
-            Ok(Some(ImportRequest {
-                message: Some(Message::Chunk(bytes)),
-            })) => {
-                if chunks.send(UploadMsg::Chunk(bytes)).await.is_err() {
-                    // The reader is done (finished early or failed); the rest is not needed.
-                    return;
-                }
-            }
-            Ok(Some(ImportRequest { message: Some(other) })) => {
-                let what = match other {
-                    Message::Spec(_) => "a second ImportSpec",
-                    Message::Records(_) => "record batches in a file upload",
-                    Message::Chunk(_) => "a chunk",
-                };
-                let why = format!("unexpected {what} after the ImportSpec; send only file chunks");
-                cancel.cancel(why.clone());
-                let _ = chunks.send(UploadMsg::Failed(why)).await;
-                return;
-            }
-            Ok(Some(ImportRequest { message: None })) => {}
-            // The client closed its side: the upload is complete.
-            Ok(None) => return,
-            Err(status) => {
-                let why = format!("the client went away during the upload ({})", status.message());
-                cancel.cancel(why.clone());
-                let _ = chunks.send(UploadMsg::Failed(why)).await;
-                return;
-            }
-        }
-    }
+/// What one kind of import accepts from the client after its ImportSpec: file uploads and
+/// `records` imports run the same [`feed`] loop and differ only here.
+struct FeedRules<M> {
+    /// The message to pass on to the pipeline, or what the unexpected message was.
+    accept: fn(Message) -> Result<M, &'static str>,
+    /// The message that fails the pipeline's reader.
+    failed: fn(String) -> M,
+    /// Follows "unexpected …": what the client should send instead.
+    expected: &'static str,
+    /// What the client was doing, for "went away during the …".
+    activity: &'static str,
 }
 
-/// Moves record batches from the gRPC stream into the pipeline's channel.
-async fn feed_records(
+const UPLOAD_FEED: FeedRules<UploadMsg> = FeedRules {
+    accept: |message| match message {
+        Message::Chunk(bytes) => Ok(UploadMsg::Chunk(bytes)),
+        Message::Spec(_) => Err("a second ImportSpec"),
+        Message::Records(_) => Err("record batches in a file upload"),
+    },
+    failed: UploadMsg::Failed,
+    expected: " after the ImportSpec; send only file chunks",
+    activity: "upload",
+};
+
+const RECORDS_FEED: FeedRules<RecordMsg> = FeedRules {
+    accept: |message| match message {
+        Message::Records(batch) => Ok(RecordMsg::Batch(batch)),
+        Message::Spec(_) => Err("a second ImportSpec"),
+        Message::Chunk(_) => Err("file chunks in a `records` import"),
+    },
+    failed: RecordMsg::Failed,
+    expected: "; a `records` import sends only RecordBatch messages",
+    activity: "import",
+};
+
+/// Moves the client's messages from the gRPC stream into the pipeline's channel. A protocol
+/// error or a dropped client cancels the job and fails the pipeline's reader with the reason.
+async fn feed<M: Send + 'static>(
     mut inbound: Streaming<ImportRequest>,
-    batches: tokio::sync::mpsc::Sender<RecordMsg>,
+    pipeline: tokio::sync::mpsc::Sender<M>,
     cancel: Arc<Cancel>,
+    rules: FeedRules<M>,
 ) {
-    loop {
+    let why = loop {
         match inbound.message().await {
             Ok(Some(ImportRequest {
-                message: Some(Message::Records(batch)),
-            })) => {
-                if batches.send(RecordMsg::Batch(batch)).await.is_err() {
-                    return;
+                message: Some(message),
+            })) => match (rules.accept)(message) {
+                Ok(item) => {
+                    if pipeline.send(item).await.is_err() {
+                        // The reader is done (finished early or failed); the rest is not needed.
+                        return;
+                    }
                 }
-            }
-            Ok(Some(ImportRequest { message: Some(other) })) => {
-                let what = match other {
-                    Message::Spec(_) => "a second ImportSpec",
-                    Message::Chunk(_) => "file chunks in a `records` import",
-                    Message::Records(_) => "a record batch",
-                };
-                let why = format!("unexpected {what}; a `records` import sends only RecordBatch messages");
-                cancel.cancel(why.clone());
-                let _ = batches.send(RecordMsg::Failed(why)).await;
-                return;
-            }
+                Err(what) => break format!("unexpected {what}{}", rules.expected),
+            },
             Ok(Some(ImportRequest { message: None })) => {}
+            // The client closed its side: the input is complete.
             Ok(None) => return,
             Err(status) => {
-                let why = format!("the client went away during the import ({})", status.message());
-                cancel.cancel(why.clone());
-                let _ = batches.send(RecordMsg::Failed(why)).await;
-                return;
+                break format!(
+                    "the client went away during the {} ({})",
+                    rules.activity,
+                    status.message()
+                );
             }
         }
-    }
+    };
+    cancel.cancel(why.clone());
+    let _ = pipeline.send((rules.failed)(why)).await;
 }
