@@ -192,6 +192,23 @@ fn two_plugins_claiming_one_format_are_refused_naming_both() {
     assert!(text.contains(&second.display().to_string()), "{text}");
 }
 
+#[test]
+fn a_plugin_that_opens_without_a_handle_fails_the_call_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = compile_c(dir.path(), "pipe", None, &["-DPIPE_NO_HANDLE"]);
+    let plugin = load_plugin(&path).unwrap();
+    let err = plugin
+        .open_reader(
+            "pipe",
+            &Options::new(),
+            Box::new(ReadOnly(Cursor::new(b"a|b\n1|2\n".to_vec()))),
+        )
+        .err()
+        .expect("opening must fail");
+    assert_eq!(err.kind, ErrorKind::Internal, "{err}");
+    assert!(err.message.contains("returned no reader"), "{err}");
+}
+
 /// The faulty test plugin, copied into `dir` under a name discovery accepts.
 fn faulty_plugin(dir: &Path) -> LoadedPlugin {
     let file = format!("libdataport_testplugin_faulty{DLL}");

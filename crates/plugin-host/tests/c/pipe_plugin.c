@@ -6,6 +6,7 @@
  * Build-time knobs, so one source gives the test variants:
  *   PIPE_ABI_VERSION  the ABI version the plugin claims (default DP_ABI_VERSION)
  *   PIPE_NAME         the plugin name (default "pipe"); the format is always "pipe"
+ *   PIPE_NO_HANDLE    open_reader reports success but hands out no reader (a plugin bug)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,11 @@ static DpStatus open_reader(DpStrRef format, const DpKeyValue *options, size_t n
         if (got == 0) break;
         r->len += got;
     }
+#ifdef PIPE_NO_HANDLE
+    free(r->data);
+    free(r);
+    return DP_STATUS_OK;
+#endif
     *out = (DpReaderHandle *)r;
     return DP_STATUS_OK;
 }
