@@ -300,39 +300,19 @@ impl Plugin for LoadedPlugin {
                 self.label()
             )));
         };
-        let mut ctx = Box::new(SourceCtx { source, error: None });
-        let callbacks = abi::SourceCallbacks {
-            size: size_of::<abi::SourceCallbacks>(),
-            ctx: (&mut *ctx as *mut SourceCtx).cast(),
-            read: Some(source_read),
-            seek: self
-                .descriptor
-                .capabilities
-                .needs_seek
-                .then_some(source_seek as abi::SeekFn),
-        };
-        let pairs = OptionPairs::new(options);
-        let mut handle = ptr::null_mut();
-        let mut err = ErrorBuffer::new();
-        // SAFETY: every pointer is valid for the call; `ctx` is boxed, so its address stays valid
-        // until the reader (which owns the box) is released.
-        let status = unsafe {
-            open(
-                abi::StrRef::new(format),
-                pairs.as_ptr(),
-                pairs.len(),
-                &callbacks,
-                &mut handle,
-                err.as_abi(),
-            )
-        };
-        check(status, &mut err, ctx.error.take(), &self.label())?;
-        if handle.is_null() {
-            return Err(PluginError::internal(format!(
-                "{} returned no reader",
-                self.label()
-            )));
-        }
+        let mut ctx = Box::new(SourceCtx {
+            io: source,
+            error: None,
+        });
+        let needs_seek = self.descriptor.capabilities.needs_seek;
+        let handle = self.open_handle(open, "reader", format, options, &mut ctx, |ctx| {
+            abi::SourceCallbacks {
+                size: size_of::<abi::SourceCallbacks>(),
+                ctx,
+                read: Some(source_read),
+                seek: needs_seek.then_some(source_seek as abi::SeekFn),
+            }
+        })?;
         Ok(Box::new(HostReader {
             vtable: self.vtable,
             label: self.label(),
@@ -358,17 +338,59 @@ impl Plugin for LoadedPlugin {
                 self.label()
             )));
         };
-        let mut ctx = Box::new(SinkCtx { sink, error: None });
-        let callbacks = abi::SinkCallbacks {
-            size: size_of::<abi::SinkCallbacks>(),
-            ctx: (&mut *ctx as *mut SinkCtx).cast(),
-            write: Some(sink_write),
-            flush: Some(sink_flush),
-        };
+        let mut ctx = Box::new(SinkCtx {
+            io: sink,
+            error: None,
+        });
+        let handle = self.open_handle(open, "writer", format, options, &mut ctx, |ctx| {
+            abi::SinkCallbacks {
+                size: size_of::<abi::SinkCallbacks>(),
+                ctx,
+                write: Some(sink_write),
+                flush: Some(sink_flush),
+            }
+        })?;
+        Ok(Box::new(HostWriter {
+            vtable: self.vtable,
+            label: self.label(),
+            sheets: self.descriptor.capabilities.sheets,
+            handle,
+            ctx,
+            broken: None,
+        }))
+    }
+}
+
+/// The ABI's open function of either direction: readers and writers differ only in the
+/// callbacks they are given and the handle they return.
+type OpenFn<C, H> = unsafe extern "C" fn(
+    abi::StrRef,
+    *const abi::KeyValue,
+    usize,
+    *const C,
+    *mut *mut H,
+    *mut abi::PluginError,
+) -> Status;
+
+impl LoadedPlugin {
+    /// Calls `open` with the callbacks `make_callbacks` builds around a pointer to `ctx`, and
+    /// returns the new handle (`kind` names it in errors). `ctx` must be boxed, and the box
+    /// owned by the reader or writer that gets the handle: the plugin keeps the pointer.
+    fn open_handle<T: ?Sized, C, H>(
+        &self,
+        open: OpenFn<C, H>,
+        kind: &str,
+        format: &str,
+        options: &Options,
+        ctx: &mut IoCtx<T>,
+        make_callbacks: impl FnOnce(*mut c_void) -> C,
+    ) -> Result<*mut H, PluginError> {
+        let callbacks = make_callbacks((ctx as *mut IoCtx<T>).cast());
         let pairs = OptionPairs::new(options);
         let mut handle = ptr::null_mut();
         let mut err = ErrorBuffer::new();
-        // SAFETY: as in `open_reader`.
+        // SAFETY: every pointer is valid for the call; `ctx` is boxed, so its address stays valid
+        // until the reader or writer that owns the box is released.
         let status = unsafe {
             open(
                 abi::StrRef::new(format),
@@ -382,18 +404,11 @@ impl Plugin for LoadedPlugin {
         check(status, &mut err, ctx.error.take(), &self.label())?;
         if handle.is_null() {
             return Err(PluginError::internal(format!(
-                "{} returned no writer",
+                "{} returned no {kind}",
                 self.label()
             )));
         }
-        Ok(Box::new(HostWriter {
-            vtable: self.vtable,
-            label: self.label(),
-            sheets: self.descriptor.capabilities.sheets,
-            handle,
-            ctx,
-            broken: None,
-        }))
+        Ok(handle)
     }
 }
 
@@ -491,16 +506,15 @@ impl<'a> OptionPairs<'a> {
 // Host callbacks
 // ---------------------------------------------------------------------------------------------
 
-struct SourceCtx {
-    source: Box<dyn ByteSource>,
+/// What the host's byte callbacks point at: the byte stream and its last I/O error.
+struct IoCtx<T: ?Sized> {
+    io: Box<T>,
     /// The last I/O error, reported instead of the plugin's generic `IO` status.
     error: Option<String>,
 }
 
-struct SinkCtx {
-    sink: Box<dyn ByteSink>,
-    error: Option<String>,
-}
+type SourceCtx = IoCtx<dyn ByteSource>;
+type SinkCtx = IoCtx<dyn ByteSink>;
 
 /// Runs a callback body; a panic in host code must not unwind into the plugin's frames.
 fn callback(f: impl FnOnce() -> Status) -> Status {
@@ -523,7 +537,7 @@ unsafe extern "C" fn source_read(ctx: *mut c_void, buf: *mut u8, len: usize, out
             // SAFETY: the plugin lends `len` writable bytes at `buf` for this call.
             unsafe { std::slice::from_raw_parts_mut(buf, len) }
         };
-        match ctx.source.read(slice) {
+        match ctx.io.read(slice) {
             Ok(n) => {
                 // SAFETY: checked non-null above.
                 unsafe { out_read.write(n) };
@@ -552,7 +566,7 @@ unsafe extern "C" fn source_seek(ctx: *mut c_void, offset: i64, whence: u32, out
             abi::SEEK_END => SeekFrom::End(offset),
             _ => return Status::INVALID_ARGUMENT,
         };
-        match ctx.source.seek(pos) {
+        match ctx.io.seek(pos) {
             Ok(p) => {
                 if !out_pos.is_null() {
                     // SAFETY: checked non-null; the plugin lends the slot for this call.
@@ -583,7 +597,7 @@ unsafe extern "C" fn sink_write(ctx: *mut c_void, buf: *const u8, len: usize) ->
             // SAFETY: the plugin lends `len` readable bytes at `buf` for this call.
             unsafe { std::slice::from_raw_parts(buf, len) }
         };
-        match ctx.sink.write_all(bytes) {
+        match ctx.io.write_all(bytes) {
             Ok(()) => Status::OK,
             Err(e) => {
                 ctx.error = Some(e.to_string());
@@ -599,7 +613,7 @@ unsafe extern "C" fn sink_flush(ctx: *mut c_void) -> Status {
         let Some(ctx) = (unsafe { ctx.cast::<SinkCtx>().as_mut() }) else {
             return Status::INVALID_ARGUMENT;
         };
-        match ctx.sink.flush() {
+        match ctx.io.flush() {
             Ok(()) => Status::OK,
             Err(e) => {
                 ctx.error = Some(e.to_string());
