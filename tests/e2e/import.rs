@@ -530,23 +530,7 @@ async fn a_client_that_goes_away_cancels_its_job() {
         drop(client);
 
         let mut client = server.client(&server.admin_token()).await;
-        let job = loop {
-            let job = client
-                .get_import_job(v1::GetImportJobRequest {
-                    job_id,
-                    error_limit: 0,
-                    errors_after_row: 0,
-                })
-                .await
-                .unwrap()
-                .into_inner()
-                .job
-                .unwrap();
-            if job.status() != v1::JobStatus::Running {
-                break job;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        };
+        let job = job_once_ended(&mut client, job_id).await;
         assert_eq!(job.status(), v1::JobStatus::Cancelled, "{job:?}");
         let stored = count(&mut client, Module::Customers).await;
         if all_or_nothing {
@@ -677,6 +661,11 @@ async fn ended_job(
         }
     }
     assert!(job_id > 0, "the import was never accepted");
+    job_once_ended(client, job_id).await
+}
+
+/// The job's report once it is no longer running.
+async fn job_once_ended(client: &mut dataport_client::AuthedClient, job_id: i64) -> v1::ImportJob {
     loop {
         let job = client
             .get_import_job(v1::GetImportJobRequest {
