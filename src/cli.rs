@@ -60,9 +60,8 @@ pub enum Command {
 pub struct ExportArgs {
     #[command(flatten)]
     pub filter: FilterArgs,
-    /// Fields to export, in this order (keys or template labels); default: the guide's core
-    /// set (code, name, industry, phone, owner, level, created_at for customers).
-    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    /// Fields to export, in this order (keys or template labels); default: the guide's core set.
+    #[arg(long, value_delimiter = ',', value_name = "LIST", long_help = fields_help())]
     pub fields: Vec<String>,
     /// Every field of the module, in template order (the file imports back as is).
     #[arg(long, conflicts_with = "fields")]
@@ -397,4 +396,20 @@ pub enum JobsCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+}
+
+/// `export --fields` help, from the field registry: every module's keys, the default set marked.
+fn fields_help() -> String {
+    let mut help = String::from(
+        "Fields to export, in this order (keys or template labels); default: the guide's core set, marked *.",
+    );
+    for module in dataport_core::Module::ALL {
+        let keys: Vec<String> = module
+            .fields()
+            .iter()
+            .map(|f| format!("{}{}", f.key, if f.default_export { "*" } else { "" }))
+            .collect();
+        help.push_str(&format!("\n  {module}: {}", keys.join(", ")));
+    }
+    help
 }

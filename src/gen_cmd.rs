@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use dataport_core::module::{CUSTOMER_LEVELS, FOLLOW_UP_STATUSES, INDUSTRIES, OPPORTUNITY_STAGES};
-use dataport_core::{Contact, Customer, ErrorCode, Locale, Module, Opportunity, Records};
+use dataport_core::{ErrorCode, FieldValue, Locale, Module, Record, Records};
 use dataport_plugin_host::PluginRegistry;
 use dataport_plugin_sdk::{Cell, Options, Plugin, RowBatch};
 use dataport_server::export::Layout;
@@ -146,56 +146,88 @@ fn cents(rng: &mut Rng, max_yuan: u64) -> i64 {
     (rng.below(max_yuan * 100) as i64 / 50) * 50
 }
 
-fn customer(rng: &mut Rng, i: u64) -> Customer {
+fn text(s: impl Into<String>) -> Option<FieldValue> {
+    Some(FieldValue::Text(s.into()))
+}
+
+/// A record of `module` from `(field key, value)` pairs.
+fn record(module: Module, fields: Vec<(&str, Option<FieldValue>)>) -> Result<Record> {
+    let mut record = Record::new(module);
+    for (key, value) in fields {
+        record.set(key, value)?;
+    }
+    Ok(record)
+}
+
+// The generators draw from the rng in a fixed order (the order of the pairs): a seed must
+// keep meaning the same data.
+
+fn customer(rng: &mut Rng, i: u64) -> Result<Record> {
     let city = rng.pick(CITIES);
-    Customer {
-        code: customer_code(i),
-        name: format!("{city}{}{}有限公司", rng.pick(WORDS), rng.pick(TRADES)),
-        industry: Some(rng.pick(INDUSTRIES).to_owned()),
-        phone: Some(phone(rng)),
-        owner: person(rng),
-        level: Some(rng.pick(CUSTOMER_LEVELS).to_owned()),
-        follow_up_status: Some(rng.pick(FOLLOW_UP_STATUSES).to_owned()),
-        address: Some(format!(
-            "{city}市{}{}路{}号",
-            rng.pick(DISTRICTS),
-            rng.pick(WORDS),
-            1 + rng.below(300)
-        )),
-        contract_amount_cents: Some(cents(rng, 5_000_000)),
-        follow_up_notes: Some(rng.pick(NOTES).to_owned()).filter(|n| !n.is_empty()),
-        remarks: None,
-        created_at: Some(date(rng)),
-    }
+    record(
+        Module::Customers,
+        vec![
+            ("code", text(customer_code(i))),
+            (
+                "name",
+                text(format!("{city}{}{}有限公司", rng.pick(WORDS), rng.pick(TRADES))),
+            ),
+            ("industry", text(rng.pick(INDUSTRIES))),
+            ("phone", text(phone(rng))),
+            ("owner", text(person(rng))),
+            ("level", text(rng.pick(CUSTOMER_LEVELS))),
+            ("follow_up_status", text(rng.pick(FOLLOW_UP_STATUSES))),
+            (
+                "address",
+                text(format!(
+                    "{city}市{}{}路{}号",
+                    rng.pick(DISTRICTS),
+                    rng.pick(WORDS),
+                    1 + rng.below(300)
+                )),
+            ),
+            ("contract_amount", Some(FieldValue::Cents(cents(rng, 5_000_000)))),
+            (
+                "follow_up_notes",
+                Some(rng.pick(NOTES)).filter(|n| !n.is_empty()).and_then(text),
+            ),
+            ("created_at", Some(FieldValue::Date(date(rng)))),
+        ],
+    )
 }
 
-fn contact(rng: &mut Rng, i: u64, customers: u64) -> Contact {
+fn contact(rng: &mut Rng, i: u64, customers: u64) -> Result<Record> {
     let name = person(rng);
-    Contact {
-        code: format!("CON{i:09}"),
-        customer_code: customer_code(rng.below(customers)),
-        email: Some(format!("user{i}@example.com")),
-        title: Some(rng.pick(TITLES).to_owned()),
-        phone: Some(phone(rng)),
-        is_primary: Some(rng.chance(0.3)),
-        remarks: None,
-        created_at: None,
-        name,
-    }
+    record(
+        Module::Contacts,
+        vec![
+            ("code", text(format!("CON{i:09}"))),
+            ("customer_code", text(customer_code(rng.below(customers)))),
+            ("email", text(format!("user{i}@example.com"))),
+            ("title", text(rng.pick(TITLES))),
+            ("phone", text(phone(rng))),
+            ("is_primary", Some(FieldValue::Bool(rng.chance(0.3)))),
+            ("name", text(name)),
+        ],
+    )
 }
 
-fn opportunity(rng: &mut Rng, i: u64, customers: u64) -> Opportunity {
-    Opportunity {
-        code: format!("OPP{i:09}"),
-        customer_code: customer_code(rng.below(customers)),
-        name: format!("{}{}项目", rng.pick(WORDS), rng.pick(TRADES)),
-        stage: Some(rng.pick(OPPORTUNITY_STAGES).to_owned()),
-        amount_cents: Some(cents(rng, 2_000_000)),
-        expected_close_date: Some(date(rng)),
-        owner: Some(person(rng)),
-        remarks: None,
-        created_at: None,
-    }
+fn opportunity(rng: &mut Rng, i: u64, customers: u64) -> Result<Record> {
+    record(
+        Module::Opportunities,
+        vec![
+            ("code", text(format!("OPP{i:09}"))),
+            ("customer_code", text(customer_code(rng.below(customers)))),
+            (
+                "name",
+                text(format!("{}{}项目", rng.pick(WORDS), rng.pick(TRADES))),
+            ),
+            ("stage", text(rng.pick(OPPORTUNITY_STAGES))),
+            ("amount", Some(FieldValue::Cents(cents(rng, 2_000_000)))),
+            ("expected_close_date", Some(FieldValue::Date(date(rng)))),
+            ("owner", text(person(rng))),
+        ],
+    )
 }
 
 /// Column index of the first field of `kind` that an injected error targets.
@@ -206,8 +238,8 @@ fn target_column(module: Module, target: &str) -> Option<usize> {
         "name" => f.key == "name",
         "phone" => f.kind == FieldKind::Phone,
         "date" => f.kind == FieldKind::Date,
-        "enum" => matches!(f.kind, FieldKind::Enum(_) | FieldKind::YesNo),
-        "amount" => f.kind == FieldKind::Amount,
+        "enum" => matches!(f.kind, FieldKind::Enum(_) | FieldKind::Bool),
+        "amount" => f.kind == FieldKind::Decimal,
         _ => false,
     })
 }
@@ -288,16 +320,12 @@ pub fn run(request: GenRequest) -> Result<()> {
         let n = (request.rows - done).min(BATCH as u64);
         let mut records = Records::empty(module);
         for i in done..done + n {
-            let pushed = match module {
-                Module::Customers => records.push(dataport_core::Record::Customer(customer(&mut rng, i))),
-                Module::Contacts => {
-                    records.push(dataport_core::Record::Contact(contact(&mut rng, i, customers)))
-                }
-                Module::Opportunities => records.push(dataport_core::Record::Opportunity(opportunity(
-                    &mut rng, i, customers,
-                ))),
+            let record = match module {
+                Module::Customers => customer(&mut rng, i)?,
+                Module::Contacts => contact(&mut rng, i, customers)?,
+                Module::Opportunities => opportunity(&mut rng, i, customers)?,
             };
-            pushed.map_err(|e| anyhow::anyhow!("{e}"))?;
+            records.push(record)?;
         }
         let mut batch: RowBatch = layout.cells(&records);
         for (offset, row) in batch.rows.iter_mut().enumerate() {

@@ -295,7 +295,7 @@ async fn templates_filled_with_valid_rows_import_cleanly() {
                         .map(|f| match f.key {
                             "code" => format!("{}{format}{i}", module.as_str().to_uppercase()),
                             "customer_code" => format!("CUSTOMERS{format}0"),
-                            _ => template::example(module, f).to_owned(),
+                            _ => f.example.to_owned(),
                         })
                         .collect()
                 })

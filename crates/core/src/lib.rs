@@ -31,8 +31,8 @@ pub use job::{ImportMode, JobStatus, OnError};
 pub use locale::Locale;
 pub use module::{FieldDef, FieldKind, Module};
 pub use permission::{Permission, PermissionSet};
-pub use record::{Contact, Customer, Opportunity, Records};
-pub use validate::{Record, RowIssue, RowValidator};
+pub use record::{FieldValue, Record, RecordError, Records};
+pub use validate::{RowIssue, RowValidator};
 pub use value::Value;
 
 /// Errors from parsing domain words (module names, modes, permissions, ...).

@@ -2,7 +2,7 @@
 //! the fill-in rule and an example (the guide's "标准数据模板字段说明").
 
 use crate::validate::{MAX_AMOUNT_CENTS, format_cents};
-use crate::{FieldDef, FieldKind, Locale, Module};
+use crate::{FieldDef, FieldKind, FieldValue, Locale, Module, Record};
 
 /// The template file's name without extension, e.g. 客户导入模板.
 pub fn template_file_stem(module: Module, locale: Locale) -> String {
@@ -33,46 +33,15 @@ pub fn kind_label(kind: FieldKind, locale: Locale) -> &'static str {
         FieldKind::Phone => locale.pick("电话（文本）", "phone (text)"),
         FieldKind::Email => locale.pick("邮箱", "e-mail"),
         FieldKind::Date => locale.pick("日期", "date"),
-        FieldKind::Amount => locale.pick("金额（数字，2位小数）", "amount (number, 2 decimals)"),
+        FieldKind::Decimal => locale.pick("金额（数字，2位小数）", "amount (number, 2 decimals)"),
         FieldKind::Enum(_) => locale.pick("下拉选项", "choice"),
-        FieldKind::YesNo => locale.pick("是/否", "yes/no (是/否)"),
-    }
-}
-
-/// An example value for a field.
-pub fn example(module: Module, field: &FieldDef) -> &'static str {
-    match (module, field.key) {
-        (Module::Customers, "code") => "CUST20231001001",
-        (Module::Contacts, "code") => "CON20231001001",
-        (Module::Opportunities, "code") => "OPP20231001001",
-        (_, "customer_code") => "CUST20231001001",
-        (Module::Customers, "name") => "北京星辰科技有限公司",
-        (Module::Contacts, "name") => "王芳",
-        (Module::Opportunities, "name") => "2024年度办公设备采购",
-        (_, "industry") => "互联网",
-        (Module::Contacts, "phone") => "13800138000",
-        (_, "phone") => "13812345678",
-        (_, "owner") => "张伟",
-        (_, "level") => "VIP",
-        (_, "follow_up_status") => "待跟进",
-        (_, "address") => "北京市海淀区中关村大街1号",
-        (_, "contract_amount") => "128000.50",
-        (_, "amount") => "500000.00",
-        (_, "follow_up_notes") => "首次拜访，客户有采购意向",
-        (_, "remarks") => "重点客户",
-        (_, "created_at") => "2023-10-01",
-        (_, "expected_close_date") => "2024-06-30",
-        (_, "title") => "采购经理",
-        (_, "email") => "wang.fang@example.com",
-        (_, "is_primary") => "是",
-        (_, "stage") => "方案报价",
-        _ => "",
+        FieldKind::Bool => locale.pick("是/否", "yes/no (是/否)"),
     }
 }
 
 /// The fill-in rule of a field, with an example: the header note of the template and the
 /// instructions sheet's last column.
-pub fn rule(module: Module, field: &FieldDef, locale: Locale) -> String {
+pub fn rule(field: &FieldDef, locale: Locale) -> String {
     let mut parts: Vec<String> = Vec::new();
     parts.push(if field.required {
         locale.pick("必填".to_owned(), "Required".to_owned())
@@ -81,7 +50,7 @@ pub fn rule(module: Module, field: &FieldDef, locale: Locale) -> String {
     });
     let specific = match field.kind {
         FieldKind::Code => {
-            let unique = if field.key == "code" {
+            let unique = if field.references.is_none() {
                 locale.pick(
                     "，在文件和系统中唯一（用于重复检测和批量更新）",
                     "; unique in the file and in the system (used to find duplicates and for batch updates)",
@@ -97,13 +66,17 @@ pub fn rule(module: Module, field: &FieldDef, locale: Locale) -> String {
                 format!("letters, digits, '-' and '_' only{unique}"),
             )
         }
-        FieldKind::Text if matches!(field.key, "name" | "owner") => locale.pick(
+        FieldKind::Text if field.plain_name => locale.pick(
             "填写全称；不能包含 ! ` # 等特殊字符".to_owned(),
             "the full name; special characters ! ` # are not allowed".to_owned(),
         ),
-        FieldKind::Text => locale.pick(
+        FieldKind::Text if field.multiline => locale.pick(
             "自由文本，可换行".to_owned(),
             "free text; line breaks allowed".to_owned(),
+        ),
+        FieldKind::Text => locale.pick(
+            "自由文本，不可换行".to_owned(),
+            "free text on one line".to_owned(),
         ),
         FieldKind::Phone => locale.pick(
             "单元格为文本格式；只能包含数字、空格、+、-、括号".to_owned(),
@@ -114,7 +87,7 @@ pub fn rule(module: Module, field: &FieldDef, locale: Locale) -> String {
             "日期单元格，或文本 YYYY-MM-DD；其他写法不会被猜测".to_owned(),
             "a date cell, or text YYYY-MM-DD; other forms are not guessed".to_owned(),
         ),
-        FieldKind::Amount => locale.pick(
+        FieldKind::Decimal => locale.pick(
             format!(
                 "数字，不小于0，最多两位小数，不超过 {}",
                 format_cents(MAX_AMOUNT_CENTS)
@@ -131,12 +104,12 @@ pub fn rule(module: Module, field: &FieldDef, locale: Locale) -> String {
                 format!("pick from the list: {list}"),
             )
         }
-        FieldKind::YesNo => locale.pick("填“是”或“否”".to_owned(), "是 (yes) or 否 (no)".to_owned()),
+        FieldKind::Bool => locale.pick("填“是”或“否”".to_owned(), "是 (yes) or 否 (no)".to_owned()),
     };
     parts.push(specific);
     if !matches!(
         field.kind,
-        FieldKind::Enum(_) | FieldKind::YesNo | FieldKind::Date | FieldKind::Amount
+        FieldKind::Enum(_) | FieldKind::Bool | FieldKind::Date | FieldKind::Decimal
     ) {
         parts.push(locale.pick(
             format!("最长 {} 个字符", field.max_len),
@@ -144,10 +117,30 @@ pub fn rule(module: Module, field: &FieldDef, locale: Locale) -> String {
         ));
     }
     parts.push(locale.pick(
-        format!("例：{}", example(module, field)),
-        format!("e.g. {}", example(module, field)),
+        format!("例：{}", field.example),
+        format!("e.g. {}", field.example),
     ));
     parts.join(locale.pick("；", "; "))
+}
+
+/// A record of `module` with every field set to its example: what a filled-in template row
+/// imports as (used by tests of every layer).
+pub fn example_record(module: Module) -> Record {
+    let mut record = Record::new(module);
+    for (index, field) in module.fields().iter().enumerate() {
+        let value = match field.kind {
+            FieldKind::Decimal => {
+                FieldValue::Cents(crate::validate::parse_amount(field.example).unwrap_or(0))
+            }
+            FieldKind::Date => {
+                FieldValue::Date(crate::validate::parse_date(field.example).unwrap_or_default())
+            }
+            FieldKind::Bool => FieldValue::Bool(field.example == "是"),
+            _ => FieldValue::Text(field.example.to_owned()),
+        };
+        record.put_at(index, Some(value));
+    }
+    record
 }
 
 #[cfg(test)]
@@ -158,8 +151,8 @@ mod tests {
     fn every_field_has_an_example_and_a_rule() {
         for module in Module::ALL {
             for field in module.fields() {
-                assert!(!example(module, field).is_empty(), "{module}.{}", field.key);
-                let zh = rule(module, field, Locale::ZhCn);
+                assert!(!field.example.is_empty(), "{module}.{}", field.key);
+                let zh = rule(field, Locale::ZhCn);
                 assert!(
                     zh.starts_with(if field.required { "必填" } else { "选填" }),
                     "{zh}"
@@ -168,7 +161,7 @@ mod tests {
         }
         let level = Module::Customers.field("level").unwrap();
         assert_eq!(
-            rule(Module::Customers, level, Locale::ZhCn),
+            rule(level, Locale::ZhCn),
             "选填；从下拉列表中选择：VIP、重要、普通；例：VIP"
         );
     }
@@ -186,13 +179,9 @@ mod tests {
             let row: Vec<Value> = module
                 .fields()
                 .iter()
-                .map(|f| Value::Text(example(module, f).to_owned()))
+                .map(|f| Value::Text(f.example.to_owned()))
                 .collect();
-            assert!(
-                validator.validate(&row).is_ok(),
-                "{module}: {:?}",
-                validator.validate(&row)
-            );
+            assert_eq!(validator.validate(&row), Ok(example_record(module)), "{module}");
         }
     }
 }

@@ -15,9 +15,12 @@
 use chrono::NaiveDate;
 
 use crate::header::HeaderMapping;
+use crate::record::{FieldValue, Record};
 use crate::text::{strip_export_escape, was_escaped};
 use crate::value::{Value, float_text};
-use crate::{Contact, Customer, ErrorCode, FieldDef, FieldKind, Locale, Module, Opportunity, Records};
+use crate::{ErrorCode, FieldDef, FieldKind, Locale, Module};
+
+pub use crate::record::format_cents;
 
 /// The largest amount accepted, in cents: 9 999 999 999 999.99. Amounts up to 15 significant
 /// digits survive a round trip through a spreadsheet's binary floating point exactly.
@@ -37,113 +40,6 @@ pub struct RowIssue {
     pub value: String,
 }
 
-/// A validated record of any module.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Record {
-    Customer(Customer),
-    Contact(Contact),
-    Opportunity(Opportunity),
-}
-
-impl Record {
-    pub fn code(&self) -> &str {
-        match self {
-            Record::Customer(r) => &r.code,
-            Record::Contact(r) => &r.code,
-            Record::Opportunity(r) => &r.code,
-        }
-    }
-
-    /// The field values as display text, in template order (for previews).
-    pub fn display_values(&self) -> Vec<String> {
-        let text = |v: &Option<String>| v.clone().unwrap_or_default();
-        let date = |d: &Option<NaiveDate>| d.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default();
-        let amount = |c: &Option<i64>| c.map(format_cents).unwrap_or_default();
-        match self {
-            Record::Customer(r) => vec![
-                r.code.clone(),
-                r.name.clone(),
-                text(&r.industry),
-                text(&r.phone),
-                r.owner.clone(),
-                text(&r.level),
-                text(&r.follow_up_status),
-                text(&r.address),
-                amount(&r.contract_amount_cents),
-                text(&r.follow_up_notes),
-                text(&r.remarks),
-                date(&r.created_at),
-            ],
-            Record::Contact(r) => vec![
-                r.code.clone(),
-                r.customer_code.clone(),
-                r.name.clone(),
-                text(&r.title),
-                text(&r.phone),
-                text(&r.email),
-                r.is_primary
-                    .map(|b| if b { "是" } else { "否" }.to_owned())
-                    .unwrap_or_default(),
-                text(&r.remarks),
-            ],
-            Record::Opportunity(r) => vec![
-                r.code.clone(),
-                r.customer_code.clone(),
-                r.name.clone(),
-                text(&r.stage),
-                amount(&r.amount_cents),
-                date(&r.expected_close_date),
-                text(&r.owner),
-                text(&r.remarks),
-            ],
-        }
-    }
-}
-
-impl Record {
-    pub fn module(&self) -> Module {
-        match self {
-            Record::Customer(_) => Module::Customers,
-            Record::Contact(_) => Module::Contacts,
-            Record::Opportunity(_) => Module::Opportunities,
-        }
-    }
-}
-
-/// A record pushed into a batch of another module (a bug in the caller).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a {found} record cannot join a batch of {expected}")]
-pub struct ModuleMismatch {
-    pub expected: Module,
-    pub found: Module,
-}
-
-impl Records {
-    /// Appends a record of this batch's module.
-    pub fn push(&mut self, record: Record) -> Result<(), ModuleMismatch> {
-        let expected = self.module();
-        match (self, record) {
-            (Records::Customers(v), Record::Customer(r)) => v.push(r),
-            (Records::Contacts(v), Record::Contact(r)) => v.push(r),
-            (Records::Opportunities(v), Record::Opportunity(r)) => v.push(r),
-            (_, other) => {
-                return Err(ModuleMismatch {
-                    expected,
-                    found: other.module(),
-                });
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Cents as `1234.50`.
-pub fn format_cents(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let abs = cents.unsigned_abs();
-    format!("{sign}{}.{:02}", abs / 100, abs % 100)
-}
-
 /// A field's value after its checks.
 #[derive(Debug, Clone, PartialEq)]
 enum Parsed {
@@ -161,11 +57,23 @@ enum Parsed {
 pub struct RowValidator {
     mapping: HeaderMapping,
     locale: Locale,
+    /// Each mapped column's position in the module's fields.
+    targets: Vec<usize>,
 }
 
 impl RowValidator {
     pub fn new(mapping: HeaderMapping, locale: Locale) -> RowValidator {
-        RowValidator { mapping, locale }
+        let fields = mapping.module.fields();
+        let targets = mapping
+            .columns
+            .iter()
+            .map(|c| fields.iter().position(|f| f.key == c.field.key).unwrap_or(0))
+            .collect();
+        RowValidator {
+            mapping,
+            locale,
+            targets,
+        }
     }
 
     pub fn mapping(&self) -> &HeaderMapping {
@@ -219,86 +127,34 @@ impl RowValidator {
                 .collect();
             return Err((issues, raw));
         }
-        Ok(build(self.mapping.module, parsed))
+        Ok(build(self.mapping.module, &self.targets, parsed))
     }
 }
 
-/// Assembles a record from parsed values in template order. Required fields were checked.
-fn build(module: Module, parsed: Vec<Parsed>) -> Record {
-    let mut values = parsed.into_iter();
-    let mut next = || values.next().unwrap_or(Parsed::Empty);
-    fn text(p: Parsed) -> Option<String> {
-        match p {
-            Parsed::Text(s) => Some(s),
-            _ => None,
-        }
+/// Assembles a record from parsed values, one per mapped column. Required fields were checked.
+fn build(module: Module, targets: &[usize], parsed: Vec<Parsed>) -> Record {
+    let mut record = Record::new(module);
+    for (&index, p) in targets.iter().zip(parsed) {
+        let value = match p {
+            Parsed::Text(s) => Some(FieldValue::Text(s)),
+            Parsed::Cents(c) => Some(FieldValue::Cents(c)),
+            Parsed::Date(d) => Some(FieldValue::Date(d)),
+            Parsed::Bool(b) => Some(FieldValue::Bool(b)),
+            Parsed::Empty | Parsed::Taken => None,
+        };
+        record.put_at(index, value);
     }
-    fn cents(p: Parsed) -> Option<i64> {
-        match p {
-            Parsed::Cents(c) => Some(c),
-            _ => None,
-        }
-    }
-    fn date(p: Parsed) -> Option<NaiveDate> {
-        match p {
-            Parsed::Date(d) => Some(d),
-            _ => None,
-        }
-    }
-    fn boolean(p: Parsed) -> Option<bool> {
-        match p {
-            Parsed::Bool(b) => Some(b),
-            _ => None,
-        }
-    }
-    match module {
-        Module::Customers => Record::Customer(Customer {
-            code: text(next()).unwrap_or_default(),
-            name: text(next()).unwrap_or_default(),
-            industry: text(next()),
-            phone: text(next()),
-            owner: text(next()).unwrap_or_default(),
-            level: text(next()),
-            follow_up_status: text(next()),
-            address: text(next()),
-            contract_amount_cents: cents(next()),
-            follow_up_notes: text(next()),
-            remarks: text(next()),
-            created_at: date(next()),
-        }),
-        Module::Contacts => Record::Contact(Contact {
-            code: text(next()).unwrap_or_default(),
-            customer_code: text(next()).unwrap_or_default(),
-            name: text(next()).unwrap_or_default(),
-            title: text(next()),
-            phone: text(next()),
-            email: text(next()),
-            is_primary: boolean(next()),
-            remarks: text(next()),
-            created_at: None,
-        }),
-        Module::Opportunities => Record::Opportunity(Opportunity {
-            code: text(next()).unwrap_or_default(),
-            customer_code: text(next()).unwrap_or_default(),
-            name: text(next()).unwrap_or_default(),
-            stage: text(next()),
-            amount_cents: cents(next()),
-            expected_close_date: date(next()),
-            owner: text(next()),
-            remarks: text(next()),
-            created_at: None,
-        }),
-    }
+    record
 }
 
 /// Fields where `!` `` ` `` `#` are refused (the guide: codes, names and owners).
 fn forbids_specials(field: &FieldDef) -> bool {
-    matches!(field.kind, FieldKind::Code) || matches!(field.key, "name" | "owner")
+    matches!(field.kind, FieldKind::Code) || field.plain_name
 }
 
 /// Free-text fields where line breaks and tabs are data.
 fn allows_line_breaks(field: &FieldDef) -> bool {
-    matches!(field.key, "address" | "follow_up_notes" | "remarks")
+    field.multiline
 }
 
 /// Checks one cell for its field.
@@ -480,7 +336,7 @@ fn check_text(
                 }
             }
         }
-        FieldKind::YesNo => {
+        FieldKind::Bool => {
             let yes_no = match value {
                 Value::Bool(b) => Some(*b),
                 Value::Int(1) => Some(true),
@@ -529,7 +385,7 @@ fn check_text(
                 ));
             }
         },
-        FieldKind::Amount => {
+        FieldKind::Decimal => {
             let cents = match value {
                 Value::Int(v) => v.checked_mul(100).ok_or(AmountProblem::TooLarge),
                 Value::Float(v) => parse_amount(&float_text(*v)),
@@ -598,7 +454,7 @@ fn check_text(
 }
 
 /// `YYYY-MM-DD` exactly, and a real calendar date.
-fn parse_date(s: &str) -> Option<NaiveDate> {
+pub(crate) fn parse_date(s: &str) -> Option<NaiveDate> {
     let b = s.as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
@@ -614,7 +470,7 @@ fn parse_date(s: &str) -> Option<NaiveDate> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AmountProblem {
+pub(crate) enum AmountProblem {
     NotANumber,
     TooManyDecimals,
     Negative,
@@ -623,7 +479,7 @@ enum AmountProblem {
 
 /// An exact decimal amount in cents: `12800`, `12800.5`, `12,800.50`, `¥12,800.50`. No exponent,
 /// no guessing.
-fn parse_amount(s: &str) -> Result<i64, AmountProblem> {
+pub(crate) fn parse_amount(s: &str) -> Result<i64, AmountProblem> {
     let s = s.trim();
     let s = s.strip_prefix(['¥', '￥']).unwrap_or(s).trim_start();
     let (negative, s) = match s.strip_prefix('-') {
@@ -728,14 +584,22 @@ mod tests {
         let record = validator(Module::Customers, Locale::ZhCn)
             .validate(&customer_row(GOOD))
             .unwrap();
-        let Record::Customer(c) = &record else {
-            panic!("{record:?}")
-        };
-        assert_eq!(c.code, "CUST20231001001");
-        assert_eq!(c.contract_amount_cents, Some(12_800_050));
-        assert_eq!(c.created_at, NaiveDate::from_ymd_opt(2023, 10, 1));
-        assert_eq!(c.remarks, None);
-        assert_eq!(record.display_values()[8], "128000.50");
+        assert_eq!(record.code(), "CUST20231001001");
+        assert_eq!(
+            record.get("contract_amount"),
+            Some(&FieldValue::Cents(12_800_050))
+        );
+        assert_eq!(
+            record.get("created_at"),
+            NaiveDate::from_ymd_opt(2023, 10, 1)
+                .map(FieldValue::Date)
+                .as_ref()
+        );
+        assert_eq!(record.get("remarks"), None);
+        assert_eq!(
+            record.display_values()[Module::Customers.index_of("contract_amount")],
+            "128000.50"
+        );
     }
 
     fn issues(module: Module, locale: Locale, cells: Vec<Value>) -> Vec<RowIssue> {
@@ -855,13 +719,11 @@ mod tests {
         row[5] = text(" vip ");
         row[8] = Value::Float(1234.5);
         row[11] = Value::Date(NaiveDate::from_ymd_opt(2024, 2, 29).unwrap());
-        let Record::Customer(c) = v.validate(&row).unwrap() else {
-            panic!()
-        };
-        assert_eq!(c.code, "1001");
-        assert_eq!(c.phone.as_deref(), Some("13812345678"));
-        assert_eq!(c.level.as_deref(), Some("VIP"));
-        assert_eq!(c.contract_amount_cents, Some(123_450));
+        let c = v.validate(&row).unwrap();
+        assert_eq!(c.code(), "1001");
+        assert_eq!(c.text("phone"), Some("13812345678"));
+        assert_eq!(c.text("level"), Some("VIP"));
+        assert_eq!(c.get("contract_amount"), Some(&FieldValue::Cents(123_450)));
 
         for (input, cents) in [
             ("0", 0),
@@ -888,16 +750,11 @@ mod tests {
         row[9] = text("'=SUM(A1:A3) is what they typed");
         row[10] = text("''=kept quote");
         row[7] = text("第一行\n第二行");
-        let Record::Customer(c) = v.validate(&row).unwrap() else {
-            panic!()
-        };
-        assert_eq!(c.phone.as_deref(), Some("+86 138 1234 5678"));
-        assert_eq!(
-            c.follow_up_notes.as_deref(),
-            Some("=SUM(A1:A3) is what they typed")
-        );
-        assert_eq!(c.remarks.as_deref(), Some("'=kept quote"));
-        assert_eq!(c.address.as_deref(), Some("第一行\n第二行"));
+        let c = v.validate(&row).unwrap();
+        assert_eq!(c.text("phone"), Some("+86 138 1234 5678"));
+        assert_eq!(c.text("follow_up_notes"), Some("=SUM(A1:A3) is what they typed"));
+        assert_eq!(c.text("remarks"), Some("'=kept quote"));
+        assert_eq!(c.text("address"), Some("第一行\n第二行"));
     }
 
     #[test]
@@ -915,14 +772,13 @@ mod tests {
                 Value::Null,
             ]
         };
-        let Record::Contact(c) = v.validate(&row("wang@example.com", text("是"))).unwrap() else {
-            panic!()
-        };
-        assert_eq!(c.is_primary, Some(true));
-        let Record::Contact(c) = v.validate(&row("", Value::Bool(false))).unwrap() else {
-            panic!()
-        };
-        assert_eq!((c.email, c.is_primary), (None, Some(false)));
+        let c = v.validate(&row("wang@example.com", text("是"))).unwrap();
+        assert_eq!(c.get("is_primary"), Some(&FieldValue::Bool(true)));
+        let c = v.validate(&row("", Value::Bool(false))).unwrap();
+        assert_eq!(
+            (c.get("email"), c.get("is_primary")),
+            (None, Some(&FieldValue::Bool(false)))
+        );
         let all = v.validate(&row("wang@", text("也许"))).unwrap_err();
         assert_eq!(
             all.iter().map(|i| i.code).collect::<Vec<_>>(),

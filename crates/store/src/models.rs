@@ -1,11 +1,15 @@
 //! diesel row types for the record tables and their conversions to and from the core records.
 //!
+//! Fields are found by key in the core's field registry at compile time (`at!`), so a renamed
+//! or missing field is a build error here, and `storage::every_field_round_trips` pins the
+//! whole mapping on both backends.
+//!
 //! Insert rows borrow from the core records (no copies of the text) and bind `None` as NULL
 //! rather than `DEFAULT`: that keeps a whole batch one multi-row statement on SQLite, where
 //! diesel would otherwise fall back to one INSERT per row.
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime};
-use dataport_core::{Contact, Customer, Opportunity};
+use dataport_core::{FieldValue, Module, Record};
 use diesel::expression::AsExpression;
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -63,10 +67,35 @@ pub(crate) fn sqlite_timestamp_text(value: NaiveDateTime) -> String {
 
 use crate::schema::{contacts, customers, opportunities};
 
+/// The registry position of `$module`'s field `$key`, computed at compile time.
+macro_rules! at {
+    ($module:ident, $key:literal) => {
+        const { Module::$module.index_of($key) }
+    };
+}
+
 /// Columns bound per inserted row, for sizing batches under the bind limit.
 pub(crate) const CUSTOMER_COLUMNS: usize = 13;
 pub(crate) const CONTACT_COLUMNS: usize = 10;
 pub(crate) const OPPORTUNITY_COLUMNS: usize = 10;
+
+fn text(v: String) -> Option<FieldValue> {
+    Some(FieldValue::Text(v))
+}
+
+fn opt_text(v: Option<String>) -> Option<FieldValue> {
+    v.map(FieldValue::Text)
+}
+
+/// Builds a record from `(position, value)` pairs.
+fn record<const N: usize>(module: Module, values: [(usize, Option<FieldValue>); N]) -> Record {
+    let mut record = Record::new(module);
+    for (index, value) in values {
+        // The positions come from `at!` and the values from typed columns of the same field.
+        let _ = record.set_at(index, value);
+    }
+    record
+}
 
 #[derive(Insertable)]
 #[diesel(table_name = customers, treat_none_as_default_value = false)]
@@ -87,20 +116,20 @@ pub(crate) struct NewCustomer<'a> {
 }
 
 impl<'a> NewCustomer<'a> {
-    pub(crate) fn new(r: &'a Customer, today: NaiveDate, now: WriteTimestamp<'a>) -> Self {
+    pub(crate) fn new(r: &'a Record, today: NaiveDate, now: WriteTimestamp<'a>) -> Self {
         NewCustomer {
-            code: &r.code,
-            name: &r.name,
-            industry: r.industry.as_deref(),
-            phone: r.phone.as_deref(),
-            owner: &r.owner,
-            level: r.level.as_deref(),
-            follow_up_status: r.follow_up_status.as_deref(),
-            address: r.address.as_deref(),
-            contract_amount_cents: r.contract_amount_cents,
-            follow_up_notes: r.follow_up_notes.as_deref(),
-            remarks: r.remarks.as_deref(),
-            created_at: WriteDate(r.created_at.unwrap_or(today)),
+            code: r.code(),
+            name: r.text_at(at!(Customers, "name")).unwrap_or_default(),
+            industry: r.text_at(at!(Customers, "industry")),
+            phone: r.text_at(at!(Customers, "phone")),
+            owner: r.text_at(at!(Customers, "owner")).unwrap_or_default(),
+            level: r.text_at(at!(Customers, "level")),
+            follow_up_status: r.text_at(at!(Customers, "follow_up_status")),
+            address: r.text_at(at!(Customers, "address")),
+            contract_amount_cents: r.cents_at(at!(Customers, "contract_amount")),
+            follow_up_notes: r.text_at(at!(Customers, "follow_up_notes")),
+            remarks: r.text_at(at!(Customers, "remarks")),
+            created_at: WriteDate(r.date_at(at!(Customers, "created_at")).unwrap_or(today)),
             updated_at: now,
         }
     }
@@ -122,17 +151,17 @@ pub(crate) struct NewContact<'a> {
 }
 
 impl<'a> NewContact<'a> {
-    pub(crate) fn new(r: &'a Contact, today: NaiveDate, now: WriteTimestamp<'a>) -> Self {
+    pub(crate) fn new(r: &'a Record, today: NaiveDate, now: WriteTimestamp<'a>) -> Self {
         NewContact {
-            code: &r.code,
-            customer_code: &r.customer_code,
-            name: &r.name,
-            title: r.title.as_deref(),
-            phone: r.phone.as_deref(),
-            email: r.email.as_deref(),
-            is_primary: r.is_primary,
-            remarks: r.remarks.as_deref(),
-            created_at: WriteDate(r.created_at.unwrap_or(today)),
+            code: r.code(),
+            customer_code: r.text_at(at!(Contacts, "customer_code")).unwrap_or_default(),
+            name: r.text_at(at!(Contacts, "name")).unwrap_or_default(),
+            title: r.text_at(at!(Contacts, "title")),
+            phone: r.text_at(at!(Contacts, "phone")),
+            email: r.text_at(at!(Contacts, "email")),
+            is_primary: r.bool_at(at!(Contacts, "is_primary")),
+            remarks: r.text_at(at!(Contacts, "remarks")),
+            created_at: WriteDate(today),
             updated_at: now,
         }
     }
@@ -154,17 +183,17 @@ pub(crate) struct NewOpportunity<'a> {
 }
 
 impl<'a> NewOpportunity<'a> {
-    pub(crate) fn new(r: &'a Opportunity, today: NaiveDate, now: WriteTimestamp<'a>) -> Self {
+    pub(crate) fn new(r: &'a Record, today: NaiveDate, now: WriteTimestamp<'a>) -> Self {
         NewOpportunity {
-            code: &r.code,
-            customer_code: &r.customer_code,
-            name: &r.name,
-            stage: r.stage.as_deref(),
-            amount_cents: r.amount_cents,
-            expected_close_date: r.expected_close_date,
-            owner: r.owner.as_deref(),
-            remarks: r.remarks.as_deref(),
-            created_at: WriteDate(r.created_at.unwrap_or(today)),
+            code: r.code(),
+            customer_code: r.text_at(at!(Opportunities, "customer_code")).unwrap_or_default(),
+            name: r.text_at(at!(Opportunities, "name")).unwrap_or_default(),
+            stage: r.text_at(at!(Opportunities, "stage")),
+            amount_cents: r.cents_at(at!(Opportunities, "amount")),
+            expected_close_date: r.date_at(at!(Opportunities, "expected_close_date")),
+            owner: r.text_at(at!(Opportunities, "owner")),
+            remarks: r.text_at(at!(Opportunities, "remarks")),
+            created_at: WriteDate(today),
             updated_at: now,
         }
     }
@@ -187,22 +216,28 @@ pub(crate) struct CustomerRow {
     created_at: NaiveDate,
 }
 
-impl From<CustomerRow> for Customer {
+impl From<CustomerRow> for Record {
     fn from(r: CustomerRow) -> Self {
-        Customer {
-            code: r.code,
-            name: r.name,
-            industry: r.industry,
-            phone: r.phone,
-            owner: r.owner,
-            level: r.level,
-            follow_up_status: r.follow_up_status,
-            address: r.address,
-            contract_amount_cents: r.contract_amount_cents,
-            follow_up_notes: r.follow_up_notes,
-            remarks: r.remarks,
-            created_at: Some(r.created_at),
-        }
+        record(
+            Module::Customers,
+            [
+                (at!(Customers, "code"), text(r.code)),
+                (at!(Customers, "name"), text(r.name)),
+                (at!(Customers, "industry"), opt_text(r.industry)),
+                (at!(Customers, "phone"), opt_text(r.phone)),
+                (at!(Customers, "owner"), text(r.owner)),
+                (at!(Customers, "level"), opt_text(r.level)),
+                (at!(Customers, "follow_up_status"), opt_text(r.follow_up_status)),
+                (at!(Customers, "address"), opt_text(r.address)),
+                (
+                    at!(Customers, "contract_amount"),
+                    r.contract_amount_cents.map(FieldValue::Cents),
+                ),
+                (at!(Customers, "follow_up_notes"), opt_text(r.follow_up_notes)),
+                (at!(Customers, "remarks"), opt_text(r.remarks)),
+                (at!(Customers, "created_at"), Some(FieldValue::Date(r.created_at))),
+            ],
+        )
     }
 }
 
@@ -217,22 +252,23 @@ pub(crate) struct ContactRow {
     email: Option<String>,
     is_primary: Option<bool>,
     remarks: Option<String>,
-    created_at: NaiveDate,
 }
 
-impl From<ContactRow> for Contact {
+impl From<ContactRow> for Record {
     fn from(r: ContactRow) -> Self {
-        Contact {
-            code: r.code,
-            customer_code: r.customer_code,
-            name: r.name,
-            title: r.title,
-            phone: r.phone,
-            email: r.email,
-            is_primary: r.is_primary,
-            remarks: r.remarks,
-            created_at: Some(r.created_at),
-        }
+        record(
+            Module::Contacts,
+            [
+                (at!(Contacts, "code"), text(r.code)),
+                (at!(Contacts, "customer_code"), text(r.customer_code)),
+                (at!(Contacts, "name"), text(r.name)),
+                (at!(Contacts, "title"), opt_text(r.title)),
+                (at!(Contacts, "phone"), opt_text(r.phone)),
+                (at!(Contacts, "email"), opt_text(r.email)),
+                (at!(Contacts, "is_primary"), r.is_primary.map(FieldValue::Bool)),
+                (at!(Contacts, "remarks"), opt_text(r.remarks)),
+            ],
+        )
     }
 }
 
@@ -247,21 +283,28 @@ pub(crate) struct OpportunityRow {
     expected_close_date: Option<NaiveDate>,
     owner: Option<String>,
     remarks: Option<String>,
-    created_at: NaiveDate,
 }
 
-impl From<OpportunityRow> for Opportunity {
+impl From<OpportunityRow> for Record {
     fn from(r: OpportunityRow) -> Self {
-        Opportunity {
-            code: r.code,
-            customer_code: r.customer_code,
-            name: r.name,
-            stage: r.stage,
-            amount_cents: r.amount_cents,
-            expected_close_date: r.expected_close_date,
-            owner: r.owner,
-            remarks: r.remarks,
-            created_at: Some(r.created_at),
-        }
+        record(
+            Module::Opportunities,
+            [
+                (at!(Opportunities, "code"), text(r.code)),
+                (at!(Opportunities, "customer_code"), text(r.customer_code)),
+                (at!(Opportunities, "name"), text(r.name)),
+                (at!(Opportunities, "stage"), opt_text(r.stage)),
+                (
+                    at!(Opportunities, "amount"),
+                    r.amount_cents.map(FieldValue::Cents),
+                ),
+                (
+                    at!(Opportunities, "expected_close_date"),
+                    r.expected_close_date.map(FieldValue::Date),
+                ),
+                (at!(Opportunities, "owner"), opt_text(r.owner)),
+                (at!(Opportunities, "remarks"), opt_text(r.remarks)),
+            ],
+        )
     }
 }

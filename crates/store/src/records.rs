@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use dataport_core::{Contact, Customer, Filter, ImportMode, Module, Opportunity, Records};
+use dataport_core::{Filter, ImportMode, Module, Record, Records};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
@@ -56,36 +56,6 @@ enum Stmt {
     Overwrite { keep_created_at: bool },
 }
 
-/// What the generic write path needs to know about a record.
-trait Keyed {
-    fn code(&self) -> &str;
-    fn has_created_at(&self) -> bool;
-    /// The customer this record belongs to, for modules that reference customers.
-    fn customer_code(&self) -> Option<&str>;
-}
-
-macro_rules! keyed {
-    ($($ty:ty => |$r:ident| $customer:expr),+ $(,)?) => {$(
-        impl Keyed for $ty {
-            fn code(&self) -> &str {
-                &self.code
-            }
-            fn has_created_at(&self) -> bool {
-                self.created_at.is_some()
-            }
-            fn customer_code(&self) -> Option<&str> {
-                let $r = self;
-                $customer
-            }
-        }
-    )+};
-}
-keyed!(
-    Customer => |_r| None,
-    Contact => |r| Some(r.customer_code.as_str()),
-    Opportunity => |r| Some(r.customer_code.as_str()),
-);
-
 /// `col = excluded.col` for each named column of `$table`.
 macro_rules! set_excluded {
     ($table:ident: $($col:ident),+ $(,)?) => {
@@ -109,8 +79,9 @@ pub(crate) fn write(
         value: now,
         text: &now_text,
     };
-    match records {
-        Records::Customers(rows) => write_module(
+    let rows = records.as_slice();
+    match records.module() {
+        Module::Customers => write_module(
             conn,
             Module::Customers,
             rows,
@@ -123,7 +94,7 @@ pub(crate) fn write(
                 exec_customers(conn, &rows, stmt)
             },
         ),
-        Records::Contacts(rows) => write_module(
+        Module::Contacts => write_module(
             conn,
             Module::Contacts,
             rows,
@@ -136,7 +107,7 @@ pub(crate) fn write(
                 exec_contacts(conn, &rows, stmt)
             },
         ),
-        Records::Opportunities(rows) => write_module(
+        Module::Opportunities => write_module(
             conn,
             Module::Opportunities,
             rows,
@@ -166,17 +137,17 @@ fn describe_write_error(error: StoreError, module: Module) -> StoreError {
     }
 }
 
-fn write_module<R: Keyed>(
+fn write_module(
     conn: &mut Conn<'_>,
     module: Module,
-    records: &[R],
+    records: &[Record],
     mode: ImportMode,
     apply: Apply,
     columns: usize,
-    exec: impl Fn(&mut Conn<'_>, &[&R], Stmt) -> Result<Written>,
+    exec: impl Fn(&mut Conn<'_>, &[&Record], Stmt) -> Result<Written>,
 ) -> Result<WriteOutcome> {
     // A dry run goes through the same classification and simply executes nothing.
-    let exec = |conn: &mut Conn<'_>, chunk: &[&R], stmt: Stmt| match apply {
+    let exec = |conn: &mut Conn<'_>, chunk: &[&Record], stmt: Stmt| match apply {
         Apply::Write => exec(conn, chunk, stmt),
         Apply::DryRun => Ok(Written {
             rows: chunk.len(),
@@ -190,7 +161,7 @@ fn write_module<R: Keyed>(
     // A code twice in one batch: INSERT keeps the first (the second finds it existing),
     // UPDATE/UPSERT keep the last (it would have overwritten the first anyway). PostgreSQL
     // refuses to update one row twice in a statement, so this is needed, not cosmetic.
-    let mut unique: Vec<&R> = Vec::with_capacity(records.len());
+    let mut unique: Vec<&Record> = Vec::with_capacity(records.len());
     let mut seen: HashMap<&str, usize> = HashMap::with_capacity(records.len());
     let mut repeated_inserts = Vec::new();
     for record in records {
@@ -279,13 +250,13 @@ fn write_module<R: Keyed>(
 }
 
 /// INSERT … ON CONFLICT DO UPDATE, split by whether the records carry a created_at.
-fn overwrite<R: Keyed>(
+fn overwrite(
     conn: &mut Conn<'_>,
-    records: &[&R],
+    records: &[&Record],
     chunk_rows: usize,
-    exec: &impl Fn(&mut Conn<'_>, &[&R], Stmt) -> Result<Written>,
+    exec: &impl Fn(&mut Conn<'_>, &[&Record], Stmt) -> Result<Written>,
 ) -> Result<()> {
-    let (dated, undated): (Vec<&R>, Vec<&R>) = records.iter().partition(|r| r.has_created_at());
+    let (dated, undated): (Vec<&Record>, Vec<&Record>) = records.iter().partition(|r| r.has_created_at());
     for (group, keep_created_at) in [(dated, false), (undated, true)] {
         for chunk in group.chunks(chunk_rows) {
             exec(conn, chunk, Stmt::Overwrite { keep_created_at })?;
@@ -454,7 +425,7 @@ pub(crate) fn page(
                 q = q.filter(customers::code.gt(after));
             }
             let rows: Vec<CustomerRow> = q.order(customers::code.asc()).limit(limit).load(c)?;
-            Records::Customers(rows.into_iter().map(Customer::from).collect())
+            records_of(Module::Customers, rows)?
         }
         Filter::Contacts(f) => {
             let mut q = filter_contacts!(contacts::table.select(ContactRow::as_select()).into_boxed(), f);
@@ -462,7 +433,7 @@ pub(crate) fn page(
                 q = q.filter(contacts::code.gt(after));
             }
             let rows: Vec<ContactRow> = q.order(contacts::code.asc()).limit(limit).load(c)?;
-            Records::Contacts(rows.into_iter().map(Contact::from).collect())
+            records_of(Module::Contacts, rows)?
         }
         Filter::Opportunities(f) => {
             let mut q = filter_opportunities!(
@@ -475,8 +446,14 @@ pub(crate) fn page(
                 q = q.filter(opportunities::code.gt(after));
             }
             let rows: Vec<OpportunityRow> = q.order(opportunities::code.asc()).limit(limit).load(c)?;
-            Records::Opportunities(rows.into_iter().map(Opportunity::from).collect())
+            records_of(Module::Opportunities, rows)?
         }
     });
     Ok(records)
+}
+
+/// A page of rows as a batch of their module.
+fn records_of<R: Into<Record>>(module: Module, rows: Vec<R>) -> Result<Records> {
+    Records::from_vec(module, rows.into_iter().map(Into::into).collect())
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
 }

@@ -75,7 +75,7 @@ fn typed(module: Module, key: &str, cell: Cell) -> Cell {
     let Cell::Text(text) = &cell else { return cell };
     match module.field(key).map(|f| f.kind) {
         Some(FieldKind::Date) => date(text),
-        Some(FieldKind::Amount) => Cell::Float(text.parse().unwrap()),
+        Some(FieldKind::Decimal) => Cell::Float(text.parse().unwrap()),
         _ => cell,
     }
 }

@@ -87,7 +87,7 @@ fn typed(module: Module, key: &str, cell: Cell, typed_amounts: bool) -> Cell {
             let p: Vec<u32> = s.split('-').map(|n| n.parse().unwrap()).collect();
             date(p[0] as i32, p[1], p[2])
         }
-        Some(FieldKind::Amount) if typed_amounts => Cell::Float(s.parse().unwrap()),
+        Some(FieldKind::Decimal) if typed_amounts => Cell::Float(s.parse().unwrap()),
         _ => Cell::Text(s),
     }
 }
@@ -287,10 +287,10 @@ fn normalise_amounts(module: Module, rows: Vec<Vec<Cell>>) -> Vec<Vec<Cell>> {
                 .into_iter()
                 .zip(module.fields())
                 .map(|(cell, field)| match (&cell, field.kind) {
-                    (Cell::Text(s), FieldKind::Amount) => {
+                    (Cell::Text(s), FieldKind::Decimal) => {
                         Cell::Int((s.parse::<f64>().unwrap() * 100.0).round() as i64)
                     }
-                    (Cell::Float(v), FieldKind::Amount) => Cell::Int((v * 100.0).round() as i64),
+                    (Cell::Float(v), FieldKind::Decimal) => Cell::Int((v * 100.0).round() as i64),
                     _ => cell,
                 })
                 .collect()

@@ -7,7 +7,7 @@
 
 use chrono::NaiveDate;
 use dataport_core::text::escape_for_export;
-use dataport_core::{Contact, Customer, FieldDef, FieldKind, Locale, Module, Opportunity, Records, template};
+use dataport_core::{FieldDef, FieldKind, FieldValue, Locale, Module, Records, template};
 use dataport_plugin_sdk::{Cell, Column, ColumnKind, RowBatch, days_from_ymd};
 
 use crate::error::ServiceError;
@@ -37,11 +37,7 @@ impl Layout {
     /// The requested fields in the requested order; none means the guide's default core set.
     pub fn for_export(module: Module, keys: &[String], locale: Locale) -> Result<Layout, ServiceError> {
         let keys: Vec<String> = if keys.is_empty() {
-            module
-                .default_export_fields()
-                .iter()
-                .map(|k| (*k).to_owned())
-                .collect()
+            module.default_export_fields().map(str::to_owned).collect()
         } else {
             keys.iter().map(|k| k.trim().to_owned()).collect()
         };
@@ -103,16 +99,19 @@ impl Layout {
                 let kind = match f.kind {
                     FieldKind::Code | FieldKind::Phone => ColumnKind::Text,
                     FieldKind::Date => ColumnKind::Date,
-                    FieldKind::Amount => ColumnKind::Decimal2,
+                    FieldKind::Decimal => ColumnKind::Decimal2,
                     _ => ColumnKind::General,
                 };
                 let mut column = Column::new(self.name(f)).kind(kind);
                 if template {
                     column.required = f.required;
-                    column.comment = template::rule(self.module, f, self.locale);
+                    column.comment = template::rule(f, self.locale);
                     column.choices = match f.kind {
                         FieldKind::Enum(choices) => choices.iter().map(|c| (*c).to_owned()).collect(),
-                        FieldKind::YesNo => vec!["是".to_owned(), "否".to_owned()],
+                        FieldKind::Bool => dataport_core::module::YES_NO
+                            .iter()
+                            .map(|c| (*c).to_owned())
+                            .collect(),
                         _ => Vec::new(),
                     };
                 }
@@ -142,23 +141,30 @@ impl Layout {
             })
             .collect();
         let mut batch = RowBatch::new();
-        let mut push = |mut all: Vec<Cell>| {
+        for record in records {
+            let mut values = record.into_values();
             let row = positions
                 .iter()
                 .map(|&i| {
-                    all.get_mut(i)
-                        .map(|c| std::mem::replace(c, Cell::Null))
-                        .unwrap_or(Cell::Null)
+                    let value = values.get_mut(i).and_then(Option::take);
+                    value_cell(value, escape)
                 })
                 .collect();
             batch.push_row(0, row);
-        };
-        match records {
-            Records::Customers(v) => v.into_iter().for_each(|r| push(customer_cells(r, escape))),
-            Records::Contacts(v) => v.into_iter().for_each(|r| push(contact_cells(r, escape))),
-            Records::Opportunities(v) => v.into_iter().for_each(|r| push(opportunity_cells(r, escape))),
         }
         batch
+    }
+}
+
+/// One field's value as a file cell, moving its text: codes, phones and text as (escaped)
+/// text, amounts as numbers, dates as date cells, booleans as 是/否.
+fn value_cell(value: Option<FieldValue>, escape: bool) -> Cell {
+    match value {
+        None => Cell::Null,
+        Some(FieldValue::Text(text)) => owned_text(text, escape),
+        Some(FieldValue::Cents(cents)) => amount(Some(cents)),
+        Some(FieldValue::Date(d)) => date(Some(d)),
+        Some(FieldValue::Bool(b)) => Cell::text(FieldValue::Bool(b).display()),
     }
 }
 
@@ -197,129 +203,29 @@ fn owned_text(text: String, escape: bool) -> Cell {
     }
 }
 
-fn owned_opt(text: Option<String>, escape: bool) -> Cell {
-    text.map(|t| owned_text(t, escape)).unwrap_or(Cell::Null)
-}
-
-/// A customer's cells in template order, moving its text.
-fn customer_cells(r: Customer, escape: bool) -> Vec<Cell> {
-    vec![
-        owned_text(r.code, escape),
-        owned_text(r.name, escape),
-        owned_opt(r.industry, escape),
-        owned_opt(r.phone, escape),
-        owned_text(r.owner, escape),
-        owned_opt(r.level, escape),
-        owned_opt(r.follow_up_status, escape),
-        owned_opt(r.address, escape),
-        amount(r.contract_amount_cents),
-        owned_opt(r.follow_up_notes, escape),
-        owned_opt(r.remarks, escape),
-        date(r.created_at),
-    ]
-}
-
-fn contact_cells(r: Contact, escape: bool) -> Vec<Cell> {
-    vec![
-        owned_text(r.code, escape),
-        owned_text(r.customer_code, escape),
-        owned_text(r.name, escape),
-        owned_opt(r.title, escape),
-        owned_opt(r.phone, escape),
-        owned_opt(r.email, escape),
-        r.is_primary
-            .map(|b| Cell::text(if b { "是" } else { "否" }))
-            .unwrap_or(Cell::Null),
-        owned_opt(r.remarks, escape),
-    ]
-}
-
-fn opportunity_cells(r: Opportunity, escape: bool) -> Vec<Cell> {
-    vec![
-        owned_text(r.code, escape),
-        owned_text(r.customer_code, escape),
-        owned_text(r.name, escape),
-        owned_opt(r.stage, escape),
-        amount(r.amount_cents),
-        date(r.expected_close_date),
-        owned_opt(r.owner, escape),
-        owned_opt(r.remarks, escape),
-    ]
-}
-
 /// Typed values of records, for `records` exports (service-to-service streams): text fields as
 /// text, amounts as exact cents, dates as `YYYY-MM-DD`, 是/否 as booleans, empty as unset.
 pub fn typed_records(layout: &Layout, records: &Records) -> Vec<dataport_proto::v1::Record> {
     use dataport_proto::v1::{Record, Value, value::Kind};
-    let text = |s: &str| Value {
-        kind: (!s.is_empty()).then(|| Kind::Text(s.to_owned())),
+    let positions: Vec<Option<usize>> = layout
+        .fields
+        .iter()
+        .map(|f| layout.module.position(f.key))
+        .collect();
+    let value = |v: Option<&FieldValue>| Value {
+        kind: v.and_then(|v| match v {
+            FieldValue::Text(s) => (!s.is_empty()).then(|| Kind::Text(s.clone())),
+            FieldValue::Cents(c) => Some(Kind::Cents(*c)),
+            FieldValue::Date(d) => Some(Kind::Date(d.format("%Y-%m-%d").to_string())),
+            FieldValue::Bool(b) => Some(Kind::Bool(*b)),
+        }),
     };
-    let opt = |s: &Option<String>| s.as_deref().map(text).unwrap_or_default();
-    let cents = |c: Option<i64>| Value {
-        kind: c.map(Kind::Cents),
-    };
-    let date = |d: Option<NaiveDate>| Value {
-        kind: d.map(|d| Kind::Date(d.format("%Y-%m-%d").to_string())),
-    };
-    let row = |value: &dyn Fn(&str) -> Value| Record {
-        values: layout.fields.iter().map(|f| value(f.key)).collect(),
-    };
-    match records {
-        Records::Customers(v) => v
-            .iter()
-            .map(|r| {
-                row(&|key| match key {
-                    "code" => text(&r.code),
-                    "name" => text(&r.name),
-                    "industry" => opt(&r.industry),
-                    "phone" => opt(&r.phone),
-                    "owner" => text(&r.owner),
-                    "level" => opt(&r.level),
-                    "follow_up_status" => opt(&r.follow_up_status),
-                    "address" => opt(&r.address),
-                    "contract_amount" => cents(r.contract_amount_cents),
-                    "follow_up_notes" => opt(&r.follow_up_notes),
-                    "remarks" => opt(&r.remarks),
-                    "created_at" => date(r.created_at),
-                    _ => Value::default(),
-                })
-            })
-            .collect(),
-        Records::Contacts(v) => v
-            .iter()
-            .map(|r| {
-                row(&|key| match key {
-                    "code" => text(&r.code),
-                    "customer_code" => text(&r.customer_code),
-                    "name" => text(&r.name),
-                    "title" => opt(&r.title),
-                    "phone" => opt(&r.phone),
-                    "email" => opt(&r.email),
-                    "is_primary" => Value {
-                        kind: r.is_primary.map(Kind::Bool),
-                    },
-                    "remarks" => opt(&r.remarks),
-                    _ => Value::default(),
-                })
-            })
-            .collect(),
-        Records::Opportunities(v) => v
-            .iter()
-            .map(|r| {
-                row(&|key| match key {
-                    "code" => text(&r.code),
-                    "customer_code" => text(&r.customer_code),
-                    "name" => text(&r.name),
-                    "stage" => opt(&r.stage),
-                    "amount" => cents(r.amount_cents),
-                    "expected_close_date" => date(r.expected_close_date),
-                    "owner" => opt(&r.owner),
-                    "remarks" => opt(&r.remarks),
-                    _ => Value::default(),
-                })
-            })
-            .collect(),
-    }
+    records
+        .iter()
+        .map(|r| Record {
+            values: positions.iter().map(|p| value(p.and_then(|i| r.at(i)))).collect(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -358,16 +264,21 @@ mod tests {
     #[test]
     fn records_become_typed_escaped_cells() {
         let layout = Layout::all(Module::Customers, Locale::ZhCn);
-        let record = Customer {
-            code: "C1".into(),
-            name: "=HYPERLINK(\"evil\")".into(),
-            phone: Some("+8613812345678".into()),
-            owner: "张伟".into(),
-            contract_amount_cents: Some(12_345),
-            created_at: NaiveDate::from_ymd_opt(2023, 10, 1),
-            ..Customer::default()
-        };
-        let batch = layout.cells(&Records::Customers(vec![record]));
+        let mut record = dataport_core::Record::new(Module::Customers);
+        for (key, value) in [
+            ("code", FieldValue::Text("C1".into())),
+            ("name", FieldValue::Text("=HYPERLINK(\"evil\")".into())),
+            ("phone", FieldValue::Text("+8613812345678".into())),
+            ("owner", FieldValue::Text("张伟".into())),
+            ("contract_amount", FieldValue::Cents(12_345)),
+            (
+                "created_at",
+                FieldValue::Date(NaiveDate::from_ymd_opt(2023, 10, 1).unwrap()),
+            ),
+        ] {
+            record.set(key, Some(value)).unwrap();
+        }
+        let batch = layout.cells(&Records::from_vec(Module::Customers, vec![record]).unwrap());
         let cells = &batch.rows[0].cells;
         assert_eq!(cells[1], Cell::text("'=HYPERLINK(\"evil\")"));
         assert_eq!(cells[3], Cell::text("'+8613812345678"));

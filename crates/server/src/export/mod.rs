@@ -433,7 +433,7 @@ fn write_template(
     // The header is always the Chinese template header; the notes follow the locale.
     let mut columns = Layout::all(module, Locale::ZhCn).columns(true);
     for (column, field) in columns.iter_mut().zip(module.fields()) {
-        column.comment = template::rule(module, field, locale);
+        column.comment = template::rule(field, locale);
     }
     writer
         .write_header(&columns)
@@ -471,7 +471,7 @@ fn write_template(
                 } else {
                     locale.pick("否", "no")
                 }),
-                Cell::Text(template::rule(module, field, locale)),
+                Cell::Text(template::rule(field, locale)),
             ],
         );
     }

@@ -19,8 +19,8 @@ use std::time::Instant;
 use chrono::{DateTime, NaiveDate};
 use dataport_core::header::{map_field_keys, map_header};
 use dataport_core::{
-    CodeTracker, ErrorCode, ImportMode, JobStatus, Locale, Module, OnError, Record, Records, RowIssue,
-    RowValidator, Value, messages,
+    CodeTracker, ErrorCode, ImportMode, JobStatus, Locale, Module, OnError, Records, RowIssue, RowValidator,
+    Value, messages,
 };
 use dataport_plugin_sdk::{ByteSource, Cell, ErrorKind, Options, Plugin, PluginError, Reader};
 use dataport_proto::v1::{self, import_event::Event};
@@ -441,7 +441,9 @@ fn value_of(cell: Cell) -> Value {
         Cell::Int(v) => Value::Int(v),
         Cell::Float(v) => Value::Float(v),
         Cell::Bool(v) => Value::Bool(v),
-        Cell::Date(days) => NaiveDate::from_num_days_from_ce_opt(days + 719_163)
+        // Out-of-range days from a plugin become text, which validation reports as INVALID_DATE.
+        Cell::Date(days) => (days.checked_add(719_163))
+            .and_then(NaiveDate::from_num_days_from_ce_opt)
             .map(Value::Date)
             .unwrap_or_else(|| Value::Text(days.to_string())),
         Cell::DateTime(micros) => DateTime::from_timestamp_micros(micros)
@@ -702,7 +704,7 @@ impl Writer<'_> {
         let locale = self.job.locale;
         let code_field = &module.fields()[0];
         let mut refused = vec![false; records.len()];
-        let displays = |i: usize| record_at(&records, i).map(|r| r.display_values());
+        let displays = |i: usize| records.get(i).map(|r| r.display_values());
         let mut refuse = |code: &str,
                           error: ErrorCode,
                           message: String,
@@ -751,12 +753,13 @@ impl Writer<'_> {
             );
         }
         if !outcome.unknown_reference.is_empty() {
-            let customer_field = module.field("customer_code").unwrap_or(code_field);
+            let customer_field = module.reference().map(|(_, f)| f).unwrap_or(code_field);
             for code in &outcome.unknown_reference {
                 let customer = index
                     .get(code.as_str())
-                    .and_then(|&i| record_at(&records, i))
-                    .map(|r| r.display_values()[1].clone())
+                    .and_then(|&i| records.get(i))
+                    .and_then(|r| r.customer_code())
+                    .map(str::to_owned)
                     .unwrap_or_default();
                 refuse(
                     code,
@@ -779,7 +782,7 @@ impl Writer<'_> {
                 .filter(|(_, r)| !**r)
                 .take(PREVIEW_ROWS - self.preview.len())
             {
-                if let Some(record) = record_at(&records, i) {
+                if let Some(record) = records.get(i) {
                     self.preview.push(v1::PreviewRow {
                         row: record_rows[i],
                         values: record.display_values(),
@@ -938,15 +941,6 @@ impl Writer<'_> {
     }
 }
 
-/// The record at `i` of a batch, as a core record.
-fn record_at(records: &Records, i: usize) -> Option<Record> {
-    match records {
-        Records::Customers(v) => v.get(i).cloned().map(Record::Customer),
-        Records::Contacts(v) => v.get(i).cloned().map(Record::Contact),
-        Records::Opportunities(v) => v.get(i).cloned().map(Record::Opportunity),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -970,5 +964,12 @@ mod tests {
             Value::DateTime(noon)
         );
         assert_eq!(value_of(Cell::Formula("=1".into())), Value::Formula("=1".into()));
+        // Out of range: text for validation to refuse, never an overflow.
+        assert_eq!(value_of(Cell::Date(i32::MAX)), Value::Text(i32::MAX.to_string()));
+        assert_eq!(value_of(Cell::Date(i32::MIN)), Value::Text(i32::MIN.to_string()));
+        assert_eq!(
+            value_of(Cell::DateTime(i64::MAX)),
+            Value::Text(i64::MAX.to_string())
+        );
     }
 }
