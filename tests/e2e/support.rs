@@ -22,10 +22,14 @@ macro_rules! on_both_backends {
                 }
 
                 #[tokio::test]
+                #[cfg_attr(
+                    not(dataport_postgres_tests),
+                    ignore = "set DATAPORT_TEST_DATABASE_URL to run the PostgreSQL end-to-end tests"
+                )]
                 async fn postgres() {
-                    if let Some(server) = $crate::harness::TestServer::start_on($crate::harness::Backend::Postgres, &[]) {
-                        run(server).await;
-                    }
+                    let server = $crate::harness::TestServer::start_on($crate::harness::Backend::Postgres, &[])
+                        .expect("DATAPORT_TEST_DATABASE_URL must name the PostgreSQL test database (CI is set)");
+                    run(server).await;
                 }
             }
         )*
