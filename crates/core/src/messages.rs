@@ -62,6 +62,34 @@ pub fn malformed_row(detail: &str, locale: Locale) -> String {
     )
 }
 
+/// The upload passed the server's byte limit.
+pub fn upload_too_large(limit: u64, locale: Locale) -> String {
+    locale.pick(
+        format!("文件超过上传上限 {limit} 字节（服务器设置 --max-upload-bytes）"),
+        format!(
+            "the file is larger than the upload limit of {limit} bytes (server setting --max-upload-bytes)"
+        ),
+    )
+}
+
+/// The file has more data rows than one import may.
+pub fn too_many_rows(limit: u64, locale: Locale) -> String {
+    locale.pick(
+        format!("文件超过 {limit} 行的导入上限（服务器设置 --max-import-rows），超出部分未导入；请拆分文件"),
+        format!(
+            "the file has more than {limit} data rows, the import limit (server setting --max-import-rows); the rest was not imported. Split the file"
+        ),
+    )
+}
+
+/// An all-or-nothing import with failed rows committed nothing.
+pub fn all_or_nothing_failed(failed: u64, locale: Locale) -> String {
+    locale.pick(
+        format!("{failed} 行有错误，按“全部成功才导入”规则，未导入任何数据"),
+        format!("{failed} rows failed, so nothing was imported (all-or-nothing); fix them and import again"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

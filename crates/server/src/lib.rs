@@ -18,7 +18,9 @@ pub mod export;
 pub mod formats;
 pub mod import;
 pub mod inflight;
+pub mod report;
 pub mod service;
+mod stream;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf};
 

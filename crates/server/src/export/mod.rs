@@ -23,7 +23,7 @@ use tonic::Status;
 use crate::error::{ServiceError, blocking};
 use crate::formats::{Chosen, Formats, content_type};
 use crate::inflight::CallGuard;
-use crate::service::EventStream;
+use crate::stream::EventStream;
 pub use layout::Layout;
 use sink::{ChunkSink, SendChunk};
 

@@ -120,6 +120,11 @@ impl Events {
     }
 
     /// Sends Progress every [`PROGRESS_EVERY`] until [`Events::complete`], from the runtime.
+    /// Whether `Completed` was sent (or attempted): the stream is over.
+    pub fn is_complete(&self) -> bool {
+        *self.closed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub fn spawn_ticker(&self) {
         let events = self.clone();
         tokio::spawn(async move {

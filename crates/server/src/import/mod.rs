@@ -28,7 +28,7 @@ use crate::config::ImportLimits;
 use crate::error::{ServiceError, blocking};
 use crate::formats::Formats;
 use crate::inflight::CallGuard;
-use crate::service::EventStream;
+use crate::stream::EventStream;
 use events::{Cancel, EVENT_QUEUE, Events};
 use records::{RecordMsg, RecordStream};
 use upload::{Upload, UploadMsg};

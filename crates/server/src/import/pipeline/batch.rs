@@ -1,0 +1,65 @@
+//! What the pipeline's stages hand each other: checked batches, row problems, the writer's
+//! tally and job-level failures.
+
+use std::sync::Arc;
+
+use dataport_core::{ErrorCode, Records, RowIssue};
+
+/// A failure of the job as a whole.
+#[derive(Debug, Clone)]
+pub(super) struct Failure {
+    pub code: ErrorCode,
+    pub message: String,
+    /// The spreadsheet row it concerns (1 for the header), if any.
+    pub row: u64,
+    pub column: String,
+}
+
+impl Failure {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            message: message.into(),
+            row: 0,
+            column: String::new(),
+        }
+    }
+}
+
+/// One row that will not be imported, with everything wrong with it.
+pub(super) struct RowProblem {
+    pub row: u64,
+    pub issues: Vec<RowIssue>,
+    /// The row's cells as display text in template order, for the error file.
+    pub raw: Option<Vec<String>>,
+    /// Skipped (INSERT found the code) rather than failed.
+    pub skipped: bool,
+}
+
+/// A validated batch on its way to the writer.
+pub(super) struct CheckedBatch {
+    /// The file's header labels by template position, for messages about columns.
+    pub labels: Arc<[String]>,
+    pub records: Records,
+    /// Spreadsheet row of each record, in order.
+    pub record_rows: Vec<u64>,
+    pub problems: Vec<RowProblem>,
+}
+
+/// The final numbers of the writer stage.
+#[derive(Debug, Default)]
+pub(super) struct Tally {
+    pub created: u64,
+    pub updated: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub errors_not_sent: u64,
+    pub errors_not_persisted: u64,
+    /// Time the writer spent on batches (not waiting for them), for the log.
+    pub write_busy: std::time::Duration,
+    /// Time the reader spent reading and validating (not waiting for the writer).
+    pub read_busy: std::time::Duration,
+}
+
+/// The writer's tally, or its failure with the tally so far (boxed: it is the rare case).
+pub(super) type WriterResult = Result<Tally, Box<(Tally, Failure)>>;

@@ -1,0 +1,57 @@
+//! What a job is fixed to when it starts, and where its rows come from.
+
+use dataport_core::{ImportMode, Locale, Module, OnError};
+use dataport_plugin_sdk::{Options, Plugin};
+use dataport_store::Store;
+
+use super::super::records::RecordStream;
+use super::super::upload::{Upload, UploadFailure, UploadSummary};
+use crate::config::ImportLimits;
+use crate::formats::Chosen;
+
+/// Everything a job needs, fixed when it starts.
+pub struct Job {
+    pub id: i64,
+    pub module: Module,
+    pub mode: ImportMode,
+    pub on_error: OnError,
+    pub dry_run: bool,
+    pub locale: Locale,
+    pub options: Options,
+    /// The format name recorded with the job (`records` for record streams).
+    pub format: String,
+    pub limits: ImportLimits,
+    pub store: Store,
+}
+
+/// Where the rows come from.
+pub enum Input {
+    /// A file, read by a format plugin.
+    File { chosen: Chosen, upload: Upload },
+    /// Typed record batches (format `records`).
+    Records(RecordStream),
+}
+
+impl Input {
+    pub(super) fn finish(&self) -> UploadSummary {
+        match self {
+            Input::File { upload, .. } => upload.finish(),
+            Input::Records(stream) => stream.finish(),
+        }
+    }
+
+    pub(super) fn upload_failure(&self) -> Option<UploadFailure> {
+        match self {
+            Input::File { upload, .. } => upload.failure(),
+            Input::Records(_) => None,
+        }
+    }
+
+    /// Who read the rows, for messages.
+    pub(super) fn reader_name(&self) -> String {
+        match self {
+            Input::File { chosen, .. } => format!("the {} plugin", chosen.plugin.descriptor().name),
+            Input::Records(_) => "the record stream".to_owned(),
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! One import job, on blocking threads: the plugin reads and the core validates on one thread,
+//! the store writes on another, with a bounded channel of batches between them, so parsing and
+//! writing overlap and memory stays bounded whatever the file size.
+//!
+//! ```text
+//! upload chunks ─▶ read (plugin, cells) ─▶ validate (rules, in-file duplicates)
+//!                                                         │ CheckedBatch (≤ 2 in flight)
+//!                                                         ▼
+//!                       write (one transaction per batch, or one for all-or-nothing)
+//!                       ─▶ RowError / Preview / Progress events, persisted row errors
+//!                                                         ▼
+//!                       finish (the job's outcome, its report, Completed)
+//! ```
+//!
+//! Modules: [`job`] (what a job is fixed to), [`batch`] (what the stages hand each other),
+//! `read`, `validate`, `write`, `finish`. Only this file knows all of them.
+
+mod batch;
+mod finish;
+mod job;
+mod read;
+mod validate;
+mod write;
+
+use std::sync::mpsc::sync_channel;
+use std::time::Instant;
+
+use dataport_core::ErrorCode;
+
+use super::events::Events;
+use batch::{CheckedBatch, Failure, Tally, WriterResult};
+pub use job::{Input, Job};
+
+/// Rows shown in the Preview event.
+const PREVIEW_ROWS: usize = 10;
+/// Batches validated ahead of the writer.
+const BATCHES_IN_FLIGHT: usize = 2;
+
+/// Runs a job to its end and sends `Completed`. Never panics on bad input: every problem ends
+/// up in the job report; a panic (a bug) ends the job FAILED with INTERNAL.
+pub fn run(job: Job, events: Events, input: Input) {
+    let started = Instant::now();
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_to_end(&job, &events, &input, started)
+    }));
+    if let Err(panic) = ran {
+        finish::crashed(
+            &job,
+            &events,
+            &dataport_plugin_sdk::ffi::panic_message(&*panic),
+            started,
+        );
+    }
+}
+
+fn run_to_end(job: &Job, events: &Events, input: &Input, started: Instant) {
+    let (writer_result, reader_failure) = read_and_write(job, events, input);
+    let summary = input.finish();
+    let cancel_reason = events.cancel().reason();
+    let (tally, failure) = match writer_result {
+        Ok(tally) => (tally, reader_failure),
+        Err(failed) => {
+            let (tally, failure_in_writer) = *failed;
+            (tally, Some(failure_in_writer))
+        }
+    };
+    finish::finish(job, events, tally, failure, cancel_reason, &summary, started);
+}
+
+/// Reads, validates and writes. Returns the writer's tally and the reader's failure, if any.
+fn read_and_write(job: &Job, events: &Events, input: &Input) -> (WriterResult, Option<Failure>) {
+    let (tx, rx) = sync_channel::<CheckedBatch>(BATCHES_IN_FLIGHT);
+    std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new()
+            .name(format!("import-{}-writer", job.id))
+            .spawn_scoped(scope, || write::write_batches(job, events, rx));
+        let writer = match spawned {
+            Ok(handle) => handle,
+            Err(e) => {
+                let failure = Failure::new(
+                    ErrorCode::Internal,
+                    format!("cannot start the import writer: {e}"),
+                );
+                return (Err(Box::new((Tally::default(), failure))), None);
+            }
+        };
+        let started = Instant::now();
+        let mut waited = std::time::Duration::ZERO;
+        let failure = read::read_batches(job, events, input, |batch| {
+            let before = Instant::now();
+            let sent = tx.send(batch).is_ok();
+            waited += before.elapsed();
+            sent
+        })
+        .err();
+        let read_busy = started.elapsed().saturating_sub(waited);
+        // Closing the channel lets the writer finish its queue and stop.
+        drop(tx);
+        let result = writer
+            .join()
+            .unwrap_or_else(|panic| {
+                let message = dataport_plugin_sdk::ffi::panic_message(&*panic);
+                Err(Box::new((
+                    Tally::default(),
+                    Failure::new(
+                        ErrorCode::Internal,
+                        format!("the import writer crashed: {message}"),
+                    ),
+                )))
+            })
+            .map(|mut tally| {
+                tally.read_busy = read_busy;
+                tally
+            });
+        if let Some(f) = &failure
+            && !events.cancel().is_cancelled()
+        {
+            finish::report_job_error(job, events, f);
+        }
+        (result, failure)
+    })
+}

@@ -1,0 +1,189 @@
+//! Reading: the plugin (or the record stream) over the upload, its header mapped, its cells
+//! turned into core values and handed to validation a batch at a time.
+
+use chrono::{DateTime, NaiveDate};
+use dataport_core::header::{map_field_keys, map_header};
+use dataport_core::{ErrorCode, Value, messages};
+use dataport_plugin_sdk::{ByteSource, Cell, ErrorKind, Plugin, PluginError, Reader};
+use dataport_proto::v1::{self, import_event::Event};
+
+use super::super::events::Events;
+use super::super::upload::UploadFailure;
+use super::batch::{CheckedBatch, Failure};
+use super::job::{Input, Job};
+use super::validate::Checker;
+
+/// The failure for a plugin error, in the light of what happened to the upload.
+fn plugin_failure(error: PluginError, job: &Job, input: &Input) -> Failure {
+    match input.upload_failure() {
+        Some(UploadFailure::TooLarge { limit }) => {
+            return Failure::new(
+                ErrorCode::FileTooLarge,
+                messages::upload_too_large(limit, job.locale),
+            );
+        }
+        Some(UploadFailure::Broken(why)) => {
+            return Failure::new(ErrorCode::Internal, format!("upload interrupted: {why}"));
+        }
+        None => {}
+    }
+    let reader = input.reader_name();
+    match error.kind {
+        ErrorKind::MalformedFile => Failure::new(ErrorCode::MalformedFile, error.message),
+        ErrorKind::Encoding => Failure::new(ErrorCode::Encoding, error.message),
+        ErrorKind::InvalidOption => Failure::new(
+            ErrorCode::PluginError,
+            format!("{reader} refused its options: {}", error.message),
+        ),
+        ErrorKind::Io if matches!(input, Input::Records(_)) => Failure::new(
+            ErrorCode::Internal,
+            format!("the record stream broke off: {}", error.message),
+        ),
+        _ => Failure::new(
+            ErrorCode::PluginError,
+            format!("{reader} failed: {}", error.message),
+        ),
+    }
+}
+
+/// The reader of the rows: a plugin over the upload itself (or over a spooled copy, for plugins
+/// that seek), or the record stream.
+fn open_reader(job: &Job, input: &Input) -> Result<Box<dyn Reader>, Failure> {
+    match input {
+        Input::Records(stream) => Ok(Box::new(stream.clone())),
+        Input::File { chosen, upload } => {
+            let source: Box<dyn ByteSource> = if chosen.plugin.descriptor().capabilities.needs_seek {
+                match upload.spool() {
+                    Ok(file) => Box::new(file),
+                    Err(e) => return Err(plugin_failure(PluginError::io(e.to_string()), job, input)),
+                }
+            } else {
+                Box::new(upload.clone())
+            };
+            chosen
+                .plugin
+                .open_reader(&chosen.format, &job.options, source)
+                .map_err(|e| plugin_failure(e, job, input))
+        }
+    }
+}
+
+/// A plugin cell as a core value.
+fn value_of(cell: Cell) -> Value {
+    match cell {
+        Cell::Null => Value::Null,
+        Cell::Text(s) => Value::Text(s),
+        Cell::Int(v) => Value::Int(v),
+        Cell::Float(v) => Value::Float(v),
+        Cell::Bool(v) => Value::Bool(v),
+        // Out-of-range days from a plugin become text, which validation reports as INVALID_DATE.
+        Cell::Date(days) => (days.checked_add(719_163))
+            .and_then(NaiveDate::from_num_days_from_ce_opt)
+            .map(Value::Date)
+            .unwrap_or_else(|| Value::Text(days.to_string())),
+        Cell::DateTime(micros) => DateTime::from_timestamp_micros(micros)
+            .map(|t| Value::DateTime(t.naive_utc()))
+            .unwrap_or_else(|| Value::Text(micros.to_string())),
+        Cell::Formula(f) => Value::Formula(f),
+        // A cell kind from a newer plugin: keep its text so the user sees it.
+        #[allow(unreachable_patterns)]
+        other => Value::Text(format!("{other:?}")),
+    }
+}
+
+/// Reads the file and hands validated batches to `deliver` (false: the writer stopped).
+pub(super) fn read_batches(
+    job: &Job,
+    events: &Events,
+    input: &Input,
+    mut deliver: impl FnMut(CheckedBatch) -> bool,
+) -> Result<(), Failure> {
+    let cancel = events.cancel().clone();
+    let mut reader = open_reader(job, input)?;
+    let header = reader.header().map_err(|e| plugin_failure(e, job, input))?;
+    let mapped = match input {
+        Input::File { .. } => map_header(job.module, &header),
+        Input::Records(_) => map_field_keys(job.module, &header),
+    };
+    let mapping = mapped.map_err(|problem| Failure {
+        code: ErrorCode::HeaderMismatch,
+        message: problem.message(job.module, job.locale),
+        row: 1,
+        column: problem.column().unwrap_or_default().to_owned(),
+    })?;
+    events.send(Event::HeaderMapped(v1::HeaderMapped {
+        columns: mapping
+            .columns
+            .iter()
+            .filter(|c| c.index != usize::MAX)
+            .map(|c| v1::ColumnMapping {
+                index: c.index as u32,
+                label: c.label.clone(),
+                field: c.field.key.to_owned(),
+            })
+            .collect(),
+    }));
+    let mut checker = Checker::new(mapping, job.locale);
+    let counters = events.counters();
+    loop {
+        if cancel.is_cancelled() {
+            return Ok(());
+        }
+        let batch = match reader.next_batch(job.limits.batch_rows) {
+            Ok(Some(batch)) => batch,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(plugin_failure(e, job, input)),
+        };
+        let rows = batch
+            .rows
+            .into_iter()
+            .map(|row| (row.number, row.cells.into_iter().map(value_of).collect()));
+        let (checked, rows_in_batch) = checker.check(&batch.errors, rows);
+        let total = counters
+            .rows_read
+            .fetch_add(rows_in_batch, std::sync::atomic::Ordering::Relaxed)
+            + rows_in_batch;
+        if total > job.limits.max_rows {
+            return Err(Failure::new(
+                ErrorCode::FileTooLarge,
+                messages::too_many_rows(job.limits.max_rows, job.locale),
+            ));
+        }
+        if !deliver(checked) {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_become_values() {
+        assert_eq!(
+            value_of(Cell::Date(19_631)),
+            Value::Date(NaiveDate::from_ymd_opt(2023, 10, 1).unwrap())
+        );
+        assert_eq!(
+            value_of(Cell::Date(0)),
+            Value::Date(NaiveDate::from_ymd_opt(1970, 1, 1).unwrap())
+        );
+        let noon = NaiveDate::from_ymd_opt(2023, 10, 1)
+            .unwrap()
+            .and_hms_opt(12, 0, 0)
+            .unwrap();
+        assert_eq!(
+            value_of(Cell::DateTime(noon.and_utc().timestamp_micros())),
+            Value::DateTime(noon)
+        );
+        assert_eq!(value_of(Cell::Formula("=1".into())), Value::Formula("=1".into()));
+        // Out of range: text for validation to refuse, never an overflow.
+        assert_eq!(value_of(Cell::Date(i32::MAX)), Value::Text(i32::MAX.to_string()));
+        assert_eq!(value_of(Cell::Date(i32::MIN)), Value::Text(i32::MIN.to_string()));
+        assert_eq!(
+            value_of(Cell::DateTime(i64::MAX)),
+            Value::Text(i64::MAX.to_string())
+        );
+    }
+}

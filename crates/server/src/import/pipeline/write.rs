@@ -1,0 +1,353 @@
+//! Writing: checked batches into the store, one transaction per batch (SKIP_ROW), one for the
+//! file (ALL_OR_NOTHING) or none (dry run); then the rows the database refused, the preview, and
+//! the row errors sent and persisted.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Receiver;
+use std::time::Instant;
+
+use dataport_core::{ErrorCode, OnError, Records, RowIssue, messages};
+use dataport_proto::v1::{self, import_event::Event};
+use dataport_store::{JobCounts, RowErrorRecord, StoreError, WriteOutcome, WriteTx};
+
+use super::super::events::Events;
+use super::PREVIEW_ROWS;
+use super::batch::{CheckedBatch, Failure, RowProblem, Tally, WriterResult};
+use super::job::Job;
+use crate::report::row_error_to_proto;
+
+/// Where the writer sends its batches.
+enum Target {
+    /// One transaction per batch (SKIP_ROW).
+    PerBatch,
+    /// One transaction for the whole file (ALL_OR_NOTHING); `None` until the first write.
+    Whole(Option<WriteTx>),
+    /// Dry run: lookups only.
+    DryRun,
+}
+
+struct Writer<'a> {
+    job: &'a Job,
+    events: &'a Events,
+    target: Target,
+    tally: Tally,
+    preview: Vec<v1::PreviewRow>,
+    preview_sent: bool,
+    sent: u64,
+    persisted: u64,
+    /// Row errors held back while an all-or-nothing transaction holds SQLite's writer.
+    held_errors: Vec<RowErrorRecord>,
+}
+
+pub(super) fn write_batches(job: &Job, events: &Events, batches: Receiver<CheckedBatch>) -> WriterResult {
+    let target = match (job.dry_run, job.on_error) {
+        (true, _) => Target::DryRun,
+        (false, OnError::AllOrNothing) => Target::Whole(None),
+        (false, OnError::SkipRow) => Target::PerBatch,
+    };
+    let mut writer = Writer {
+        job,
+        events,
+        target,
+        tally: Tally::default(),
+        preview: Vec::new(),
+        preview_sent: false,
+        sent: 0,
+        persisted: 0,
+        held_errors: Vec::new(),
+    };
+    let mut last_saved = Instant::now();
+    for batch in batches {
+        if events.cancel().is_cancelled() {
+            break;
+        }
+        let busy = Instant::now();
+        if let Err(failure) = writer.handle(batch) {
+            let tally = writer.abandon();
+            return Err(Box::new((tally, failure)));
+        }
+        writer.tally.write_busy += busy.elapsed();
+        events.send(events.progress());
+        if last_saved.elapsed() >= std::time::Duration::from_secs(1) {
+            last_saved = Instant::now();
+            let counts = JobCounts {
+                rows_read: events.counters().rows_read.load(Ordering::Relaxed),
+                created: writer.tally.created,
+                updated: writer.tally.updated,
+                skipped: writer.tally.skipped,
+                failed: writer.tally.failed,
+                bytes_read: 0,
+            };
+            if let Err(e) = job.store.update_job_progress(job.id, &counts) {
+                tracing::debug!(job = job.id, error = %e, "progress not saved");
+            }
+        }
+    }
+    writer.close()
+}
+
+pub(super) fn store_failure(e: StoreError) -> Failure {
+    Failure::new(ErrorCode::Internal, format!("the database failed: {e}"))
+}
+
+impl Writer<'_> {
+    /// Writes (or plans) one batch and reports its rows.
+    fn handle(&mut self, batch: CheckedBatch) -> Result<(), Failure> {
+        let CheckedBatch {
+            labels,
+            records,
+            record_rows,
+            mut problems,
+        } = batch;
+        let outcome = self.apply(&records)?;
+        self.tally.created += outcome.created;
+        self.tally.updated += outcome.updated;
+
+        // Rows the database refused, by code.
+        let index: HashMap<&str, usize> = records
+            .codes()
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| (c, i))
+            .collect();
+        let module = self.job.module;
+        let locale = self.job.locale;
+        let code_field = &module.fields()[0];
+        let mut refused = vec![false; records.len()];
+        let displays = |i: usize| records.get(i).map(|r| r.display_values());
+        let mut refuse = |code: &str,
+                          error: ErrorCode,
+                          message: String,
+                          skipped: bool,
+                          field: &'static dataport_core::FieldDef,
+                          value: String| {
+            if let Some(&i) = index.get(code) {
+                refused[i] = true;
+                problems.push(RowProblem {
+                    row: record_rows[i],
+                    issues: vec![RowIssue {
+                        column: module
+                            .fields()
+                            .iter()
+                            .position(|f| f.key == field.key)
+                            .and_then(|i| labels.get(i).cloned())
+                            .unwrap_or_else(|| locale.label(field).to_owned()),
+                        field: field.key,
+                        code: error,
+                        message,
+                        value,
+                    }],
+                    raw: displays(i),
+                    skipped,
+                });
+            }
+        };
+        for code in &outcome.skipped_existing {
+            refuse(
+                code,
+                ErrorCode::DuplicateKey,
+                messages::duplicate_key(module, code, locale),
+                true,
+                code_field,
+                code.clone(),
+            );
+        }
+        for code in &outcome.not_found {
+            refuse(
+                code,
+                ErrorCode::NotFound,
+                messages::not_found(module, code, locale),
+                false,
+                code_field,
+                code.clone(),
+            );
+        }
+        if !outcome.unknown_reference.is_empty() {
+            let customer_field = module.reference().map(|(_, f)| f).unwrap_or(code_field);
+            for code in &outcome.unknown_reference {
+                let customer = index
+                    .get(code.as_str())
+                    .and_then(|&i| records.get(i))
+                    .and_then(|r| r.customer_code())
+                    .map(str::to_owned)
+                    .unwrap_or_default();
+                refuse(
+                    code,
+                    ErrorCode::UnknownReference,
+                    messages::unknown_customer(&customer, locale),
+                    false,
+                    customer_field,
+                    customer,
+                );
+            }
+        }
+
+        let ok_rows = refused.iter().filter(|r| !**r).count() as u64;
+        let counters = self.events.counters();
+        counters.rows_ok.fetch_add(ok_rows, Ordering::Relaxed);
+        if !self.preview_sent {
+            for (i, _) in refused
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| !**r)
+                .take(PREVIEW_ROWS - self.preview.len())
+            {
+                if let Some(record) = records.get(i) {
+                    self.preview.push(v1::PreviewRow {
+                        row: record_rows[i],
+                        values: record.display_values(),
+                    });
+                }
+            }
+            if self.preview.len() >= PREVIEW_ROWS {
+                self.send_preview();
+            }
+        }
+
+        problems.sort_by_key(|p| p.row);
+        self.report(problems)
+    }
+
+    /// Runs the batch against the target.
+    fn apply(&mut self, records: &Records) -> Result<WriteOutcome, Failure> {
+        let job = self.job;
+        let failed_so_far = self.tally.failed > 0;
+        match &mut self.target {
+            Target::DryRun => job.store.plan(records, job.mode).map_err(store_failure),
+            Target::PerBatch => job.store.write(records, job.mode).map_err(store_failure),
+            Target::Whole(tx) => {
+                if tx.is_none() {
+                    *tx = Some(job.store.begin_write().map_err(store_failure)?);
+                }
+                let Some(tx) = tx.as_mut() else {
+                    return Err(Failure::new(
+                        ErrorCode::Internal,
+                        "the import transaction is gone",
+                    ));
+                };
+                // Once a row has failed nothing will be committed: keep checking, stop writing.
+                if failed_so_far {
+                    tx.plan(records, job.mode).map_err(store_failure)
+                } else {
+                    tx.write(records, job.mode).map_err(store_failure)
+                }
+            }
+        }
+    }
+
+    /// Counts, sends and persists the problems of a batch (sorted by row).
+    fn report(&mut self, problems: Vec<RowProblem>) -> Result<(), Failure> {
+        if problems.is_empty() {
+            return Ok(());
+        }
+        let limits = self.job.limits;
+        let counters = self.events.counters();
+        let mut records = Vec::new();
+        for problem in problems {
+            if problem.skipped {
+                self.tally.skipped += 1;
+            } else {
+                self.tally.failed += 1;
+                counters.rows_failed.fetch_add(1, Ordering::Relaxed);
+            }
+            let row_data = problem
+                .raw
+                .as_ref()
+                .and_then(|raw| serde_json::to_string(raw).ok());
+            for (i, issue) in problem.issues.into_iter().enumerate() {
+                let record = RowErrorRecord {
+                    row: i64::try_from(problem.row).unwrap_or(i64::MAX),
+                    column: issue.column,
+                    field: issue.field.to_owned(),
+                    code: issue.code,
+                    message: issue.message,
+                    raw_value: Some(issue.value),
+                    // The row's cells ride with its first error only.
+                    row_data: if i == 0 { row_data.clone() } else { None },
+                };
+                if self.sent < limits.max_row_error_events {
+                    self.sent += 1;
+                    self.events.send(Event::RowError(row_error_to_proto(&record)));
+                } else {
+                    self.tally.errors_not_sent += 1;
+                }
+                if self.persisted < limits.max_persisted_row_errors {
+                    self.persisted += 1;
+                    records.push(record);
+                } else {
+                    self.tally.errors_not_persisted += 1;
+                }
+            }
+        }
+        if matches!(self.target, Target::Whole(_)) {
+            self.held_errors.extend(records);
+            Ok(())
+        } else {
+            self.job
+                .store
+                .insert_row_errors(self.job.id, &records)
+                .map_err(store_failure)
+        }
+    }
+
+    fn send_preview(&mut self) {
+        if self.preview_sent {
+            return;
+        }
+        self.preview_sent = true;
+        let fields = self
+            .job
+            .module
+            .fields()
+            .iter()
+            .map(|f| f.key.to_owned())
+            .collect();
+        self.events.send(Event::Preview(v1::Preview {
+            fields,
+            rows: std::mem::take(&mut self.preview),
+        }));
+    }
+
+    /// Ends the writer normally: commits or rolls back, persists held errors.
+    fn close(mut self) -> WriterResult {
+        self.send_preview();
+        let cancelled = self.events.cancel().is_cancelled();
+        let target = std::mem::replace(&mut self.target, Target::DryRun);
+        if let Target::Whole(Some(tx)) = target {
+            let result = if self.tally.failed > 0 || cancelled {
+                tx.rollback()
+            } else {
+                tx.commit()
+            };
+            if let Err(e) = result {
+                let failure = store_failure(e);
+                self.persist_held();
+                return Err(Box::new((std::mem::take(&mut self.tally), failure)));
+            }
+        }
+        self.persist_held();
+        Ok(self.tally)
+    }
+
+    /// Ends the writer after a failure: rolls back an open transaction.
+    fn abandon(mut self) -> Tally {
+        if let Target::Whole(Some(tx)) = std::mem::replace(&mut self.target, Target::DryRun)
+            && let Err(e) = tx.rollback()
+        {
+            tracing::warn!(job = self.job.id, error = %e, "rollback of a failed import failed");
+        }
+        self.persist_held();
+        std::mem::take(&mut self.tally)
+    }
+
+    fn persist_held(&mut self) {
+        if self.held_errors.is_empty() {
+            return;
+        }
+        if let Err(e) = self.job.store.insert_row_errors(self.job.id, &self.held_errors) {
+            tracing::warn!(job = self.job.id, error = %e, "cannot persist the row errors of an import");
+        }
+        self.held_errors.clear();
+    }
+}
