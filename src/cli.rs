@@ -33,7 +33,8 @@ pub enum Command {
     /// Count the records a filter selects (the export's "共N条").
     Count(CountArgs),
     /// Import a file (xlsx, csv or any plugin format) into a module; exit code 0 = all rows
-    /// imported, 2 = some rows failed or were skipped, 1 = the job failed.
+    /// imported, 2 = some rows failed or were skipped, 1 = the job failed (nothing imported),
+    /// 3 = interrupted (what was committed is kept; run it again to continue).
     Import(ImportArgs),
     /// Export records as a file: filter, count ("共N条"), fields, format, scope; the download is
     /// checked against the server's sha256 before it is saved.

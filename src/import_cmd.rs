@@ -1,6 +1,7 @@
 //! `dataport import FILE --module M`: streams a file to the server, shows progress, prints the
 //! report and the first errors, and exits 0 (all imported), 2 (some rows failed or were
-//! skipped) or 1 (the job failed).
+//! skipped), 1 (the job failed: nothing was imported) or 3 (interrupted: what was committed is
+//! kept, and running the import again continues).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -212,6 +213,7 @@ pub async fn run(mut client: AuthedClient, request: ImportRequest) -> Result<Exi
     Ok(match report.status() {
         v1::JobStatus::Succeeded => ExitCode::SUCCESS,
         v1::JobStatus::PartiallySucceeded => ExitCode::from(2),
+        v1::JobStatus::Interrupted => ExitCode::from(3),
         _ => ExitCode::FAILURE,
     })
 }

@@ -51,7 +51,11 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // A failed call shows its code: `error [INVALID_ARGUMENT]: ...`.
+            match error.chain().find_map(|e| e.downcast_ref::<CallFailed>()) {
+                Some(call) => eprintln!("error [{}]: {error:#}", call.label),
+                None => eprintln!("error: {error:#}"),
+            }
             ExitCode::FAILURE
         }
     }
@@ -221,9 +225,33 @@ async fn connect(args: &ClientArgs, file: &FileConfig) -> Result<AuthedClient> {
     Ok(dataport_client::connect(&server, &token).await?)
 }
 
-/// Turns a failed call into an error that says what the server said.
+/// A failed call: what the server said, and the code to show with it (the dataport reason
+/// from the status details, else the gRPC code name).
+#[derive(Debug)]
+pub(crate) struct CallFailed {
+    label: String,
+    message: String,
+}
+
+impl std::fmt::Display for CallFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CallFailed {}
+
+/// Turns a failed call into an error that says what the server said; `main` prints it as
+/// `error [CODE]: message`.
 pub(crate) fn call_failed(status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{:?}: {}", status.code(), status.message())
+    let message = match status.message() {
+        "" => status.code().description().to_owned(),
+        message => message.to_owned(),
+    };
+    anyhow::Error::new(CallFailed {
+        label: dataport_client::error_label(&status),
+        message,
+    })
 }
 
 fn filter_from_args(args: &FilterArgs) -> Result<(Module, v1::Filter)> {

@@ -1,6 +1,6 @@
 //! Tokens and permissions over real gRPC calls.
 
-use dataport_client::v1;
+use dataport_client::{ErrorCode, v1};
 use tonic::Code;
 
 use crate::harness::{TestServer, stderr, stdout};
@@ -29,6 +29,14 @@ async fn calls_without_a_valid_token_are_unauthenticated() {
     let mut anonymous = server.anonymous_client().await;
     let status = anonymous.count_records(count_request()).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(
+        dataport_client::error_code(&status),
+        Some(ErrorCode::Unauthenticated)
+    );
+    assert_eq!(
+        dataport_client::error_reason(&status).as_deref(),
+        Some("UNAUTHENTICATED")
+    );
     assert!(
         status.message().contains("missing API token"),
         "{}",
@@ -62,6 +70,10 @@ async fn an_export_only_token_cannot_import() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(
+        dataport_client::error_code(&status),
+        Some(ErrorCode::PermissionDenied)
+    );
     assert!(
         status.message().contains("'import' permission"),
         "{}",
@@ -170,6 +182,7 @@ async fn job_reads_and_counts_validate_their_arguments() {
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
     assert_eq!(status.message(), "import job 42 does not exist");
+    assert_eq!(dataport_client::error_code(&status), Some(ErrorCode::NotFound));
 
     let status = client
         .list_import_jobs(v1::ListImportJobsRequest {
@@ -179,12 +192,24 @@ async fn job_reads_and_counts_validate_their_arguments() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(
+        dataport_client::error_code(&status),
+        Some(ErrorCode::InvalidArgument)
+    );
+    assert_eq!(
+        dataport_client::bad_request_field(&status).as_deref(),
+        Some("page_token")
+    );
 
     let status = client
         .count_records(v1::CountRecordsRequest::default())
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(
+        dataport_client::bad_request_field(&status).as_deref(),
+        Some("module")
+    );
     assert!(
         status.message().contains("module is required"),
         "{}",

@@ -1,5 +1,6 @@
 //! The command-line client against a running server.
 
+use crate::harness::OutputWithin;
 use crate::harness::{TestServer, run_cli, stderr, stdout};
 
 #[tokio::test]
@@ -66,8 +67,7 @@ async fn jobs_list_works_with_the_token_from_the_environment() {
             "/nonexistent",
         ])
         .env("DATAPORT_TOKEN", server.admin_token())
-        .output()
-        .unwrap();
+        .output_within();
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).starts_with("id"), "{}", stdout(&output));
 }

@@ -205,7 +205,7 @@ async fn a_large_export_streams_in_chunks_with_progress() {
     let mut chunks = 0;
     let mut progress = Vec::new();
     let mut size = 0;
-    while let Some(event) = tokio_stream::StreamExt::next(&mut stream).await {
+    while let Some(event) = crate::support::next_within(&mut stream, "the next export event").await {
         match event.unwrap().event {
             Some(v1::export_event::Event::Chunk(c)) => {
                 assert!(c.len() <= 256 * 1024);

@@ -12,6 +12,12 @@ use std::{
 use dataport_client::{AuthedClient, v1};
 use tempfile::TempDir;
 
+/// The longest any single wait of a test may take (a server start, a CLI run, a stream):
+/// past it the test fails with what it was waiting for instead of hanging CI.
+pub const WAIT: Duration = Duration::from_secs(300);
+/// How long a test server may live; a watchdog kills it then, so a test blocked on one fails.
+const SERVER_LIFETIME: Duration = Duration::from_secs(900);
+
 /// Path of the binary under test.
 pub fn dataport_bin() -> &'static str {
     env!("CARGO_BIN_EXE_dataport")
@@ -26,6 +32,21 @@ pub struct TestServer {
     pub banner: Vec<String>,
     /// PostgreSQL: the admin URL and this server's schema, dropped with the server.
     pg_schema: Option<(String, String)>,
+    /// Dropping it stops the watchdog.
+    watchdog: Option<mpsc::Sender<()>>,
+}
+
+/// Kills the server `pid` (our own child, not yet reaped, so the PID is still ours) if it is
+/// still running after [`SERVER_LIFETIME`]; returns the handle that calls the watchdog off.
+fn watchdog(pid: u32) -> mpsc::Sender<()> {
+    let (tx, rx) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(SERVER_LIFETIME) {
+            eprintln!("watchdog: test server {pid} still running after {SERVER_LIFETIME:?}; killing it");
+            let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+        }
+    });
+    tx
 }
 
 /// The database behind a test server.
@@ -112,12 +133,14 @@ impl TestServer {
         if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
             banner.push(line);
         }
+        let watchdog = Some(watchdog(child.id()));
         TestServer {
             child: Some(child),
             addr,
             dir,
             banner,
             pg_schema: None,
+            watchdog,
         }
     }
 
@@ -148,6 +171,18 @@ impl TestServer {
                 Some(server)
             }
         }
+    }
+
+    /// Kills the server with SIGKILL (a crash: no shutdown code runs) and hands back its
+    /// directory, so a new server can start on the same database.
+    pub fn kill9(mut self) -> TempDir {
+        self.watchdog.take();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self.dir, dir)
     }
 
     /// The server's process id.
@@ -202,6 +237,7 @@ impl TestServer {
 
     /// Sends SIGTERM and waits for the process to exit.
     pub fn stop(mut self) -> ExitStatus {
+        self.watchdog.take();
         let mut child = self.child.take().expect("running");
         let status = Command::new("kill")
             .arg("-TERM")
@@ -215,6 +251,7 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
+        self.watchdog.take();
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -233,7 +270,8 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> ExitStatus {
         }
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
-            panic!("server did not stop within {timeout:?}");
+            let _ = child.wait();
+            panic!("process {} did not exit within {timeout:?}", child.id());
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -248,7 +286,47 @@ pub fn run_cli(dir: &Path, args: &[&str]) -> Output {
             command.env_remove(key);
         }
     }
-    command.output().expect("run dataport")
+    output_within(&mut command, WAIT)
+}
+
+/// `Command::output` with a deadline of [`WAIT`].
+pub trait OutputWithin {
+    fn output_within(&mut self) -> Output;
+}
+
+impl OutputWithin for Command {
+    fn output_within(&mut self) -> Output {
+        output_within(self, WAIT)
+    }
+}
+
+/// Runs a command to its end, killing it and failing the test if it takes longer than `limit`.
+pub fn output_within(command: &mut Command, limit: Duration) -> Output {
+    use std::io::Read;
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err.read_to_end(&mut buf);
+        buf
+    });
+    let status = wait_with_timeout(&mut child, limit);
+    Output {
+        status,
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
 }
 
 pub fn stdout(output: &Output) -> String {

@@ -1,15 +1,27 @@
 //! End-to-end tests: the real `dataport` binary on loopback, real gRPC clients, real files.
 //!
-//! One test binary (ripgrep's habit); one module per concern.
+//! One test binary (ripgrep's habit); one module per concern. Every wait has a deadline
+//! (`harness::WAIT`), and a watchdog kills a test server that outlives its test.
 
+// Shared by all: starting servers and CLIs with deadlines, and the client-side helpers.
 mod harness;
 mod support;
 
+// Tokens, permissions and authentication failures on every RPC.
 mod auth;
+// The `dataport` commands a user types: import, export, template, jobs, token, gen; exit codes.
 mod cli;
+// Exports, templates and error files: filters, fields, formats, escaping, round trips.
 mod export;
+// The Import RPC: rules and error codes, modes, all-or-nothing, dry runs, limits, cancellation.
 mod import;
+// Record streams and `dataport migrate` between two servers.
 mod migrate;
+// Loading plugins: versions, broken and panicking plugins, hostile files.
 mod plugins;
+// A Python grpcio client decodes the google.rpc.Status details of failed calls.
+mod python;
+// The server process: start-up, health, reflection, shutdown.
 mod server;
+// Vendor layouts (Salesforce, HubSpot) through the server.
 mod vendors;

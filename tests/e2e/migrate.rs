@@ -1,11 +1,11 @@
 //! Typed record streams and `dataport migrate` between a SQLite and a PostgreSQL instance.
 
+use crate::harness::OutputWithin;
 use std::collections::BTreeMap;
 
 use dataport_client::{AuthedClient, v1};
 use dataport_core::Module;
 use sha2::{Digest, Sha256};
-use tokio_stream::StreamExt;
 
 use crate::harness::{Backend, TestServer, stderr, stdout};
 
@@ -55,7 +55,7 @@ async fn import_records(
         .into_inner();
     let mut errors = Vec::new();
     let mut report = None;
-    while let Some(event) = stream.next().await {
+    while let Some(event) = crate::support::next_within(&mut stream, "the next event").await {
         match event.unwrap().event {
             Some(v1::import_event::Event::RowError(e)) => errors.push(e),
             Some(v1::import_event::Event::Completed(c)) => report = c.report,
@@ -90,7 +90,7 @@ async fn checksum(client: &mut AuthedClient, module: Module) -> (u64, u128) {
         .unwrap()
         .into_inner();
     let (mut rows, mut sum) = (0u64, 0u128);
-    while let Some(event) = stream.next().await {
+    while let Some(event) = crate::support::next_within(&mut stream, "the next event").await {
         if let Some(v1::export_event::Event::Records(batch)) = event.unwrap().event {
             for record in batch.records {
                 let mut hasher = Sha256::new();
@@ -141,7 +141,7 @@ async fn record_streams_import_with_the_same_rules_as_files() {
         .unwrap()
         .into_inner();
     let mut first = None;
-    while let Some(event) = stream.next().await {
+    while let Some(event) = crate::support::next_within(&mut stream, "the next event").await {
         if let Some(v1::export_event::Event::Records(batch)) = event.unwrap().event {
             first.get_or_insert(batch);
         }
@@ -280,8 +280,7 @@ async fn migrate_copies_everything_from_sqlite_to_postgresql() {
         .env("DATAPORT_FROM_TOKEN", source.admin_token())
         .env("DATAPORT_TO_TOKEN", target.admin_token())
         .current_dir(source.dir.path())
-        .output()
-        .unwrap();
+        .output_within();
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     let table = stdout(&out);
     // Customers first, so contacts and opportunities find theirs.
@@ -317,8 +316,7 @@ async fn migrate_copies_everything_from_sqlite_to_postgresql() {
         .env("DATAPORT_FROM_TOKEN", source.admin_token())
         .env("DATAPORT_TO_TOKEN", target.admin_token())
         .current_dir(source.dir.path())
-        .output()
-        .unwrap();
+        .output_within();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         checksum(&mut copy, Module::Contacts).await,
@@ -343,8 +341,11 @@ async fn migrate_explains_a_wrong_token_for_either_side() {
         .env("DATAPORT_FROM_TOKEN", source.admin_token())
         .env("DATAPORT_TO_TOKEN", "dp_wrong")
         .current_dir(source.dir.path())
-        .output()
-        .unwrap();
+        .output_within();
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("Unauthenticated"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("error [UNAUTHENTICATED]: "),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -2,7 +2,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use tokio_stream::StreamExt;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -52,7 +51,10 @@ async fn reflection_lists_the_dataport_service_without_a_token() {
         .await
         .unwrap()
         .into_inner();
-    let response = responses.next().await.expect("one response").unwrap();
+    let response = crate::support::next_within(&mut responses, "the health response")
+        .await
+        .expect("one response")
+        .unwrap();
     let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
         panic!("unexpected reflection answer: {response:?}");
     };

@@ -244,7 +244,7 @@ pub async fn import(client: &mut AuthedClient, request: &Import, bytes: &[u8]) -
         .unwrap_or_else(|s| panic!("import refused: {s:?}"))
         .into_inner();
     let mut run = Run::default();
-    while let Some(event) = stream.next().await {
+    while let Some(event) = next_within(&mut stream, "the next import event").await {
         match event
             .unwrap_or_else(|s| panic!("import stream failed: {s:?}"))
             .event
@@ -281,7 +281,7 @@ pub async fn export(client: &mut AuthedClient, request: v1::ExportRequest) -> Do
         .into_inner();
     let mut bytes = Vec::new();
     let mut started = None;
-    while let Some(event) = stream.next().await {
+    while let Some(event) = next_within(&mut stream, "the next export event").await {
         match event.unwrap_or_else(|s| panic!("export failed: {s:?}")).event {
             Some(v1::export_event::Event::Started(s)) => started = Some(s),
             Some(v1::export_event::Event::Chunk(c)) => bytes.extend(c),
@@ -311,7 +311,7 @@ pub async fn file(stream: tonic::Streaming<v1::FileEvent>) -> (String, Vec<u8>) 
     let mut stream = stream;
     let mut name = String::new();
     let mut bytes = Vec::new();
-    while let Some(event) = stream.next().await {
+    while let Some(event) = next_within(&mut stream, "the next download event").await {
         match event.unwrap_or_else(|s| panic!("download failed: {s:?}")).event {
             Some(v1::file_event::Event::Started(s)) => name = s.file_name,
             Some(v1::file_event::Event::Chunk(c)) => bytes.extend(c),
@@ -351,4 +351,11 @@ pub fn read_file(format: &str, bytes: Vec<u8>) -> (Vec<String>, Vec<Vec<dataport
     .unwrap_or_else(|e| panic!("{e}"));
     let (header, batch) = dataport_plugin_sdk::read_all(&mut *reader, 1000).unwrap_or_else(|e| panic!("{e}"));
     (header, batch.rows.into_iter().map(|r| r.cells).collect())
+}
+
+/// The next item of a stream, failing the test after [`crate::harness::WAIT`].
+pub async fn next_within<S: tokio_stream::Stream + Unpin>(stream: &mut S, what: &str) -> Option<S::Item> {
+    tokio::time::timeout(crate::harness::WAIT, stream.next())
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {:?} waiting for {what}", crate::harness::WAIT))
 }

@@ -2,10 +2,9 @@
 
 use std::fmt;
 
-/// What went wrong with a row, a file or a job. Travels in `RowError` events, persisted row
-/// errors and gRPC status details.
+/// What went wrong with a row, a file, a job or a call. Travels in `RowError` events, persisted
+/// row errors and gRPC status details (where it is also the `google.rpc.ErrorInfo` reason).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum ErrorCode {
     HeaderMismatch,
     RequiredMissing,
@@ -25,11 +24,22 @@ pub enum ErrorCode {
     MalformedFile,
     PluginError,
     Internal,
+    // Call-level codes: every failed RPC carries one (see `dataport_server::error`).
+    /// No usable bearer token.
+    Unauthenticated,
+    /// The token lacks a permission.
+    PermissionDenied,
+    /// A request field is missing or malformed.
+    InvalidArgument,
+    /// The client cancelled or went away.
+    Cancelled,
+    /// The database cannot be reached or stayed busy; retrying later may work.
+    Unavailable,
 }
 
 impl ErrorCode {
     /// Every code, in proto order.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::HeaderMismatch,
         ErrorCode::RequiredMissing,
         ErrorCode::DuplicateInFile,
@@ -48,6 +58,11 @@ impl ErrorCode {
         ErrorCode::MalformedFile,
         ErrorCode::PluginError,
         ErrorCode::Internal,
+        ErrorCode::Unauthenticated,
+        ErrorCode::PermissionDenied,
+        ErrorCode::InvalidArgument,
+        ErrorCode::Cancelled,
+        ErrorCode::Unavailable,
     ];
 
     /// The SCREAMING_SNAKE name used in the proto enum and in persisted rows.
@@ -71,6 +86,11 @@ impl ErrorCode {
             ErrorCode::MalformedFile => "MALFORMED_FILE",
             ErrorCode::PluginError => "PLUGIN_ERROR",
             ErrorCode::Internal => "INTERNAL",
+            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+            ErrorCode::PermissionDenied => "PERMISSION_DENIED",
+            ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
+            ErrorCode::Cancelled => "CANCELLED",
+            ErrorCode::Unavailable => "UNAVAILABLE",
         }
     }
 

@@ -69,8 +69,11 @@ word_enum!(
         PartiallySucceeded => "partially_succeeded",
         /// Nothing (more) was imported: a file-level error, ALL_OR_NOTHING with failures, or an internal error.
         Failed => "failed",
-        /// The client went away before the job finished.
+        /// Cancelled on purpose by the client; what was committed before is kept (SKIP_ROW).
         Cancelled => "cancelled",
+        /// Stopped before the end of its input (server stopped or killed, database lost,
+        /// client gone); the report says exactly what was committed.
+        Interrupted => "interrupted",
     }
 );
 

@@ -37,7 +37,6 @@ pub use value::Value;
 
 /// Errors from parsing domain words (module names, modes, permissions, ...).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum CoreError {
     /// A word that names none of the allowed values.
     #[error("unknown {what} '{value}': expected one of {expected}")]

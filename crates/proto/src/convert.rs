@@ -8,13 +8,36 @@ use dataport_core as core;
 
 use crate::v1;
 
-/// A request field that cannot be turned into a domain value. The message names the field.
+/// A request field that cannot be turned into a domain value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvalidField(pub String);
+pub struct InvalidField {
+    /// The offending field as a dotted path from the message converted (`module`,
+    /// `filter.customers.created_at.from`); [`InvalidField::within`] prefixes the parent.
+    pub field: String,
+    /// What is wrong and how to fix it, for a person.
+    pub message: String,
+}
+
+impl InvalidField {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        InvalidField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The same error for a message nested in `parent` (e.g. `spec` of an ImportRequest).
+    pub fn within(self, parent: &str) -> Self {
+        InvalidField {
+            field: format!("{parent}.{}", self.field),
+            message: self.message,
+        }
+    }
+}
 
 impl std::fmt::Display for InvalidField {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -26,8 +49,9 @@ pub fn module_from_proto(value: i32) -> Result<core::Module, InvalidField> {
         Ok(v1::Module::Customers) => Ok(core::Module::Customers),
         Ok(v1::Module::Contacts) => Ok(core::Module::Contacts),
         Ok(v1::Module::Opportunities) => Ok(core::Module::Opportunities),
-        _ => Err(InvalidField(
-            "module is required: MODULE_CUSTOMERS, MODULE_CONTACTS or MODULE_OPPORTUNITIES".into(),
+        _ => Err(InvalidField::new(
+            "module",
+            "module is required: MODULE_CUSTOMERS, MODULE_CONTACTS or MODULE_OPPORTUNITIES",
         )),
     }
 }
@@ -46,7 +70,7 @@ pub fn import_mode_from_proto(value: i32) -> Result<core::ImportMode, InvalidFie
         Ok(v1::ImportMode::Unspecified | v1::ImportMode::Insert) => Ok(core::ImportMode::Insert),
         Ok(v1::ImportMode::Update) => Ok(core::ImportMode::Update),
         Ok(v1::ImportMode::Upsert) => Ok(core::ImportMode::Upsert),
-        Err(_) => Err(InvalidField(format!("unknown import mode {value}"))),
+        Err(_) => Err(InvalidField::new("mode", format!("unknown import mode {value}"))),
     }
 }
 
@@ -63,7 +87,7 @@ pub fn on_error_from_proto(value: i32) -> Result<core::OnError, InvalidField> {
     match v1::OnError::try_from(value) {
         Ok(v1::OnError::Unspecified | v1::OnError::SkipRow) => Ok(core::OnError::SkipRow),
         Ok(v1::OnError::AllOrNothing) => Ok(core::OnError::AllOrNothing),
-        Err(_) => Err(InvalidField(format!("unknown on_error {value}"))),
+        Err(_) => Err(InvalidField::new("on_error", format!("unknown on_error {value}"))),
     }
 }
 
@@ -83,7 +107,8 @@ pub fn job_status_from_proto(value: i32) -> Result<Option<core::JobStatus>, Inva
         Ok(v1::JobStatus::PartiallySucceeded) => Some(core::JobStatus::PartiallySucceeded),
         Ok(v1::JobStatus::Failed) => Some(core::JobStatus::Failed),
         Ok(v1::JobStatus::Cancelled) => Some(core::JobStatus::Cancelled),
-        Err(_) => return Err(InvalidField(format!("unknown job status {value}"))),
+        Ok(v1::JobStatus::Interrupted) => Some(core::JobStatus::Interrupted),
+        Err(_) => return Err(InvalidField::new("status", format!("unknown job status {value}"))),
     })
 }
 
@@ -94,6 +119,7 @@ pub fn job_status_to_proto(status: core::JobStatus) -> v1::JobStatus {
         core::JobStatus::PartiallySucceeded => v1::JobStatus::PartiallySucceeded,
         core::JobStatus::Failed => v1::JobStatus::Failed,
         core::JobStatus::Cancelled => v1::JobStatus::Cancelled,
+        core::JobStatus::Interrupted => v1::JobStatus::Interrupted,
     }
 }
 
@@ -130,9 +156,10 @@ fn date(field: &str, text: &str) -> Result<Option<NaiveDate>, InvalidField> {
     NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
         .map(Some)
         .map_err(|_| {
-            InvalidField(format!(
-                "{field}: '{text}' is not a date; write YYYY-MM-DD, e.g. 2023-10-01"
-            ))
+            InvalidField::new(
+                field,
+                format!("{field}: '{text}' is not a date; write YYYY-MM-DD, e.g. 2023-10-01"),
+            )
         })
 }
 
@@ -147,7 +174,10 @@ fn date_range(field: &str, range: Option<&v1::DateRange>) -> Result<core::DateRa
     if let (Some(from), Some(to)) = (parsed.from, parsed.to)
         && from > to
     {
-        return Err(InvalidField(format!("{field}: from {from} is after to {to}")));
+        return Err(InvalidField::new(
+            field,
+            format!("{field}: from {from} is after to {to}"),
+        ));
     }
     Ok(parsed)
 }
@@ -193,11 +223,14 @@ pub fn filter_from_proto(
         }),
     };
     if parsed.module() != module {
-        return Err(InvalidField(format!(
-            "filter is for {} but the request's module is {}",
-            parsed.module(),
-            module
-        )));
+        return Err(InvalidField::new(
+            "filter",
+            format!(
+                "filter is for {} but the request's module is {}",
+                parsed.module(),
+                module
+            ),
+        ));
     }
     Ok(parsed)
 }
@@ -212,6 +245,14 @@ mod tests {
             let wire = error_code_to_proto(code);
             assert_eq!(wire.as_str_name(), code.as_str());
             assert_eq!(error_code_from_proto(wire as i32), Some(code));
+        }
+        // And the other way: every wire code but UNSPECIFIED is a core code.
+        let wire: Vec<v1::ErrorCode> = (1..1000)
+            .filter_map(|n| v1::ErrorCode::try_from(n).ok())
+            .collect();
+        assert_eq!(wire.len(), core::ErrorCode::ALL.len());
+        for code in wire {
+            assert!(core::ErrorCode::parse(code.as_str_name()).is_some(), "{code:?}");
         }
     }
 
@@ -232,7 +273,10 @@ mod tests {
                 Ok(Some(*status))
             );
         }
-        assert!(module_from_proto(0).is_err());
+        assert_eq!(
+            module_from_proto(0).unwrap_err().within("spec").field,
+            "spec.module"
+        );
         assert_eq!(on_error_from_proto(0), Ok(core::OnError::SkipRow));
     }
 
@@ -260,9 +304,10 @@ mod tests {
 
         let err = filter_from_proto(core::Module::Contacts, Some(&wire)).unwrap_err();
         assert_eq!(
-            err.0,
+            err.message,
             "filter is for customers but the request's module is contacts"
         );
+        assert_eq!(err.field, "filter");
 
         let bad_date = v1::Filter {
             module_filter: Some(v1::filter::ModuleFilter::Opportunities(v1::OpportunityFilter {
@@ -274,7 +319,8 @@ mod tests {
             })),
         };
         let err = filter_from_proto(core::Module::Opportunities, Some(&bad_date)).unwrap_err();
-        assert!(err.0.contains("'2023/10/01' is not a date"), "{err}");
+        assert!(err.message.contains("'2023/10/01' is not a date"), "{err}");
+        assert_eq!(err.field, "filter.opportunities.expected_close_date.from");
         assert_eq!(
             filter_from_proto(core::Module::Contacts, None),
             Ok(core::Filter::all(core::Module::Contacts))

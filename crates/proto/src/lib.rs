@@ -16,5 +16,13 @@ pub mod v1 {
 /// The encoded `FileDescriptorSet` of `dataport.v1`, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/dataport_descriptor.bin"));
 
+/// The `Any` type URL of `dataport.v1.ErrorDetail` in the `google.rpc.Status` details of a
+/// failed call.
+pub const ERROR_DETAIL_TYPE_URL: &str = "type.googleapis.com/dataport.v1.ErrorDetail";
+
+/// The `google.rpc.ErrorInfo` domain of every dataport error; the reason is the `ErrorCode`
+/// value name (`FILE_TOO_LARGE`).
+pub const ERROR_DOMAIN: &str = "dataport";
+
 /// The fully qualified service name, as health checks and reflection report it.
 pub const SERVICE_NAME: &str = "dataport.v1.DataPort";

@@ -15,7 +15,6 @@ pub const BOOTSTRAP_TOKEN_NAME: &str = "admin";
 
 /// Why the bootstrap token could not be provided.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum BootstrapError {
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -131,7 +131,6 @@ pub struct FileConfig {
 
 /// A config file that cannot be read or parsed.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },

@@ -11,6 +11,12 @@ use dataport_proto::v1;
 
 use crate::error::ServiceError;
 
+/// The request field a reader's format comes from (Import's `ImportSpec.format`), as bad
+/// requests name it.
+const READ_FIELD: &str = "spec.format";
+/// The request field a writer's format comes from (Export, GetTemplate, GetErrorFile).
+const WRITE_FIELD: &str = "format";
+
 /// A plugin chosen for a job, with the format name it serves.
 #[derive(Clone)]
 pub struct Chosen {
@@ -80,7 +86,7 @@ impl Formats {
         let format = format.trim().to_ascii_lowercase();
         let format = if format.is_empty() || format == "auto" {
             self.registry.format_for_file_name(file_name, true).ok_or_else(|| {
-                ServiceError::InvalidArgument(format!(
+                ServiceError::invalid(READ_FIELD, format!(
                     "cannot tell the format of '{file_name}' from its extension; set the format to one of: {}",
                     self.known()
                 ))
@@ -88,15 +94,18 @@ impl Formats {
         } else {
             format
         };
-        let plugin = self.plugin(&format)?;
+        let plugin = self.plugin(&format, READ_FIELD)?;
         let d = plugin.descriptor();
         if !d.capabilities.read {
-            return Err(ServiceError::InvalidArgument(format!(
-                "the {} plugin can write `{format}` files but not read them",
-                d.name
-            )));
+            return Err(ServiceError::invalid(
+                READ_FIELD,
+                format!(
+                    "the {} plugin can write `{format}` files but not read them",
+                    d.name
+                ),
+            ));
         }
-        supports(&d, module, &format)?;
+        supports(&d, module, &format, READ_FIELD)?;
         Ok(Chosen { format, plugin })
     }
 
@@ -106,24 +115,27 @@ impl Formats {
             f if f.is_empty() => default.to_owned(),
             f => f,
         };
-        let plugin = self.plugin(&format)?;
+        let plugin = self.plugin(&format, WRITE_FIELD)?;
         let d = plugin.descriptor();
         if !d.capabilities.write {
-            return Err(ServiceError::InvalidArgument(format!(
-                "the {} plugin can read `{format}` files but not write them",
-                d.name
-            )));
+            return Err(ServiceError::invalid(
+                WRITE_FIELD,
+                format!(
+                    "the {} plugin can read `{format}` files but not write them",
+                    d.name
+                ),
+            ));
         }
-        supports(&d, module, &format)?;
+        supports(&d, module, &format, WRITE_FIELD)?;
         Ok(Chosen { format, plugin })
     }
 
-    fn plugin(&self, format: &str) -> Result<Arc<LoadedPlugin>, ServiceError> {
+    fn plugin(&self, format: &str, field: &str) -> Result<Arc<LoadedPlugin>, ServiceError> {
         self.registry.for_format(format).cloned().ok_or_else(|| {
-            ServiceError::InvalidArgument(format!(
-                "unknown format '{format}'; loaded formats: {}",
-                self.known()
-            ))
+            ServiceError::invalid(
+                field,
+                format!("unknown format '{format}'; loaded formats: {}", self.known()),
+            )
         })
     }
 
@@ -159,15 +171,23 @@ impl Formats {
     }
 }
 
-fn supports(d: &dataport_plugin_sdk::Descriptor, module: Module, format: &str) -> Result<(), ServiceError> {
+fn supports(
+    d: &dataport_plugin_sdk::Descriptor,
+    module: Module,
+    format: &str,
+    field: &str,
+) -> Result<(), ServiceError> {
     if d.modules.is_empty() || d.modules.iter().any(|m| m == module.as_str()) {
         Ok(())
     } else {
-        Err(ServiceError::InvalidArgument(format!(
-            "the {} plugin (format `{format}`) does not handle {module}; it handles {}",
-            d.name,
-            d.modules.join(", ")
-        )))
+        Err(ServiceError::invalid(
+            field,
+            format!(
+                "the {} plugin (format `{format}`) does not handle {module}; it handles {}",
+                d.name,
+                d.modules.join(", ")
+            ),
+        ))
     }
 }
 

@@ -34,7 +34,6 @@ pub use service::DataPortService;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum ServerError {
     #[error("cannot open the database: {0}")]
     Store(#[from] StoreError),
@@ -76,6 +75,17 @@ impl Server {
             // is written.
             let formats = formats::Formats::discover(&plugin_dirs)?;
             let store = Store::open(&url)?;
+            // A SQLite database belongs to this one server: any job still RUNNING was left by
+            // a process that died. (PostgreSQL is shared by replicas; their jobs are not ours.)
+            if store.backend() == dataport_store::Backend::Sqlite {
+                let interrupted = store.interrupt_running_jobs(
+                    "the server stopped while this job was running; what it committed is kept \
+                     (see the counts and watermark); run the same import again to continue",
+                )?;
+                if interrupted > 0 {
+                    tracing::warn!(jobs = interrupted, "marked jobs of a previous run INTERRUPTED");
+                }
+            }
             let created = bootstrap::ensure_admin_token(&store, &token_file)?;
             Ok::<_, ServerError>((store, formats, created))
         })

@@ -36,6 +36,7 @@ pub fn job_to_proto(job: &ImportJob) -> v1::ImportJob {
         started_at_unix_ms: job.started_at.timestamp_millis(),
         finished_at_unix_ms: job.finished_at.map(|t| t.timestamp_millis()).unwrap_or(0),
         duration_ms: u64::try_from((end - job.started_at).num_milliseconds()).unwrap_or(0),
+        watermark: job.watermark,
     }
 }
 

@@ -148,7 +148,7 @@ impl v1::data_port_server::DataPort for DataPortService {
         let job_id = request.job_id;
         let limit = request.error_limit.min(MAX_ERROR_PAGE) as usize;
         let after_row = i64::try_from(request.errors_after_row)
-            .map_err(|_| ServiceError::InvalidArgument("errors_after_row is too large".into()))?;
+            .map_err(|_| ServiceError::invalid("errors_after_row", "errors_after_row is too large"))?;
         let store = self.store.clone();
         let (job, errors, total_errors) = blocking(move || {
             let job = store
@@ -187,10 +187,13 @@ impl v1::data_port_server::DataPort for DataPortService {
             None
         } else {
             Some(request.page_token.parse::<i64>().map_err(|_| {
-                ServiceError::InvalidArgument(format!(
-                    "page_token '{}' is not one this server issued; pass next_page_token unchanged",
-                    request.page_token
-                ))
+                ServiceError::invalid(
+                    "page_token",
+                    format!(
+                        "page_token '{}' is not one this server issued; pass next_page_token unchanged",
+                        request.page_token
+                    ),
+                )
             })?)
         };
         let module = if request.module == v1::Module::Unspecified as i32 {
@@ -239,6 +242,6 @@ fn unix_ms_bound(field: &str, value: i64) -> Result<Option<DateTime<Utc>>, Servi
         return Ok(None);
     }
     Utc.timestamp_millis_opt(value).single().map(Some).ok_or_else(|| {
-        ServiceError::InvalidArgument(format!("{field}: {value} is not a valid Unix time in ms"))
+        ServiceError::invalid(field, format!("{field}: {value} is not a valid Unix time in ms"))
     })
 }

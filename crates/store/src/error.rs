@@ -5,7 +5,6 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 /// What went wrong in the storage layer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum StoreError {
     /// A value that must be unique already exists. `what` is a complete sentence for a person.
     #[error("{what}")]
@@ -34,6 +33,9 @@ pub enum StoreError {
     /// Data read back that this version cannot understand (e.g. an unknown enum word).
     #[error("unexpected data in the database: {0}")]
     Corrupt(String),
+    /// A batch for a job that is no longer RUNNING (interrupted meanwhile): not written.
+    #[error("import job {id} is no longer running; the batch was not written")]
+    JobNotRunning { id: i64 },
 }
 
 impl From<DieselError> for StoreError {

@@ -71,6 +71,20 @@ pub struct ImportJob {
     pub error_message: Option<String>,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The last source row whose fate is final (committed, or reported as an error).
+    pub watermark: u64,
+}
+
+/// What one committed batch adds to its job, in the batch's own transaction.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct JobAdvance {
+    pub rows_read: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    /// The batch's last source row.
+    pub watermark: u64,
 }
 
 /// Which jobs [`crate::Store::list_jobs`] returns: newest first, every `Some` must match.
@@ -141,6 +155,7 @@ struct JobRow {
     started_at: NaiveDateTime,
     finished_at: Option<NaiveDateTime>,
     error_code: Option<String>,
+    watermark: i64,
 }
 
 fn word<T: std::str::FromStr>(what: &str, value: &str) -> Result<T> {
@@ -194,6 +209,7 @@ impl TryFrom<JobRow> for ImportJob {
             error_message: r.error_message,
             started_at: time::to_utc(r.started_at),
             finished_at: r.finished_at.map(time::to_utc),
+            watermark: count_from_db("watermark", r.watermark)?,
         })
     }
 }
@@ -283,6 +299,44 @@ pub(crate) fn update_progress(conn: &mut Conn<'_>, id: i64, counts: &JobCounts) 
         return Err(job_not_found(id));
     }
     Ok(())
+}
+
+/// Adds a committed batch to its job. Runs inside the batch's transaction; a job that is no
+/// longer RUNNING (interrupted by a sweep) refuses it, which rolls the batch back.
+pub(crate) fn advance_job(conn: &mut Conn<'_>, id: i64, advance: &JobAdvance) -> Result<()> {
+    use import_jobs::dsl;
+    let update = diesel::update(
+        import_jobs::table
+            .find(id)
+            .filter(dsl::status.eq(JobStatus::Running.as_str())),
+    )
+    .set((
+        dsl::rows_read.eq(dsl::rows_read + count_to_db(advance.rows_read)),
+        dsl::created.eq(dsl::created + count_to_db(advance.created)),
+        dsl::updated.eq(dsl::updated + count_to_db(advance.updated)),
+        dsl::skipped.eq(dsl::skipped + count_to_db(advance.skipped)),
+        dsl::failed.eq(dsl::failed + count_to_db(advance.failed)),
+        dsl::watermark.eq(count_to_db(advance.watermark)),
+    ));
+    let n = on_conn!(conn, |c| update.execute(c)?);
+    if n == 0 {
+        return Err(StoreError::JobNotRunning { id });
+    }
+    Ok(())
+}
+
+/// Marks every RUNNING job INTERRUPTED: at start-up of a server that owns its database alone
+/// (SQLite), whose running jobs can only be left over from a process that died.
+pub(crate) fn interrupt_running(conn: &mut Conn<'_>, reason: &str) -> Result<u64> {
+    use import_jobs::dsl;
+    let update =
+        diesel::update(import_jobs::table.filter(dsl::status.eq(JobStatus::Running.as_str()))).set((
+            dsl::status.eq(JobStatus::Interrupted.as_str()),
+            dsl::error_message.eq(reason),
+            dsl::finished_at.eq(time::now()),
+        ));
+    let n = on_conn!(conn, |c| update.execute(c)?);
+    Ok(n as u64)
 }
 
 pub(crate) fn finish_job(conn: &mut Conn<'_>, id: i64, finish: &JobFinish) -> Result<ImportJob> {

@@ -48,7 +48,7 @@ use crate::backend::{Conn, PgPooled, Pools, SqlitePooled, SqliteSettings, Target
 
 pub use crate::backend::Backend;
 pub use crate::error::StoreError;
-pub use crate::jobs::{ImportJob, JobCounts, JobFinish, JobQuery, NewImportJob, RowErrorRecord};
+pub use crate::jobs::{ImportJob, JobAdvance, JobCounts, JobFinish, JobQuery, NewImportJob, RowErrorRecord};
 pub use crate::records::WriteOutcome;
 pub use crate::tokens::ApiToken;
 
@@ -210,6 +210,13 @@ impl Store {
     }
 
     /// Ends a job and returns it as stored. `finished_at` is set to now.
+    /// Marks every RUNNING job INTERRUPTED with `reason`; returns how many. Only for a server
+    /// that owns its database alone (SQLite): at start-up its running jobs are left over from
+    /// a process that died.
+    pub fn interrupt_running_jobs(&self, reason: &str) -> Result<u64> {
+        self.with_writer(|c| jobs::interrupt_running(c, reason))
+    }
+
     pub fn finish_job(&self, id: i64, finish: &JobFinish) -> Result<ImportJob> {
         self.with_writer(|c| jobs::finish_job(c, id, finish))
     }
@@ -445,6 +452,23 @@ impl WriteTx {
     pub fn missing_customer_codes(&mut self, codes: &[&str]) -> Result<HashSet<String>> {
         let mut conn = self.active()?;
         records::missing_customer_codes(&mut conn, codes)
+    }
+
+    /// Persists row errors inside the transaction (committed with the batch they belong to).
+    pub fn insert_row_errors(&mut self, job_id: i64, errors: &[RowErrorRecord]) -> Result<()> {
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.active()?;
+        jobs::insert_row_errors(&mut conn, job_id, errors)
+    }
+
+    /// Adds a batch's counts and watermark to its job inside the transaction, so the job's
+    /// report commits (or rolls back) with the rows it counts. Fails with
+    /// [`StoreError::JobNotRunning`] if the job was interrupted meanwhile.
+    pub fn advance_job(&mut self, job_id: i64, advance: &JobAdvance) -> Result<()> {
+        let mut conn = self.active()?;
+        jobs::advance_job(&mut conn, job_id, advance)
     }
 
     pub fn commit(mut self) -> Result<()> {

@@ -76,6 +76,7 @@ diesel::table! {
         started_at -> Timestamp,
         finished_at -> Nullable<Timestamp>,
         error_code -> Nullable<Text>,
+        watermark -> BigInt,
     }
 }
 

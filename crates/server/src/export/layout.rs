@@ -48,16 +48,19 @@ impl Layout {
                 .or_else(|| dataport_core::header::field_for_label(module, key))
                 .ok_or_else(|| {
                     let known: Vec<&str> = module.fields().iter().map(|f| f.key).collect();
-                    ServiceError::InvalidArgument(format!(
-                        "{module} have no field '{key}'; choose from: {}",
-                        known.join(", ")
-                    ))
+                    ServiceError::invalid(
+                        "fields",
+                        format!(
+                            "{module} have no field '{key}'; choose from: {}",
+                            known.join(", ")
+                        ),
+                    )
                 })?;
             if fields.iter().any(|f| f.key == field.key) {
-                return Err(ServiceError::InvalidArgument(format!(
-                    "field '{}' is listed twice",
-                    field.key
-                )));
+                return Err(ServiceError::invalid(
+                    "fields",
+                    format!("field '{}' is listed twice", field.key),
+                ));
             }
             fields.push(field);
         }

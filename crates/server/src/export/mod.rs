@@ -385,10 +385,13 @@ fn generic_writer(
 ) -> Result<Chosen, ServiceError> {
     let chosen = ctx.formats.writer(format, DEFAULT_FORMAT, module)?;
     if chosen.is_layout() {
-        return Err(ServiceError::InvalidArgument(format!(
-            "{what} use dataport's template layout; `{}` is a vendor layout, so ask for xlsx or csv",
-            chosen.format
-        )));
+        return Err(ServiceError::invalid(
+            "format",
+            format!(
+                "{what} use dataport's template layout; `{}` is a vendor layout, so ask for xlsx or csv",
+                chosen.format
+            ),
+        ));
     }
     Ok(chosen)
 }

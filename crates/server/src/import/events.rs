@@ -20,14 +20,33 @@ pub type EventSender = mpsc::Sender<Result<v1::ImportEvent, Status>>;
 #[derive(Debug, Default)]
 pub struct Cancel {
     flag: AtomicBool,
-    reason: Mutex<Option<String>>,
+    stop: Mutex<Option<Stop>>,
+}
+
+/// Why a job stopped before the end of its input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// The client disappeared (stream broken, events no longer received): resumable.
+    Interrupted(String),
+    /// The client broke the protocol (a second spec, the wrong kind of message).
+    Protocol(String),
 }
 
 impl Cancel {
+    /// Stops the job because the client is gone; the first reason wins.
     pub fn cancel(&self, reason: impl Into<String>) {
-        let mut slot = self.reason.lock().unwrap_or_else(PoisonError::into_inner);
+        self.stop_with(Stop::Interrupted(reason.into()));
+    }
+
+    /// Stops the job because the client broke the protocol; the first reason wins.
+    pub fn refuse(&self, reason: impl Into<String>) {
+        self.stop_with(Stop::Protocol(reason.into()));
+    }
+
+    fn stop_with(&self, stop: Stop) {
+        let mut slot = self.stop.lock().unwrap_or_else(PoisonError::into_inner);
         if slot.is_none() {
-            *slot = Some(reason.into());
+            *slot = Some(stop);
         }
         self.flag.store(true, Ordering::SeqCst);
     }
@@ -36,12 +55,11 @@ impl Cancel {
         self.flag.load(Ordering::SeqCst)
     }
 
-    pub fn reason(&self) -> Option<String> {
-        self.reason.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    pub fn stop(&self) -> Option<Stop> {
+        self.stop.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 }
 
-/// Running counters, shared with the progress ticker.
 #[derive(Debug, Default)]
 pub struct Counters {
     pub rows_read: AtomicU64,

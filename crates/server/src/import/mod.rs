@@ -58,19 +58,20 @@ pub async fn start(
         .message()
         .await
         .map_err(|s| {
-            ServiceError::InvalidArgument(format!("cannot read the import request: {}", s.message()))
+            ServiceError::invalid("spec", format!("cannot read the import request: {}", s.message()))
         })?
         .ok_or_else(|| {
-            ServiceError::InvalidArgument("the import stream is empty: send an ImportSpec first".into())
+            ServiceError::invalid("spec", "the import stream is empty: send an ImportSpec first")
         })?;
     let Some(Message::Spec(spec)) = first.message else {
-        return Err(ServiceError::InvalidArgument(
-            "the first message of an import must be an ImportSpec (module, format, mode...), then the file's chunks".into(),
+        return Err(ServiceError::invalid(
+            "spec",
+            "the first message of an import must be an ImportSpec (module, format, mode...), then the file's chunks",
         ));
     };
-    let module = convert::module_from_proto(spec.module)?;
-    let mode = convert::import_mode_from_proto(spec.mode)?;
-    let on_error = convert::on_error_from_proto(spec.on_error)?;
+    let module = convert::module_from_proto(spec.module).map_err(|e| e.within("spec"))?;
+    let mode = convert::import_mode_from_proto(spec.mode).map_err(|e| e.within("spec"))?;
+    let on_error = convert::on_error_from_proto(spec.on_error).map_err(|e| e.within("spec"))?;
     let locale = convert::locale_from_proto(spec.locale);
     if spec.size > ctx.limits.max_upload_bytes {
         return Err(ServiceError::Domain {
@@ -211,7 +212,12 @@ async fn feed<M: Send + 'static>(
                         return;
                     }
                 }
-                Err(what) => break format!("unexpected {what}{}", rules.expected),
+                Err(what) => {
+                    let why = format!("unexpected {what}{}", rules.expected);
+                    cancel.refuse(why.clone());
+                    let _ = pipeline.send((rules.failed)(why)).await;
+                    return;
+                }
             },
             Ok(Some(ImportRequest { message: None })) => {}
             // The client closed its side: the input is complete.

@@ -13,6 +13,9 @@ pub(super) struct Failure {
     /// The spreadsheet row it concerns (1 for the header), if any.
     pub row: u64,
     pub column: String,
+    /// The job stopped short but what it committed stands, and running it again continues
+    /// (database lost, job interrupted elsewhere): INTERRUPTED rather than FAILED.
+    pub interrupts: bool,
 }
 
 impl Failure {
@@ -22,6 +25,7 @@ impl Failure {
             message: message.into(),
             row: 0,
             column: String::new(),
+            interrupts: false,
         }
     }
 }
@@ -44,6 +48,10 @@ pub(super) struct CheckedBatch {
     /// Spreadsheet row of each record, in order.
     pub record_rows: Vec<u64>,
     pub problems: Vec<RowProblem>,
+    /// Data rows this batch counts (blank rows are not data rows).
+    pub rows: u64,
+    /// The last source row the batch covers: the job's watermark once it is committed.
+    pub last_row: u64,
 }
 
 /// The final numbers of the writer stage.
@@ -55,6 +63,10 @@ pub(super) struct Tally {
     pub failed: u64,
     pub errors_not_sent: u64,
     pub errors_not_persisted: u64,
+    /// Data rows of the batches handled (committed, for a job that writes).
+    pub rows: u64,
+    /// The last source row of the last batch handled.
+    pub watermark: u64,
     /// Time the writer spent on batches (not waiting for them), for the log.
     pub write_busy: std::time::Duration,
     /// Time the reader spent reading and validating (not waiting for the writer).

@@ -8,7 +8,7 @@ use dataport_core::{ErrorCode, JobStatus, Locale, OnError, messages};
 use dataport_proto::v1::{self, import_event::Event};
 use dataport_store::{JobCounts, JobFinish, RowErrorRecord};
 
-use super::super::events::Events;
+use super::super::events::{Events, Stop};
 use super::super::upload::UploadSummary;
 use super::batch::{Failure, Tally};
 use super::job::Job;
@@ -37,44 +37,64 @@ pub(super) struct Ending<'a> {
     pub failed: u64,
     /// The job-level failure (of the reader or the writer), if any.
     pub failure: Option<&'a Failure>,
-    /// Why the job was cancelled, if it was.
-    pub cancelled: Option<&'a str>,
+    /// Why the job stopped before the end of its input, if it did.
+    pub stopped: Option<&'a Stop>,
 }
 
 /// The counting rules of ARCHITECTURE.md ("Counting"), in one place.
+///
+/// FAILED means nothing was committed. A job that stops short after committing rows (SKIP_ROW)
+/// is INTERRUPTED: its report says exactly what was kept, and running it again continues. An
+/// all-or-nothing job commits only when nothing went wrong.
 pub(super) fn outcome(end: Ending<'_>) -> Outcome {
     let all_or_nothing = end.on_error == OnError::AllOrNothing;
-    // An all-or-nothing import commits only when nothing went wrong.
-    let committed = !(all_or_nothing && (end.failed > 0 || end.failure.is_some() || end.cancelled.is_some()));
+    let went_wrong = end.failure.is_some() || end.stopped.is_some();
+    let committed = !(all_or_nothing && (end.failed > 0 || went_wrong));
     let (created, updated) = if committed {
         (end.created, end.updated)
     } else {
         (0, 0)
     };
-    let (status, error_code, error_message) = if let Some(reason) = end.cancelled {
-        // A cancelled job is CANCELLED even if its reader then failed: the failure is the cancel.
-        let kept = if all_or_nothing || end.dry_run {
-            "nothing was imported".to_owned()
-        } else {
-            format!("{created} created and {updated} updated before it stopped are kept")
-        };
-        (
-            JobStatus::Cancelled,
+    let kept_any = !end.dry_run && created + updated > 0;
+    let (status, error_code, error_message) = match (end.stopped, end.failure) {
+        // The stop comes first: a reader failing after it is its consequence.
+        (Some(Stop::Interrupted(reason)), _) => (
+            JobStatus::Interrupted,
             None,
-            Some(format!("cancelled: {reason}; {kept}")),
-        )
-    } else if let Some(f) = end.failure {
-        (JobStatus::Failed, Some(f.code), Some(f.message.clone()))
-    } else if all_or_nothing && end.failed > 0 {
-        (
+            Some(stopped_message(reason, created, updated, kept_any)),
+        ),
+        (Some(Stop::Protocol(reason)), _) => (
+            if kept_any {
+                JobStatus::Interrupted
+            } else {
+                JobStatus::Failed
+            },
+            Some(ErrorCode::InvalidArgument),
+            Some(stopped_message(reason, created, updated, kept_any)),
+        ),
+        (None, Some(f)) => (
+            if kept_any || f.interrupts {
+                JobStatus::Interrupted
+            } else {
+                JobStatus::Failed
+            },
+            Some(f.code),
+            Some(if kept_any {
+                format!(
+                    "{}; {created} created and {updated} updated before it stopped are kept",
+                    f.message
+                )
+            } else {
+                f.message.clone()
+            }),
+        ),
+        (None, None) if all_or_nothing && end.failed > 0 => (
             JobStatus::Failed,
             None,
             Some(messages::all_or_nothing_failed(end.failed, end.locale)),
-        )
-    } else if end.failed == 0 && end.skipped == 0 {
-        (JobStatus::Succeeded, None, None)
-    } else {
-        (JobStatus::PartiallySucceeded, None, None)
+        ),
+        (None, None) if end.failed == 0 && end.skipped == 0 => (JobStatus::Succeeded, None, None),
+        (None, None) => (JobStatus::PartiallySucceeded, None, None),
     };
     Outcome {
         status,
@@ -85,17 +105,24 @@ pub(super) fn outcome(end: Ending<'_>) -> Outcome {
     }
 }
 
+fn stopped_message(reason: &str, created: u64, updated: u64, kept_any: bool) -> String {
+    if kept_any {
+        format!("stopped: {reason}; {created} created and {updated} updated before it stopped are kept")
+    } else {
+        format!("stopped: {reason}; nothing was imported")
+    }
+}
+
 /// Records the job's end, logs it and sends `Completed`.
 pub(super) fn finish(
     job: &Job,
     events: &Events,
     tally: Tally,
     failure: Option<Failure>,
-    cancel_reason: Option<String>,
+    stop: Option<Stop>,
     summary: &UploadSummary,
     started: Instant,
 ) {
-    let rows_read = events.counters().rows_read.load(Ordering::Relaxed);
     let end = outcome(Ending {
         on_error: job.on_error,
         dry_run: job.dry_run,
@@ -105,8 +132,14 @@ pub(super) fn finish(
         skipped: tally.skipped,
         failed: tally.failed,
         failure: failure.as_ref(),
-        cancelled: cancel_reason.as_deref(),
+        stopped: stop.as_ref(),
     });
+    // An interrupted job reports what it committed, not what the reader had read ahead.
+    let rows_read = if end.status == JobStatus::Interrupted {
+        tally.rows
+    } else {
+        events.counters().rows_read.load(Ordering::Relaxed)
+    };
     let counts = JobCounts {
         rows_read,
         created: end.created,
@@ -211,6 +244,7 @@ fn record_and_complete(
                 )),
                 started_at,
                 finished_at: Some(now),
+                watermark: 0,
             })
         }
     };
@@ -260,135 +294,56 @@ mod tests {
             skipped: 0,
             failed: 0,
             failure: None,
-            cancelled: None,
+            stopped: None,
         }
     }
 
+    #[rustfmt::skip]
     #[test]
     fn the_counting_rules() {
         use JobStatus::*;
         use OnError::*;
         let broken = Failure::new(ErrorCode::MalformedFile, "truncated");
+        let db_lost = Failure { interrupts: true, ..Failure::new(ErrorCode::Unavailable, "database gone") };
+        let gone = Stop::Interrupted("the client went away".into());
+        let protocol = Stop::Protocol("a second ImportSpec".into());
+        let nothing = |e: Ending<'static>| Ending { created: 0, updated: 0, ..e };
         // (case, ending, status, error code, created, updated kept)
-        let cases: Vec<(&str, Ending<'_>, JobStatus, Option<ErrorCode>, u64, u64)> = vec![
+        type Case<'a> = (&'a str, Ending<'a>, JobStatus, Option<ErrorCode>, u64, u64);
+        let cases: Vec<Case<'_>> = vec![
             ("clean skip-row", ending(SkipRow), Succeeded, None, 7, 3),
-            (
-                "clean all-or-nothing",
-                ending(AllOrNothing),
-                Succeeded,
-                None,
-                7,
-                3,
-            ),
-            (
-                "skip-row, a skipped duplicate",
-                Ending {
-                    skipped: 1,
-                    ..ending(SkipRow)
-                },
-                PartiallySucceeded,
-                None,
-                7,
-                3,
-            ),
-            (
-                "skip-row, a failed row",
-                Ending {
-                    failed: 2,
-                    ..ending(SkipRow)
-                },
-                PartiallySucceeded,
-                None,
-                7,
-                3,
-            ),
-            (
-                "all-or-nothing, a failed row",
-                Ending {
-                    failed: 2,
-                    ..ending(AllOrNothing)
-                },
-                Failed,
-                None,
-                0,
-                0,
-            ),
-            (
-                "skip-row, a broken file",
-                Ending {
-                    failure: Some(&broken),
-                    ..ending(SkipRow)
-                },
-                Failed,
-                Some(ErrorCode::MalformedFile),
-                7,
-                3,
-            ),
-            (
-                "all-or-nothing, a broken file",
-                Ending {
-                    failure: Some(&broken),
-                    ..ending(AllOrNothing)
-                },
-                Failed,
-                Some(ErrorCode::MalformedFile),
-                0,
-                0,
-            ),
-            (
-                "skip-row cancelled",
-                Ending {
-                    cancelled: Some("client left"),
-                    ..ending(SkipRow)
-                },
-                Cancelled,
-                None,
-                7,
-                3,
-            ),
-            (
-                "all-or-nothing cancelled",
-                Ending {
-                    cancelled: Some("client left"),
-                    ..ending(AllOrNothing)
-                },
-                Cancelled,
-                None,
-                0,
-                0,
-            ),
-            (
-                "cancelled wins over a failure",
-                Ending {
-                    cancelled: Some("x"),
-                    failure: Some(&broken),
-                    ..ending(SkipRow)
-                },
-                Cancelled,
-                None,
-                7,
-                3,
-            ),
+            ("clean all-or-nothing", ending(AllOrNothing), Succeeded, None, 7, 3),
+            ("skip-row, a skipped duplicate", Ending { skipped: 1, ..ending(SkipRow) }, PartiallySucceeded, None, 7, 3),
+            ("skip-row, a failed row", Ending { failed: 2, ..ending(SkipRow) }, PartiallySucceeded, None, 7, 3),
+            ("all-or-nothing, a failed row", Ending { failed: 2, ..ending(AllOrNothing) }, Failed, None, 0, 0),
+            ("broken file, nothing committed", Ending { failure: Some(&broken), ..nothing(ending(SkipRow)) }, Failed, Some(ErrorCode::MalformedFile), 0, 0),
+            ("broken file after committed batches", Ending { failure: Some(&broken), ..ending(SkipRow) }, Interrupted, Some(ErrorCode::MalformedFile), 7, 3),
+            ("all-or-nothing, a broken file", Ending { failure: Some(&broken), ..ending(AllOrNothing) }, Failed, Some(ErrorCode::MalformedFile), 0, 0),
+            ("database lost before anything committed", Ending { failure: Some(&db_lost), ..nothing(ending(SkipRow)) }, Interrupted, Some(ErrorCode::Unavailable), 0, 0),
+            ("all-or-nothing, database lost", Ending { failure: Some(&db_lost), ..ending(AllOrNothing) }, Interrupted, Some(ErrorCode::Unavailable), 0, 0),
+            ("client gone, skip-row", Ending { stopped: Some(&gone), ..ending(SkipRow) }, Interrupted, None, 7, 3),
+            ("client gone, all-or-nothing", Ending { stopped: Some(&gone), ..ending(AllOrNothing) }, Interrupted, None, 0, 0),
+            ("client gone wins over the reader's failure", Ending { stopped: Some(&gone), failure: Some(&broken), ..ending(SkipRow) }, Interrupted, None, 7, 3),
+            ("protocol error, nothing committed", Ending { stopped: Some(&protocol), ..nothing(ending(SkipRow)) }, Failed, Some(ErrorCode::InvalidArgument), 0, 0),
+            ("protocol error after committed batches", Ending { stopped: Some(&protocol), ..ending(SkipRow) }, Interrupted, Some(ErrorCode::InvalidArgument), 7, 3),
+            ("dry run stopped", Ending { dry_run: true, stopped: Some(&protocol), ..ending(SkipRow) }, Failed, Some(ErrorCode::InvalidArgument), 7, 3),
         ];
         for (case, end, status, code, created, updated) in cases {
             let got = outcome(end);
-            assert_eq!(
-                (got.status, got.error_code, got.created, got.updated),
-                (status, code, created, updated),
-                "{case}"
-            );
+            assert_eq!((got.status, got.error_code, got.created, got.updated), (status, code, created, updated), "{case}");
         }
     }
 
     #[test]
     fn messages_say_what_was_kept() {
+        let gone = Stop::Interrupted("the client left".into());
         let got = outcome(Ending {
-            cancelled: Some("the client left"),
+            stopped: Some(&gone),
             ..ending(OnError::SkipRow)
         });
         assert_eq!(
             got.error_message.as_deref(),
-            Some("cancelled: the client left; 7 created and 3 updated before it stopped are kept")
+            Some("stopped: the client left; 7 created and 3 updated before it stopped are kept")
         );
         let got = outcome(Ending {
             failed: 4,
@@ -397,9 +352,8 @@ mod tests {
         });
         assert!(got.error_message.unwrap().contains("未导入任何数据"));
         let got = outcome(Ending {
-            dry_run: true,
-            cancelled: Some("x"),
-            ..ending(OnError::SkipRow)
+            stopped: Some(&gone),
+            ..ending(OnError::AllOrNothing)
         });
         assert!(got.error_message.unwrap().ends_with("nothing was imported"));
     }

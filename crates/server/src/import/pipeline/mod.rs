@@ -56,7 +56,7 @@ pub fn run(job: Job, events: Events, input: Input) {
 fn run_to_end(job: &Job, events: &Events, input: &Input, started: Instant) {
     let (writer_result, reader_failure) = read_and_write(job, events, input);
     let summary = input.finish();
-    let cancel_reason = events.cancel().reason();
+    let stop = events.cancel().stop();
     let (tally, failure) = match writer_result {
         Ok(tally) => (tally, reader_failure),
         Err(failed) => {
@@ -64,7 +64,7 @@ fn run_to_end(job: &Job, events: &Events, input: &Input, started: Instant) {
             (tally, Some(failure_in_writer))
         }
     };
-    finish::finish(job, events, tally, failure, cancel_reason, &summary, started);
+    finish::finish(job, events, tally, failure, stop, &summary, started);
 }
 
 /// Reads, validates and writes. Returns the writer's tally and the reader's failure, if any.

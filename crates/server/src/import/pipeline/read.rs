@@ -110,6 +110,7 @@ pub(super) fn read_batches(
         message: problem.message(job.module, job.locale),
         row: 1,
         column: problem.column().unwrap_or_default().to_owned(),
+        interrupts: false,
     })?;
     events.send(Event::HeaderMapped(v1::HeaderMapped {
         columns: mapping

@@ -49,13 +49,17 @@ impl Checker {
             records: Records::empty(self.module),
             record_rows: Vec::new(),
             problems: Vec::new(),
+            rows: 0,
+            last_row: 0,
         };
         let mut counted = 0u64;
         for error in errors {
             counted += 1;
+            checked.last_row = checked.last_row.max(error.row);
             checked.problems.push(self.unreadable(error));
         }
         for (number, values) in rows {
+            checked.last_row = checked.last_row.max(number);
             if values.iter().all(Value::is_blank) {
                 continue;
             }
@@ -94,6 +98,7 @@ impl Checker {
                 }),
             }
         }
+        checked.rows = counted;
         (checked, counted)
     }
 

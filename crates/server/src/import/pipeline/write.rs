@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use dataport_core::{ErrorCode, OnError, Records, RowIssue, messages};
 use dataport_proto::v1::{self, import_event::Event};
-use dataport_store::{JobCounts, RowErrorRecord, StoreError, WriteOutcome, WriteTx};
+use dataport_store::{JobAdvance, JobCounts, RowErrorRecord, StoreError, WriteOutcome, WriteTx};
 
 use super::super::events::Events;
 use super::PREVIEW_ROWS;
@@ -17,10 +17,13 @@ use super::batch::{CheckedBatch, Failure, RowProblem, Tally, WriterResult};
 use super::job::Job;
 use crate::report::row_error_to_proto;
 
-/// Where the writer sends its batches.
+/// Where the writer sends its batches. Each committed batch also advances the job's counters
+/// and watermark in its own transaction, so the job's report always equals what the database
+/// holds, whenever the process stops.
 enum Target {
-    /// One transaction per batch (SKIP_ROW).
-    PerBatch,
+    /// One transaction per batch (SKIP_ROW): opened by `apply`, committed with the batch's row
+    /// errors and job counters at the end of `handle`.
+    PerBatch(Option<WriteTx>),
     /// One transaction for the whole file (ALL_OR_NOTHING); `None` until the first write.
     Whole(Option<WriteTx>),
     /// Dry run: lookups only.
@@ -44,7 +47,7 @@ pub(super) fn write_batches(job: &Job, events: &Events, batches: Receiver<Checke
     let target = match (job.dry_run, job.on_error) {
         (true, _) => Target::DryRun,
         (false, OnError::AllOrNothing) => Target::Whole(None),
-        (false, OnError::SkipRow) => Target::PerBatch,
+        (false, OnError::SkipRow) => Target::PerBatch(None),
     };
     let mut writer = Writer {
         job,
@@ -69,7 +72,10 @@ pub(super) fn write_batches(job: &Job, events: &Events, batches: Receiver<Checke
         }
         writer.tally.write_busy += busy.elapsed();
         events.send(events.progress());
-        if last_saved.elapsed() >= std::time::Duration::from_secs(1) {
+        // A dry run commits nothing: its job row shows progress from time to time instead.
+        if matches!(writer.target, Target::DryRun)
+            && last_saved.elapsed() >= std::time::Duration::from_secs(1)
+        {
             last_saved = Instant::now();
             let counts = JobCounts {
                 rows_read: events.counters().rows_read.load(Ordering::Relaxed),
@@ -88,7 +94,15 @@ pub(super) fn write_batches(job: &Job, events: &Events, batches: Receiver<Checke
 }
 
 pub(super) fn store_failure(e: StoreError) -> Failure {
-    Failure::new(ErrorCode::Internal, format!("the database failed: {e}"))
+    match e {
+        // The database went away or the job was interrupted elsewhere: what was committed
+        // stands, and running the import again continues.
+        StoreError::Connection(_) | StoreError::Busy(_) | StoreError::JobNotRunning { .. } => Failure {
+            interrupts: true,
+            ..Failure::new(ErrorCode::Unavailable, format!("the database failed: {e}"))
+        },
+        other => Failure::new(ErrorCode::Internal, format!("the database failed: {other}")),
+    }
 }
 
 impl Writer<'_> {
@@ -99,7 +113,15 @@ impl Writer<'_> {
             records,
             record_rows,
             mut problems,
+            rows,
+            last_row,
         } = batch;
+        let before = (
+            self.tally.created,
+            self.tally.updated,
+            self.tally.skipped,
+            self.tally.failed,
+        );
         let outcome = self.apply(&records)?;
         self.tally.created += outcome.created;
         self.tally.updated += outcome.updated;
@@ -206,7 +228,55 @@ impl Writer<'_> {
         }
 
         problems.sort_by_key(|p| p.row);
-        self.report(problems)
+        let errors = self.report(problems);
+        let advance = JobAdvance {
+            rows_read: rows,
+            created: self.tally.created - before.0,
+            updated: self.tally.updated - before.1,
+            skipped: self.tally.skipped - before.2,
+            failed: self.tally.failed - before.3,
+            watermark: last_row,
+        };
+        if let Err(failure) = self.commit_batch(errors, &advance) {
+            // The batch was rolled back: it counts for nothing.
+            (
+                self.tally.created,
+                self.tally.updated,
+                self.tally.skipped,
+                self.tally.failed,
+            ) = before;
+            return Err(failure);
+        }
+        self.tally.rows += rows;
+        self.tally.watermark = last_row;
+        Ok(())
+    }
+
+    /// Makes a batch final: its row errors and the job's counters, with its records.
+    fn commit_batch(&mut self, errors: Vec<RowErrorRecord>, advance: &JobAdvance) -> Result<(), Failure> {
+        let job = self.job;
+        match &mut self.target {
+            Target::DryRun => job
+                .store
+                .insert_row_errors(job.id, &errors)
+                .map_err(store_failure),
+            Target::PerBatch(tx) => {
+                let Some(mut tx) = tx.take() else {
+                    return Err(Failure::new(ErrorCode::Internal, "the batch transaction is gone"));
+                };
+                tx.insert_row_errors(job.id, &errors).map_err(store_failure)?;
+                tx.advance_job(job.id, advance).map_err(store_failure)?;
+                tx.commit().map_err(store_failure)
+            }
+            Target::Whole(tx) => {
+                // Errors outlive a rollback, so they are persisted after the transaction.
+                self.held_errors.extend(errors);
+                match tx.as_mut() {
+                    Some(tx) => tx.advance_job(job.id, advance).map_err(store_failure),
+                    None => Ok(()),
+                }
+            }
+        }
     }
 
     /// Runs the batch against the target.
@@ -215,7 +285,10 @@ impl Writer<'_> {
         let failed_so_far = self.tally.failed > 0;
         match &mut self.target {
             Target::DryRun => job.store.plan(records, job.mode).map_err(store_failure),
-            Target::PerBatch => job.store.write(records, job.mode).map_err(store_failure),
+            Target::PerBatch(tx) => {
+                let tx = tx.insert(job.store.begin_write().map_err(store_failure)?);
+                tx.write(records, job.mode).map_err(store_failure)
+            }
             Target::Whole(tx) => {
                 if tx.is_none() {
                     *tx = Some(job.store.begin_write().map_err(store_failure)?);
@@ -236,10 +309,11 @@ impl Writer<'_> {
         }
     }
 
-    /// Counts, sends and persists the problems of a batch (sorted by row).
-    fn report(&mut self, problems: Vec<RowProblem>) -> Result<(), Failure> {
+    /// Counts and sends the problems of a batch (sorted by row); returns the row errors to
+    /// persist with it.
+    fn report(&mut self, problems: Vec<RowProblem>) -> Vec<RowErrorRecord> {
         if problems.is_empty() {
-            return Ok(());
+            return Vec::new();
         }
         let limits = self.job.limits;
         let counters = self.events.counters();
@@ -280,15 +354,7 @@ impl Writer<'_> {
                 }
             }
         }
-        if matches!(self.target, Target::Whole(_)) {
-            self.held_errors.extend(records);
-            Ok(())
-        } else {
-            self.job
-                .store
-                .insert_row_errors(self.job.id, &records)
-                .map_err(store_failure)
-        }
+        records
     }
 
     fn send_preview(&mut self) {
