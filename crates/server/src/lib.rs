@@ -18,6 +18,7 @@ pub mod export;
 pub mod formats;
 pub mod import;
 pub mod inflight;
+mod jobs;
 pub mod report;
 pub mod service;
 mod stream;
