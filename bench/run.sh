@@ -19,7 +19,9 @@ BIN=$ROOT/target/release/dataport
 BARE=$ROOT/target/release/examples/bare_xlsx_write
 
 WORK=$(mktemp -d)
-trap 'pkill -f "dataport serve --listen 127.0.0.1:50199" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+SERVER_PID=
+# Stops only the server this script started, by its PID.
+trap '[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 cd "$WORK"
 PORT=50199
 URL=http://127.0.0.1:$PORT
@@ -45,11 +47,12 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR
 start_server() {
   rm -rf srv && mkdir srv
   if [ $# -eq 2 ]; then cp "$1" srv/dataport.db; cp "$2" srv/dataport.token; fi
+  # The subshell execs the server, so $! is the server's own PID.
   (cd srv && exec "$BIN" serve --listen 127.0.0.1:$PORT >server.log 2>&1) &
+  SERVER_PID=$!
   for _ in $(seq 1 100); do grep -q "listening" srv/server.log 2>/dev/null && break; sleep 0.1; done
-  SERVER_PID=$(pgrep -f "dataport serve --listen 127.0.0.1:$PORT")
 }
-stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; }
+stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; }
 peak_mib() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$SERVER_PID/status"; }
 client() { "$BIN" "$@" --server "$URL" --token-file srv/dataport.token >/dev/null; }
 
