@@ -491,19 +491,7 @@ async fn a_client_that_goes_away_interrupts_its_job() {
         let server =
             TestServer::start_on(crate::harness::Backend::Sqlite, &["--import-batch-rows", "500"]).unwrap();
         let mut client = server.client(&server.admin_token()).await;
-        let lines: Vec<Vec<String>> = (0..20_000).map(|i| customer(&format!("C{i:06}"))).collect();
-        let bytes = csv(Module::Customers, &rows(&lines));
-        let mut request = Import::new(Module::Customers, "big.csv");
-        if all_or_nothing {
-            request = request.all_or_nothing();
-        }
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        tx.send(request.spec(bytes.len() as u64)).await.unwrap();
-        let mut stream = client
-            .import(tokio_stream::wrappers::ReceiverStream::new(rx))
-            .await
-            .unwrap()
-            .into_inner();
+        let (tx, mut stream, bytes) = open_import_of_20k(&mut client, "C", all_or_nothing).await;
         let mut job_id = 0;
         let mut sent = 0;
         // Send half the file, wait until rows are being written, then vanish.
@@ -777,19 +765,7 @@ async fn a_killed_server_leaves_an_interrupted_job_whose_report_equals_the_datab
         let server =
             TestServer::start_on(crate::harness::Backend::Sqlite, &["--import-batch-rows", "500"]).unwrap();
         let mut client = server.client(&server.admin_token()).await;
-        let lines: Vec<Vec<String>> = (0..20_000).map(|i| customer(&format!("K{i:06}"))).collect();
-        let bytes = csv(Module::Customers, &rows(&lines));
-        let mut request = Import::new(Module::Customers, "crash.csv");
-        if all_or_nothing {
-            request = request.all_or_nothing();
-        }
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        tx.send(request.spec(bytes.len() as u64)).await.unwrap();
-        let mut stream = client
-            .import(tokio_stream::wrappers::ReceiverStream::new(rx))
-            .await
-            .unwrap()
-            .into_inner();
+        let (tx, mut stream, bytes) = open_import_of_20k(&mut client, "K", all_or_nothing).await;
         // Kill once this many rows are written: somewhere in the first 80% of the file.
         let kill_after = 500 + next() % 15_000;
         eprintln!("round {round}: kill -9 after {kill_after} rows written (all_or_nothing {all_or_nothing})");
@@ -861,4 +837,33 @@ async fn a_killed_server_leaves_an_interrupted_job_whose_report_equals_the_datab
             job.error_message
         );
     }
+}
+
+/// Opens an import of 20 000 customers (codes `PREFIX000000`…) whose chunks the caller sends
+/// through the returned sender; the spec is already sent.
+async fn open_import_of_20k(
+    client: &mut dataport_client::AuthedClient,
+    prefix: &str,
+    all_or_nothing: bool,
+) -> (
+    tokio::sync::mpsc::Sender<v1::ImportRequest>,
+    tonic::Streaming<v1::ImportEvent>,
+    Vec<u8>,
+) {
+    let lines: Vec<Vec<String>> = (0..20_000)
+        .map(|i| customer(&format!("{prefix}{i:06}")))
+        .collect();
+    let bytes = csv(Module::Customers, &rows(&lines));
+    let mut request = Import::new(Module::Customers, "big.csv");
+    if all_or_nothing {
+        request = request.all_or_nothing();
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(request.spec(bytes.len() as u64)).await.unwrap();
+    let stream = client
+        .import(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    (tx, stream, bytes)
 }

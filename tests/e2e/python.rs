@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use crate::harness::{TestServer, stderr, stdout};
+use crate::harness::{OutputWithin, TestServer, stderr, stdout};
 
 #[test]
 #[cfg_attr(
@@ -14,13 +14,12 @@ use crate::harness::{TestServer, stderr, stdout};
 fn python_grpc_status_decodes_failed_calls() {
     let server = TestServer::start();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/status_details.py");
-    // The script's every call has a 30 s deadline, so it cannot hang.
+    // Each of the script's calls has a 30 s deadline, and the run as a whole the harness's.
     let out = Command::new("python3")
         .arg(script)
         .arg(server.addr.to_string())
         .arg(server.admin_token())
-        .output()
-        .expect("cannot run python3: install Python 3 with `python3 -m pip install grpcio grpcio-status`");
+        .output_within();
     assert!(
         out.status.success(),
         "{script} failed ({}); it needs `python3 -m pip install grpcio grpcio-status`\nstdout:\n{}\nstderr:\n{}",

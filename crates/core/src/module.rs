@@ -221,17 +221,20 @@ const CUSTOMER_FIELDS: &[FieldDef] = &[
         .example("2023-10-01"),
 ];
 
+/// The customer a contact or an opportunity belongs to: one field, shared by both modules.
+const CUSTOMER_REFERENCE: FieldDef = field("customer_code", "客户编号", "Customer Code", Code)
+    .required()
+    .references(Module::Customers)
+    .exported()
+    .example("CUST20231001001");
+
 /// 联系人, in template order.
 const CONTACT_FIELDS: &[FieldDef] = &[
     field("code", "联系人编号", "Contact Code", Code)
         .required()
         .exported()
         .example("CON20231001001"),
-    field("customer_code", "客户编号", "Customer Code", Code)
-        .required()
-        .references(Module::Customers)
-        .exported()
-        .example("CUST20231001001"),
+    CUSTOMER_REFERENCE,
     field("name", "姓名", "Name", Text)
         .required()
         .max_len(100)
@@ -261,11 +264,7 @@ const OPPORTUNITY_FIELDS: &[FieldDef] = &[
         .required()
         .exported()
         .example("OPP20231001001"),
-    field("customer_code", "客户编号", "Customer Code", Code)
-        .required()
-        .references(Module::Customers)
-        .exported()
-        .example("CUST20231001001"),
+    CUSTOMER_REFERENCE,
     field("name", "商机名称", "Opportunity Name", Text)
         .required()
         .max_len(200)

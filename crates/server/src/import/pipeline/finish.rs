@@ -179,30 +179,26 @@ pub(super) fn finish(
     );
 }
 
-/// Ends a job whose pipeline panicked: FAILED with INTERNAL, and `Completed` unless it was sent.
+/// Ends a job whose pipeline panicked, with `Completed` unless it was sent: INTERRUPTED if
+/// batches were committed (the job row holds exactly their counts), FAILED with INTERNAL if not.
 pub(super) fn crashed(job: &Job, events: &Events, message: &str, started: Instant) {
-    tracing::error!(
-        job = job.id,
-        panic = message,
-        "the import pipeline panicked; the job is marked failed"
-    );
+    tracing::error!(job = job.id, panic = message, "the import pipeline panicked; the job is ended");
     if events.is_complete() {
         return;
     }
-    let counters = events.counters();
+    // The counters committed with the batches are the truth; a dry run committed nothing.
+    let committed = match job.store.get_job(job.id) {
+        Ok(Some(stored)) if !job.dry_run => stored.counts,
+        _ => JobCounts::default(),
+    };
+    let kept_any = committed.created + committed.updated > 0;
     let finish = JobFinish {
-        status: JobStatus::Failed,
-        counts: JobCounts {
-            rows_read: counters.rows_read.load(Ordering::Relaxed),
-            failed: counters.rows_failed.load(Ordering::Relaxed),
-            ..JobCounts::default()
-        },
+        status: if kept_any { JobStatus::Interrupted } else { JobStatus::Failed },
+        counts: committed,
         file_size: None,
         sha256: None,
         error_code: Some(ErrorCode::Internal),
-        error_message: Some(format!(
-            "the import crashed (a bug in dataport, please report it): {message}"
-        )),
+        error_message: Some(format!("the import crashed (a bug in dataport, please report it): {message}")),
     };
     record_and_complete(job, events, &finish, started, 0, 0);
 }
