@@ -189,7 +189,8 @@ pub fn ymd_from_days(days: i32) -> (i32, u32, u32) {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    // In range for every i32 day count: |year| stays below 6 million.
+    // Lossless for every i32 day count: |year| stays below 6 million (see the extremes test),
+    // month is 1..=12 and day 1..=31.
     (year as i32, month as u32, day as u32)
 }
 
@@ -233,6 +234,21 @@ mod tests {
             let (y, m, d) = ymd_from_days(days);
             assert_eq!(days_from_ymd(y, m, d), Some(days), "{y}-{m}-{d}");
         }
+    }
+
+    #[test]
+    fn extreme_day_counts_convert_without_overflow() {
+        // Plugins may send any i32 as a date; the conversions must neither overflow nor lose it.
+        for days in [i32::MIN, i32::MIN + 1, -1, 0, i32::MAX - 1, i32::MAX] {
+            let (y, m, d) = ymd_from_days(days);
+            assert_eq!(days_from_ymd(y, m, d), Some(days), "{y}-{m}-{d}");
+        }
+        assert_eq!(ymd_from_days(i32::MAX).0, 5_881_580);
+        assert_eq!(ymd_from_days(i32::MIN).0, -5_877_641);
+        // Years whose day count does not fit an i32 are no date rather than a wrapped one.
+        assert_eq!(days_from_ymd(i32::MAX, 12, 31), None);
+        assert_eq!(days_from_ymd(i32::MIN, 1, 1), None);
+        assert_eq!(Cell::date(i32::MAX, 1, 1), None);
     }
 
     #[test]

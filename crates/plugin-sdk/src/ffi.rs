@@ -1133,6 +1133,38 @@ mod tests {
     }
 
     #[test]
+    fn extreme_dates_and_floats_cross_the_abi_unchanged() {
+        // Range checks belong to the host's validation; the ABI copies any value, bit for bit.
+        let cells = vec![
+            Cell::Date(i32::MIN),
+            Cell::Date(i32::MAX),
+            Cell::DateTime(i64::MIN),
+            Cell::DateTime(i64::MAX),
+            Cell::Int(i64::MIN),
+            Cell::Float(f64::INFINITY),
+            Cell::Float(f64::NEG_INFINITY),
+            Cell::Float(f64::MAX),
+            Cell::Float(f64::NAN),
+        ];
+        let mut batch = RowBatch::new();
+        batch.push_row(2, cells.clone());
+        let view = BatchView::new(&batch);
+        // SAFETY: the view is alive.
+        let lent = unsafe { batch_from_abi(&view.as_abi()) }.unwrap();
+        let mut exported = export_batch(batch.clone());
+        // SAFETY: freshly exported, not released.
+        let copied = unsafe { batch_from_abi(&exported) }.unwrap();
+        // SAFETY: released once.
+        unsafe { exported.release.unwrap()(&mut exported) };
+        for back in [lent, copied] {
+            let back = &back.rows[0].cells;
+            // NaN equals nothing, so the last cell is compared by its bits.
+            assert_eq!(back[..8], cells[..8]);
+            assert!(matches!(back[8], Cell::Float(v) if v.to_bits() == f64::NAN.to_bits()));
+        }
+    }
+
+    #[test]
     fn exported_batch_survives_until_released() {
         let mut abi = export_batch(sample());
         // SAFETY: freshly exported, not released.

@@ -1,7 +1,6 @@
 //! Reading: the plugin (or the record stream) over the upload, its header mapped, its cells
 //! turned into core values and handed to validation a batch at a time.
 
-use chrono::{DateTime, NaiveDate};
 use dataport_core::header::{map_field_keys, map_header};
 use dataport_core::{ErrorCode, Value, messages};
 use dataport_plugin_sdk::{ByteSource, Cell, ErrorKind, Plugin, PluginError, Reader};
@@ -76,14 +75,9 @@ fn value_of(cell: Cell) -> Value {
         Cell::Int(v) => Value::Int(v),
         Cell::Float(v) => Value::Float(v),
         Cell::Bool(v) => Value::Bool(v),
-        // Out-of-range days from a plugin become text, which validation reports as INVALID_DATE.
-        Cell::Date(days) => (days.checked_add(719_163))
-            .and_then(NaiveDate::from_num_days_from_ce_opt)
-            .map(Value::Date)
-            .unwrap_or_else(|| Value::Text(days.to_string())),
-        Cell::DateTime(micros) => DateTime::from_timestamp_micros(micros)
-            .map(|t| Value::DateTime(t.naive_utc()))
-            .unwrap_or_else(|| Value::Text(micros.to_string())),
+        // Out-of-range values from a plugin become text, which validation reports as INVALID_DATE.
+        Cell::Date(days) => Value::from_epoch_days(days),
+        Cell::DateTime(micros) => Value::from_epoch_micros(micros),
         Cell::Formula(f) => Value::Formula(f),
         // A cell kind from a newer plugin: keep its text so the user sees it.
         #[allow(unreachable_patterns)]
@@ -159,6 +153,7 @@ pub(super) fn read_batches(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
 
     #[test]
     fn cells_become_values() {

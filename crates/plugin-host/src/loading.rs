@@ -1,0 +1,243 @@
+//! Loading one plugin library: the only `libloading` call, the ABI version handshake, the vtable
+//! checks and the copy of the descriptor.
+//!
+//! Libraries are never unloaded (as in ADBC's driver manager and PostgreSQL): unloading Rust code
+//! with thread-locals is unsound, and a loaded plugin lives as long as the server anyway.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use dataport_plugin_abi as abi;
+use dataport_plugin_abi::Status;
+use dataport_plugin_sdk::ffi::str_from_abi;
+use dataport_plugin_sdk::{Capabilities, Descriptor};
+
+use crate::call::ErrorBuffer;
+use crate::error::HostError;
+
+/// A plugin library loaded into this process. Implements the SDK's
+/// [`Plugin`](dataport_plugin_sdk::Plugin) by calling through the C ABI, so callers cannot tell
+/// it from a natively linked plugin.
+pub struct LoadedPlugin {
+    path: PathBuf,
+    pub(crate) descriptor: Descriptor,
+    pub(crate) vtable: abi::PluginVTable,
+}
+
+impl fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("path", &self.path)
+            .field("descriptor", &self.descriptor)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedPlugin {
+    /// The library file it was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `name version (file)`, for messages.
+    pub(crate) fn label(&self) -> String {
+        format!(
+            "plugin `{}` {} ({})",
+            self.descriptor.name,
+            self.descriptor.version,
+            self.path.display()
+        )
+    }
+}
+
+/// Loads one plugin library and runs the handshake. The library is never unloaded.
+pub fn load_plugin(path: &Path) -> Result<LoadedPlugin, HostError> {
+    let path = path.to_path_buf();
+    // SAFETY: loading a library runs its initialisers. Plugins come only from directories the
+    // operator configured (or the build's own output), which is the trust boundary of any
+    // plugin system; the ABI handshake below checks what it can.
+    let library = unsafe { libloading::Library::new(&path) }.map_err(|e| HostError::Open {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    // SAFETY: the symbol is looked up with the exact type the ABI defines for it.
+    let init: abi::InitFn = match unsafe { library.get::<abi::InitFn>(abi::ENTRY_SYMBOL) } {
+        Ok(symbol) => *symbol,
+        Err(_) => return Err(HostError::NotAPlugin { path }),
+    };
+    // Never unloaded: the function pointers taken from it stay valid for the process's life.
+    std::mem::forget(library);
+
+    // SAFETY: `init` is the library's entry symbol, and the library stays loaded.
+    unsafe { LoadedPlugin::from_entry(init, path) }
+}
+
+impl LoadedPlugin {
+    /// Runs the handshake with a plugin's entry point and checks what it hands back. Separate
+    /// from [`load_plugin`] so that tests can drive an in-process plugin through the ABI.
+    ///
+    /// # Safety
+    /// `init` must be a `dataport_plugin_init` (ABI entry point) whose code stays loaded for
+    /// the life of the process.
+    pub(crate) unsafe fn from_entry(init: abi::InitFn, path: PathBuf) -> Result<LoadedPlugin, HostError> {
+        // SAFETY: forwarded caller contract.
+        let vtable = unsafe { handshake(init, &path) }?;
+        let broken = |reason: String| HostError::Broken {
+            path: path.clone(),
+            reason,
+        };
+        if vtable.size < abi::PluginVTable::V1_SIZE {
+            return Err(broken(format!(
+                "its vtable has {} bytes, an ABI v1 vtable needs {}",
+                vtable.size,
+                abi::PluginVTable::V1_SIZE
+            )));
+        }
+        let describe = vtable
+            .describe
+            .ok_or_else(|| broken("it has no `describe` function".into()))?;
+        // SAFETY: `describe` comes from a plugin that passed the handshake.
+        let raw = unsafe { describe() };
+        // SAFETY: a non-null descriptor is valid for the library's life (ABI ownership rule).
+        let raw = unsafe { raw.as_ref() }.ok_or_else(|| broken("`describe` returned null".into()))?;
+        // SAFETY: as above.
+        let descriptor = unsafe { descriptor_from_abi(raw) }.map_err(&broken)?;
+        let missing = missing_functions(descriptor.capabilities, &vtable);
+        if !missing.is_empty() {
+            return Err(broken(format!(
+                "it declares capabilities whose functions are missing: {}",
+                missing.join(", ")
+            )));
+        }
+        tracing::debug!(plugin = %descriptor.name, version = %descriptor.version, path = %path.display(), "plugin loaded");
+        Ok(LoadedPlugin {
+            path,
+            descriptor,
+            vtable,
+        })
+    }
+}
+
+/// Calls the plugin's `init` with our ABI version and returns the vtable it filled in, or why
+/// the versions do not match or init failed.
+///
+/// # Safety
+/// As for [`LoadedPlugin::from_entry`].
+unsafe fn handshake(init: abi::InitFn, path: &Path) -> Result<abi::PluginVTable, HostError> {
+    let mut vtable = abi::PluginVTable::empty();
+    let mut err = ErrorBuffer::new();
+    // SAFETY: `init` is an entry point (caller contract); `vtable` is a zero-filled v1 table
+    // with its `size` set; `err` is a valid buffer.
+    let status = unsafe { init(abi::ABI_VERSION, &mut vtable, err.as_abi()) };
+    let message = err.take();
+    if status == Status::ABI_MISMATCH || (status == Status::OK && vtable.abi_version != abi::ABI_VERSION) {
+        return Err(HostError::AbiMismatch {
+            path: path.to_path_buf(),
+            expected: abi::ABI_VERSION,
+            found: vtable.abi_version,
+            detail: (!message.is_empty()).then_some(message),
+        });
+    }
+    if status != Status::OK {
+        return Err(HostError::InitFailed {
+            path: path.to_path_buf(),
+            status,
+            message,
+        });
+    }
+    Ok(vtable)
+}
+
+/// The vtable functions a plugin's declared capabilities need but it does not provide.
+fn missing_functions(caps: Capabilities, vtable: &abi::PluginVTable) -> Vec<&'static str> {
+    [
+        (caps.read, vtable.open_reader.is_none(), "open_reader"),
+        (caps.read, vtable.reader_header.is_none(), "reader_header"),
+        (caps.read, vtable.reader_next_batch.is_none(), "reader_next_batch"),
+        (caps.read, vtable.reader_release.is_none(), "reader_release"),
+        (caps.write, vtable.open_writer.is_none(), "open_writer"),
+        (
+            caps.write,
+            vtable.writer_write_header.is_none(),
+            "writer_write_header",
+        ),
+        (
+            caps.write,
+            vtable.writer_write_rows.is_none(),
+            "writer_write_rows",
+        ),
+        (caps.write, vtable.writer_finish.is_none(), "writer_finish"),
+        (caps.write, vtable.writer_release.is_none(), "writer_release"),
+        (
+            caps.sheets,
+            vtable.writer_start_sheet.is_none(),
+            "writer_start_sheet",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(needed, absent, name)| (needed && absent).then_some(name))
+    .collect()
+}
+
+/// Copies a plugin's descriptor.
+///
+/// # Safety
+/// `raw` must follow the ABI descriptor rules (valid strings for the library's life).
+unsafe fn descriptor_from_abi(raw: &abi::PluginDescriptor) -> Result<Descriptor, String> {
+    if raw.size < size_of::<abi::PluginDescriptor>() {
+        return Err(format!(
+            "its descriptor has {} bytes, ABI v1 needs {}",
+            raw.size,
+            size_of::<abi::PluginDescriptor>()
+        ));
+    }
+    let text = |what: &str, s: abi::StrRef| -> Result<String, String> {
+        // SAFETY: forwarded caller contract.
+        unsafe { str_from_abi(s) }
+            .map(str::to_owned)
+            .map_err(|e| format!("descriptor {what}: {e}"))
+    };
+    let list = |what: &str, s: abi::StrRef| -> Result<Vec<String>, String> {
+        Ok(text(what, s)?
+            .split(',')
+            .map(|item| item.trim().to_ascii_lowercase())
+            .filter(|item| !item.is_empty())
+            .collect())
+    };
+    let descriptor = Descriptor {
+        name: text("name", raw.name)?,
+        version: text("version", raw.version)?,
+        formats: list("formats", raw.formats)?,
+        extensions: list("extensions", raw.extensions)?,
+        modules: list("modules", raw.modules)?,
+        capabilities: Capabilities {
+            read: raw.capabilities & abi::CAP_READ != 0,
+            write: raw.capabilities & abi::CAP_WRITE != 0,
+            needs_seek: raw.capabilities & abi::CAP_NEEDS_SEEK != 0,
+            sheets: raw.capabilities & abi::CAP_SHEETS != 0,
+        },
+    };
+    if descriptor.name.trim().is_empty() {
+        return Err("its descriptor has an empty name".into());
+    }
+    if descriptor.formats.is_empty() {
+        return Err("its descriptor names no format".into());
+    }
+    Ok(descriptor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_is_not_a_library_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        // Any name: loading does not care, only discovery looks at names.
+        let fake = dir.path().join(format!("fake{}", std::env::consts::DLL_SUFFIX));
+        std::fs::write(&fake, b"not an ELF file").unwrap();
+        let err = load_plugin(&fake).unwrap_err();
+        assert!(matches!(err, HostError::Open { .. }), "{err}");
+        assert!(err.to_string().contains(&fake.display().to_string()), "{err}");
+    }
+}

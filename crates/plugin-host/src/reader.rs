@@ -1,0 +1,115 @@
+//! [`HostReader`]: a reader instance inside a loaded plugin, behind the SDK's [`Reader`] trait.
+
+use dataport_plugin_abi as abi;
+use dataport_plugin_abi::Status;
+use dataport_plugin_sdk::ffi::{batch_from_abi, header_from_abi};
+use dataport_plugin_sdk::{ByteSource, PluginError, Reader, RowBatch};
+
+use crate::call::{ErrorBuffer, check};
+use crate::callbacks::CallbackCtx;
+use crate::poison::Poison;
+
+/// A reader instance inside a loaded plugin.
+///
+/// Field order matters: `Drop` releases `handle`, then `ctx` is freed, so the plugin never holds
+/// a dangling `ctx`.
+pub(crate) struct HostReader {
+    vtable: abi::PluginVTable,
+    label: String,
+    handle: *mut abi::ReaderHandle,
+    ctx: CallbackCtx<dyn ByteSource>,
+    poison: Poison,
+}
+
+// SAFETY: the ABI requires instances not to be tied to a thread (calls are sequential, possibly
+// from different threads), `&mut self` on every call keeps them sequential here, and the byte
+// source behind `ctx` is `Send`.
+unsafe impl Send for HostReader {}
+
+impl HostReader {
+    /// Takes ownership of `handle`, opened with callbacks around `ctx`.
+    pub(crate) fn new(
+        vtable: abi::PluginVTable,
+        label: String,
+        handle: *mut abi::ReaderHandle,
+        ctx: CallbackCtx<dyn ByteSource>,
+    ) -> HostReader {
+        HostReader {
+            vtable,
+            label,
+            handle,
+            ctx,
+            poison: Poison::default(),
+        }
+    }
+
+    fn missing(&self, function: &str) -> PluginError {
+        PluginError::internal(format!("{} has no {function}", self.label))
+    }
+}
+
+impl Reader for HostReader {
+    fn header(&mut self) -> Result<Vec<String>, PluginError> {
+        self.poison.ensure_usable(&self.label)?;
+        let f = self
+            .vtable
+            .reader_header
+            .ok_or_else(|| self.missing("reader_header"))?;
+        let mut out = abi::Header::EMPTY;
+        let mut err = ErrorBuffer::new();
+        // SAFETY: a live handle, a writable slot and an error buffer, all valid for the call.
+        let status = unsafe { f(self.handle, &mut out, err.as_abi()) };
+        let result = check(status, &mut err, self.ctx.take_error(), &self.label);
+        self.poison.on_fatal(result)?;
+        // SAFETY: on OK the plugin filled `out` per the ABI (valid until released).
+        let names = unsafe { header_from_abi(&out) };
+        if let Some(release) = out.release {
+            // SAFETY: releasing a header the plugin produced, exactly once.
+            unsafe { release(&mut out) };
+        }
+        names.map_err(|e| {
+            self.poison.set(PluginError::internal(format!(
+                "{} sent a broken header: {e}",
+                self.label
+            )))
+        })
+    }
+
+    fn next_batch(&mut self, max_rows: usize) -> Result<Option<RowBatch>, PluginError> {
+        self.poison.ensure_usable(&self.label)?;
+        let f = self
+            .vtable
+            .reader_next_batch
+            .ok_or_else(|| self.missing("reader_next_batch"))?;
+        let mut out = abi::Batch::EMPTY;
+        let mut err = ErrorBuffer::new();
+        // SAFETY: as in `header`.
+        let status = unsafe { f(self.handle, max_rows.max(1), &mut out, err.as_abi()) };
+        if status == Status::END_OF_DATA {
+            return Ok(None);
+        }
+        let result = check(status, &mut err, self.ctx.take_error(), &self.label);
+        self.poison.on_fatal(result)?;
+        // SAFETY: on OK the plugin filled `out` per the ABI (valid until released).
+        let batch = unsafe { batch_from_abi(&out) };
+        if let Some(release) = out.release {
+            // SAFETY: releasing a batch the plugin produced, exactly once.
+            unsafe { release(&mut out) };
+        }
+        batch.map(Some).map_err(|e| {
+            self.poison.set(PluginError::internal(format!(
+                "{} sent a broken batch: {e}",
+                self.label
+            )))
+        })
+    }
+}
+
+impl Drop for HostReader {
+    fn drop(&mut self) {
+        if let Some(release) = self.vtable.reader_release {
+            // SAFETY: the handle came from `open_reader` and is released exactly once, here.
+            unsafe { release(self.handle) };
+        }
+    }
+}
