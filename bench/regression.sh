@@ -19,7 +19,7 @@ WT=$(mktemp -d)
 git worktree add --quiet --detach "$WT" "$BASE_REV"
 WORK=$(mktemp -d)
 SERVER_PID=
-trap '[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"; git worktree remove --force "$WT"' EXIT
+trap '[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; cd "$ROOT"; rm -rf "$WORK"; git worktree remove --force "$WT"' EXIT
 echo "== building $BASE_REV (release)" >&2
 (cd "$WT" && CARGO_TARGET_DIR=$ROOT/target/bench-base cargo build --release -j2 --quiet)
 declare -A BIN=([base]=$ROOT/target/bench-base/release/dataport [head]=$ROOT/target/release/dataport)
