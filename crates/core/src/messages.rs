@@ -90,6 +90,24 @@ pub fn all_or_nothing_failed(failed: u64, locale: Locale) -> String {
     )
 }
 
+/// The error file's name after the module stem, before the job id: `CRM客户数据_导入错误_任务12`.
+pub fn error_file_infix(locale: Locale) -> &'static str {
+    locale.pick("导入错误_任务", "import-errors_job")
+}
+
+/// The error file's sheet name.
+pub fn error_sheet(locale: Locale) -> &'static str {
+    locale.pick("错误数据", "errors")
+}
+
+/// The 错误原因 cell of a failed row: every problem of the row.
+pub fn error_reason(row: i64, reasons: &[&str], locale: Locale) -> String {
+    locale.pick(
+        format!("第{row}行：{}", reasons.join("；")),
+        format!("row {row}: {}", reasons.join("; ")),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,22 @@ pub fn instructions_header(locale: Locale) -> [&'static str; 5] {
     )
 }
 
+/// A field's name on the instructions sheet: the Chinese label, in English with it beside.
+pub fn instructions_field_name(field: &FieldDef, locale: Locale) -> String {
+    locale.pick(
+        field.label_zh.to_owned(),
+        format!("{} ({})", field.label_en, field.label_zh),
+    )
+}
+
+/// The instructions sheet's "required" column.
+pub fn required_word(required: bool, locale: Locale) -> &'static str {
+    match required {
+        true => locale.pick("是", "yes"),
+        false => locale.pick("否", "no"),
+    }
+}
+
 /// The kind of a field in words.
 pub fn kind_label(kind: FieldKind, locale: Locale) -> &'static str {
     match kind {

@@ -459,21 +459,14 @@ fn write_template(
         .map_err(|e| plugin_error(chosen, e))?;
     let mut rows = RowBatch::new();
     for (i, field) in module.fields().iter().enumerate() {
-        let name = match locale {
-            Locale::ZhCn => field.label_zh.to_owned(),
-            Locale::En => format!("{} ({})", field.label_en, field.label_zh),
-        };
+        let name = template::instructions_field_name(field, locale);
         rows.push_row(
             0,
             vec![
                 Cell::Int(i as i64 + 1),
                 Cell::Text(name),
                 Cell::text(template::kind_label(field.kind, locale)),
-                Cell::text(if field.required {
-                    locale.pick("是", "yes")
-                } else {
-                    locale.pick("否", "no")
-                }),
+                Cell::text(template::required_word(field.required, locale)),
                 Cell::Text(template::rule(field, locale)),
             ],
         );
@@ -504,10 +497,10 @@ pub async fn start_error_file(
     let file_name = format!(
         "{}_{}{job_id}.{}",
         module.export_file_stem(),
-        locale.pick("导入错误_任务", "import-errors_job"),
+        dataport_core::messages::error_file_infix(locale),
         ctx.formats.extension(&chosen.format)
     );
-    let options = writer_options(&chosen, module, &[], locale.pick("错误数据", "errors"));
+    let options = writer_options(&chosen, module, &[], dataport_core::messages::error_sheet(locale));
     let store = ctx.store.clone();
     Ok(stream_file(
         chosen,
@@ -545,10 +538,7 @@ pub async fn start_error_file(
                         .map(|i| values.get(i).map(|v| layout::text_cell(v)).unwrap_or(Cell::Null))
                         .collect();
                     let reasons: Vec<&str> = group.iter().map(|e| e.message.as_str()).collect();
-                    let reason = locale.pick(
-                        format!("第{row}行：{}", reasons.join("；")),
-                        format!("row {row}: {}", reasons.join("; ")),
-                    );
+                    let reason = dataport_core::messages::error_reason(row, &reasons, locale);
                     cells.push(layout::text_cell(&reason));
                     rows.push_row(0, cells);
                 }
