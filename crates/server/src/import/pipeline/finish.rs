@@ -182,7 +182,11 @@ pub(super) fn finish(
 /// Ends a job whose pipeline panicked, with `Completed` unless it was sent: INTERRUPTED if
 /// batches were committed (the job row holds exactly their counts), FAILED with INTERNAL if not.
 pub(super) fn crashed(job: &Job, events: &Events, message: &str, started: Instant) {
-    tracing::error!(job = job.id, panic = message, "the import pipeline panicked; the job is ended");
+    tracing::error!(
+        job = job.id,
+        panic = message,
+        "the import pipeline panicked; the job is ended"
+    );
     if events.is_complete() {
         return;
     }
@@ -193,12 +197,18 @@ pub(super) fn crashed(job: &Job, events: &Events, message: &str, started: Instan
     };
     let kept_any = committed.created + committed.updated > 0;
     let finish = JobFinish {
-        status: if kept_any { JobStatus::Interrupted } else { JobStatus::Failed },
+        status: if kept_any {
+            JobStatus::Interrupted
+        } else {
+            JobStatus::Failed
+        },
         counts: committed,
         file_size: None,
         sha256: None,
         error_code: Some(ErrorCode::Internal),
-        error_message: Some(format!("the import crashed (a bug in dataport, please report it): {message}")),
+        error_message: Some(format!(
+            "the import crashed (a bug in dataport, please report it): {message}"
+        )),
     };
     record_and_complete(job, events, &finish, started, 0, 0);
 }
