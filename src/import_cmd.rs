@@ -218,7 +218,7 @@ pub async fn run(mut client: AuthedClient, request: ImportRequest) -> Result<Exi
     })
 }
 
-fn print_report(report: &v1::ImportJob, dry_run: bool) {
+pub(crate) fn print_report(report: &v1::ImportJob, dry_run: bool) {
     let status = report
         .status()
         .as_str_name()
@@ -246,6 +246,52 @@ fn print_report(report: &v1::ImportJob, dry_run: bool) {
             println!("{}", report.error_message);
         } else {
             println!("{}: {}", code.as_str_name(), report.error_message);
+        }
+    }
+}
+
+/// `jobs show`: the report line, then what the job was and what it has committed.
+pub(crate) fn print_job(job: &v1::ImportJob) {
+    print_report(job, job.dry_run);
+    let word = |name: &str, prefix: &str| name.trim_start_matches(prefix).to_lowercase();
+    let when = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .unwrap_or_default()
+    };
+    let lines = [
+        ("module", word(job.module().as_str_name(), "MODULE_")),
+        (
+            "file",
+            format!("{} ({} bytes, {})", job.file_name, job.file_size, job.format),
+        ),
+        ("sha256", job.sha256.clone()),
+        (
+            "mode",
+            format!(
+                "{}, {}",
+                word(job.mode().as_str_name(), "IMPORT_MODE_"),
+                word(job.on_error().as_str_name(), "ON_ERROR_")
+            ),
+        ),
+        ("token", job.token_name.clone()),
+        ("started", when(job.started_at_unix_ms)),
+        (
+            "finished",
+            if job.finished_at_unix_ms == 0 {
+                "running".to_owned()
+            } else {
+                when(job.finished_at_unix_ms)
+            },
+        ),
+        (
+            "watermark",
+            format!("row {} (the last source row whose fate is final)", job.watermark),
+        ),
+    ];
+    for (label, value) in lines {
+        if !value.is_empty() {
+            println!("  {label:<10} {value}");
         }
     }
 }

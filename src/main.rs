@@ -435,7 +435,7 @@ async fn jobs(command: JobsCommand, file: &FileConfig) -> Result<()> {
                 .map_err(call_failed)?
                 .into_inner();
             let job = response.job.context("the server sent no job")?;
-            println!("{job:#?}");
+            import_cmd::print_job(&job);
             let mut table = Table::new(["row", "column", "code", "message", "value"]);
             for error in &response.errors {
                 table.row([
