@@ -64,19 +64,37 @@ impl HeaderProblem {
         }
     }
 
-    /// A message that names the column and says how to fix the header.
+    /// A message that names the column and says how to fix the header. Control characters of
+    /// a label (NUL bytes of a misread UTF-16 file) are shown escaped, never as they are.
     pub fn message(&self, module: Module, locale: Locale) -> String {
+        let shown = self.shown();
+        let this = shown.as_ref().unwrap_or(self);
         let template = template_header(module, locale).join(locale.pick("、", ", "));
         let fix = locale.pick(
             format!("请使用{}导入模板的表头：{template}", module.label_zh()),
             format!("use the {module} import template's header: {template}"),
         );
         let col = |p: usize| p + 1;
-        match self {
+        match this {
             HeaderProblem::Empty => locale.pick(
-                format!("文件没有表头行，未导入任何数据。{fix}"),
-                format!("the file has no header row; nothing was imported. Fix: {fix}"),
+                format!("第1行为空：表头必须在第1行，未导入任何数据。{fix}"),
+                format!("row 1 is empty: the header must be in row 1; nothing was imported. Fix: {fix}"),
             ),
+            // An empty cell in the middle of the header (trailing ones are not columns).
+            HeaderProblem::Unknown { label, position, expected: Some(expected) } if label.is_empty() => {
+                locale.pick(
+                    format!(
+                        "第{}列没有表头（应为“{}”），未导入任何数据。{fix}",
+                        col(*position),
+                        expected.label_zh
+                    ),
+                    format!(
+                        "column {} has no header (expected \"{}\"); nothing was imported. Fix: {fix}",
+                        col(*position),
+                        expected.label_en
+                    ),
+                )
+            }
             HeaderProblem::Missing { expected, position } => locale.pick(
                 format!(
                     "缺少第{}列“{}”（列被删除？），未导入任何数据。{fix}",
@@ -126,6 +144,49 @@ impl HeaderProblem {
                     template_position(module, field) + 1
                 ),
             ),
+        }
+    }
+}
+
+impl HeaderProblem {
+    /// This problem with its label's control characters escaped, if it has any.
+    fn shown(&self) -> Option<HeaderProblem> {
+        let escape = |label: &str| -> Option<String> {
+            label.chars().any(char::is_control).then(|| {
+                label
+                    .chars()
+                    .map(|c| {
+                        if c.is_control() {
+                            c.escape_unicode().to_string()
+                        } else {
+                            c.to_string()
+                        }
+                    })
+                    .collect()
+            })
+        };
+        match self {
+            HeaderProblem::Unknown {
+                label,
+                position,
+                expected,
+            } => escape(label).map(|label| HeaderProblem::Unknown {
+                label,
+                position: *position,
+                expected: *expected,
+            }),
+            HeaderProblem::OutOfOrder {
+                label,
+                position,
+                field,
+                expected,
+            } => escape(label).map(|label| HeaderProblem::OutOfOrder {
+                label,
+                position: *position,
+                field,
+                expected,
+            }),
+            HeaderProblem::Empty | HeaderProblem::Missing { .. } => None,
         }
     }
 }
@@ -382,5 +443,36 @@ mod tests {
             map_header(Module::Customers, &header(&["", " "])),
             Err(HeaderProblem::Empty)
         );
+    }
+
+    #[test]
+    fn an_empty_row_1_an_empty_header_cell_and_control_characters_are_explained() {
+        let err = map_header(Module::Customers, &[]).unwrap_err();
+        let zh = err.message(Module::Customers, Locale::ZhCn);
+        assert!(zh.starts_with("第1行为空：表头必须在第1行"), "{zh}");
+        let en = err.message(Module::Customers, Locale::En);
+        assert!(
+            en.starts_with("row 1 is empty: the header must be in row 1"),
+            "{en}"
+        );
+
+        let mut gap = customer_header();
+        gap[1] = " ".into();
+        let err = map_header(Module::Customers, &gap).unwrap_err();
+        let zh = err.message(Module::Customers, Locale::ZhCn);
+        assert!(zh.starts_with("第2列没有表头（应为“客户名称”）"), "{zh}");
+        assert!(!zh.contains("“”"), "{zh}");
+        let en = err.message(Module::Customers, Locale::En);
+        assert!(
+            en.starts_with("column 2 has no header (expected \"Customer Name\")"),
+            "{en}"
+        );
+
+        let utf16 = header(&["c\0o\0d\0e\0"]);
+        let err = map_header(Module::Customers, &utf16).unwrap_err();
+        for locale in [Locale::ZhCn, Locale::En] {
+            let m = err.message(Module::Customers, locale);
+            assert!(!m.contains('\0') && m.contains("c\\u{0}o"), "{m:?}");
+        }
     }
 }

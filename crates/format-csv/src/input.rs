@@ -11,13 +11,16 @@ use std::io::{self, Read};
 use dataport_plugin_sdk::{ByteSource, PluginError};
 use encoding_rs::{Decoder, DecoderResult, Encoding, GB18030, REPLACEMENT, UTF_8};
 
+use crate::detect::{self, Guess};
+use crate::messages;
+
 /// Size of the input buffer, and of the sample the `auto` encoding looks at.
 pub(crate) const INPUT_BUFFER: usize = 64 * 1024;
 
 /// The `encoding` option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum EncodingChoice {
-    /// A BOM decides; otherwise UTF-8 if the first [`INPUT_BUFFER`] bytes are UTF-8, else GB18030.
+    /// A BOM decides; otherwise the first [`INPUT_BUFFER`] bytes (see [`crate::detect`]).
     Auto,
     /// This encoding; a BOM of the same encoding is stripped.
     Explicit(&'static Encoding),
@@ -46,29 +49,30 @@ pub(crate) fn display_name(enc: &'static Encoding) -> &'static str {
 }
 
 /// Decides the encoding of a file from its first bytes: returns the encoding and the length of
-/// the BOM to skip. `at_eof` tells whether `sample` is the whole file (then an incomplete UTF-8
-/// sequence at its end is an error, not a cut).
-pub(crate) fn detect(choice: EncodingChoice, sample: &[u8], at_eof: bool) -> (&'static Encoding, usize) {
+/// the BOM to skip, or the `ENCODING` error refusing the file when `auto` cannot tell. `at_eof`
+/// tells whether `sample` is the whole file (then an incomplete sequence at its end is an error,
+/// not a cut).
+pub(crate) fn detect(
+    choice: EncodingChoice,
+    sample: &[u8],
+    at_eof: bool,
+) -> Result<(&'static Encoding, usize), PluginError> {
     let bom = Encoding::for_bom(sample);
     match choice {
-        EncodingChoice::Explicit(enc) => match bom {
+        EncodingChoice::Explicit(enc) => Ok(match bom {
             Some((bom_enc, len)) if bom_enc == enc => (enc, len),
             _ => (enc, 0),
-        },
+        }),
         EncodingChoice::Auto => match bom {
-            Some((enc, len)) => (enc, len),
-            None if looks_like_utf8(sample, at_eof) => (UTF_8, 0),
-            None => (GB18030, 0),
+            Some((enc, len)) => Ok((enc, len)),
+            None => match detect::guess(sample, at_eof) {
+                Guess::Sure(enc) => Ok((enc, 0)),
+                Guess::Binary => Err(PluginError::encoding(messages::binary())),
+                Guess::Unsure { likely, non_ascii } => {
+                    Err(PluginError::encoding(messages::unsure(&likely, non_ascii)))
+                }
+            },
         },
-    }
-}
-
-/// Whether `sample` is valid UTF-8, allowing an incomplete sequence at the end when the sample
-/// was cut from a longer input.
-fn looks_like_utf8(sample: &[u8], at_eof: bool) -> bool {
-    match std::str::from_utf8(sample) {
-        Ok(_) => true,
-        Err(e) => e.error_len().is_none() && !at_eof,
     }
 }
 
@@ -94,13 +98,35 @@ pub(crate) fn hex_bytes(bytes: &[u8]) -> String {
     s
 }
 
+/// Bytes that are not valid in an encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DecodeError {
+    /// `0xB1 0x41`.
+    pub(crate) bytes: String,
+    /// The encoding's name (`GB18030`, `UTF-16LE`).
+    pub(crate) encoding: &'static str,
+    /// Where the bytes start in the file, when known.
+    pub(crate) offset: Option<u64>,
+}
+
+impl std::fmt::Display for DecodeError {
+    /// `bytes 0xFF are not valid GB18030` (`… at byte offset 12 …` when the offset is known).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "bytes {}", self.bytes)?;
+        if let Some(offset) = self.offset {
+            write!(f, " at byte offset {offset}")?;
+        }
+        write!(f, " are not valid {}", self.encoding)
+    }
+}
+
 /// Why no more input could be had.
 #[derive(Debug)]
 pub(crate) enum InputError {
     Io(io::Error),
-    /// The transcoder met bytes that are invalid in the file's encoding; the message says which
-    /// bytes and where, the parser adds the row.
-    Decode(String),
+    /// The transcoder met bytes that are invalid in the file's encoding; the parser adds the
+    /// row.
+    Decode(DecodeError),
 }
 
 impl From<io::Error> for InputError {
@@ -179,7 +205,7 @@ struct Transcoder {
     start: usize,
     end: usize,
     finished: bool,
-    error: Option<String>,
+    error: Option<DecodeError>,
 }
 
 impl Transcoder {
@@ -218,11 +244,11 @@ impl Transcoder {
                     let bad_start = bad_end.saturating_sub(usize::from(bad));
                     let offset = src.consumed + bad_start as u64;
                     let shown = input.get(bad_start..bad_end).unwrap_or_default();
-                    self.error = Some(format!(
-                        "bytes {} at byte offset {offset} are not valid {}",
-                        hex_bytes(shown),
-                        display_name(self.encoding)
-                    ));
+                    self.error = Some(DecodeError {
+                        bytes: hex_bytes(shown),
+                        encoding: display_name(self.encoding),
+                        offset: Some(offset),
+                    });
                     src.consume(read);
                 }
             }
@@ -248,7 +274,7 @@ impl Input {
         source: Box<dyn ByteSource>,
         choice: EncodingChoice,
         delimiter: Option<u8>,
-    ) -> io::Result<Input> {
+    ) -> Result<Input, PluginError> {
         let mut src = Source {
             inner: source,
             buf: vec![0; INPUT_BUFFER].into_boxed_slice(),
@@ -258,7 +284,7 @@ impl Input {
             consumed: 0,
         };
         src.fill_buffer()?;
-        let (encoding, bom) = detect(choice, src.bytes(), src.eof);
+        let (encoding, bom) = detect(choice, src.bytes(), src.eof)?;
         src.consume(bom);
         let transcoder = (!raw_split_is_safe(encoding, delimiter.unwrap_or(b','))).then(|| Transcoder {
             decoder: encoding.new_decoder_without_bom_handling(),
@@ -338,12 +364,12 @@ impl Input {
     }
 }
 
-/// Decodes one field without replacement. On failure returns a message naming the invalid bytes
+/// Decodes one field without replacement. On failure names the invalid bytes
 /// (`bytes 0xB1 0x41 are not valid GB18030`).
 pub(crate) fn decode_field<'a>(
     enc: &'static Encoding,
     bytes: &'a [u8],
-) -> Result<std::borrow::Cow<'a, str>, String> {
+) -> Result<std::borrow::Cow<'a, str>, DecodeError> {
     if let Some(text) = enc.decode_without_bom_handling_and_without_replacement(bytes) {
         return Ok(text);
     }
@@ -365,11 +391,11 @@ pub(crate) fn decode_field<'a>(
             DecoderResult::OutputFull | DecoderResult::InputEmpty => break &[][..],
         }
     };
-    Err(format!(
-        "bytes {} are not valid {}",
-        hex_bytes(shown),
-        display_name(enc)
-    ))
+    Err(DecodeError {
+        bytes: hex_bytes(shown),
+        encoding: display_name(enc),
+        offset: None,
+    })
 }
 
 #[cfg(test)]
@@ -377,37 +403,57 @@ mod tests {
     use super::*;
     use encoding_rs::{GBK, SHIFT_JIS, UTF_16BE, UTF_16LE, WINDOWS_1252};
 
+    fn auto(sample: &[u8], at_eof: bool) -> Result<(&'static Encoding, usize), PluginError> {
+        detect(EncodingChoice::Auto, sample, at_eof)
+    }
+
     #[test]
     fn auto_detection() {
-        let gbk = GBK.encode("客户编号,客户名称").0;
-        assert_eq!(detect(EncodingChoice::Auto, b"a,b\r\n", true), (UTF_8, 0));
-        assert_eq!(detect(EncodingChoice::Auto, b"\xEF\xBB\xBFa", true), (UTF_8, 3));
-        assert_eq!(detect(EncodingChoice::Auto, b"\xFF\xFEa\0", true), (UTF_16LE, 2));
-        assert_eq!(detect(EncodingChoice::Auto, b"\xFE\xFF\0a", true), (UTF_16BE, 2));
-        assert_eq!(detect(EncodingChoice::Auto, &gbk, true), (GB18030, 0));
-        assert_eq!(detect(EncodingChoice::Auto, b"", true), (UTF_8, 0));
+        let gbk = GBK
+            .encode("客户编号,客户名称,负责人\r\nC1,北京科技有限公司,张三\r\nC2,上海贸易有限公司,\r\n")
+            .0;
+        assert_eq!(auto(b"a,b\r\n", true).unwrap(), (UTF_8, 0));
+        assert_eq!(auto(b"\xEF\xBB\xBFa", true).unwrap(), (UTF_8, 3));
+        assert_eq!(auto(b"\xFF\xFEa\0", true).unwrap(), (UTF_16LE, 2));
+        assert_eq!(auto(b"\xFE\xFF\0a", true).unwrap(), (UTF_16BE, 2));
+        assert_eq!(auto(&gbk, true).unwrap(), (GB18030, 0));
+        assert_eq!(auto(b"", true).unwrap(), (UTF_8, 0));
+        // UTF-16 without a BOM.
+        assert_eq!(auto(b"a\0,\0b\0\r\0\n\0", true).unwrap(), (UTF_16LE, 0));
+        // Too little text to tell GBK from its look-alikes: refused, naming them and the fix.
+        let e = auto(&GBK.encode("客户编号,客户名称").0, true).unwrap_err();
+        assert_eq!(e.kind, dataport_plugin_sdk::ErrorKind::Encoding);
+        assert!(
+            e.message.contains("GBK/GB18030")
+                && e.message.contains("-O encoding=")
+                && e.message.contains(" / "),
+            "{e}"
+        );
+        // A binary file.
+        let e = auto(b"PK\x03\x04\x14\x00\x08\x00\xA4\xC2", true).unwrap_err();
+        assert!(e.message.contains("holds NUL bytes"), "{e}");
     }
 
     #[test]
     fn a_utf8_sequence_cut_by_the_sample_is_still_utf8() {
         let text = "名称".as_bytes();
         let cut = &text[..4]; // one whole character and the first byte of the next
-        assert_eq!(detect(EncodingChoice::Auto, cut, false), (UTF_8, 0));
-        // At the end of the file it is not a cut but an invalid file.
-        assert_eq!(detect(EncodingChoice::Auto, cut, true), (GB18030, 0));
+        assert_eq!(auto(cut, false).unwrap(), (UTF_8, 0));
+        // At the end of the file it is not a cut but an invalid file: too little to tell.
+        assert!(auto(cut, true).is_err());
         // An invalid byte before the cut is not excused.
-        assert_eq!(detect(EncodingChoice::Auto, b"a\xFFb\xE5", false), (GB18030, 0));
+        assert_ne!(auto(b"a\xFFb\xE5", false).unwrap().0, UTF_8);
     }
 
     #[test]
     fn explicit_encoding_overrides_and_strips_only_its_own_bom() {
         let gbk = EncodingChoice::parse("GBK").unwrap();
-        assert_eq!(detect(gbk, "名称".as_bytes(), true), (GBK, 0));
+        assert_eq!(detect(gbk, "名称".as_bytes(), true).unwrap(), (GBK, 0));
         let utf8 = EncodingChoice::parse("utf-8").unwrap();
-        assert_eq!(detect(utf8, b"\xEF\xBB\xBFa", true), (UTF_8, 3));
-        assert_eq!(detect(utf8, b"\xFF\xFEa\0", true), (UTF_8, 0));
+        assert_eq!(detect(utf8, b"\xEF\xBB\xBFa", true).unwrap(), (UTF_8, 3));
+        assert_eq!(detect(utf8, b"\xFF\xFEa\0", true).unwrap(), (UTF_8, 0));
         let le = EncodingChoice::parse("utf-16le").unwrap();
-        assert_eq!(detect(le, b"\xFF\xFEa\0", true), (UTF_16LE, 2));
+        assert_eq!(detect(le, b"\xFF\xFEa\0", true).unwrap(), (UTF_16LE, 2));
     }
 
     #[test]
@@ -444,13 +490,13 @@ mod tests {
     fn field_decoding_names_the_bad_bytes() {
         assert_eq!(decode_field(UTF_8, "北京".as_bytes()).unwrap(), "北京");
         assert_eq!(
-            decode_field(UTF_8, b"ab\xFFc").unwrap_err(),
+            decode_field(UTF_8, b"ab\xFFc").unwrap_err().to_string(),
             "bytes 0xFF are not valid UTF-8"
         );
         let gbk = GBK.encode("北京").0;
         assert_eq!(decode_field(GB18030, &gbk).unwrap(), "北京");
         assert_eq!(
-            decode_field(GB18030, b"x\xFFy").unwrap_err(),
+            decode_field(GB18030, b"x\xFFy").unwrap_err().to_string(),
             "bytes 0xFF are not valid GB18030"
         );
         assert_eq!(hex_bytes(&[0xB1, 0x41]), "0xB1 0x41");

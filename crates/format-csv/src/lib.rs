@@ -25,10 +25,20 @@
 //! 1. **Bytes** (`input`): one fixed 64 KiB buffer over the [`ByteSource`]; the source is read
 //!    sequentially, never sought (the descriptor does not ask for `needs_seek`).
 //! 2. **Encoding.** The first 64 KiB decide: a BOM (UTF-8, UTF-16LE, UTF-16BE) wins; otherwise
-//!    the sample is UTF-8 if it is valid UTF-8 (an incomplete sequence at the 64 KiB cut is
-//!    fine), else GB18030, which is what Excel on Chinese Windows saves as "CSV" (GBK is a subset
-//!    of it). An explicit `encoding` overrides the guess; a BOM of that same encoding is still
-//!    skipped. Nothing is ever decoded with replacement characters:
+//!    (`detect`) UTF-16 without a BOM is recognised by its NUL high bytes and line breaks; the
+//!    sample is UTF-8 if it is valid UTF-8 (an incomplete sequence at the 64 KiB cut is fine) or
+//!    valid but for a few damaged sequences; NUL bytes in anything else are a binary file,
+//!    refused; else chardetng (Firefox's detector) guesses a legacy encoding, which is taken only
+//!    when the sample decodes in it and there is evidence enough (32 non-ASCII bytes, or no
+//!    other common encoding, GB18030/Big5/Shift_JIS/EUC-KR/windows-1252, decoding the sample
+//!    too). GBK, what Excel on Chinese Windows saves as "CSV", is read as GB18030, its superset.
+//!    When the guess is not sure the file is refused with [`ErrorKind::Encoding`], naming the
+//!    likely encodings and the fix (`-O encoding=gbk`), rather than risk garbled text. An
+//!    explicit `encoding` overrides the guess; a BOM of that same encoding is still skipped. A
+//!    header cell holding NUL characters (UTF-16/UTF-32 read as something else) is refused too.
+//!    File-level messages are in Chinese and English (`中文 / English`): the host passes them
+//!    through and does not tell plugins the job's locale. Nothing is ever decoded with
+//!    replacement characters:
 //!    * ASCII-compatible encodings (UTF-8, GB18030/GBK, single-byte ones) are parsed on their raw
 //!      bytes, because `"`, CR, LF, `,`, `;` and TAB never occur inside their multi-byte
 //!      characters, and each field is decoded on its own. A field with bytes invalid in the
@@ -87,7 +97,9 @@
 //! assert_eq!(rows.rows[0].cells, [Cell::text("C1"), Cell::text("A; B")]);
 //! ```
 
+mod detect;
 mod input;
+mod messages;
 mod reader;
 mod writer;
 

@@ -3,7 +3,8 @@
 use dataport_plugin_sdk::{ByteSource, Cell, ErrorKind, Options, PluginError, Reader, RowBatch};
 use encoding_rs::Encoding;
 
-use crate::input::{EncodingChoice, Input, InputError, decode_field};
+use crate::input::{DecodeError, EncodingChoice, Input, InputError, decode_field};
+use crate::messages;
 use crate::{DEFAULT_MAX_FIELD_BYTES, DEFAULT_MAX_FIELDS, DEFAULT_MAX_RECORD_BYTES};
 
 /// The options a reader accepts.
@@ -153,7 +154,12 @@ impl Parser {
     fn input_error(&self, row: u64, e: InputError) -> PluginError {
         match e {
             InputError::Io(e) => PluginError::from(e),
-            InputError::Decode(message) => PluginError::encoding(format!("row {row}: {message}")),
+            InputError::Decode(e) => PluginError::encoding(messages::stream_undecodable(
+                row,
+                &e.bytes,
+                e.offset.unwrap_or_default(),
+                e.encoding,
+            )),
         }
     }
 
@@ -278,9 +284,9 @@ impl Parser {
         self.fields.get(start..self.ends[i]).unwrap_or_default()
     }
 
-    /// The current record as cells, or the row error message for its first undecodable field
-    /// (`column 2: bytes 0xFF are not valid GB18030`).
-    fn cells(&self) -> Result<Vec<Cell>, String> {
+    /// The current record as cells, or its first undecodable field: the 1-based column and
+    /// what is wrong (a row error says `column 2: bytes 0xFF are not valid GB18030`).
+    fn cells(&self) -> Result<Vec<Cell>, (usize, DecodeError)> {
         (0..self.nfields)
             .map(|i| {
                 let bytes = self.field(i);
@@ -289,7 +295,7 @@ impl Parser {
                 }
                 decode_field(self.encoding, bytes)
                     .map(|text| Cell::Text(text.into_owned()))
-                    .map_err(|e| format!("column {}: {e}", i + 1))
+                    .map_err(|e| (i + 1, e))
             })
             .collect()
     }
@@ -346,16 +352,20 @@ impl CsvReader {
         let Some(row) = parser.next_record()? else {
             return Ok(Vec::new());
         };
-        let cells = parser
-            .cells()
-            .map_err(|e| PluginError::encoding(format!("row {row} (the header): {e}")))?;
-        let header = cells
+        let cells = parser.cells().map_err(|(column, e)| {
+            PluginError::encoding(messages::header_undecodable(row, column, &e.bytes, e.encoding))
+        })?;
+        let header: Vec<String> = cells
             .into_iter()
             .map(|c| match c {
                 Cell::Text(s) => s,
                 _ => String::new(),
             })
             .collect();
+        // NUL characters are UTF-16 or UTF-32 read byte by byte; they never reach a message.
+        if let Some(column) = header.iter().position(|h| h.contains('\0')) {
+            return Err(PluginError::encoding(messages::header_nul(row, column + 1)));
+        }
         self.state = State::Reading(Box::new(parser));
         Ok(header)
     }
@@ -420,7 +430,9 @@ impl Reader for CsvReader {
             }
             match parser.cells() {
                 Ok(cells) => batch.push_row(row, cells),
-                Err(message) => batch.push_error(row, ErrorKind::Encoding, message),
+                Err((column, e)) => {
+                    batch.push_error(row, ErrorKind::Encoding, format!("column {column}: {e}"))
+                }
             }
         }
         Ok((!batch.is_empty()).then_some(batch))
@@ -501,9 +513,15 @@ mod tests {
         let mut r = reader(b"a,b\n", Options::new());
         r.header().unwrap();
         assert_eq!(encoding_name(&r), Some("UTF-8"));
-        let mut r = reader(b"a,\xB1\xB1\n", Options::new());
+        let gbk = encoding_rs::GBK
+            .encode("客户编号,客户名称,负责人\r\nC1,北京科技有限公司,张三\r\n")
+            .0;
+        let mut r = reader(&gbk, Options::new());
         r.header().unwrap();
         assert_eq!(encoding_name(&r), Some("GB18030"));
+        // Two bytes are too few to tell GB18030 from Big5, EUC-KR or windows-1252.
+        let mut r = reader(b"a,\xB1\xB1\n", Options::new());
+        assert_eq!(r.header().unwrap_err().kind, ErrorKind::Encoding);
     }
 
     #[test]

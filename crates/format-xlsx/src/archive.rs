@@ -1,40 +1,58 @@
 //! The defences: everything checked about an uploaded xlsx before calamine is allowed to see it.
 //!
 //! An xlsx is a zip archive of XML parts. calamine trusts it: it decompresses whatever the
-//! archive holds, reserves `uniqueCount` shared strings up front and does unchecked arithmetic
-//! on cell references. So [`inspect`] walks the archive first, in bounded memory:
+//! archive holds, reserves `uniqueCount` shared strings up front, expands nothing but trusts its
+//! XML parser, and does unchecked arithmetic on cell references. So [`inspect`] walks the archive
+//! first, in bounded memory:
 //!
 //! 1. the file must start with a zip local header (an OLE2 file, i.e. a legacy `.xls` or a
-//!    password-protected workbook, gets its own message) and open as a zip archive;
-//! 2. at most `max_zip_entries` entries;
+//!    password-protected workbook, gets its own message) and open as a zip archive whose central
+//!    directory can be read;
+//! 2. at most `max_zip_entries` entries, and no two whose names differ only in case (calamine
+//!    finds parts case-insensitively, so one of the two would be read silently);
 //! 3. every part calamine will read (package and workbook relationships, workbook, shared
 //!    strings, styles, theme, and the chosen sheet) is *streamed* through its decompressor
-//!    into a sink, counting the bytes actually produced: the sizes an archive declares can lie.
-//!    Per part, in total, and against the compressed bytes consumed so far (the ratio is
-//!    checked on every read, so a zip bomb stops after a few MB);
-//! 4. while streaming, the small parts are parsed (which sheets exist and where), the shared
-//!    strings' `uniqueCount` is compared with the part's real size, and the sheet is parsed
-//!    fully: its `<dimension>` must be a plausible area for its size, and every cell, row and
-//!    formula reference calamine will parse must lie within Excel's grid. Multi-cell array
-//!    formulas are collected on the way: their other cells carry only cached values.
+//!    into the XML parser, counting the bytes actually produced (the sizes an archive declares
+//!    can lie, and a part whose real size differs from the declared one is refused). Budgets:
+//!    decompressed bytes per part and in total; the compression ratio only once the parts read
+//!    have expanded past [`RATIO_FLOOR`] (long repeated strings compress very well, so a ratio
+//!    alone is no bomb); and no single XML item (a text, a tag, a comment) longer than
+//!    [`MAX_XML_ITEM`], which keeps the parser's buffer bounded (an inline-string bomb is one
+//!    endless text; if it is also compressed more than `max_ratio`-fold it is reported as a
+//!    bomb);
+//! 4. every part is parsed to its end: it must be well-formed as far as the parser checks, end
+//!    with its root element closed (truncated XML), declare no DOCTYPE (entity bombs) and use no
+//!    undefined entity. On the way the small parts are read (which sheets exist and where), the
+//!    shared strings' `uniqueCount` is compared with the part's real size, and every cell, row,
+//!    dimension and formula reference calamine will parse must lie within Excel's grid. The
+//!    sheet's `<dimension>` is only a hint (LibreOffice writes `A1:AH65536`, Gnumeric
+//!    `A1:XFD1048576`): the streaming reader never allocates it. Multi-cell array formulas are
+//!    collected on the way: their other cells carry only cached values.
 //!
-//! Nothing here keeps decompressed data beyond one XML event.
+//! Nothing here keeps decompressed data beyond one XML item. Every refusal is a
+//! `MALFORMED_FILE` in Chinese and English naming the part and what it is for ([`crate::messages`]).
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 
 use dataport_plugin_sdk::PluginError;
 use flate2::read::DeflateDecoder;
+use quick_xml::errors::SyntaxError;
 use quick_xml::events::{BytesStart, Event};
 use zip::result::ZipError;
 use zip::{CompressionMethod, ZipArchive};
 
 use crate::cellref::{self, Area};
+use crate::messages::{self, Part};
 use crate::options::Limits;
 
 const MIB: u64 = 1 << 20;
-/// Slack for the ratio check: the first MiB of any part may expand freely.
-const RATIO_SLACK: u64 = MIB;
+/// The compression ratio counts only once the parts read have expanded past this many bytes.
+pub(crate) const RATIO_FLOOR: u64 = 100 * MIB;
+/// The longest XML item (text, tag, comment) the pre-scan buffers: no spreadsheet writes one
+/// near it (a cell holds 32 767 characters).
+pub(crate) const MAX_XML_ITEM: u64 = 32 * MIB;
 /// How far into a sheet its `<sheetData>` must start (real prologues are a few KiB).
 const MAX_SHEET_PROLOGUE: u64 = 64 * MIB;
 
@@ -43,6 +61,10 @@ const MAX_SHEET_PROLOGUE: u64 = 64 * MIB;
 pub(crate) struct Inspection {
     /// The chosen sheet's name, as calamine names it.
     pub sheet: String,
+    /// Its 1-based position in the workbook.
+    pub sheet_number: usize,
+    /// The names of all the workbook's sheets, in order.
+    pub sheet_names: Vec<String>,
     /// Multi-cell array (and data table) formula ranges of that sheet.
     pub arrays: Vec<Area>,
 }
@@ -62,28 +84,41 @@ pub(crate) fn inspect<R: Read + Seek>(
     }
     let zip = ZipArchive::new(source).map_err(|e| match e {
         ZipError::Io(e) if e.kind() != io::ErrorKind::UnexpectedEof => PluginError::from(e),
-        e => not_xlsx(e),
+        ZipError::UnsupportedArchive(_) => messages::unsupported_zip(),
+        _ => messages::central_directory(),
     })?;
     check_entries(zip.len() as u64, limits)?;
-    // calamine finds parts case-insensitively, the last of equal names winning; so do we.
-    let mut index = HashMap::with_capacity(zip.len());
+    // calamine finds parts case-insensitively: two names that differ only in case would leave
+    // one of them unread, whichever it is.
+    let mut index: HashMap<String, (usize, String)> = HashMap::with_capacity(zip.len());
     for i in 0..zip.len() {
-        if let Some(Ok(name)) = zip.name_for_index(i) {
-            index.insert(normalize(&name), i);
+        let Some(Ok(name)) = zip.name_for_index(i) else {
+            continue;
+        };
+        if name.ends_with('/') {
+            continue; // a directory entry
         }
+        let name = name.into_owned();
+        if let Some((_, first)) = index.get(&normalize(&name)) {
+            return Err(messages::case_duplicates(first, &name));
+        }
+        index.insert(normalize(&name), (i, name));
     }
     let mut scanner = Scanner {
         zip,
         index,
         limits: *limits,
         total: 0,
+        consumed: 0,
     };
 
     // The parts calamine's `Xlsx::new` reads, in its order and with its path rules.
-    let office_doc = scanner
-        .scan("_rels/.rels", parse_relationships)?
+    let package_rels = Part::relationships("_rels/.rels");
+    let package = scanner.scan(&package_rels, parse_relationships)?;
+    let office_doc = package
+        .as_ref()
         .and_then(|(rels, _)| {
-            rels.into_iter()
+            rels.iter()
                 .rev()
                 .find(|r| r.kind.ends_with("/relationships/officeDocument"))
         })
@@ -101,67 +136,48 @@ pub(crate) fn inspect<R: Read + Seek>(
         }
     }
 
-    let sst_path = format!("{xl_path}sharedStrings.xml");
-    if let Some((sst, bytes)) = scanner.scan(&sst_path, parse_sst)? {
-        check_sst(&sst_path, &sst, bytes)?;
+    let sst = Part::shared_strings(format!("{xl_path}sharedStrings.xml"));
+    if let Some((header, bytes)) = scanner.scan(&sst, parse_sst)? {
+        check_sst(&sst.path, &header, bytes)?;
     }
-    scanner.scan(&format!("{xl_path}theme/theme1.xml"), |_| Ok(()))?;
-    scanner.scan(&format!("{xl_path}styles.xml"), |_| Ok(()))?;
-    let rels = scanner
-        .scan(
-            &format!("{xl_path}_rels/{workbook_name}.rels"),
-            parse_relationships,
-        )?
-        .map(|(rels, _)| rels)
-        .unwrap_or_default();
-    let workbook_path = format!("{xl_path}{workbook_name}");
+    scanner.scan(&Part::theme(format!("{xl_path}theme/theme1.xml")), check_xml)?;
+    scanner.scan(&Part::styles(format!("{xl_path}styles.xml")), check_xml)?;
+    let workbook_rels = Part::relationships(format!("{xl_path}_rels/{workbook_name}.rels"));
+    let rels = scanner.scan(&workbook_rels, parse_relationships)?;
+    let workbook = Part::workbook(format!("{xl_path}{workbook_name}"));
     let (sheets, _) = scanner
-        .scan(&workbook_path, parse_workbook)?
-        .ok_or_else(|| not_xlsx(format_args!("the archive has no workbook part `{workbook_path}`")))?;
+        .scan(&workbook, parse_workbook)?
+        .ok_or_else(|| messages::no_workbook(&workbook.path))?;
+    // calamine cannot open a workbook without them.
+    if package.is_none() {
+        return Err(messages::missing_part(&package_rels));
+    }
+    let Some((rels, _)) = rels else {
+        return Err(messages::missing_part(&workbook_rels));
+    };
 
-    let chosen = choose_sheet(&sheets, wanted)?;
+    let (sheet_number, chosen) = choose_sheet(&sheets, wanted, &workbook)?;
     let target = rels
         .iter()
         .rev()
         .find(|r| r.id == chosen.rel_id)
         .map(|r| r.target.as_str())
-        .ok_or_else(|| {
-            PluginError::malformed(format!(
-                "sheet `{}` has no relationship `{}` in the workbook",
-                chosen.name, chosen.rel_id
-            ))
-        })?;
+        .ok_or_else(|| messages::no_relationship(&chosen.name, &chosen.rel_id, &workbook_rels))?;
     let sheet_path = match target.strip_prefix('/') {
         Some(absolute) => absolute.to_owned(),
         None => format!("{xl_path}{target}"),
     };
     let name = chosen.name.clone();
-    let (facts, bytes) = scanner
-        .scan(&sheet_path, |input| parse_sheet(input, &sheet_path, &name))?
-        .ok_or_else(|| {
-            PluginError::malformed(format!(
-                "sheet `{name}` should be in `{sheet_path}`, which is not in the archive"
-            ))
-        })?;
-    if let Some(area) = facts.dimension {
-        // A sparse sheet declares more cells than it holds, but not orders of magnitude more
-        // than its XML could: a cell takes ~16 bytes (`<c r="A1"><v>1</v></c>`), and up to 16
-        // declared cells per byte are allowed. Our streaming reader never allocates the area;
-        // the lie is refused because it is meant for readers that do.
-        let plausible = bytes.saturating_mul(16).saturating_add(1_000_000);
-        if area.cells() > plausible {
-            return Err(PluginError::malformed(format!(
-                "sheet `{name}` declares its size as {} cells (`{}`) but its XML is only {bytes} bytes; \
-                 the file is inconsistent (no option relaxes this check)",
-                area.cells(),
-                area_name(&area)
-            )));
-        }
-    }
+    let sheet = Part::sheet(sheet_path, &name);
+    let (facts, _) = scanner
+        .scan(&sheet, |xml| parse_sheet(xml, &name))?
+        .ok_or_else(|| messages::missing_sheet_part(&name, &sheet.path, &workbook_rels))?;
     let source = scanner.zip.into_inner();
     Ok((
         Inspection {
             sheet: name,
+            sheet_number,
+            sheet_names: sheets.into_iter().map(|s| s.name).collect(),
             arrays: facts.arrays,
         },
         source,
@@ -170,10 +186,7 @@ pub(crate) fn inspect<R: Read + Seek>(
 
 fn check_entries(entries: u64, limits: &Limits) -> Result<(), PluginError> {
     if entries > limits.max_entries {
-        return Err(PluginError::malformed(format!(
-            "the xlsx archive has {entries} entries, more than the limit of {} (option `max_zip_entries` raises it)",
-            limits.max_entries
-        )));
+        return Err(messages::too_many_entries(entries, limits.max_entries));
     }
     Ok(())
 }
@@ -231,10 +244,6 @@ fn declared_entries<R: Read + Seek>(source: &mut R) -> Result<Option<u64>, Plugi
     Ok(Some(declared))
 }
 
-fn not_xlsx(e: impl std::fmt::Display) -> PluginError {
-    PluginError::malformed(format!("not an xlsx file (zip archive): {e}"))
-}
-
 fn check_signature<R: Read + Seek>(source: &mut R) -> Result<(), PluginError> {
     let mut magic = [0u8; 4];
     let mut n = 0;
@@ -249,12 +258,9 @@ fn check_signature<R: Read + Seek>(source: &mut R) -> Result<(), PluginError> {
     source.seek(SeekFrom::Start(0))?;
     match &magic[..n] {
         b"PK\x03\x04" => Ok(()),
-        [0xD0, 0xCF, 0x11, 0xE0] => Err(not_xlsx(
-            "this is an OLE2 compound file: a legacy .xls workbook or a password-protected xlsx; \
-             save it in Excel as an unprotected .xlsx workbook",
-        )),
-        [] => Err(not_xlsx("the file is empty")),
-        _ => Err(not_xlsx("it does not start with a zip header")),
+        [0xD0, 0xCF, 0x11, 0xE0] => Err(messages::ole2()),
+        [] => Err(messages::empty_file()),
+        _ => Err(messages::no_zip_header()),
     }
 }
 
@@ -263,83 +269,114 @@ fn normalize(path: &str) -> String {
     path.replace('\\', "/").to_ascii_lowercase()
 }
 
-fn area_name(area: &Area) -> String {
-    format!(
-        "{}:{}",
-        cellref::cell_name(area.start.0, area.start.1),
-        cellref::cell_name(area.end.0, area.end.1)
-    )
-}
-
 struct Scanner<R> {
     zip: ZipArchive<R>,
-    index: HashMap<String, usize>,
+    /// Normalised name → the entry's index and real name.
+    index: HashMap<String, (usize, String)>,
     limits: Limits,
     /// Decompressed bytes of every part scanned so far.
     total: u64,
+    /// Compressed bytes of the parts scanned before the current one.
+    consumed: u64,
 }
 
 impl<R: Read + Seek> Scanner<R> {
-    /// Streams the part at `path` through its decompressor and the budgets, giving the
-    /// decompressed bytes to `parse` first and draining whatever it leaves. Returns what `parse`
-    /// returned and the part's real size, or `None` if the archive has no such part.
+    /// Checks `part` in two passes and returns what `parse` returned and the part's real size,
+    /// or `None` if the archive has no such part. First its bytes are only decompressed and
+    /// counted against the budgets: a bomb stops there at the price of inflating alone (one of
+    /// millions of tiny cells would cost far more to parse up to the ratio's floor). Then they
+    /// are decompressed again into the XML parser `parse`, whatever it leaves being parsed too
+    /// (for well-formedness), the one-item limit bounding the parser's buffer.
     fn scan<T>(
         &mut self,
-        path: &str,
-        parse: impl FnOnce(&mut dyn BufRead) -> Result<T, PluginError>,
+        part: &Part,
+        parse: impl FnOnce(&mut Xml<'_>) -> Result<T, PluginError>,
     ) -> Result<Option<(T, u64)>, PluginError> {
-        let Some(&i) = self.index.get(&normalize(path)) else {
+        let Some(&(i, _)) = self.index.get(&normalize(&part.path)) else {
             return Ok(None);
         };
-        let corrupt = |e: &dyn std::fmt::Display| PluginError::malformed(format!("`{path}` is corrupt: {e}"));
-        let file = self.zip.by_index_raw(i).map_err(|e| corrupt(&e))?;
-        if file.encrypted() {
-            return Err(PluginError::malformed(format!(
-                "`{path}` is encrypted; save the workbook without a password"
-            )));
-        }
-        let method = file.compression();
-        let payload = match method {
-            CompressionMethod::Stored => Payload::Stored(Counted {
-                inner: file,
-                count: 0,
-            }),
-            CompressionMethod::Deflated => Payload::Deflated(DeflateDecoder::new(Counted {
-                inner: file,
-                count: 0,
-            })),
-            other => {
-                return Err(PluginError::malformed(format!(
-                    "`{path}` uses compression method {other}, which xlsx files do not use"
-                )));
-            }
-        };
+        // Pass 1: the budgets.
+        let (payload, declared) = open_part(&mut self.zip, i, part)?;
+        let no_mark = Cell::new(0);
         let mut tripped = None;
         let mut guarded = Guarded {
             payload,
             out: 0,
             total: &mut self.total,
+            consumed_before: self.consumed,
             limits: &self.limits,
-            path,
+            path: &part.path,
+            measuring: true,
+            mark: &no_mark,
+            tripped: &mut tripped,
+        };
+        let drained = io::copy(&mut guarded, &mut io::sink());
+        let (size, consumed) = (guarded.out, guarded.payload.consumed());
+        drop(guarded);
+        self.consumed += consumed;
+        if let Some(limit) = tripped {
+            return Err(limit);
+        }
+        drained.map_err(|_| messages::undecompressable(part))?;
+        if size != declared {
+            return Err(messages::size_mismatch(part, declared, size));
+        }
+
+        // Pass 2: the XML.
+        let (payload, _) = open_part(&mut self.zip, i, part)?;
+        let mark = Cell::new(0);
+        let mut tripped = None;
+        let mut uncounted = 0;
+        let mut guarded = Guarded {
+            payload,
+            out: 0,
+            total: &mut uncounted,
+            consumed_before: 0,
+            limits: &self.limits,
+            path: &part.path,
+            measuring: false,
+            mark: &mark,
             tripped: &mut tripped,
         };
         let mut input = BufReader::with_capacity(64 * 1024, &mut guarded);
-        let parsed = parse(&mut input);
-        let drained = match parsed {
-            Ok(_) => io::copy(&mut input, &mut io::sink()).map(drop),
-            Err(_) => Ok(()),
-        };
+        let mut xml = Xml::new(&mut input, &mark, part);
+        let parsed = parse(&mut xml).and_then(|parsed| xml.finish().map(|()| parsed));
+        drop(xml);
         drop(input);
-        let size = guarded.out;
         drop(guarded);
         // A tripped limit explains whatever error it caused downstream.
         if let Some(limit) = tripped {
             return Err(limit);
         }
-        let parsed = parsed?;
-        drained.map_err(|e| corrupt(&e))?;
-        Ok(Some((parsed, size)))
+        Ok(Some((parsed?, size)))
     }
+}
+
+/// The decompressed bytes of entry `i`, and the size the archive declares for them.
+fn open_part<'a, R: Read + Seek>(
+    zip: &'a mut ZipArchive<R>,
+    i: usize,
+    part: &Part,
+) -> Result<(Payload<zip::read::ZipFile<'a, R>>, u64), PluginError> {
+    let file = zip
+        .by_index_raw(i)
+        .map_err(|_| messages::undecompressable(part))?;
+    if file.encrypted() {
+        return Err(messages::encrypted(part));
+    }
+    let declared = file.size();
+    let payload = match file.compression() {
+        CompressionMethod::Stored => Payload::Stored(Counted {
+            inner: file,
+            count: 0,
+        }),
+        CompressionMethod::Deflated => Payload::Deflated(DeflateDecoder::new(Counted {
+            inner: file,
+            count: 0,
+        })),
+        other => return Err(messages::compression_method(part, other)),
+    };
+    Ok((payload, declared))
 }
 
 /// Counts the compressed bytes a decompressor has consumed.
@@ -383,39 +420,57 @@ impl<R: Read> Read for Payload<R> {
 /// is stored in `tripped` and surfaces as an I/O error to whoever is reading.
 struct Guarded<'a, R: Read> {
     payload: Payload<R>,
+    /// Decompressed bytes of this part so far.
     out: u64,
+    /// Decompressed bytes of all the parts so far.
     total: &'a mut u64,
+    /// Compressed bytes of the parts before this one.
+    consumed_before: u64,
     limits: &'a Limits,
     path: &'a str,
+    /// Pass 1 (the byte budgets and the ratio), else pass 2 (the one-item limit).
+    measuring: bool,
+    /// Where the XML parser's last complete item ended, in this part's decompressed bytes.
+    mark: &'a Cell<u64>,
     tripped: &'a mut Option<PluginError>,
 }
 
 impl<R: Read> Guarded<'_, R> {
     fn check(&self) -> Result<(), PluginError> {
         let (path, limits) = (self.path, self.limits);
+        if !self.measuring {
+            return self.check_item();
+        }
         if self.out > limits.max_entry_bytes {
-            return Err(PluginError::malformed(format!(
-                "`{path}` decompresses to more than {} MiB, the limit per part (option `max_entry_mib` raises it)",
-                limits.max_entry_bytes / MIB
-            )));
+            return Err(messages::entry_budget(path, limits.max_entry_bytes / MIB));
         }
         if *self.total > limits.max_total_bytes {
-            return Err(PluginError::malformed(format!(
-                "the workbook's parts decompress to more than {} MiB in total, the limit (option `max_total_mib` raises it)",
-                limits.max_total_bytes / MIB
-            )));
+            return Err(messages::total_budget(limits.max_total_bytes / MIB));
         }
-        let consumed = self.payload.consumed();
-        if self.out
-            > consumed
-                .saturating_mul(limits.max_ratio)
-                .saturating_add(RATIO_SLACK)
-        {
-            return Err(PluginError::malformed(format!(
-                "`{path}` expands more than {}-fold ({} bytes from {consumed} compressed bytes so far), \
-                 the compression ratio limit: a zip bomb? (option `max_ratio` raises it)",
-                limits.max_ratio, self.out
-            )));
+        let consumed = self.consumed_before + self.payload.consumed();
+        if *self.total > RATIO_FLOOR && *self.total > consumed.saturating_mul(limits.max_ratio) {
+            return Err(messages::ratio(
+                path,
+                limits.max_ratio,
+                *self.total,
+                consumed,
+                RATIO_FLOOR / MIB,
+            ));
+        }
+        Ok(())
+    }
+
+    /// The parser buffers an item whole: one that no spreadsheet writes stops here, as a bomb
+    /// when the part is compressed beyond the ratio.
+    fn check_item(&self) -> Result<(), PluginError> {
+        let (path, limits) = (self.path, self.limits);
+        if self.out.saturating_sub(self.mark.get()) > MAX_XML_ITEM {
+            let own = self.payload.consumed();
+            return Err(if self.out > own.saturating_mul(limits.max_ratio) {
+                messages::item_bomb(path, MAX_XML_ITEM / MIB, limits.max_ratio, self.out, own)
+            } else {
+                messages::item_too_long(path, MAX_XML_ITEM / MIB)
+            });
         }
         Ok(())
     }
@@ -439,27 +494,106 @@ impl<R: Read> Read for Guarded<'_, R> {
 
 // ---- the parts' XML ----
 
-fn xml(input: &mut dyn BufRead) -> quick_xml::Reader<&mut dyn BufRead> {
-    let mut reader = quick_xml::Reader::from_reader(input);
-    let config = reader.config_mut();
-    config.check_end_names = false;
-    config.trim_text(false);
-    reader
+/// quick-xml over a part, with the checks every part gets: no DOCTYPE, no undefined entity,
+/// well-formed as far as quick-xml checks, and complete (its root element closed). It tells the
+/// budget where each item ended.
+pub(crate) struct Xml<'a> {
+    reader: quick_xml::Reader<&'a mut dyn BufRead>,
+    mark: &'a Cell<u64>,
+    part: &'a Part,
+    depth: u64,
+    root: bool,
+    ended: bool,
 }
 
-fn bad_xml(path: &str, e: impl std::fmt::Display) -> PluginError {
-    PluginError::malformed(format!("`{path}` is not valid XML: {e}"))
-}
-
-/// The raw value of attribute `name` (matched on its local name), if present.
-fn attr(e: &BytesStart<'_>, name: &str, path: &str) -> Result<Option<String>, PluginError> {
-    for a in e.attributes().with_checks(false) {
-        let a = a.map_err(|err| bad_xml(path, err))?;
-        if a.key.local_name().as_ref() == name {
-            return Ok(Some(a.value.into_owned()));
+impl<'a> Xml<'a> {
+    fn new(input: &'a mut dyn BufRead, mark: &'a Cell<u64>, part: &'a Part) -> Xml<'a> {
+        let mut reader = quick_xml::Reader::from_reader(input);
+        let config = reader.config_mut();
+        config.check_end_names = false;
+        config.trim_text(false);
+        Xml {
+            reader,
+            mark,
+            part,
+            depth: 0,
+            root: false,
+            ended: false,
         }
     }
-    Ok(None)
+
+    /// The next event, checked.
+    fn next<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<Event<'b>, PluginError> {
+        buf.clear();
+        let event = self.reader.read_event_into(buf).map_err(|e| match e {
+            // The input ended inside markup: cut short.
+            quick_xml::Error::Syntax(syntax) if !matches!(syntax, SyntaxError::InvalidBangMarkup) => {
+                messages::truncated_xml(self.part)
+            }
+            _ => messages::invalid_xml(self.part, self.reader.error_position()),
+        })?;
+        self.mark.set(self.reader.buffer_position());
+        match &event {
+            Event::DocType(_) => return Err(messages::doctype(&self.part.path)),
+            Event::GeneralRef(r) => {
+                let known = if r.is_char_ref() {
+                    matches!(r.resolve_char_ref(), Ok(Some(_)))
+                } else {
+                    matches!(&**r, "lt" | "gt" | "amp" | "apos" | "quot")
+                };
+                if !known {
+                    return Err(messages::undefined_entity(self.part, r));
+                }
+            }
+            Event::Start(_) => {
+                self.depth += 1;
+                self.root = true;
+            }
+            Event::End(_) => self.depth = self.depth.saturating_sub(1),
+            Event::Empty(_) => self.root = true,
+            Event::Eof => {
+                self.ended = true;
+                if !self.root || self.depth > 0 {
+                    return Err(messages::truncated_xml(self.part));
+                }
+            }
+            _ => {}
+        }
+        Ok(event)
+    }
+
+    /// Reads (and checks) whatever the parse function left.
+    fn finish(&mut self) -> Result<(), PluginError> {
+        let mut buf = Vec::new();
+        while !self.ended {
+            self.next(&mut buf)?;
+        }
+        Ok(())
+    }
+
+    fn position(&self) -> u64 {
+        self.reader.buffer_position()
+    }
+
+    fn invalid(&self) -> PluginError {
+        messages::invalid_xml(self.part, self.position())
+    }
+
+    /// The raw value of attribute `name` (matched on its local name), if present.
+    fn attr(&self, e: &BytesStart<'_>, name: &str) -> Result<Option<String>, PluginError> {
+        for a in e.attributes().with_checks(false) {
+            let a = a.map_err(|_| self.invalid())?;
+            if a.key.local_name().as_ref() == name {
+                return Ok(Some(a.value.into_owned()));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Only the checks every part gets.
+fn check_xml(xml: &mut Xml<'_>) -> Result<(), PluginError> {
+    xml.finish()
 }
 
 struct Relationship {
@@ -469,20 +603,17 @@ struct Relationship {
     target: String,
 }
 
-fn parse_relationships(input: &mut dyn BufRead) -> Result<Vec<Relationship>, PluginError> {
-    const PATH: &str = "relationships";
-    let mut reader = xml(input);
+fn parse_relationships(xml: &mut Xml<'_>) -> Result<Vec<Relationship>, PluginError> {
     let mut buf = Vec::new();
     let mut rels = Vec::new();
     loop {
-        buf.clear();
-        match reader.read_event_into(&mut buf).map_err(|e| bad_xml(PATH, e))? {
+        match xml.next(&mut buf)? {
             Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == "Relationship" => {
-                if let Some(id) = attr(&e, "Id", PATH)? {
+                if let Some(id) = xml.attr(&e, "Id")? {
                     rels.push(Relationship {
                         id,
-                        kind: attr(&e, "Type", PATH)?.unwrap_or_default(),
-                        target: attr(&e, "Target", PATH)?.unwrap_or_default(),
+                        kind: xml.attr(&e, "Type")?.unwrap_or_default(),
+                        target: xml.attr(&e, "Target")?.unwrap_or_default(),
                     });
                 }
             }
@@ -498,42 +629,44 @@ struct SheetEntry {
     rel_id: String,
 }
 
-fn parse_workbook(input: &mut dyn BufRead) -> Result<Vec<SheetEntry>, PluginError> {
-    const PATH: &str = "workbook";
-    let mut reader = xml(input);
+fn parse_workbook(xml: &mut Xml<'_>) -> Result<Vec<SheetEntry>, PluginError> {
     let mut buf = Vec::new();
     let mut sheets = Vec::new();
     loop {
-        buf.clear();
-        match reader.read_event_into(&mut buf).map_err(|e| bad_xml(PATH, e))? {
+        match xml.next(&mut buf)? {
             Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == "sheet" => {
-                let raw = attr(&e, "name", PATH)?.unwrap_or_default();
+                let raw = xml.attr(&e, "name")?.unwrap_or_default();
                 let name = quick_xml::escape::unescape(&raw)
-                    .map_err(|err| bad_xml(PATH, err))?
+                    .map_err(|_| xml.invalid())?
                     .into_owned();
-                let rel_id = attr(&e, "id", PATH)?.unwrap_or_default();
+                let rel_id = xml.attr(&e, "id")?.unwrap_or_default();
                 sheets.push(SheetEntry { name, rel_id });
             }
-            Event::End(e) if e.local_name().as_ref() == "sheets" => return Ok(sheets),
             Event::Eof => return Ok(sheets),
             _ => {}
         }
     }
 }
 
-fn choose_sheet<'s>(sheets: &'s [SheetEntry], wanted: Option<&str>) -> Result<&'s SheetEntry, PluginError> {
+/// The sheet `wanted` names (the first by default) and its 1-based number.
+fn choose_sheet<'s>(
+    sheets: &'s [SheetEntry],
+    wanted: Option<&str>,
+    workbook: &Part,
+) -> Result<(usize, &'s SheetEntry), PluginError> {
     let Some(wanted) = wanted else {
         return sheets
             .first()
-            .ok_or_else(|| PluginError::malformed("the workbook has no sheets"));
+            .map(|s| (1, s))
+            .ok_or_else(|| messages::no_sheets(workbook));
     };
-    if let Some(sheet) = sheets.iter().find(|s| s.name == wanted) {
-        return Ok(sheet);
+    if let Some(i) = sheets.iter().position(|s| s.name == wanted) {
+        return Ok((i + 1, &sheets[i]));
     }
     if let Ok(n) = wanted.trim().parse::<usize>()
         && let Some(sheet) = n.checked_sub(1).and_then(|i| sheets.get(i))
     {
-        return Ok(sheet);
+        return Ok((n, sheet));
     }
     let names: Vec<String> = sheets.iter().map(|s| format!("`{}`", s.name)).collect();
     Err(PluginError::invalid_option(format!(
@@ -547,17 +680,14 @@ struct SstHeader {
     count: Option<String>,
 }
 
-fn parse_sst(input: &mut dyn BufRead) -> Result<SstHeader, PluginError> {
-    const PATH: &str = "sharedStrings.xml";
-    let mut reader = xml(input);
+fn parse_sst(xml: &mut Xml<'_>) -> Result<SstHeader, PluginError> {
     let mut buf = Vec::new();
     loop {
-        buf.clear();
-        match reader.read_event_into(&mut buf).map_err(|e| bad_xml(PATH, e))? {
+        match xml.next(&mut buf)? {
             Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == "sst" => {
                 return Ok(SstHeader {
-                    unique_count: attr(&e, "uniqueCount", PATH)?,
-                    count: attr(&e, "count", PATH)?,
+                    unique_count: xml.attr(&e, "uniqueCount")?,
+                    count: xml.attr(&e, "count")?,
                 });
             }
             Event::Eof => {
@@ -576,9 +706,7 @@ fn parse_sst(input: &mut dyn BufRead) -> Result<SstHeader, PluginError> {
 fn check_sst(path: &str, sst: &SstHeader, bytes: u64) -> Result<(), PluginError> {
     let number = |attr: &str, value: &str| {
         if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(PluginError::malformed(format!(
-                "`{path}` has {attr}=\"{value}\", which is not a number"
-            )));
+            return Err(messages::sst_not_a_number(path, attr, value));
         }
         Ok(value.parse::<u64>().unwrap_or(u64::MAX))
     };
@@ -590,47 +718,35 @@ fn check_sst(path: &str, sst: &SstHeader, bytes: u64) -> Result<(), PluginError>
         let unique = number("uniqueCount", unique)?;
         let possible = bytes / 4 + 16;
         if unique > possible {
-            return Err(PluginError::malformed(format!(
-                "`{path}` claims {unique} unique strings but is only {bytes} bytes long; \
-                 the file is inconsistent (no option relaxes this check)"
-            )));
+            return Err(messages::sst_count(path, unique, bytes));
         }
     }
     Ok(())
 }
 
 struct SheetFacts {
-    dimension: Option<Area>,
     arrays: Vec<Area>,
 }
 
-fn parse_sheet(input: &mut dyn BufRead, path: &str, sheet: &str) -> Result<SheetFacts, PluginError> {
-    let mut reader = xml(input);
+fn parse_sheet(xml: &mut Xml<'_>, sheet: &str) -> Result<SheetFacts, PluginError> {
     let mut buf = Vec::new();
-    let mut facts = SheetFacts {
-        dimension: None,
-        arrays: Vec::new(),
-    };
+    let mut facts = SheetFacts { arrays: Vec::new() };
     // Inside `<sheetData>`; whether it has started at all.
     let (mut in_data, mut seen_data) = (false, false);
-    let outside = |what: &str, value: &str| {
-        PluginError::malformed(format!(
-            "sheet `{sheet}` has {what} `{value}`, which is not a valid reference within Excel's {} rows × {} columns",
-            cellref::MAX_ROWS,
-            cellref::MAX_COLS
-        ))
+    let outside = |what: &str, what_zh: &str, value: &str| {
+        messages::outside_grid(sheet, what, what_zh, value, cellref::MAX_ROWS, cellref::MAX_COLS)
     };
     loop {
-        buf.clear();
-        let event = reader.read_event_into(&mut buf).map_err(|e| bad_xml(path, e))?;
+        let event = xml.next(&mut buf)?;
         // `<sheetData/>` opens and closes at once.
         let is_start = matches!(event, Event::Start(_));
         match event {
             Event::Start(e) | Event::Empty(e) => match (in_data, e.local_name().as_ref()) {
                 (false, "dimension") if !seen_data => {
-                    if let Some(r) = attr(&e, "ref", path)? {
-                        facts.dimension =
-                            Some(cellref::parse_area(&r).ok_or_else(|| outside("the dimension", &r))?);
+                    // A hint only, but calamine parses it with unchecked arithmetic.
+                    if let Some(r) = xml.attr(&e, "ref")? {
+                        cellref::parse_area(&r)
+                            .ok_or_else(|| outside("the dimension", "维度（dimension）", &r))?;
                     }
                 }
                 (false, "sheetData") => {
@@ -638,19 +754,20 @@ fn parse_sheet(input: &mut dyn BufRead, path: &str, sheet: &str) -> Result<Sheet
                     in_data = is_start;
                 }
                 (true, "row") => {
-                    if let Some(r) = attr(&e, "r", path)? {
-                        cellref::parse_row(&r).ok_or_else(|| outside("a row numbered", &r))?;
+                    if let Some(r) = xml.attr(&e, "r")? {
+                        cellref::parse_row(&r).ok_or_else(|| outside("a row numbered", "行号", &r))?;
                     }
                 }
                 (true, "c") => {
-                    if let Some(r) = attr(&e, "r", path)? {
-                        cellref::parse_cell(&r).ok_or_else(|| outside("a cell at", &r))?;
+                    if let Some(r) = xml.attr(&e, "r")? {
+                        cellref::parse_cell(&r).ok_or_else(|| outside("a cell at", "单元格", &r))?;
                     }
                 }
                 (true, "f") => {
-                    if let Some(r) = attr(&e, "ref", path)? {
-                        let area = cellref::parse_area(&r).ok_or_else(|| outside("a formula over", &r))?;
-                        let kind = attr(&e, "t", path)?;
+                    if let Some(r) = xml.attr(&e, "ref")? {
+                        let area = cellref::parse_area(&r)
+                            .ok_or_else(|| outside("a formula over", "公式范围", &r))?;
+                        let kind = xml.attr(&e, "t")?;
                         if matches!(kind.as_deref(), Some("array" | "dataTable")) && area.cells() > 1 {
                             facts.arrays.push(area);
                         }
@@ -662,11 +779,8 @@ fn parse_sheet(input: &mut dyn BufRead, path: &str, sheet: &str) -> Result<Sheet
             Event::Eof => return Ok(facts),
             _ => {}
         }
-        if !seen_data && reader.buffer_position() > MAX_SHEET_PROLOGUE {
-            return Err(PluginError::malformed(format!(
-                "sheet `{sheet}` has no cell data in its first {} MiB; it is not a worksheet calamine can stream",
-                MAX_SHEET_PROLOGUE / MIB
-            )));
+        if !seen_data && xml.position() > MAX_SHEET_PROLOGUE {
+            return Err(messages::no_sheet_data(sheet, MAX_SHEET_PROLOGUE / MIB));
         }
     }
 }
@@ -685,15 +799,17 @@ mod tests {
                 rel_id: format!("rId{i}"),
             })
             .collect();
-        assert_eq!(choose_sheet(&sheets, None).unwrap().name, "客户");
-        assert_eq!(choose_sheet(&sheets, Some("Notes")).unwrap().name, "Notes");
-        assert_eq!(choose_sheet(&sheets, Some("2")).unwrap().name, "2");
-        assert_eq!(choose_sheet(&sheets, Some("3")).unwrap().name, "Notes");
-        let err = choose_sheet(&sheets, Some("0")).unwrap_err();
+        let wb = Part::workbook("xl/workbook.xml");
+        let choose = |wanted| choose_sheet(&sheets, wanted, &wb).map(|(n, s)| (n, s.name.as_str()));
+        assert_eq!(choose(None).unwrap(), (1, "客户"));
+        assert_eq!(choose(Some("Notes")).unwrap(), (3, "Notes"));
+        assert_eq!(choose(Some("2")).unwrap(), (2, "2"));
+        assert_eq!(choose(Some("3")).unwrap(), (3, "Notes"));
+        let err = choose(Some("0")).unwrap_err();
         assert_eq!(err.kind, dataport_plugin_sdk::ErrorKind::InvalidOption);
         assert!(err.message.contains("`客户`, `2`, `Notes`"), "{}", err.message);
-        assert!(choose_sheet(&sheets, Some("notes")).is_err());
-        assert!(choose_sheet(&[], None).is_err());
+        assert!(choose(Some("notes")).is_err());
+        assert!(choose_sheet(&[], None, &wb).is_err());
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! | `max_zip_entries` | 10000 | most entries the archive may have |
 //! | `max_entry_mib` | 1024 | most decompressed MiB of any one part read |
 //! | `max_total_mib` | 2048 | most decompressed MiB of all the parts read |
-//! | `max_ratio` | 100 | most decompressed bytes per compressed byte (after a part's first MiB) |
+//! | `max_ratio` | 100 | most decompressed bytes per compressed byte, counted only once the parts read have expanded past 100 MiB |
 //!
 //! An unknown sheet is an `INVALID_OPTION` error listing the workbook's sheets. Every limit
 //! that trips is a `MALFORMED_FILE` error naming the part, the limit and the option raising it.
@@ -25,15 +25,24 @@
 //!
 //! 1. **Pre-scan** (`archive`): before calamine sees the file, every part calamine will read
 //!    (package and workbook relationships, workbook, shared strings, styles, theme and the chosen
-//!    sheet) is streamed through its own decompressor (`ZipArchive::by_index_raw` + flate2 over a
-//!    byte counter) into a sink, counting the bytes *actually* produced, since an archive's
-//!    declared sizes can lie. The ratio is checked on every read, so a zip bomb stops after a
-//!    few MB. On the way, quick-xml reads what calamine would trust: `uniqueCount` of the shared
-//!    strings (calamine reserves that many strings up front) must fit the part's real size, the
-//!    sheet's `<dimension>` must fit Excel's grid and the sheet's size, and every cell, row and
-//!    formula reference must lie in Excel's grid (calamine parses them with unchecked `u32`
-//!    arithmetic). A file that is not a zip, an OLE2 file (legacy `.xls` or a password-protected
-//!    workbook), a truncated archive: `not an xlsx file (zip archive): …`.
+//!    sheet) is streamed twice through its own decompressor (`ZipArchive::by_index_raw` + flate2
+//!    over a byte counter). First only to count the bytes *actually* produced (an archive's
+//!    declared sizes can lie, and a part whose real size differs is refused): per part, in
+//!    total, and the compression ratio, which counts only once the parts read have expanded
+//!    past 100 MiB, so that a workbook of long repeated strings is no "zip bomb" while a real
+//!    bomb stops after inflating 100 MiB (some 20 ms). Then into quick-xml, reading what
+//!    calamine would trust: every part must parse to its end (truncated XML is named), declare
+//!    no DOCTYPE (entity bombs), use no undefined entity, and hold no single XML item over
+//!    32 MiB (the parser buffers an item whole; no spreadsheet writes one); `uniqueCount` of
+//!    the shared strings (calamine reserves that many strings up front) must fit the part's
+//!    real size; every cell, row, dimension and formula reference must lie in Excel's grid
+//!    (calamine parses them with unchecked `u32` arithmetic). The `<dimension>` is a hint only
+//!    (LibreOffice writes `A1:AH65536`, Gnumeric `A1:XFD1048576`): the cells that exist are
+//!    read. Two entries whose names differ only in case are refused (calamine would read one
+//!    silently). A file that is not a zip, an OLE2 file (legacy `.xls` or a password-protected
+//!    workbook), a truncated archive: `not an xlsx file (zip archive): …`. File-level messages
+//!    are in Chinese and English (`中文 / English`), name the part and say what it is for and
+//!    what to do: the host passes them through and does not tell plugins the job's locale.
 //! 2. **Cells** (`reader`): calamine's streaming `XlsxCellReader`, never a whole-sheet `Range`.
 //!    It borrows the workbook it reads from, so both live on a worker thread that the [`Reader`]
 //!    drives in lock-step: one request per call, answered before the call returns, so the source
@@ -46,7 +55,9 @@
 //!    formula moved to their position (`calamine::expand_shared_formula`). The other cells of a
 //!    multi-cell array formula carry no `<f>` at all, only a cached value; the pre-scan records
 //!    those ranges and such cells are reported as the array's formula as well.
-//! 4. **Rows** (`rows`): the header is row 1 (trailing empty cells dropped); each later row keeps
+//! 4. **Rows** (`rows`): the header is row 1 (trailing empty cells dropped; an empty row 1 is an
+//!    empty header, which the host refuses as "row 1 is empty", but a sheet with no value at
+//!    all is refused here: `sheet 1 「X」 is empty; choose another with -O sheet=NAME`); each later row keeps
 //!    its sheet row number, is laid out by column (gaps are [`Cell::Null`]) and padded to the
 //!    header's width; empty rows are skipped; a non-empty cell right of the header makes the row
 //!    a `RowError` (`cell K5 is outside the header's 12 columns`) and leaves it out.
@@ -66,7 +77,7 @@
 //! `Seek`), so memory does not grow with the rows and no temporary copy of the file is made.
 //!
 //! The header row is bold (red as well for required columns) and frozen; a column's `comment`
-//! becomes a note on its header cell; widths follow the label (CJK characters count double), the
+//! becomes a note on its header cell (author `dataport`, the text without an author prefix); widths follow the label (CJK characters count double), the
 //! kind and the choices, capped at 60. By [`ColumnKind`](dataport_plugin_sdk::ColumnKind):
 //!
 //! | kind | column | cells |
@@ -104,6 +115,7 @@
 
 mod archive;
 mod cellref;
+mod messages;
 mod options;
 mod reader;
 mod rows;

@@ -28,6 +28,7 @@ use dataport_plugin_sdk::{ByteSource, Cell, ErrorKind, PluginError, Reader, RowB
 
 use crate::archive::{self, Inspection};
 use crate::cellref::{Area, Pos};
+use crate::messages;
 use crate::options::ReadOptions;
 use crate::rows::{CellSource, RawCell, Rows};
 use crate::values;
@@ -159,11 +160,17 @@ fn work(
         }
     };
     let is_1904 = xlsx.has_1904_epoch();
-    let sheet = inspection.sheet;
+    let Inspection {
+        sheet,
+        sheet_number,
+        sheet_names,
+        arrays,
+    } = inspection;
     if !xlsx.sheet_names().contains(&sheet) {
-        let _ = replies.send(Err(PluginError::malformed(format!(
-            "sheet `{sheet}` is listed in the workbook but calamine cannot find it"
-        ))));
+        let _ = replies.send(Err(messages::malformed(
+            format!("工作表「{sheet}」列在工作簿中，但 xlsx 解析器（calamine）找不到它"),
+            format!("sheet `{sheet}` is listed in the workbook but calamine cannot find it"),
+        )));
         return;
     }
     let cells = match xlsx.worksheet_cells_reader(&sheet) {
@@ -182,11 +189,17 @@ fn work(
         is_1904,
         done: false,
         shared: HashMap::new(),
-        arrays: ArrayFormulas::new(inspection.arrays),
+        arrays: ArrayFormulas::new(arrays),
     });
     while let Ok(request) = requests.recv() {
         let reply = match request {
-            Request::Header => rows.header().map(Reply::Header),
+            Request::Header => rows.header().and_then(|header| {
+                if rows.is_empty_sheet() {
+                    Err(messages::empty_sheet(sheet_number, &sheet, &sheet_names))
+                } else {
+                    Ok(Reply::Header(header))
+                }
+            }),
             Request::Batch(max_rows) => rows.next_batch(max_rows).map(Reply::Batch),
         };
         let failed = reply.is_err();
@@ -196,13 +209,25 @@ fn work(
     }
 }
 
+/// What calamine reports. The pre-scan has checked the archive and the XML of every part
+/// calamine reads, so what is left is rare: its own wording stays, after an explanation.
 fn calamine_error(context: &str, e: XlsxError) -> PluginError {
     match e {
         XlsxError::Io(e) => PluginError::io(format!("{context}: {e}")),
-        XlsxError::CellError(value) => PluginError::malformed(format!(
-            "{context}: a cell holds the error value `{value}`, which the xlsx parser (calamine) does not know"
-        )),
-        e => PluginError::malformed(format!("{context}: {e}")),
+        XlsxError::CellError(value) => messages::malformed(
+            format!("{context}：某个单元格含有 xlsx 解析器（calamine）不认识的错误值 `{value}`"),
+            format!(
+                "{context}: a cell holds the error value `{value}`, which the xlsx parser (calamine) does not know"
+            ),
+        ),
+        e => messages::malformed(
+            format!(
+                "{context}：xlsx 解析器（calamine）无法读取此文件（{e}）；请在 Excel 或 WPS 中打开并重新另存为 .xlsx"
+            ),
+            format!(
+                "{context}: the xlsx parser (calamine) cannot read this file ({e}); open it in Excel or WPS and save it again as .xlsx"
+            ),
+        ),
     }
 }
 

@@ -31,6 +31,8 @@ pub(crate) struct Rows<S> {
     width: Option<usize>,
     /// The last row returned (zero-based; the header is row 0).
     last_row: u32,
+    /// The sheet has no cell with a value at all (known once the header is read).
+    empty: bool,
 }
 
 impl<S: CellSource> Rows<S> {
@@ -40,6 +42,7 @@ impl<S: CellSource> Rows<S> {
             pending: None,
             width: None,
             last_row: 0,
+            empty: false,
         }
     }
 
@@ -80,8 +83,30 @@ impl<S: CellSource> Rows<S> {
             }
             cells[col] = c.cell;
         }
+        if cells.is_empty() {
+            // Row 1 is empty: is the whole sheet? Empty cells (formatted blanks) are skipped
+            // here as the batches would skip them; the first cell with a value waits for them.
+            loop {
+                match self.next()? {
+                    None => {
+                        self.empty = true;
+                        break;
+                    }
+                    Some(c) if c.cell.is_null() => {}
+                    Some(c) => {
+                        self.pending = Some(c);
+                        break;
+                    }
+                }
+            }
+        }
         self.width = Some(cells.len());
         Ok(cells.into_iter().map(values::header_text).collect())
+    }
+
+    /// Whether the sheet turned out to hold no value at all (after [`Rows::header`]).
+    pub fn is_empty_sheet(&self) -> bool {
+        self.empty
     }
 
     /// The next rows covering at most `max_rows` source rows; `None` at the end.
@@ -237,6 +262,23 @@ mod tests {
             "{}",
             b.errors[2].message
         );
+    }
+
+    #[test]
+    fn an_empty_row_1_and_an_empty_sheet() {
+        // Row 1 empty, data below: an empty header, and the rows are still there.
+        let mut r = rows(&[(0, 0, Cell::Null), (1, 0, Cell::Null), (2, 0, t("x"))]);
+        assert_eq!(r.header().unwrap(), Vec::<String>::new());
+        assert!(!r.is_empty_sheet());
+        assert_eq!(r.next_batch(10).unwrap().unwrap().errors[0].row, 3);
+        // Nothing but formatted blanks, down to the last row.
+        let mut r = rows(&[(0, 0, Cell::Null), (1_048_575, 3, Cell::Null)]);
+        assert_eq!(r.header().unwrap(), Vec::<String>::new());
+        assert!(r.is_empty_sheet());
+        assert_eq!(r.next_batch(10).unwrap(), None);
+        let mut r = rows(&[(0, 0, t("h"))]);
+        r.header().unwrap();
+        assert!(!r.is_empty_sheet());
     }
 
     #[test]

@@ -30,6 +30,8 @@ const MAX_DATA_ROWS: u32 = MAX_ROWS - 1;
 /// Excel's limit on an inline drop-down list (values and commas).
 const MAX_INLINE_LIST: usize = 255;
 const HELPER_SHEET: &str = "_lists";
+/// The author of the header notes.
+const NOTE_AUTHOR: &str = "dataport";
 
 /// Opens a writer; the first sheet is created (and its name checked) at once.
 pub(crate) fn open(sink: Box<dyn ByteSink>, options: &WriteOptions) -> Result<XlsxWriter, PluginError> {
@@ -392,7 +394,10 @@ impl Writer for XlsxWriter {
                 check_text(&column.comment, || {
                     format!("the note of column `{}`", column.name)
                 })?;
-                ws.insert_note(0, col, &Note::new(&column.comment))
+                // Notes carry the author `dataport` (rust_xlsxwriter's default is "Author"), and
+                // their text is the guidance alone, without an author prefix.
+                ws.set_default_note_author(NOTE_AUTHOR);
+                ws.insert_note(0, col, &Note::new(&column.comment).add_author_prefix(false))
                     .map_err(xlsx_error)?;
             }
             if let Some(validation) = validation {

@@ -21,6 +21,9 @@ use rust_xlsxwriter::{ExcelDateTime, Format, Formula, Workbook};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
+#[path = "../../../tests/third_party/harness.rs"]
+mod third_party;
+
 // ---- running a case on both paths ----
 
 fn loaded() -> &'static LoadedPlugin {
@@ -439,18 +442,96 @@ fn a_zip_bomb_is_stopped_early() {
 }
 
 #[test]
-fn a_dimension_claiming_the_whole_grid_is_refused() {
+fn a_dimension_claiming_the_whole_grid_is_only_a_hint() {
+    // Until issue 15 this was refused ("declares its size as 17179869184 cells"); Gnumeric
+    // writes `A1:XFD1048576` on ordinary sheets. The cells that exist are read, as without a
+    // dimension, in bounded memory and time.
     let rows =
         r#"<row r="1"><c r="A1"><v>1</v></c></row><row r="1048576"><c r="XFD1048576"><v>2</v></c></row>"#;
     let file = handmade(&sheet_xml(Some("A1:XFD1048576"), rows), None);
     on_both_paths(|plugin, path| {
-        let err = read_err(plugin, &file, &[]);
-        assert_eq!(err.kind, ErrorKind::MalformedFile, "{path}: {err}");
-        assert!(
-            err.message
-                .contains("declares its size as 17179869184 cells (`A1:XFD1048576`)"),
-            "{path}: {err}"
+        let started = Instant::now();
+        let (header, rows) = read(plugin, &file);
+        assert!(started.elapsed() < Duration::from_secs(1), "{path}");
+        assert_eq!(header, ["1"], "{path}");
+        assert_eq!(rows.rows, [], "{path}");
+        assert_eq!(
+            rows.errors[0].message, "cell XFD1048576 is outside the header's 1 columns",
+            "{path}"
         );
+    });
+}
+
+#[test]
+fn case_duplicates_doctype_truncated_xml_and_empty_sheets_are_named() {
+    let rows = r#"<row r="1"><c r="A1" t="inlineStr"><is><t>a</t></is></c></row><row r="2"><c r="A2"><v>1</v></c></row>"#;
+    let sheet = sheet_xml(None, rows);
+    let duplicated = zip_parts(&[
+        ("_rels/.rels", RELS.as_bytes()),
+        ("xl/workbook.xml", WORKBOOK.as_bytes()),
+        ("xl/_rels/workbook.xml.rels", WORKBOOK_RELS.as_bytes()),
+        ("xl/worksheets/sheet1.xml", sheet.as_bytes()),
+        ("xl/worksheets/Sheet1.xml", b""),
+    ]);
+    let laughs = r#"<?xml version="1.0"?><!DOCTYPE sst [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1"><si><t>&lol2;</t></si></sst>"#;
+    let doctype = handmade(
+        &sheet_xml(None, r#"<row r="1"><c r="A1" t="s"><v>0</v></c></row>"#),
+        Some(laughs),
+    );
+    let truncated = handmade(&sheet[..sheet.len() - 30], None);
+    let empty = handmade(
+        &sheet_xml(
+            Some("A1:AH65536"),
+            r#"<row r="1048576"><c r="A1048576" s="1"/></row>"#,
+        ),
+        None,
+    );
+    let cases: [(&str, &[u8], &[&str]); 4] = [
+        (
+            "case duplicates",
+            &duplicated,
+            &[
+                "differ only in case",
+                "`xl/worksheets/sheet1.xml`",
+                "`xl/worksheets/Sheet1.xml`",
+                "仅大小写不同",
+            ],
+        ),
+        (
+            "doctype",
+            &doctype,
+            &[
+                "the workbook declares XML entities (DOCTYPE), which spreadsheets never need; refused as a possible XML bomb",
+                "xl/sharedStrings.xml",
+            ],
+        ),
+        (
+            "truncated",
+            &truncated,
+            &[
+                "`xl/worksheets/sheet1.xml`",
+                "ends before its XML is complete",
+                "被截断",
+            ],
+        ),
+        (
+            "empty sheet",
+            &empty,
+            &[
+                "sheet 1 「Sheet1」 is empty; choose another with -O sheet=NAME",
+                "第1个工作表「Sheet1」是空的",
+            ],
+        ),
+    ];
+    on_both_paths(|plugin, path| {
+        for (what, file, fragments) in &cases {
+            let err = read_err(plugin, file, &[]);
+            assert_eq!(err.kind, ErrorKind::MalformedFile, "{path} {what}: {err}");
+            for fragment in *fragments {
+                assert!(err.message.contains(fragment), "{path} {what}: {err}");
+            }
+            assert!(!err.message.contains("Xml error"), "{path} {what}: {err}");
+        }
     });
 }
 
@@ -633,6 +714,26 @@ fn not_an_xlsx_file() {
             assert_eq!(err.kind, ErrorKind::MalformedFile, "{path} {what}: {err}");
             assert!(err.message.contains(expected), "{path} {what}: {err}");
         }
+    });
+}
+
+#[test]
+fn third_party_files_import_or_fail_as_the_manifest_says() {
+    // tests/third_party/manifest.tsv (made by make.py): files written by openpyxl, XlsxWriter,
+    // LibreOffice and by hand in other writers' layouts, and hostile files, which must fail
+    // within a second.
+    let cases = third_party::cases("xlsx");
+    on_both_paths(|plugin, path| {
+        let failures: Vec<String> = cases
+            .iter()
+            .filter_map(|case| {
+                let source = Box::new(Cursor::new(case.bytes()));
+                third_party::check(plugin, "xlsx", case, source)
+                    .err()
+                    .map(|e| format!("{path} {}: {e}", case.name()))
+            })
+            .collect();
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
     });
 }
 
@@ -946,6 +1047,13 @@ fn written_template_has_formats_validations_notes_and_sheets() {
             .map(|c| c["ref"].clone())
             .collect();
         assert_eq!(refs, ["A1", "C1"], "{path}");
+        // The notes' author is dataport, not rust_xlsxwriter's default, and the note text is
+        // the guidance alone (issue 15).
+        assert!(
+            comments.contains("<author>dataport</author>"),
+            "{path}: {comments}"
+        );
+        assert!(!comments.contains("Author"), "{path}: {comments}");
         // Date cells are dates: the column's number format.
         assert_eq!(styles.num_format(&style_of("C2")), "yyyy-mm-dd", "{path}");
     });
