@@ -249,6 +249,16 @@ pub struct ServeArgs {
     /// Rows per import batch (one validation batch, one write transaction) [default: 5000].
     #[arg(long, env = "DATAPORT_IMPORT_BATCH_ROWS", value_name = "ROWS")]
     pub import_batch_rows: Option<usize>,
+
+    /// An import whose client sends nothing for this long is INTERRUPTED ("no data for N s")
+    /// and its thread freed [default: 60].
+    #[arg(long, env = "DATAPORT_IMPORT_IDLE_TIMEOUT_SECS", value_name = "SECS")]
+    pub import_idle_timeout_secs: Option<u64>,
+
+    /// Imports running at once; beyond it Import is refused with RESOURCE_EXHAUSTED
+    /// (TOO_MANY_IMPORTS) before a job exists [default: 16].
+    #[arg(long, env = "DATAPORT_MAX_CONCURRENT_IMPORTS", value_name = "N")]
+    pub max_concurrent_imports: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -125,6 +125,16 @@ fn server_config(args: ServeArgs, file: &FileConfig) -> ServerConfig {
                 .or(file.import_batch_rows)
                 .unwrap_or(defaults.limits.batch_rows)
                 .max(1),
+            idle_timeout: args
+                .import_idle_timeout_secs
+                .or(file.import_idle_timeout_secs)
+                .map(|s| std::time::Duration::from_secs(s.max(1)))
+                .unwrap_or(defaults.limits.idle_timeout),
+            max_concurrent: args
+                .max_concurrent_imports
+                .or(file.max_concurrent_imports)
+                .unwrap_or(defaults.limits.max_concurrent)
+                .max(1),
         },
     }
 }

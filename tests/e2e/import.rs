@@ -867,3 +867,107 @@ async fn open_import_of_20k(
         .into_inner();
     (tx, stream, bytes)
 }
+
+/// Sends the spec and the first 64 KiB of a 20k-row file, then goes quiet; returns the job id.
+async fn start_and_go_quiet(
+    client: &mut dataport_client::AuthedClient,
+) -> (
+    i64,
+    tokio::sync::mpsc::Sender<v1::ImportRequest>,
+    tonic::Streaming<v1::ImportEvent>,
+) {
+    let (tx, mut stream, bytes) = open_import_of_20k(client, "Q", false).await;
+    tx.send(v1::ImportRequest {
+        message: Some(v1::import_request::Message::Chunk(bytes[..64 * 1024].to_vec())),
+    })
+    .await
+    .unwrap();
+    let mut job_id = 0;
+    while let Some(Ok(event)) = crate::support::next_within(&mut stream, "Accepted").await {
+        if let Some(v1::import_event::Event::Accepted(a)) = event.event {
+            job_id = a.job_id;
+            break;
+        }
+    }
+    assert!(job_id > 0, "the import was accepted");
+    (job_id, tx, stream)
+}
+
+#[tokio::test]
+async fn a_client_that_sends_nothing_for_the_idle_timeout_is_interrupted() {
+    let server = TestServer::start_in(tempfile::tempdir().unwrap(), &["--import-idle-timeout-secs", "1"]);
+    let mut client = server.client(&server.admin_token()).await;
+    // The client keeps its stream open (`_tx`) but sends nothing more.
+    let (job_id, _tx, _stream) = start_and_go_quiet(&mut client).await;
+    let job = job_once_ended(&mut client, job_id).await;
+    assert_eq!(job.status(), v1::JobStatus::Interrupted, "{job:?}");
+    assert!(
+        job.error_message.contains("no data for 1 s"),
+        "{}",
+        job.error_message
+    );
+}
+
+#[tokio::test]
+async fn imports_beyond_the_concurrency_limit_are_refused_before_a_job_exists() {
+    let server = TestServer::start_in(tempfile::tempdir().unwrap(), &["--max-concurrent-imports", "1"]);
+    let mut client = server.client(&server.admin_token()).await;
+    let (job_id, tx, stream) = start_and_go_quiet(&mut client).await;
+
+    let mut second = server.client(&server.admin_token()).await;
+    let request = Import::new(Module::Customers, "second.csv");
+    let status = second
+        .import(tokio_stream::iter(vec![request.spec(0)]))
+        .await
+        .expect_err("a second import is refused");
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert_eq!(
+        dataport_client::error_code(&status),
+        Some(dataport_core::ErrorCode::TooManyImports)
+    );
+    assert!(
+        status.message().contains("--max-concurrent-imports"),
+        "{}",
+        status.message()
+    );
+    let jobs = client
+        .list_import_jobs(v1::ListImportJobsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .jobs;
+    assert_eq!(jobs.len(), 1, "no job was created for the refused import");
+
+    // Once the first job has ended, its slot is free again (released a moment after the job
+    // row says so, hence the bounded retry).
+    drop((tx, stream));
+    job_once_ended(&mut client, job_id).await;
+    let bytes = csv(Module::Customers, &rows(&[customer("T1")]));
+    let request = Import::new(Module::Customers, "third.csv");
+    let messages = vec![
+        request.spec(bytes.len() as u64),
+        v1::ImportRequest {
+            message: Some(v1::import_request::Message::Chunk(bytes)),
+        },
+    ];
+    let mut completed = None;
+    for _ in 0..100 {
+        match second.import(tokio_stream::iter(messages.clone())).await {
+            Err(status) if status.code() == tonic::Code::ResourceExhausted => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(status) => panic!("{status:?}"),
+            Ok(response) => {
+                let mut events = response.into_inner();
+                while let Some(Ok(event)) = crate::support::next_within(&mut events, "Completed").await {
+                    if let Some(v1::import_event::Event::Completed(c)) = event.event {
+                        completed = c.report;
+                    }
+                }
+                break;
+            }
+        }
+    }
+    let report = completed.expect("the slot was freed and the third import completed");
+    assert_eq!(report.status(), v1::JobStatus::Succeeded, "{report:?}");
+}

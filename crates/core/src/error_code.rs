@@ -35,11 +35,13 @@ pub enum ErrorCode {
     Cancelled,
     /// The database cannot be reached or stayed busy; retrying later may work.
     Unavailable,
+    /// The server runs as many imports as it allows (`--max-concurrent-imports`); retry later.
+    TooManyImports,
 }
 
 impl ErrorCode {
     /// Every code, in proto order.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 24] = [
         ErrorCode::HeaderMismatch,
         ErrorCode::RequiredMissing,
         ErrorCode::DuplicateInFile,
@@ -63,6 +65,7 @@ impl ErrorCode {
         ErrorCode::InvalidArgument,
         ErrorCode::Cancelled,
         ErrorCode::Unavailable,
+        ErrorCode::TooManyImports,
     ];
 
     /// The SCREAMING_SNAKE name used in the proto enum and in persisted rows.
@@ -91,6 +94,7 @@ impl ErrorCode {
             ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
             ErrorCode::Cancelled => "CANCELLED",
             ErrorCode::Unavailable => "UNAVAILABLE",
+            ErrorCode::TooManyImports => "TOO_MANY_IMPORTS",
         }
     }
 

@@ -38,6 +38,10 @@ pub struct ImportLimits {
     pub max_persisted_row_errors: u64,
     /// Rows per batch: one validation batch, one write transaction.
     pub batch_rows: usize,
+    /// An import whose client sends nothing for this long is interrupted, freeing its thread.
+    pub idle_timeout: std::time::Duration,
+    /// Imports running at once; beyond it Import is refused before a job exists.
+    pub max_concurrent: usize,
 }
 
 /// Default `--max-upload-bytes`: 4 GiB.
@@ -50,6 +54,10 @@ pub const DEFAULT_MAX_ROW_ERROR_EVENTS: u64 = 1_000;
 pub const DEFAULT_MAX_PERSISTED_ROW_ERRORS: u64 = 100_000;
 /// Default `--import-batch-rows`.
 pub const DEFAULT_IMPORT_BATCH_ROWS: usize = 5_000;
+/// Default `--import-idle-timeout-secs`.
+pub const DEFAULT_IMPORT_IDLE_TIMEOUT_SECS: u64 = 60;
+/// Default `--max-concurrent-imports`.
+pub const DEFAULT_MAX_CONCURRENT_IMPORTS: usize = 16;
 
 impl Default for ImportLimits {
     fn default() -> Self {
@@ -59,6 +67,8 @@ impl Default for ImportLimits {
             max_row_error_events: DEFAULT_MAX_ROW_ERROR_EVENTS,
             max_persisted_row_errors: DEFAULT_MAX_PERSISTED_ROW_ERRORS,
             batch_rows: DEFAULT_IMPORT_BATCH_ROWS,
+            idle_timeout: std::time::Duration::from_secs(DEFAULT_IMPORT_IDLE_TIMEOUT_SECS),
+            max_concurrent: DEFAULT_MAX_CONCURRENT_IMPORTS,
         }
     }
 }
@@ -126,6 +136,8 @@ pub struct FileConfig {
     pub max_row_error_events: Option<u64>,
     pub max_persisted_row_errors: Option<u64>,
     pub import_batch_rows: Option<usize>,
+    pub import_idle_timeout_secs: Option<u64>,
+    pub max_concurrent_imports: Option<usize>,
     pub server: Option<String>,
 }
 

@@ -126,7 +126,7 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         ErrorCode::DuplicateKey => Code::AlreadyExists,
         ErrorCode::NotFound => Code::NotFound,
         ErrorCode::UnknownReference => Code::FailedPrecondition,
-        ErrorCode::FileTooLarge => Code::ResourceExhausted,
+        ErrorCode::FileTooLarge | ErrorCode::TooManyImports => Code::ResourceExhausted,
         ErrorCode::PluginError | ErrorCode::Internal => Code::Internal,
         ErrorCode::Unauthenticated => Code::Unauthenticated,
         ErrorCode::PermissionDenied => Code::PermissionDenied,

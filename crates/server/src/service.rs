@@ -28,6 +28,8 @@ pub struct DataPortService {
     inflight: InFlight,
     formats: Formats,
     limits: ImportLimits,
+    /// One permit per running import (`--max-concurrent-imports`).
+    import_slots: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl DataPortService {
@@ -37,6 +39,7 @@ impl DataPortService {
             store,
             inflight,
             formats,
+            import_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent)),
             limits,
         }
     }
@@ -53,6 +56,7 @@ impl DataPortService {
             store: self.store.clone(),
             formats: self.formats.clone(),
             limits: self.limits,
+            slots: self.import_slots.clone(),
         }
     }
 }

@@ -42,6 +42,8 @@ pub struct ImportContext {
     pub store: Store,
     pub formats: Formats,
     pub limits: ImportLimits,
+    /// One permit per running import: a full server refuses before a job exists.
+    pub slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// The permission Import needs.
@@ -82,6 +84,13 @@ pub async fn start(
             ),
         });
     }
+    let slot = ctx.slots.clone().try_acquire_owned().map_err(|_| ServiceError::Domain {
+        code: dataport_core::ErrorCode::TooManyImports,
+        message: format!(
+            "the server already runs {} imports, as many as it allows (server setting --max-concurrent-imports); no job was created, try again shortly",
+            ctx.limits.max_concurrent
+        ),
+    })?;
     let records = spec.format.trim().eq_ignore_ascii_case(RECORDS_FORMAT);
     let (chosen, options) = if records {
         (None, dataport_plugin_sdk::Options::new())
@@ -118,13 +127,25 @@ pub async fn start(
         Some(chosen) => {
             let (upload, chunks) = Upload::new(ctx.limits.max_upload_bytes);
             let bytes = upload.bytes_counter();
-            tokio::spawn(feed(inbound, chunks, cancel.clone(), UPLOAD_FEED));
+            tokio::spawn(feed(
+                inbound,
+                chunks,
+                cancel.clone(),
+                UPLOAD_FEED,
+                ctx.limits.idle_timeout,
+            ));
             (pipeline::Input::File { chosen, upload }, bytes)
         }
         None => {
             let (stream, batches) = RecordStream::new();
             let bytes = stream.bytes_counter();
-            tokio::spawn(feed(inbound, batches, cancel.clone(), RECORDS_FEED));
+            tokio::spawn(feed(
+                inbound,
+                batches,
+                cancel.clone(),
+                RECORDS_FEED,
+                ctx.limits.idle_timeout,
+            ));
             (pipeline::Input::Records(stream), bytes)
         }
     };
@@ -151,8 +172,9 @@ pub async fn start(
         store: ctx.store.clone(),
     };
     tokio::task::spawn_blocking(move || {
-        // The call counts as in flight until its job has ended.
+        // The call counts as in flight, and holds its import slot, until its job has ended.
         let _call = call;
+        let _slot = slot;
         pipeline::run(pipeline_job, events, input);
     });
     Ok(Box::pin(ReceiverStream::new(rx)))
@@ -200,9 +222,17 @@ async fn feed<M: Send + 'static>(
     pipeline: tokio::sync::mpsc::Sender<M>,
     cancel: Arc<Cancel>,
     rules: FeedRules<M>,
+    idle: std::time::Duration,
 ) {
     let why = loop {
-        match inbound.message().await {
+        // A client that sends nothing for `idle` is gone as far as this job is concerned.
+        let Ok(next) = tokio::time::timeout(idle, inbound.message()).await else {
+            break format!(
+                "no data for {} s (server setting --import-idle-timeout-secs)",
+                idle.as_secs()
+            );
+        };
+        match next {
             Ok(Some(ImportRequest {
                 message: Some(message),
             })) => match (rules.accept)(message) {
