@@ -152,11 +152,7 @@ fn text(s: impl Into<String>) -> Option<FieldValue> {
 
 /// A record of `module` from `(field key, value)` pairs.
 fn record(module: Module, fields: Vec<(&str, Option<FieldValue>)>) -> Result<Record> {
-    let mut record = Record::new(module);
-    for (key, value) in fields {
-        record.set(key, value)?;
-    }
-    Ok(record)
+    Ok(Record::from_pairs(module, fields)?)
 }
 
 // The generators draw from the rng in a fixed order (the order of the pairs): a seed must

@@ -674,9 +674,15 @@ async fn ended_job(
     job_once_ended(client, job_id).await
 }
 
-/// The job's report once it is no longer running.
+/// The job's report once it is no longer running, failing the test after `harness::WAIT`.
 async fn job_once_ended(client: &mut dataport_client::AuthedClient, job_id: i64) -> v1::ImportJob {
+    let deadline = std::time::Instant::now() + crate::harness::WAIT;
     loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "job {job_id} still running after {:?}",
+            crate::harness::WAIT
+        );
         let job = client
             .get_import_job(v1::GetImportJobRequest {
                 job_id,
@@ -796,16 +802,7 @@ async fn a_killed_server_leaves_an_interrupted_job_whose_report_equals_the_datab
 
         let server = TestServer::start_in(dir, &[]);
         let mut client = server.client(&server.admin_token()).await;
-        let job = client
-            .get_import_job(v1::GetImportJobRequest {
-                job_id,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .job
-            .unwrap();
+        let job = job_once_ended(&mut client, job_id).await;
         let stored = count(&mut client, Module::Customers).await;
         if job.status() == v1::JobStatus::Succeeded {
             // The kill came after the end: nothing to check but the counts.

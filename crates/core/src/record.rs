@@ -84,6 +84,19 @@ impl Record {
         }
     }
 
+    /// A record of `module` from `(field key, value)` pairs, each checked as [`Record::set`]
+    /// checks it; fields not named stay empty.
+    pub fn from_pairs<'k>(
+        module: Module,
+        pairs: impl IntoIterator<Item = (&'k str, Option<FieldValue>)>,
+    ) -> Result<Record, RecordError> {
+        let mut record = Record::new(module);
+        for (key, value) in pairs {
+            record.set(key, value)?;
+        }
+        Ok(record)
+    }
+
     pub fn module(&self) -> Module {
         self.module
     }

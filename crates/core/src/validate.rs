@@ -63,11 +63,12 @@ pub struct RowValidator {
 
 impl RowValidator {
     pub fn new(mapping: HeaderMapping, locale: Locale) -> RowValidator {
-        let fields = mapping.module.fields();
+        let module = mapping.module;
+        // Mapped columns are fields of the mapping's module by construction.
         let targets = mapping
             .columns
             .iter()
-            .map(|c| fields.iter().position(|f| f.key == c.field.key).unwrap_or(0))
+            .map(|c| module.position(c.field.key).unwrap_or(0))
             .collect();
         RowValidator {
             mapping,

@@ -135,11 +135,7 @@ fn on(d: NaiveDate) -> Option<FieldValue> {
 }
 
 fn record(module: Module, fields: &[(&str, Option<FieldValue>)]) -> Record {
-    let mut r = Record::new(module);
-    for (key, value) in fields {
-        set(&mut r, key, value.clone());
-    }
-    r
+    Record::from_pairs(module, fields.iter().cloned()).expect("fields of the module, of their kinds")
 }
 
 fn customer(code: &str) -> Record {

@@ -135,13 +135,7 @@ impl Layout {
         let positions: Vec<usize> = self
             .fields
             .iter()
-            .map(|f| {
-                self.module
-                    .fields()
-                    .iter()
-                    .position(|t| t.key == f.key)
-                    .unwrap_or(usize::MAX)
-            })
+            .map(|f| self.module.position(f.key).unwrap_or(usize::MAX))
             .collect();
         let mut batch = RowBatch::new();
         for record in records {
@@ -267,20 +261,22 @@ mod tests {
     #[test]
     fn records_become_typed_escaped_cells() {
         let layout = Layout::all(Module::Customers, Locale::ZhCn);
-        let mut record = dataport_core::Record::new(Module::Customers);
-        for (key, value) in [
-            ("code", FieldValue::Text("C1".into())),
-            ("name", FieldValue::Text("=HYPERLINK(\"evil\")".into())),
-            ("phone", FieldValue::Text("+8613812345678".into())),
-            ("owner", FieldValue::Text("张伟".into())),
-            ("contract_amount", FieldValue::Cents(12_345)),
-            (
-                "created_at",
-                FieldValue::Date(NaiveDate::from_ymd_opt(2023, 10, 1).unwrap()),
-            ),
-        ] {
-            record.set(key, Some(value)).unwrap();
-        }
+        let record = dataport_core::Record::from_pairs(
+            Module::Customers,
+            [
+                ("code", FieldValue::Text("C1".into())),
+                ("name", FieldValue::Text("=HYPERLINK(\"evil\")".into())),
+                ("phone", FieldValue::Text("+8613812345678".into())),
+                ("owner", FieldValue::Text("张伟".into())),
+                ("contract_amount", FieldValue::Cents(12_345)),
+                (
+                    "created_at",
+                    FieldValue::Date(NaiveDate::from_ymd_opt(2023, 10, 1).unwrap()),
+                ),
+            ]
+            .map(|(key, value)| (key, Some(value))),
+        )
+        .unwrap();
         let batch = layout.cells(&Records::from_vec(Module::Customers, vec![record]).unwrap());
         let cells = &batch.rows[0].cells;
         assert_eq!(cells[1], Cell::text("'=HYPERLINK(\"evil\")"));
