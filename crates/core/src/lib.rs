@@ -1,11 +1,12 @@
 //! dataport-core: the CRM domain with no I/O.
 //!
-//! Modules (customers, contacts, opportunities) and their fields as the vendor's import guide
-//! defines them, header mapping ([`header`]), the value rules that turn a row into a typed record
-//! ([`validate`]), every row message in zh-CN and en ([`validate`], [`messages`]), the
-//! export/import escape against CSV injection ([`text`]), in-file duplicate tracking ([`dedup`]),
-//! the typed records the store accepts, typed export filters, the machine-readable error codes,
-//! import modes and API permissions. Nothing here touches a database, a file or the
+//! The field registry ([`module`]: every field of customers, contacts and opportunities declared
+//! once, as the vendor's import guide defines them), records read and written by field key
+//! ([`record`]: what the store accepts), header mapping ([`header`]), the value rules that turn a
+//! row into a record ([`validate`]), every row and job message in zh-CN and en ([`validate`],
+//! [`messages`]), template notes ([`template`]), the export/import escape against CSV injection
+//! ([`text`]), in-file duplicate tracking ([`dedup`]), typed export filters, the
+//! machine-readable error codes, import modes and API permissions. Nothing here touches a database, a file or the
 //! network, so every rule can be unit-tested and reused by the server, the CLI and plugins.
 
 pub mod dedup;

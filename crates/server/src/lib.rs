@@ -1,14 +1,18 @@
 //! dataport-server: the gRPC server of dataport.
 //!
 //! [`Server::bind`] opens the database (applying migrations), creates the first admin token if
-//! the database has none, and binds the listener; [`Server::serve`] then serves
+//! the database has none, marks a SQLite database's leftover RUNNING jobs INTERRUPTED, and binds
+//! the listener; [`Server::serve`] then serves
 //! `dataport.v1.DataPort`, `grpc.health.v1.Health` and server reflection (v1 and v1alpha) until
 //! the shutdown future resolves, finishing in-flight calls first. Configuration is resolved by the
 //! binary (flags, `DATAPORT_*` environment, TOML file) into a [`ServerConfig`].
 //!
 //! Modules: [`config`] (defaults and the TOML file), [`auth`] (bearer tokens and permissions),
-//! [`bootstrap`] (first-start admin token), [`error`] (the one mapping to `tonic::Code`),
-//! [`service`] (the RPC handlers).
+//! [`bootstrap`] (first-start admin token), [`error`] (the one mapping to
+//! `tonic::Code` and the `google.rpc.Status` details), [`service`] (the table of RPC handlers),
+//! [`import`] (the Import RPC and its pipeline), [`export`] (exports, templates, error files),
+//! `jobs` (job reports), [`report`] (jobs and row errors as proto messages), `stream` (the
+//! streaming response type).
 
 pub mod auth;
 pub mod bootstrap;
