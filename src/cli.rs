@@ -83,6 +83,11 @@ pub struct ExportArgs {
     /// A plugin option, repeatable: bom=false, delimiter=; ...
     #[arg(long = "option", short = 'O', value_name = "KEY=VALUE", value_parser = crate::import_cmd::parse_option)]
     pub options: Vec<(String, String)>,
+    /// Export only the records whose code sorts after CODE (byte order, the order exports are
+    /// written in); the count respects it. To finish an export that broke off, pass the last
+    /// code it saved.
+    #[arg(long, value_name = "CODE")]
+    pub after_code: Option<String>,
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -259,6 +264,12 @@ pub struct ServeArgs {
     /// (TOO_MANY_IMPORTS) before a job exists [default: 16].
     #[arg(long, env = "DATAPORT_MAX_CONCURRENT_IMPORTS", value_name = "N")]
     pub max_concurrent_imports: Option<usize>,
+
+    /// Seconds a running job's lease holds without renewal. On PostgreSQL each replica renews
+    /// its jobs' leases and marks jobs whose lease expired (their server was killed)
+    /// INTERRUPTED, within about 1.3 × this [default: 15].
+    #[arg(long, env = "DATAPORT_JOB_LEASE_SECS", value_name = "SECS")]
+    pub job_lease_secs: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -380,6 +391,10 @@ pub enum JobsCommand {
         /// How many jobs to show.
         #[arg(long, default_value_t = 20)]
         limit: u32,
+        /// Print the page as one canonical proto3 JSON document, the ListImportJobsResponse
+        /// message: `{"jobs": [ImportJob...], "nextPageToken": "..."}` (`{}` when no job matches).
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -404,6 +419,10 @@ pub enum JobsCommand {
         /// How many row errors to show.
         #[arg(long, default_value_t = 20)]
         errors: u32,
+        /// Print the ImportJob message as canonical proto3 JSON instead of the report (no row
+        /// errors; `jobs errors` saves those).
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         client: ClientArgs,
     },

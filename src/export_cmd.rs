@@ -1,5 +1,7 @@
 //! `dataport export` and `dataport template`: download a file the server streams, with the
-//! count first ("共N条"), a progress bar, and a sha256 check before the file is saved.
+//! count first ("共N条"), a progress bar, and a check of the row count and the sha256 before
+//! the file is saved. The server reads an export from one snapshot, so the rows written must
+//! be the rows announced.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -50,6 +52,8 @@ pub struct ExportRequest {
     pub locale: Locale,
     pub output: Option<PathBuf>,
     pub options: Vec<(String, String)>,
+    /// Export only records whose code sorts after this one.
+    pub after_code: Option<String>,
 }
 
 pub async fn export(mut client: AuthedClient, request: ExportRequest) -> Result<()> {
@@ -71,12 +75,14 @@ pub async fn export(mut client: AuthedClient, request: ExportRequest) -> Result<
                 .into_iter()
                 .map(|(key, value)| v1::FormatOption { key, value })
                 .collect(),
+            after_code: request.after_code,
         })
         .await
         .map_err(crate::call_failed)?
         .into_inner();
 
     let mut download: Option<(Download, PathBuf)> = None;
+    let mut announced = 0;
     let bar = ProgressBar::hidden();
     while let Some(event) = stream.next().await {
         match event.map_err(crate::call_failed)?.event {
@@ -85,6 +91,7 @@ pub async fn export(mut client: AuthedClient, request: ExportRequest) -> Result<
                     "共{}条 ({} {} to export)",
                     started.total_rows, started.total_rows, request.module
                 );
+                announced = started.total_rows;
                 let path = target_path(request.output.as_deref(), &started.file_name);
                 download = Some((Download::new(&path)?, path));
                 bar.set_length(started.total_rows);
@@ -112,6 +119,12 @@ pub async fn export(mut client: AuthedClient, request: ExportRequest) -> Result<
                 let (file, path) = download
                     .take()
                     .context("the server completed an export it never started")?;
+                if done.rows != announced {
+                    bail!(
+                        "the server announced {announced} rows but wrote {}; nothing was saved",
+                        done.rows
+                    );
+                }
                 let bytes = file.finish(done.bytes, &done.sha256)?;
                 println!(
                     "exported {} rows to {} ({bytes} bytes, sha256 {} verified)",

@@ -98,6 +98,11 @@ fn server_config(args: ServeArgs, file: &FileConfig) -> ServerConfig {
             .or(file.shutdown_grace_secs)
             .map(std::time::Duration::from_secs)
             .unwrap_or(defaults.shutdown_grace),
+        job_lease: args
+            .job_lease_secs
+            .or(file.job_lease_secs)
+            .map(|s| std::time::Duration::from_secs(s.max(1)))
+            .unwrap_or(defaults.job_lease),
         plugin_dirs: if args.plugin_dir.is_empty() {
             file.plugin_dir.clone().unwrap_or_default()
         } else {
@@ -378,6 +383,7 @@ async fn jobs(command: JobsCommand, file: &FileConfig) -> Result<()> {
             module,
             status,
             limit,
+            json,
             client,
         } => {
             let module = module.map(|m| m.parse::<Module>()).transpose()?;
@@ -396,6 +402,10 @@ async fn jobs(command: JobsCommand, file: &FileConfig) -> Result<()> {
                 })
                 .await
                 .map_err(call_failed)?;
+            if json {
+                print_json(response.get_ref())?;
+                return Ok(());
+            }
             let mut table = Table::new([
                 "id", "module", "status", "read", "created", "updated", "skipped", "failed", "file",
             ]);
@@ -433,18 +443,27 @@ async fn jobs(command: JobsCommand, file: &FileConfig) -> Result<()> {
                 output.display()
             );
         }
-        JobsCommand::Show { id, errors, client } => {
+        JobsCommand::Show {
+            id,
+            errors,
+            json,
+            client,
+        } => {
             let mut client = connect(&client, file).await?;
             let response = client
                 .get_import_job(v1::GetImportJobRequest {
                     job_id: id,
-                    error_limit: errors,
+                    error_limit: if json { 0 } else { errors },
                     errors_after_row: 0,
                 })
                 .await
                 .map_err(call_failed)?
                 .into_inner();
             let job = response.job.context("the server sent no job")?;
+            if json {
+                print_json(&job)?;
+                return Ok(());
+            }
             import_cmd::print_job(&job);
             let mut table = Table::new(["row", "column", "code", "message", "value"]);
             for error in &response.errors {
@@ -460,6 +479,15 @@ async fn jobs(command: JobsCommand, file: &FileConfig) -> Result<()> {
             println!("{} row errors in total", response.total_errors);
         }
     }
+    Ok(())
+}
+
+/// Prints a proto message as canonical proto3 JSON (the pbjson-generated serde impls of
+/// dataport-proto: lowerCamelCase names, enums by name, 64-bit integers as strings, default
+/// values omitted), pretty-printed, one document.
+fn print_json<T: serde::Serialize>(message: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(message).context("encoding proto3 JSON")?;
+    println!("{text}");
     Ok(())
 }
 
@@ -553,6 +581,7 @@ async fn export(args: ExportArgs, file: &FileConfig) -> Result<()> {
         locale: args.locale.parse()?,
         output: args.output,
         options: args.options,
+        after_code: args.after_code,
     };
     let client = connect(&args.client, file).await?;
     export_cmd::export(client, request).await

@@ -103,3 +103,81 @@ fn client_commands_explain_a_missing_token_and_an_absent_server() {
         stderr(&output)
     );
 }
+
+#[tokio::test]
+async fn jobs_show_and_list_print_canonical_proto3_json() {
+    use crate::support::{csv, customer, rows};
+    use dataport_client::v1;
+    use dataport_core::Module;
+
+    let server = TestServer::start();
+    let url = server.url();
+    // No job yet: the empty ListImportJobsResponse, whose every field is at its default.
+    let empty = server.cli(&["jobs", "list", "--json", "--server", &url]);
+    assert!(empty.status.success(), "{}", stderr(&empty));
+    let empty: serde_json::Value = serde_json::from_str(&stdout(&empty)).expect("one JSON document");
+    assert_eq!(empty, serde_json::json!({}));
+
+    // Two good rows and one with an invalid 客户等级: partially succeeded.
+    let mut bad = customer("J3");
+    bad[5] = "SVIP".into();
+    std::fs::write(
+        server.dir.path().join("json.csv"),
+        csv(Module::Customers, &rows(&[customer("J1"), customer("J2"), bad])),
+    )
+    .unwrap();
+    let out = server.cli(&["import", "json.csv", "--module", "customers", "--server", &url]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    let list = server.cli(&["jobs", "list", "--json", "--server", &url]);
+    assert!(list.status.success(), "{}", stderr(&list));
+    let list: serde_json::Value = serde_json::from_str(&stdout(&list)).expect("one JSON document");
+    let jobs = list["jobs"].as_array().expect("a jobs array");
+    assert_eq!(jobs.len(), 1, "{list}");
+    let listed = &jobs[0];
+    // int64 ids are JSON strings in proto3 JSON.
+    let id = listed["id"].as_str().expect("the id as a string").to_owned();
+
+    let show = server.cli(&["jobs", "show", &id, "--json", "--server", &url]);
+    assert!(show.status.success(), "{}", stderr(&show));
+    let text = stdout(&show);
+    let job: serde_json::Value = serde_json::from_str(&text).expect("one JSON document");
+    assert_eq!(&job, listed, "show and list print the same ImportJob");
+    // Enums by value name, 64-bit integers as strings, lowerCamelCase names.
+    assert_eq!(job["status"], "JOB_STATUS_PARTIALLY_SUCCEEDED", "{text}");
+    assert_eq!(job["module"], "MODULE_CUSTOMERS", "{text}");
+    assert_eq!(job["mode"], "IMPORT_MODE_INSERT", "{text}");
+    assert_eq!(job["rowsRead"], "3", "{text}");
+    assert_eq!(job["rowsCreated"], "2", "{text}");
+    assert_eq!(job["rowsFailed"], "1", "{text}");
+    assert_eq!(job["fileName"], "json.csv", "{text}");
+    assert!(job["finishedAtUnixMs"].as_str().is_some_and(|ms| ms.parse::<i64>().unwrap() > 0), "{text}");
+    // Fields at their default value are omitted: no updates, no skips, not a dry run, no error.
+    for absent in ["rowsUpdated", "rowsSkipped", "dryRun", "errorMessage", "errorCode", "rows_created"] {
+        assert!(job.get(absent).is_none(), "{absent} in {text}");
+    }
+
+    // It is the very message the server sends: parsed back, it equals GetImportJob's job.
+    let mut client = server.client(&server.admin_token()).await;
+    let reported = client
+        .get_import_job(v1::GetImportJobRequest {
+            job_id: id.parse().unwrap(),
+            ..Default::default()
+        })
+        .await
+        .expect("GetImportJob")
+        .into_inner()
+        .job
+        .expect("a job");
+    let parsed: v1::ImportJob = serde_json::from_str(&text).expect("proto3 JSON of an ImportJob");
+    assert_eq!(parsed, reported);
+
+    // Without --json, the readable report.
+    let report = server.cli(&["jobs", "show", &id, "--server", &url]);
+    assert!(report.status.success(), "{}", stderr(&report));
+    assert!(
+        stdout(&report).starts_with(&format!("job {id}: partially_succeeded")),
+        "{}",
+        stdout(&report)
+    );
+}

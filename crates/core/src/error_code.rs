@@ -37,11 +37,13 @@ pub enum ErrorCode {
     Unavailable,
     /// The server runs as many imports as it allows (`--max-concurrent-imports`); retry later.
     TooManyImports,
+    /// The job is not in a state that allows the call (e.g. cancelling an ended job).
+    JobNotRunning,
 }
 
 impl ErrorCode {
     /// Every code, in proto order.
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::HeaderMismatch,
         ErrorCode::RequiredMissing,
         ErrorCode::DuplicateInFile,
@@ -66,6 +68,7 @@ impl ErrorCode {
         ErrorCode::Cancelled,
         ErrorCode::Unavailable,
         ErrorCode::TooManyImports,
+        ErrorCode::JobNotRunning,
     ];
 
     /// The SCREAMING_SNAKE name used in the proto enum and in persisted rows.
@@ -95,6 +98,7 @@ impl ErrorCode {
             ErrorCode::Cancelled => "CANCELLED",
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::TooManyImports => "TOO_MANY_IMPORTS",
+            ErrorCode::JobNotRunning => "JOB_NOT_RUNNING",
         }
     }
 

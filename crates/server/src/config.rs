@@ -86,6 +86,8 @@ pub struct ServerConfig {
     pub max_message_bytes: usize,
     /// How long in-flight calls may run after a shutdown signal before the server stops anyway.
     pub shutdown_grace: Duration,
+    /// How long a running job's lease holds without renewal (replicas on PostgreSQL).
+    pub job_lease: Duration,
     /// Extra plugin directories, searched before the defaults (the binary's directory and the
     /// cargo target directory).
     pub plugin_dirs: Vec<PathBuf>,
@@ -103,6 +105,7 @@ impl Default for ServerConfig {
             token_file: PathBuf::from(DEFAULT_TOKEN_FILE),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            job_lease: dataport_store::DEFAULT_JOB_LEASE,
             plugin_dirs: Vec::new(),
             limits: ImportLimits::default(),
         }
@@ -138,6 +141,8 @@ pub struct FileConfig {
     pub import_batch_rows: Option<usize>,
     pub import_idle_timeout_secs: Option<u64>,
     pub max_concurrent_imports: Option<usize>,
+    /// Seconds.
+    pub job_lease_secs: Option<u64>,
     pub server: Option<String>,
 }
 

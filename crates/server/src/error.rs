@@ -125,7 +125,7 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         | ErrorCode::InvalidArgument => Code::InvalidArgument,
         ErrorCode::DuplicateKey => Code::AlreadyExists,
         ErrorCode::NotFound => Code::NotFound,
-        ErrorCode::UnknownReference => Code::FailedPrecondition,
+        ErrorCode::UnknownReference | ErrorCode::JobNotRunning => Code::FailedPrecondition,
         ErrorCode::FileTooLarge | ErrorCode::TooManyImports => Code::ResourceExhausted,
         ErrorCode::PluginError | ErrorCode::Internal => Code::Internal,
         ErrorCode::Unauthenticated => Code::Unauthenticated,

@@ -1,11 +1,24 @@
-//! GetImportJob and ListImportJobs: persisted job reports and their row errors, paged.
+//! GetImportJob, ListImportJobs, CancelImport and WatchImport: persisted job reports and their
+//! row errors, paged; control of a running job from any connection.
+
+use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use dataport_proto::{convert, v1};
-use dataport_store::{JobQuery, Store};
+use dataport_core::ErrorCode;
+use dataport_proto::{convert, v1, v1::import_event::Event};
+use dataport_store::{ImportJob, JobQuery, Store};
 
+use crate::auth::Caller;
 use crate::error::{ServiceError, blocking};
+use crate::import::RunningImports;
+use crate::inflight::CallGuard;
 use crate::report::{job_to_proto, row_error_to_proto};
+use crate::stream::EventStream;
+
+/// How often WatchImport and CancelImport read the persisted job.
+const POLL: Duration = Duration::from_millis(250);
+/// How long CancelImport waits for the job to stop before answering with it still RUNNING.
+const CANCEL_WAIT: Duration = Duration::from_secs(10);
 
 /// Most row errors one GetImportJob page returns.
 const MAX_ERROR_PAGE: u32 = 1000;
@@ -98,4 +111,114 @@ fn unix_ms_bound(field: &str, value: i64) -> Result<Option<DateTime<Utc>>, Servi
     Utc.timestamp_millis_opt(value).single().map(Some).ok_or_else(|| {
         ServiceError::invalid(field, format!("{field}: {value} is not a valid Unix time in ms"))
     })
+}
+
+async fn load(store: &Store, job_id: i64) -> Result<ImportJob, ServiceError> {
+    let store = store.clone();
+    blocking(move || {
+        store
+            .get_job(job_id)?
+            .ok_or_else(|| ServiceError::NotFound(format!("import job {job_id} does not exist")))
+    })
+    .await
+}
+
+/// Cancels a running job: directly if this process runs it, else through the database for the
+/// replica that does. Waits (bounded) for the job to stop.
+pub async fn cancel(
+    store: Store,
+    running: &RunningImports,
+    caller: &Caller,
+    request: v1::CancelImportRequest,
+) -> Result<v1::CancelImportResponse, ServiceError> {
+    let job_id = request.job_id;
+    let job = load(&store, job_id).await?;
+    if job.status.is_final() {
+        return Err(ServiceError::Domain {
+            code: ErrorCode::JobNotRunning,
+            message: format!("import job {job_id} has already ended ({}); nothing to cancel", job.status),
+        });
+    }
+    let reason = format!("cancelled with CancelImport (token {})", caller.token_name);
+    if !running.cancel(job_id, &reason) {
+        let requester = store.clone();
+        let recorded = blocking(move || Ok(requester.request_cancel(job_id)?)).await?;
+        if !recorded {
+            let job = load(&store, job_id).await?;
+            return Err(ServiceError::Domain {
+                code: ErrorCode::JobNotRunning,
+                message: format!("import job {job_id} has already ended ({}); nothing to cancel", job.status),
+            });
+        }
+    }
+    tracing::info!(job = job_id, token = %caller.token_name, "import cancel requested");
+    let waited = tokio::time::Instant::now();
+    loop {
+        let job = load(&store, job_id).await?;
+        if job.status.is_final() || waited.elapsed() >= CANCEL_WAIT {
+            return Ok(v1::CancelImportResponse {
+                job: Some(job_to_proto(&job)),
+            });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Streams a job's persisted progress until it ends, then its Completed. Reading the database,
+/// not the pipeline, makes it work through any replica and after the job's own stream is gone.
+pub async fn watch(
+    store: Store,
+    request: v1::WatchImportRequest,
+    call: CallGuard,
+) -> Result<EventStream<v1::ImportEvent>, ServiceError> {
+    let job_id = request.job_id;
+    let first = load(&store, job_id).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        let _call = call;
+        let mut job = first;
+        loop {
+            if job.status.is_final() {
+                let completed = v1::Completed {
+                    report: Some(job_to_proto(&job)),
+                    ..v1::Completed::default()
+                };
+                let _ = tx
+                    .send(Ok(v1::ImportEvent {
+                        event: Some(Event::Completed(completed)),
+                    }))
+                    .await;
+                return;
+            }
+            // Sent every poll, changed or not: it doubles as a heartbeat for the watcher.
+            let event = v1::ImportEvent {
+                event: Some(Event::Progress(progress(&job))),
+            };
+            if tx.send(Ok(event)).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(POLL).await;
+            job = match load(&store, job_id).await {
+                Ok(job) => job,
+                Err(e) => {
+                    let _ = tx.send(Err(e.into())).await;
+                    return;
+                }
+            };
+        }
+    });
+    Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
+}
+
+/// A running job's persisted counts as a Progress event (whole committed batches).
+fn progress(job: &ImportJob) -> v1::Progress {
+    let c = &job.counts;
+    let elapsed = Utc::now().signed_duration_since(job.started_at);
+    v1::Progress {
+        bytes_read: c.bytes_read,
+        rows_read: c.rows_read,
+        rows_ok: c.created + c.updated + c.skipped,
+        rows_failed: c.failed,
+        elapsed_ms: u64::try_from(elapsed.num_milliseconds()).unwrap_or(0),
+    }
 }

@@ -23,6 +23,7 @@ pub mod formats;
 pub mod import;
 pub mod inflight;
 mod jobs;
+pub mod leases;
 pub mod report;
 pub mod service;
 mod stream;
@@ -75,11 +76,15 @@ impl Server {
         let url = config.database_url.clone();
         let token_file = config.token_file.clone();
         let plugin_dirs = config.plugin_dirs.clone();
+        let store_options = dataport_store::StoreOptions {
+            job_lease: config.job_lease,
+            ..dataport_store::StoreOptions::default()
+        };
         let (store, formats, created_token_file) = tokio::task::spawn_blocking(move || {
             // Plugins first: a broken plugin directory should stop start-up before anything
             // is written.
             let formats = formats::Formats::discover(&plugin_dirs)?;
-            let store = Store::open(&url)?;
+            let store = Store::open_with(&url, &store_options)?;
             // A SQLite database belongs to this one server: any job still RUNNING was left by
             // a process that died. (PostgreSQL is shared by replicas; their jobs are not ours.)
             if store.backend() == dataport_store::Backend::Sqlite {
@@ -140,11 +145,14 @@ impl Server {
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
         let limit = self.config.max_message_bytes;
         let inflight = inflight::InFlight::default();
+        let running = import::RunningImports::default();
+        leases::spawn(self.store.clone(), running.clone());
         let dataport = DataPortServer::new(DataPortService::new(
             self.store.clone(),
             self.formats.clone(),
             self.config.limits,
             inflight.clone(),
+            running.clone(),
         ))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
@@ -168,6 +176,7 @@ impl Server {
         tracing::info!(addr = %self.local_addr, backend = self.store.backend().as_str(), "serving dataport.v1.DataPort");
         let grace = self.config.shutdown_grace;
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let closing = running.clone();
         let serving = tonic::transport::Server::builder()
             .add_service(health_service)
             .add_service(reflection_v1)
@@ -175,38 +184,63 @@ impl Server {
             .add_service(dataport)
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async move {
                 shutdown.await;
+                // New imports are refused (UNAVAILABLE) from here on; running ones may finish.
+                closing.close("the server is shutting down; retry on another replica or after it restarts");
                 // Mark the service as not serving so load balancers stop routing here.
                 health_reporter
                     .set_not_serving::<DataPortServer<DataPortService>>()
                     .await;
                 tracing::info!(
                     grace_secs = grace.as_secs(),
+                    imports = closing.count(),
                     "shutting down: finishing in-flight calls"
                 );
                 let _ = stopping_tx.send(());
             });
         // hyper's graceful shutdown can wait forever on an idle client connection
-        // (hyperium/hyper#4170). So the server counts its own calls: it stops once they are done,
-        // or after `grace` if they are not.
+        // (hyperium/hyper#4170). So the server counts its own calls: it stops once they are done.
+        // Imports still running at the end of the grace are interrupted at their next batch
+        // boundary and send their Completed (INTERRUPTED) before the server stops.
         let deadline = async move {
             if stopping_rx.await.is_err() {
                 std::future::pending::<()>().await;
             }
-            if tokio::time::timeout(grace, inflight.idle()).await.is_err() {
-                tracing::warn!(
-                    calls = inflight.count(),
-                    grace_secs = grace.as_secs(),
-                    "calls still running after the shutdown grace period; stopping anyway"
-                );
+            if tokio::time::timeout(grace, inflight.idle()).await.is_ok() {
+                return;
+            }
+            let interrupted = running.interrupt_all(&format!(
+                "the server shut down (its grace of {} s ended before this job did)",
+                grace.as_secs()
+            ));
+            tracing::warn!(
+                calls = inflight.count(),
+                imports = interrupted,
+                grace_secs = grace.as_secs(),
+                "calls still running after the shutdown grace period: imports interrupted"
+            );
+            if tokio::time::timeout(STOP_AT_BATCH_BOUNDARY, inflight.idle()).await.is_err() {
+                tracing::warn!(calls = inflight.count(), "calls still running; stopping anyway");
             }
         };
+        tokio::pin!(serving);
         tokio::select! {
-            served = serving => served?,
+            served = &mut serving => return Ok(served?),
             () = deadline => {}
+        }
+        // Every call has handed its last message to the transport: give the connections a
+        // moment to deliver it (and the trailers) before they are dropped.
+        match tokio::time::timeout(FLUSH_AFTER_CALLS, &mut serving).await {
+            Ok(served) => served?,
+            Err(_) => tracing::debug!("idle connections left open at shutdown"),
         }
         Ok(())
     }
 }
+
+/// How long interrupted imports get to reach a batch boundary and send Completed.
+const STOP_AT_BATCH_BOUNDARY: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long finished calls' last frames get to reach their clients at shutdown.
+const FLUSH_AFTER_CALLS: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Installs SIGINT (Ctrl-C) and SIGTERM handlers right away and returns a future that resolves
 /// on the first of them. Installing before the listen line is printed means a signal sent as

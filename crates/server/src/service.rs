@@ -30,14 +30,22 @@ pub struct DataPortService {
     limits: ImportLimits,
     /// One permit per running import (`--max-concurrent-imports`).
     import_slots: std::sync::Arc<tokio::sync::Semaphore>,
+    running: import::RunningImports,
 }
 
 impl DataPortService {
-    pub fn new(store: Store, formats: Formats, limits: ImportLimits, inflight: InFlight) -> Self {
+    pub fn new(
+        store: Store,
+        formats: Formats,
+        limits: ImportLimits,
+        inflight: InFlight,
+        running: import::RunningImports,
+    ) -> Self {
         DataPortService {
             auth: Authenticator::new(store.clone()),
             store,
             inflight,
+            running,
             formats,
             import_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent)),
             limits,
@@ -57,6 +65,8 @@ impl DataPortService {
             formats: self.formats.clone(),
             limits: self.limits,
             slots: self.import_slots.clone(),
+            running: self.running.clone(),
+            inflight: self.inflight.clone(),
         }
     }
 }
@@ -67,6 +77,7 @@ impl v1::data_port_server::DataPort for DataPortService {
     type ExportStream = EventStream<v1::ExportEvent>;
     type GetTemplateStream = EventStream<v1::FileEvent>;
     type GetErrorFileStream = EventStream<v1::FileEvent>;
+    type WatchImportStream = EventStream<v1::ImportEvent>;
 
     async fn import(
         &self,
@@ -78,6 +89,32 @@ impl v1::data_port_server::DataPort for DataPortService {
             .authorize(request.metadata(), &[import::PERMISSION])
             .await?;
         let stream = import::start(self.import_context(), caller, request.into_inner(), call).await?;
+        Ok(Response::new(stream))
+    }
+
+    async fn cancel_import(
+        &self,
+        request: Request<v1::CancelImportRequest>,
+    ) -> Result<Response<v1::CancelImportResponse>, Status> {
+        let _call = self.inflight.enter();
+        let caller = self
+            .auth
+            .authorize(request.metadata(), &[Permission::Import])
+            .await?;
+        let response =
+            jobs::cancel(self.store.clone(), &self.running, &caller, request.into_inner()).await?;
+        Ok(Response::new(response))
+    }
+
+    async fn watch_import(
+        &self,
+        request: Request<v1::WatchImportRequest>,
+    ) -> Result<Response<Self::WatchImportStream>, Status> {
+        let call = self.inflight.enter();
+        self.auth
+            .authorize(request.metadata(), &[Permission::Import])
+            .await?;
+        let stream = jobs::watch(self.store.clone(), request.into_inner(), call).await?;
         Ok(Response::new(stream))
     }
 

@@ -1,12 +1,17 @@
 //! Import jobs and their persisted row errors.
 
+use std::time::Duration;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 use dataport_core::{ErrorCode, ImportMode, JobStatus, Module, OnError};
+use diesel::dsl::sql;
+use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text};
 
-use crate::backend::{Conn, on_conn};
+use crate::backend::{Backend, Conn, on_conn};
 use crate::error::{Result, StoreError};
-use crate::schema::{import_jobs, import_row_errors};
+use crate::schema::{import_cancel_requests, import_jobs, import_row_errors};
 use crate::time;
 
 /// What the server knows when an import starts.
@@ -23,6 +28,48 @@ pub struct NewImportJob {
     pub declared_size: Option<i64>,
     /// Name of the API token that started the job.
     pub token_name: String,
+}
+
+/// This server instance's claim on the jobs it runs: who it is, and how long a lease holds
+/// without renewal. Lease times are read from the database's clock only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobLease {
+    /// Unique per running server process (a replica), e.g. `host:pid:random`.
+    pub owner: String,
+    pub duration: Duration,
+}
+
+impl JobLease {
+    /// A fresh identity for this process.
+    pub fn new(duration: Duration) -> JobLease {
+        use std::hash::{BuildHasher, Hasher};
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".to_owned());
+        // RandomState is seeded per process: two replicas on one host still differ.
+        let mut random = std::collections::hash_map::RandomState::new().build_hasher();
+        random.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+        JobLease {
+            owner: format!("{host}:{}:{:08x}", std::process::id(), random.finish() as u32),
+            duration,
+        }
+    }
+
+    fn millis(&self) -> i64 {
+        i64::try_from(self.duration.as_millis()).unwrap_or(i64::MAX / 4)
+    }
+}
+
+/// The database clock in Unix milliseconds, as SQL (`clock_timestamp()`, not the transaction's
+/// start, so a long all-or-nothing transaction still renews to "now").
+fn db_now_ms(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+        Backend::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+    }
+}
+
+/// When a lease taken now expires, as SQL on the database clock.
+fn lease_until(backend: Backend, lease: &JobLease) -> SqlLiteral<Nullable<BigInt>> {
+    sql::<Nullable<BigInt>>(&format!("({} + {})", db_now_ms(backend), lease.millis()))
 }
 
 /// Row counters of a job.
@@ -263,6 +310,7 @@ struct FinishChange<'a> {
     error_code: Option<&'a str>,
     error_message: Option<&'a str>,
     finished_at: Option<NaiveDateTime>,
+    lease_expires_ms: Option<i64>,
 }
 
 fn job_not_found(id: i64) -> StoreError {
@@ -271,7 +319,8 @@ fn job_not_found(id: i64) -> StoreError {
     }
 }
 
-pub(crate) fn create_job(conn: &mut Conn<'_>, job: &NewImportJob) -> Result<ImportJob> {
+pub(crate) fn create_job(conn: &mut Conn<'_>, job: &NewImportJob, lease: &JobLease) -> Result<ImportJob> {
+    use import_jobs::dsl;
     let row = NewJobRow {
         module: job.module.as_str(),
         format: &job.format,
@@ -285,7 +334,11 @@ pub(crate) fn create_job(conn: &mut Conn<'_>, job: &NewImportJob) -> Result<Impo
         started_at: time::now(),
     };
     // `as_returning()`/`as_select()` fix the backend, so they are built inside `on_conn!`.
-    let insert = diesel::insert_into(import_jobs::table).values(&row);
+    let claim = (
+        dsl::owner.eq(lease.owner.as_str()),
+        dsl::lease_expires_ms.eq(lease_until(conn.backend(), lease)),
+    );
+    let insert = diesel::insert_into(import_jobs::table).values((&row, claim));
     let created: JobRow = on_conn!(conn, |c| insert
         .returning(JobRow::as_returning())
         .get_result(c)?);
@@ -301,14 +354,17 @@ pub(crate) fn update_progress(conn: &mut Conn<'_>, id: i64, counts: &JobCounts) 
     Ok(())
 }
 
-/// Adds a committed batch to its job. Runs inside the batch's transaction; a job that is no
-/// longer RUNNING (interrupted by a sweep) refuses it, which rolls the batch back.
-pub(crate) fn advance_job(conn: &mut Conn<'_>, id: i64, advance: &JobAdvance) -> Result<()> {
+/// Adds a committed batch to its job and renews the job's lease. Runs inside the batch's
+/// transaction; a job that is no longer RUNNING or no longer ours (interrupted by a sweep, its
+/// lease lost) refuses it, which rolls the batch back. Returns whether a cancel was requested.
+pub(crate) fn advance_job(conn: &mut Conn<'_>, id: i64, lease: &JobLease, advance: &JobAdvance) -> Result<bool> {
     use import_jobs::dsl;
+    let until = lease_until(conn.backend(), lease);
     let update = diesel::update(
         import_jobs::table
             .find(id)
-            .filter(dsl::status.eq(JobStatus::Running.as_str())),
+            .filter(dsl::status.eq(JobStatus::Running.as_str()))
+            .filter(dsl::owner.eq(lease.owner.as_str())),
     )
     .set((
         dsl::rows_read.eq(dsl::rows_read + count_to_db(advance.rows_read)),
@@ -317,12 +373,92 @@ pub(crate) fn advance_job(conn: &mut Conn<'_>, id: i64, advance: &JobAdvance) ->
         dsl::skipped.eq(dsl::skipped + count_to_db(advance.skipped)),
         dsl::failed.eq(dsl::failed + count_to_db(advance.failed)),
         dsl::watermark.eq(count_to_db(advance.watermark)),
+        dsl::lease_expires_ms.eq(until),
     ));
     let n = on_conn!(conn, |c| update.execute(c)?);
     if n == 0 {
         return Err(StoreError::JobNotRunning { id });
     }
-    Ok(())
+    cancel_requested(conn, id)
+}
+
+fn cancel_requested(conn: &mut Conn<'_>, id: i64) -> Result<bool> {
+    let query = diesel::dsl::select(diesel::dsl::exists(import_cancel_requests::table.find(id)));
+    Ok(on_conn!(conn, |c| query.get_result(c)?))
+}
+
+#[derive(QueryableByName)]
+struct RenewedLease {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// Renews the leases of this owner's RUNNING jobs; returns the ids of those whose cancel was
+/// requested (from any replica). A job row locked by its own batch transaction is skipped, not
+/// waited for: that batch renews it as it commits. PostgreSQL only (SQLite has one server).
+pub(crate) fn renew_leases(conn: &mut Conn<'_>, lease: &JobLease) -> Result<Vec<i64>> {
+    let Conn::Postgres(c) = conn else {
+        return Ok(Vec::new());
+    };
+    let query = format!(
+        "UPDATE import_jobs SET lease_expires_ms = ({now} + {ms}) \
+         WHERE id IN (SELECT id FROM import_jobs WHERE owner = $1 AND status = 'running' \
+                      FOR UPDATE SKIP LOCKED) \
+         RETURNING id",
+        now = db_now_ms(Backend::Postgres),
+        ms = lease.millis(),
+    );
+    let renewed: Vec<RenewedLease> = diesel::sql_query(query)
+        .bind::<Text, _>(&lease.owner)
+        .load(&mut **c)?;
+    let mine: Vec<i64> = renewed.into_iter().map(|r| r.id).collect();
+    let query = import_cancel_requests::table
+        .select(import_cancel_requests::job_id)
+        .filter(import_cancel_requests::job_id.eq_any(&mine));
+    Ok(query.load(&mut **c)?)
+}
+
+#[derive(QueryableByName)]
+struct SweptJob {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// Marks INTERRUPTED every RUNNING job whose lease expired (its owner died or lost the
+/// database), on the database clock; returns their ids. Replicas sweep concurrently: each row
+/// goes to exactly one of them (`FOR UPDATE SKIP LOCKED`). PostgreSQL only.
+pub(crate) fn sweep_expired_leases(conn: &mut Conn<'_>, reason: &str) -> Result<Vec<i64>> {
+    let Conn::Postgres(c) = conn else {
+        return Ok(Vec::new());
+    };
+    let query = format!(
+        "UPDATE import_jobs SET status = 'interrupted', error_message = $1, \
+             finished_at = (clock_timestamp() AT TIME ZONE 'UTC'), lease_expires_ms = NULL \
+         WHERE id IN (SELECT id FROM import_jobs WHERE status = 'running' \
+                      AND lease_expires_ms < {now} FOR UPDATE SKIP LOCKED) \
+         RETURNING id",
+        now = db_now_ms(Backend::Postgres),
+    );
+    let swept: Vec<SweptJob> = diesel::sql_query(query).bind::<Text, _>(reason).load(&mut **c)?;
+    Ok(swept.into_iter().map(|r| r.id).collect())
+}
+
+/// Asks the job's owner to cancel it; the owner sees it at its next batch or lease renewal.
+/// `false` if the job is not running. Never waits for the job row's lock.
+pub(crate) fn request_cancel(conn: &mut Conn<'_>, id: i64) -> Result<bool> {
+    let status = import_jobs::table.find(id).select(import_jobs::status);
+    let status: Option<String> = on_conn!(conn, |c| status.first(c).optional()?);
+    if status.as_deref() != Some(JobStatus::Running.as_str()) {
+        return Ok(false);
+    }
+    let insert = diesel::insert_into(import_cancel_requests::table)
+        .values((
+            import_cancel_requests::job_id.eq(id),
+            import_cancel_requests::requested_at.eq(time::now()),
+        ))
+        .on_conflict_do_nothing();
+    on_conn!(conn, |c| insert.execute(c)?);
+    Ok(true)
 }
 
 /// Marks every RUNNING job INTERRUPTED: at start-up of a server that owns its database alone
@@ -334,12 +470,16 @@ pub(crate) fn interrupt_running(conn: &mut Conn<'_>, reason: &str) -> Result<u64
             dsl::status.eq(JobStatus::Interrupted.as_str()),
             dsl::error_message.eq(reason),
             dsl::finished_at.eq(time::now()),
+            dsl::lease_expires_ms.eq(None::<i64>),
         ));
     let n = on_conn!(conn, |c| update.execute(c)?);
     Ok(n as u64)
 }
 
-pub(crate) fn finish_job(conn: &mut Conn<'_>, id: i64, finish: &JobFinish) -> Result<ImportJob> {
+/// Ends a RUNNING job this instance owns. A job that was interrupted meanwhile (its lease
+/// lost to a sweep) keeps what is stored, and that is returned unchanged.
+pub(crate) fn finish_job(conn: &mut Conn<'_>, id: i64, lease: &JobLease, finish: &JobFinish) -> Result<ImportJob> {
+    use import_jobs::dsl;
     let change = (
         FinishChange {
             status: finish.status.as_str(),
@@ -348,15 +488,29 @@ pub(crate) fn finish_job(conn: &mut Conn<'_>, id: i64, finish: &JobFinish) -> Re
             error_code: finish.error_code.map(ErrorCode::as_str),
             error_message: finish.error_message.as_deref(),
             finished_at: Some(time::now()),
+            lease_expires_ms: None,
         },
         CountsChange::from(&finish.counts),
     );
-    let update = diesel::update(import_jobs::table.find(id)).set(change);
+    let update = diesel::update(
+        import_jobs::table
+            .find(id)
+            .filter(dsl::status.eq(JobStatus::Running.as_str()))
+            .filter(dsl::owner.eq(lease.owner.as_str())),
+    )
+    .set(change);
     let row: Option<JobRow> = on_conn!(conn, |c| update
         .returning(JobRow::as_returning())
         .get_result(c)
         .optional()?);
-    row.ok_or_else(|| job_not_found(id))?.try_into()
+    match row {
+        Some(row) => row.try_into(),
+        None => {
+            let stored = get_job(conn, id)?.ok_or_else(|| job_not_found(id))?;
+            tracing::warn!(job = id, status = %stored.status, "job ended elsewhere (lease lost); its stored report stands");
+            Ok(stored)
+        }
+    }
 }
 
 pub(crate) fn get_job(conn: &mut Conn<'_>, id: i64) -> Result<Option<ImportJob>> {

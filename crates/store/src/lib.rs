@@ -19,6 +19,10 @@
 //! rows × columns stays under the backend's bind-parameter limit (SQLite 32766, PostgreSQL
 //! 65535). There are no per-row round trips.
 //!
+//! **Exports read snapshots.** [`Store::export_snapshot`] counts and pages an export's records
+//! in one read transaction on one connection of a pool of its own, so the count an export
+//! announces is the number of rows it writes, even while imports commit; see [`Snapshot`].
+//!
 //! Errors come out as database-neutral [`StoreError`] kinds, never diesel's.
 
 mod backend;
@@ -28,6 +32,7 @@ mod jobs;
 mod models;
 mod records;
 pub mod schema;
+mod snapshot;
 mod time;
 mod tokens;
 
@@ -48,8 +53,9 @@ use crate::backend::{Conn, PgPooled, Pools, SqlitePooled, SqliteSettings, Target
 
 pub use crate::backend::Backend;
 pub use crate::error::StoreError;
-pub use crate::jobs::{ImportJob, JobAdvance, JobCounts, JobFinish, JobQuery, NewImportJob, RowErrorRecord};
+pub use crate::jobs::{ImportJob, JobAdvance, JobCounts, JobFinish, JobLease, JobQuery, NewImportJob, RowErrorRecord};
 pub use crate::records::WriteOutcome;
+pub use crate::snapshot::Snapshot;
 pub use crate::tokens::ApiToken;
 
 use crate::error::Result;
@@ -68,13 +74,24 @@ pub struct StoreOptions {
     /// How long a writer waits for SQLite's single writer slot (and any connection waits for
     /// a free pool slot) before giving up with [`StoreError::Busy`].
     pub busy_timeout: Duration,
+    /// How long a running job's lease holds without renewal (see [`JobLease`]).
+    pub job_lease: Duration,
+    /// Connections kept apart for export snapshots ([`Store::export_snapshot`]), on top of
+    /// `max_connections`: at most this many exports read at once, and a slow download never
+    /// takes a connection other requests need. Opened on demand.
+    pub export_connections: u32,
 }
+
+/// Default [`StoreOptions::job_lease`].
+pub const DEFAULT_JOB_LEASE: Duration = Duration::from_secs(15);
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             max_connections: 8,
             busy_timeout: Duration::from_secs(10 * 60),
+            job_lease: DEFAULT_JOB_LEASE,
+            export_connections: 8,
         }
     }
 }
@@ -91,6 +108,10 @@ struct Inner {
     /// The URL with its password masked, for messages.
     url: String,
     options: StoreOptions,
+    /// This store's identity as the owner of the jobs it runs: each open store is one replica.
+    lease: JobLease,
+    /// Where export snapshots get their connection (see [`Snapshot`]).
+    snapshots: snapshot::SnapshotPool,
 }
 
 impl fmt::Debug for Store {
@@ -110,10 +131,12 @@ impl Store {
 
     /// [`Store::open`] with explicit options.
     pub fn open_with(url: &str, options: &StoreOptions) -> Result<Store> {
-        let (pools, backend) = match backend::parse_url(url)? {
-            Target::Sqlite(path) => (open_sqlite(url, &path, options)?, Backend::Sqlite),
-            Target::Postgres(pg_url) => (open_postgres(&pg_url, options)?, Backend::Postgres),
+        let target = backend::parse_url(url)?;
+        let (pools, backend) = match &target {
+            Target::Sqlite(path) => (open_sqlite(url, path, options)?, Backend::Sqlite),
+            Target::Postgres(pg_url) => (open_postgres(pg_url, options)?, Backend::Postgres),
         };
+        let snapshots = snapshot::SnapshotPool::open(&target, url, options)?;
         tracing::debug!(backend = backend.as_str(), url = %backend::mask_url(url), "store opened");
         Ok(Store {
             inner: Arc::new(Inner {
@@ -121,12 +144,19 @@ impl Store {
                 backend,
                 url: backend::mask_url(url),
                 options: options.clone(),
+                lease: JobLease::new(options.job_lease),
+                snapshots,
             }),
         })
     }
 
     pub fn backend(&self) -> Backend {
         self.inner.backend
+    }
+
+    /// Who this store is as a job owner, and its lease duration.
+    pub fn lease(&self) -> &JobLease {
+        &self.inner.lease
     }
 
     // ---- records -------------------------------------------------------------------------
@@ -165,7 +195,10 @@ impl Store {
                 TxConn::Postgres(c)
             }
         };
-        Ok(WriteTx { conn: Some(conn) })
+        Ok(WriteTx {
+            conn: Some(conn),
+            lease: self.inner.lease.clone(),
+        })
     }
 
     /// The subset of `codes` that exist in `module`.
@@ -180,7 +213,7 @@ impl Store {
 
     /// How many records match `filter`.
     pub fn count(&self, filter: &Filter) -> Result<u64> {
-        self.with_reader(|c| records::count(c, filter))
+        self.with_reader(|c| records::count(c, filter, None))
     }
 
     /// Up to `limit` records matching `filter` with code > `after_code`, in code order
@@ -189,11 +222,23 @@ impl Store {
         self.with_reader(|c| records::page(c, filter, after_code, limit))
     }
 
+    /// Opens a read snapshot of the records `filter` selects with code > `after_code` (every
+    /// one without it) and counts them, as the snapshot's first read: [`Snapshot::total`] and
+    /// the pages of [`Snapshot::next_page`] agree whatever is committed meanwhile. SQLite: a
+    /// `BEGIN DEFERRED` read transaction (WAL); PostgreSQL: `REPEATABLE READ, READ ONLY`.
+    ///
+    /// The snapshot holds one connection of a separate pool of
+    /// [`StoreOptions::export_connections`] until its last page or its drop; when all are in
+    /// use, this waits up to the busy timeout and then fails with [`StoreError::Busy`].
+    pub fn export_snapshot(&self, filter: &Filter, after_code: Option<&str>) -> Result<Snapshot> {
+        self.inner.snapshots.begin(filter, after_code, &self.inner.url)
+    }
+
     // ---- jobs ----------------------------------------------------------------------------
 
     /// Records a new job: status running, started now.
     pub fn create_job(&self, job: &NewImportJob) -> Result<ImportJob> {
-        self.with_writer(|c| jobs::create_job(c, job))
+        self.with_writer(|c| jobs::create_job(c, job, &self.inner.lease))
     }
 
     /// Stores a job's running counts. Progress is advisory: on SQLite, when the single writer
@@ -217,8 +262,35 @@ impl Store {
         self.with_writer(|c| jobs::interrupt_running(c, reason))
     }
 
+    /// Ends a job this store owns and returns it as stored; `finished_at` is set to now. A job
+    /// interrupted meanwhile by a lease sweep is left (and returned) as it is.
     pub fn finish_job(&self, id: i64, finish: &JobFinish) -> Result<ImportJob> {
-        self.with_writer(|c| jobs::finish_job(c, id, finish))
+        self.with_writer(|c| jobs::finish_job(c, id, &self.inner.lease, finish))
+    }
+
+    /// Renews the leases of the RUNNING jobs this store owns; returns the ids of those whose
+    /// cancel was requested. PostgreSQL only: a SQLite database has one server, which marks
+    /// its leftovers at start-up instead.
+    pub fn renew_leases(&self) -> Result<Vec<i64>> {
+        if self.inner.backend == Backend::Sqlite {
+            return Ok(Vec::new());
+        }
+        self.with_writer(|c| jobs::renew_leases(c, &self.inner.lease))
+    }
+
+    /// Marks INTERRUPTED (with `reason`) every RUNNING job whose lease expired on the
+    /// database clock, whoever owned it; returns their ids. PostgreSQL only.
+    pub fn sweep_expired_leases(&self, reason: &str) -> Result<Vec<i64>> {
+        if self.inner.backend == Backend::Sqlite {
+            return Ok(Vec::new());
+        }
+        self.with_writer(|c| jobs::sweep_expired_leases(c, reason))
+    }
+
+    /// Flags a RUNNING job for cancellation by whichever replica owns it; `false` if it is
+    /// not running.
+    pub fn request_cancel(&self, id: i64) -> Result<bool> {
+        self.with_writer(|c| jobs::request_cancel(c, id))
     }
 
     pub fn get_job(&self, id: i64) -> Result<Option<ImportJob>> {
@@ -374,6 +446,8 @@ impl Store {
 pub struct WriteTx {
     /// `None` only after commit or rollback (which consume the value).
     conn: Option<TxConn>,
+    /// The store's job lease, checked and renewed by [`WriteTx::advance_job`].
+    lease: JobLease,
 }
 
 enum TxConn {
@@ -464,11 +538,13 @@ impl WriteTx {
     }
 
     /// Adds a batch's counts and watermark to its job inside the transaction, so the job's
-    /// report commits (or rolls back) with the rows it counts. Fails with
-    /// [`StoreError::JobNotRunning`] if the job was interrupted meanwhile.
-    pub fn advance_job(&mut self, job_id: i64, advance: &JobAdvance) -> Result<()> {
+    /// report commits (or rolls back) with the rows it counts, and renews the job's lease.
+    /// Fails with [`StoreError::JobNotRunning`] if the job was interrupted meanwhile or is no
+    /// longer this store's. Returns whether a cancel was requested.
+    pub fn advance_job(&mut self, job_id: i64, advance: &JobAdvance) -> Result<bool> {
+        let lease = self.lease.clone();
         let mut conn = self.active()?;
-        jobs::advance_job(&mut conn, job_id, advance)
+        jobs::advance_job(&mut conn, job_id, &lease, advance)
     }
 
     pub fn commit(mut self) -> Result<()> {

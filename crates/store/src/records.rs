@@ -396,17 +396,31 @@ pub(crate) fn missing_customer_codes(conn: &mut Conn<'_>, codes: &[&str]) -> Res
         .collect())
 }
 
-pub(crate) fn count(conn: &mut Conn<'_>, filter: &Filter) -> Result<u64> {
+/// How many records match `filter` with code > `after_code` (all of them without one): the
+/// rows [`page`] would return from that start, page after page.
+pub(crate) fn count(conn: &mut Conn<'_>, filter: &Filter, after_code: Option<&str>) -> Result<u64> {
     let n: i64 = on_conn!(conn, |c| match filter {
-        Filter::Customers(f) => filter_customers!(customers::table.into_boxed(), f)
-            .count()
-            .get_result(c)?,
-        Filter::Contacts(f) => filter_contacts!(contacts::table.into_boxed(), f)
-            .count()
-            .get_result(c)?,
-        Filter::Opportunities(f) => filter_opportunities!(opportunities::table.into_boxed(), f)
-            .count()
-            .get_result(c)?,
+        Filter::Customers(f) => {
+            let mut q = filter_customers!(customers::table.into_boxed(), f);
+            if let Some(after) = after_code {
+                q = q.filter(customers::code.gt(after));
+            }
+            q.count().get_result(c)?
+        }
+        Filter::Contacts(f) => {
+            let mut q = filter_contacts!(contacts::table.into_boxed(), f);
+            if let Some(after) = after_code {
+                q = q.filter(contacts::code.gt(after));
+            }
+            q.count().get_result(c)?
+        }
+        Filter::Opportunities(f) => {
+            let mut q = filter_opportunities!(opportunities::table.into_boxed(), f);
+            if let Some(after) = after_code {
+                q = q.filter(opportunities::code.gt(after));
+            }
+            q.count().get_result(c)?
+        }
     });
     u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative row count {n}")))
 }

@@ -77,6 +77,15 @@ diesel::table! {
         finished_at -> Nullable<Timestamp>,
         error_code -> Nullable<Text>,
         watermark -> BigInt,
+        owner -> Nullable<Text>,
+        lease_expires_ms -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    import_cancel_requests (job_id) {
+        job_id -> BigInt,
+        requested_at -> Timestamp,
     }
 }
 
@@ -107,11 +116,13 @@ diesel::table! {
 }
 
 diesel::joinable!(import_row_errors -> import_jobs (job_id));
+diesel::joinable!(import_cancel_requests -> import_jobs (job_id));
 diesel::allow_tables_to_appear_in_same_query!(
     customers,
     contacts,
     opportunities,
     import_jobs,
     import_row_errors,
+    import_cancel_requests,
     api_tokens,
 );

@@ -15,7 +15,7 @@ use dataport_core::{
     OnError, OpportunityFilter, PermissionSet, Record, Records,
 };
 use dataport_store::{
-    Backend, JobCounts, JobFinish, JobQuery, NewImportJob, RowErrorRecord, Store, StoreError, StoreOptions,
+    Backend, JobAdvance, JobCounts, JobFinish, JobQuery, NewImportJob, RowErrorRecord, Store, StoreError, StoreOptions,
 };
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
@@ -44,6 +44,16 @@ impl Drop for TestDb {
 impl TestDb {
     fn reopen(&self) -> Store {
         Store::open(&self.url).expect("reopen")
+    }
+
+    /// Another replica on the same database, with its own identity and lease.
+    fn replica(&self, job_lease: std::time::Duration) -> Store {
+        let options = StoreOptions {
+            max_connections: 4,
+            job_lease,
+            ..StoreOptions::default()
+        };
+        Store::open_with(&self.url, &options).expect("open a second store")
     }
 }
 
@@ -423,6 +433,95 @@ backend_suite! {
         assert_eq!(seen, expected);
     }
 
+    fn an_export_snapshot_sees_only_what_was_committed_before_it_began(db) {
+        let codes: Vec<String> = (0..30).map(|i| format!("C{i:02}")).collect();
+        let refs: Vec<&str> = codes.iter().map(String::as_str).collect();
+        db.store.write(&customers(&refs), ImportMode::Insert).unwrap();
+        let all = Filter::all(Module::Customers);
+
+        // The count is the snapshot's first read: it fixes what every page will see.
+        let mut snapshot = db.store.export_snapshot(&all, None).unwrap();
+        assert_eq!(snapshot.total(), 30);
+        // Committed after the count, before any page: new codes before, between and after the
+        // pages to come, and an overwrite of a record not read yet.
+        db.store.write(&customers(&["B", "C00A", "C10A", "C29A", "D00"]), ImportMode::Insert).unwrap();
+        let mut renamed = customer("C20");
+        set(&mut renamed, "name", text("改名后"));
+        db.store.write(&batch(Module::Customers, vec![renamed]), ImportMode::Upsert).unwrap();
+        let mut seen: Vec<Record> = snapshot.next_page(7).unwrap().into_vec();
+        // And after the first page.
+        db.store.write(&customers(&["C15A", "Z"]), ImportMode::Insert).unwrap();
+        loop {
+            let page = snapshot.next_page(7).unwrap();
+            if page.is_empty() {
+                break;
+            }
+            seen.extend(page.into_vec());
+        }
+        assert_eq!(db.store.count(&all).unwrap(), 37, "the writes committed meanwhile");
+        let seen_codes: Vec<&str> = seen.iter().map(Record::code).collect();
+        assert_eq!(seen_codes, refs, "exactly the 30 records counted, in code order");
+        assert_eq!(seen.len() as u64, snapshot.total());
+        assert_eq!(seen[20].text("name"), Some("C20 有限公司"), "the record as it was when the snapshot began");
+        assert!(snapshot.next_page(7).unwrap().is_empty(), "an ended snapshot stays ended");
+        drop(snapshot);
+
+        // A new snapshot sees them all; `after_code` starts strictly after the code, and the
+        // count respects it and the filter together.
+        let mut later = db.store.export_snapshot(&all, Some("C29")).unwrap();
+        assert_eq!(later.total(), 3);
+        assert_eq!(later.next_page(100).unwrap().codes(), ["C29A", "D00", "Z"]);
+        let some = Filter::Customers(CustomerFilter {
+            codes: vec!["C05".into(), "C10A".into(), "C15".into(), "C20".into()],
+            ..CustomerFilter::default()
+        });
+        let mut filtered = db.store.export_snapshot(&some, Some("C05")).unwrap();
+        assert_eq!(filtered.total(), 3);
+        let page = filtered.next_page(2).unwrap();
+        assert_eq!(page.codes(), ["C10A", "C15"]);
+        assert_eq!(page.get(0).and_then(|r| r.text("code")), Some("C10A"));
+        let last = filtered.next_page(2).unwrap();
+        assert_eq!(last.codes(), ["C20"]);
+        assert_eq!(last.get(0).and_then(|r| r.text("name")), Some("改名后"));
+        assert!(filtered.next_page(2).unwrap().is_empty());
+        let mut nothing = db.store.export_snapshot(&all, Some("ZZ")).unwrap();
+        assert_eq!(nothing.total(), 0);
+        assert!(nothing.next_page(10).unwrap().is_empty());
+    }
+
+    fn export_snapshots_have_connections_of_their_own(db) {
+        db.store.write(&customers(&["A", "B", "C"]), ImportMode::Insert).unwrap();
+        let store = Store::open_with(
+            &db.url,
+            &StoreOptions {
+                max_connections: 1,
+                export_connections: 1,
+                busy_timeout: std::time::Duration::from_millis(300),
+                ..StoreOptions::default()
+            },
+        )
+        .expect("open a store with one export connection");
+        let all = Filter::all(Module::Customers);
+        let mut first = store.export_snapshot(&all, None).unwrap();
+        assert_eq!(first.next_page(2).unwrap().len(), 2);
+        // The export connection is taken: another export waits, then is told why.
+        let started = std::time::Instant::now();
+        let err = store.export_snapshot(&all, None).unwrap_err();
+        assert!(matches!(err, StoreError::Busy(_)), "{err:?}");
+        assert!(err.to_string().contains("export connections"), "{err}");
+        assert!(started.elapsed() >= std::time::Duration::from_millis(250));
+        // Everything else still has its connections while the export is open.
+        assert_eq!(store.count(&all).unwrap(), 3);
+        store.write(&customers(&["D"]), ImportMode::Insert).unwrap();
+        assert_eq!(store.existing_codes(Module::Customers, &["A", "D"]).unwrap().len(), 2);
+        // The last (short) page gives the connection back, before the snapshot is dropped.
+        assert_eq!(first.next_page(2).unwrap().codes(), ["C"]);
+        let mut second = store.export_snapshot(&all, None).unwrap();
+        assert_eq!(second.total(), 4);
+        drop(first);
+        assert_eq!(second.next_page(10).unwrap().len(), 4);
+    }
+
     fn contact_and_opportunity_filters(db) {
         let mut a = customer("A");
         set(&mut a, "owner", text("张伟"));
@@ -599,6 +698,34 @@ backend_suite! {
         assert!(matches!(orphan, Err(StoreError::NotFound { .. })), "{orphan:?}");
     }
 
+    fn batches_advance_only_the_jobs_their_store_owns(db) {
+        let job = db.store.create_job(&new_job(Module::Customers, "t")).unwrap();
+        let advance = JobAdvance { rows_read: 3, created: 2, failed: 1, watermark: 4, ..JobAdvance::default() };
+        let mut tx = db.store.begin_write().unwrap();
+        assert!(!tx.advance_job(job.id, &advance).unwrap(), "no cancel was requested");
+        tx.commit().unwrap();
+        let stored = db.store.get_job(job.id).unwrap().unwrap();
+        assert_eq!((stored.counts.rows_read, stored.counts.created, stored.counts.failed, stored.watermark), (3, 2, 1, 4));
+
+        // Another replica's batch for this job is refused and rolls back.
+        let other = db.replica(std::time::Duration::from_secs(15));
+        assert_ne!(other.lease().owner, db.store.lease().owner);
+        let mut tx = other.begin_write().unwrap();
+        let refused = tx.advance_job(job.id, &advance);
+        assert!(matches!(refused, Err(StoreError::JobNotRunning { id }) if id == job.id), "{refused:?}");
+        tx.rollback().unwrap();
+
+        // A cancel requested from anywhere reaches the owner's next batch.
+        assert!(other.request_cancel(job.id).unwrap());
+        let mut tx = db.store.begin_write().unwrap();
+        assert!(tx.advance_job(job.id, &advance).unwrap(), "the cancel request is seen");
+        tx.commit().unwrap();
+        let counts = JobCounts { rows_read: 6, created: 4, failed: 2, ..JobCounts::default() };
+        let done = db.store.finish_job(job.id, &JobFinish { status: JobStatus::Cancelled, counts, file_size: None, sha256: None, error_code: None, error_message: None }).unwrap();
+        assert_eq!(done.status, JobStatus::Cancelled);
+        assert!(!other.request_cancel(job.id).unwrap(), "an ended job cannot be cancelled");
+    }
+
     fn tokens_authenticate_until_revoked(db) {
         let perms: PermissionSet = "import,export".parse().unwrap();
         let (token, secret) = db.store.create_token("fair-import", &perms).unwrap();
@@ -643,4 +770,51 @@ fn bad_urls_are_clear_errors() {
         text.contains("***") && !text.contains("secret"),
         "the password must be masked: {text}"
     );
+}
+
+/// Leases are swept on PostgreSQL only: a SQLite database has one server, which marks its
+/// leftovers INTERRUPTED at start-up.
+#[test]
+#[cfg_attr(not(dataport_postgres_tests), ignore = "set DATAPORT_TEST_DATABASE_URL to run the PostgreSQL storage tests")]
+fn postgres_expired_leases_are_swept_once_and_the_old_owner_stops() {
+    use std::time::Duration;
+    let db = postgres();
+    let short = db.replica(Duration::from_millis(300));
+    let survivor = db.replica(Duration::from_secs(15));
+    let job = short.create_job(&new_job(Module::Customers, "t")).unwrap();
+    let kept = survivor.create_job(&new_job(Module::Customers, "t")).unwrap();
+    assert!(survivor.sweep_expired_leases("lease expired").unwrap().is_empty(), "fresh leases hold");
+    // Renewing keeps the short lease alive past its duration.
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(short.renew_leases().unwrap().is_empty());
+        assert!(survivor.sweep_expired_leases("lease expired").unwrap().is_empty());
+    }
+    // Its owner stops renewing (killed): the next sweep interrupts it, exactly once.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(survivor.sweep_expired_leases("lease expired").unwrap(), vec![job.id]);
+    assert!(db.store.sweep_expired_leases("lease expired").unwrap().is_empty());
+    let swept = survivor.get_job(job.id).unwrap().unwrap();
+    assert_eq!(swept.status, JobStatus::Interrupted);
+    assert_eq!(swept.error_message.as_deref(), Some("lease expired"));
+    assert!(swept.finished_at.is_some());
+    assert_eq!(survivor.get_job(kept.id).unwrap().unwrap().status, JobStatus::Running);
+
+    // The old owner, back from a pause, can neither write a batch nor overwrite the report.
+    let mut tx = short.begin_write().unwrap();
+    let refused = tx.advance_job(job.id, &JobAdvance { rows_read: 1, created: 1, watermark: 2, ..JobAdvance::default() });
+    assert!(matches!(refused, Err(StoreError::JobNotRunning { .. })), "{refused:?}");
+    tx.rollback().unwrap();
+    let counts = JobCounts { rows_read: 1, created: 1, ..JobCounts::default() };
+    let report = short.finish_job(job.id, &JobFinish { status: JobStatus::Succeeded, counts, file_size: None, sha256: None, error_code: None, error_message: None }).unwrap();
+    assert_eq!((report.status, report.counts.created), (JobStatus::Interrupted, 0));
+
+    // A job locked by its own batch transaction is skipped by the sweep, not waited for.
+    let busy = short.create_job(&new_job(Module::Customers, "t")).unwrap();
+    let mut tx = short.begin_write().unwrap();
+    tx.advance_job(busy.id, &JobAdvance::default()).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(survivor.sweep_expired_leases("lease expired").unwrap().is_empty(), "a locked row is skipped");
+    tx.rollback().unwrap();
+    assert_eq!(survivor.sweep_expired_leases("lease expired").unwrap(), vec![busy.id]);
 }

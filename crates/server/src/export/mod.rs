@@ -5,6 +5,11 @@
 //! sink cuts the bytes into ~256 KiB chunks that go to the client through a bounded channel, so
 //! memory stays constant whatever the size, and a client that goes away stops the writer (and,
 //! for exports, the keyset-paginated query feeding it) at its next chunk.
+//!
+//! An export reads one [`Snapshot`]: the count it announces (共N条) and every page come from one
+//! read transaction, so rows committed while a slow client downloads are not in the file, and
+//! `Completed.rows` equals `Started.total_rows` (checked before `Completed` is sent). The
+//! snapshot holds one connection of the store's export pool until its last page is read.
 
 mod layout;
 mod sink;
@@ -15,7 +20,7 @@ use chrono::Local;
 use dataport_core::{Filter, Locale, Module, template};
 use dataport_plugin_sdk::{Cell, Column, Options, Plugin, PluginError, RowBatch, Writer};
 use dataport_proto::{convert, v1};
-use dataport_store::Store;
+use dataport_store::{Snapshot, Store};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
@@ -123,6 +128,7 @@ pub fn start_export(
         convert::filter_from_proto(module, request.filter.as_ref())?
     };
     let locale = convert::locale_from_proto(request.locale);
+    let after_code = after_code(module, request.after_code)?;
     if request
         .format
         .trim()
@@ -132,7 +138,13 @@ pub fn start_export(
         if request.fields.is_empty() {
             layout = Layout::all(module, locale);
         }
-        return Ok(start_records_export(ctx.store.clone(), filter, layout, call));
+        return Ok(start_records_export(
+            ctx.store.clone(),
+            filter,
+            after_code,
+            layout,
+            call,
+        ));
     }
     let chosen = ctx.formats.writer(&request.format, DEFAULT_FORMAT, module)?;
     let mut layout = Layout::for_export(module, &request.fields, locale)?;
@@ -160,7 +172,8 @@ pub fn start_export(
                 .is_ok()
         };
         let result = (|| -> Result<(u64, u64, String), ServiceError> {
-            let total = store.count(&filter)?;
+            let snapshot = store.export_snapshot(&filter, after_code.as_deref())?;
+            let total = snapshot.total();
             if !send(v1::export_event::Event::Started(v1::ExportStarted {
                 total_rows: total,
                 file_name: file_name.clone(),
@@ -185,15 +198,15 @@ pub fn start_export(
                 // page ahead of the writer, so reading the database and writing the file overlap.
                 std::thread::scope(|scope| {
                     let (pages_tx, pages_rx) = std::sync::mpsc::sync_channel::<(u64, RowBatch)>(PAGES_AHEAD);
-                    let (store, filter, layout) = (&store, &filter, &layout);
+                    let layout = &layout;
+                    // The snapshot moves to the query thread and ends with it.
+                    let mut snapshot = snapshot;
                     let query = scope.spawn(move || -> Result<(), ServiceError> {
-                        let mut after: Option<String> = None;
                         loop {
-                            let page = store.page(filter, after.as_deref(), PAGE_ROWS)?;
+                            let page = snapshot.next_page(PAGE_ROWS)?;
                             if page.is_empty() {
                                 return Ok(());
                             }
-                            after = page.last_code().map(str::to_owned);
                             let count = page.len() as u64;
                             if pages_tx.send((count, layout.into_cells(page))).is_err() {
                                 // The writer stopped; its error is the one to report.
@@ -216,7 +229,8 @@ pub fn start_export(
                     let queried = query.join().unwrap_or_else(|_| {
                         Err(ServiceError::Internal("the export query thread crashed".into()))
                     });
-                    written.and(queried)
+                    written.and(queried)?;
+                    snapshot_complete(total, rows)
                 })
             })?;
             Ok((rows, bytes, sha256))
@@ -240,6 +254,32 @@ pub fn start_export(
     Ok(Box::pin(ReceiverStream::new(rx)))
 }
 
+/// `ExportRequest.after_code`, checked: a code no longer than the module's codes may be.
+fn after_code(module: Module, after_code: Option<String>) -> Result<Option<String>, ServiceError> {
+    let Some(code) = after_code else { return Ok(None) };
+    let max = module.field("code").map_or(64, |f| f.max_len);
+    let len = code.chars().count();
+    if len > max {
+        return Err(ServiceError::invalid(
+            "after_code",
+            format!("after_code is {len} characters long; {module} codes have at most {max}"),
+        ));
+    }
+    Ok(Some(code))
+}
+
+/// A snapshot's pages hold exactly the rows its count saw: anything else is a bug, and the
+/// export fails rather than complete with a count that is not what it wrote.
+fn snapshot_complete(announced: u64, written: u64) -> Result<(), ServiceError> {
+    if announced == written {
+        Ok(())
+    } else {
+        Err(ServiceError::Internal(format!(
+            "the export announced {announced} rows but its snapshot held {written}"
+        )))
+    }
+}
+
 /// Largest encoded record batch a `records` export sends (the message limit is 4 MiB).
 const RECORD_MESSAGE_BYTES: usize = 1 << 20;
 
@@ -251,6 +291,7 @@ pub const RECORDS_CONTENT_TYPE: &str = "application/x-dataport-records";
 fn start_records_export(
     store: Store,
     filter: Filter,
+    after_code: Option<String>,
     layout: Layout,
     call: CallGuard,
 ) -> EventStream<v1::ExportEvent> {
@@ -265,7 +306,8 @@ fn start_records_export(
         };
         let fields: Vec<String> = layout.fields.iter().map(|f| f.key.to_owned()).collect();
         let result = (|| -> Result<Option<(u64, u64, String)>, ServiceError> {
-            let total = store.count(&filter)?;
+            let mut snapshot: Snapshot = store.export_snapshot(&filter, after_code.as_deref())?;
+            let total = snapshot.total();
             if !send(v1::export_event::Event::Started(v1::ExportStarted {
                 total_rows: total,
                 file_name: String::new(),
@@ -275,13 +317,12 @@ fn start_records_export(
             }
             let mut hasher = sha2::Sha256::new();
             let (mut rows, mut bytes) = (0u64, 0u64);
-            let mut after: Option<String> = None;
             loop {
-                let page = store.page(&filter, after.as_deref(), PAGE_ROWS)?;
+                let page = snapshot.next_page(PAGE_ROWS)?;
                 if page.is_empty() {
+                    snapshot_complete(total, rows)?;
                     return Ok(Some((rows, bytes, hex::encode(hasher.finalize()))));
                 }
-                after = page.last_code().map(str::to_owned);
                 // A page can hold long notes: cut it into messages well under the 4 MiB limit.
                 let mut records = layout::typed_records(&layout, &page).into_iter().peekable();
                 while records.peek().is_some() {

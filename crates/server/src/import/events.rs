@@ -16,11 +16,14 @@ pub const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 pub type EventSender = mpsc::Sender<Result<v1::ImportEvent, Status>>;
 
-/// Why a job is being cancelled. The first reason wins.
+/// Why a job is being stopped. The first reason wins. Anyone may stop a job (the upload feed,
+/// CancelImport, the lease keeper, shutdown); the pipeline checks at every batch boundary, and
+/// the feed wakes up at once (see [`Cancel::stopped`]) to unblock a reader waiting for data.
 #[derive(Debug, Default)]
 pub struct Cancel {
     flag: AtomicBool,
     stop: Mutex<Option<Stop>>,
+    wake: tokio::sync::Notify,
 }
 
 /// Why a job stopped before the end of its input.
@@ -30,12 +33,20 @@ pub enum Stop {
     Interrupted(String),
     /// The client broke the protocol (a second spec, the wrong kind of message).
     Protocol(String),
+    /// Cancelled on purpose (CancelImport): CANCELLED.
+    Cancelled(String),
 }
 
 impl Cancel {
-    /// Stops the job because the client is gone; the first reason wins.
-    pub fn cancel(&self, reason: impl Into<String>) {
+    /// Stops the job short of its input's end (client gone, idle, server stopping): the job
+    /// becomes INTERRUPTED, resumable. The first reason wins.
+    pub fn interrupt(&self, reason: impl Into<String>) {
         self.stop_with(Stop::Interrupted(reason.into()));
+    }
+
+    /// Cancels the job on purpose (CancelImport); the first reason wins.
+    pub fn cancel(&self, reason: impl Into<String>) {
+        self.stop_with(Stop::Cancelled(reason.into()));
     }
 
     /// Stops the job because the client broke the protocol; the first reason wins.
@@ -49,6 +60,22 @@ impl Cancel {
             *slot = Some(stop);
         }
         self.flag.store(true, Ordering::SeqCst);
+        drop(slot);
+        self.wake.notify_waiters();
+    }
+
+    /// Resolves once the job is stopped, for whatever reason.
+    pub async fn stopped(&self) {
+        loop {
+            let notified = self.wake.notified();
+            tokio::pin!(notified);
+            // Register before checking, so a stop in between still wakes us.
+            notified.as_mut().enable();
+            if self.is_cancelled() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     pub fn is_cancelled(&self) -> bool {
@@ -112,7 +139,7 @@ impl Events {
             .blocking_send(Ok(v1::ImportEvent { event: Some(event) }))
             .is_ok();
         if !ok {
-            self.cancel.cancel("the client closed the import stream");
+            self.cancel.interrupt("the client closed the import stream");
         }
         ok
     }

@@ -11,7 +11,10 @@
 mod events;
 mod pipeline;
 mod records;
+pub mod running;
 mod upload;
+
+pub use running::RunningImports;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,6 +23,7 @@ use dataport_core::Permission;
 use dataport_proto::v1::{self, import_event::Event, import_request::Message};
 use dataport_proto::{convert, v1::ImportRequest};
 use dataport_store::{NewImportJob, Store};
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Streaming;
 
@@ -29,7 +33,7 @@ use crate::error::{ServiceError, blocking};
 use crate::formats::Formats;
 use crate::inflight::CallGuard;
 use crate::stream::EventStream;
-use events::{Cancel, EVENT_QUEUE, Events};
+use events::{Cancel, EVENT_QUEUE, Events, Stop};
 use records::{RecordMsg, RecordStream};
 use upload::{Upload, UploadMsg};
 
@@ -44,6 +48,10 @@ pub struct ImportContext {
     pub limits: ImportLimits,
     /// One permit per running import: a full server refuses before a job exists.
     pub slots: Arc<tokio::sync::Semaphore>,
+    /// The jobs this process runs (CancelImport, shutdown, lease keeper).
+    pub running: RunningImports,
+    /// The response stream counts as in flight until the client has its last event.
+    pub inflight: crate::inflight::InFlight,
 }
 
 /// The permission Import needs.
@@ -56,6 +64,12 @@ pub async fn start(
     mut inbound: Streaming<ImportRequest>,
     call: CallGuard,
 ) -> Result<EventStream<v1::ImportEvent>, ServiceError> {
+    if let Some(reason) = ctx.running.closed() {
+        return Err(ServiceError::Domain {
+            code: dataport_core::ErrorCode::Unavailable,
+            message: reason,
+        });
+    }
     let first = inbound
         .message()
         .await
@@ -123,6 +137,7 @@ pub async fn start(
 
     let (tx, rx) = tokio::sync::mpsc::channel(EVENT_QUEUE);
     let cancel = Arc::new(Cancel::default());
+    let registration = ctx.running.register(job.id, cancel.clone());
     let (input, bytes) = match chosen {
         Some(chosen) => {
             let (upload, chunks) = Upload::new(ctx.limits.max_upload_bytes);
@@ -175,9 +190,16 @@ pub async fn start(
         // The call counts as in flight, and holds its import slot, until its job has ended.
         let _call = call;
         let _slot = slot;
+        let _registration = registration;
         pipeline::run(pipeline_job, events, input);
     });
-    Ok(Box::pin(ReceiverStream::new(rx)))
+    // ... and the call also lasts until its stream is drained: shutdown waits for the client to
+    // have its Completed, not just for the job to end.
+    let delivering = ctx.inflight.enter();
+    Ok(Box::pin(ReceiverStream::new(rx).map(move |event| {
+        let _ = &delivering;
+        event
+    })))
 }
 
 /// What one kind of import accepts from the client after its ImportSpec: file uploads and
@@ -226,7 +248,20 @@ async fn feed<M: Send + 'static>(
 ) {
     let why = loop {
         // A client that sends nothing for `idle` is gone as far as this job is concerned.
-        let Ok(next) = tokio::time::timeout(idle, inbound.message()).await else {
+        let next = tokio::select! {
+            next = tokio::time::timeout(idle, inbound.message()) => next,
+            // Stopped by someone else (CancelImport, shutdown, a lost lease): unblock the
+            // reader now rather than at the client's next chunk.
+            () = cancel.stopped() => {
+                let why = match cancel.stop() {
+                    Some(Stop::Interrupted(why) | Stop::Protocol(why) | Stop::Cancelled(why)) => why,
+                    None => "the job was stopped".to_owned(),
+                };
+                let _ = pipeline.send((rules.failed)(why)).await;
+                return;
+            }
+        };
+        let Ok(next) = next else {
             break format!(
                 "no data for {} s (server setting --import-idle-timeout-secs)",
                 idle.as_secs()
@@ -261,6 +296,6 @@ async fn feed<M: Send + 'static>(
             }
         }
     };
-    cancel.cancel(why.clone());
+    cancel.interrupt(why.clone());
     let _ = pipeline.send((rules.failed)(why)).await;
 }

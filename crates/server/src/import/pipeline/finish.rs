@@ -63,6 +63,11 @@ pub(super) fn outcome(end: Ending<'_>) -> Outcome {
             None,
             Some(stopped_message(reason, created, updated, kept_any)),
         ),
+        (Some(Stop::Cancelled(reason)), _) => (
+            JobStatus::Cancelled,
+            Some(ErrorCode::Cancelled),
+            Some(stopped_message(reason, created, updated, kept_any)),
+        ),
         (Some(Stop::Protocol(reason)), _) => (
             if kept_any {
                 JobStatus::Interrupted
@@ -313,6 +318,7 @@ mod tests {
         let db_lost = Failure { interrupts: true, ..Failure::new(ErrorCode::Unavailable, "database gone") };
         let gone = Stop::Interrupted("the client went away".into());
         let protocol = Stop::Protocol("a second ImportSpec".into());
+        let cancelled = Stop::Cancelled("cancelled with CancelImport".into());
         let nothing = |e: Ending<'static>| Ending { created: 0, updated: 0, ..e };
         // (case, ending, status, error code, created, updated kept)
         type Case<'a> = (&'a str, Ending<'a>, JobStatus, Option<ErrorCode>, u64, u64);
@@ -332,6 +338,8 @@ mod tests {
             ("client gone wins over the reader's failure", Ending { stopped: Some(&gone), failure: Some(&broken), ..ending(SkipRow) }, Interrupted, None, 7, 3),
             ("protocol error, nothing committed", Ending { stopped: Some(&protocol), ..nothing(ending(SkipRow)) }, Failed, Some(ErrorCode::InvalidArgument), 0, 0),
             ("protocol error after committed batches", Ending { stopped: Some(&protocol), ..ending(SkipRow) }, Interrupted, Some(ErrorCode::InvalidArgument), 7, 3),
+            ("cancelled, skip-row keeps its batches", Ending { stopped: Some(&cancelled), ..ending(SkipRow) }, Cancelled, Some(ErrorCode::Cancelled), 7, 3),
+            ("cancelled, all-or-nothing rolls back", Ending { stopped: Some(&cancelled), ..ending(AllOrNothing) }, Cancelled, Some(ErrorCode::Cancelled), 0, 0),
             ("dry run stopped", Ending { dry_run: true, stopped: Some(&protocol), ..ending(SkipRow) }, Failed, Some(ErrorCode::InvalidArgument), 7, 3),
         ];
         for (case, end, status, code, created, updated) in cases {

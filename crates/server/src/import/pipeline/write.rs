@@ -265,17 +265,28 @@ impl Writer<'_> {
                     return Err(Failure::new(ErrorCode::Internal, "the batch transaction is gone"));
                 };
                 tx.insert_row_errors(job.id, &errors).map_err(store_failure)?;
-                tx.advance_job(job.id, advance).map_err(store_failure)?;
-                tx.commit().map_err(store_failure)
+                let cancel_requested = tx.advance_job(job.id, advance).map_err(store_failure)?;
+                tx.commit().map_err(store_failure)?;
+                self.cancel_if(cancel_requested);
+                Ok(())
             }
             Target::Whole(tx) => {
                 // Errors outlive a rollback, so they are persisted after the transaction.
                 self.held_errors.extend(errors);
-                match tx.as_mut() {
-                    Some(tx) => tx.advance_job(job.id, advance).map_err(store_failure),
-                    None => Ok(()),
+                if let Some(tx) = tx.as_mut() {
+                    let cancel_requested = tx.advance_job(job.id, advance).map_err(store_failure)?;
+                    self.cancel_if(cancel_requested);
                 }
+                Ok(())
             }
+        }
+    }
+
+    /// Stops the job at this batch boundary if CancelImport reached it through the database
+    /// (from another replica's connection).
+    fn cancel_if(&self, requested: bool) {
+        if requested {
+            self.events.cancel().cancel("cancelled with CancelImport");
         }
     }
 
