@@ -426,6 +426,24 @@ pub enum JobsCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Cancel a running import, from any connection (any replica). It stops at its next batch
+    /// boundary and ends CANCELLED: skip-row imports keep their committed batches,
+    /// all-or-nothing imports roll back. Prints the report.
+    Cancel {
+        /// Job id.
+        id: i64,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Follow a job until it ends (progress, then the report), from any connection; an ended
+    /// job prints its report at once. Exit code as `import`: 0, 2 some rows failed, 1 failed
+    /// or cancelled, 3 interrupted.
+    Watch {
+        /// Job id.
+        id: i64,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 /// `export --fields` help, from the field registry: every module's keys, the default set marked.

@@ -210,12 +210,47 @@ pub async fn run(mut client: AuthedClient, request: ImportRequest) -> Result<Exi
             println!("no failed rows: {} not written", path.display());
         }
     }
-    Ok(match report.status() {
+    Ok(exit_code(&report))
+}
+
+/// The exit code of `import` and `jobs watch`: 0 all imported, 2 some rows failed, 3
+/// interrupted (resumable), 1 otherwise (failed, cancelled).
+pub(crate) fn exit_code(report: &v1::ImportJob) -> ExitCode {
+    match report.status() {
         v1::JobStatus::Succeeded => ExitCode::SUCCESS,
         v1::JobStatus::PartiallySucceeded => ExitCode::from(2),
         v1::JobStatus::Interrupted => ExitCode::from(3),
         _ => ExitCode::FAILURE,
-    })
+    }
+}
+
+/// `jobs watch`: a progress line while the job runs, then its report.
+pub async fn watch(mut client: AuthedClient, job_id: i64) -> Result<ExitCode> {
+    let mut events = client
+        .watch_import(v1::WatchImportRequest { job_id })
+        .await
+        .map_err(crate::call_failed)?
+        .into_inner();
+    let bar = ProgressBar::new_spinner();
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar.set_message(format!("job {job_id}: running"));
+    while let Some(event) = events.next().await {
+        match event.map_err(crate::call_failed)?.event {
+            Some(v1::import_event::Event::Progress(p)) => bar.set_message(format!(
+                "job {job_id}: {} rows committed, {} ok, {} failed",
+                p.rows_read, p.rows_ok, p.rows_failed
+            )),
+            Some(v1::import_event::Event::Completed(c)) => {
+                bar.finish_and_clear();
+                let report = c.report.context("the server sent no report")?;
+                print_report(&report, report.dry_run);
+                return Ok(exit_code(&report));
+            }
+            _ => {}
+        }
+    }
+    bar.finish_and_clear();
+    anyhow::bail!("the server ended the watch of job {job_id} without its report")
 }
 
 pub(crate) fn print_report(report: &v1::ImportJob, dry_run: bool) {

@@ -75,7 +75,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Template(args) => done(runtime.block_on(template(args, &file))),
         Command::Gen(args) => done(generate(args)),
         Command::Migrate(args) => runtime.block_on(migrate(args)),
-        Command::Jobs(command) => done(runtime.block_on(jobs(command, &file))),
+        Command::Jobs(command) => runtime.block_on(jobs(command, &file)),
     }
 }
 
@@ -377,8 +377,28 @@ async fn count(filter: FilterArgs, client: ClientArgs, file: &FileConfig) -> Res
     Ok(())
 }
 
-async fn jobs(command: JobsCommand, file: &FileConfig) -> Result<()> {
+async fn jobs(command: JobsCommand, file: &FileConfig) -> Result<ExitCode> {
     match command {
+        JobsCommand::Cancel { id, client } => {
+            let mut client = connect(&client, file).await?;
+            let response = client
+                .cancel_import(v1::CancelImportRequest { job_id: id })
+                .await
+                .map_err(call_failed)?
+                .into_inner();
+            let job = response.job.context("the server sent no job")?;
+            if job.status() == v1::JobStatus::Running {
+                println!(
+                    "cancel of job {id} recorded; it stops at its next batch (follow it with `dataport jobs watch {id}`)"
+                );
+            }
+            import_cmd::print_report(&job, job.dry_run);
+            return Ok(ExitCode::SUCCESS);
+        }
+        JobsCommand::Watch { id, client } => {
+            let client = connect(&client, file).await?;
+            return import_cmd::watch(client, id).await;
+        }
         JobsCommand::List {
             module,
             status,
@@ -404,7 +424,7 @@ async fn jobs(command: JobsCommand, file: &FileConfig) -> Result<()> {
                 .map_err(call_failed)?;
             if json {
                 print_json(response.get_ref())?;
-                return Ok(());
+                return Ok(ExitCode::SUCCESS);
             }
             let mut table = Table::new([
                 "id", "module", "status", "read", "created", "updated", "skipped", "failed", "file",
@@ -462,7 +482,7 @@ async fn jobs(command: JobsCommand, file: &FileConfig) -> Result<()> {
             let job = response.job.context("the server sent no job")?;
             if json {
                 print_json(&job)?;
-                return Ok(());
+                return Ok(ExitCode::SUCCESS);
             }
             import_cmd::print_job(&job);
             let mut table = Table::new(["row", "column", "code", "message", "value"]);
@@ -479,7 +499,7 @@ async fn jobs(command: JobsCommand, file: &FileConfig) -> Result<()> {
             println!("{} row errors in total", response.total_errors);
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Prints a proto message as canonical proto3 JSON (the pbjson-generated serde impls of

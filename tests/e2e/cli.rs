@@ -151,9 +151,21 @@ async fn jobs_show_and_list_print_canonical_proto3_json() {
     assert_eq!(job["rowsCreated"], "2", "{text}");
     assert_eq!(job["rowsFailed"], "1", "{text}");
     assert_eq!(job["fileName"], "json.csv", "{text}");
-    assert!(job["finishedAtUnixMs"].as_str().is_some_and(|ms| ms.parse::<i64>().unwrap() > 0), "{text}");
+    assert!(
+        job["finishedAtUnixMs"]
+            .as_str()
+            .is_some_and(|ms| ms.parse::<i64>().unwrap() > 0),
+        "{text}"
+    );
     // Fields at their default value are omitted: no updates, no skips, not a dry run, no error.
-    for absent in ["rowsUpdated", "rowsSkipped", "dryRun", "errorMessage", "errorCode", "rows_created"] {
+    for absent in [
+        "rowsUpdated",
+        "rowsSkipped",
+        "dryRun",
+        "errorMessage",
+        "errorCode",
+        "rows_created",
+    ] {
         assert!(job.get(absent).is_none(), "{absent} in {text}");
     }
 

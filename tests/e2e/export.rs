@@ -514,3 +514,199 @@ async fn contacts_and_opportunities_export_with_their_filters() {
     assert!(file.file_name.starts_with("CRM商机数据_"), "{}", file.file_name);
     assert_eq!(file.rows, 1);
 }
+
+/// A csv of valid customers with these codes.
+fn customers_csv(codes: impl Iterator<Item = String>) -> Vec<u8> {
+    let lines: Vec<Vec<String>> = codes.map(|code| customer(&code)).collect();
+    csv(Module::Customers, &rows(&lines))
+}
+
+/// A client with 64 KiB HTTP/2 windows: a download it stops reading stops the server after a
+/// few MiB (its event queue and send buffer), instead of all of it crossing the wire.
+async fn slow_reader(server: &TestServer) -> dataport_client::AuthedClient {
+    let channel = tonic::transport::Endpoint::from_shared(server.url())
+        .expect("endpoint")
+        .initial_stream_window_size(64 * 1024)
+        .initial_connection_window_size(64 * 1024)
+        .connect()
+        .await
+        .expect("connect");
+    let auth = dataport_client::BearerAuth::new(&server.admin_token()).expect("token");
+    v1::data_port_client::DataPortClient::with_interceptor(channel, auth).max_decoding_message_size(8 << 20)
+}
+
+/// The codes (first column) of a csv export, header skipped.
+fn csv_codes(bytes: Vec<u8>) -> Vec<String> {
+    let (_, cells) = support::read_file("csv", bytes);
+    cells.iter().map(|row| texts(row)[0].clone()).collect()
+}
+
+on_both_backends! {
+    async fn an_export_is_a_snapshot_even_while_an_import_commits(server) {
+        // 100k customers: far more than the server buffers ahead of a reader that stops (the
+        // event queue, the send buffer, a few pages), so most pages are read after the import.
+        const BASE: usize = 100_000;
+        let mut client = server.client(&server.admin_token()).await;
+        let base = customers_csv((0..BASE).map(|i| format!("S{i:06}")));
+        let run = import(&mut client, &Import::new(Module::Customers, "base.csv"), &base).await;
+        assert_eq!(run.counts(), (BASE as u64, 0, 0, 0));
+
+        let mut reader = slow_reader(&server).await;
+        let mut request = support::export_request(Module::Customers, "csv");
+        request.fields = support::all_fields(Module::Customers);
+        let mut stream = reader.export(request).await.unwrap().into_inner();
+        let started = match support::next_within(&mut stream, "Started").await.unwrap().unwrap().event {
+            Some(v1::export_event::Event::Started(started)) => started,
+            other => panic!("expected Started, got {other:?}"),
+        };
+        assert_eq!(started.total_rows, BASE as u64, "共N条");
+        // And a typed record stream, paused the same way.
+        let mut records_reader = slow_reader(&server).await;
+        let mut records_stream = records_reader
+            .export(support::export_request(Module::Customers, "records"))
+            .await
+            .unwrap()
+            .into_inner();
+        match support::next_within(&mut records_stream, "Started").await.unwrap().unwrap().event {
+            Some(v1::export_event::Event::Started(started)) => assert_eq!(started.total_rows, BASE as u64),
+            other => panic!("expected Started, got {other:?}"),
+        }
+
+        // The reader pauses while an import commits codes that sort between the exported ones
+        // (S000000 < S000000X < S000001), one after every fifth: some in every page still to
+        // be read.
+        let extra = customers_csv((0..BASE).step_by(5).map(|i| format!("S{i:06}X")));
+        let run = import(&mut client, &Import::new(Module::Customers, "extra.csv"), &extra).await;
+        assert_eq!(run.counts(), ((BASE / 5) as u64, 0, 0, 0));
+        let now = client
+            .count_records(v1::CountRecordsRequest { module: v1::Module::Customers as i32, filter: None })
+            .await
+            .unwrap()
+            .into_inner()
+            .count;
+        assert_eq!(now, (BASE + BASE / 5) as u64, "the import committed during the export");
+
+        // Then it reads the rest, slowly: a short pause every 16 chunks (bounded by the file).
+        let (mut bytes, mut completed, mut chunks) = (Vec::new(), None, 0u32);
+        while let Some(event) = support::next_within(&mut stream, "the next export event").await {
+            match event.unwrap().event {
+                Some(v1::export_event::Event::Chunk(chunk)) => {
+                    bytes.extend(chunk);
+                    chunks += 1;
+                    if chunks % 16 == 0 {
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    }
+                }
+                Some(v1::export_event::Event::Completed(done)) => completed = Some(done),
+                _ => {}
+            }
+        }
+        let done = completed.expect("the export completed");
+        assert_eq!(done.bytes, bytes.len() as u64);
+        let codes = csv_codes(bytes);
+        assert_eq!(codes.len() as u64, started.total_rows, "rows written = rows announced");
+        assert_eq!(done.rows, started.total_rows);
+        assert!(codes.iter().all(|c| !c.ends_with('X')), "no row committed after the export began");
+        let expected: Vec<String> = (0..BASE).map(|i| format!("S{i:06}")).collect();
+        assert_eq!(codes, expected);
+
+        let (mut codes, mut written) = (Vec::new(), None);
+        while let Some(event) = support::next_within(&mut records_stream, "the next records event").await {
+            match event.unwrap().event {
+                Some(v1::export_event::Event::Records(batch)) => {
+                    let at = batch.fields.iter().position(|f| f == "code").expect("a code field");
+                    for record in batch.records {
+                        match &record.values[at].kind {
+                            Some(v1::value::Kind::Text(code)) => codes.push(code.clone()),
+                            other => panic!("a code as text, not {other:?}"),
+                        }
+                    }
+                }
+                Some(v1::export_event::Event::Completed(done)) => written = Some(done.rows),
+                _ => {}
+            }
+        }
+        assert_eq!(written, Some(BASE as u64), "records written = records announced");
+        assert_eq!(codes, expected);
+
+        // A new export sees the imported rows.
+        let file = export(&mut client, support::export_request(Module::Customers, "csv")).await;
+        assert_eq!((file.total_rows, file.rows), (now, now));
+    }
+
+    async fn after_code_starts_an_export_after_a_code(server) {
+        let mut client = server.client(&server.admin_token()).await;
+        seed_customers(&mut client).await;
+        let mut request = support::export_request(Module::Customers, "csv");
+        request.fields = vec!["code".into(), "name".into()];
+        let everything = csv_codes(export(&mut client, request.clone()).await.bytes);
+        assert_eq!(everything.len(), 20);
+
+        // An export that broke off after C09 finishes with the rest: every record exactly once.
+        request.after_code = Some("C09".into());
+        let rest = export(&mut client, request.clone()).await;
+        assert_eq!((rest.total_rows, rest.rows), (10, 10));
+        let mut resumed = everything[..10].to_vec();
+        resumed.extend(csv_codes(rest.bytes));
+        assert_eq!(resumed, everything);
+
+        // Strictly after; a start that is no record's code; filters and the start together.
+        for (after, expected) in [("C14", 5), ("C145", 5), ("C19", 0), ("", 20), ("A", 20)] {
+            request.after_code = Some(after.into());
+            let file = export(&mut client, request.clone()).await;
+            assert_eq!((file.total_rows, file.rows), (expected, expected), "after {after:?}");
+        }
+        request.after_code = Some("C14".into());
+        assert_eq!(csv_codes(export(&mut client, request.clone()).await.bytes), ["C15", "C16", "C17", "C18", "C19"]);
+        let mut vip = request.clone();
+        vip.filter = Some(customer_filter(&["VIP"], &[], &[]));
+        vip.after_code = Some("C09".into());
+        let file = export(&mut client, vip).await;
+        assert_eq!(file.total_rows, 3);
+        assert_eq!(csv_codes(file.bytes), ["C12", "C15", "C18"]);
+
+        // Typed record streams start after it too.
+        let mut records = support::export_request(Module::Customers, "records");
+        records.fields = vec!["code".into()];
+        records.after_code = Some("C17".into());
+        let mut stream = client.export(records).await.unwrap().into_inner();
+        let (mut total, mut codes, mut done_rows) = (None, Vec::new(), None);
+        while let Some(event) = support::next_within(&mut stream, "the next export event").await {
+            match event.unwrap().event {
+                Some(v1::export_event::Event::Started(s)) => total = Some(s.total_rows),
+                Some(v1::export_event::Event::Records(batch)) => {
+                    for record in batch.records {
+                        match &record.values[0].kind {
+                            Some(v1::value::Kind::Text(code)) => codes.push(code.clone()),
+                            other => panic!("a code as text, not {other:?}"),
+                        }
+                    }
+                }
+                Some(v1::export_event::Event::Completed(done)) => done_rows = Some(done.rows),
+                _ => {}
+            }
+        }
+        assert_eq!((total, done_rows), (Some(2), Some(2)));
+        assert_eq!(codes, ["C18", "C19"]);
+
+        // Longer than a code may be: INVALID_ARGUMENT naming the field. At the limit: fine.
+        request.after_code = Some("Z".repeat(65));
+        let status = client.export(request.clone()).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(dataport_client::bad_request_field(&status).as_deref(), Some("after_code"));
+        assert!(status.message().contains("at most 64"), "{}", status.message());
+        request.after_code = Some("Z".repeat(64));
+        assert_eq!(export(&mut client, request).await.total_rows, 0);
+
+        // The CLI: --after-code, and the count it prints respects it.
+        let out = server.cli(&[
+            "export", "--module", "customers", "--all", "--after-code", "C17", "--fields", "code",
+            "-o", "rest.csv", "--server", &server.url(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stdout(&out).starts_with("共2条"), "{}", stdout(&out));
+        assert!(stdout(&out).contains("exported 2 rows"), "{}", stdout(&out));
+        let saved = std::fs::read(server.dir.path().join("rest.csv")).unwrap();
+        assert_eq!(csv_codes(saved), ["C18", "C19"]);
+    }
+}

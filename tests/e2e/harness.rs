@@ -32,6 +32,8 @@ pub struct TestServer {
     pub banner: Vec<String>,
     /// PostgreSQL: the admin URL and this server's schema, dropped with the server.
     pg_schema: Option<(String, String)>,
+    /// The `--database-url` given, if any (replicas share it).
+    database_url: Option<String>,
     /// Dropping it stops the watchdog.
     watchdog: Option<mpsc::Sender<()>>,
 }
@@ -134,12 +136,18 @@ impl TestServer {
             banner.push(line);
         }
         let watchdog = Some(watchdog(child.id()));
+        let database_url = extra
+            .iter()
+            .position(|a| *a == "--database-url")
+            .and_then(|i| extra.get(i + 1))
+            .map(|u| (*u).to_owned());
         TestServer {
             child: Some(child),
             addr,
             dir,
             banner,
             pg_schema: None,
+            database_url,
             watchdog,
         }
     }
@@ -183,6 +191,40 @@ impl TestServer {
         }
         let dir = tempfile::tempdir().expect("temp dir");
         std::mem::replace(&mut self.dir, dir)
+    }
+
+    /// A second server (a replica) on this server's PostgreSQL database, with `extra` args.
+    /// Use this server's admin token for both.
+    pub fn replica(&self, extra: &[&str]) -> TestServer {
+        let url = self
+            .database_url
+            .clone()
+            .expect("a server started with --database-url");
+        let mut args = vec!["--database-url", url.as_str()];
+        args.extend_from_slice(extra);
+        Self::start_in(tempfile::tempdir().expect("temp dir"), &args)
+    }
+
+    /// Takes over dropping `from`'s PostgreSQL schema, so `from` can die first.
+    pub fn adopt_database(&mut self, from: &mut TestServer) {
+        self.pg_schema = from.pg_schema.take();
+    }
+
+    /// Sends SIGTERM and returns at once (see [`TestServer::wait_exit`]).
+    pub fn terminate(&self) {
+        let pid = self.pid().to_string();
+        let status = Command::new("kill").arg("-TERM").arg(pid).status().expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits (bounded) for the server to exit after [`TestServer::terminate`]; hands back its
+    /// exit status and directory, so a new server can start on the same database.
+    pub fn wait_exit(mut self) -> (ExitStatus, TempDir) {
+        self.watchdog.take();
+        let mut child = self.child.take().expect("running");
+        let status = wait_with_timeout(&mut child, Duration::from_secs(60));
+        let dir = tempfile::tempdir().expect("temp dir");
+        (status, std::mem::replace(&mut self.dir, dir))
     }
 
     /// The server's process id.

@@ -15,7 +15,7 @@ fn count_request(module: Module) -> v1::CountRecordsRequest {
     }
 }
 
-async fn count(client: &mut dataport_client::AuthedClient, module: Module) -> u64 {
+pub(crate) async fn count(client: &mut dataport_client::AuthedClient, module: Module) -> u64 {
     client
         .count_records(count_request(module))
         .await
@@ -675,7 +675,7 @@ async fn ended_job(
 }
 
 /// The job's report once it is no longer running, failing the test after `harness::WAIT`.
-async fn job_once_ended(client: &mut dataport_client::AuthedClient, job_id: i64) -> v1::ImportJob {
+pub(crate) async fn job_once_ended(client: &mut dataport_client::AuthedClient, job_id: i64) -> v1::ImportJob {
     let deadline = std::time::Instant::now() + crate::harness::WAIT;
     loop {
         assert!(
@@ -838,7 +838,7 @@ async fn a_killed_server_leaves_an_interrupted_job_whose_report_equals_the_datab
 
 /// Opens an import of 20 000 customers (codes `PREFIX000000`…) whose chunks the caller sends
 /// through the returned sender; the spec is already sent.
-async fn open_import_of_20k(
+pub(crate) async fn open_import_of_20k(
     client: &mut dataport_client::AuthedClient,
     prefix: &str,
     all_or_nothing: bool,
@@ -866,7 +866,7 @@ async fn open_import_of_20k(
 }
 
 /// Sends the spec and the first 64 KiB of a 20k-row file, then goes quiet; returns the job id.
-async fn start_and_go_quiet(
+pub(crate) async fn start_and_go_quiet(
     client: &mut dataport_client::AuthedClient,
 ) -> (
     i64,

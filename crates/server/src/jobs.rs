@@ -136,7 +136,10 @@ pub async fn cancel(
     if job.status.is_final() {
         return Err(ServiceError::Domain {
             code: ErrorCode::JobNotRunning,
-            message: format!("import job {job_id} has already ended ({}); nothing to cancel", job.status),
+            message: format!(
+                "import job {job_id} has already ended ({}); nothing to cancel",
+                job.status
+            ),
         });
     }
     let reason = format!("cancelled with CancelImport (token {})", caller.token_name);
@@ -147,7 +150,10 @@ pub async fn cancel(
             let job = load(&store, job_id).await?;
             return Err(ServiceError::Domain {
                 code: ErrorCode::JobNotRunning,
-                message: format!("import job {job_id} has already ended ({}); nothing to cancel", job.status),
+                message: format!(
+                    "import job {job_id} has already ended ({}); nothing to cancel",
+                    job.status
+                ),
             });
         }
     }

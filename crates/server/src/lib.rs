@@ -175,39 +175,36 @@ impl Server {
 
         tracing::info!(addr = %self.local_addr, backend = self.store.backend().as_str(), "serving dataport.v1.DataPort");
         let grace = self.config.shutdown_grace;
-        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let closing = running.clone();
+        // The transport keeps serving through the drain, so a client arriving meanwhile gets a
+        // clear UNAVAILABLE from Import (and its unary calls answered), and running imports can
+        // deliver their Completed. Only then does the transport shut down.
+        let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
         let serving = tonic::transport::Server::builder()
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(dataport)
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async move {
-                shutdown.await;
-                // New imports are refused (UNAVAILABLE) from here on; running ones may finish.
-                closing.close("the server is shutting down; retry on another replica or after it restarts");
-                // Mark the service as not serving so load balancers stop routing here.
-                health_reporter
-                    .set_not_serving::<DataPortServer<DataPortService>>()
-                    .await;
-                tracing::info!(
-                    grace_secs = grace.as_secs(),
-                    imports = closing.count(),
-                    "shutting down: finishing in-flight calls"
-                );
-                let _ = stopping_tx.send(());
+                let _ = drained_rx.await;
             });
-        // hyper's graceful shutdown can wait forever on an idle client connection
-        // (hyperium/hyper#4170). So the server counts its own calls: it stops once they are done.
-        // Imports still running at the end of the grace are interrupted at their next batch
-        // boundary and send their Completed (INTERRUPTED) before the server stops.
-        let deadline = async move {
-            if stopping_rx.await.is_err() {
-                std::future::pending::<()>().await;
-            }
+        let drain = async move {
+            shutdown.await;
+            // New imports are refused (UNAVAILABLE) from here on; running ones may finish.
+            running.close("the server is shutting down; retry on another replica or after it restarts");
+            // Load balancers stop routing here.
+            health_reporter
+                .set_not_serving::<DataPortServer<DataPortService>>()
+                .await;
+            tracing::info!(
+                grace_secs = grace.as_secs(),
+                imports = running.count(),
+                "shutting down: finishing in-flight calls"
+            );
             if tokio::time::timeout(grace, inflight.idle()).await.is_ok() {
                 return;
             }
+            // Imports still running now stop at their next batch boundary, INTERRUPTED, and
+            // send their Completed before the server stops.
             let interrupted = running.interrupt_all(&format!(
                 "the server shut down (its grace of {} s ended before this job did)",
                 grace.as_secs()
@@ -218,17 +215,22 @@ impl Server {
                 grace_secs = grace.as_secs(),
                 "calls still running after the shutdown grace period: imports interrupted"
             );
-            if tokio::time::timeout(STOP_AT_BATCH_BOUNDARY, inflight.idle()).await.is_err() {
+            if tokio::time::timeout(STOP_AT_BATCH_BOUNDARY, inflight.idle())
+                .await
+                .is_err()
+            {
                 tracing::warn!(calls = inflight.count(), "calls still running; stopping anyway");
             }
         };
         tokio::pin!(serving);
         tokio::select! {
             served = &mut serving => return Ok(served?),
-            () = deadline => {}
+            () = drain => {}
         }
         // Every call has handed its last message to the transport: give the connections a
-        // moment to deliver it (and the trailers) before they are dropped.
+        // moment to deliver it (and the trailers). hyper's graceful shutdown can wait forever
+        // on an idle client connection (hyperium/hyper#4170), hence the bound.
+        let _ = drained_tx.send(());
         match tokio::time::timeout(FLUSH_AFTER_CALLS, &mut serving).await {
             Ok(served) => served?,
             Err(_) => tracing::debug!("idle connections left open at shutdown"),

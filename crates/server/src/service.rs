@@ -101,8 +101,7 @@ impl v1::data_port_server::DataPort for DataPortService {
             .auth
             .authorize(request.metadata(), &[Permission::Import])
             .await?;
-        let response =
-            jobs::cancel(self.store.clone(), &self.running, &caller, request.into_inner()).await?;
+        let response = jobs::cancel(self.store.clone(), &self.running, &caller, request.into_inner()).await?;
         Ok(Response::new(response))
     }
 

@@ -46,7 +46,12 @@ impl JobLease {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".to_owned());
         // RandomState is seeded per process: two replicas on one host still differ.
         let mut random = std::collections::hash_map::RandomState::new().build_hasher();
-        random.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+        random.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos(),
+        );
         JobLease {
             owner: format!("{host}:{}:{:08x}", std::process::id(), random.finish() as u32),
             duration,
@@ -357,7 +362,12 @@ pub(crate) fn update_progress(conn: &mut Conn<'_>, id: i64, counts: &JobCounts) 
 /// Adds a committed batch to its job and renews the job's lease. Runs inside the batch's
 /// transaction; a job that is no longer RUNNING or no longer ours (interrupted by a sweep, its
 /// lease lost) refuses it, which rolls the batch back. Returns whether a cancel was requested.
-pub(crate) fn advance_job(conn: &mut Conn<'_>, id: i64, lease: &JobLease, advance: &JobAdvance) -> Result<bool> {
+pub(crate) fn advance_job(
+    conn: &mut Conn<'_>,
+    id: i64,
+    lease: &JobLease,
+    advance: &JobAdvance,
+) -> Result<bool> {
     use import_jobs::dsl;
     let until = lease_until(conn.backend(), lease);
     let update = diesel::update(
@@ -478,7 +488,12 @@ pub(crate) fn interrupt_running(conn: &mut Conn<'_>, reason: &str) -> Result<u64
 
 /// Ends a RUNNING job this instance owns. A job that was interrupted meanwhile (its lease
 /// lost to a sweep) keeps what is stored, and that is returned unchanged.
-pub(crate) fn finish_job(conn: &mut Conn<'_>, id: i64, lease: &JobLease, finish: &JobFinish) -> Result<ImportJob> {
+pub(crate) fn finish_job(
+    conn: &mut Conn<'_>,
+    id: i64,
+    lease: &JobLease,
+    finish: &JobFinish,
+) -> Result<ImportJob> {
     use import_jobs::dsl;
     let change = (
         FinishChange {

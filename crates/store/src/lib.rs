@@ -53,7 +53,9 @@ use crate::backend::{Conn, PgPooled, Pools, SqlitePooled, SqliteSettings, Target
 
 pub use crate::backend::Backend;
 pub use crate::error::StoreError;
-pub use crate::jobs::{ImportJob, JobAdvance, JobCounts, JobFinish, JobLease, JobQuery, NewImportJob, RowErrorRecord};
+pub use crate::jobs::{
+    ImportJob, JobAdvance, JobCounts, JobFinish, JobLease, JobQuery, NewImportJob, RowErrorRecord,
+};
 pub use crate::records::WriteOutcome;
 pub use crate::snapshot::Snapshot;
 pub use crate::tokens::ApiToken;

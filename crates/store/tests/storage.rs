@@ -15,7 +15,8 @@ use dataport_core::{
     OnError, OpportunityFilter, PermissionSet, Record, Records,
 };
 use dataport_store::{
-    Backend, JobAdvance, JobCounts, JobFinish, JobQuery, NewImportJob, RowErrorRecord, Store, StoreError, StoreOptions,
+    Backend, JobAdvance, JobCounts, JobFinish, JobQuery, NewImportJob, RowErrorRecord, Store, StoreError,
+    StoreOptions,
 };
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
@@ -775,7 +776,10 @@ fn bad_urls_are_clear_errors() {
 /// Leases are swept on PostgreSQL only: a SQLite database has one server, which marks its
 /// leftovers INTERRUPTED at start-up.
 #[test]
-#[cfg_attr(not(dataport_postgres_tests), ignore = "set DATAPORT_TEST_DATABASE_URL to run the PostgreSQL storage tests")]
+#[cfg_attr(
+    not(dataport_postgres_tests),
+    ignore = "set DATAPORT_TEST_DATABASE_URL to run the PostgreSQL storage tests"
+)]
 fn postgres_expired_leases_are_swept_once_and_the_old_owner_stops() {
     use std::time::Duration;
     let db = postgres();
@@ -783,7 +787,10 @@ fn postgres_expired_leases_are_swept_once_and_the_old_owner_stops() {
     let survivor = db.replica(Duration::from_secs(15));
     let job = short.create_job(&new_job(Module::Customers, "t")).unwrap();
     let kept = survivor.create_job(&new_job(Module::Customers, "t")).unwrap();
-    assert!(survivor.sweep_expired_leases("lease expired").unwrap().is_empty(), "fresh leases hold");
+    assert!(
+        survivor.sweep_expired_leases("lease expired").unwrap().is_empty(),
+        "fresh leases hold"
+    );
     // Renewing keeps the short lease alive past its duration.
     for _ in 0..4 {
         std::thread::sleep(Duration::from_millis(150));
@@ -792,29 +799,71 @@ fn postgres_expired_leases_are_swept_once_and_the_old_owner_stops() {
     }
     // Its owner stops renewing (killed): the next sweep interrupts it, exactly once.
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(survivor.sweep_expired_leases("lease expired").unwrap(), vec![job.id]);
+    assert_eq!(
+        survivor.sweep_expired_leases("lease expired").unwrap(),
+        vec![job.id]
+    );
     assert!(db.store.sweep_expired_leases("lease expired").unwrap().is_empty());
     let swept = survivor.get_job(job.id).unwrap().unwrap();
     assert_eq!(swept.status, JobStatus::Interrupted);
     assert_eq!(swept.error_message.as_deref(), Some("lease expired"));
     assert!(swept.finished_at.is_some());
-    assert_eq!(survivor.get_job(kept.id).unwrap().unwrap().status, JobStatus::Running);
+    assert_eq!(
+        survivor.get_job(kept.id).unwrap().unwrap().status,
+        JobStatus::Running
+    );
 
     // The old owner, back from a pause, can neither write a batch nor overwrite the report.
     let mut tx = short.begin_write().unwrap();
-    let refused = tx.advance_job(job.id, &JobAdvance { rows_read: 1, created: 1, watermark: 2, ..JobAdvance::default() });
-    assert!(matches!(refused, Err(StoreError::JobNotRunning { .. })), "{refused:?}");
+    let refused = tx.advance_job(
+        job.id,
+        &JobAdvance {
+            rows_read: 1,
+            created: 1,
+            watermark: 2,
+            ..JobAdvance::default()
+        },
+    );
+    assert!(
+        matches!(refused, Err(StoreError::JobNotRunning { .. })),
+        "{refused:?}"
+    );
     tx.rollback().unwrap();
-    let counts = JobCounts { rows_read: 1, created: 1, ..JobCounts::default() };
-    let report = short.finish_job(job.id, &JobFinish { status: JobStatus::Succeeded, counts, file_size: None, sha256: None, error_code: None, error_message: None }).unwrap();
-    assert_eq!((report.status, report.counts.created), (JobStatus::Interrupted, 0));
+    let counts = JobCounts {
+        rows_read: 1,
+        created: 1,
+        ..JobCounts::default()
+    };
+    let report = short
+        .finish_job(
+            job.id,
+            &JobFinish {
+                status: JobStatus::Succeeded,
+                counts,
+                file_size: None,
+                sha256: None,
+                error_code: None,
+                error_message: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        (report.status, report.counts.created),
+        (JobStatus::Interrupted, 0)
+    );
 
     // A job locked by its own batch transaction is skipped by the sweep, not waited for.
     let busy = short.create_job(&new_job(Module::Customers, "t")).unwrap();
     let mut tx = short.begin_write().unwrap();
     tx.advance_job(busy.id, &JobAdvance::default()).unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    assert!(survivor.sweep_expired_leases("lease expired").unwrap().is_empty(), "a locked row is skipped");
+    assert!(
+        survivor.sweep_expired_leases("lease expired").unwrap().is_empty(),
+        "a locked row is skipped"
+    );
     tx.rollback().unwrap();
-    assert_eq!(survivor.sweep_expired_leases("lease expired").unwrap(), vec![busy.id]);
+    assert_eq!(
+        survivor.sweep_expired_leases("lease expired").unwrap(),
+        vec![busy.id]
+    );
 }
