@@ -385,7 +385,8 @@ pub enum JobsCommand {
         /// Only this module.
         #[arg(long)]
         module: Option<String>,
-        /// Only this status: running, succeeded, partially_succeeded, failed, cancelled.
+        /// Only this status: running, succeeded, partially_succeeded, failed, cancelled,
+        /// interrupted.
         #[arg(long)]
         status: Option<String>,
         /// How many jobs to show.

@@ -651,27 +651,37 @@ async fn a_stream_without_a_spec_or_with_a_bad_one_is_refused() {
     );
 }
 
-/// Sends `messages` as one import and returns the job once it has ended.
+/// Sends `messages` as one import and returns the job once it has ended, with the status the
+/// call ended with (after Completed) if it failed.
 async fn ended_job(
     client: &mut dataport_client::AuthedClient,
     messages: Vec<v1::ImportRequest>,
-) -> v1::ImportJob {
+) -> (v1::ImportJob, Option<tonic::Status>) {
     let mut stream = client
         .import(tokio_stream::iter(messages))
         .await
         .unwrap()
         .into_inner();
     let mut job_id = 0;
+    let mut completed = false;
+    let mut call_error = None;
     while let Some(event) = crate::support::next_within(&mut stream, "the next event").await {
-        if let Ok(v1::ImportEvent {
-            event: Some(v1::import_event::Event::Accepted(a)),
-        }) = event
-        {
-            job_id = a.job_id;
+        match event {
+            Ok(v1::ImportEvent {
+                event: Some(v1::import_event::Event::Accepted(a)),
+            }) => job_id = a.job_id,
+            Ok(v1::ImportEvent {
+                event: Some(v1::import_event::Event::Completed(_)),
+            }) => completed = true,
+            Ok(_) => {}
+            Err(status) => {
+                assert!(completed, "the call fails only after Completed: {status:?}");
+                call_error = Some(status);
+            }
         }
     }
     assert!(job_id > 0, "the import was never accepted");
-    job_once_ended(client, job_id).await
+    (job_once_ended(client, job_id).await, call_error)
 }
 
 /// The job's report once it is no longer running, failing the test after `harness::WAIT`.
@@ -714,9 +724,17 @@ async fn a_message_of_the_wrong_kind_fails_the_import_and_says_what_to_send() {
         },
         request.spec(0),
     ];
-    let job = ended_job(&mut client, upload).await;
-    // A protocol error is an error (not a disconnect): nothing was committed, so FAILED.
+    let (job, call_error) = ended_job(&mut client, upload).await;
+    // A protocol error is an error (not a disconnect): nothing was committed, so FAILED, and
+    // the call itself fails with INVALID_ARGUMENT after Completed.
     assert_eq!(job.status(), v1::JobStatus::Failed, "{job:?}");
+    let status = call_error.expect("the call fails");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("a second ImportSpec"),
+        "{}",
+        status.message()
+    );
     assert_eq!(job.error_code(), v1::ErrorCode::InvalidArgument, "{job:?}");
     assert!(
         job.error_message
@@ -738,8 +756,9 @@ async fn a_message_of_the_wrong_kind_fails_the_import_and_says_what_to_send() {
             message: Some(v1::import_request::Message::Chunk(b"code\n".to_vec())),
         },
     ];
-    let job = ended_job(&mut client, records).await;
+    let (job, call_error) = ended_job(&mut client, records).await;
     assert_eq!(job.status(), v1::JobStatus::Failed, "{job:?}");
+    assert_eq!(call_error.map(|s| s.code()), Some(tonic::Code::InvalidArgument));
     assert_eq!(job.error_code(), v1::ErrorCode::InvalidArgument, "{job:?}");
     assert!(
         job.error_message.contains(
@@ -749,6 +768,111 @@ async fn a_message_of_the_wrong_kind_fails_the_import_and_says_what_to_send() {
         job.error_message
     );
     assert_eq!(count(&mut client, Module::Customers).await, 0);
+
+    // A declared size or sha256 that the upload does not match: INVALID_ARGUMENT, nothing kept.
+    let bytes = csv(Module::Customers, &rows(&[customer("S1"), customer("S2")]));
+    let chunk = || v1::ImportRequest {
+        message: Some(v1::import_request::Message::Chunk(bytes.clone())),
+    };
+    let short = vec![request.spec(bytes.len() as u64 + 10), chunk()];
+    let (job, call_error) = ended_job(&mut client, short).await;
+    assert_eq!(
+        (job.status(), job.error_code()),
+        (v1::JobStatus::Failed, E::InvalidArgument),
+        "{job:?}"
+    );
+    assert!(
+        job.error_message.contains(&format!(
+            "declared {} bytes but {} arrived",
+            bytes.len() + 10,
+            bytes.len()
+        )),
+        "{}",
+        job.error_message
+    );
+    assert_eq!(call_error.map(|s| s.code()), Some(tonic::Code::InvalidArgument));
+    let mut spec = request.spec(0);
+    if let Some(v1::import_request::Message::Spec(s)) = &mut spec.message {
+        s.sha256 = "ab".repeat(32);
+    }
+    let (job, call_error) = ended_job(&mut client, vec![spec, chunk()]).await;
+    assert_eq!(job.status(), v1::JobStatus::Failed, "{job:?}");
+    assert!(
+        job.error_message.contains("declared sha256"),
+        "{}",
+        job.error_message
+    );
+    assert_eq!(call_error.map(|s| s.code()), Some(tonic::Code::InvalidArgument));
+
+    // A message over --max-message-bytes (4 MiB): RESOURCE_EXHAUSTED, FILE_TOO_LARGE.
+    let huge = vec![
+        request.spec(0),
+        v1::ImportRequest {
+            message: Some(v1::import_request::Message::Chunk(vec![b'x'; 5 << 20])),
+        },
+    ];
+    // This client may send it (its own limit would refuse first); the server's limit decides.
+    let mut unlimited = server
+        .client(&server.admin_token())
+        .await
+        .max_encoding_message_size(8 << 20);
+    let (job, call_error) = ended_job(&mut unlimited, huge).await;
+    assert_eq!(
+        (job.status(), job.error_code()),
+        (v1::JobStatus::Failed, E::FileTooLarge),
+        "{job:?}"
+    );
+    assert!(
+        job.error_message.contains("--max-message-bytes"),
+        "{}",
+        job.error_message
+    );
+    assert_eq!(call_error.map(|s| s.code()), Some(tonic::Code::ResourceExhausted));
+    assert_eq!(count(&mut client, Module::Customers).await, 0);
+}
+
+/// A job-level failure ends the call at once: the server does not wait for (or read) the rest
+/// of the upload, so a client still holding its stream open gets Completed right away.
+#[tokio::test]
+async fn a_wrong_header_ends_the_call_without_waiting_for_the_rest_of_the_upload() {
+    let server = TestServer::start();
+    let mut client = server.client(&server.admin_token()).await;
+    let request = Import::new(Module::Customers, "wrong.csv");
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(request.spec(10 << 20)).await.unwrap();
+    // Enough for the reader to sniff the encoding and read the header (it looks ahead).
+    let mut first = b"not,the,template\n".to_vec();
+    first.extend(b"1,2,3\n".repeat(50_000));
+    tx.send(v1::ImportRequest {
+        message: Some(v1::import_request::Message::Chunk(first)),
+    })
+    .await
+    .unwrap();
+    let mut stream = client
+        .import(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let started = std::time::Instant::now();
+    let report = loop {
+        let event = crate::support::next_within(&mut stream, "Completed").await;
+        match event {
+            Some(Ok(v1::ImportEvent {
+                event: Some(v1::import_event::Event::Completed(c)),
+            })) => break c.report.unwrap(),
+            Some(Ok(_)) => {}
+            other => panic!("expected Completed, got {other:?}"),
+        }
+    };
+    // The client still holds `tx`: 10 MiB were declared, a few bytes sent.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(report.status(), v1::JobStatus::Failed, "{report:?}");
+    assert_eq!(report.error_code(), E::HeaderMismatch, "{report:?}");
+    drop(tx);
 }
 
 /// kill -9 of the server at points chosen at random (the seed is printed): after the restart

@@ -187,6 +187,7 @@ impl Import {
                     .collect(),
                 file_name: self.file_name.clone(),
                 size,
+                sha256: String::new(),
             })),
         }
     }

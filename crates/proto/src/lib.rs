@@ -35,3 +35,57 @@ pub const ERROR_DOMAIN: &str = "dataport";
 
 /// The fully qualified service name, as health checks and reflection report it.
 pub const SERVICE_NAME: &str = "dataport.v1.DataPort";
+
+#[cfg(test)]
+mod tests {
+    use super::v1;
+
+    #[test]
+    fn messages_serialize_as_canonical_proto3_json() {
+        let job = v1::ImportJob {
+            id: 7,
+            module: v1::Module::Customers as i32,
+            status: v1::JobStatus::Interrupted as i32,
+            rows_read: 1000,
+            rows_created: 1000,
+            file_name: "big.csv".into(),
+            watermark: 1001,
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&job).unwrap();
+        // Enums by name, 64-bit integers as strings, lowerCamelCase, defaults omitted.
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "id": "7",
+                "module": "MODULE_CUSTOMERS",
+                "status": "JOB_STATUS_INTERRUPTED",
+                "rowsRead": "1000",
+                "rowsCreated": "1000",
+                "fileName": "big.csv",
+                "watermark": "1001",
+            })
+        );
+        let back: v1::ImportJob = serde_json::from_value(json).unwrap();
+        assert_eq!(back, job);
+        // Parsers also accept the proto field names and numbers, as the mapping requires.
+        let lenient: v1::ImportJob =
+            serde_json::from_str(r#"{"id": 7, "rows_created": "5", "status": 6}"#).unwrap();
+        assert_eq!(
+            (lenient.id, lenient.rows_created, lenient.status()),
+            (7, 5, v1::JobStatus::Interrupted)
+        );
+
+        let page = v1::ListImportJobsResponse {
+            jobs: vec![job],
+            next_page_token: String::new(),
+        };
+        let json = serde_json::to_value(&page).unwrap();
+        assert_eq!(json["jobs"][0]["status"], "JOB_STATUS_INTERRUPTED");
+        assert!(json.get("nextPageToken").is_none());
+        assert_eq!(
+            serde_json::to_value(v1::ListImportJobsResponse::default()).unwrap(),
+            serde_json::json!({})
+        );
+    }
+}

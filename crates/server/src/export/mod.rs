@@ -262,7 +262,7 @@ fn after_code(module: Module, after_code: Option<String>) -> Result<Option<Strin
     if len > max {
         return Err(ServiceError::invalid(
             "after_code",
-            format!("after_code is {len} characters long; {module} codes have at most {max}"),
+            format!("after_code is {len} characters long, but codes have at most {max}"),
         ));
     }
     Ok(Some(code))

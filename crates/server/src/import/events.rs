@@ -31,8 +31,9 @@ pub struct Cancel {
 pub enum Stop {
     /// The client disappeared (stream broken, events no longer received): resumable.
     Interrupted(String),
-    /// The client broke the protocol (a second spec, the wrong kind of message).
-    Protocol(String),
+    /// The client broke the protocol (a second spec, the wrong kind of message: INVALID_ARGUMENT;
+    /// a message over the size limit: FILE_TOO_LARGE). The call ends with that error.
+    Protocol(dataport_core::ErrorCode, String),
     /// Cancelled on purpose (CancelImport): CANCELLED.
     Cancelled(String),
 }
@@ -50,8 +51,8 @@ impl Cancel {
     }
 
     /// Stops the job because the client broke the protocol; the first reason wins.
-    pub fn refuse(&self, reason: impl Into<String>) {
-        self.stop_with(Stop::Protocol(reason.into()));
+    pub fn refuse(&self, code: dataport_core::ErrorCode, reason: impl Into<String>) {
+        self.stop_with(Stop::Protocol(code, reason.into()));
     }
 
     fn stop_with(&self, stop: Stop) {
@@ -155,13 +156,17 @@ impl Events {
         })
     }
 
-    /// Sends the final event; nothing is sent after it.
-    pub fn complete(&self, completed: v1::Completed) {
+    /// Sends the final event; nothing is sent after it but, for a job ended by the client's
+    /// mistake, the call's error status (`call_error`), so the call itself fails.
+    pub fn complete(&self, completed: v1::Completed, call_error: Option<Status>) {
         *self.closed.lock().unwrap_or_else(PoisonError::into_inner) = true;
         // A client that is gone can no longer see it; the job is persisted either way.
         let _ = self.tx.blocking_send(Ok(v1::ImportEvent {
             event: Some(Event::Completed(completed)),
         }));
+        if let Some(status) = call_error {
+            let _ = self.tx.blocking_send(Err(status));
+        }
     }
 
     /// Sends Progress every [`PROGRESS_EVERY`] until [`Events::complete`], from the runtime.

@@ -140,7 +140,11 @@ pub async fn start(
     let registration = ctx.running.register(job.id, cancel.clone());
     let (input, bytes) = match chosen {
         Some(chosen) => {
-            let (upload, chunks) = Upload::new(ctx.limits.max_upload_bytes);
+            let declared = upload::Declared {
+                size: (spec.size > 0).then_some(spec.size),
+                sha256: (!spec.sha256.is_empty()).then(|| spec.sha256.trim().to_ascii_lowercase()),
+            };
+            let (upload, chunks) = Upload::new(ctx.limits.max_upload_bytes, declared);
             let bytes = upload.bytes_counter();
             tokio::spawn(feed(
                 inbound,
@@ -254,7 +258,7 @@ async fn feed<M: Send + 'static>(
             // reader now rather than at the client's next chunk.
             () = cancel.stopped() => {
                 let why = match cancel.stop() {
-                    Some(Stop::Interrupted(why) | Stop::Protocol(why) | Stop::Cancelled(why)) => why,
+                    Some(Stop::Interrupted(why) | Stop::Protocol(_, why) | Stop::Cancelled(why)) => why,
                     None => "the job was stopped".to_owned(),
                 };
                 let _ = pipeline.send((rules.failed)(why)).await;
@@ -279,7 +283,7 @@ async fn feed<M: Send + 'static>(
                 }
                 Err(what) => {
                     let why = format!("unexpected {what}{}", rules.expected);
-                    cancel.refuse(why.clone());
+                    cancel.refuse(dataport_core::ErrorCode::InvalidArgument, why.clone());
                     let _ = pipeline.send((rules.failed)(why)).await;
                     return;
                 }
@@ -287,6 +291,16 @@ async fn feed<M: Send + 'static>(
             Ok(Some(ImportRequest { message: None })) => {}
             // The client closed its side: the input is complete.
             Ok(None) => return,
+            // tonic refuses a message over --max-message-bytes while decoding it.
+            Err(status) if status.code() == tonic::Code::OutOfRange => {
+                let why = format!(
+                    "a message over the server's limit ({}; server setting --max-message-bytes): send the file in chunks of at most 1 MiB",
+                    status.message()
+                );
+                cancel.refuse(dataport_core::ErrorCode::FileTooLarge, why.clone());
+                let _ = pipeline.send((rules.failed)(why)).await;
+                return;
+            }
             Err(status) => {
                 break format!(
                     "the client went away during the {} ({})",

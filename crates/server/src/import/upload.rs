@@ -31,11 +31,21 @@ pub struct UploadSummary {
     pub complete: bool,
 }
 
+/// What the client declared about its file in the ImportSpec, checked when the upload ends.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Declared {
+    pub size: Option<u64>,
+    /// Lowercase hex SHA-256.
+    pub sha256: Option<String>,
+}
+
 /// Why reading the upload stopped early.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UploadFailure {
     /// More bytes than the limit.
     TooLarge { limit: u64 },
+    /// What arrived is not what the spec declared (size or sha256): truncated or corrupted.
+    Mismatch(String),
     /// The client went away or sent something broken.
     Broken(String),
 }
@@ -46,6 +56,7 @@ struct Inner {
     pos: usize,
     hasher: Sha256,
     limit: u64,
+    declared: Declared,
     ended: bool,
     failure: Option<UploadFailure>,
 }
@@ -60,7 +71,7 @@ pub struct Upload {
 
 impl Upload {
     /// A new upload and the sender its chunks go into.
-    pub fn new(limit: u64) -> (Upload, mpsc::Sender<UploadMsg>) {
+    pub fn new(limit: u64, declared: Declared) -> (Upload, mpsc::Sender<UploadMsg>) {
         let (tx, rx) = mpsc::channel(CHUNK_QUEUE);
         let upload = Upload {
             inner: Arc::new(Mutex::new(Inner {
@@ -69,6 +80,7 @@ impl Upload {
                 pos: 0,
                 hasher: Sha256::new(),
                 limit,
+                declared,
                 ended: false,
                 failure: None,
             })),
@@ -91,12 +103,13 @@ impl Upload {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Reads and hashes whatever the plugin left unread, so the size and checksum cover the whole
-    /// upload; then summarises it. Stops at the limit or a broken stream.
-    pub fn finish(&self) -> UploadSummary {
+    /// Summarises the upload. With `drain`, first reads and hashes whatever the plugin left
+    /// unread, so the size and checksum cover the whole upload (stopping at the limit or a
+    /// broken stream); a failed job does not drain: its call ends at once.
+    pub fn finish(&self, drain: bool) -> UploadSummary {
         let mut sink = [0u8; 64 * 1024];
         let mut reader = self.clone();
-        while matches!(reader.read(&mut sink), Ok(n) if n > 0) {}
+        while drain && matches!(reader.read(&mut sink), Ok(n) if n > 0) {}
         let inner = self.lock();
         UploadSummary {
             bytes: self.bytes.load(Ordering::Relaxed),
@@ -117,6 +130,26 @@ impl Upload {
     }
 }
 
+impl Inner {
+    /// How the complete upload differs from what the spec declared, if it does.
+    fn mismatch(&self, received: u64) -> Option<String> {
+        if let Some(size) = self.declared.size
+            && size != received
+        {
+            return Some(format!(
+                "the ImportSpec declared {size} bytes but {received} arrived: the upload was cut short or padded; send the whole file again with its exact size"
+            ));
+        }
+        let sha256 = self.declared.sha256.as_deref()?;
+        let actual = hex::encode(self.hasher.clone().finalize());
+        (sha256 != actual).then(|| {
+            format!(
+                "the ImportSpec declared sha256 {sha256} but the bytes that arrived hash to {actual}: the upload was corrupted; send the file again"
+            )
+        })
+    }
+}
+
 impl Read for Upload {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let bytes = self.bytes.clone();
@@ -127,7 +160,7 @@ impl Read for Upload {
                     UploadFailure::TooLarge { limit } => {
                         format!("the upload is larger than the {limit}-byte limit")
                     }
-                    UploadFailure::Broken(why) => why.clone(),
+                    UploadFailure::Broken(why) | UploadFailure::Mismatch(why) => why.clone(),
                 }));
             }
             if inner.pos < inner.current.len() {
@@ -152,7 +185,11 @@ impl Read for Upload {
                     inner.pos = 0;
                 }
                 Some(UploadMsg::Failed(why)) => inner.failure = Some(UploadFailure::Broken(why)),
-                None => inner.ended = true,
+                None => {
+                    inner.ended = true;
+                    let received = bytes.load(Ordering::Relaxed);
+                    inner.failure = inner.mismatch(received).map(UploadFailure::Mismatch);
+                }
             }
         }
     }
@@ -179,7 +216,7 @@ mod tests {
 
     #[test]
     fn reads_hashes_and_drains() {
-        let (upload, tx) = Upload::new(1 << 20);
+        let (upload, tx) = Upload::new(1 << 20, Declared::default());
         let feeder = std::thread::spawn(move || {
             for part in [b"hello ".to_vec(), b"world".to_vec()] {
                 tx.blocking_send(UploadMsg::Chunk(part)).unwrap();
@@ -190,7 +227,7 @@ mod tests {
         reader.read_exact(&mut first).unwrap();
         assert_eq!(&first, b"hel");
         feeder.join().unwrap();
-        let summary = upload.finish();
+        let summary = upload.finish(true);
         assert_eq!(summary.bytes, 11);
         assert!(summary.complete);
         assert_eq!(summary.sha256, hex::encode(Sha256::digest(b"hello world")));
@@ -198,19 +235,46 @@ mod tests {
 
     #[test]
     fn the_limit_and_a_broken_stream_stop_reading() {
-        let (upload, tx) = Upload::new(4);
+        let (upload, tx) = Upload::new(4, Declared::default());
         tx.blocking_send(UploadMsg::Chunk(b"12345".to_vec())).unwrap();
         drop(tx);
         let mut reader = upload.clone();
         let err = reader.read(&mut [0u8; 8]).unwrap_err();
         assert!(err.to_string().contains("4-byte limit"), "{err}");
         assert_eq!(upload.failure(), Some(UploadFailure::TooLarge { limit: 4 }));
-        assert!(!upload.finish().complete);
+        assert!(!upload.finish(true).complete);
 
-        let (upload, tx) = Upload::new(100);
+        let (upload, tx) = Upload::new(100, Declared::default());
         tx.blocking_send(UploadMsg::Failed("client went away".into()))
             .unwrap();
         let err = upload.clone().read(&mut [0u8; 8]).unwrap_err();
         assert_eq!(err.to_string(), "client went away");
+    }
+
+    #[test]
+    fn a_declared_size_or_sha256_that_does_not_match_fails_at_the_end() {
+        let declared = |size, sha256: Option<&str>| Declared {
+            size,
+            sha256: sha256.map(str::to_owned),
+        };
+        let good = hex::encode(Sha256::digest(b"hello"));
+        for (declared, ok) in [
+            (declared(Some(5), Some(&good)), true),
+            (declared(None, None), true),
+            (declared(Some(6), None), false),
+            (declared(None, Some("00")), false),
+        ] {
+            let (upload, tx) = Upload::new(100, declared.clone());
+            tx.blocking_send(UploadMsg::Chunk(b"hello".to_vec())).unwrap();
+            drop(tx);
+            let mut all = Vec::new();
+            let read = upload.clone().read_to_end(&mut all);
+            assert_eq!(read.is_ok(), ok, "{declared:?}: {read:?}");
+            if !ok {
+                assert!(
+                    matches!(upload.failure(), Some(UploadFailure::Mismatch(m)) if m.contains("declared"))
+                );
+            }
+        }
     }
 }

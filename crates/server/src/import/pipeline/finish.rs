@@ -68,13 +68,13 @@ pub(super) fn outcome(end: Ending<'_>) -> Outcome {
             Some(ErrorCode::Cancelled),
             Some(stopped_message(reason, created, updated, kept_any)),
         ),
-        (Some(Stop::Protocol(reason)), _) => (
+        (Some(Stop::Protocol(code, reason)), _) => (
             if kept_any {
                 JobStatus::Interrupted
             } else {
                 JobStatus::Failed
             },
-            Some(ErrorCode::InvalidArgument),
+            Some(*code),
             Some(stopped_message(reason, created, updated, kept_any)),
         ),
         (None, Some(f)) => (
@@ -174,13 +174,20 @@ pub(super) fn finish(
         write_busy_ms = tally.write_busy.as_millis() as u64,
         "import finished"
     );
+    // A job ended by the client's mistake also fails the call, after its Completed.
+    let call_error = match (&stop, &failure) {
+        (Some(Stop::Protocol(code, reason)), _) => Some((*code, reason.clone())),
+        (None, Some(f)) if f.code == ErrorCode::InvalidArgument => Some((f.code, f.message.clone())),
+        _ => None,
+    }
+    .map(|(code, message)| tonic::Status::from(crate::error::ServiceError::Domain { code, message }));
     record_and_complete(
         job,
         events,
         &finish,
         started,
-        tally.errors_not_sent,
-        tally.errors_not_persisted,
+        (tally.errors_not_sent, tally.errors_not_persisted),
+        call_error,
     );
 }
 
@@ -215,7 +222,7 @@ pub(super) fn crashed(job: &Job, events: &Events, message: &str, started: Instan
             "the import crashed (a bug in dataport, please report it): {message}"
         )),
     };
-    record_and_complete(job, events, &finish, started, 0, 0);
+    record_and_complete(job, events, &finish, started, (0, 0), None);
 }
 
 /// Stores the job's end and sends `Completed` with the stored report (or, if the database
@@ -225,8 +232,8 @@ fn record_and_complete(
     events: &Events,
     finish: &JobFinish,
     started: Instant,
-    errors_not_sent: u64,
-    errors_not_persisted: u64,
+    (errors_not_sent, errors_not_persisted): (u64, u64),
+    call_error: Option<tonic::Status>,
 ) {
     let report = match job.store.finish_job(job.id, finish) {
         Ok(stored) => job_to_proto(&stored),
@@ -259,11 +266,14 @@ fn record_and_complete(
             })
         }
     };
-    events.complete(v1::Completed {
-        report: Some(report),
-        row_errors_not_sent: errors_not_sent,
-        row_errors_not_persisted: errors_not_persisted,
-    });
+    events.complete(
+        v1::Completed {
+            report: Some(report),
+            row_errors_not_sent: errors_not_sent,
+            row_errors_not_persisted: errors_not_persisted,
+        },
+        call_error,
+    );
 }
 
 /// Sends and persists a job-level failure as a row error, so every client sees it the same way.
@@ -317,7 +327,7 @@ mod tests {
         let broken = Failure::new(ErrorCode::MalformedFile, "truncated");
         let db_lost = Failure { interrupts: true, ..Failure::new(ErrorCode::Unavailable, "database gone") };
         let gone = Stop::Interrupted("the client went away".into());
-        let protocol = Stop::Protocol("a second ImportSpec".into());
+        let protocol = Stop::Protocol(ErrorCode::InvalidArgument, "a second ImportSpec".into());
         let cancelled = Stop::Cancelled("cancelled with CancelImport".into());
         let nothing = |e: Ending<'static>| Ending { created: 0, updated: 0, ..e };
         // (case, ending, status, error code, created, updated kept)

@@ -33,10 +33,11 @@ pub enum Input {
 }
 
 impl Input {
-    pub(super) fn finish(&self) -> UploadSummary {
+    /// The upload's summary; `drain` reads the rest first (see [`Upload::finish`]).
+    pub(super) fn finish(&self, drain: bool) -> UploadSummary {
         match self {
-            Input::File { upload, .. } => upload.finish(),
-            Input::Records(stream) => stream.finish(),
+            Input::File { upload, .. } => upload.finish(drain),
+            Input::Records(stream) => stream.finish(drain),
         }
     }
 

@@ -55,7 +55,6 @@ pub fn run(job: Job, events: Events, input: Input) {
 
 fn run_to_end(job: &Job, events: &Events, input: &Input, started: Instant) {
     let (writer_result, reader_failure) = read_and_write(job, events, input);
-    let summary = input.finish();
     let stop = events.cancel().stop();
     let (tally, failure) = match writer_result {
         Ok(tally) => (tally, reader_failure),
@@ -64,6 +63,8 @@ fn run_to_end(job: &Job, events: &Events, input: &Input, started: Instant) {
             (tally, Some(failure_in_writer))
         }
     };
+    // A job that failed or stopped ends its call now, without reading the rest of the upload.
+    let summary = input.finish(failure.is_none() && stop.is_none());
     finish::finish(job, events, tally, failure, stop, &summary, started);
 }
 

@@ -21,6 +21,9 @@ fn plugin_failure(error: PluginError, job: &Job, input: &Input) -> Failure {
                 messages::upload_too_large(limit, job.locale),
             );
         }
+        Some(UploadFailure::Mismatch(why)) => {
+            return Failure::new(ErrorCode::InvalidArgument, why);
+        }
         Some(UploadFailure::Broken(why)) => {
             return Failure::new(ErrorCode::Internal, format!("upload interrupted: {why}"));
         }
