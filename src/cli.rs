@@ -205,6 +205,19 @@ pub struct ImportArgs {
     /// and import again.
     #[arg(long, value_name = "FILE")]
     pub errors_out: Option<PathBuf>,
+    /// Idempotency key of this import [default: derived from the file's sha256, the module,
+    /// mode and options]. Running the same import again with the same key resumes it if it
+    /// was interrupted, or prints its report if it ended; nothing is imported twice.
+    #[arg(long, value_name = "KEY", conflicts_with = "resume")]
+    pub request_id: Option<String>,
+    /// Resume the interrupted job JOB_ID with this file (sent whole; the rows up to the job's
+    /// watermark are skipped).
+    #[arg(long, value_name = "JOB_ID")]
+    pub resume: Option<i64>,
+    /// On a lost connection, UNAVAILABLE or an interrupted job, retry this many times with
+    /// backoff (1, 2, 4… s), resuming the same job.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub retries: u32,
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -270,6 +283,11 @@ pub struct ServeArgs {
     /// INTERRUPTED, within about 1.3 × this [default: 15].
     #[arg(long, env = "DATAPORT_JOB_LEASE_SECS", value_name = "SECS")]
     pub job_lease_secs: Option<u64>,
+
+    /// Days an import's request_id (idempotency key) names its job: a re-run with the same key
+    /// resumes or replays that job instead of importing again [default: 7].
+    #[arg(long, env = "DATAPORT_REQUEST_ID_RETENTION_DAYS", value_name = "DAYS")]
+    pub request_id_retention_days: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -32,6 +32,10 @@ pub struct ImportRequest {
     pub locale: Locale,
     pub options: Vec<(String, String)>,
     pub errors_out: Option<PathBuf>,
+    /// `--request-id`; derived from the file and the parameters when `None`.
+    pub request_id: Option<String>,
+    /// `--retries`.
+    pub retries: u32,
 }
 
 /// Parses `key=value`.
@@ -45,16 +49,21 @@ pub fn parse_option(text: &str) -> Result<(String, String), String> {
 }
 
 pub async fn run(mut client: AuthedClient, request: ImportRequest) -> Result<ExitCode> {
-    let mut file = tokio::fs::File::open(&request.file)
-        .await
-        .with_context(|| format!("cannot open {}", request.file.display()))?;
-    let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+    let (size, sha256) = hash_file(&request.file).await?;
     let file_name = request
         .file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let spec = v1::ImportSpec {
+    let options: Vec<v1::FormatOption> = request
+        .options
+        .iter()
+        .map(|(key, value)| v1::FormatOption {
+            key: key.clone(),
+            value: value.clone(),
+        })
+        .collect();
+    let mut spec = v1::ImportSpec {
         module: convert::module_to_proto(request.module) as i32,
         format: request.format.clone(),
         mode: convert::import_mode_to_proto(request.mode) as i32,
@@ -65,92 +74,66 @@ pub async fn run(mut client: AuthedClient, request: ImportRequest) -> Result<Exi
             v1::OnError::SkipRow
         } as i32,
         locale: convert::locale_to_proto(request.locale) as i32,
-        options: request
-            .options
-            .iter()
-            .map(|(key, value)| v1::FormatOption {
-                key: key.clone(),
-                value: value.clone(),
-            })
-            .collect(),
+        options,
         file_name: file_name.clone(),
         size,
-        // The declared size already catches a truncated upload; TCP and TLS checksum the bytes.
-        sha256: String::new(),
+        sha256,
+        request_id: String::new(),
     };
+    spec.request_id = request
+        .request_id
+        .clone()
+        .unwrap_or_else(|| derived_request_id(&spec));
 
-    // The request stream: the spec, then the file in chunks, read as the server asks for more.
-    let (tx, rx) = tokio::sync::mpsc::channel::<v1::ImportRequest>(4);
-    tx.send(v1::ImportRequest {
-        message: Some(v1::import_request::Message::Spec(spec)),
-    })
-    .await
-    .context("starting the upload")?;
-    let uploader = tokio::spawn(async move {
-        let mut buf = vec![0u8; CHUNK_BYTES];
-        loop {
-            let n = file.read(&mut buf).await?;
-            if n == 0 {
-                return Ok::<(), std::io::Error>(());
+    // Each attempt sends the whole file; the server skips what an interrupted attempt
+    // committed. A lost connection, UNAVAILABLE or an INTERRUPTED job is retried with backoff.
+    let mut retried = 0;
+    let mut interrupted: Option<Attempt> = None;
+    let attempt = loop {
+        let error = match upload_once(&mut client, &request, &spec, size).await {
+            Ok(attempt) if attempt.is_interrupted() && retried < request.retries => {
+                print_report(&attempt.report, request.dry_run);
+                interrupted = Some(attempt);
+                None
             }
-            let chunk = v1::ImportRequest {
-                message: Some(v1::import_request::Message::Chunk(buf[..n].to_vec())),
-            };
-            if tx.send(chunk).await.is_err() {
-                // The server stopped reading (a header error, say); its events say why.
-                return Ok(());
+            Ok(attempt) => break attempt,
+            Err(e) if retryable(&e, interrupted.is_some() || retried > 0) && retried < request.retries => {
+                Some(e)
             }
+            // Out of retries after an interrupted attempt: that report is the answer (exit 3).
+            Err(e) => match interrupted.take() {
+                Some(attempt) => {
+                    eprintln!("giving up after {retried} retries: {e:#}");
+                    break attempt;
+                }
+                None => return Err(e),
+            },
+        };
+        let wait = Duration::from_secs(1 << retried.min(5)).min(Duration::from_secs(30));
+        match error {
+            Some(e) => eprintln!(
+                "{e:#}; retrying in {} s ({} of {})",
+                wait.as_secs(),
+                retried + 1,
+                request.retries
+            ),
+            None => eprintln!(
+                "retrying in {} s ({} of {})",
+                wait.as_secs(),
+                retried + 1,
+                request.retries
+            ),
         }
-    });
-
-    let bar = ProgressBar::new(size);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{bar:30}] {bytes}/{total_bytes} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar.set_message(format!("uploading {file_name}"));
-
-    let mut events = client
-        .import(ReceiverStream::new(rx))
-        .await
-        .map_err(crate::call_failed)?
-        .into_inner();
-    let mut job_id = 0;
-    let mut preview: Option<v1::Preview> = None;
-    let mut errors: Vec<v1::RowError> = Vec::new();
-    let mut completed: Option<v1::Completed> = None;
-    while let Some(event) = events.next().await {
-        let event = event.map_err(crate::call_failed)?;
-        match event.event {
-            Some(v1::import_event::Event::Accepted(a)) => {
-                job_id = a.job_id;
-                bar.set_message(format!("job {job_id}"));
-            }
-            Some(v1::import_event::Event::HeaderMapped(h)) => {
-                bar.set_message(format!("job {job_id}: header OK ({} columns)", h.columns.len()));
-            }
-            Some(v1::import_event::Event::Preview(p)) => preview = Some(p),
-            Some(v1::import_event::Event::Progress(p)) => {
-                bar.set_position(p.bytes_read.min(size.max(p.bytes_read)));
-                bar.set_message(format!(
-                    "job {job_id}: {} rows read, {} ok, {} failed",
-                    p.rows_read, p.rows_ok, p.rows_failed
-                ));
-            }
-            Some(v1::import_event::Event::RowError(e)) if errors.len() < ERRORS_SHOWN => errors.push(e),
-            Some(v1::import_event::Event::RowError(_)) => {}
-            Some(v1::import_event::Event::Completed(c)) => completed = Some(c),
-            None => {}
-        }
-    }
-    bar.finish_and_clear();
-    if let Ok(Err(e)) = uploader.await {
-        eprintln!("warning: reading {} failed: {e}", request.file.display());
-    }
-    let completed = completed.context("the server ended the import without a report")?;
-    let report = completed.report.clone().context("the server sent no report")?;
+        tokio::time::sleep(wait).await;
+        retried += 1;
+    };
+    let Attempt {
+        job_id,
+        preview,
+        errors,
+        completed,
+        report,
+    } = attempt;
 
     if let Some(preview) = preview.filter(|p| request.dry_run && !p.rows.is_empty()) {
         println!("preview (first {} valid rows):", preview.rows.len());
@@ -213,6 +196,206 @@ pub async fn run(mut client: AuthedClient, request: ImportRequest) -> Result<Exi
         }
     }
     Ok(exit_code(&report))
+}
+
+/// One Import stream, to its Completed.
+struct Attempt {
+    job_id: i64,
+    preview: Option<v1::Preview>,
+    errors: Vec<v1::RowError>,
+    completed: v1::Completed,
+    report: v1::ImportJob,
+}
+
+impl Attempt {
+    fn is_interrupted(&self) -> bool {
+        self.report.status() == v1::JobStatus::Interrupted
+    }
+}
+
+/// Whether a failed attempt may be retried: the connection or the server went away, or (once
+/// resuming) the server has not yet noticed that the previous stream is gone.
+fn retryable(error: &anyhow::Error, resuming: bool) -> bool {
+    let Some(call) = error.chain().find_map(|e| e.downcast_ref::<crate::CallFailed>()) else {
+        return false;
+    };
+    match call.code {
+        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Internal | tonic::Code::Cancelled => {
+            true
+        }
+        tonic::Code::AlreadyExists => resuming,
+        _ => false,
+    }
+}
+
+/// The file's size and lowercase hex SHA-256 (read once before the upload: the server checks
+/// both, and the default request_id is derived from the hash).
+async fn hash_file(path: &Path) -> Result<(u64, String)> {
+    use sha2::{Digest, Sha256};
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut file =
+            std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        let mut hasher = Sha256::new();
+        let size = std::io::copy(&mut file, &mut hasher)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        Ok((size, hex::encode(hasher.finalize())))
+    })
+    .await?
+}
+
+/// The default idempotency key: the same file imported the same way is the same request.
+fn derived_request_id(spec: &v1::ImportSpec) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let mut options: Vec<_> = spec
+        .options
+        .iter()
+        .map(|o| (o.key.as_str(), o.value.as_str()))
+        .collect();
+    options.sort_unstable();
+    let parts = format!(
+        "{}|{}|{}|{}|{}|{}|{:?}",
+        spec.sha256, spec.module, spec.format, spec.mode, spec.on_error, spec.dry_run, options
+    );
+    hasher.update(parts.as_bytes());
+    format!("cli-{}", &hex::encode(hasher.finalize())[..40])
+}
+
+/// `--resume JOB_ID`: the request_id the job was started with.
+pub async fn request_id_of(client: &mut AuthedClient, job_id: i64) -> Result<String> {
+    let job = client
+        .get_import_job(v1::GetImportJobRequest {
+            job_id,
+            error_limit: 0,
+            errors_after_row: 0,
+        })
+        .await
+        .map_err(crate::call_failed)?
+        .into_inner()
+        .job
+        .context("the server sent no job")?;
+    if job.request_id.is_empty() {
+        bail!(
+            "job {job_id} was started without a request_id, so it cannot be resumed; import the file again instead"
+        );
+    }
+    Ok(job.request_id)
+}
+
+/// Sends the spec and the file, and follows the events to Completed.
+async fn upload_once(
+    client: &mut AuthedClient,
+    request: &ImportRequest,
+    spec: &v1::ImportSpec,
+    size: u64,
+) -> Result<Attempt> {
+    let mut file = tokio::fs::File::open(&request.file)
+        .await
+        .with_context(|| format!("cannot open {}", request.file.display()))?;
+    // The request stream: the spec, then the file in chunks, read as the server asks for more.
+    let (tx, rx) = tokio::sync::mpsc::channel::<v1::ImportRequest>(4);
+    tx.send(v1::ImportRequest {
+        message: Some(v1::import_request::Message::Spec(spec.clone())),
+    })
+    .await
+    .context("starting the upload")?;
+    let uploader = tokio::spawn(async move {
+        let mut buf = vec![0u8; CHUNK_BYTES];
+        loop {
+            let n = file.read(&mut buf).await?;
+            if n == 0 {
+                return Ok::<(), std::io::Error>(());
+            }
+            let chunk = v1::ImportRequest {
+                message: Some(v1::import_request::Message::Chunk(buf[..n].to_vec())),
+            };
+            if tx.send(chunk).await.is_err() {
+                // The server stopped reading (a header error, say); its events say why.
+                return Ok(());
+            }
+        }
+    });
+
+    let bar = ProgressBar::new(size);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:30}] {bytes}/{total_bytes} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar.set_message(format!("uploading {}", spec.file_name));
+
+    let finished = follow(client, rx, &bar, size).await;
+    bar.finish_and_clear();
+    uploader.abort();
+    if let Ok(Ok(Err(e))) = tokio::time::timeout(Duration::from_millis(100), uploader).await {
+        eprintln!("warning: reading {} failed: {e}", request.file.display());
+    }
+    finished
+}
+
+async fn follow(
+    client: &mut AuthedClient,
+    rx: tokio::sync::mpsc::Receiver<v1::ImportRequest>,
+    bar: &ProgressBar,
+    size: u64,
+) -> Result<Attempt> {
+    let mut events = client
+        .import(ReceiverStream::new(rx))
+        .await
+        .map_err(crate::call_failed)?
+        .into_inner();
+    let mut job_id = 0;
+    let mut preview: Option<v1::Preview> = None;
+    let mut errors: Vec<v1::RowError> = Vec::new();
+    let mut completed: Option<v1::Completed> = None;
+    while let Some(event) = events.next().await {
+        let event = match event {
+            Ok(event) => event,
+            // A call that fails after its Completed (a protocol error): the report says why.
+            Err(_) if completed.is_some() => break,
+            Err(status) => return Err(crate::call_failed(status)),
+        };
+        match event.event {
+            Some(v1::import_event::Event::Accepted(a)) => {
+                job_id = a.job_id;
+                if a.resumed {
+                    bar.suspend(|| {
+                        eprintln!(
+                            "连接中断，从第{row}行继续 / connection lost, resuming at row {row} (job {job_id})",
+                            row = a.resume_after_row + 1
+                        )
+                    });
+                }
+                bar.set_message(format!("job {job_id}"));
+            }
+            Some(v1::import_event::Event::HeaderMapped(h)) => {
+                bar.set_message(format!("job {job_id}: header OK ({} columns)", h.columns.len()));
+            }
+            Some(v1::import_event::Event::Preview(p)) => preview = Some(p),
+            Some(v1::import_event::Event::Progress(p)) => {
+                bar.set_position(p.bytes_read.min(size.max(p.bytes_read)));
+                bar.set_message(format!(
+                    "job {job_id}: {} rows read, {} ok, {} failed",
+                    p.rows_read, p.rows_ok, p.rows_failed
+                ));
+            }
+            Some(v1::import_event::Event::RowError(e)) if errors.len() < ERRORS_SHOWN => errors.push(e),
+            Some(v1::import_event::Event::RowError(_)) => {}
+            Some(v1::import_event::Event::Completed(c)) => completed = Some(c),
+            None => {}
+        }
+    }
+    let completed = completed.context("the server ended the import without a report")?;
+    let report = completed.report.clone().context("the server sent no report")?;
+    Ok(Attempt {
+        job_id,
+        preview,
+        errors,
+        completed,
+        report,
+    })
 }
 
 /// The exit code of `import` and `jobs watch`: 0 all imported, 2 some rows failed, 3

@@ -140,6 +140,11 @@ fn server_config(args: ServeArgs, file: &FileConfig) -> ServerConfig {
                 .or(file.max_concurrent_imports)
                 .unwrap_or(defaults.limits.max_concurrent)
                 .max(1),
+            request_id_retention: args
+                .request_id_retention_days
+                .or(file.request_id_retention_days)
+                .map(|d| std::time::Duration::from_secs(d.saturating_mul(86_400)))
+                .unwrap_or(defaults.limits.request_id_retention),
         },
     }
 }
@@ -246,6 +251,7 @@ async fn connect(args: &ClientArgs, file: &FileConfig) -> Result<AuthedClient> {
 pub(crate) struct CallFailed {
     label: String,
     message: String,
+    pub(crate) code: tonic::Code,
 }
 
 impl std::fmt::Display for CallFailed {
@@ -266,6 +272,7 @@ pub(crate) fn call_failed(status: tonic::Status) -> anyhow::Error {
     anyhow::Error::new(CallFailed {
         label: dataport_client::error_label(&status),
         message,
+        code: status.code(),
     })
 }
 
@@ -512,7 +519,7 @@ fn print_json<T: serde::Serialize>(message: &T) -> Result<()> {
 }
 
 async fn import(args: ImportArgs, file: &FileConfig) -> Result<ExitCode> {
-    let request = import_cmd::ImportRequest {
+    let mut request = import_cmd::ImportRequest {
         module: args.module.parse()?,
         mode: args.mode.parse()?,
         locale: args.locale.parse()?,
@@ -522,8 +529,13 @@ async fn import(args: ImportArgs, file: &FileConfig) -> Result<ExitCode> {
         all_or_nothing: args.all_or_nothing,
         options: args.options,
         errors_out: args.errors_out,
+        request_id: args.request_id,
+        retries: args.retries,
     };
-    let client = connect(&args.client, file).await?;
+    let mut client = connect(&args.client, file).await?;
+    if let Some(job_id) = args.resume {
+        request.request_id = Some(import_cmd::request_id_of(&mut client, job_id).await?);
+    }
     import_cmd::run(client, request).await
 }
 

@@ -121,6 +121,8 @@ pub struct Import {
     pub options: Vec<(String, String)>,
     /// Bytes per chunk message.
     pub chunk: usize,
+    /// `ImportSpec.request_id` (empty: none).
+    pub request_id: String,
 }
 
 impl Import {
@@ -135,7 +137,13 @@ impl Import {
             locale: v1::Locale::ZhCn,
             options: Vec::new(),
             chunk: 64 * 1024,
+            request_id: String::new(),
         }
+    }
+
+    pub fn request_id(mut self, key: &str) -> Import {
+        self.request_id = key.into();
+        self
     }
 
     pub fn mode(mut self, mode: v1::ImportMode) -> Import {
@@ -188,6 +196,7 @@ impl Import {
                 file_name: self.file_name.clone(),
                 size,
                 sha256: String::new(),
+                request_id: self.request_id.clone(),
             })),
         }
     }

@@ -39,11 +39,15 @@ pub enum ErrorCode {
     TooManyImports,
     /// The job is not in a state that allows the call (e.g. cancelling an ended job).
     JobNotRunning,
+    /// An import with the same request_id is running.
+    JobAlreadyRunning,
+    /// A request_id reused with other parameters.
+    RequestIdReused,
 }
 
 impl ErrorCode {
     /// Every code, in proto order.
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::HeaderMismatch,
         ErrorCode::RequiredMissing,
         ErrorCode::DuplicateInFile,
@@ -69,6 +73,8 @@ impl ErrorCode {
         ErrorCode::Unavailable,
         ErrorCode::TooManyImports,
         ErrorCode::JobNotRunning,
+        ErrorCode::JobAlreadyRunning,
+        ErrorCode::RequestIdReused,
     ];
 
     /// The SCREAMING_SNAKE name used in the proto enum and in persisted rows.
@@ -99,6 +105,8 @@ impl ErrorCode {
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::TooManyImports => "TOO_MANY_IMPORTS",
             ErrorCode::JobNotRunning => "JOB_NOT_RUNNING",
+            ErrorCode::JobAlreadyRunning => "JOB_ALREADY_RUNNING",
+            ErrorCode::RequestIdReused => "REQUEST_ID_REUSED",
         }
     }
 

@@ -42,6 +42,8 @@ pub struct ImportLimits {
     pub idle_timeout: std::time::Duration,
     /// Imports running at once; beyond it Import is refused before a job exists.
     pub max_concurrent: usize,
+    /// How long an `ImportSpec.request_id` names its job.
+    pub request_id_retention: std::time::Duration,
 }
 
 /// Default `--max-upload-bytes`: 4 GiB.
@@ -58,6 +60,8 @@ pub const DEFAULT_IMPORT_BATCH_ROWS: usize = 5_000;
 pub const DEFAULT_IMPORT_IDLE_TIMEOUT_SECS: u64 = 60;
 /// Default `--max-concurrent-imports`.
 pub const DEFAULT_MAX_CONCURRENT_IMPORTS: usize = 16;
+/// Default `--request-id-retention-days`.
+pub const DEFAULT_REQUEST_ID_RETENTION_DAYS: u64 = 7;
 
 impl Default for ImportLimits {
     fn default() -> Self {
@@ -69,6 +73,7 @@ impl Default for ImportLimits {
             batch_rows: DEFAULT_IMPORT_BATCH_ROWS,
             idle_timeout: std::time::Duration::from_secs(DEFAULT_IMPORT_IDLE_TIMEOUT_SECS),
             max_concurrent: DEFAULT_MAX_CONCURRENT_IMPORTS,
+            request_id_retention: std::time::Duration::from_secs(DEFAULT_REQUEST_ID_RETENTION_DAYS * 86_400),
         }
     }
 }
@@ -143,6 +148,7 @@ pub struct FileConfig {
     pub max_concurrent_imports: Option<usize>,
     /// Seconds.
     pub job_lease_secs: Option<u64>,
+    pub request_id_retention_days: Option<u64>,
     pub server: Option<String>,
 }
 

@@ -125,7 +125,10 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         | ErrorCode::InvalidArgument => Code::InvalidArgument,
         ErrorCode::DuplicateKey => Code::AlreadyExists,
         ErrorCode::NotFound => Code::NotFound,
-        ErrorCode::UnknownReference | ErrorCode::JobNotRunning => Code::FailedPrecondition,
+        ErrorCode::UnknownReference | ErrorCode::JobNotRunning | ErrorCode::RequestIdReused => {
+            Code::FailedPrecondition
+        }
+        ErrorCode::JobAlreadyRunning => Code::AlreadyExists,
         ErrorCode::FileTooLarge | ErrorCode::TooManyImports => Code::ResourceExhausted,
         ErrorCode::PluginError | ErrorCode::Internal => Code::Internal,
         ErrorCode::Unauthenticated => Code::Unauthenticated,

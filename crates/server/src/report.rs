@@ -37,6 +37,8 @@ pub fn job_to_proto(job: &ImportJob) -> v1::ImportJob {
         finished_at_unix_ms: job.finished_at.map(|t| t.timestamp_millis()).unwrap_or(0),
         duration_ms: u64::try_from((end - job.started_at).num_milliseconds()).unwrap_or(0),
         watermark: job.watermark,
+        attempts: job.attempts,
+        request_id: job.request.as_ref().map(|r| r.id.clone()).unwrap_or_default(),
     }
 }
 

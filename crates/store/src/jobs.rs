@@ -28,6 +28,16 @@ pub struct NewImportJob {
     pub declared_size: Option<i64>,
     /// Name of the API token that started the job.
     pub token_name: String,
+    /// The client's idempotency key and the fingerprint of the parameters it came with.
+    pub request: Option<JobRequest>,
+}
+
+/// An idempotency key (`ImportSpec.request_id`) with the fingerprint of its parameters: the
+/// same key with another fingerprint is a different request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRequest {
+    pub id: String,
+    pub fingerprint: String,
 }
 
 /// This server instance's claim on the jobs it runs: who it is, and how long a lease holds
@@ -125,6 +135,10 @@ pub struct ImportJob {
     pub finished_at: Option<DateTime<Utc>>,
     /// The last source row whose fate is final (committed, or reported as an error).
     pub watermark: u64,
+    /// The idempotency key the job was started with, and its parameters' fingerprint.
+    pub request: Option<JobRequest>,
+    /// Import streams the job has run in: 1, plus one per resume.
+    pub attempts: u32,
 }
 
 /// What one committed batch adds to its job, in the batch's own transaction.
@@ -208,6 +222,9 @@ struct JobRow {
     finished_at: Option<NaiveDateTime>,
     error_code: Option<String>,
     watermark: i64,
+    request_id: Option<String>,
+    request_fingerprint: Option<String>,
+    attempts: i32,
 }
 
 fn word<T: std::str::FromStr>(what: &str, value: &str) -> Result<T> {
@@ -262,6 +279,11 @@ impl TryFrom<JobRow> for ImportJob {
             started_at: time::to_utc(r.started_at),
             finished_at: r.finished_at.map(time::to_utc),
             watermark: count_from_db("watermark", r.watermark)?,
+            request: match (r.request_id, r.request_fingerprint) {
+                (Some(id), Some(fingerprint)) => Some(JobRequest { id, fingerprint }),
+                _ => None,
+            },
+            attempts: u32::try_from(r.attempts).unwrap_or(1),
         })
     }
 }
@@ -279,6 +301,8 @@ struct NewJobRow<'a> {
     declared_size: Option<i64>,
     token_name: &'a str,
     started_at: NaiveDateTime,
+    request_id: Option<&'a str>,
+    request_fingerprint: Option<&'a str>,
 }
 
 #[derive(AsChangeset)]
@@ -337,6 +361,8 @@ pub(crate) fn create_job(conn: &mut Conn<'_>, job: &NewImportJob, lease: &JobLea
         declared_size: job.declared_size,
         token_name: &job.token_name,
         started_at: time::now(),
+        request_id: job.request.as_ref().map(|r| r.id.as_str()),
+        request_fingerprint: job.request.as_ref().map(|r| r.fingerprint.as_str()),
     };
     // `as_returning()`/`as_select()` fix the backend, so they are built inside `on_conn!`.
     let claim = (
@@ -526,6 +552,75 @@ pub(crate) fn finish_job(
             Ok(stored)
         }
     }
+}
+
+/// The job started with this idempotency key, if the key is still kept.
+pub(crate) fn find_by_request(conn: &mut Conn<'_>, request_id: &str) -> Result<Option<ImportJob>> {
+    let query = import_jobs::table.filter(import_jobs::request_id.eq(request_id));
+    let row: Option<JobRow> = on_conn!(conn, |c| query.select(JobRow::as_select()).first(c).optional()?);
+    row.map(ImportJob::try_from).transpose()
+}
+
+/// Takes an INTERRUPTED job back to RUNNING under this owner, for a new attempt; `None` if it
+/// is not INTERRUPTED (any more: another stream resumed it first). `restart` (a job that
+/// committed nothing: all-or-nothing, dry run) also clears its counts, watermark and row
+/// errors, so the new attempt starts from the first row.
+pub(crate) fn resume_job(
+    conn: &mut Conn<'_>,
+    id: i64,
+    lease: &JobLease,
+    restart: bool,
+) -> Result<Option<ImportJob>> {
+    use import_jobs::dsl;
+    let until = lease_until(conn.backend(), lease);
+    let update = diesel::update(
+        import_jobs::table
+            .find(id)
+            .filter(dsl::status.eq(JobStatus::Interrupted.as_str())),
+    )
+    .set((
+        dsl::status.eq(JobStatus::Running.as_str()),
+        dsl::owner.eq(lease.owner.as_str()),
+        dsl::lease_expires_ms.eq(until),
+        dsl::attempts.eq(dsl::attempts + 1),
+        dsl::finished_at.eq(None::<NaiveDateTime>),
+        dsl::error_code.eq(None::<String>),
+        dsl::error_message.eq(None::<String>),
+    ));
+    let row: Option<JobRow> = on_conn!(conn, |c| update
+        .returning(JobRow::as_returning())
+        .get_result(c)
+        .optional()?);
+    if row.is_none() {
+        return Ok(None);
+    }
+    if restart {
+        update_progress(conn, id, &JobCounts::default())?;
+        let zero = diesel::update(import_jobs::table.find(id)).set(dsl::watermark.eq(0_i64));
+        on_conn!(conn, |c| zero.execute(c)?);
+        let errors = diesel::delete(import_row_errors::table.filter(import_row_errors::job_id.eq(id)));
+        on_conn!(conn, |c| errors.execute(c)?);
+    }
+    let row = if restart {
+        get_job(conn, id)?
+    } else {
+        row.map(ImportJob::try_from).transpose()?
+    };
+    // A resumed job starts afresh as far as cancel requests go.
+    let delete = diesel::delete(import_cancel_requests::table.find(id));
+    on_conn!(conn, |c| delete.execute(c)?);
+    Ok(row)
+}
+
+/// Frees an expired idempotency key (the job keeps its report).
+pub(crate) fn forget_request(conn: &mut Conn<'_>, id: i64) -> Result<()> {
+    use import_jobs::dsl;
+    let update = diesel::update(import_jobs::table.find(id)).set((
+        dsl::request_id.eq(None::<String>),
+        dsl::request_fingerprint.eq(None::<String>),
+    ));
+    on_conn!(conn, |c| update.execute(c)?);
+    Ok(())
 }
 
 pub(crate) fn get_job(conn: &mut Conn<'_>, id: i64) -> Result<Option<ImportJob>> {

@@ -54,7 +54,7 @@ use crate::backend::{Conn, PgPooled, Pools, SqlitePooled, SqliteSettings, Target
 pub use crate::backend::Backend;
 pub use crate::error::StoreError;
 pub use crate::jobs::{
-    ImportJob, JobAdvance, JobCounts, JobFinish, JobLease, JobQuery, NewImportJob, RowErrorRecord,
+    ImportJob, JobAdvance, JobCounts, JobFinish, JobLease, JobQuery, JobRequest, NewImportJob, RowErrorRecord,
 };
 pub use crate::records::WriteOutcome;
 pub use crate::snapshot::Snapshot;
@@ -292,7 +292,29 @@ impl Store {
     /// Flags a RUNNING job for cancellation by whichever replica owns it; `false` if it is
     /// not running.
     pub fn request_cancel(&self, id: i64) -> Result<bool> {
-        self.with_writer(|c| jobs::request_cancel(c, id))
+        // Read first: on SQLite the writer may be held for minutes by an all-or-nothing import,
+        // and an ended job needs no write at all.
+        let running = self
+            .get_job(id)?
+            .is_some_and(|job| job.status == dataport_core::JobStatus::Running);
+        Ok(running && self.with_writer(|c| jobs::request_cancel(c, id))?)
+    }
+
+    /// The job started with idempotency key `request_id`, if any.
+    pub fn find_job_by_request(&self, request_id: &str) -> Result<Option<ImportJob>> {
+        self.with_reader(|c| jobs::find_by_request(c, request_id))
+    }
+
+    /// Claims an INTERRUPTED job for a new attempt by this store (RUNNING, `attempts` + 1);
+    /// `None` if it is not INTERRUPTED. `restart` clears the counts, watermark and row errors
+    /// of a job that committed nothing (all-or-nothing, dry run).
+    pub fn resume_job(&self, id: i64, restart: bool) -> Result<Option<ImportJob>> {
+        self.with_writer(|c| jobs::resume_job(c, id, &self.inner.lease, restart))
+    }
+
+    /// Frees the idempotency key of job `id` (expired keys), keeping the job.
+    pub fn forget_request(&self, id: i64) -> Result<()> {
+        self.with_writer(|c| jobs::forget_request(c, id))
     }
 
     pub fn get_job(&self, id: i64) -> Result<Option<ImportJob>> {

@@ -79,6 +79,9 @@ diesel::table! {
         watermark -> BigInt,
         owner -> Nullable<Text>,
         lease_expires_ms -> Nullable<BigInt>,
+        request_id -> Nullable<Text>,
+        request_fingerprint -> Nullable<Text>,
+        attempts -> Integer,
     }
 }
 

@@ -207,6 +207,7 @@ fn new_job(module: Module, token: &str) -> NewImportJob {
         file_name: "客户.csv".into(),
         declared_size: Some(123),
         token_name: token.into(),
+        request: None,
     }
 }
 

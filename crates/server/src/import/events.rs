@@ -95,6 +95,18 @@ pub struct Counters {
     pub rows_failed: AtomicU64,
 }
 
+impl Counters {
+    /// A resumed job's progress continues from what it committed before.
+    pub fn start_at(&self, committed: &dataport_store::JobCounts) {
+        self.rows_read.store(committed.rows_read, Ordering::Relaxed);
+        self.rows_ok.store(
+            committed.created + committed.updated + committed.skipped,
+            Ordering::Relaxed,
+        );
+        self.rows_failed.store(committed.failed, Ordering::Relaxed);
+    }
+}
+
 /// Sends a job's events. Cheap to clone; every clone sends into the same stream.
 #[derive(Clone)]
 pub struct Events {

@@ -11,6 +11,7 @@
 mod events;
 mod pipeline;
 mod records;
+mod request;
 pub mod running;
 mod upload;
 
@@ -29,7 +30,7 @@ use tonic::Streaming;
 
 use crate::auth::Caller;
 use crate::config::ImportLimits;
-use crate::error::{ServiceError, blocking};
+use crate::error::ServiceError;
 use crate::formats::Formats;
 use crate::inflight::CallGuard;
 use crate::stream::EventStream;
@@ -98,13 +99,6 @@ pub async fn start(
             ),
         });
     }
-    let slot = ctx.slots.clone().try_acquire_owned().map_err(|_| ServiceError::Domain {
-        code: dataport_core::ErrorCode::TooManyImports,
-        message: format!(
-            "the server already runs {} imports, as many as it allows (server setting --max-concurrent-imports); no job was created, try again shortly",
-            ctx.limits.max_concurrent
-        ),
-    })?;
     let records = spec.format.trim().eq_ignore_ascii_case(RECORDS_FORMAT);
     let (chosen, options) = if records {
         (None, dataport_plugin_sdk::Options::new())
@@ -121,19 +115,57 @@ pub async fn start(
         .map(|c| c.format.clone())
         .unwrap_or_else(|| RECORDS_FORMAT.to_owned());
 
-    let new_job = NewImportJob {
-        module,
-        format: format.clone(),
-        mode,
-        on_error,
-        dry_run: spec.dry_run,
-        file_name: spec.file_name.clone(),
-        declared_size: (spec.size > 0).then(|| i64::try_from(spec.size).unwrap_or(i64::MAX)),
-        token_name: caller.token_name.clone(),
+    let job_request = request::from_spec(
+        &spec.request_id,
+        &request::Parameters {
+            module,
+            format: &format,
+            mode,
+            on_error,
+            dry_run: spec.dry_run,
+            options: &spec.options,
+            sha256: &spec.sha256,
+        },
+    )?;
+    let prior = match &job_request {
+        Some(r) => request::prior_job(&ctx.store, r, ctx.limits.request_id_retention).await?,
+        None => None,
     };
-    let store = ctx.store.clone();
-    let job = blocking(move || Ok(store.create_job(&new_job)?)).await?;
-    tracing::info!(job = job.id, module = %module, format = %format, mode = %mode, dry_run = spec.dry_run, token = %caller.token_name, file = %spec.file_name, "import started");
+    if let Some(request::Prior::Ended(job)) = &prior {
+        return Ok(request::replay(job, call));
+    }
+    let slot = ctx.slots.clone().try_acquire_owned().map_err(|_| ServiceError::Domain {
+        code: dataport_core::ErrorCode::TooManyImports,
+        message: format!(
+            "the server already runs {} imports, as many as it allows (server setting --max-concurrent-imports); no job was created, try again shortly",
+            ctx.limits.max_concurrent
+        ),
+    })?;
+    let (job, resume) = match prior {
+        Some(request::Prior::Interrupted(interrupted)) => {
+            let job = request::resume(&ctx.store, &interrupted).await?;
+            let resume = pipeline::Resume {
+                after_row: job.watermark,
+                counts: job.counts,
+            };
+            (job, Some(resume))
+        }
+        _ => {
+            let new_job = NewImportJob {
+                module,
+                format: format.clone(),
+                mode,
+                on_error,
+                dry_run: spec.dry_run,
+                file_name: spec.file_name.clone(),
+                declared_size: (spec.size > 0).then(|| i64::try_from(spec.size).unwrap_or(i64::MAX)),
+                token_name: caller.token_name.clone(),
+                request: job_request,
+            };
+            (request::create(&ctx.store, new_job).await?, None)
+        }
+    };
+    tracing::info!(job = job.id, module = %module, format = %format, mode = %mode, dry_run = spec.dry_run, token = %caller.token_name, file = %spec.file_name, attempt = job.attempts, resume_after_row = resume.map(|r| r.after_row), "import started");
 
     let (tx, rx) = tokio::sync::mpsc::channel(EVENT_QUEUE);
     let cancel = Arc::new(Cancel::default());
@@ -169,11 +201,18 @@ pub async fn start(
         }
     };
     let events = Events::new(tx, cancel.clone(), bytes, Instant::now());
+    if let Some(resume) = resume {
+        events.counters().start_at(&resume.counts);
+    }
     // Cannot fail: the receiver is right here.
     let _ = events
         .clone_sender()
         .send(Ok(v1::ImportEvent {
-            event: Some(Event::Accepted(v1::Accepted { job_id: job.id })),
+            event: Some(Event::Accepted(v1::Accepted {
+                job_id: job.id,
+                resumed: resume.is_some(),
+                resume_after_row: resume.map(|r| r.after_row).unwrap_or(0),
+            })),
         }))
         .await;
 
@@ -189,6 +228,7 @@ pub async fn start(
         format,
         limits: ctx.limits,
         store: ctx.store.clone(),
+        resume,
     };
     tokio::task::spawn_blocking(move || {
         // The call counts as in flight, and holds its import slot, until its job has ended.

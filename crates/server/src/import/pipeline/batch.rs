@@ -73,5 +73,21 @@ pub(super) struct Tally {
     pub read_busy: std::time::Duration,
 }
 
+impl Tally {
+    /// A resumed job's tally starts from what it committed before.
+    pub fn resumed(resume: super::job::Resume) -> Tally {
+        let c = resume.counts;
+        Tally {
+            created: c.created,
+            updated: c.updated,
+            skipped: c.skipped,
+            failed: c.failed,
+            rows: c.rows_read,
+            watermark: resume.after_row,
+            ..Tally::default()
+        }
+    }
+}
+
 /// The writer's tally, or its failure with the tally so far (boxed: it is the rare case).
 pub(super) type WriterResult = Result<Tally, Box<(Tally, Failure)>>;

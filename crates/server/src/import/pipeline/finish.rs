@@ -263,6 +263,8 @@ fn record_and_complete(
                 started_at,
                 finished_at: Some(now),
                 watermark: 0,
+                request: None,
+                attempts: 1,
             })
         }
     };

@@ -22,6 +22,16 @@ pub struct Job {
     pub format: String,
     pub limits: ImportLimits,
     pub store: Store,
+    /// Set when this stream resumes an INTERRUPTED job.
+    pub resume: Option<Resume>,
+}
+
+/// Where a resumed job picks up: the source rows up to `after_row` (its watermark) are read and
+/// skipped, and its report continues from the counts it committed.
+#[derive(Debug, Clone, Copy)]
+pub struct Resume {
+    pub after_row: u64,
+    pub counts: dataport_store::JobCounts,
 }
 
 /// Where the rows come from.

@@ -29,7 +29,7 @@ use dataport_core::ErrorCode;
 
 use super::events::Events;
 use batch::{CheckedBatch, Failure, Tally, WriterResult};
-pub use job::{Input, Job};
+pub use job::{Input, Job, Resume};
 
 /// Rows shown in the Preview event.
 const PREVIEW_ROWS: usize = 10;

@@ -132,11 +132,24 @@ pub(super) fn read_batches(
             Ok(None) => return Ok(()),
             Err(e) => return Err(plugin_failure(e, job, input)),
         };
+        // A resumed job skips the rows whose fate is already final.
+        let after = job.resume.map_or(0, |r| r.after_row);
         let rows = batch
             .rows
             .into_iter()
-            .map(|row| (row.number, row.cells.into_iter().map(value_of).collect()));
-        let (checked, rows_in_batch) = checker.check(&batch.errors, rows);
+            .filter(|row| row.number > after)
+            .map(|row| {
+                (
+                    row.number,
+                    row.cells.into_iter().map(value_of).collect::<Vec<_>>(),
+                )
+            })
+            .collect::<Vec<_>>();
+        let errors: Vec<_> = batch.errors.into_iter().filter(|e| e.row > after).collect();
+        if rows.is_empty() && errors.is_empty() {
+            continue;
+        }
+        let (checked, rows_in_batch) = checker.check(&errors, rows.into_iter());
         let total = counters
             .rows_read
             .fetch_add(rows_in_batch, std::sync::atomic::Ordering::Relaxed)

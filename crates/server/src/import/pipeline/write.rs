@@ -53,7 +53,7 @@ pub(super) fn write_batches(job: &Job, events: &Events, batches: Receiver<Checke
         job,
         events,
         target,
-        tally: Tally::default(),
+        tally: job.resume.map(Tally::resumed).unwrap_or_default(),
         preview: Vec::new(),
         preview_sent: false,
         sent: 0,
