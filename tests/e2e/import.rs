@@ -895,10 +895,12 @@ async fn a_killed_server_leaves_an_interrupted_job_whose_report_equals_the_datab
         let server =
             TestServer::start_on(crate::harness::Backend::Sqlite, &["--import-batch-rows", "500"]).unwrap();
         let mut client = server.client(&server.admin_token()).await;
-        let (tx, mut stream, bytes) = open_import_of_20k(&mut client, "K", all_or_nothing).await;
+        let key = format!("kill-round-{round}");
+        let (tx, mut stream, bytes) = open_keyed_import_of_20k(&mut client, "K", all_or_nothing, &key).await;
         // Kill once this many rows are written: somewhere in the first 80% of the file.
         let kill_after = 500 + next() % 15_000;
         eprintln!("round {round}: kill -9 after {kill_after} rows written (all_or_nothing {all_or_nothing})");
+        let whole = bytes.clone();
         let sender = tokio::spawn(async move {
             for chunk in bytes.chunks(8 * 1024) {
                 let message = v1::ImportRequest {
@@ -957,6 +959,42 @@ async fn a_killed_server_leaves_an_interrupted_job_whose_report_equals_the_datab
             "{}",
             job.error_message
         );
+
+        // The same import again (same request_id) resumes that job: SUCCEEDED, every row once.
+        let (tx, mut stream, _) = open_keyed_import_of_20k(&mut client, "K", all_or_nothing, &key).await;
+        for chunk in whole.chunks(256 * 1024) {
+            tx.send(v1::ImportRequest {
+                message: Some(v1::import_request::Message::Chunk(chunk.to_vec())),
+            })
+            .await
+            .unwrap();
+        }
+        drop(tx);
+        let mut report = None;
+        while let Some(event) = crate::support::next_within(&mut stream, "Completed").await {
+            if let Ok(v1::ImportEvent {
+                event: Some(v1::import_event::Event::Completed(c)),
+            }) = event
+            {
+                report = c.report;
+            }
+        }
+        let report = report.expect("Completed");
+        assert_eq!(
+            (report.id, report.status()),
+            (job_id, v1::JobStatus::Succeeded),
+            "round {round}: {report:?}"
+        );
+        assert_eq!(
+            (report.rows_created, report.rows_skipped, report.attempts),
+            (20_000, 0, 2),
+            "round {round}: {report:?}"
+        );
+        assert_eq!(
+            count(&mut client, Module::Customers).await,
+            20_000,
+            "round {round}: every row exactly once"
+        );
     }
 }
 
@@ -971,11 +1009,25 @@ pub(crate) async fn open_import_of_20k(
     tonic::Streaming<v1::ImportEvent>,
     Vec<u8>,
 ) {
+    open_keyed_import_of_20k(client, prefix, all_or_nothing, "").await
+}
+
+/// [`open_import_of_20k`] with an `ImportSpec.request_id` (empty: none).
+async fn open_keyed_import_of_20k(
+    client: &mut dataport_client::AuthedClient,
+    prefix: &str,
+    all_or_nothing: bool,
+    request_id: &str,
+) -> (
+    tokio::sync::mpsc::Sender<v1::ImportRequest>,
+    tonic::Streaming<v1::ImportEvent>,
+    Vec<u8>,
+) {
     let lines: Vec<Vec<String>> = (0..20_000)
         .map(|i| customer(&format!("{prefix}{i:06}")))
         .collect();
     let bytes = csv(Module::Customers, &rows(&lines));
-    let mut request = Import::new(Module::Customers, "big.csv");
+    let mut request = Import::new(Module::Customers, "big.csv").request_id(request_id);
     if all_or_nothing {
         request = request.all_or_nothing();
     }

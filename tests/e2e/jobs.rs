@@ -10,6 +10,7 @@ use dataport_core::Module;
 
 use crate::harness::{self, Backend, TestServer, stdout};
 use crate::import::{count, job_once_ended, open_import_of_20k, start_and_go_quiet};
+use crate::support::{Import, csv, customer, rows};
 
 /// Reads events until Completed (bounded by `harness::WAIT` per event) and returns its report.
 async fn completed(stream: &mut tonic::Streaming<v1::ImportEvent>) -> v1::ImportJob {
@@ -131,11 +132,14 @@ async fn sigterm_interrupts_a_long_import_at_the_grace_and_the_client_gets_its_r
     ]);
     assert!(generated.status.success(), "{}", harness::stderr(&generated));
     let mut cli = Command::new(harness::dataport_bin());
+    // One retry: the server is gone by then, so the CLI gives up with the interrupted report.
     cli.args([
         "import",
         "big.csv",
         "--module",
         "customers",
+        "--retries",
+        "1",
         "--server",
         &server.url(),
     ])
@@ -271,4 +275,229 @@ async fn replicas_share_jobs_through_leases() {
     assert_eq!(job.status(), v1::JobStatus::Interrupted, "{job:?}");
     assert!(job.error_message.contains("lease"), "{}", job.error_message);
     assert_eq!(job.rows_created, count(&mut on_second, Module::Customers).await);
+}
+
+/// Sends `bytes` (or its first `sent` bytes, then goes quiet) as an import with `request`;
+/// returns the Accepted event and the stream.
+async fn send(
+    client: &mut dataport_client::AuthedClient,
+    request: &Import,
+    bytes: &[u8],
+    sent: usize,
+) -> Result<
+    (
+        v1::Accepted,
+        tonic::Streaming<v1::ImportEvent>,
+        tokio::sync::mpsc::Sender<v1::ImportRequest>,
+    ),
+    tonic::Status,
+> {
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tx.send(request.spec(bytes.len() as u64)).await.unwrap();
+    for part in bytes[..sent].chunks(256 * 1024) {
+        tx.send(v1::ImportRequest {
+            message: Some(v1::import_request::Message::Chunk(part.to_vec())),
+        })
+        .await
+        .unwrap();
+    }
+    let mut stream = client
+        .import(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    match crate::support::next_within(&mut stream, "Accepted").await {
+        Some(Ok(v1::ImportEvent {
+            event: Some(v1::import_event::Event::Accepted(accepted)),
+        })) => Ok((accepted, stream, tx)),
+        Some(Err(status)) => Err(status),
+        other => panic!("expected Accepted, got {other:?}"),
+    }
+}
+
+/// §6 of issue 10 over gRPC: the same request_id resumes an INTERRUPTED job past its watermark
+/// (every row exactly once, one job, a cumulative report), replays an ended job's report, is
+/// refused while running (ALREADY_EXISTS) and with other parameters (FAILED_PRECONDITION).
+#[tokio::test]
+async fn a_request_id_resumes_an_interrupted_job_and_replays_an_ended_one() {
+    let server = TestServer::start_in(
+        tempfile::tempdir().unwrap(),
+        &["--import-batch-rows", "500", "--import-idle-timeout-secs", "1"],
+    );
+    let mut client = server.client(&server.admin_token()).await;
+    let lines: Vec<Vec<String>> = (0..20_000).map(|i| customer(&format!("R{i:06}"))).collect();
+    let bytes = csv(Module::Customers, &rows(&lines));
+    let request = Import::new(Module::Customers, "resume.csv").request_id("fair-2026-batch-1");
+
+    // Half the file, then silence: the idle timeout interrupts the job after some batches.
+    let (accepted, mut stream, _quiet) = send(&mut client, &request, &bytes, bytes.len() / 2)
+        .await
+        .unwrap();
+    assert!(!accepted.resumed);
+    // While it runs, the same key is refused and names the job.
+    let status = send(&mut client, &request, &bytes, 0).await.expect_err("running");
+    assert_eq!(status.code(), tonic::Code::AlreadyExists, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains(&format!("import job {}", accepted.job_id)),
+        "{}",
+        status.message()
+    );
+    let first = completed(&mut stream).await;
+    assert_eq!(first.status(), v1::JobStatus::Interrupted, "{first:?}");
+    assert!(first.rows_created > 0 && first.rows_created < 20_000, "{first:?}");
+    assert_eq!(first.rows_created, count(&mut client, Module::Customers).await);
+    assert_eq!(first.watermark, first.rows_created + 1);
+
+    // The whole file again, same key: the same job resumes after its watermark.
+    let (resumed, mut stream, tx) = send(&mut client, &request, &bytes, bytes.len()).await.unwrap();
+    drop(tx);
+    assert_eq!(
+        (resumed.job_id, resumed.resumed, resumed.resume_after_row),
+        (accepted.job_id, true, first.watermark)
+    );
+    let report = completed(&mut stream).await;
+    assert_eq!(report.status(), v1::JobStatus::Succeeded, "{report:?}");
+    assert_eq!((report.id, report.attempts), (accepted.job_id, 2));
+    assert_eq!(
+        (report.rows_read, report.rows_created, report.rows_skipped),
+        (20_000, 20_000, 0),
+        "{report:?}"
+    );
+    assert_eq!(report.watermark, 20_001);
+    assert_eq!(report.request_id, "fair-2026-batch-1");
+    assert_eq!(
+        count(&mut client, Module::Customers).await,
+        20_000,
+        "every row exactly once"
+    );
+
+    // Once more: the final report, nothing imported again.
+    let (replayed, mut stream, _tx) = send(&mut client, &request, &bytes, 0).await.unwrap();
+    assert_eq!(replayed.job_id, accepted.job_id);
+    let again = completed(&mut stream).await;
+    assert_eq!(
+        (again.status(), again.attempts, again.rows_created),
+        (v1::JobStatus::Succeeded, 2, 20_000)
+    );
+
+    // The same key for another import is refused.
+    let upsert = request.clone().mode(v1::ImportMode::Upsert);
+    let status = send(&mut client, &upsert, &bytes, 0)
+        .await
+        .expect_err("other parameters");
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    assert_eq!(
+        dataport_client::error_code(&status),
+        Some(dataport_core::ErrorCode::RequestIdReused)
+    );
+    let jobs = client
+        .list_import_jobs(v1::ListImportJobsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .jobs;
+    assert_eq!(jobs.len(), 1, "one job for one request");
+}
+
+/// SIGKILL the CLI at random points (seed printed), then re-run the same `dataport import`:
+/// each run resumes the same job, and the last one ends SUCCEEDED with every row exactly once.
+#[tokio::test]
+async fn killing_the_cli_and_running_it_again_imports_every_row_exactly_once() {
+    let server = TestServer::start_in(tempfile::tempdir().unwrap(), &["--import-batch-rows", "500"]);
+    let file = server.dir.path().join("kill.csv");
+    let generated = server.cli(&[
+        "gen",
+        "--module",
+        "customers",
+        "--rows",
+        "60000",
+        file.to_str().unwrap(),
+    ]);
+    assert!(generated.status.success(), "{}", harness::stderr(&generated));
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(11);
+    eprintln!("client kill points from seed {seed}");
+    let mut rng = seed | 1;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut client = server.client(&server.admin_token()).await;
+    let import = |server: &TestServer| {
+        let mut cli = Command::new(harness::dataport_bin());
+        cli.args([
+            "import",
+            "kill.csv",
+            "--module",
+            "customers",
+            "--retries",
+            "0",
+            "--server",
+            &server.url(),
+        ])
+        .current_dir(server.dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        cli
+    };
+    for round in 0..10 {
+        let delay = Duration::from_millis(200 + next() % 1500);
+        eprintln!("round {round}: SIGKILL the client after {delay:?}");
+        let mut child = import(&server).spawn().expect("spawn dataport import");
+        tokio::time::sleep(delay).await;
+        let _ = child.kill();
+        let _ = child.wait();
+        // The server sees the connection drop; the job (if it began) becomes INTERRUPTED.
+        let jobs = client
+            .list_import_jobs(v1::ListImportJobsRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .jobs;
+        assert!(jobs.len() <= 1, "one job for one file: {jobs:?}");
+        if let Some(job) = jobs.first() {
+            let job = job_once_ended(&mut client, job.id).await;
+            if job.status() == v1::JobStatus::Succeeded {
+                break;
+            }
+            assert_eq!(job.status(), v1::JobStatus::Interrupted, "round {round}: {job:?}");
+            assert_eq!(
+                job.rows_created,
+                count(&mut client, Module::Customers).await,
+                "round {round}"
+            );
+        }
+    }
+    let mut last = import(&server);
+    let out = tokio::task::spawn_blocking(move || {
+        use harness::OutputWithin;
+        last.output_within()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        harness::stderr(&out)
+    );
+    assert!(stdout(&out).contains("job 1: succeeded"), "{}", stdout(&out));
+    let job = job_once_ended(&mut client, 1).await;
+    assert_eq!(
+        (job.rows_created, job.rows_skipped, job.rows_failed),
+        (60_000, 0, 0),
+        "{job:?}"
+    );
+    assert_eq!(
+        count(&mut client, Module::Customers).await,
+        60_000,
+        "every row exactly once"
+    );
+    eprintln!("{} attempts", job.attempts);
 }
