@@ -191,14 +191,10 @@ pub(super) fn finish(
     );
 }
 
-/// Ends a job whose pipeline panicked, with `Completed` unless it was sent: INTERRUPTED if
-/// batches were committed (the job row holds exactly their counts), FAILED with INTERNAL if not.
+/// Ends a job whose pipeline panicked (or never started), with `Completed` unless it was sent:
+/// INTERRUPTED if batches were committed (the job row holds exactly their counts), FAILED with
+/// INTERNAL if not. `message` is the job's error message.
 pub(super) fn crashed(job: &Job, events: &Events, message: &str, started: Instant) {
-    tracing::error!(
-        job = job.id,
-        panic = message,
-        "the import pipeline panicked; the job is ended"
-    );
     if events.is_complete() {
         return;
     }
@@ -218,9 +214,7 @@ pub(super) fn crashed(job: &Job, events: &Events, message: &str, started: Instan
         file_size: None,
         sha256: None,
         error_code: Some(ErrorCode::Internal),
-        error_message: Some(format!(
-            "the import crashed (a bug in dataport, please report it): {message}"
-        )),
+        error_message: Some(message.to_owned()),
     };
     record_and_complete(job, events, &finish, started, (0, 0), None);
 }

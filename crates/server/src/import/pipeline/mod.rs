@@ -44,13 +44,25 @@ pub fn run(job: Job, events: Events, input: Input) {
         run_to_end(&job, &events, &input, started)
     }));
     if let Err(panic) = ran {
+        let message = dataport_plugin_sdk::ffi::panic_message(&*panic);
+        tracing::error!(job = job.id, panic = %message, "the import pipeline panicked; the job is ended");
         finish::crashed(
             &job,
             &events,
-            &dataport_plugin_sdk::ffi::panic_message(&*panic),
+            &format!("the import crashed (a bug in dataport, please report it): {message}"),
             started,
         );
     }
+}
+
+/// Ends a job whose pipeline could not even start (no thread to run it on).
+pub fn could_not_start(job: &Job, events: &Events, error: &std::io::Error) {
+    finish::crashed(
+        job,
+        events,
+        &format!("the server could not start a thread for this import ({error}); it is out of threads or memory, try again later"),
+        Instant::now(),
+    );
 }
 
 fn run_to_end(job: &Job, events: &Events, input: &Input, started: Instant) {
