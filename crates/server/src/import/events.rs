@@ -9,8 +9,14 @@ use dataport_proto::v1::{self, import_event::Event};
 use tokio::sync::mpsc;
 use tonic::Status;
 
-/// Events buffered between the pipeline and the client.
-pub const EVENT_QUEUE: usize = 256;
+/// Events buffered between the pipeline and the client: room for every row error event of the
+/// default cap (1 000), so a client that reads nothing until it has sent its file still gets
+/// them all; beyond the queue they are counted (`row_errors_not_sent`) and persisted.
+pub const EVENT_QUEUE: usize = 1_100;
+/// Room in the queue kept for the few events that must arrive (Accepted, HeaderMapped, Preview,
+/// a job-level RowError, Completed: at most five), so sending them never waits for a client
+/// that is not reading yet.
+const RESERVED: usize = 8;
 /// How often a running import reports progress at the least.
 pub const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
@@ -117,6 +123,9 @@ pub struct Events {
     started: Instant,
     /// Set once `Completed` is on its way: the ticker sends nothing after it.
     closed: Arc<Mutex<bool>>,
+    /// A Progress is queued and not yet taken by the client: the next one waits, so the queue
+    /// holds at most one, and the client always gets the latest counts.
+    progress_queued: Arc<AtomicBool>,
 }
 
 impl Events {
@@ -128,7 +137,23 @@ impl Events {
             bytes,
             started,
             closed: Arc::new(Mutex::new(false)),
+            progress_queued: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Marks a Progress as taken by the client; the response stream calls it for each event.
+    pub fn taken(progress_queued: &AtomicBool, event: &Result<v1::ImportEvent, Status>) {
+        if let Ok(v1::ImportEvent {
+            event: Some(Event::Progress(_)),
+        }) = event
+        {
+            progress_queued.store(false, Ordering::Release);
+        }
+    }
+
+    /// The flag [`Events::taken`] clears, for the response stream.
+    pub fn progress_flag(&self) -> Arc<AtomicBool> {
+        self.progress_queued.clone()
     }
 
     /// The raw sender, for the first event, sent from the runtime.
@@ -144,8 +169,35 @@ impl Events {
         &self.cancel
     }
 
-    /// Sends from a blocking thread, waiting while the client catches up. `false` (and the job
-    /// cancelled) if the client is gone.
+    /// Sends an event that may be left out (Progress, a row's RowError) if the client is not
+    /// taking events now: a client that sends its whole file before it reads never stalls the
+    /// job. `false` if it was not sent (the caller counts it; a later Progress replaces it).
+    pub fn offer(&self, event: Event) -> bool {
+        if self.tx.capacity() <= RESERVED {
+            return false;
+        }
+        let progress = matches!(event, Event::Progress(_));
+        if progress && self.progress_queued.swap(true, Ordering::AcqRel) {
+            // The client has not taken the last one yet: it will read fresher counts later.
+            return false;
+        }
+        match self.tx.try_send(Ok(v1::ImportEvent { event: Some(event) })) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if progress {
+                    self.progress_queued.store(false, Ordering::Release);
+                }
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.cancel.interrupt("the client closed the import stream");
+                false
+            }
+        }
+    }
+
+    /// Sends one of the few events that must arrive (see [`RESERVED`]), from a blocking
+    /// thread. `false` (and the job interrupted) if the client is gone.
     pub fn send(&self, event: Event) -> bool {
         let ok = self
             .tx
@@ -199,9 +251,7 @@ impl Events {
                     break;
                 }
                 // Never wait while holding the lock: a full queue just skips this tick.
-                let _ = events.tx.try_send(Ok(v1::ImportEvent {
-                    event: Some(events.progress()),
-                }));
+                let _ = events.offer(events.progress());
             }
         });
     }

@@ -201,6 +201,7 @@ pub async fn start(
         }
     };
     let events = Events::new(tx, cancel.clone(), bytes, Instant::now());
+    let progress_queued = events.progress_flag();
     if let Some(resume) = resume {
         events.counters().start_at(&resume.counts);
     }
@@ -261,6 +262,7 @@ pub async fn start(
     let delivering = ctx.inflight.enter();
     Ok(Box::pin(ReceiverStream::new(rx).map(move |event| {
         let _ = &delivering;
+        Events::taken(&progress_queued, &event);
         event
     })))
 }

@@ -71,7 +71,7 @@ pub(super) fn write_batches(job: &Job, events: &Events, batches: Receiver<Checke
             return Err(Box::new((tally, failure)));
         }
         writer.tally.write_busy += busy.elapsed();
-        events.send(events.progress());
+        events.offer(events.progress());
         // A dry run commits nothing: its job row shows progress from time to time instead.
         if matches!(writer.target, Target::DryRun)
             && last_saved.elapsed() >= std::time::Duration::from_secs(1)
@@ -351,9 +351,10 @@ impl Writer<'_> {
                     // The row's cells ride with its first error only.
                     row_data: if i == 0 { row_data.clone() } else { None },
                 };
-                if self.sent < limits.max_row_error_events {
+                if self.sent < limits.max_row_error_events
+                    && self.events.offer(Event::RowError(row_error_to_proto(&record)))
+                {
                     self.sent += 1;
-                    self.events.send(Event::RowError(row_error_to_proto(&record)));
                 } else {
                     self.tally.errors_not_sent += 1;
                 }
