@@ -1162,7 +1162,9 @@ async fn six_hundred_idle_imports_never_delay_health_or_counts() {
     for i in 0..600 {
         let client = &mut clients[i % 6];
         let (tx, rx) = tokio::sync::mpsc::channel(1);
-        tx.send(Import::new(Module::Customers, "idle.csv").spec(0)).await.unwrap();
+        tx.send(Import::new(Module::Customers, "idle.csv").spec(0))
+            .await
+            .unwrap();
         let mut stream = client
             .import(tokio_stream::wrappers::ReceiverStream::new(rx))
             .await
@@ -1227,7 +1229,11 @@ async fn a_client_that_sends_everything_before_reading_never_deadlocks() {
         "--error-rate",
         "0.05",
     ]);
-    assert!(generated.status.success(), "{}", crate::harness::stderr(&generated));
+    assert!(
+        generated.status.success(),
+        "{}",
+        crate::harness::stderr(&generated)
+    );
     let bytes = std::fs::read(&file).unwrap();
     let channel = tonic::transport::Endpoint::from_shared(server.url())
         .unwrap()
@@ -1281,5 +1287,58 @@ async fn a_client_that_sends_everything_before_reading_never_deadlocks() {
     // Counts stay exact; what was not sent as an event is counted (and persisted).
     assert_eq!(row_errors, 1_000, "the first 1 000 row errors fit the queue");
     assert!(report.row_errors_not_sent > 0, "{report:?}");
-    assert_eq!(count(&mut server.client(&server.admin_token()).await, Module::Customers).await, job.rows_created);
+    assert_eq!(
+        count(&mut server.client(&server.admin_token()).await, Module::Customers).await,
+        job.rows_created
+    );
+}
+
+/// On SQLite an all-or-nothing upload is received whole before its job takes the single
+/// writer: a client that pauses mid-upload does not hold up another import.
+#[tokio::test]
+async fn a_slow_all_or_nothing_upload_does_not_hold_the_sqlite_writer() {
+    let server = TestServer::start_in(tempfile::tempdir().unwrap(), &["--import-batch-rows", "500"]);
+    let mut client = server.client(&server.admin_token()).await;
+    let (tx, mut stream, bytes) = open_import_of_20k(&mut client, "A", true).await;
+    let (first, rest) = bytes.split_at(bytes.len() / 2);
+    tx.send(v1::ImportRequest {
+        message: Some(v1::import_request::Message::Chunk(first.to_vec())),
+    })
+    .await
+    .unwrap();
+    // Half the file is in (thousands of rows, several batches' worth); the client pauses.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let mut other = server.client(&server.admin_token()).await;
+    let small = csv(
+        Module::Customers,
+        &rows(&[customer("OTHER1"), customer("OTHER2")]),
+    );
+    let done = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        import(&mut other, &Import::new(Module::Customers, "other.csv"), &small),
+    )
+    .await
+    .expect("another import does not wait for the paused all-or-nothing upload");
+    assert_eq!(done.status(), v1::JobStatus::Succeeded);
+    // The paused client finishes; its import commits as a whole.
+    for part in rest.chunks(256 * 1024) {
+        tx.send(v1::ImportRequest {
+            message: Some(v1::import_request::Message::Chunk(part.to_vec())),
+        })
+        .await
+        .unwrap();
+    }
+    drop(tx);
+    let mut report = None;
+    while let Some(Ok(event)) = crate::support::next_within(&mut stream, "Completed").await {
+        if let Some(v1::import_event::Event::Completed(c)) = event.event {
+            report = c.report;
+        }
+    }
+    let report = report.expect("Completed");
+    assert_eq!(
+        (report.status(), report.rows_created),
+        (v1::JobStatus::Succeeded, 20_000)
+    );
+    assert_eq!(count(&mut client, Module::Customers).await, 20_002);
 }

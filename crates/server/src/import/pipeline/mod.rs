@@ -60,7 +60,9 @@ pub fn could_not_start(job: &Job, events: &Events, error: &std::io::Error) {
     finish::crashed(
         job,
         events,
-        &format!("the server could not start a thread for this import ({error}); it is out of threads or memory, try again later"),
+        &format!(
+            "the server could not start a thread for this import ({error}); it is out of threads or memory, try again later"
+        ),
         Instant::now(),
     );
 }

@@ -54,14 +54,20 @@ fn open_reader(job: &Job, input: &Input) -> Result<Box<dyn Reader>, Failure> {
     match input {
         Input::Records(stream) => Ok(Box::new(stream.clone())),
         Input::File { chosen, upload } => {
-            let source: Box<dyn ByteSource> = if chosen.plugin.descriptor().capabilities.needs_seek {
-                match upload.spool() {
-                    Ok(file) => Box::new(file),
-                    Err(e) => return Err(plugin_failure(PluginError::io(e.to_string()), job, input)),
-                }
-            } else {
-                Box::new(upload.clone())
-            };
+            // An all-or-nothing import holds SQLite's single writer from its first batch to
+            // its end: the upload is received whole first, so a slow client never holds it.
+            let holds_the_writer = job.on_error == dataport_core::OnError::AllOrNothing
+                && !job.dry_run
+                && job.store.backend() == dataport_store::Backend::Sqlite;
+            let source: Box<dyn ByteSource> =
+                if chosen.plugin.descriptor().capabilities.needs_seek || holds_the_writer {
+                    match upload.spool() {
+                        Ok(file) => Box::new(file),
+                        Err(e) => return Err(plugin_failure(PluginError::io(e.to_string()), job, input)),
+                    }
+                } else {
+                    Box::new(upload.clone())
+                };
             chosen
                 .plugin
                 .open_reader(&chosen.format, &job.options, source)
