@@ -155,6 +155,16 @@ impl TestServer {
     /// A server on `backend` (PostgreSQL in a schema of its own); `None` when PostgreSQL is not
     /// configured outside CI.
     pub fn start_on(backend: Backend, extra: &[&str]) -> Option<TestServer> {
+        Self::start_on_through(backend, None, extra)
+    }
+
+    /// [`TestServer::start_on`] PostgreSQL, connecting through `proxy` (host:port) instead of
+    /// the database's own address.
+    pub fn start_on_through(
+        backend: Backend,
+        proxy: Option<SocketAddr>,
+        extra: &[&str],
+    ) -> Option<TestServer> {
         let dir = tempfile::tempdir().expect("temp dir");
         match backend {
             Backend::Sqlite => Some(Self::start_in(dir, extra)),
@@ -171,7 +181,10 @@ impl TestServer {
                     &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"),
                 );
                 let sep = if base.contains('?') { '&' } else { '?' };
-                let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+                let mut url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+                if let Some(proxy) = proxy {
+                    url = url.replacen(&crate::faults::host_port(&base), &proxy.to_string(), 1);
+                }
                 let mut args = vec!["--database-url", url.as_str()];
                 args.extend_from_slice(extra);
                 let mut server = Self::start_in(dir, &args);

@@ -1013,7 +1013,7 @@ pub(crate) async fn open_import_of_20k(
 }
 
 /// [`open_import_of_20k`] with an `ImportSpec.request_id` (empty: none).
-async fn open_keyed_import_of_20k(
+pub(crate) async fn open_keyed_import_of_20k(
     client: &mut dataport_client::AuthedClient,
     prefix: &str,
     all_or_nothing: bool,

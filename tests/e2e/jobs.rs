@@ -501,3 +501,96 @@ async fn killing_the_cli_and_running_it_again_imports_every_row_exactly_once() {
     );
     eprintln!("{} attempts", job.attempts);
 }
+
+/// A PostgreSQL restart in the middle of an import (every connection cut, new ones refused for
+/// 3 s): the job ends INTERRUPTED with exactly what was committed (or rides it out), the server
+/// reconnects by itself, and the same import again finishes with every row exactly once.
+// Multi-threaded: the proxy must keep accepting while the harness blocks on a server start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(dataport_postgres_tests),
+    ignore = "set DATAPORT_TEST_DATABASE_URL to run the PostgreSQL tests"
+)]
+async fn a_postgres_restart_mid_import_interrupts_exactly_and_the_import_resumes() {
+    let base = harness::postgres_url().expect("PostgreSQL configured");
+    let proxy = crate::faults::PostgresProxy::start(crate::faults::host_port(&base)).await;
+    let server = TestServer::start_on_through(
+        Backend::Postgres,
+        Some(proxy.addr),
+        &["--import-batch-rows", "500", "--job-lease-secs", "2"],
+    )
+    .expect("PostgreSQL configured");
+    let mut client = server.client(&server.admin_token()).await;
+    let key = "pg-restart";
+    let (tx, mut stream, bytes) = crate::import::open_keyed_import_of_20k(&mut client, "P", false, key).await;
+    let whole = bytes.clone();
+    let sender = tokio::spawn(async move {
+        for chunk in bytes.chunks(8 * 1024) {
+            let message = v1::ImportRequest {
+                message: Some(v1::import_request::Message::Chunk(chunk.to_vec())),
+            };
+            if tx.send(message).await.is_err() {
+                break;
+            }
+            // Slow enough for the restart to land mid-import.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    let mut job_id = 0;
+    let mut restarted = false;
+    let mut first = None;
+    while let Some(event) = crate::support::next_within(&mut stream, "the next import event").await {
+        let Ok(event) = event else { break };
+        match event.event {
+            Some(v1::import_event::Event::Accepted(a)) => job_id = a.job_id,
+            Some(v1::import_event::Event::Progress(p)) if !restarted && p.rows_ok >= 3_000 => {
+                proxy.restart(Duration::from_secs(3));
+                restarted = true;
+            }
+            Some(v1::import_event::Event::Completed(c)) => first = c.report,
+            _ => {}
+        }
+    }
+    sender.abort();
+    assert!(restarted, "the import ended before the restart");
+    // Once the database is back, the job is no longer RUNNING (ended, or swept when its lease
+    // expired) and its report equals the database.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let job = job_once_ended(&mut client, job_id).await;
+    eprintln!(
+        "after the restart: {:?} ({:?}), first report {:?}",
+        job.status(),
+        job.error_message,
+        first.map(|r| r.status())
+    );
+    assert_eq!(
+        job.rows_created,
+        count(&mut client, Module::Customers).await,
+        "{job:?}"
+    );
+    if job.status() != v1::JobStatus::Succeeded {
+        assert_eq!(job.status(), v1::JobStatus::Interrupted, "{job:?}");
+        let (tx, mut stream, _) = crate::import::open_keyed_import_of_20k(&mut client, "P", false, key).await;
+        for chunk in whole.chunks(256 * 1024) {
+            tx.send(v1::ImportRequest {
+                message: Some(v1::import_request::Message::Chunk(chunk.to_vec())),
+            })
+            .await
+            .unwrap();
+        }
+        drop(tx);
+        let report = completed(&mut stream).await;
+        assert_eq!(
+            (report.id, report.status()),
+            (job_id, v1::JobStatus::Succeeded),
+            "{report:?}"
+        );
+    }
+    let job = job_once_ended(&mut client, job_id).await;
+    assert_eq!((job.rows_created, job.rows_skipped), (20_000, 0), "{job:?}");
+    assert_eq!(
+        count(&mut client, Module::Customers).await,
+        20_000,
+        "every row exactly once"
+    );
+}

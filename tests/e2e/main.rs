@@ -15,6 +15,8 @@ mod cli;
 mod export;
 // The Import RPC: rules and error codes, modes, all-or-nothing, dry runs, limits, cancellation.
 mod import;
+// Fault injection: a TCP proxy that cuts PostgreSQL's connections (a database restart).
+mod faults;
 // Jobs beyond their stream: CancelImport, WatchImport, graceful shutdown, replica leases.
 mod jobs;
 // Record streams and `dataport migrate` between two servers.

@@ -32,8 +32,9 @@ pub fn spawn(store: Store, running: RunningImports) {
         loop {
             ticks.tick().await;
             let store = store.clone();
+            let ids = running.ids();
             let keep = tokio::task::spawn_blocking(move || {
-                let cancels = store.renew_leases()?;
+                let cancels = store.renew_leases(&ids)?;
                 let swept = store.sweep_expired_leases(LEASE_EXPIRED)?;
                 Ok::<_, dataport_store::StoreError>((cancels, swept))
             })

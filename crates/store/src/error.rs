@@ -42,7 +42,7 @@ impl From<DieselError> for StoreError {
     fn from(error: DieselError) -> Self {
         match error {
             DieselError::DatabaseError(kind, info) => {
-                let message = info.message().to_owned();
+                let message = info.message().trim().to_owned();
                 match kind {
                     DatabaseErrorKind::UniqueViolation => StoreError::UniqueViolation {
                         what: format!("a record with the same key already exists ({message})"),
@@ -55,6 +55,9 @@ impl From<DieselError> for StoreError {
                         StoreError::Connection(format!("the database connection was closed: {message}"))
                     }
                     _ if is_busy_message(&message) => StoreError::Busy(message),
+                    _ if is_connection_lost_message(&message) => {
+                        StoreError::Connection(format!("the database connection was lost: {message}"))
+                    }
                     _ => StoreError::Database(message),
                 }
             }
@@ -69,6 +72,22 @@ impl From<DieselError> for StoreError {
 
 /// SQLite reports SQLITE_BUSY/SQLITE_LOCKED only through its message; PostgreSQL's lock
 /// timeouts and deadlocks are retryable in the same way.
+/// libpq reports a connection that broke mid-query (a restart, a cut network) with these, as
+/// an error of unknown kind.
+fn is_connection_lost_message(message: &str) -> bool {
+    [
+        "server closed the connection unexpectedly",
+        "SSL SYSCALL error",
+        "could not receive data from server",
+        "could not send data to server",
+        "no connection to the server",
+        "terminating connection",
+        "connection to server",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+}
+
 fn is_busy_message(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     m.contains("database is locked")

@@ -429,23 +429,31 @@ struct RenewedLease {
     id: i64,
 }
 
-/// Renews the leases of this owner's RUNNING jobs; returns the ids of those whose cancel was
-/// requested (from any replica). A job row locked by its own batch transaction is skipped, not
-/// waited for: that batch renews it as it commits. PostgreSQL only (SQLite has one server).
-pub(crate) fn renew_leases(conn: &mut Conn<'_>, lease: &JobLease) -> Result<Vec<i64>> {
+/// Renews the leases of `ids`, the jobs this owner runs now; returns the ids of those whose
+/// cancel was requested (from any replica). A job of this owner that is RUNNING in the database
+/// but no longer runs here (its end could not be recorded: the database was away) is not
+/// renewed, so its lease expires and a sweep interrupts it. A job row locked by its own batch
+/// transaction is skipped, not waited for: that batch renews it as it commits. PostgreSQL only
+/// (SQLite has one server).
+pub(crate) fn renew_leases(conn: &mut Conn<'_>, lease: &JobLease, ids: &[i64]) -> Result<Vec<i64>> {
     let Conn::Postgres(c) = conn else {
         return Ok(Vec::new());
     };
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     let query = format!(
         "UPDATE import_jobs SET lease_expires_ms = ({now} + {ms}) \
-         WHERE id IN (SELECT id FROM import_jobs WHERE owner = $1 AND status = 'running' \
-                      FOR UPDATE SKIP LOCKED) \
+         WHERE id IN (SELECT id FROM import_jobs WHERE owner = $1 AND status = '{running}' \
+                      AND id = ANY($2) FOR UPDATE SKIP LOCKED) \
          RETURNING id",
         now = db_now_ms(Backend::Postgres),
         ms = lease.millis(),
+        running = JobStatus::Running.as_str(),
     );
     let renewed: Vec<RenewedLease> = diesel::sql_query(query)
         .bind::<Text, _>(&lease.owner)
+        .bind::<diesel::sql_types::Array<BigInt>, _>(ids)
         .load(&mut **c)?;
     let mine: Vec<i64> = renewed.into_iter().map(|r| r.id).collect();
     let query = import_cancel_requests::table
@@ -468,12 +476,14 @@ pub(crate) fn sweep_expired_leases(conn: &mut Conn<'_>, reason: &str) -> Result<
         return Ok(Vec::new());
     };
     let query = format!(
-        "UPDATE import_jobs SET status = 'interrupted', error_message = $1, \
+        "UPDATE import_jobs SET status = '{interrupted}', error_message = $1, \
              finished_at = (clock_timestamp() AT TIME ZONE 'UTC'), lease_expires_ms = NULL \
-         WHERE id IN (SELECT id FROM import_jobs WHERE status = 'running' \
+         WHERE id IN (SELECT id FROM import_jobs WHERE status = '{running}' \
                       AND lease_expires_ms < {now} FOR UPDATE SKIP LOCKED) \
          RETURNING id",
         now = db_now_ms(Backend::Postgres),
+        running = JobStatus::Running.as_str(),
+        interrupted = JobStatus::Interrupted.as_str(),
     );
     let swept: Vec<SweptJob> = diesel::sql_query(query).bind::<Text, _>(reason).load(&mut **c)?;
     Ok(swept.into_iter().map(|r| r.id).collect())

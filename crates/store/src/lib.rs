@@ -270,14 +270,14 @@ impl Store {
         self.with_writer(|c| jobs::finish_job(c, id, &self.inner.lease, finish))
     }
 
-    /// Renews the leases of the RUNNING jobs this store owns; returns the ids of those whose
-    /// cancel was requested. PostgreSQL only: a SQLite database has one server, which marks
-    /// its leftovers at start-up instead.
-    pub fn renew_leases(&self) -> Result<Vec<i64>> {
+    /// Renews the leases of `running`, the jobs this store runs now; returns the ids of those
+    /// whose cancel was requested. PostgreSQL only: a SQLite database has one server, which
+    /// marks its leftovers at start-up instead.
+    pub fn renew_leases(&self, running: &[i64]) -> Result<Vec<i64>> {
         if self.inner.backend == Backend::Sqlite {
             return Ok(Vec::new());
         }
-        self.with_writer(|c| jobs::renew_leases(c, &self.inner.lease))
+        self.with_writer(|c| jobs::renew_leases(c, &self.inner.lease, running))
     }
 
     /// Marks INTERRUPTED (with `reason`) every RUNNING job whose lease expired on the

@@ -795,7 +795,7 @@ fn postgres_expired_leases_are_swept_once_and_the_old_owner_stops() {
     // Renewing keeps the short lease alive past its duration.
     for _ in 0..4 {
         std::thread::sleep(Duration::from_millis(150));
-        assert!(short.renew_leases().unwrap().is_empty());
+        assert!(short.renew_leases(&[job.id]).unwrap().is_empty());
         assert!(survivor.sweep_expired_leases("lease expired").unwrap().is_empty());
     }
     // Its owner stops renewing (killed): the next sweep interrupts it, exactly once.
@@ -866,5 +866,18 @@ fn postgres_expired_leases_are_swept_once_and_the_old_owner_stops() {
     assert_eq!(
         survivor.sweep_expired_leases("lease expired").unwrap(),
         vec![busy.id]
+    );
+
+    // A job RUNNING in the database that no longer runs in its owner (its end could not be
+    // recorded) is not renewed with the owner's other jobs: it expires and is swept.
+    let live = short.create_job(&new_job(Module::Customers, "t")).unwrap();
+    let orphan = short.create_job(&new_job(Module::Customers, "t")).unwrap();
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(150));
+        short.renew_leases(&[live.id]).unwrap();
+    }
+    assert_eq!(
+        survivor.sweep_expired_leases("lease expired").unwrap(),
+        vec![orphan.id]
     );
 }

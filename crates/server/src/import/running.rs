@@ -74,6 +74,11 @@ impl RunningImports {
         state.jobs.len()
     }
 
+    /// The ids of the jobs running now.
+    pub fn ids(&self) -> Vec<i64> {
+        self.state().jobs.keys().copied().collect()
+    }
+
     /// Jobs running now.
     pub fn count(&self) -> usize {
         self.state().jobs.len()
