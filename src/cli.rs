@@ -128,6 +128,16 @@ pub struct MigrateArgs {
     /// File holding the target's token [default: ./dataport.token].
     #[arg(long, env = "DATAPORT_TO_TOKEN_FILE", value_name = "FILE")]
     pub to_token_file: Option<PathBuf>,
+    /// Idempotency key prefix: each module's import gets request_id PREFIX-MODULE [default:
+    /// derived from --from, --to and --mode]. Running the same migration again resumes a
+    /// module that was interrupted and replays the report of one that ended; pass a new
+    /// prefix to copy again.
+    #[arg(long, value_name = "PREFIX")]
+    pub request_id: Option<String>,
+    /// On a lost connection, UNAVAILABLE or an interrupted module, retry it this many times
+    /// with backoff (1, 2, 4… s), resuming the same job.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub retries: u32,
 }
 
 #[derive(Debug, Args)]

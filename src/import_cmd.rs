@@ -215,7 +215,7 @@ impl Attempt {
 
 /// Whether a failed attempt may be retried: the connection or the server went away, or (once
 /// resuming) the server has not yet noticed that the previous stream is gone.
-fn retryable(error: &anyhow::Error, resuming: bool) -> bool {
+pub(crate) fn retryable(error: &anyhow::Error, resuming: bool) -> bool {
     let Some(call) = error.chain().find_map(|e| e.downcast_ref::<crate::CallFailed>()) else {
         return false;
     };

@@ -661,5 +661,14 @@ async fn migrate(args: MigrateArgs) -> Result<ExitCode> {
     let to = dataport_client::connect(&args.to, &to_token)
         .await
         .context("the target")?;
-    migrate_cmd::run(from, to, modules, args.mode.parse()?, &args.from).await
+    let plan = migrate_cmd::Plan {
+        modules,
+        mode: args.mode.parse()?,
+        from_name: args.from.clone(),
+        request_prefix: args
+            .request_id
+            .unwrap_or_else(|| migrate_cmd::derived_prefix(&args.from, &args.to, &args.mode)),
+        retries: args.retries,
+    };
+    migrate_cmd::run(from, to, plan).await
 }

@@ -25,19 +25,54 @@ struct ModuleReport {
     report: v1::ImportJob,
 }
 
-pub async fn run(
-    from: AuthedClient,
-    to: AuthedClient,
-    modules: Vec<Module>,
-    mode: ImportMode,
-    from_name: &str,
-) -> Result<ExitCode> {
-    let mut ordered = modules;
+/// What `dataport migrate` was asked to do.
+pub struct Plan {
+    pub modules: Vec<Module>,
+    pub mode: ImportMode,
+    /// The source, as named in job file names.
+    pub from_name: String,
+    /// Each module's import has request_id `PREFIX-MODULE`.
+    pub request_prefix: String,
+    pub retries: u32,
+}
+
+/// The default request_id prefix: the same migration (source, target, mode) is the same request.
+pub fn derived_prefix(from: &str, to: &str, mode: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{from}|{to}|{mode}").as_bytes());
+    format!("migrate-{}", &hex::encode(digest)[..24])
+}
+
+pub async fn run(from: AuthedClient, to: AuthedClient, plan: Plan) -> Result<ExitCode> {
+    let mut ordered = plan.modules.clone();
     ordered.sort();
     ordered.dedup();
     let mut reports = Vec::new();
     for module in ordered {
-        let report = copy_module(from.clone(), to.clone(), module, mode, from_name).await?;
+        let request_id = format!("{}-{module}", plan.request_prefix);
+        // A lost connection or an interrupted copy is retried; the target resumes the same job
+        // past its watermark (the source's export is a snapshot, ordered by code).
+        let mut retried = 0;
+        let report = loop {
+            let wait = Duration::from_secs(1 << retried.min(5)).min(Duration::from_secs(30));
+            match copy_module(from.clone(), to.clone(), module, &plan, &request_id).await {
+                Ok(r) if r.report.status() == v1::JobStatus::Interrupted && retried < plan.retries => {
+                    eprintln!(
+                        "{module}: job {} interrupted ({}); retrying in {} s",
+                        r.report.id,
+                        r.report.error_message,
+                        wait.as_secs()
+                    );
+                }
+                Ok(r) => break r,
+                Err(e) if crate::import_cmd::retryable(&e, retried > 0) && retried < plan.retries => {
+                    eprintln!("{module}: {e:#}; retrying in {} s", wait.as_secs());
+                }
+                Err(e) => return Err(e),
+            }
+            tokio::time::sleep(wait).await;
+            retried += 1;
+        };
         reports.push(report);
     }
     let mut table = Table::new([
@@ -86,9 +121,10 @@ async fn copy_module(
     mut from: AuthedClient,
     mut to: AuthedClient,
     module: Module,
-    mode: ImportMode,
-    from_name: &str,
+    plan: &Plan,
+    request_id: &str,
 ) -> Result<ModuleReport> {
+    let (mode, from_name) = (plan.mode, plan.from_name.as_str());
     let mut export = from
         .export(v1::ExportRequest {
             module: convert::module_to_proto(module) as i32,
@@ -115,6 +151,7 @@ async fn copy_module(
             format: "records".into(),
             mode: convert::import_mode_to_proto(mode) as i32,
             file_name: format!("migrate {module} from {from_name}"),
+            request_id: request_id.to_owned(),
             ..Default::default()
         })),
     })
@@ -176,6 +213,13 @@ async fn copy_module(
             event = events.next() => match event {
                 Some(event) => match event.map_err(crate::call_failed)?.event {
                     Some(v1::import_event::Event::Progress(p)) => bar.set_position(p.rows_read),
+                    Some(v1::import_event::Event::Accepted(a)) if a.resumed => bar.suspend(|| {
+                        eprintln!(
+                            "{module}: 连接中断，从第{row}条继续 / connection lost, resuming at record {row} (job {job})",
+                            row = a.resume_after_row + 1,
+                            job = a.job_id
+                        )
+                    }),
                     Some(v1::import_event::Event::Completed(c)) => report = c.report,
                     _ => {}
                 },
@@ -183,6 +227,9 @@ async fn copy_module(
             },
             result = &mut pump, if exported.is_none() => match result.context("the copy task failed")? {
                 Ok(rows) => exported = Some(rows),
+                // The target answered at once with an ended job's report (the same request
+                // ran before) and stopped reading: nothing more to copy.
+                Err(_) if report.is_some() => exported = Some(total),
                 Err((error, tx)) => {
                     bar.finish_and_clear();
                     // Cancel the import first, then let go of its sender.
@@ -198,6 +245,7 @@ async fn copy_module(
         Some(rows) => rows,
         None => match pump.await.context("the copy task failed")? {
             Ok(rows) => rows,
+            Err(_) if report.is_some() => total,
             Err((error, _)) => return Err(error.context(format!("copying {module}"))),
         },
     };

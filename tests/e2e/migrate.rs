@@ -349,3 +349,97 @@ async fn migrate_explains_a_wrong_token_for_either_side() {
         stderr(&out)
     );
 }
+
+/// kill -9 of the target in the middle of a migration, a restart, and the same `dataport
+/// migrate` again (same --request-id: the restarted target listens elsewhere): the module's job
+/// resumes past its watermark, and the copy ends with every record exactly once.
+#[tokio::test]
+async fn a_migration_cut_off_by_a_killed_target_resumes_where_it_stopped() {
+    const CUSTOMERS: usize = 60_000;
+    let source = TestServer::start();
+    let mut client = source.client(&source.admin_token()).await;
+    let (report, _) = import_records(
+        &mut client,
+        Module::Customers,
+        batches(&["code", "name", "owner"], CUSTOMERS, |i| {
+            vec![
+                text(&format!("MIG{i:07}")),
+                text(&format!("客户{i}号有限公司")),
+                text("张伟"),
+            ]
+        }),
+    )
+    .await;
+    assert_eq!(report.rows_created, CUSTOMERS as u64);
+    let target = TestServer::start_in(tempfile::tempdir().unwrap(), &["--import-batch-rows", "500"]);
+    let target_token = target.admin_token();
+    let migrate = |to: &str| {
+        let mut command = std::process::Command::new(crate::harness::dataport_bin());
+        command
+            .args(["migrate", "--from", &source.url(), "--to", to])
+            .args([
+                "--modules",
+                "customers",
+                "--request-id",
+                "fair-move",
+                "--retries",
+                "0",
+            ])
+            .env("DATAPORT_FROM_TOKEN", source.admin_token())
+            .env("DATAPORT_TO_TOKEN", &target_token)
+            .current_dir(source.dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command
+    };
+    let mut first = migrate(&target.url()).spawn().expect("spawn dataport migrate");
+    let mut copy = target.client(&target_token).await;
+    let deadline = std::time::Instant::now() + crate::harness::WAIT;
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the migration never committed a batch"
+        );
+        let jobs = copy
+            .list_import_jobs(v1::ListImportJobsRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .jobs;
+        if jobs.first().is_some_and(|j| j.rows_created > 0) {
+            assert_eq!(
+                jobs[0].status(),
+                v1::JobStatus::Running,
+                "the copy is still running"
+            );
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let dir = target.kill9();
+    let status = first.wait().expect("wait for migrate");
+    assert!(!status.success(), "the cut-off migration fails");
+
+    let target = TestServer::start_in(dir, &["--import-batch-rows", "500"]);
+    let out = migrate(&target.url()).output_within();
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(stderr(&out).contains("resuming at record"), "{}", stderr(&out));
+    let mut copy = target.client(&target_token).await;
+    assert_eq!(
+        checksum(&mut copy, Module::Customers).await,
+        checksum(&mut client, Module::Customers).await,
+        "every record exactly once"
+    );
+    let jobs = copy
+        .list_import_jobs(v1::ListImportJobsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .jobs;
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(
+        (jobs[0].status(), jobs[0].attempts),
+        (v1::JobStatus::Succeeded, 2)
+    );
+    assert_eq!(jobs[0].rows_created, CUSTOMERS as u64);
+}
