@@ -264,8 +264,21 @@ async fn replicas_share_jobs_through_leases() {
     assert_eq!(response.job.unwrap().status(), v1::JobStatus::Cancelled);
     assert_eq!(completed(&mut stream).await.status(), v1::JobStatus::Cancelled);
 
-    // kill -9 of the first replica: the second one interrupts its job.
-    let (job_id, _tx, _stream) = start_and_go_quiet(&mut on_first).await;
+    // kill -9 of the first replica in the middle of an import: the second one interrupts its
+    // job, and the same import through the survivor resumes it.
+    let lines: Vec<Vec<String>> = (0..20_000).map(|i| customer(&format!("H{i:06}"))).collect();
+    let bytes = csv(Module::Customers, &rows(&lines));
+    let request = Import::new(Module::Customers, "replicas.csv").request_id("replica-move");
+    let (accepted, mut stream, _quiet) = send(&mut on_first, &request, &bytes, bytes.len() / 2)
+        .await
+        .unwrap();
+    let job_id = accepted.job_id;
+    // Wait until batches are committed, then kill.
+    while let Some(Ok(event)) = crate::support::next_within(&mut stream, "Progress").await {
+        if matches!(event.event, Some(v1::import_event::Event::Progress(p)) if p.rows_ok >= 5_000) {
+            break;
+        }
+    }
     let killed = Instant::now();
     let _dir = first.kill9();
     let job = job_once_ended(&mut on_second, job_id).await;
@@ -275,6 +288,22 @@ async fn replicas_share_jobs_through_leases() {
     assert_eq!(job.status(), v1::JobStatus::Interrupted, "{job:?}");
     assert!(job.error_message.contains("lease"), "{}", job.error_message);
     assert_eq!(job.rows_created, count(&mut on_second, Module::Customers).await);
+    assert!(job.rows_created > 0, "{job:?}");
+
+    let (resumed, mut stream, tx) = send(&mut on_second, &request, &bytes, bytes.len()).await.unwrap();
+    drop(tx);
+    assert_eq!((resumed.job_id, resumed.resumed), (job_id, true));
+    let report = completed(&mut stream).await;
+    assert_eq!(
+        (report.status(), report.rows_created, report.attempts),
+        (v1::JobStatus::Succeeded, 20_000, 2),
+        "{report:?}"
+    );
+    assert_eq!(
+        count(&mut on_second, Module::Customers).await,
+        20_000,
+        "every row exactly once"
+    );
 }
 
 /// Sends `bytes` (or its first `sent` bytes, then goes quiet) as an import with `request`;
