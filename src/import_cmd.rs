@@ -112,7 +112,7 @@ pub async fn run(mut client: AuthedClient, request: ImportRequest) -> Result<Exi
         let wait = Duration::from_secs(1 << retried.min(5)).min(Duration::from_secs(30));
         match error {
             Some(e) => eprintln!(
-                "{e:#}; retrying in {} s ({} of {})",
+                "connection lost ({e:#}); retrying in {} s ({} of {})",
                 wait.as_secs(),
                 retried + 1,
                 request.retries
@@ -507,6 +507,15 @@ pub(crate) fn print_job(job: &v1::ImportJob) {
         (
             "watermark",
             format!("row {} (the last source row whose fate is final)", job.watermark),
+        ),
+        ("request", job.request_id.clone()),
+        (
+            "attempts",
+            if job.attempts > 1 {
+                format!("{} (resumed {} times)", job.attempts, job.attempts - 1)
+            } else {
+                String::new()
+            },
         ),
     ];
     for (label, value) in lines {
