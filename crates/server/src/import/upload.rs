@@ -46,6 +46,9 @@ pub enum UploadFailure {
     TooLarge { limit: u64 },
     /// What arrived is not what the spec declared (size or sha256): truncated or corrupted.
     Mismatch(String),
+    /// Fewer bytes arrived than the spec declared: the upload was cut short, as when a
+    /// connection breaks off; the job is resumable.
+    Short(String),
     /// The client went away or sent something broken.
     Broken(String),
 }
@@ -132,20 +135,25 @@ impl Upload {
 
 impl Inner {
     /// How the complete upload differs from what the spec declared, if it does.
-    fn mismatch(&self, received: u64) -> Option<String> {
-        if let Some(size) = self.declared.size
-            && size != received
-        {
-            return Some(format!(
-                "the ImportSpec declared {size} bytes but {received} arrived: the upload was cut short or padded; send the whole file again with its exact size"
-            ));
+    fn mismatch(&self, received: u64) -> Option<UploadFailure> {
+        if let Some(size) = self.declared.size {
+            if received < size {
+                return Some(UploadFailure::Short(format!(
+                    "the ImportSpec declared {size} bytes but only {received} arrived: the upload was cut short; send the file again (the same request_id resumes the job)"
+                )));
+            }
+            if received > size {
+                return Some(UploadFailure::Mismatch(format!(
+                    "the ImportSpec declared {size} bytes but {received} arrived: declare the file's exact size"
+                )));
+            }
         }
         let sha256 = self.declared.sha256.as_deref()?;
         let actual = hex::encode(self.hasher.clone().finalize());
         (sha256 != actual).then(|| {
-            format!(
+            UploadFailure::Mismatch(format!(
                 "the ImportSpec declared sha256 {sha256} but the bytes that arrived hash to {actual}: the upload was corrupted; send the file again"
-            )
+            ))
         })
     }
 }
@@ -160,7 +168,9 @@ impl Read for Upload {
                     UploadFailure::TooLarge { limit } => {
                         format!("the upload is larger than the {limit}-byte limit")
                     }
-                    UploadFailure::Broken(why) | UploadFailure::Mismatch(why) => why.clone(),
+                    UploadFailure::Broken(why) | UploadFailure::Mismatch(why) | UploadFailure::Short(why) => {
+                        why.clone()
+                    }
                 }));
             }
             if inner.pos < inner.current.len() {
@@ -188,7 +198,7 @@ impl Read for Upload {
                 None => {
                     inner.ended = true;
                     let received = bytes.load(Ordering::Relaxed);
-                    inner.failure = inner.mismatch(received).map(UploadFailure::Mismatch);
+                    inner.failure = inner.mismatch(received);
                 }
             }
         }
@@ -272,7 +282,7 @@ mod tests {
             assert_eq!(read.is_ok(), ok, "{declared:?}: {read:?}");
             if !ok {
                 assert!(
-                    matches!(upload.failure(), Some(UploadFailure::Mismatch(m)) if m.contains("declared"))
+                    matches!(upload.failure(), Some(UploadFailure::Mismatch(m) | UploadFailure::Short(m)) if m.contains("declared"))
                 );
             }
         }

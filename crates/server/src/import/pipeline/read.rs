@@ -24,6 +24,13 @@ fn plugin_failure(error: PluginError, job: &Job, input: &Input) -> Failure {
         Some(UploadFailure::Mismatch(why)) => {
             return Failure::new(ErrorCode::InvalidArgument, why);
         }
+        // Cut short: resumable, like a connection that broke off.
+        Some(UploadFailure::Short(why)) => {
+            return Failure {
+                interrupts: true,
+                ..Failure::new(ErrorCode::InvalidArgument, why)
+            };
+        }
         Some(UploadFailure::Broken(why)) => {
             return Failure::new(ErrorCode::Internal, format!("upload interrupted: {why}"));
         }
