@@ -4,15 +4,18 @@
 //! the database has none, marks a SQLite database's leftover RUNNING jobs INTERRUPTED, and binds
 //! the listener; [`Server::serve`] then serves
 //! `dataport.v1.DataPort`, `grpc.health.v1.Health` and server reflection (v1 and v1alpha) until
-//! the shutdown future resolves, finishing in-flight calls first. Configuration is resolved by the
+//! the shutdown future resolves: new imports are refused, running ones get the grace, then are
+//! interrupted at a batch boundary and deliver their Completed. Configuration is resolved by the
 //! binary (flags, `DATAPORT_*` environment, TOML file) into a [`ServerConfig`].
 //!
 //! Modules: [`config`] (defaults and the TOML file), [`auth`] (bearer tokens and permissions),
 //! [`bootstrap`] (first-start admin token), [`error`] (the one mapping to
 //! `tonic::Code` and the `google.rpc.Status` details), [`service`] (the table of RPC handlers),
-//! [`import`] (the Import RPC and its pipeline), [`export`] (exports, templates, error files),
-//! `jobs` (job reports), [`report`] (jobs and row errors as proto messages), `stream` (the
-//! streaming response type).
+//! [`import`] (the Import RPC, its pipeline, idempotency keys and the registry of running
+//! jobs), [`export`] (exports, templates, error files), `jobs` (job reports, CancelImport,
+//! WatchImport), [`leases`] (renewing and sweeping job leases on PostgreSQL), [`report`] (jobs
+//! and row errors as proto messages), `stream` (the streaming response type), `threads`
+//! (threads of their own for long blocking work).
 
 pub mod auth;
 pub mod bootstrap;
@@ -27,6 +30,7 @@ pub mod leases;
 pub mod report;
 pub mod service;
 mod stream;
+mod threads;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf};
 

@@ -164,7 +164,7 @@ pub fn start_export(
     let options = writer_options(&chosen, module, &request.options, module.label_zh());
     let (tx, rx) = mpsc::channel::<Result<v1::ExportEvent, Status>>(EVENT_QUEUE);
     let store = ctx.store.clone();
-    tokio::task::spawn_blocking(move || {
+    crate::threads::spawn_long(format!("export-{module}"), move || {
         let _call = call;
         let started = Instant::now();
         let send = |event: v1::export_event::Event| {
@@ -298,7 +298,7 @@ fn start_records_export(
     use prost::Message;
     use sha2::Digest;
     let (tx, rx) = mpsc::channel::<Result<v1::ExportEvent, Status>>(EVENT_QUEUE);
-    tokio::task::spawn_blocking(move || {
+    crate::threads::spawn_long("export-records".to_owned(), move || {
         let _call = call;
         let send = |event: v1::export_event::Event| {
             tx.blocking_send(Ok(v1::ExportEvent { event: Some(event) }))
@@ -383,7 +383,7 @@ fn stream_file(
     body: impl FnOnce(&mut dyn Writer, &Chosen) -> Result<(), ServiceError> + Send + 'static,
 ) -> EventStream<v1::FileEvent> {
     let (tx, rx) = mpsc::channel::<Result<v1::FileEvent, Status>>(EVENT_QUEUE);
-    tokio::task::spawn_blocking(move || {
+    crate::threads::spawn_long("download".to_owned(), move || {
         let _call = call;
         let send =
             |event: v1::file_event::Event| tx.blocking_send(Ok(v1::FileEvent { event: Some(event) })).is_ok();

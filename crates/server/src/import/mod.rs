@@ -231,32 +231,11 @@ pub async fn start(
         store: ctx.store.clone(),
         resume,
     };
-    // The call counts as in flight, and holds its import slot, until its job has ended.
-    let held = (call, slot, registration);
-    // A thread of its own, not tokio's blocking pool: hundreds of imports waiting for their
-    // clients must never delay the short database calls of auth and unary RPCs.
-    let (hand_over, take) = std::sync::mpsc::sync_channel(1);
-    let spawned = std::thread::Builder::new()
-        .name(format!("import-{}", pipeline_job.id))
-        .spawn(move || {
-            if let Ok((job, events, input, held)) = take.recv() {
-                let _held = held;
-                pipeline::run(job, events, input);
-            }
-        });
-    match spawned {
-        Ok(_) => {
-            let _ = hand_over.send((pipeline_job, events, input, held));
-        }
-        Err(e) => {
-            tracing::error!(job = pipeline_job.id, error = %e, "cannot start an import thread");
-            tokio::task::spawn_blocking(move || {
-                let _held = held;
-                drop(input);
-                pipeline::could_not_start(&pipeline_job, &events, &e);
-            });
-        }
-    }
+    crate::threads::spawn_long(format!("import-{}", pipeline_job.id), move || {
+        // The call counts as in flight, and holds its import slot, until its job has ended.
+        let _held = (call, slot, registration);
+        pipeline::run(pipeline_job, events, input);
+    });
     // ... and the call also lasts until its stream is drained: shutdown waits for the client to
     // have its Completed, not just for the job to end.
     let delivering = ctx.inflight.enter();

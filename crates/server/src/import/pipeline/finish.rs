@@ -191,7 +191,7 @@ pub(super) fn finish(
     );
 }
 
-/// Ends a job whose pipeline panicked (or never started), with `Completed` unless it was sent:
+/// Ends a job whose pipeline panicked, with `Completed` unless it was sent:
 /// INTERRUPTED if batches were committed (the job row holds exactly their counts), FAILED with
 /// INTERNAL if not. `message` is the job's error message.
 pub(super) fn crashed(job: &Job, events: &Events, message: &str, started: Instant) {

@@ -55,18 +55,6 @@ pub fn run(job: Job, events: Events, input: Input) {
     }
 }
 
-/// Ends a job whose pipeline could not even start (no thread to run it on).
-pub fn could_not_start(job: &Job, events: &Events, error: &std::io::Error) {
-    finish::crashed(
-        job,
-        events,
-        &format!(
-            "the server could not start a thread for this import ({error}); it is out of threads or memory, try again later"
-        ),
-        Instant::now(),
-    );
-}
-
 fn run_to_end(job: &Job, events: &Events, input: &Input, started: Instant) {
     let (writer_result, reader_failure) = read_and_write(job, events, input);
     let stop = events.cancel().stop();
