@@ -443,3 +443,60 @@ async fn a_migration_cut_off_by_a_killed_target_resumes_where_it_stopped() {
     );
     assert_eq!(jobs[0].rows_created, CUSTOMERS as u64);
 }
+
+/// An all-or-nothing record stream on SQLite is received whole before its job takes the
+/// writer; it still commits as a whole, or not at all when a record fails.
+#[tokio::test]
+async fn an_all_or_nothing_record_stream_commits_as_a_whole() {
+    let server = TestServer::start();
+    let mut client = server.client(&server.admin_token()).await;
+    let stream_of = |bad: bool| {
+        let mut messages = vec![v1::ImportRequest {
+            message: Some(v1::import_request::Message::Spec(v1::ImportSpec {
+                module: dataport_client::convert::module_to_proto(Module::Customers) as i32,
+                format: "records".into(),
+                on_error: v1::OnError::AllOrNothing as i32,
+                file_name: "service".into(),
+                ..Default::default()
+            })),
+        }];
+        messages.extend(
+            batches(&["code", "name", "owner"], 5_000, |i| {
+                let owner = if bad && i == 4_321 { "" } else { "张伟" };
+                vec![
+                    text(&format!("AON{i:05}")),
+                    text(&format!("客户{i}号有限公司")),
+                    text(owner),
+                ]
+            })
+            .into_iter()
+            .map(|b| v1::ImportRequest {
+                message: Some(v1::import_request::Message::Records(b)),
+            }),
+        );
+        messages
+    };
+    for (bad, status, created) in [
+        (true, v1::JobStatus::Failed, 0),
+        (false, v1::JobStatus::Succeeded, 5_000),
+    ] {
+        let mut events = client
+            .import(tokio_stream::iter(stream_of(bad)))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut report = None;
+        while let Some(event) = crate::support::next_within(&mut events, "Completed").await {
+            if let Some(v1::import_event::Event::Completed(c)) = event.unwrap().event {
+                report = c.report;
+            }
+        }
+        let report = report.expect("Completed");
+        assert_eq!(
+            (report.status(), report.rows_created),
+            (status, created),
+            "{report:?}"
+        );
+    }
+    assert_eq!(checksum(&mut client, Module::Customers).await.0, 5_000);
+}

@@ -34,6 +34,9 @@ pub enum RecordMsg {
 
 struct Inner {
     rx: mpsc::Receiver<RecordMsg>,
+    /// The whole stream, received ahead into a temporary file (see [`RecordStream::spool`]):
+    /// read from here, length-delimited, until it is empty.
+    spooled: Option<std::io::BufReader<std::fs::File>>,
     fields: Option<Vec<String>>,
     /// A batch received while looking for the header, not yet handed out.
     pending: Option<v1::RecordBatch>,
@@ -56,6 +59,7 @@ impl RecordStream {
         let stream = RecordStream {
             inner: Arc::new(Mutex::new(Inner {
                 rx,
+                spooled: None,
                 fields: None,
                 pending: None,
                 next_row: 1,
@@ -77,6 +81,36 @@ impl RecordStream {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Receives the whole stream into a temporary file before the pipeline reads it (an
+    /// all-or-nothing import on SQLite, whose single writer must not wait for a slow client).
+    /// A broken stream is kept as the failure the reader meets after the spooled batches.
+    pub fn spool(&self) -> std::io::Result<()> {
+        use std::io::{Seek, Write};
+        let mut inner = self.lock();
+        let mut file = std::io::BufWriter::new(tempfile::tempfile()?);
+        loop {
+            match inner.rx.blocking_recv() {
+                Some(RecordMsg::Batch(batch)) => {
+                    // Framed as a 4-byte little-endian length, then the encoded batch (each is
+                    // under the message size limit).
+                    let encoded = batch.encode_to_vec();
+                    let len = u32::try_from(encoded.len()).map_err(std::io::Error::other)?;
+                    file.write_all(&len.to_le_bytes())?;
+                    file.write_all(&encoded)?;
+                }
+                Some(RecordMsg::Failed(why)) => {
+                    inner.failure = Some(why);
+                    break;
+                }
+                None => break,
+            }
+        }
+        let mut file = file.into_inner().map_err(|e| e.into_error())?;
+        file.rewind()?;
+        inner.spooled = Some(std::io::BufReader::new(file));
+        Ok(())
+    }
+
     /// Size and sha256 of the encoded batches received (the rest of the stream is drained).
     pub fn finish(&self, drain: bool) -> UploadSummary {
         let mut inner = self.lock();
@@ -93,6 +127,27 @@ impl RecordStream {
 
 /// The next batch from the stream, or `None` at its end.
 fn receive(inner: &mut Inner, bytes: &AtomicU64) -> Result<Option<v1::RecordBatch>, PluginError> {
+    if let Some(spooled) = &mut inner.spooled {
+        use std::io::Read;
+        let spool_error =
+            |e: &dyn std::fmt::Display| PluginError::io(format!("reading the spooled record stream: {e}"));
+        let mut len = [0u8; 4];
+        match spooled.read_exact(&mut len) {
+            Ok(()) => {
+                let mut encoded = vec![0u8; u32::from_le_bytes(len) as usize];
+                spooled.read_exact(&mut encoded).map_err(|e| spool_error(&e))?;
+                let batch = v1::RecordBatch::decode(encoded.as_slice()).map_err(|e| spool_error(&e))?;
+                bytes.fetch_add(encoded.len() as u64, Ordering::Relaxed);
+                inner.hasher.update(&encoded);
+                return Ok(Some(batch));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                inner.spooled = None;
+                inner.ended = inner.failure.is_none();
+            }
+            Err(e) => return Err(spool_error(&e)),
+        }
+    }
     if let Some(why) = &inner.failure {
         return Err(PluginError::io(why.clone()));
     }
@@ -221,5 +276,46 @@ mod tests {
         assert!(stream.next_batch(10).unwrap().is_none());
         let summary = stream.finish(true);
         assert!(summary.complete && summary.bytes > 0);
+    }
+
+    #[test]
+    fn a_spooled_stream_reads_back_the_same_and_keeps_a_break_for_the_end() {
+        let batch = |codes: &[&str]| v1::RecordBatch {
+            fields: vec!["code".into()],
+            records: codes
+                .iter()
+                .map(|c| v1::Record {
+                    values: vec![value(v1::value::Kind::Text((*c).into()))],
+                })
+                .collect(),
+        };
+        let (mut stream, tx) = RecordStream::new();
+        let feeder = std::thread::spawn(move || {
+            tx.blocking_send(RecordMsg::Batch(batch(&["A", "B"]))).unwrap();
+            tx.blocking_send(RecordMsg::Batch(batch(&["C"]))).unwrap();
+        });
+        stream.spool().unwrap();
+        feeder.join().unwrap();
+        assert_eq!(stream.header().unwrap(), ["code"]);
+        let rows = stream.next_batch(10).unwrap().unwrap();
+        assert_eq!(rows.rows.iter().map(|r| r.number).collect::<Vec<_>>(), [1, 2, 3]);
+        assert!(stream.next_batch(10).unwrap().is_none());
+        assert!(stream.finish(true).complete);
+
+        let (mut stream, tx) = RecordStream::new();
+        tx.blocking_send(RecordMsg::Batch(batch(&["A"]))).unwrap();
+        tx.blocking_send(RecordMsg::Failed("the client went away".into()))
+            .unwrap();
+        stream.spool().unwrap();
+        assert_eq!(stream.header().unwrap(), ["code"]);
+        let err = loop {
+            match stream.next_batch(10) {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("a broken stream does not end cleanly"),
+                Err(e) => break e,
+            }
+        };
+        assert!(err.message.contains("the client went away"), "{err:?}");
+        assert!(!stream.finish(true).complete);
     }
 }

@@ -58,14 +58,24 @@ fn plugin_failure(error: PluginError, job: &Job, input: &Input) -> Failure {
 /// The reader of the rows: a plugin over the upload itself (or over a spooled copy, for plugins
 /// that seek), or the record stream.
 fn open_reader(job: &Job, input: &Input) -> Result<Box<dyn Reader>, Failure> {
+    // An all-or-nothing import holds SQLite's single writer from its first batch to its end:
+    // its input is received whole first, so a slow client never holds it.
+    let holds_the_writer = job.on_error == dataport_core::OnError::AllOrNothing
+        && !job.dry_run
+        && job.store.backend() == dataport_store::Backend::Sqlite;
     match input {
-        Input::Records(stream) => Ok(Box::new(stream.clone())),
+        Input::Records(stream) => {
+            if holds_the_writer {
+                stream.spool().map_err(|e| {
+                    Failure::new(
+                        ErrorCode::Internal,
+                        format!("cannot spool the record stream: {e}"),
+                    )
+                })?;
+            }
+            Ok(Box::new(stream.clone()))
+        }
         Input::File { chosen, upload } => {
-            // An all-or-nothing import holds SQLite's single writer from its first batch to
-            // its end: the upload is received whole first, so a slow client never holds it.
-            let holds_the_writer = job.on_error == dataport_core::OnError::AllOrNothing
-                && !job.dry_run
-                && job.store.backend() == dataport_store::Backend::Sqlite;
             let source: Box<dyn ByteSource> =
                 if chosen.plugin.descriptor().capabilities.needs_seek || holds_the_writer {
                     match upload.spool() {
