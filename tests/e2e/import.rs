@@ -888,18 +888,7 @@ async fn a_wrong_header_ends_the_call_without_waiting_for_the_rest_of_the_upload
 /// the job is INTERRUPTED, and its counts and watermark equal exactly what the database holds.
 #[tokio::test]
 async fn a_killed_server_leaves_an_interrupted_job_whose_report_equals_the_database() {
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(7);
-    eprintln!("fault points from seed {seed}");
-    let mut rng = seed | 1;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut next = support::seeded("fault points");
     // Skip-row imports are killed ten times in one job below; here one of each policy.
     for (round, all_or_nothing) in [(0, false), (1, true)] {
         let server =
@@ -972,24 +961,9 @@ async fn a_killed_server_leaves_an_interrupted_job_whose_report_equals_the_datab
 
         // The same import again (same request_id) resumes that job: SUCCEEDED, every row once.
         let (tx, mut stream, _) = open_keyed_import_of_20k(&mut client, "K", all_or_nothing, &key).await;
-        for chunk in whole.chunks(256 * 1024) {
-            tx.send(v1::ImportRequest {
-                message: Some(v1::import_request::Message::Chunk(chunk.to_vec())),
-            })
-            .await
-            .unwrap();
-        }
+        support::send_chunks(&tx, &whole).await;
         drop(tx);
-        let mut report = None;
-        while let Some(event) = crate::support::next_within(&mut stream, "Completed").await {
-            if let Ok(v1::ImportEvent {
-                event: Some(v1::import_event::Event::Completed(c)),
-            }) = event
-            {
-                report = c.report;
-            }
-        }
-        let report = report.expect("Completed");
+        let report = support::completed(&mut stream).await;
         assert_eq!(
             (report.id, report.status()),
             (job_id, v1::JobStatus::Succeeded),
@@ -1331,42 +1305,14 @@ async fn a_slow_all_or_nothing_upload_does_not_hold_the_sqlite_writer() {
     .expect("another import does not wait for the paused all-or-nothing upload");
     assert_eq!(done.status(), v1::JobStatus::Succeeded);
     // The paused client finishes; its import commits as a whole.
-    for part in rest.chunks(256 * 1024) {
-        tx.send(v1::ImportRequest {
-            message: Some(v1::import_request::Message::Chunk(part.to_vec())),
-        })
-        .await
-        .unwrap();
-    }
+    support::send_chunks(&tx, rest).await;
     drop(tx);
-    let mut report = None;
-    while let Some(Ok(event)) = crate::support::next_within(&mut stream, "Completed").await {
-        if let Some(v1::import_event::Event::Completed(c)) = event.event {
-            report = c.report;
-        }
-    }
-    let report = report.expect("Completed");
+    let report = support::completed(&mut stream).await;
     assert_eq!(
         (report.status(), report.rows_created),
         (v1::JobStatus::Succeeded, 20_000)
     );
     assert_eq!(count(&mut client, Module::Customers).await, 20_002);
-}
-
-/// A xorshift generator seeded from the clock; the seed is printed so a failure can be replayed.
-fn seeded(what: &str) -> impl FnMut() -> u64 {
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(7);
-    eprintln!("{what} from seed {seed}");
-    let mut rng = seed | 1;
-    move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    }
 }
 
 /// One attempt of a keyed import of `bytes`: returns once `stop_at` rows are done (or the job
@@ -1499,7 +1445,7 @@ fn file_of_200k(prefix: &str) -> (Vec<String>, Vec<u8>) {
 /// exactly once.
 #[tokio::test]
 async fn ten_kills_of_the_server_during_one_import_lose_and_duplicate_nothing() {
-    let mut next = seeded("kill points");
+    let mut next = support::seeded("kill points");
     let (codes, bytes) = file_of_200k("T");
     let request = Import::new(Module::Customers, "200k.csv").request_id("kill-200k");
     let args = ["--import-batch-rows", "1000"];
@@ -1544,7 +1490,7 @@ async fn ten_kills_of_the_server_during_one_import_lose_and_duplicate_nothing() 
     ignore = "set DATAPORT_TEST_DATABASE_URL to run the PostgreSQL end-to-end tests"
 )]
 async fn ten_killed_replicas_during_one_import_lose_and_duplicate_nothing() {
-    let mut next = seeded("kill points");
+    let mut next = support::seeded("kill points");
     let (codes, bytes) = file_of_200k("P");
     let request = Import::new(Module::Customers, "200k.csv").request_id("kill-200k-pg");
     let args = ["--import-batch-rows", "1000", "--job-lease-secs", "2"];

@@ -10,18 +10,7 @@ use dataport_core::Module;
 
 use crate::harness::{self, Backend, TestServer, stdout};
 use crate::import::{count, job_once_ended, open_import_of_20k, start_and_go_quiet};
-use crate::support::{Import, csv, customer, rows};
-
-/// Reads events until Completed (bounded by `harness::WAIT` per event) and returns its report.
-async fn completed(stream: &mut tonic::Streaming<v1::ImportEvent>) -> v1::ImportJob {
-    while let Some(event) = crate::support::next_within(stream, "Completed").await {
-        let event = event.expect("the import stream ends with Completed, not an error");
-        if let Some(v1::import_event::Event::Completed(c)) = event.event {
-            return c.report.expect("report");
-        }
-    }
-    panic!("the import stream ended without Completed");
-}
+use crate::support::{Import, completed, csv, customer, rows, send_chunks};
 
 #[tokio::test]
 async fn cancel_import_from_another_connection_ends_the_job_cancelled() {
@@ -98,9 +87,7 @@ async fn watch_import_follows_a_running_job_to_its_end() {
     else {
         panic!("a running job is watched with Progress first");
     };
-    for part in rest.chunks(256 * 1024) {
-        tx.send(chunk(part)).await.unwrap();
-    }
+    send_chunks(&tx, rest).await;
     drop(tx);
     let own = completed(&mut stream).await;
     let watched = completed(&mut watch).await;
@@ -323,13 +310,7 @@ async fn send(
 > {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     tx.send(request.spec(bytes.len() as u64)).await.unwrap();
-    for part in bytes[..sent].chunks(256 * 1024) {
-        tx.send(v1::ImportRequest {
-            message: Some(v1::import_request::Message::Chunk(part.to_vec())),
-        })
-        .await
-        .unwrap();
-    }
+    send_chunks(&tx, &bytes[..sent]).await;
     let mut stream = client
         .import(tokio_stream::wrappers::ReceiverStream::new(rx))
         .await?
@@ -444,18 +425,7 @@ async fn killing_the_cli_and_running_it_again_imports_every_row_exactly_once() {
         file.to_str().unwrap(),
     ]);
     assert!(generated.status.success(), "{}", harness::stderr(&generated));
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(11);
-    eprintln!("client kill points from seed {seed}");
-    let mut rng = seed | 1;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut next = crate::support::seeded("client kill points");
     let mut client = server.client(&server.admin_token()).await;
     let import = |server: &TestServer| {
         let mut cli = Command::new(harness::dataport_bin());
@@ -600,13 +570,7 @@ async fn a_postgres_restart_mid_import_interrupts_exactly_and_the_import_resumes
     if job.status() != v1::JobStatus::Succeeded {
         assert_eq!(job.status(), v1::JobStatus::Interrupted, "{job:?}");
         let (tx, mut stream, _) = crate::import::open_keyed_import_of_20k(&mut client, "P", false, key).await;
-        for chunk in whole.chunks(256 * 1024) {
-            tx.send(v1::ImportRequest {
-                message: Some(v1::import_request::Message::Chunk(chunk.to_vec())),
-            })
-            .await
-            .unwrap();
-        }
+        send_chunks(&tx, &whole).await;
         drop(tx);
         let report = completed(&mut stream).await;
         assert_eq!(

@@ -369,3 +369,43 @@ pub async fn next_within<S: tokio_stream::Stream + Unpin>(stream: &mut S, what: 
         .await
         .unwrap_or_else(|_| panic!("timed out after {:?} waiting for {what}", crate::harness::WAIT))
 }
+
+/// Reads import events until Completed (each within `harness::WAIT`) and returns its report;
+/// an error before Completed fails the test.
+pub async fn completed(stream: &mut tonic::Streaming<v1::ImportEvent>) -> v1::ImportJob {
+    while let Some(event) = next_within(stream, "Completed").await {
+        let event = event.expect("the import stream ends with Completed, not an error");
+        if let Some(v1::import_event::Event::Completed(c)) = event.event {
+            return c.report.expect("report");
+        }
+    }
+    panic!("the import stream ended without Completed");
+}
+
+/// Sends `bytes` as file chunks of 256 KiB into an open import.
+pub async fn send_chunks(tx: &tokio::sync::mpsc::Sender<v1::ImportRequest>, bytes: &[u8]) {
+    for part in bytes.chunks(256 * 1024) {
+        tx.send(v1::ImportRequest {
+            message: Some(v1::import_request::Message::Chunk(part.to_vec())),
+        })
+        .await
+        .unwrap();
+    }
+}
+
+/// A xorshift generator seeded from the clock, for fault points; the seed is printed (with
+/// `what`) so that a failing run can be told apart and replayed.
+pub fn seeded(what: &str) -> impl FnMut() -> u64 {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(7);
+    eprintln!("{what} from seed {seed}");
+    let mut rng = seed | 1;
+    move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    }
+}

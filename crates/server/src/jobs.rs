@@ -123,6 +123,17 @@ async fn load(store: &Store, job_id: i64) -> Result<ImportJob, ServiceError> {
     .await
 }
 
+/// CancelImport of a job that is over.
+fn already_ended(job: &ImportJob) -> ServiceError {
+    ServiceError::Domain {
+        code: ErrorCode::JobNotRunning,
+        message: format!(
+            "import job {} has already ended ({}); nothing to cancel",
+            job.id, job.status
+        ),
+    }
+}
+
 /// Cancels a running job: directly if this process runs it, else through the database for the
 /// replica that does. Waits (bounded) for the job to stop.
 pub async fn cancel(
@@ -134,13 +145,7 @@ pub async fn cancel(
     let job_id = request.job_id;
     let job = load(&store, job_id).await?;
     if job.status.is_final() {
-        return Err(ServiceError::Domain {
-            code: ErrorCode::JobNotRunning,
-            message: format!(
-                "import job {job_id} has already ended ({}); nothing to cancel",
-                job.status
-            ),
-        });
+        return Err(already_ended(&job));
     }
     let reason = format!("cancelled with CancelImport (token {})", caller.token_name);
     if !running.cancel(job_id, &reason) {
@@ -148,13 +153,7 @@ pub async fn cancel(
         let recorded = blocking(move || Ok(requester.request_cancel(job_id)?)).await?;
         if !recorded {
             let job = load(&store, job_id).await?;
-            return Err(ServiceError::Domain {
-                code: ErrorCode::JobNotRunning,
-                message: format!(
-                    "import job {job_id} has already ended ({}); nothing to cancel",
-                    job.status
-                ),
-            });
+            return Err(already_ended(&job));
         }
     }
     tracing::info!(job = job_id, token = %caller.token_name, "import cancel requested");
