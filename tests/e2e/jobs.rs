@@ -363,8 +363,9 @@ async fn a_request_id_resumes_an_interrupted_job_and_replays_an_ended_one() {
     let (resumed, mut stream, tx) = send(&mut client, &request, &bytes, bytes.len()).await.unwrap();
     drop(tx);
     assert_eq!(
-        (resumed.job_id, resumed.resumed, resumed.resume_after_row),
-        (accepted.job_id, true, first.watermark)
+        (resumed.job_id, resumed.resumed, resumed.resume_after_row, resumed.resume_offset),
+        (accepted.job_id, true, first.watermark, 0),
+        "a client that does not accept an offset sends the whole file"
     );
     let report = completed(&mut stream).await;
     assert_eq!(report.status(), v1::JobStatus::Succeeded, "{report:?}");
@@ -408,6 +409,88 @@ async fn a_request_id_resumes_an_interrupted_job_and_replays_an_ended_one() {
         .into_inner()
         .jobs;
     assert_eq!(jobs.len(), 1, "one job for one request");
+}
+
+/// §6 of issue 10, csv from a byte offset: a client that accepts a resume offset is told where
+/// the rows after the watermark begin, sends only the rest of the file, and the job ends with
+/// every row exactly once; the CLI does the same on its own.
+#[tokio::test]
+async fn a_csv_resumes_from_the_byte_offset_the_server_reports() {
+    let server = TestServer::start_in(
+        tempfile::tempdir().unwrap(),
+        &["--import-batch-rows", "500", "--import-idle-timeout-secs", "1"],
+    );
+    let mut client = server.client(&server.admin_token()).await;
+    // Quoted fields with line breaks and CRLF: a row is not a line.
+    let file_of = |prefix: &str| {
+        let lines: Vec<Vec<String>> = (0..20_000)
+            .map(|i| {
+                let mut row = customer(&format!("{prefix}{i:06}"));
+                row[1] = format!("{prefix}{i}号\r\n分公司");
+                row
+            })
+            .collect();
+        csv(Module::Customers, &rows(&lines))
+    };
+    let bytes = file_of("R");
+    let request = Import::new(Module::Customers, "offsets.csv")
+        .request_id("offsets-grpc")
+        .sha256_of(&bytes)
+        .accepts_resume_offset();
+
+    let (accepted, mut stream, _quiet) = send(&mut client, &request, &bytes, bytes.len() / 2)
+        .await
+        .unwrap();
+    assert_eq!((accepted.resumed, accepted.resume_offset), (false, 0));
+    let first = completed(&mut stream).await;
+    assert_eq!(first.status(), v1::JobStatus::Interrupted, "{first:?}");
+    assert!(first.rows_created > 0, "{first:?}");
+
+    // Resumed: the offset is where the row after the watermark starts.
+    let (resumed, mut stream, tx) = send(&mut client, &request, &bytes, 0).await.unwrap();
+    assert_eq!((resumed.job_id, resumed.resume_after_row), (accepted.job_id, first.watermark));
+    let offset = usize::try_from(resumed.resume_offset).unwrap();
+    assert!(offset > 0 && offset < bytes.len() / 2, "offset {offset} of {}", bytes.len());
+    // Row r holds customer r - 2 (row 1 is the header).
+    let next_code = format!("R{:06}", first.watermark + 1 - 2);
+    assert!(
+        bytes[offset..].starts_with(next_code.as_bytes()) && bytes[offset - 1] == b'\n',
+        "at {offset}: {:?}",
+        String::from_utf8_lossy(&bytes[offset.saturating_sub(20)..offset + 20])
+    );
+    send_chunks(&tx, &bytes[offset..]).await;
+    drop(tx);
+    let report = completed(&mut stream).await;
+    assert_eq!(report.status(), v1::JobStatus::Succeeded, "{report:?}");
+    assert_eq!(
+        (report.rows_read, report.rows_created, report.rows_skipped, report.attempts),
+        (20_000, 20_000, 0, 2),
+        "{report:?}"
+    );
+    assert_eq!(report.file_size, bytes.len() as u64, "sizes count from the file's first byte");
+    assert_eq!(count(&mut client, Module::Customers).await, 20_000, "every row exactly once");
+
+    // The CLI, re-run after an interruption, sends only the rest of the file.
+    let other = file_of("S");
+    let path = server.dir.path().join("offsets-cli.csv");
+    std::fs::write(&path, &other).unwrap();
+    let request = Import::new(Module::Customers, "offsets-cli.csv")
+        .request_id("offsets-cli")
+        .sha256_of(&other);
+    let (_, mut stream, _quiet) = send(&mut client, &request, &other, other.len() / 3).await.unwrap();
+    assert_eq!(completed(&mut stream).await.status(), v1::JobStatus::Interrupted);
+    let out = server.cli(&[
+        "import",
+        path.to_str().unwrap(),
+        "--module",
+        "customers",
+        "--request-id",
+        "offsets-cli",
+    ]);
+    let err = harness::stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{}{err}", stdout(&out));
+    assert!(err.contains("sending the file from byte"), "{err}");
+    assert_eq!(count(&mut client, Module::Customers).await, 40_000, "every row exactly once");
 }
 
 /// SIGKILL the CLI at random points (seed printed), then re-run the same `dataport import`:

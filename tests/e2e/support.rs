@@ -123,6 +123,10 @@ pub struct Import {
     pub chunk: usize,
     /// `ImportSpec.request_id` (empty: none).
     pub request_id: String,
+    /// `ImportSpec.sha256` (empty: none).
+    pub sha256: String,
+    /// `ImportSpec.accepts_resume_offset`.
+    pub accepts_resume_offset: bool,
 }
 
 impl Import {
@@ -138,7 +142,22 @@ impl Import {
             options: Vec::new(),
             chunk: 64 * 1024,
             request_id: String::new(),
+            sha256: String::new(),
+            accepts_resume_offset: false,
         }
+    }
+
+    /// Declares the file's sha256, as the CLI does.
+    pub fn sha256_of(mut self, bytes: &[u8]) -> Import {
+        use sha2::Digest;
+        self.sha256 = hex::encode(sha2::Sha256::digest(bytes));
+        self
+    }
+
+    /// The client can start its upload at `Accepted.resume_offset`.
+    pub fn accepts_resume_offset(mut self) -> Import {
+        self.accepts_resume_offset = true;
+        self
     }
 
     pub fn request_id(mut self, key: &str) -> Import {
@@ -195,8 +214,9 @@ impl Import {
                     .collect(),
                 file_name: self.file_name.clone(),
                 size,
-                sha256: String::new(),
+                sha256: self.sha256.clone(),
                 request_id: self.request_id.clone(),
+                accepts_resume_offset: self.accepts_resume_offset,
             })),
         }
     }

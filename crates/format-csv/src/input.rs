@@ -147,6 +147,17 @@ struct Source {
 }
 
 impl Source {
+    fn new(inner: Box<dyn ByteSource>) -> Source {
+        Source {
+            inner,
+            buf: vec![0; INPUT_BUFFER].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            eof: false,
+            consumed: 0,
+        }
+    }
+
     fn bytes(&self) -> &[u8] {
         &self.buf[self.start..self.end]
     }
@@ -275,14 +286,7 @@ impl Input {
         choice: EncodingChoice,
         delimiter: Option<u8>,
     ) -> Result<Input, PluginError> {
-        let mut src = Source {
-            inner: source,
-            buf: vec![0; INPUT_BUFFER].into_boxed_slice(),
-            start: 0,
-            end: 0,
-            eof: false,
-            consumed: 0,
-        };
+        let mut src = Source::new(source);
         src.fill_buffer()?;
         let (encoding, bom) = detect(choice, src.bytes(), src.eof)?;
         src.consume(bom);
@@ -302,8 +306,26 @@ impl Input {
         })
     }
 
+    /// An input that continues a file mid-way, at a record boundary: no detection, no BOM,
+    /// in `encoding` (one whose raw bytes split safely on `delimiter`, see [`Input::raw_position`]).
+    /// `offset` is where the source starts in the file.
+    pub(crate) fn resumed(source: Box<dyn ByteSource>, encoding: &'static Encoding, offset: u64) -> Input {
+        let mut src = Source::new(source);
+        src.consumed = offset;
+        Input {
+            src,
+            transcoder: None,
+            encoding,
+        }
+    }
+
+    /// Offset in the file of the next unread byte, or `None` when the parser reads transcoded
+    /// bytes (whose offsets are not the file's).
+    pub(crate) fn raw_position(&self) -> Option<u64> {
+        self.transcoder.is_none().then_some(self.src.consumed)
+    }
+
     /// The encoding the file was read in.
-    #[cfg(test)]
     pub(crate) fn file_encoding(&self) -> &'static Encoding {
         self.encoding
     }

@@ -1,6 +1,6 @@
 //! The CSV reader: csv-core over [`Input`], Excel row numbers, caps, per-row errors.
 
-use dataport_plugin_sdk::{ByteSource, Cell, ErrorKind, Options, PluginError, Reader, RowBatch};
+use dataport_plugin_sdk::{ByteSource, Cell, Checkpoint, ErrorKind, Options, PluginError, Reader, RowBatch};
 use encoding_rs::Encoding;
 
 use crate::input::{DecodeError, EncodingChoice, Input, InputError, decode_field};
@@ -122,6 +122,7 @@ struct Parser {
     nfields: usize,
     /// Encoding of the bytes in `fields`.
     encoding: &'static Encoding,
+    delimiter: u8,
     /// The Excel row number the next record gets.
     row: u64,
     /// The last record or blank line ended with CR, so an LF right after belongs to it.
@@ -136,19 +137,25 @@ impl Parser {
             Some(d) => d,
             None => sniff_delimiter(input.peek_full()?),
         };
+        Ok(Parser::over(input, delimiter, 1, config))
+    }
+
+    /// A parser over `input` at the start of a record numbered `row`.
+    fn over(input: Input, delimiter: u8, row: u64, config: ReaderConfig) -> Parser {
         let csv = csv_core::ReaderBuilder::new().delimiter(delimiter).build();
         let encoding = input.parse_encoding();
-        Ok(Parser {
+        Parser {
             input,
             csv,
             fields: vec![0; INITIAL_FIELD_BUFFER.min(config.max_record_bytes.saturating_add(1))],
             ends: vec![0; INITIAL_FIELDS.min(config.max_fields.saturating_add(1))],
             nfields: 0,
             encoding,
-            row: 1,
+            delimiter,
+            row,
             pending_cr: false,
             config,
-        })
+        }
     }
 
     fn input_error(&self, row: u64, e: InputError) -> PluginError {
@@ -370,6 +377,26 @@ impl CsvReader {
         Ok(header)
     }
 
+    /// Where the next record starts (blank lines skipped, so an LF after a CR is behind it):
+    /// `None` before the header, at the end, after a failure, or over transcoded input.
+    fn checkpoint_now(&mut self) -> Option<Checkpoint> {
+        let header = self.header.as_ref()?;
+        let State::Reading(parser) = &mut self.state else {
+            return None;
+        };
+        if let Err(e) = parser.skip_blank_lines() {
+            // Reported by the next batch, as it would have been.
+            self.fail(e);
+            return None;
+        }
+        let offset = parser.input.raw_position()?;
+        Some(Checkpoint {
+            offset,
+            next_row: parser.row,
+            state: resume_state::encode(parser.input.file_encoding(), parser.delimiter, header),
+        })
+    }
+
     /// The file's encoding, once the header has been read (for tests and diagnostics).
     #[cfg(test)]
     fn encoding(&self) -> Option<&'static Encoding> {
@@ -436,6 +463,78 @@ impl Reader for CsvReader {
             }
         }
         Ok((!batch.is_empty()).then_some(batch))
+    }
+
+    fn checkpoint(&mut self) -> Result<Option<Checkpoint>, PluginError> {
+        Ok(self.checkpoint_now())
+    }
+
+    fn resume(&mut self, at: &Checkpoint) -> Result<(), PluginError> {
+        let (encoding, delimiter, header) = resume_state::decode(&at.state)?;
+        if !crate::input::raw_split_is_safe(encoding, delimiter) {
+            return Err(PluginError::unsupported(
+                "this checkpoint is for transcoded input, which cannot resume from a byte offset",
+            ));
+        }
+        let source = match std::mem::replace(&mut self.state, State::Done) {
+            State::Unopened(source) => source,
+            other => {
+                self.state = other;
+                return Err(PluginError::internal("resume must come before anything else"));
+            }
+        };
+        let input = Input::resumed(source, encoding, at.offset);
+        let parser = Parser::over(input, delimiter, at.next_row, self.config);
+        self.state = State::Reading(Box::new(parser));
+        self.header = Some(header);
+        Ok(())
+    }
+}
+
+/// The reader state a checkpoint carries: what the start of the file decided (encoding,
+/// delimiter, header), so that a resumed reader never sees that start.
+mod resume_state {
+    use dataport_plugin_sdk::PluginError;
+    use encoding_rs::Encoding;
+
+    /// First byte of the state; a state of another version is refused.
+    const VERSION: u8 = 1;
+
+    /// `VERSION`, delimiter, encoding name, header names: each string as a u32 LE length and its
+    /// bytes.
+    pub(super) fn encode(encoding: &'static Encoding, delimiter: u8, header: &[String]) -> Vec<u8> {
+        let mut out = vec![VERSION, delimiter];
+        let mut put = |s: &str| {
+            out.extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        };
+        put(encoding.name());
+        for name in header {
+            put(name);
+        }
+        out
+    }
+
+    pub(super) fn decode(state: &[u8]) -> Result<(&'static Encoding, u8, Vec<String>), PluginError> {
+        let refuse = || PluginError::unsupported("the checkpoint was made by another version of the csv reader");
+        let [VERSION, delimiter, rest @ ..] = state else {
+            return Err(refuse());
+        };
+        let mut rest = rest;
+        let mut strings = Vec::new();
+        while !rest.is_empty() {
+            let (len, tail) = rest.split_first_chunk::<4>().ok_or_else(refuse)?;
+            let len = usize::try_from(u32::from_le_bytes(*len)).map_err(|_| refuse())?;
+            let (text, tail) = tail.split_at_checked(len).ok_or_else(refuse)?;
+            strings.push(String::from_utf8(text.to_vec()).map_err(|_| refuse())?);
+            rest = tail;
+        }
+        let mut strings = strings.into_iter();
+        let encoding = strings
+            .next()
+            .and_then(|name| Encoding::for_label(name.as_bytes()))
+            .ok_or_else(refuse)?;
+        Ok((encoding, *delimiter, strings.collect()))
     }
 }
 
@@ -534,6 +633,82 @@ mod tests {
         let (header, rows) = read_all(&mut r, 10).unwrap();
         assert_eq!(header, ["abc", "def"]);
         assert_eq!(rows.rows[0].cells, [Cell::text("ghi"), Cell::text("jkl")]);
+    }
+
+    /// Reads `bytes` in batches of `batch` rows; after every batch, a reader resumed from its
+    /// checkpoint over the rest of the bytes must hand out exactly the remaining rows and errors,
+    /// with the same numbers and the same header.
+    fn check_resume_everywhere(bytes: &[u8], batch: usize) {
+        let mut whole = reader(bytes, Options::new());
+        let (header, all) = read_all(&mut whole, batch).unwrap();
+        let mut r = reader(bytes, Options::new());
+        assert_eq!(r.header().unwrap(), header);
+        let mut seen = 0;
+        let mut seen_errors = 0;
+        loop {
+            let Some(at) = r.checkpoint().unwrap() else {
+                // Only at the end, once the parser is gone.
+                assert_eq!(r.next_batch(batch).unwrap(), None);
+                break;
+            };
+            let rest = &bytes[usize::try_from(at.offset).unwrap()..];
+            let mut resumed = reader(rest, Options::new());
+            resumed.resume(&at).unwrap();
+            let (resumed_header, rows) = read_all(&mut resumed, batch).unwrap();
+            assert_eq!(resumed_header, header);
+            assert_eq!(rows.rows, all.rows[seen..], "rows after offset {}", at.offset);
+            assert_eq!(rows.errors, all.errors[seen_errors..]);
+            match r.next_batch(batch).unwrap() {
+                Some(b) => {
+                    seen += b.rows.len();
+                    seen_errors += b.errors.len();
+                }
+                None => break,
+            }
+        }
+        assert_eq!(seen, all.rows.len());
+    }
+
+    #[test]
+    fn resumes_from_every_checkpoint() {
+        // CRLF and a lone CR, blank lines, a quoted field with a line break, a ragged row.
+        check_resume_everywhere(
+            b"\xEF\xBB\xBFcode,name\r\n\r\nC1,a\r\nC2,\"two\r\nlines\"\r\rC3,c\nC4\n\nC5,e\r\n",
+            1,
+        );
+        check_resume_everywhere(b"code;name\nC1;a\nC2;b\nC3;c\nC4;d\nC5;e", 2);
+        let gbk = encoding_rs::GBK
+            .encode("客户编号,客户名称\r\nC1,北京科技有限公司\r\nC2,上海贸易有限公司\r\nC3,深圳\r\n")
+            .0;
+        check_resume_everywhere(&gbk, 1);
+    }
+
+    #[test]
+    fn transcoded_input_has_no_checkpoint() {
+        let utf16: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain("a,b\r\n1,2\r\n".encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let mut r = reader(&utf16, Options::new());
+        assert_eq!(r.header().unwrap(), ["a", "b"]);
+        assert_eq!(r.checkpoint().unwrap(), None);
+    }
+
+    #[test]
+    fn a_foreign_state_is_refused() {
+        let mut r = reader(b"x\n", Options::new());
+        let at = Checkpoint {
+            offset: 0,
+            next_row: 2,
+            state: vec![9, b','],
+        };
+        assert_eq!(r.resume(&at).unwrap_err().kind, ErrorKind::Unsupported);
+        let mut r = reader(b"x\n", Options::new());
+        let truncated = Checkpoint {
+            state: vec![1, b',', 200, 0, 0, 0, b'U'],
+            ..at
+        };
+        assert_eq!(r.resume(&truncated).unwrap_err().kind, ErrorKind::Unsupported);
     }
 
     #[test]

@@ -229,6 +229,26 @@ typedef DpStatus (*DpWriterFinishFn)(DpWriterHandle *writer, DpPluginError *err)
 typedef void (*DpWriterReleaseFn)(DpWriterHandle *writer);
 typedef DpStatus (*DpWriterStartSheetFn)(DpWriterHandle *writer, DpStrRef name, DpPluginError *err);
 
+/* Resuming an interrupted import from a byte offset (optional; see reader_checkpoint). */
+#define DP_CHECKPOINT_STATE_CAPACITY 65536u
+
+typedef struct DpCheckpoint {
+    uint64_t offset;   /* where the rows not yet handed out begin in the input */
+    uint64_t next_row; /* the number the next row will get */
+    uint8_t *state;    /* host-owned buffer for the plugin's own state; start it with a version byte */
+    size_t state_capacity;
+    size_t state_len; /* set by the plugin */
+} DpCheckpoint;
+
+/* After reader_header or an OK reader_next_batch: where the reader stands. DP_STATUS_UNSUPPORTED
+ * when it cannot say now (the host then asks for the whole input again). */
+typedef DpStatus (*DpReaderCheckpointFn)(DpReaderHandle *reader, DpCheckpoint *out, DpPluginError *err);
+/* Right after open_reader, before anything else, on an input that starts at checkpoint->offset of
+ * a file read up to that checkpoint: reader_header returns the same header, and rows continue at
+ * checkpoint->next_row. Borrowed for the call. Unknown state: DP_STATUS_UNSUPPORTED. */
+typedef DpStatus (*DpReaderResumeFn)(DpReaderHandle *reader, const DpCheckpoint *checkpoint,
+                                     DpPluginError *err);
+
 /* Append-only. Reader functions may be NULL without DP_CAP_READ, writer ones without DP_CAP_WRITE. */
 struct DpPluginVTable {
     size_t size;          /* in: host's sizeof; out: bytes filled. Frozen at offset 0. */
@@ -244,6 +264,8 @@ struct DpPluginVTable {
     DpWriterFinishFn writer_finish;
     DpWriterReleaseFn writer_release;
     DpWriterStartSheetFn writer_start_sheet; /* NULL without DP_CAP_SHEETS */
+    DpReaderCheckpointFn reader_checkpoint;  /* optional; NULL: inputs are re-sent whole */
+    DpReaderResumeFn reader_resume;          /* optional; with reader_checkpoint */
 };
 
 #ifdef __cplusplus

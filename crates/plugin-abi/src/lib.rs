@@ -533,6 +533,46 @@ pub type WriterFinishFn = unsafe extern "C" fn(writer: *mut WriterHandle, err: *
 /// incomplete and the host discards it.
 pub type WriterReleaseFn = unsafe extern "C" fn(writer: *mut WriterHandle);
 
+/// Largest reader state a [`Checkpoint`] carries: the host's buffer is this big.
+pub const CHECKPOINT_STATE_CAPACITY: usize = 64 * 1024;
+
+/// Where a reader stands in its input, so that an interrupted import can continue without the
+/// client sending again what was already read (see [`PluginVTable::reader_checkpoint`]).
+///
+/// `state` is a host-owned buffer of `state_capacity` bytes, as in [`PluginError`]: the plugin
+/// copies at most `state_capacity` bytes of its own state into it and sets `state_len`. The host
+/// stores the bytes as they are and gives them back to [`PluginVTable::reader_resume`]; it never
+/// interprets them, so put a version byte first.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Checkpoint {
+    /// Offset in the input (the bytes read through [`SourceCallbacks::read`], counted from the
+    /// first) at which the rows not yet handed out begin.
+    pub offset: u64,
+    /// The number the next row will get.
+    pub next_row: u64,
+    pub state: *mut u8,
+    pub state_capacity: usize,
+    pub state_len: usize,
+}
+
+/// Optional: fills `out` with where the reader stands, after `reader_header` or after any
+/// `reader_next_batch` that returned `OK`. The rows not yet handed out must be exactly those a
+/// reader resumed from `out` (see [`ReaderResumeFn`]) would hand out. Returns
+/// [`Status::UNSUPPORTED`] when the reader cannot say now (e.g. its input is transcoded, or its
+/// state does not fit); the host then asks the client for the whole input again.
+pub type ReaderCheckpointFn =
+    unsafe extern "C" fn(reader: *mut ReaderHandle, out: *mut Checkpoint, err: *mut PluginError) -> Status;
+
+/// Optional: called once, right after `open_reader` and before any other call on the reader,
+/// when the reader's input starts at `checkpoint.offset` of a file a reader of this plugin (with
+/// the same format and options) once read up to that checkpoint. The reader then behaves as that
+/// reader would have from there: `reader_header` returns the same header and rows continue at
+/// `checkpoint.next_row`. `checkpoint` and its state are borrowed for the call. A state the
+/// plugin does not recognise (another plugin version) is refused with `UNSUPPORTED`.
+pub type ReaderResumeFn =
+    unsafe extern "C" fn(reader: *mut ReaderHandle, checkpoint: *const Checkpoint, err: *mut PluginError) -> Status;
+
 /// The plugin's function table, filled in by `dataport_plugin_init`. Append-only: new functions
 /// go at the end, and `size` says how much of it the plugin filled. The reader functions may be
 /// null in a plugin without [`CAP_READ`], the writer functions in one without [`CAP_WRITE`].
@@ -557,6 +597,10 @@ pub struct PluginVTable {
     pub writer_release: Option<WriterReleaseFn>,
     /// May be null in a plugin without [`CAP_SHEETS`].
     pub writer_start_sheet: Option<WriterStartSheetFn>,
+    /// Optional (null: the input is always sent whole on a resume).
+    pub reader_checkpoint: Option<ReaderCheckpointFn>,
+    /// Optional; provided together with `reader_checkpoint`.
+    pub reader_resume: Option<ReaderResumeFn>,
 }
 
 impl PluginVTable {
@@ -579,6 +623,8 @@ impl PluginVTable {
             writer_finish: None,
             writer_release: None,
             writer_start_sheet: None,
+            reader_checkpoint: None,
+            reader_resume: None,
         }
     }
 }
@@ -588,9 +634,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn v1_vtable_is_the_whole_vtable() {
+    fn v1_vtable_ends_at_writer_start_sheet() {
         // Appending a field must not change what a v1 plugin is required to fill.
-        assert_eq!(PluginVTable::V1_SIZE, size_of::<PluginVTable>());
+        assert_eq!(
+            PluginVTable::V1_SIZE,
+            std::mem::offset_of!(PluginVTable, reader_checkpoint)
+        );
+        assert!(PluginVTable::V1_SIZE < size_of::<PluginVTable>());
         assert_eq!(std::mem::offset_of!(PluginVTable, size), 0);
         assert_eq!(
             std::mem::offset_of!(PluginVTable, abi_version),

@@ -113,7 +113,15 @@ fn all_checks() -> Vec<Check> {
             writer_finish,
             writer_release,
             writer_start_sheet,
+            reader_checkpoint,
+            reader_resume,
         ]
+    );
+    layout!(
+        checks,
+        Checkpoint,
+        "DpCheckpoint",
+        [offset, next_row, state, state_capacity, state_len]
     );
     layout!(checks, Status, "DpStatus", []);
     constants!(
@@ -132,6 +140,7 @@ fn all_checks() -> Vec<Check> {
             "DP_COLUMN_DATETIME" = COLUMN_DATETIME,
             "DP_COLUMN_BOOL" = COLUMN_BOOL,
             "DP_COLUMN_REQUIRED" = COLUMN_REQUIRED,
+            "DP_CHECKPOINT_STATE_CAPACITY" = CHECKPOINT_STATE_CAPACITY,
             "DP_SEEK_SET" = SEEK_SET,
             "DP_SEEK_CUR" = SEEK_CUR,
             "DP_SEEK_END" = SEEK_END,

@@ -81,7 +81,12 @@ impl LoadedPlugin {
     /// the life of the process.
     pub(crate) unsafe fn from_entry(init: abi::InitFn, path: PathBuf) -> Result<LoadedPlugin, HostError> {
         // SAFETY: forwarded caller contract.
-        let vtable = unsafe { handshake(init, &path) }?;
+        let mut vtable = unsafe { handshake(init, &path) }?;
+        // Functions past what the plugin says it filled are "not provided" (ABI append rule).
+        if vtable.size < std::mem::offset_of!(abi::PluginVTable, reader_resume) + size_of::<usize>() {
+            vtable.reader_checkpoint = None;
+            vtable.reader_resume = None;
+        }
         let broken = |reason: String| HostError::Broken {
             path: path.clone(),
             reason,

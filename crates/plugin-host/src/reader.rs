@@ -3,7 +3,7 @@
 use dataport_plugin_abi as abi;
 use dataport_plugin_abi::Status;
 use dataport_plugin_sdk::ffi::{batch_from_abi, header_from_abi};
-use dataport_plugin_sdk::{ByteSource, PluginError, Reader, RowBatch};
+use dataport_plugin_sdk::{ByteSource, Checkpoint, ErrorKind, PluginError, Reader, RowBatch};
 
 use crate::call::{ErrorBuffer, check};
 use crate::callbacks::CallbackCtx;
@@ -102,6 +102,67 @@ impl Reader for HostReader {
                 self.label
             )))
         })
+    }
+    fn checkpoint(&mut self) -> Result<Option<Checkpoint>, PluginError> {
+        self.poison.ensure_usable(&self.label)?;
+        let Some(f) = self.vtable.reader_checkpoint else {
+            return Ok(None);
+        };
+        let mut state = vec![0u8; abi::CHECKPOINT_STATE_CAPACITY];
+        let mut out = abi::Checkpoint {
+            offset: 0,
+            next_row: 0,
+            state: state.as_mut_ptr(),
+            state_capacity: state.len(),
+            state_len: 0,
+        };
+        let mut err = ErrorBuffer::new();
+        // SAFETY: a live handle, a checkpoint whose buffer holds `state_capacity` bytes, and an
+        // error buffer, all valid for the call.
+        let status = unsafe { f(self.handle, &mut out, err.as_abi()) };
+        if status == Status::UNSUPPORTED {
+            return Ok(None);
+        }
+        let result = check(status, &mut err, self.ctx.take_error(), &self.label);
+        self.poison.on_fatal(result)?;
+        if out.state_len > state.len() {
+            return Err(self.poison.set(PluginError::internal(format!(
+                "{} reported a checkpoint state of {} bytes in a buffer of {}",
+                self.label,
+                out.state_len,
+                state.len()
+            ))));
+        }
+        state.truncate(out.state_len);
+        Ok(Some(Checkpoint {
+            offset: out.offset,
+            next_row: out.next_row,
+            state,
+        }))
+    }
+
+    fn resume(&mut self, at: &Checkpoint) -> Result<(), PluginError> {
+        self.poison.ensure_usable(&self.label)?;
+        let Some(f) = self.vtable.reader_resume else {
+            return Err(PluginError::new(
+                ErrorKind::Unsupported,
+                format!("{} cannot resume from a byte offset", self.label),
+            ));
+        };
+        let mut state = at.state.clone();
+        let raw = abi::Checkpoint {
+            offset: at.offset,
+            next_row: at.next_row,
+            state: state.as_mut_ptr(),
+            state_capacity: state.len(),
+            state_len: state.len(),
+        };
+        let mut err = ErrorBuffer::new();
+        // SAFETY: a live handle and a checkpoint whose state holds `state_len` bytes, both valid
+        // for the call; the plugin only reads it (borrowed).
+        let status = unsafe { f(self.handle, &raw, err.as_abi()) };
+        let result = check(status, &mut err, self.ctx.take_error(), &self.label);
+        self.poison.on_fatal(result)
     }
 }
 

@@ -93,6 +93,17 @@ fn a_plugin_written_in_c_loads_and_reads() {
         (err.kind, err.message.as_str()),
         (ErrorKind::InvalidOption, "the pipe plugin takes no options")
     );
+    // A v1 plugin without reader_checkpoint/reader_resume: its inputs are always sent whole.
+    let mut reader = plugin
+        .open_reader("pipe", &Options::new(), Box::new(Cursor::new(b"a\n1\n".to_vec())))
+        .unwrap();
+    assert_eq!(reader.header().unwrap(), ["a"]);
+    assert_eq!(reader.checkpoint().unwrap(), None);
+    let mut fresh = plugin
+        .open_reader("pipe", &Options::new(), Box::new(Cursor::new(Vec::new())))
+        .unwrap();
+    let at = dataport_plugin_sdk::Checkpoint { offset: 2, next_row: 2, state: vec![1] };
+    assert_eq!(fresh.resume(&at).unwrap_err().kind, ErrorKind::Unsupported);
     // It cannot write, and the host says so without calling it.
     let err = plugin
         .open_writer("pipe", &Options::new(), Box::new(Vec::new()))

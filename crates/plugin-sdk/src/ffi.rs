@@ -767,6 +767,56 @@ unsafe extern "C" fn reader_next_batch(
     })
 }
 
+unsafe extern "C" fn reader_checkpoint(
+    reader: *mut abi::ReaderHandle,
+    out: *mut abi::Checkpoint,
+    err: *mut abi::PluginError,
+) -> Status {
+    // SAFETY: host contract: a live handle from `open_reader`, used sequentially; ABI error buffer.
+    let (inst, err) = unsafe { enter::<Box<dyn Reader>, _>(reader, err) };
+    call(inst, "reader", err, |r| {
+        // SAFETY: the host provides a writable checkpoint whose `state` buffer holds
+        // `state_capacity` bytes (ABI), or null.
+        let out = unsafe { out.as_mut() }.ok_or_else(|| invalid("checkpoint output is null"))?;
+        let Some(at) = r.checkpoint()? else {
+            return Ok(Status::UNSUPPORTED);
+        };
+        if at.state.len() > out.state_capacity || (out.state.is_null() && !at.state.is_empty()) {
+            return Ok(Status::UNSUPPORTED);
+        }
+        if !at.state.is_empty() {
+            // SAFETY: checked: the buffer is non-null and holds at least `at.state.len()` bytes.
+            unsafe { ptr::copy_nonoverlapping(at.state.as_ptr(), out.state, at.state.len()) };
+        }
+        out.offset = at.offset;
+        out.next_row = at.next_row;
+        out.state_len = at.state.len();
+        Ok(Status::OK)
+    })
+}
+
+unsafe extern "C" fn reader_resume(
+    reader: *mut abi::ReaderHandle,
+    checkpoint: *const abi::Checkpoint,
+    err: *mut abi::PluginError,
+) -> Status {
+    // SAFETY: host contract: a live handle from `open_reader`, used sequentially; ABI error buffer.
+    let (inst, err) = unsafe { enter::<Box<dyn Reader>, _>(reader, err) };
+    call(inst, "reader", err, |r| {
+        // SAFETY: the host lends a valid checkpoint for the call, or null.
+        let cp = unsafe { checkpoint.as_ref() }.ok_or_else(|| invalid("checkpoint is null"))?;
+        // SAFETY: as above: `state` holds `state_len` bytes.
+        let state = unsafe { slice(cp.state.cast_const(), cp.state_len) }
+            .ok_or_else(|| invalid("checkpoint state is null"))?;
+        r.resume(&crate::Checkpoint {
+            offset: cp.offset,
+            next_row: cp.next_row,
+            state: state.to_vec(),
+        })?;
+        Ok(Status::OK)
+    })
+}
+
 unsafe extern "C" fn reader_release(reader: *mut abi::ReaderHandle) {
     // SAFETY: host contract: a handle from `open_reader`, released exactly once.
     unsafe { release_instance(reader.cast::<ReaderInstance>()) }
@@ -1036,6 +1086,8 @@ fn vtable<E: Export>() -> abi::PluginVTable {
         writer_finish: Some(writer_finish),
         writer_release: Some(writer_release),
         writer_start_sheet: Some(writer_start_sheet),
+        reader_checkpoint: Some(reader_checkpoint),
+        reader_resume: Some(reader_resume),
     }
 }
 

@@ -165,7 +165,7 @@ pub use column::{Column, ColumnKind};
 pub use error::{ErrorKind, PluginError};
 pub use io::{ByteSink, ByteSource, ReadOnly};
 pub use options::Options;
-pub use plugin::{Capabilities, Descriptor, Plugin, Reader, Writer, read_all};
+pub use plugin::{Capabilities, Checkpoint, Descriptor, Plugin, Reader, Writer, read_all};
 
 /// Exports a [`Plugin`] value as this library's dataport plugin: generates the `extern "C"`
 /// entry point `dataport_plugin_init` and its vtable, with every function wrapped in

@@ -120,6 +120,39 @@ pub trait Reader: Send {
     /// return `Err` only when the file as a whole cannot be read further. A batch may hold only
     /// errors, but return `Ok(None)` rather than an empty batch at the end.
     fn next_batch(&mut self, max_rows: usize) -> Result<Option<RowBatch>, PluginError>;
+
+    /// Where the reader stands: called after `header` and after batches, to let an interrupted
+    /// import continue from [`Checkpoint::offset`] of its input instead of the client sending it
+    /// whole again. The rows not yet handed out must be exactly those a reader of the same
+    /// plugin, format and options, [`resume`](Reader::resume)d from the checkpoint over the input
+    /// from that offset, hands out. `Ok(None)` (the default) when the reader cannot say.
+    fn checkpoint(&mut self) -> Result<Option<Checkpoint>, PluginError> {
+        Ok(None)
+    }
+
+    /// Called once, first, on a reader whose input starts at `at.offset` of a file that a reader
+    /// of this plugin read up to `at` ([`checkpoint`](Reader::checkpoint)): from here on behave
+    /// as that reader would have (same header, rows numbered from `at.next_row`). Refuse a
+    /// state you do not recognise with [`ErrorKind::Unsupported`](crate::ErrorKind). The
+    /// default refuses.
+    fn resume(&mut self, at: &Checkpoint) -> Result<(), PluginError> {
+        let _ = at;
+        Err(PluginError::unsupported("this reader cannot resume from a byte offset"))
+    }
+}
+
+/// Where a reader stands in its input (see [`Reader::checkpoint`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Offset in the input, counted from its first byte, at which the rows not yet handed out
+    /// begin.
+    pub offset: u64,
+    /// The number the next row gets.
+    pub next_row: u64,
+    /// The reader's own state, kept by the host as opaque bytes (at most
+    /// [`abi::CHECKPOINT_STATE_CAPACITY`](crate::abi::CHECKPOINT_STATE_CAPACITY)); start it with a
+    /// version byte.
+    pub state: Vec<u8>,
 }
 
 /// Writes one file. One instance per export job; calls are sequential.
@@ -151,6 +184,12 @@ impl<R: Reader + ?Sized> Reader for Box<R> {
     }
     fn next_batch(&mut self, max_rows: usize) -> Result<Option<RowBatch>, PluginError> {
         (**self).next_batch(max_rows)
+    }
+    fn checkpoint(&mut self) -> Result<Option<Checkpoint>, PluginError> {
+        (**self).checkpoint()
+    }
+    fn resume(&mut self, at: &Checkpoint) -> Result<(), PluginError> {
+        (**self).resume(at)
     }
 }
 

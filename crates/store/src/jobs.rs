@@ -139,10 +139,21 @@ pub struct ImportJob {
     pub request: Option<JobRequest>,
     /// Import streams the job has run in: 1, plus one per resume.
     pub attempts: u32,
+    /// Where its reader stood after the last committed batch, if the reader could say.
+    pub resume_point: Option<ResumePoint>,
+}
+
+/// A reader's checkpoint after a committed batch: a resumed upload may start at `offset`, where
+/// row `next_row` begins; `state` is the format plugin's own, opaque to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumePoint {
+    pub offset: u64,
+    pub next_row: u64,
+    pub state: Vec<u8>,
 }
 
 /// What one committed batch adds to its job, in the batch's own transaction.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct JobAdvance {
     pub rows_read: u64,
     pub created: u64,
@@ -151,6 +162,9 @@ pub struct JobAdvance {
     pub failed: u64,
     /// The batch's last source row.
     pub watermark: u64,
+    /// The reader's checkpoint after the batch; `None` keeps the previous one, still valid
+    /// (rows up to the watermark are skipped on a resume anyway).
+    pub resume_point: Option<ResumePoint>,
 }
 
 /// Which jobs [`crate::Store::list_jobs`] returns: newest first, every `Some` must match.
@@ -225,6 +239,9 @@ struct JobRow {
     request_id: Option<String>,
     request_fingerprint: Option<String>,
     attempts: i32,
+    resume_offset: Option<i64>,
+    resume_row: Option<i64>,
+    resume_state: Option<Vec<u8>>,
 }
 
 fn word<T: std::str::FromStr>(what: &str, value: &str) -> Result<T> {
@@ -284,6 +301,14 @@ impl TryFrom<JobRow> for ImportJob {
                 _ => None,
             },
             attempts: u32::try_from(r.attempts).unwrap_or(1),
+            resume_point: match (r.resume_offset, r.resume_row, r.resume_state) {
+                (Some(offset), Some(row), Some(state)) => Some(ResumePoint {
+                    offset: count_from_db("resume_offset", offset)?,
+                    next_row: count_from_db("resume_row", row)?,
+                    state,
+                }),
+                _ => None,
+            },
         })
     }
 }
@@ -410,6 +435,13 @@ pub(crate) fn advance_job(
         dsl::failed.eq(dsl::failed + count_to_db(advance.failed)),
         dsl::watermark.eq(count_to_db(advance.watermark)),
         dsl::lease_expires_ms.eq(until),
+        advance.resume_point.as_ref().map(|p| {
+            (
+                dsl::resume_offset.eq(count_to_db(p.offset)),
+                dsl::resume_row.eq(count_to_db(p.next_row)),
+                dsl::resume_state.eq(p.state.as_slice()),
+            )
+        }),
     ));
     let n = on_conn!(conn, |c| update.execute(c)?);
     if n == 0 {
@@ -608,6 +640,7 @@ pub(crate) fn resume_job(
         update_progress(conn, id, &JobCounts::default())?;
         let zero = diesel::update(import_jobs::table.find(id)).set(dsl::watermark.eq(0_i64));
         on_conn!(conn, |c| zero.execute(c)?);
+        forget_resume_point(conn, id)?;
         let errors = diesel::delete(import_row_errors::table.filter(import_row_errors::job_id.eq(id)));
         on_conn!(conn, |c| errors.execute(c)?);
     }
@@ -620,6 +653,18 @@ pub(crate) fn resume_job(
     let delete = diesel::delete(import_cancel_requests::table.find(id));
     on_conn!(conn, |c| delete.execute(c)?);
     Ok(row)
+}
+
+/// Drops a job's checkpoint: its next attempt is sent whole (and skipped up to the watermark).
+pub(crate) fn forget_resume_point(conn: &mut Conn<'_>, id: i64) -> Result<()> {
+    use import_jobs::dsl;
+    let update = diesel::update(import_jobs::table.find(id)).set((
+        dsl::resume_offset.eq(None::<i64>),
+        dsl::resume_row.eq(None::<i64>),
+        dsl::resume_state.eq(None::<Vec<u8>>),
+    ));
+    on_conn!(conn, |c| update.execute(c)?);
+    Ok(())
 }
 
 /// Frees an expired idempotency key (the job keeps its report).

@@ -54,7 +54,7 @@ use crate::backend::{Conn, PgPooled, Pools, SqlitePooled, SqliteSettings, Target
 pub use crate::backend::Backend;
 pub use crate::error::StoreError;
 pub use crate::jobs::{
-    ImportJob, JobAdvance, JobCounts, JobFinish, JobLease, JobQuery, JobRequest, NewImportJob, RowErrorRecord,
+    ImportJob, JobAdvance, JobCounts, JobFinish, JobLease, JobQuery, JobRequest, NewImportJob, ResumePoint, RowErrorRecord,
 };
 pub use crate::records::WriteOutcome;
 pub use crate::snapshot::Snapshot;
@@ -310,6 +310,12 @@ impl Store {
     /// of a job that committed nothing (all-or-nothing, dry run).
     pub fn resume_job(&self, id: i64, restart: bool) -> Result<Option<ImportJob>> {
         self.with_writer(|c| jobs::resume_job(c, id, &self.inner.lease, restart))
+    }
+
+    /// Drops job `id`'s checkpoint, so that its next attempt is sent whole (a reader could not
+    /// resume from it).
+    pub fn forget_resume_point(&self, id: i64) -> Result<()> {
+        self.with_writer(|c| jobs::forget_resume_point(c, id))
     }
 
     /// Frees the idempotency key of job `id` (expired keys), keeping the job.

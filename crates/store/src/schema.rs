@@ -82,6 +82,9 @@ diesel::table! {
         request_id -> Nullable<Text>,
         request_fingerprint -> Nullable<Text>,
         attempts -> Integer,
+        resume_offset -> Nullable<BigInt>,
+        resume_row -> Nullable<BigInt>,
+        resume_state -> Nullable<Binary>,
     }
 }
 

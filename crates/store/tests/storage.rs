@@ -15,7 +15,7 @@ use dataport_core::{
     OnError, OpportunityFilter, PermissionSet, Record, Records,
 };
 use dataport_store::{
-    Backend, JobAdvance, JobCounts, JobFinish, JobQuery, NewImportJob, RowErrorRecord, Store, StoreError,
+    Backend, JobAdvance, JobCounts, JobFinish, JobQuery, NewImportJob, ResumePoint, RowErrorRecord, Store, StoreError,
     StoreOptions,
 };
 use diesel::Connection;
@@ -726,6 +726,40 @@ backend_suite! {
         let done = db.store.finish_job(job.id, &JobFinish { status: JobStatus::Cancelled, counts, file_size: None, sha256: None, error_code: None, error_message: None }).unwrap();
         assert_eq!(done.status, JobStatus::Cancelled);
         assert!(!other.request_cancel(job.id).unwrap(), "an ended job cannot be cancelled");
+    }
+
+    fn a_batch_keeps_the_readers_checkpoint_until_a_restart(db) {
+        let job = db.store.create_job(&new_job(Module::Customers, "t")).unwrap();
+        assert_eq!(job.resume_point, None);
+        let point = ResumePoint { offset: 1 << 40, next_row: 5001, state: vec![1, 0, 255, 7] };
+        let with_point = JobAdvance { rows_read: 5000, watermark: 5000, resume_point: Some(point.clone()), ..JobAdvance::default() };
+        let mut tx = db.store.begin_write().unwrap();
+        tx.advance_job(job.id, &with_point).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(db.store.get_job(job.id).unwrap().unwrap().resume_point.as_ref(), Some(&point));
+
+        // A batch without a checkpoint keeps the earlier one; a rolled-back batch changes nothing.
+        let mut tx = db.store.begin_write().unwrap();
+        tx.advance_job(job.id, &JobAdvance { watermark: 6000, ..JobAdvance::default() }).unwrap();
+        tx.commit().unwrap();
+        let later = ResumePoint { offset: 9, next_row: 7001, state: Vec::new() };
+        let mut tx = db.store.begin_write().unwrap();
+        tx.advance_job(job.id, &JobAdvance { watermark: 7000, resume_point: Some(later), ..JobAdvance::default() }).unwrap();
+        tx.rollback().unwrap();
+        let stored = db.store.get_job(job.id).unwrap().unwrap();
+        assert_eq!((stored.watermark, stored.resume_point.as_ref()), (6000, Some(&point)));
+
+        db.store.forget_resume_point(job.id).unwrap();
+        assert_eq!(db.store.get_job(job.id).unwrap().unwrap().resume_point, None);
+
+        // A restarted job (it committed nothing) starts from the first byte again.
+        let mut tx = db.store.begin_write().unwrap();
+        tx.advance_job(job.id, &with_point).unwrap();
+        tx.commit().unwrap();
+        let counts = JobCounts::default();
+        db.store.finish_job(job.id, &JobFinish { status: JobStatus::Interrupted, counts, file_size: None, sha256: None, error_code: None, error_message: None }).unwrap();
+        let restarted = db.store.resume_job(job.id, true).unwrap().expect("interrupted jobs resume");
+        assert_eq!((restarted.watermark, restarted.resume_point), (0, None));
     }
 
     fn tokens_authenticate_until_revoked(db) {

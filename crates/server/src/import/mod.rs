@@ -141,13 +141,19 @@ pub async fn start(
             ctx.limits.max_concurrent
         ),
     })?;
-    let (job, resume) = match prior {
+    let (mut job, resume) = match prior {
         Some(request::Prior::Interrupted(interrupted)) => {
-            let job = request::resume(&ctx.store, &interrupted).await?;
+            let mut job = request::resume(&ctx.store, &interrupted).await?;
             let resume = pipeline::Resume {
                 after_row: job.watermark,
                 counts: job.counts,
             };
+            // The upload may start at the checkpoint only if the client can, and the
+            // file it declares reaches that far.
+            let reaches = spec.size == 0 || job.resume_point.as_ref().is_some_and(|p| p.offset <= spec.size);
+            if !(spec.accepts_resume_offset && chosen.is_some() && reaches) {
+                job.resume_point = None;
+            }
             (job, Some(resume))
         }
         _ => {
@@ -165,16 +171,19 @@ pub async fn start(
             (request::create(&ctx.store, new_job).await?, None)
         }
     };
-    tracing::info!(job = job.id, module = %module, format = %format, mode = %mode, dry_run = spec.dry_run, token = %caller.token_name, file = %spec.file_name, attempt = job.attempts, resume_after_row = resume.map(|r| r.after_row), "import started");
+    tracing::info!(job = job.id, module = %module, format = %format, mode = %mode, dry_run = spec.dry_run, token = %caller.token_name, file = %spec.file_name, attempt = job.attempts, resume_after_row = resume.map(|r| r.after_row), resume_offset = job.resume_point.as_ref().map(|p| p.offset), "import started");
 
     let (tx, rx) = tokio::sync::mpsc::channel(EVENT_QUEUE);
     let cancel = Arc::new(Cancel::default());
     let registration = ctx.running.register(job.id, cancel.clone());
+    let resume_from = job.resume_point.take();
+    let resume_offset = resume_from.as_ref().map_or(0, |p| p.offset);
     let (input, bytes) = match chosen {
         Some(chosen) => {
             let declared = upload::Declared {
                 size: (spec.size > 0).then_some(spec.size),
                 sha256: (!spec.sha256.is_empty()).then(|| spec.sha256.trim().to_ascii_lowercase()),
+                start: resume_offset,
             };
             let (upload, chunks) = Upload::new(ctx.limits.max_upload_bytes, declared);
             let bytes = upload.bytes_counter();
@@ -213,6 +222,7 @@ pub async fn start(
                 job_id: job.id,
                 resumed: resume.is_some(),
                 resume_after_row: resume.map(|r| r.after_row).unwrap_or(0),
+                resume_offset,
             })),
         }))
         .await;
@@ -230,6 +240,7 @@ pub async fn start(
         limits: ctx.limits,
         store: ctx.store.clone(),
         resume,
+        resume_from,
     };
     crate::threads::spawn_long(format!("import-{}", pipeline_job.id), move || {
         // The call counts as in flight, and holds its import slot, until its job has ended.

@@ -25,7 +25,11 @@ pub enum UploadMsg {
 /// How an upload went, once it is over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadSummary {
+    /// Bytes of the file up to where the upload ended (counting from the file's first byte,
+    /// also when the upload started at a resume offset).
     pub bytes: u64,
+    /// Of the bytes received; for an upload that started at a resume offset, the sha256 the
+    /// spec declared for the whole file (or empty), which cannot be checked.
     pub sha256: String,
     /// The upload was complete (the client closed its side normally).
     pub complete: bool,
@@ -37,6 +41,9 @@ pub struct Declared {
     pub size: Option<u64>,
     /// Lowercase hex SHA-256.
     pub sha256: Option<String>,
+    /// Where in the file the upload starts: 0, or the resume offset of a resumed job (the
+    /// client sends the rest only). Sizes and limits count from the file's first byte.
+    pub start: u64,
 }
 
 /// Why reading the upload stopped early.
@@ -76,6 +83,7 @@ impl Upload {
     /// A new upload and the sender its chunks go into.
     pub fn new(limit: u64, declared: Declared) -> (Upload, mpsc::Sender<UploadMsg>) {
         let (tx, rx) = mpsc::channel(CHUNK_QUEUE);
+        let start = declared.start;
         let upload = Upload {
             inner: Arc::new(Mutex::new(Inner {
                 rx,
@@ -87,7 +95,7 @@ impl Upload {
                 ended: false,
                 failure: None,
             })),
-            bytes: Arc::new(AtomicU64::new(0)),
+            bytes: Arc::new(AtomicU64::new(start)),
         };
         (upload, tx)
     }
@@ -114,9 +122,14 @@ impl Upload {
         let mut reader = self.clone();
         while drain && matches!(reader.read(&mut sink), Ok(n) if n > 0) {}
         let inner = self.lock();
+        let sha256 = if inner.declared.start == 0 {
+            hex::encode(inner.hasher.clone().finalize())
+        } else {
+            inner.declared.sha256.clone().unwrap_or_default()
+        };
         UploadSummary {
             bytes: self.bytes.load(Ordering::Relaxed),
-            sha256: hex::encode(inner.hasher.clone().finalize()),
+            sha256,
             complete: inner.ended && inner.failure.is_none(),
         }
     }
@@ -147,6 +160,10 @@ impl Inner {
                     "the ImportSpec declared {size} bytes but {received} arrived: declare the file's exact size"
                 )));
             }
+        }
+        // A hash of part of the file says nothing about the whole.
+        if self.declared.start > 0 {
+            return None;
         }
         let sha256 = self.declared.sha256.as_deref()?;
         let actual = hex::encode(self.hasher.clone().finalize());
@@ -262,10 +279,37 @@ mod tests {
     }
 
     #[test]
+    fn an_upload_from_a_resume_offset_counts_from_the_first_byte_of_the_file() {
+        let whole = hex::encode(Sha256::digest(b"header\nhello"));
+        let declared = Declared {
+            size: Some(12),
+            sha256: Some(whole.clone()),
+            start: 7,
+        };
+        let (upload, tx) = Upload::new(100, declared.clone());
+        assert_eq!(upload.bytes_counter().load(Ordering::Relaxed), 7);
+        tx.blocking_send(UploadMsg::Chunk(b"hello".to_vec())).unwrap();
+        drop(tx);
+        let mut rest = Vec::new();
+        upload.clone().read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, b"hello");
+        let summary = upload.finish(true);
+        assert_eq!((summary.bytes, summary.sha256, summary.complete), (12, whole, true));
+
+        // Short of the declared size is still a cut.
+        let (upload, tx) = Upload::new(100, declared);
+        tx.blocking_send(UploadMsg::Chunk(b"hel".to_vec())).unwrap();
+        drop(tx);
+        assert!(upload.clone().read_to_end(&mut Vec::new()).is_err());
+        assert!(matches!(upload.failure(), Some(UploadFailure::Short(m)) if m.contains("declared 12 bytes but only 10")));
+    }
+
+    #[test]
     fn a_declared_size_or_sha256_that_does_not_match_fails_at_the_end() {
         let declared = |size, sha256: Option<&str>| Declared {
             size,
             sha256: sha256.map(str::to_owned),
+            start: 0,
         };
         let good = hex::encode(Sha256::digest(b"hello"));
         for (declared, ok) in [

@@ -52,6 +52,8 @@ pub(super) struct CheckedBatch {
     pub rows: u64,
     /// The last source row the batch covers: the job's watermark once it is committed.
     pub last_row: u64,
+    /// Where the reader stood after the batch, if it can say (see `Reader::checkpoint`).
+    pub resume_point: Option<dataport_store::ResumePoint>,
 }
 
 /// The final numbers of the writer stage.

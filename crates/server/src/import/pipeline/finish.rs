@@ -157,7 +157,7 @@ pub(super) fn finish(
         status: end.status,
         counts,
         file_size: i64::try_from(summary.bytes).ok(),
-        sha256: Some(summary.sha256.clone()),
+        sha256: (!summary.sha256.is_empty()).then(|| summary.sha256.clone()),
         error_code: end.error_code,
         error_message: end.error_message,
     };
@@ -259,6 +259,7 @@ fn record_and_complete(
                 watermark: 0,
                 request: None,
                 attempts: 1,
+                resume_point: None,
             })
         }
     };

@@ -24,6 +24,8 @@ pub struct Job {
     pub store: Store,
     /// Set when this stream resumes an INTERRUPTED job.
     pub resume: Option<Resume>,
+    /// Set when the upload starts at the job's resume offset: the reader's checkpoint there.
+    pub resume_from: Option<dataport_store::ResumePoint>,
 }
 
 /// Where a resumed job picks up: the source rows up to `after_row` (its watermark) are read and

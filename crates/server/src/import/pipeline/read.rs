@@ -3,7 +3,8 @@
 
 use dataport_core::header::{map_field_keys, map_header};
 use dataport_core::{ErrorCode, Value, messages};
-use dataport_plugin_sdk::{ByteSource, Cell, ErrorKind, Plugin, PluginError, Reader};
+use dataport_plugin_sdk::{ByteSource, Cell, Checkpoint, ErrorKind, Plugin, PluginError, Reader};
+use dataport_store::ResumePoint;
 use dataport_proto::v1::{self, import_event::Event};
 
 use super::super::events::Events;
@@ -93,6 +94,52 @@ fn open_reader(job: &Job, input: &Input) -> Result<Box<dyn Reader>, Failure> {
     }
 }
 
+/// Puts the reader where the job's last committed batch left it: the upload starts there. A
+/// reader that cannot (another plugin version) ends this attempt INTERRUPTED and the checkpoint
+/// is dropped, so the next attempt is asked for the whole file.
+fn resume_reader(reader: &mut dyn Reader, at: &ResumePoint, job: &Job, input: &Input) -> Result<(), Failure> {
+    let checkpoint = Checkpoint {
+        offset: at.offset,
+        next_row: at.next_row,
+        state: at.state.clone(),
+    };
+    let Err(e) = reader.resume(&checkpoint) else {
+        return Ok(());
+    };
+    tracing::warn!(job = job.id, offset = at.offset, error = %e.message, "the reader cannot resume from its checkpoint; the next attempt sends the whole file");
+    if let Err(forget) = job.store.forget_resume_point(job.id) {
+        tracing::warn!(job = job.id, error = %forget, "cannot drop the checkpoint");
+    }
+    Err(Failure {
+        interrupts: true,
+        ..Failure::new(
+            ErrorCode::PluginError,
+            format!(
+                "{} cannot continue this file from byte {}: {}; send the whole file again (the same request_id resumes the job, skipping the rows already imported)",
+                input.reader_name(),
+                at.offset,
+                e.message
+            ),
+        )
+    })
+}
+
+/// The reader's checkpoint after a batch, if it can say; a failure here only costs the next
+/// attempt a longer upload (a broken reader reports itself on its next batch).
+fn checkpoint(reader: &mut dyn Reader, job: &Job) -> Option<ResumePoint> {
+    match reader.checkpoint() {
+        Ok(point) => point.map(|p| ResumePoint {
+            offset: p.offset,
+            next_row: p.next_row,
+            state: p.state,
+        }),
+        Err(e) => {
+            tracing::debug!(job = job.id, error = %e.message, "no checkpoint after this batch");
+            None
+        }
+    }
+}
+
 /// A plugin cell as a core value.
 fn value_of(cell: Cell) -> Value {
     match cell {
@@ -120,6 +167,13 @@ pub(super) fn read_batches(
 ) -> Result<(), Failure> {
     let cancel = events.cancel().clone();
     let mut reader = open_reader(job, input)?;
+    if let Some(at) = &job.resume_from {
+        resume_reader(&mut *reader, at, job, input)?;
+    }
+    // Checkpoints matter only where batches commit one by one.
+    let checkpoints = matches!(input, Input::File { .. })
+        && !job.dry_run
+        && job.on_error == dataport_core::OnError::SkipRow;
     let header = reader.header().map_err(|e| plugin_failure(e, job, input))?;
     let mapped = match input {
         Input::File { .. } => map_header(job.module, &header),
@@ -155,6 +209,11 @@ pub(super) fn read_batches(
             Ok(None) => return Ok(()),
             Err(e) => return Err(plugin_failure(e, job, input)),
         };
+        let resume_point = if checkpoints {
+            checkpoint(&mut *reader, job)
+        } else {
+            None
+        };
         // A resumed job skips the rows whose fate is already final.
         let after = job.resume.map_or(0, |r| r.after_row);
         let rows = batch
@@ -172,7 +231,8 @@ pub(super) fn read_batches(
         if rows.is_empty() && errors.is_empty() {
             continue;
         }
-        let (checked, rows_in_batch) = checker.check(&errors, rows.into_iter());
+        let (mut checked, rows_in_batch) = checker.check(&errors, rows.into_iter());
+        checked.resume_point = resume_point;
         let total = counters
             .rows_read
             .fetch_add(rows_in_batch, std::sync::atomic::Ordering::Relaxed)

@@ -51,6 +51,7 @@ impl Checker {
             problems: Vec::new(),
             rows: 0,
             last_row: 0,
+            resume_point: None,
         };
         let mut counted = 0u64;
         for error in errors {

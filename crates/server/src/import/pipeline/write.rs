@@ -115,6 +115,7 @@ impl Writer<'_> {
             mut problems,
             rows,
             last_row,
+            resume_point,
         } = batch;
         let before = (
             self.tally.created,
@@ -236,6 +237,7 @@ impl Writer<'_> {
             skipped: self.tally.skipped - before.2,
             failed: self.tally.failed - before.3,
             watermark: last_row,
+            resume_point,
         };
         if let Err(failure) = self.commit_batch(errors, &advance) {
             // The batch was rolled back: it counts for nothing.
