@@ -23,7 +23,7 @@ const ERRORS_SHOWN: usize = 20;
 /// From this size on, a first attempt too offers to start its upload at the server's resume
 /// offset (a re-run after a crash); it waits for `Accepted` before sending, one round trip that
 /// only pays off for big files. Retries always offer it.
-const RESUME_OFFSET_FROM_BYTES: u64 = 4 << 20;
+const RESUME_OFFSET_FROM_BYTES: u64 = 1 << 20;
 
 /// What `dataport import` was asked to do.
 pub struct ImportRequest {

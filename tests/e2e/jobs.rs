@@ -363,7 +363,12 @@ async fn a_request_id_resumes_an_interrupted_job_and_replays_an_ended_one() {
     let (resumed, mut stream, tx) = send(&mut client, &request, &bytes, bytes.len()).await.unwrap();
     drop(tx);
     assert_eq!(
-        (resumed.job_id, resumed.resumed, resumed.resume_after_row, resumed.resume_offset),
+        (
+            resumed.job_id,
+            resumed.resumed,
+            resumed.resume_after_row,
+            resumed.resume_offset
+        ),
         (accepted.job_id, true, first.watermark, 0),
         "a client that does not accept an offset sends the whole file"
     );
@@ -422,17 +427,17 @@ async fn a_csv_resumes_from_the_byte_offset_the_server_reports() {
     );
     let mut client = server.client(&server.admin_token()).await;
     // Quoted fields with line breaks and CRLF: a row is not a line.
-    let file_of = |prefix: &str| {
-        let lines: Vec<Vec<String>> = (0..20_000)
+    let file_of = |prefix: &str, n: usize| {
+        let lines: Vec<Vec<String>> = (0..n)
             .map(|i| {
                 let mut row = customer(&format!("{prefix}{i:06}"));
-                row[1] = format!("{prefix}{i}号\r\n分公司");
+                row[7] = format!("{prefix}{i}号\r\n分公司");
                 row
             })
             .collect();
         csv(Module::Customers, &rows(&lines))
     };
-    let bytes = file_of("R");
+    let bytes = file_of("R", 20_000);
     let request = Import::new(Module::Customers, "offsets.csv")
         .request_id("offsets-grpc")
         .sha256_of(&bytes)
@@ -448,9 +453,16 @@ async fn a_csv_resumes_from_the_byte_offset_the_server_reports() {
 
     // Resumed: the offset is where the row after the watermark starts.
     let (resumed, mut stream, tx) = send(&mut client, &request, &bytes, 0).await.unwrap();
-    assert_eq!((resumed.job_id, resumed.resume_after_row), (accepted.job_id, first.watermark));
+    assert_eq!(
+        (resumed.job_id, resumed.resume_after_row),
+        (accepted.job_id, first.watermark)
+    );
     let offset = usize::try_from(resumed.resume_offset).unwrap();
-    assert!(offset > 0 && offset < bytes.len() / 2, "offset {offset} of {}", bytes.len());
+    assert!(
+        offset > 0 && offset < bytes.len() / 2,
+        "offset {offset} of {}",
+        bytes.len()
+    );
     // Row r holds customer r - 2 (row 1 is the header).
     let next_code = format!("R{:06}", first.watermark + 1 - 2);
     assert!(
@@ -463,21 +475,37 @@ async fn a_csv_resumes_from_the_byte_offset_the_server_reports() {
     let report = completed(&mut stream).await;
     assert_eq!(report.status(), v1::JobStatus::Succeeded, "{report:?}");
     assert_eq!(
-        (report.rows_read, report.rows_created, report.rows_skipped, report.attempts),
+        (
+            report.rows_read,
+            report.rows_created,
+            report.rows_skipped,
+            report.attempts
+        ),
         (20_000, 20_000, 0, 2),
         "{report:?}"
     );
-    assert_eq!(report.file_size, bytes.len() as u64, "sizes count from the file's first byte");
-    assert_eq!(count(&mut client, Module::Customers).await, 20_000, "every row exactly once");
+    assert_eq!(
+        report.file_size,
+        bytes.len() as u64,
+        "sizes count from the file's first byte"
+    );
+    assert_eq!(
+        count(&mut client, Module::Customers).await,
+        20_000,
+        "every row exactly once"
+    );
 
-    // The CLI, re-run after an interruption, sends only the rest of the file.
-    let other = file_of("S");
+    // The CLI, re-run after an interruption, sends only the rest of a file of more than 1 MiB.
+    let other = file_of("S", 30_000);
+    assert!(other.len() > 1 << 20);
     let path = server.dir.path().join("offsets-cli.csv");
     std::fs::write(&path, &other).unwrap();
     let request = Import::new(Module::Customers, "offsets-cli.csv")
         .request_id("offsets-cli")
         .sha256_of(&other);
-    let (_, mut stream, _quiet) = send(&mut client, &request, &other, other.len() / 3).await.unwrap();
+    let (_, mut stream, _quiet) = send(&mut client, &request, &other, other.len() / 3)
+        .await
+        .unwrap();
     assert_eq!(completed(&mut stream).await.status(), v1::JobStatus::Interrupted);
     let out = server.cli(&[
         "import",
@@ -486,11 +514,17 @@ async fn a_csv_resumes_from_the_byte_offset_the_server_reports() {
         "customers",
         "--request-id",
         "offsets-cli",
+        "--server",
+        &server.url(),
     ]);
     let err = harness::stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{}{err}", stdout(&out));
     assert!(err.contains("sending the file from byte"), "{err}");
-    assert_eq!(count(&mut client, Module::Customers).await, 40_000, "every row exactly once");
+    assert_eq!(
+        count(&mut client, Module::Customers).await,
+        50_000,
+        "every row exactly once"
+    );
 }
 
 /// SIGKILL the CLI at random points (seed printed), then re-run the same `dataport import`:

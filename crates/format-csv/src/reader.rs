@@ -516,7 +516,8 @@ mod resume_state {
     }
 
     pub(super) fn decode(state: &[u8]) -> Result<(&'static Encoding, u8, Vec<String>), PluginError> {
-        let refuse = || PluginError::unsupported("the checkpoint was made by another version of the csv reader");
+        let refuse =
+            || PluginError::unsupported("the checkpoint was made by another version of the csv reader");
         let [VERSION, delimiter, rest @ ..] = state else {
             return Err(refuse());
         };

@@ -570,8 +570,11 @@ pub type ReaderCheckpointFn =
 /// reader would have from there: `reader_header` returns the same header and rows continue at
 /// `checkpoint.next_row`. `checkpoint` and its state are borrowed for the call. A state the
 /// plugin does not recognise (another plugin version) is refused with `UNSUPPORTED`.
-pub type ReaderResumeFn =
-    unsafe extern "C" fn(reader: *mut ReaderHandle, checkpoint: *const Checkpoint, err: *mut PluginError) -> Status;
+pub type ReaderResumeFn = unsafe extern "C" fn(
+    reader: *mut ReaderHandle,
+    checkpoint: *const Checkpoint,
+    err: *mut PluginError,
+) -> Status;
 
 /// The plugin's function table, filled in by `dataport_plugin_init`. Append-only: new functions
 /// go at the end, and `size` says how much of it the plugin filled. The reader functions may be

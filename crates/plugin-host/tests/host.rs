@@ -102,7 +102,11 @@ fn a_plugin_written_in_c_loads_and_reads() {
     let mut fresh = plugin
         .open_reader("pipe", &Options::new(), Box::new(Cursor::new(Vec::new())))
         .unwrap();
-    let at = dataport_plugin_sdk::Checkpoint { offset: 2, next_row: 2, state: vec![1] };
+    let at = dataport_plugin_sdk::Checkpoint {
+        offset: 2,
+        next_row: 2,
+        state: vec![1],
+    };
     assert_eq!(fresh.resume(&at).unwrap_err().kind, ErrorKind::Unsupported);
     // It cannot write, and the host says so without calling it.
     let err = plugin

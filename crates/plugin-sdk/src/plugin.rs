@@ -137,7 +137,9 @@ pub trait Reader: Send {
     /// default refuses.
     fn resume(&mut self, at: &Checkpoint) -> Result<(), PluginError> {
         let _ = at;
-        Err(PluginError::unsupported("this reader cannot resume from a byte offset"))
+        Err(PluginError::unsupported(
+            "this reader cannot resume from a byte offset",
+        ))
     }
 }
 

@@ -54,7 +54,8 @@ use crate::backend::{Conn, PgPooled, Pools, SqlitePooled, SqliteSettings, Target
 pub use crate::backend::Backend;
 pub use crate::error::StoreError;
 pub use crate::jobs::{
-    ImportJob, JobAdvance, JobCounts, JobFinish, JobLease, JobQuery, JobRequest, NewImportJob, ResumePoint, RowErrorRecord,
+    ImportJob, JobAdvance, JobCounts, JobFinish, JobLease, JobQuery, JobRequest, NewImportJob, ResumePoint,
+    RowErrorRecord,
 };
 pub use crate::records::WriteOutcome;
 pub use crate::snapshot::Snapshot;

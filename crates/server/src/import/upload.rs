@@ -294,14 +294,19 @@ mod tests {
         upload.clone().read_to_end(&mut rest).unwrap();
         assert_eq!(rest, b"hello");
         let summary = upload.finish(true);
-        assert_eq!((summary.bytes, summary.sha256, summary.complete), (12, whole, true));
+        assert_eq!(
+            (summary.bytes, summary.sha256, summary.complete),
+            (12, whole, true)
+        );
 
         // Short of the declared size is still a cut.
         let (upload, tx) = Upload::new(100, declared);
         tx.blocking_send(UploadMsg::Chunk(b"hel".to_vec())).unwrap();
         drop(tx);
         assert!(upload.clone().read_to_end(&mut Vec::new()).is_err());
-        assert!(matches!(upload.failure(), Some(UploadFailure::Short(m)) if m.contains("declared 12 bytes but only 10")));
+        assert!(
+            matches!(upload.failure(), Some(UploadFailure::Short(m)) if m.contains("declared 12 bytes but only 10"))
+        );
     }
 
     #[test]

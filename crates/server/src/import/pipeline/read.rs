@@ -4,8 +4,8 @@
 use dataport_core::header::{map_field_keys, map_header};
 use dataport_core::{ErrorCode, Value, messages};
 use dataport_plugin_sdk::{ByteSource, Cell, Checkpoint, ErrorKind, Plugin, PluginError, Reader};
-use dataport_store::ResumePoint;
 use dataport_proto::v1::{self, import_event::Event};
+use dataport_store::ResumePoint;
 
 use super::super::events::Events;
 use super::super::upload::UploadFailure;
