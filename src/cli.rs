@@ -220,8 +220,9 @@ pub struct ImportArgs {
     /// was interrupted, or prints its report if it ended; nothing is imported twice.
     #[arg(long, value_name = "KEY", conflicts_with = "resume")]
     pub request_id: Option<String>,
-    /// Resume the interrupted job JOB_ID with this file (sent whole; the rows up to the job's
-    /// watermark are skipped).
+    /// Resume the interrupted job JOB_ID with this file: a csv is sent from the byte after the
+    /// job's last committed row, other files whole (the rows up to the job's watermark are
+    /// skipped).
     #[arg(long, value_name = "JOB_ID")]
     pub resume: Option<i64>,
     /// On a lost connection, UNAVAILABLE or an interrupted job, retry this many times with

@@ -40,6 +40,8 @@ pub struct ImportRequest {
     pub request_id: Option<String>,
     /// `--retries`.
     pub retries: u32,
+    /// `--resume`: the first attempt resumes too.
+    pub resuming: bool,
 }
 
 /// Parses `key=value`.
@@ -83,7 +85,7 @@ pub async fn run(mut client: AuthedClient, request: ImportRequest) -> Result<Exi
         size,
         sha256,
         request_id: String::new(),
-        accepts_resume_offset: size >= RESUME_OFFSET_FROM_BYTES,
+        accepts_resume_offset: request.resuming || size >= RESUME_OFFSET_FROM_BYTES,
     };
     spec.request_id = request
         .request_id
@@ -538,7 +540,10 @@ pub(crate) fn print_job(job: &v1::ImportJob) {
         (
             "attempts",
             if job.attempts > 1 {
-                format!("{} (resumed {} times)", job.attempts, job.attempts - 1)
+                match job.attempts - 1 {
+                    1 => format!("{} (resumed once)", job.attempts),
+                    n => format!("{} (resumed {n} times)", job.attempts),
+                }
             } else {
                 String::new()
             },

@@ -531,6 +531,7 @@ async fn import(args: ImportArgs, file: &FileConfig) -> Result<ExitCode> {
         errors_out: args.errors_out,
         request_id: args.request_id,
         retries: args.retries,
+        resuming: args.resume.is_some(),
     };
     let mut client = connect(&args.client, file).await?;
     if let Some(job_id) = args.resume {

@@ -86,6 +86,17 @@
 //! decompression budgets stay in the host. When a callback fails it returns [`Status::IO`]; the
 //! plugin should stop and return `IO` itself (the host remembers its own error and reports it).
 //!
+//! # Checkpoints (optional)
+//!
+//! A reader may provide [`PluginVTable::reader_checkpoint`] and [`PluginVTable::reader_resume`]
+//! so that an interrupted import continues from a byte offset instead of the client sending the
+//! whole file again. After each batch the host asks where the rows not yet handed out begin
+//! ([`Checkpoint`]: the offset, the next row's number and the plugin's own opaque state) and
+//! stores it with the committed batch. A later attempt opens a reader over the input from that
+//! offset and calls `reader_resume` first; from then on the reader must behave exactly as the
+//! original one would have, header included. A reader that cannot say (transcoded input, a zip
+//! archive) returns [`Status::UNSUPPORTED`], or leaves both functions null.
+//!
 //! # Errors and panics
 //!
 //! Functions return a [`Status`]. A plugin must never unwind into the host: the SDK wraps every
