@@ -94,7 +94,7 @@ pub struct ExportArgs {
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
-    /// The source server, e.g. http://old-crm:50051.
+    /// The source server, e.g. http://old-crm:50051 (https:// for TLS).
     #[arg(long, value_name = "URL")]
     pub from: String,
     /// The target server.
@@ -128,6 +128,24 @@ pub struct MigrateArgs {
     /// File holding the target's token [default: ./dataport.token].
     #[arg(long, env = "DATAPORT_TO_TOKEN_FILE", value_name = "FILE")]
     pub to_token_file: Option<PathBuf>,
+    /// PEM CA that signed the source's certificate (an https:// --from; default: system roots).
+    #[arg(long, env = "DATAPORT_FROM_TLS_CA", value_name = "FILE")]
+    pub from_tls_ca: Option<PathBuf>,
+    /// PEM client certificate for the source (mTLS); needs --from-tls-key.
+    #[arg(long, env = "DATAPORT_FROM_TLS_CERT", value_name = "FILE", requires = "from_tls_key")]
+    pub from_tls_cert: Option<PathBuf>,
+    /// The PEM private key of --from-tls-cert.
+    #[arg(long, env = "DATAPORT_FROM_TLS_KEY", value_name = "FILE", requires = "from_tls_cert")]
+    pub from_tls_key: Option<PathBuf>,
+    /// PEM CA that signed the target's certificate (an https:// --to; default: system roots).
+    #[arg(long, env = "DATAPORT_TO_TLS_CA", value_name = "FILE")]
+    pub to_tls_ca: Option<PathBuf>,
+    /// PEM client certificate for the target (mTLS); needs --to-tls-key.
+    #[arg(long, env = "DATAPORT_TO_TLS_CERT", value_name = "FILE", requires = "to_tls_key")]
+    pub to_tls_cert: Option<PathBuf>,
+    /// The PEM private key of --to-tls-cert.
+    #[arg(long, env = "DATAPORT_TO_TLS_KEY", value_name = "FILE", requires = "to_tls_cert")]
+    pub to_tls_key: Option<PathBuf>,
     /// Idempotency key prefix: each module's import gets request_id PREFIX-MODULE [default:
     /// derived from --from, --to and --mode]. Running the same migration again resumes a
     /// module that was interrupted and replays the report of one that ended; pass a new
@@ -259,6 +277,20 @@ pub struct ServeArgs {
     #[arg(long, env = "DATAPORT_PLUGIN_DIR", value_name = "DIR", value_delimiter = ':')]
     pub plugin_dir: Vec<PathBuf>,
 
+    /// Serve TLS with this PEM certificate chain (leaf first); needs --tls-key. Clients then
+    /// connect with https:// addresses.
+    #[arg(long, env = "DATAPORT_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "DATAPORT_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Require client certificates signed by this PEM CA (mTLS); needs --tls-cert. Clients
+    /// still need a token as well.
+    #[arg(long, env = "DATAPORT_TLS_CLIENT_CA", value_name = "FILE", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+
     /// Largest upload in bytes; bigger files fail with FILE_TOO_LARGE [default: 4294967296 (4 GiB)].
     #[arg(long, env = "DATAPORT_MAX_UPLOAD_BYTES", value_name = "BYTES")]
     pub max_upload_bytes: Option<u64>,
@@ -299,6 +331,23 @@ pub struct ServeArgs {
     /// resumes or replays that job instead of importing again [default: 7].
     #[arg(long, env = "DATAPORT_REQUEST_ID_RETENTION_DAYS", value_name = "DAYS")]
     pub request_id_retention_days: Option<u64>,
+
+    /// Seconds a call waits for a database connection before it fails with UNAVAILABLE; the
+    /// health service reports NOT_SERVING while the database cannot be reached [default: 5].
+    #[arg(long, env = "DATAPORT_DB_TIMEOUT_SECS", value_name = "SECS")]
+    pub db_timeout_secs: Option<u64>,
+
+    /// Log lines on stderr: `text` for people, `json` for one JSON object per line (log
+    /// collectors). RUST_LOG still picks the levels.
+    #[arg(long, env = "DATAPORT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
+    pub log_format: LogFormat,
+}
+
+/// `serve --log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -321,6 +370,37 @@ pub struct ClientArgs {
     /// File holding the API token, as written by the server's first start [default: ./dataport.token].
     #[arg(long, env = "DATAPORT_TOKEN_FILE", value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// TLS settings of a client command. An https:// --server always means TLS.
+#[derive(Debug, Args, Default)]
+pub struct TlsArgs {
+    /// Trust this PEM CA certificate for the server's certificate, instead of the system's
+    /// roots (needs an https:// --server).
+    #[arg(long, env = "DATAPORT_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// Present this PEM client certificate, to a server that requires one (mTLS); needs
+    /// --tls-key.
+    #[arg(long, env = "DATAPORT_TLS_CLIENT_CERT", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "DATAPORT_TLS_CLIENT_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    pub fn options(&self) -> dataport_client::TlsOptions {
+        dataport_client::TlsOptions {
+            ca: self.tls_ca.clone(),
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -333,10 +413,15 @@ pub enum TokenCommand {
         /// Comma-separated: import, export, admin (admin implies all).
         #[arg(long, value_name = "LIST")]
         permissions: String,
+        /// Lifetime: a whole number and a unit, d (days), h (hours), m (minutes) or s (seconds),
+        /// e.g. 90d, 12h, 30m, 30s. From then on calls with the token fail with UNAUTHENTICATED
+        /// saying it expired; create a new one to replace it. Without it the token never expires.
+        #[arg(long, value_name = "DURATION", value_parser = parse_lifetime)]
+        expires_in: Option<chrono::TimeDelta>,
         #[command(flatten)]
         database: DatabaseArgs,
     },
-    /// List tokens (never their secrets).
+    /// List tokens (never their secrets), with when each expires and was last used.
     List {
         #[command(flatten)]
         database: DatabaseArgs,
@@ -349,6 +434,32 @@ pub enum TokenCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+}
+
+/// A token lifetime for `--expires-in`: a positive whole number and one of d, h, m, s.
+pub fn parse_lifetime(text: &str) -> Result<chrono::TimeDelta, String> {
+    let text = text.trim();
+    let bad = || format!("'{text}' is not a lifetime: write a whole number and d, h, m or s, e.g. 90d, 12h, 30m, 30s");
+    let split = text.len().checked_sub(1).filter(|&i| text.is_char_boundary(i)).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    if n == 0 {
+        return Err(format!("'{text}': a token must live longer than 0; leave out --expires-in for a token that never expires"));
+    }
+    let lifetime = match unit {
+        "d" | "D" => n.checked_mul(86_400),
+        "h" | "H" => n.checked_mul(3_600),
+        "m" | "M" => n.checked_mul(60),
+        "s" | "S" => Some(n),
+        _ => return Err(bad()),
+    }
+    // Far beyond any real lifetime, and short enough to be added to a date.
+    .filter(|&secs| secs <= 100 * 366 * 86_400)
+    .ok_or_else(|| format!("'{text}' is too long a lifetime (at most 100 years)"))?;
+    Ok(chrono::TimeDelta::seconds(lifetime))
 }
 
 #[derive(Debug, Args)]
@@ -490,4 +601,26 @@ fn fields_help() -> String {
         help.push_str(&format!("\n  {module}: {}", keys.join(", ")));
     }
     help
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_lifetime;
+
+    #[test]
+    fn token_lifetimes() {
+        assert_eq!(parse_lifetime("90d"), Ok(chrono::TimeDelta::days(90)));
+        assert_eq!(parse_lifetime("12h"), Ok(chrono::TimeDelta::hours(12)));
+        assert_eq!(parse_lifetime("30m"), Ok(chrono::TimeDelta::minutes(30)));
+        assert_eq!(parse_lifetime(" 30s "), Ok(chrono::TimeDelta::seconds(30)));
+        for zero in ["0d", "0s", "000h"] {
+            let err = parse_lifetime(zero).unwrap_err();
+            assert!(err.contains("longer than 0"), "{zero}: {err}");
+        }
+        for junk in ["", "d", "90", "90x", "-5d", "+5d", "1.5h", "5 d", "9d2h", "5日", "99999999999999999999d"] {
+            let err = parse_lifetime(junk).unwrap_err();
+            assert!(err.contains("not a lifetime"), "{junk}: {err}");
+        }
+        assert!(parse_lifetime("40000d").unwrap_err().contains("too long"));
+    }
 }

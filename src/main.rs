@@ -44,10 +44,13 @@ fn main() -> ExitCode {
     } else {
         "warn"
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_log)))
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_log));
+    let log = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match &cli.command {
+        // One JSON object per line, for log collectors.
+        Command::Serve(args) if args.log_format == cli::LogFormat::Json => log.json().init(),
+        _ => log.init(),
+    }
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
@@ -66,7 +69,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let done = |r: Result<()>| r.map(|()| ExitCode::SUCCESS);
     match cli.command {
-        Command::Serve(args) => done(runtime.block_on(serve(server_config(args, &file)))),
+        Command::Serve(args) => done(server_config(args, &file).and_then(|config| runtime.block_on(serve(config)))),
         Command::Token(command) => done(token(command, &file)),
         Command::Count(args) => done(runtime.block_on(count(args.filter, args.client, &file))),
         Command::Import(args) => runtime.block_on(import(args, &file)),
@@ -80,9 +83,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 /// Flags and environment first, then the TOML file, then built-in defaults.
-fn server_config(args: ServeArgs, file: &FileConfig) -> ServerConfig {
+fn server_config(args: ServeArgs, file: &FileConfig) -> Result<ServerConfig> {
     let defaults = ServerConfig::default();
-    ServerConfig {
+    let tls_cert = args.tls_cert.or_else(|| file.tls_cert.clone());
+    let tls_key = args.tls_key.or_else(|| file.tls_key.clone());
+    let tls_client_ca = args.tls_client_ca.or_else(|| file.tls_client_ca.clone());
+    let tls = match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => Some(dataport_server::tls::TlsFiles {
+            cert,
+            key,
+            client_ca: tls_client_ca,
+        }),
+        (None, None) if tls_client_ca.is_none() => None,
+        _ => bail!("TLS needs both --tls-cert and --tls-key (tls_cert and tls_key in the config file); --tls-client-ca adds client certificates to them"),
+    };
+    Ok(ServerConfig {
         listen: args.listen.or(file.listen).unwrap_or(defaults.listen),
         database_url: database_url(&args.database, file),
         token_file: args
@@ -108,6 +123,7 @@ fn server_config(args: ServeArgs, file: &FileConfig) -> ServerConfig {
         } else {
             args.plugin_dir
         },
+        tls,
         limits: ImportLimits {
             max_upload_bytes: args
                 .max_upload_bytes
@@ -146,7 +162,12 @@ fn server_config(args: ServeArgs, file: &FileConfig) -> ServerConfig {
                 .map(|d| std::time::Duration::from_secs(d.saturating_mul(86_400)))
                 .unwrap_or(defaults.limits.request_id_retention),
         },
-    }
+        db_timeout: args
+            .db_timeout_secs
+            .or(file.db_timeout_secs)
+            .map(|s| std::time::Duration::from_secs(s.max(1)))
+            .unwrap_or(defaults.db_timeout),
+    })
 }
 
 fn database_url(args: &DatabaseArgs, file: &FileConfig) -> String {
@@ -161,10 +182,11 @@ async fn serve(config: ServerConfig) -> Result<()> {
     let server = Server::bind(config.clone()).await?;
     // Plain lines on stdout: scripts and tests read the address from here whatever RUST_LOG says.
     println!(
-        "dataport listening on {} (database: {}, {})",
+        "dataport listening on {} (database: {}, {}; {})",
         server.local_addr(),
         config.database_url,
-        server.backend()
+        server.backend(),
+        server.transport_security()
     );
     if let Some(path) = server.created_token_file() {
         println!(
@@ -187,6 +209,7 @@ fn token(command: TokenCommand, file: &FileConfig) -> Result<()> {
         TokenCommand::Create {
             name,
             permissions,
+            expires_in,
             database,
         } => {
             let permissions: PermissionSet = permissions.parse()?;
@@ -194,25 +217,36 @@ fn token(command: TokenCommand, file: &FileConfig) -> Result<()> {
                 bail!("--permissions needs at least one of import, export, admin");
             }
             let store = open_store(&database, file)?;
-            let (token, secret) = store.create_token(&name, &permissions)?;
+            let (token, secret) = store.create_expiring_token(&name, &permissions, expires_in)?;
+            let expiry = match token.expires_at {
+                Some(t) => format!("expiring {} UTC", t.format("%Y-%m-%d %H:%M:%S")),
+                None => "never expiring".to_owned(),
+            };
             eprintln!(
-                "created token '{}' with permissions {}; this is the only time it is shown:",
+                "created token '{}' with permissions {}, {expiry}; this is the only time it is shown:",
                 token.name, token.permissions
             );
             println!("{secret}");
         }
         TokenCommand::List { database } => {
             let store = open_store(&database, file)?;
-            let mut table = Table::new(["name", "permissions", "created", "last used", "revoked"]);
+            let mut table = Table::new(["name", "permissions", "created", "expires", "last used", "revoked"]);
+            let now = chrono::Utc::now();
             for token in store.list_tokens()? {
                 let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
                     t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
                         .unwrap_or_else(|| "-".into())
                 };
+                let expires = match token.expires_at {
+                    None => "never".to_owned(),
+                    Some(_) if token.is_expired_at(now) => format!("{} (expired)", time(token.expires_at)),
+                    Some(_) => time(token.expires_at),
+                };
                 table.row([
                     token.name.clone(),
                     token.permissions.to_string(),
                     time(Some(token.created_at)),
+                    expires,
                     time(token.last_used_at),
                     time(token.revoked_at),
                 ]);
@@ -230,6 +264,10 @@ fn token(command: TokenCommand, file: &FileConfig) -> Result<()> {
     Ok(())
 }
 
+/// Whether the command's server is reached over TLS (an https:// address), for the hints of
+/// failed calls.
+static SERVER_IS_TLS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
 async fn connect(args: &ClientArgs, file: &FileConfig) -> Result<AuthedClient> {
     let server = args
         .server
@@ -242,7 +280,8 @@ async fn connect(args: &ClientArgs, file: &FileConfig) -> Result<AuthedClient> {
         .or_else(|| file.token_file.clone())
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_TOKEN_FILE));
     let token = dataport_client::resolve_token(args.token.as_deref(), &token_file)?;
-    Ok(dataport_client::connect(&server, &token).await?)
+    let _ = SERVER_IS_TLS.set(server.starts_with("https://"));
+    Ok(dataport_client::connect_with(&server, &token, &args.tls.options()).await?)
 }
 
 /// A failed call: what the server said, and the code to show with it (the dataport reason
@@ -265,10 +304,13 @@ impl std::error::Error for CallFailed {}
 /// Turns a failed call into an error that says what the server said; `main` prints it as
 /// `error [CODE]: message`.
 pub(crate) fn call_failed(status: tonic::Status) -> anyhow::Error {
-    let message = match status.message() {
+    let mut message = match status.message() {
         "" => status.code().description().to_owned(),
         message => message.to_owned(),
     };
+    if let Some(hint) = dataport_client::status_hint(&status, SERVER_IS_TLS.get().copied().unwrap_or(false)) {
+        message = format!("{message}; {hint}");
+    }
     anyhow::Error::new(CallFailed {
         label: dataport_client::error_label(&status),
         message,
@@ -656,10 +698,20 @@ async fn migrate(args: MigrateArgs) -> Result<ExitCode> {
         .iter()
         .map(|m| m.parse::<Module>())
         .collect::<Result<Vec<_>, _>>()?;
-    let from = dataport_client::connect(&args.from, &from_token)
+    let from_tls = dataport_client::TlsOptions {
+        ca: args.from_tls_ca.clone(),
+        cert: args.from_tls_cert.clone(),
+        key: args.from_tls_key.clone(),
+    };
+    let to_tls = dataport_client::TlsOptions {
+        ca: args.to_tls_ca.clone(),
+        cert: args.to_tls_cert.clone(),
+        key: args.to_tls_key.clone(),
+    };
+    let from = dataport_client::connect_with(&args.from, &from_token, &from_tls)
         .await
         .context("the source")?;
-    let to = dataport_client::connect(&args.to, &to_token)
+    let to = dataport_client::connect_with(&args.to, &to_token, &to_tls)
         .await
         .context("the target")?;
     let plan = migrate_cmd::Plan {

@@ -8,7 +8,7 @@ use crate::harness::TestServer;
 use crate::on_both_backends;
 use crate::support::{self, Import, contact, csv, customer, import, opportunity, rows};
 
-fn count_request(module: Module) -> v1::CountRecordsRequest {
+pub(crate) fn count_request(module: Module) -> v1::CountRecordsRequest {
     v1::CountRecordsRequest {
         module: dataport_client::convert::module_to_proto(module) as i32,
         filter: None,

@@ -17,15 +17,21 @@ mod export;
 mod import;
 // Fault injection: a TCP proxy that cuts PostgreSQL's connections (a database restart).
 mod faults;
+// Bounded input (each bad field INVALID_ARGUMENT), 100k-code filters, file modes, health, JSON logs.
+mod limits;
 // Jobs beyond their stream: CancelImport, WatchImport, graceful shutdown, replica leases.
 mod jobs;
 // Record streams and `dataport migrate` between two servers.
 mod migrate;
 // Loading plugins: versions, broken and panicking plugins, hostile files.
 mod plugins;
+// Private jobs (another token's job is NOT_FOUND) and expiring tokens.
+mod privacy;
 // A Python grpcio client decodes the google.rpc.Status details of failed calls.
 mod python;
 // The server process: start-up, health, reflection, shutdown.
 mod server;
+// TLS and mTLS: certificates made at run time, handshakes, and failures that say which.
+mod tls;
 // Vendor layouts (Salesforce, HubSpot) through the server.
 mod vendors;

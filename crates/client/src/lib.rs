@@ -16,7 +16,7 @@ use tonic::{
     Code, Request, Status,
     metadata::{Ascii, MetadataValue},
     service::{Interceptor, interceptor::InterceptedService},
-    transport::{Channel, Endpoint},
+    transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
 };
 
 pub use dataport_core::ErrorCode;
@@ -33,8 +33,10 @@ pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 pub enum ClientError {
     #[error("'{url}' is not a valid server address ({reason}); use e.g. http://127.0.0.1:50051")]
     InvalidServer { url: String, reason: String },
-    #[error("cannot connect to {url}: {reason}; is `dataport serve` running there?")]
-    Connect { url: String, reason: String },
+    #[error("cannot connect to {url}: {reason}; {hint}")]
+    Connect { url: String, reason: String, hint: String },
+    #[error("{0}")]
+    Tls(String),
     #[error(
         "no API token: pass --token, set DATAPORT_TOKEN, or start the server once so it writes {}",
         path.display()
@@ -69,9 +71,59 @@ impl Interceptor for BearerAuth {
 /// The generated client with authentication attached.
 pub type AuthedClient = v1::data_port_client::DataPortClient<InterceptedService<Channel, BearerAuth>>;
 
+/// TLS settings of a connection. The address decides whether TLS is used: `https://` always
+/// means TLS (verified against `ca`, or the system's root certificates without it), `http://`
+/// never does, and TLS files with an `http://` address are refused rather than ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// PEM file of the CA certificate(s) that signed the server's certificate.
+    pub ca: Option<PathBuf>,
+    /// PEM client certificate, for servers that require one (mTLS); needs `key`.
+    pub cert: Option<PathBuf>,
+    /// PEM private key of `cert`.
+    pub key: Option<PathBuf>,
+}
+
+impl TlsOptions {
+    fn is_empty(&self) -> bool {
+        self.ca.is_none() && self.cert.is_none() && self.key.is_none()
+    }
+
+    /// The rustls client configuration for `domain`.
+    fn client_config(&self, domain: &str) -> Result<ClientTlsConfig, ClientError> {
+        let mut config = ClientTlsConfig::new().domain_name(domain);
+        config = match &self.ca {
+            Some(ca) => config.ca_certificate(Certificate::from_pem(read_pem(ca, "--tls-ca")?)),
+            None => config.with_native_roots(),
+        };
+        match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => Ok(config.identity(Identity::from_pem(
+                read_pem(cert, "--tls-cert")?,
+                read_pem(key, "--tls-key")?,
+            ))),
+            (None, None) => Ok(config),
+            (Some(_), None) => Err(ClientError::Tls(
+                "--tls-cert needs --tls-key, the client certificate's private key".into(),
+            )),
+            (None, Some(_)) => Err(ClientError::Tls(
+                "--tls-key needs --tls-cert, the client certificate it belongs to".into(),
+            )),
+        }
+    }
+}
+
+fn read_pem(path: &Path, flag: &str) -> Result<Vec<u8>, ClientError> {
+    std::fs::read(path).map_err(|e| ClientError::Tls(format!("cannot read {flag} {}: {e}", path.display())))
+}
+
 /// Connects to `server` and authenticates every call with `token`.
 pub async fn connect(server: &str, token: &str) -> Result<AuthedClient, ClientError> {
-    let channel = channel(server).await?;
+    connect_with(server, token, &TlsOptions::default()).await
+}
+
+/// [`connect`] with TLS settings (see [`TlsOptions`]).
+pub async fn connect_with(server: &str, token: &str, tls: &TlsOptions) -> Result<AuthedClient, ClientError> {
+    let channel = channel_with(server, tls).await?;
     Ok(
         v1::data_port_client::DataPortClient::with_interceptor(channel, BearerAuth::new(token)?)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -81,14 +133,93 @@ pub async fn connect(server: &str, token: &str) -> Result<AuthedClient, ClientEr
 
 /// Opens a channel to `server` (for health checks or other services on the same port).
 pub async fn channel(server: &str) -> Result<Channel, ClientError> {
-    let endpoint = Endpoint::from_shared(server.to_owned()).map_err(|e| ClientError::InvalidServer {
+    channel_with(server, &TlsOptions::default()).await
+}
+
+/// [`channel`] with TLS settings.
+pub async fn channel_with(server: &str, tls: &TlsOptions) -> Result<Channel, ClientError> {
+    let invalid = |reason: String| ClientError::InvalidServer {
         url: server.to_owned(),
-        reason: e.to_string(),
-    })?;
-    endpoint.connect().await.map_err(|e| ClientError::Connect {
-        url: server.to_owned(),
-        reason: error_chain(&e),
+        reason,
+    };
+    let uri: tonic::codegen::http::Uri = server.parse().map_err(|e| invalid(format!("{e}")))?;
+    let secure = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => return Err(invalid("it must start with http:// or https://".into())),
+    };
+    let mut endpoint = Endpoint::from_shared(server.to_owned()).map_err(|e| invalid(e.to_string()))?;
+    if secure {
+        let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+        endpoint = endpoint
+            .tls_config(tls.client_config(host)?)
+            .map_err(|e| ClientError::Tls(format!("invalid TLS settings: {}", error_chain(&e))))?;
+    } else if !tls.is_empty() {
+        return Err(invalid(
+            "TLS files were given but the address is http://, which is never encrypted; use https://".into(),
+        ));
+    }
+    endpoint.connect().await.map_err(|e| {
+        let reason = error_chain(&e);
+        ClientError::Connect {
+            url: server.to_owned(),
+            hint: transport_hint(&reason, secure)
+                .unwrap_or("is `dataport serve` running there?")
+                .to_owned(),
+            reason,
+        }
     })
+}
+
+/// What to do about a transport failure, judged from its error chain: TLS problems name the
+/// flag that fixes them.
+pub fn transport_hint(reason: &str, secure: bool) -> Option<&'static str> {
+    let lower = reason.to_ascii_lowercase();
+    if let Some(hint) = certificate_hint(&lower) {
+        return Some(hint);
+    }
+    if secure && (lower.contains("corrupt message") || lower.contains("invalidcontenttype") || lower.contains("invalid content type")) {
+        return Some("the server does not speak TLS there: use an http:// address, or check the port");
+    }
+    if !secure
+        && (lower.contains("connection reset")
+            || lower.contains("broken pipe")
+            || lower.contains("h2 protocol error")
+            || lower.contains("frame with invalid size")
+            || lower.contains("connection closed"))
+    {
+        return Some("the server may require TLS: use an https:// address (and --tls-ca)");
+    }
+    None
+}
+
+/// The certificate problem a lower-cased rustls error chain names, and the flag that fixes it.
+fn certificate_hint(lower: &str) -> Option<&'static str> {
+    if lower.contains("certificaterequired") || lower.contains("certificate required") {
+        return Some("the server requires a client certificate (mTLS): pass --tls-cert and --tls-key");
+    }
+    if lower.contains("unknownissuer") || lower.contains("invalid peer certificate") || lower.contains("badsignature") {
+        return Some(
+            "the server's certificate is not signed by a CA this client trusts: pass the CA that signed it with --tls-ca",
+        );
+    }
+    if lower.contains("notvalidforname") || lower.contains("not valid for name") {
+        return Some("the server's certificate is not issued for this host name: connect by a name it lists");
+    }
+    if lower.contains("unknownca") || lower.contains("decrypterror") || lower.contains("bad certificate") {
+        return Some("the server refused this client certificate: it must be signed by the CA the server trusts (--tls-client-ca)");
+    }
+    None
+}
+
+/// [`transport_hint`] for a failed call to a server reached over TLS (`secure`) or not: the
+/// connection is set up lazily, and under TLS 1.3 a server that refuses the client's
+/// certificate (or its absence) says so only at the first call.
+pub fn status_hint(status: &Status, secure: bool) -> Option<&'static str> {
+    if !matches!(status.code(), Code::Unavailable | Code::Unknown | Code::Internal | Code::Cancelled) {
+        return None;
+    }
+    transport_hint(&format!("{}: {}", status.message(), error_chain(status)), secure)
 }
 
 /// The token to use: `explicit` (from `--token` or `DATAPORT_TOKEN`) if non-empty, else the

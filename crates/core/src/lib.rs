@@ -14,6 +14,7 @@ pub mod error_code;
 pub mod filter;
 pub mod header;
 pub mod job;
+pub mod limits;
 pub mod locale;
 pub mod messages;
 pub mod module;

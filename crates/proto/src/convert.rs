@@ -187,6 +187,41 @@ fn non_empty(text: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.to_owned())
 }
 
+impl From<core::limits::Violation> for InvalidField {
+    fn from(v: core::limits::Violation) -> Self {
+        InvalidField::new(v.field, v.message)
+    }
+}
+
+/// Every list and text of a filter within [`core::limits`]: lists of at most
+/// `MAX_FILTER_VALUES` short printable values, `name_contains` of at most
+/// `MAX_NAME_CONTAINS_CHARS` characters.
+fn check_filter_limits(filter: &v1::filter::ModuleFilter) -> Result<(), InvalidField> {
+    use core::limits::{MAX_NAME_CONTAINS_CHARS, filter_list, filter_text};
+    use v1::filter::ModuleFilter;
+    match filter {
+        ModuleFilter::Customers(f) => {
+            filter_list("filter.customers.levels", &f.levels)?;
+            filter_list("filter.customers.follow_up_statuses", &f.follow_up_statuses)?;
+            filter_list("filter.customers.owners", &f.owners)?;
+            filter_list("filter.customers.industries", &f.industries)?;
+            filter_list("filter.customers.codes", &f.codes)?;
+            filter_text("filter.customers.name_contains", &f.name_contains, MAX_NAME_CONTAINS_CHARS)?;
+        }
+        ModuleFilter::Contacts(f) => {
+            filter_list("filter.contacts.customer_codes", &f.customer_codes)?;
+            filter_list("filter.contacts.customer_owners", &f.customer_owners)?;
+            filter_text("filter.contacts.name_contains", &f.name_contains, MAX_NAME_CONTAINS_CHARS)?;
+        }
+        ModuleFilter::Opportunities(f) => {
+            filter_list("filter.opportunities.customer_codes", &f.customer_codes)?;
+            filter_list("filter.opportunities.stages", &f.stages)?;
+            filter_list("filter.opportunities.owners", &f.owners)?;
+        }
+    }
+    Ok(())
+}
+
 /// Builds the domain filter for `module` from an optional wire filter. A filter of another
 /// module is an error rather than being ignored, so a caller never exports more than asked.
 pub fn filter_from_proto(
@@ -197,6 +232,7 @@ pub fn filter_from_proto(
     let Some(inner) = filter.and_then(|f| f.module_filter.as_ref()) else {
         return Ok(core::Filter::all(module));
     };
+    check_filter_limits(inner)?;
     let parsed = match inner {
         ModuleFilter::Customers(f) => core::Filter::Customers(core::CustomerFilter {
             levels: f.levels.clone(),

@@ -20,6 +20,9 @@ pub const DEFAULT_TOKEN_FILE: &str = "./dataport.token";
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 /// Default `--shutdown-grace`: how long in-flight calls may run after SIGTERM.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Default `--db-timeout-secs`: how long a call waits for a database connection before it
+/// fails with UNAVAILABLE (the "fail fast": at most 5 s by default).
+pub const DEFAULT_DB_TIMEOUT: Duration = dataport_store::DEFAULT_CHECKOUT_TIMEOUT;
 /// Default `--config` file, read when present and no other file is named.
 pub const DEFAULT_CONFIG_FILE: &str = "dataport.toml";
 
@@ -96,8 +99,13 @@ pub struct ServerConfig {
     /// Extra plugin directories, searched before the defaults (the binary's directory and the
     /// cargo target directory).
     pub plugin_dirs: Vec<PathBuf>,
+    /// TLS (and mTLS with a client CA); `None` serves plaintext.
+    pub tls: Option<crate::tls::TlsFiles>,
     /// Import limits.
     pub limits: ImportLimits,
+    /// How long a call waits for a database connection before failing with UNAVAILABLE
+    /// (`--db-timeout-secs`); also bounds the health probe's view of the database.
+    pub db_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -112,7 +120,9 @@ impl Default for ServerConfig {
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             job_lease: dataport_store::DEFAULT_JOB_LEASE,
             plugin_dirs: Vec::new(),
+            tls: None,
             limits: ImportLimits::default(),
+            db_timeout: DEFAULT_DB_TIMEOUT,
         }
     }
 }
@@ -139,6 +149,9 @@ pub struct FileConfig {
     /// Seconds.
     pub shutdown_grace_secs: Option<u64>,
     pub plugin_dir: Option<Vec<PathBuf>>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_client_ca: Option<PathBuf>,
     pub max_upload_bytes: Option<u64>,
     pub max_import_rows: Option<u64>,
     pub max_row_error_events: Option<u64>,
@@ -150,6 +163,8 @@ pub struct FileConfig {
     pub job_lease_secs: Option<u64>,
     pub request_id_retention_days: Option<u64>,
     pub server: Option<String>,
+    /// Seconds.
+    pub db_timeout_secs: Option<u64>,
 }
 
 /// A config file that cannot be read or parsed.

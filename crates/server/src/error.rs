@@ -184,6 +184,15 @@ impl From<convert::InvalidField> for ServiceError {
     }
 }
 
+impl From<dataport_core::limits::Violation> for ServiceError {
+    fn from(error: dataport_core::limits::Violation) -> Self {
+        ServiceError::InvalidArgument {
+            field: error.field,
+            message: error.message,
+        }
+    }
+}
+
 fn quoted_alternatives(permissions: &[Permission]) -> String {
     let quoted: Vec<String> = permissions.iter().map(|p| format!("'{p}'")).collect();
     quoted.join(" or ")

@@ -1,5 +1,6 @@
 //! GetImportJob, ListImportJobs, CancelImport and WatchImport: persisted job reports and their
-//! row errors, paged; control of a running job from any connection.
+//! row errors, paged; control of a running job from any connection. Every job is private to
+//! the token that started it and to `admin` tokens ([`Caller::visible_job`]).
 
 use std::time::Duration;
 
@@ -29,16 +30,16 @@ const MAX_JOB_PAGE: u32 = 1000;
 /// One job's report and a page of its row errors.
 pub async fn get(
     store: Store,
+    caller: &Caller,
     request: v1::GetImportJobRequest,
 ) -> Result<v1::GetImportJobResponse, ServiceError> {
     let job_id = request.job_id;
     let limit = request.error_limit.min(MAX_ERROR_PAGE) as usize;
     let after_row = i64::try_from(request.errors_after_row)
         .map_err(|_| ServiceError::invalid("errors_after_row", "errors_after_row is too large"))?;
+    let caller = caller.clone();
     let (job, errors, total_errors) = blocking(move || {
-        let job = store
-            .get_job(job_id)?
-            .ok_or_else(|| ServiceError::NotFound(format!("import job {job_id} does not exist")))?;
+        let job = caller.visible_job(job_id, store.get_job(job_id)?)?;
         let errors = if limit == 0 {
             Vec::new()
         } else {
@@ -55,9 +56,10 @@ pub async fn get(
     })
 }
 
-/// Jobs newest first, filtered and paged by keyset.
+/// Jobs newest first, filtered and paged by keyset; only those the caller may see.
 pub async fn list(
     store: Store,
+    caller: &Caller,
     request: v1::ListImportJobsRequest,
 ) -> Result<v1::ListImportJobsResponse, ServiceError> {
     let page_size = match request.page_size {
@@ -67,15 +69,7 @@ pub async fn list(
     let before_id = if request.page_token.is_empty() {
         None
     } else {
-        Some(request.page_token.parse::<i64>().map_err(|_| {
-            ServiceError::invalid(
-                "page_token",
-                format!(
-                    "page_token '{}' is not one this server issued; pass next_page_token unchanged",
-                    request.page_token
-                ),
-            )
-        })?)
+        Some(page_token(&request.page_token)?)
     };
     let module = if request.module == v1::Module::Unspecified as i32 {
         None
@@ -88,6 +82,7 @@ pub async fn list(
         started_after: unix_ms_bound("started_after_unix_ms", request.started_after_unix_ms)?,
         started_before: unix_ms_bound("started_before_unix_ms", request.started_before_unix_ms)?,
         before_id,
+        token_name: caller.job_owner_filter().map(str::to_owned),
         // One extra row tells whether another page follows.
         limit: page_size + 1,
     };
@@ -104,6 +99,24 @@ pub async fn list(
     })
 }
 
+/// The job id a `next_page_token` names: a positive integer, as the server issues them.
+fn page_token(token: &str) -> Result<i64, ServiceError> {
+    match token.parse::<i64>() {
+        Ok(id) if id > 0 && !token.starts_with('+') => Ok(id),
+        _ => {
+            // Echo a bounded, printable prefix only: the message travels in a header.
+            let mut shown: String = token.chars().take(32).flat_map(char::escape_debug).collect();
+            if token.chars().count() > 32 {
+                shown.push('…');
+            }
+            Err(ServiceError::invalid(
+                "page_token",
+                format!("page_token '{shown}' is not one this server issued; pass next_page_token unchanged"),
+            ))
+        }
+    }
+}
+
 fn unix_ms_bound(field: &str, value: i64) -> Result<Option<DateTime<Utc>>, ServiceError> {
     if value == 0 {
         return Ok(None);
@@ -113,14 +126,10 @@ fn unix_ms_bound(field: &str, value: i64) -> Result<Option<DateTime<Utc>>, Servi
     })
 }
 
-async fn load(store: &Store, job_id: i64) -> Result<ImportJob, ServiceError> {
-    let store = store.clone();
-    blocking(move || {
-        store
-            .get_job(job_id)?
-            .ok_or_else(|| ServiceError::NotFound(format!("import job {job_id} does not exist")))
-    })
-    .await
+/// The job as `caller` may see it (NOT_FOUND otherwise).
+async fn load(store: &Store, caller: &Caller, job_id: i64) -> Result<ImportJob, ServiceError> {
+    let (store, caller) = (store.clone(), caller.clone());
+    blocking(move || caller.visible_job(job_id, store.get_job(job_id)?)).await
 }
 
 /// CancelImport of a job that is over.
@@ -143,7 +152,7 @@ pub async fn cancel(
     request: v1::CancelImportRequest,
 ) -> Result<v1::CancelImportResponse, ServiceError> {
     let job_id = request.job_id;
-    let job = load(&store, job_id).await?;
+    let job = load(&store, caller, job_id).await?;
     if job.status.is_final() {
         return Err(already_ended(&job));
     }
@@ -152,14 +161,14 @@ pub async fn cancel(
         let requester = store.clone();
         let recorded = blocking(move || Ok(requester.request_cancel(job_id)?)).await?;
         if !recorded {
-            let job = load(&store, job_id).await?;
+            let job = load(&store, caller, job_id).await?;
             return Err(already_ended(&job));
         }
     }
     tracing::info!(job = job_id, token = %caller.token_name, "import cancel requested");
     let waited = tokio::time::Instant::now();
     loop {
-        let job = load(&store, job_id).await?;
+        let job = load(&store, caller, job_id).await?;
         if job.status.is_final() || waited.elapsed() >= CANCEL_WAIT {
             return Ok(v1::CancelImportResponse {
                 job: Some(job_to_proto(&job)),
@@ -173,11 +182,12 @@ pub async fn cancel(
 /// not the pipeline, makes it work through any replica and after the job's own stream is gone.
 pub async fn watch(
     store: Store,
+    caller: Caller,
     request: v1::WatchImportRequest,
     call: CallGuard,
 ) -> Result<EventStream<v1::ImportEvent>, ServiceError> {
     let job_id = request.job_id;
-    let first = load(&store, job_id).await?;
+    let first = load(&store, &caller, job_id).await?;
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     tokio::spawn(async move {
         let _call = call;
@@ -203,7 +213,7 @@ pub async fn watch(
                 return;
             }
             tokio::time::sleep(POLL).await;
-            job = match load(&store, job_id).await {
+            job = match load(&store, &caller, job_id).await {
                 Ok(job) => job,
                 Err(e) => {
                     let _ = tx.send(Err(e.into())).await;

@@ -9,13 +9,14 @@
 //! binary (flags, `DATAPORT_*` environment, TOML file) into a [`ServerConfig`].
 //!
 //! Modules: [`config`] (defaults and the TOML file), [`auth`] (bearer tokens and permissions),
-//! [`bootstrap`] (first-start admin token), [`error`] (the one mapping to
+//! [`bootstrap`] (first-start admin token), [`health`] (the database probe behind
+//! `grpc.health.v1`), [`error`] (the one mapping to
 //! `tonic::Code` and the `google.rpc.Status` details), [`service`] (the table of RPC handlers),
 //! [`import`] (the Import RPC, its pipeline, idempotency keys and the registry of running
 //! jobs), [`export`] (exports, templates, error files), `jobs` (job reports, CancelImport,
 //! WatchImport), [`leases`] (renewing and sweeping job leases on PostgreSQL), [`report`] (jobs
 //! and row errors as proto messages), `stream` (the streaming response type), `threads`
-//! (threads of their own for long blocking work).
+//! (threads of their own for long blocking work), [`tls`] (TLS and mTLS settings).
 
 pub mod auth;
 pub mod bootstrap;
@@ -23,6 +24,7 @@ pub mod config;
 pub mod error;
 pub mod export;
 pub mod formats;
+pub mod health;
 pub mod import;
 pub mod inflight;
 mod jobs;
@@ -31,6 +33,7 @@ pub mod report;
 pub mod service;
 mod stream;
 mod threads;
+pub mod tls;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf};
 
@@ -62,6 +65,8 @@ pub enum ServerError {
     Startup(String),
     #[error("cannot load the format plugins: {0}")]
     Plugins(#[from] dataport_plugin_host::HostError),
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// A server whose database is open and whose listener is bound, ready to serve.
@@ -72,16 +77,20 @@ pub struct Server {
     listener: TcpListener,
     local_addr: SocketAddr,
     created_token_file: Option<PathBuf>,
+    tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 impl Server {
     /// Opens the database, bootstraps the admin token and binds the listen address.
     pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
+        // Certificates first: a wrong file should stop start-up before anything is written.
+        let tls = config.tls.as_ref().map(tls::TlsFiles::load).transpose().map_err(ServerError::Tls)?;
         let url = config.database_url.clone();
         let token_file = config.token_file.clone();
         let plugin_dirs = config.plugin_dirs.clone();
         let store_options = dataport_store::StoreOptions {
             job_lease: config.job_lease,
+            checkout_timeout: config.db_timeout,
             ..dataport_store::StoreOptions::default()
         };
         let (store, formats, created_token_file) = tokio::task::spawn_blocking(move || {
@@ -122,7 +131,17 @@ impl Server {
             listener,
             local_addr,
             created_token_file,
+            tls,
         })
+    }
+
+    /// `plaintext`, `TLS` or `mTLS`: what a client must speak.
+    pub fn transport_security(&self) -> &'static str {
+        match &self.config.tls {
+            None => "plaintext",
+            Some(files) if files.mutual() => "mTLS",
+            Some(_) => "TLS",
+        }
     }
 
     /// The bound address (useful with port 0).
@@ -165,6 +184,8 @@ impl Server {
         health_reporter
             .set_serving::<DataPortServer<DataPortService>>()
             .await;
+        // NOT_SERVING while the database cannot be reached; stopped when the drain starts.
+        let probe = health::spawn(self.store.clone(), health_reporter.clone(), self.config.db_timeout);
 
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(dataport_proto::FILE_DESCRIPTOR_SET)
@@ -177,13 +198,17 @@ impl Server {
             .build_v1alpha()
             .map_err(|e| ServerError::Reflection(e.to_string()))?;
 
-        tracing::info!(addr = %self.local_addr, backend = self.store.backend().as_str(), "serving dataport.v1.DataPort");
+        tracing::info!(addr = %self.local_addr, backend = self.store.backend().as_str(), transport = self.transport_security(), "serving dataport.v1.DataPort");
         let grace = self.config.shutdown_grace;
         // The transport keeps serving through the drain, so a client arriving meanwhile gets a
         // clear UNAVAILABLE from Import (and its unary calls answered), and running imports can
         // deliver their Completed. Only then does the transport shut down.
         let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
-        let serving = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = self.tls {
+            builder = builder.tls_config(tls)?;
+        }
+        let serving = builder
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -193,6 +218,7 @@ impl Server {
             });
         let drain = async move {
             shutdown.await;
+            probe.abort();
             // New imports are refused (UNAVAILABLE) from here on; running ones may finish.
             running.close("the server is shutting down; retry on another replica or after it restarts");
             // Load balancers stop routing here.

@@ -52,6 +52,11 @@ impl DataPortService {
         }
     }
 
+    /// Authentication, and its count of failures.
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
+
     fn export_context(&self) -> export::ExportContext {
         export::ExportContext {
             store: self.store.clone(),
@@ -86,7 +91,7 @@ impl v1::data_port_server::DataPort for DataPortService {
         let call = self.inflight.enter();
         let caller = self
             .auth
-            .authorize(request.metadata(), &[import::PERMISSION])
+            .authorize(request.metadata(), request.remote_addr(), &[import::PERMISSION])
             .await?;
         let stream = import::start(self.import_context(), caller, request.into_inner(), call).await?;
         Ok(Response::new(stream))
@@ -99,7 +104,7 @@ impl v1::data_port_server::DataPort for DataPortService {
         let _call = self.inflight.enter();
         let caller = self
             .auth
-            .authorize(request.metadata(), &[Permission::Import])
+            .authorize(request.metadata(), request.remote_addr(), &[Permission::Import])
             .await?;
         let response = jobs::cancel(self.store.clone(), &self.running, &caller, request.into_inner()).await?;
         Ok(Response::new(response))
@@ -110,10 +115,11 @@ impl v1::data_port_server::DataPort for DataPortService {
         request: Request<v1::WatchImportRequest>,
     ) -> Result<Response<Self::WatchImportStream>, Status> {
         let call = self.inflight.enter();
-        self.auth
-            .authorize(request.metadata(), &[Permission::Import])
+        let caller = self
+            .auth
+            .authorize(request.metadata(), request.remote_addr(), &[Permission::Import])
             .await?;
-        let stream = jobs::watch(self.store.clone(), request.into_inner(), call).await?;
+        let stream = jobs::watch(self.store.clone(), caller, request.into_inner(), call).await?;
         Ok(Response::new(stream))
     }
 
@@ -123,7 +129,7 @@ impl v1::data_port_server::DataPort for DataPortService {
     ) -> Result<Response<Self::ExportStream>, Status> {
         let call = self.inflight.enter();
         self.auth
-            .authorize(request.metadata(), &[export::EXPORT_PERMISSION])
+            .authorize(request.metadata(), request.remote_addr(), &[export::EXPORT_PERMISSION])
             .await?;
         let stream = export::start_export(self.export_context(), request.into_inner(), call)?;
         Ok(Response::new(stream))
@@ -135,7 +141,7 @@ impl v1::data_port_server::DataPort for DataPortService {
     ) -> Result<Response<v1::CountRecordsResponse>, Status> {
         let _call = self.inflight.enter();
         self.auth
-            .authorize(request.metadata(), &[Permission::Export])
+            .authorize(request.metadata(), request.remote_addr(), &[Permission::Export])
             .await?;
         let request = request.into_inner();
         let module = convert::module_from_proto(request.module).map_err(ServiceError::from)?;
@@ -152,7 +158,7 @@ impl v1::data_port_server::DataPort for DataPortService {
     ) -> Result<Response<Self::GetTemplateStream>, Status> {
         let call = self.inflight.enter();
         self.auth
-            .authorize(request.metadata(), &[Permission::Import, Permission::Export])
+            .authorize(request.metadata(), request.remote_addr(), &[Permission::Import, Permission::Export])
             .await?;
         let stream = export::start_template(self.export_context(), request.into_inner(), call)?;
         Ok(Response::new(stream))
@@ -163,7 +169,7 @@ impl v1::data_port_server::DataPort for DataPortService {
         request: Request<v1::ListFormatsRequest>,
     ) -> Result<Response<v1::ListFormatsResponse>, Status> {
         let _call = self.inflight.enter();
-        self.auth.authorize(request.metadata(), &[]).await?;
+        self.auth.authorize(request.metadata(), request.remote_addr(), &[]).await?;
         Ok(Response::new(v1::ListFormatsResponse {
             formats: self.formats.list(),
         }))
@@ -174,10 +180,11 @@ impl v1::data_port_server::DataPort for DataPortService {
         request: Request<v1::GetImportJobRequest>,
     ) -> Result<Response<v1::GetImportJobResponse>, Status> {
         let _call = self.inflight.enter();
-        self.auth
-            .authorize(request.metadata(), &[Permission::Import])
+        let caller = self
+            .auth
+            .authorize(request.metadata(), request.remote_addr(), &[Permission::Import])
             .await?;
-        let response = jobs::get(self.store.clone(), request.into_inner()).await?;
+        let response = jobs::get(self.store.clone(), &caller, request.into_inner()).await?;
         Ok(Response::new(response))
     }
 
@@ -186,10 +193,11 @@ impl v1::data_port_server::DataPort for DataPortService {
         request: Request<v1::ListImportJobsRequest>,
     ) -> Result<Response<v1::ListImportJobsResponse>, Status> {
         let _call = self.inflight.enter();
-        self.auth
-            .authorize(request.metadata(), &[Permission::Import])
+        let caller = self
+            .auth
+            .authorize(request.metadata(), request.remote_addr(), &[Permission::Import])
             .await?;
-        let response = jobs::list(self.store.clone(), request.into_inner()).await?;
+        let response = jobs::list(self.store.clone(), &caller, request.into_inner()).await?;
         Ok(Response::new(response))
     }
 
@@ -198,10 +206,12 @@ impl v1::data_port_server::DataPort for DataPortService {
         request: Request<v1::GetErrorFileRequest>,
     ) -> Result<Response<Self::GetErrorFileStream>, Status> {
         let call = self.inflight.enter();
-        self.auth
-            .authorize(request.metadata(), &[Permission::Import])
+        let caller = self
+            .auth
+            .authorize(request.metadata(), request.remote_addr(), &[Permission::Import])
             .await?;
-        let stream = export::start_error_file(self.export_context(), request.into_inner(), call).await?;
+        let stream =
+            export::start_error_file(self.export_context(), &caller, request.into_inner(), call).await?;
         Ok(Response::new(stream))
     }
 }

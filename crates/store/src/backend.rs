@@ -106,6 +106,8 @@ pub(crate) enum Pools {
         readers: SqlitePool,
         /// Max size 1: the single writer slot. Its checkout timeout is the busy timeout.
         writer: SqlitePool,
+        /// The database file (`None` for a `file:` URI), checked by health pings.
+        path: Option<std::path::PathBuf>,
     },
     Postgres(PgPool),
 }

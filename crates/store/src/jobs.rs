@@ -178,6 +178,8 @@ pub struct JobQuery {
     pub started_before: Option<DateTime<Utc>>,
     /// Keyset cursor: only jobs with a smaller id (the last id of the previous page).
     pub before_id: Option<i64>,
+    /// Only jobs started by the token with this name (what a non-admin caller may see).
+    pub token_name: Option<String>,
     pub limit: usize,
 }
 
@@ -189,6 +191,7 @@ impl Default for JobQuery {
             started_after: None,
             started_before: None,
             before_id: None,
+            token_name: None,
             limit: 50,
         }
     }
@@ -702,6 +705,9 @@ pub(crate) fn list_jobs(conn: &mut Conn<'_>, query: &JobQuery) -> Result<Vec<Imp
         }
         if let Some(before_id) = query.before_id {
             q = q.filter(import_jobs::id.lt(before_id));
+        }
+        if let Some(token_name) = &query.token_name {
+            q = q.filter(import_jobs::token_name.eq(token_name));
         }
         q.order(import_jobs::id.desc()).limit(limit).load(c)?
     });

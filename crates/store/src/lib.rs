@@ -59,7 +59,7 @@ pub use crate::jobs::{
 };
 pub use crate::records::WriteOutcome;
 pub use crate::snapshot::Snapshot;
-pub use crate::tokens::ApiToken;
+pub use crate::tokens::{ApiToken, Authentication};
 
 use crate::error::Result;
 
@@ -74,8 +74,8 @@ const MIGRATION_LOCK_KEY: i64 = 0x6461_7461_706f_7274; // "dataport"
 pub struct StoreOptions {
     /// Pool size: readers on SQLite, all connections on PostgreSQL.
     pub max_connections: u32,
-    /// How long a writer waits for SQLite's single writer slot (and any connection waits for
-    /// a free pool slot) before giving up with [`StoreError::Busy`].
+    /// How long a writer waits for SQLite's single writer slot before giving up with
+    /// [`StoreError::Busy`] (imports queue there on purpose), and SQLite's `busy_timeout`.
     pub busy_timeout: Duration,
     /// How long a running job's lease holds without renewal (see [`JobLease`]).
     pub job_lease: Duration,
@@ -83,7 +83,14 @@ pub struct StoreOptions {
     /// `max_connections`: at most this many exports read at once, and a slow download never
     /// takes a connection other requests need. Opened on demand.
     pub export_connections: u32,
+    /// How long any other checkout (SQLite's readers, PostgreSQL's pool, export snapshots)
+    /// waits for a connection, at most `busy_timeout`: with the database away, calls fail
+    /// fast with [`StoreError::Connection`] (UNAVAILABLE) instead of hanging. `--db-timeout-secs`.
+    pub checkout_timeout: Duration,
 }
+
+/// Default [`StoreOptions::checkout_timeout`].
+pub const DEFAULT_CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Default [`StoreOptions::job_lease`].
 pub const DEFAULT_JOB_LEASE: Duration = Duration::from_secs(15);
@@ -95,6 +102,7 @@ impl Default for StoreOptions {
             busy_timeout: Duration::from_secs(10 * 60),
             job_lease: DEFAULT_JOB_LEASE,
             export_connections: 8,
+            checkout_timeout: DEFAULT_CHECKOUT_TIMEOUT,
         }
     }
 }
@@ -232,7 +240,7 @@ impl Store {
     ///
     /// The snapshot holds one connection of a separate pool of
     /// [`StoreOptions::export_connections`] until its last page or its drop; when all are in
-    /// use, this waits up to the busy timeout and then fails with [`StoreError::Busy`].
+    /// use, this waits up to the checkout timeout and then fails with [`StoreError::Busy`].
     pub fn export_snapshot(&self, filter: &Filter, after_code: Option<&str>) -> Result<Snapshot> {
         self.inner.snapshots.begin(filter, after_code, &self.inner.url)
     }
@@ -361,9 +369,22 @@ impl Store {
     // ---- tokens --------------------------------------------------------------------------
 
     /// Creates a token and returns it with its secret. The secret is not stored (only its
-    /// SHA-256) and cannot be shown again. Names are unique among active tokens.
+    /// SHA-256) and cannot be shown again. Names are unique among active tokens. The token
+    /// never expires.
     pub fn create_token(&self, name: &str, permissions: &PermissionSet) -> Result<(ApiToken, String)> {
-        self.with_writer(|c| tokens::create_token(c, name, permissions))
+        self.create_expiring_token(name, permissions, None)
+    }
+
+    /// [`Store::create_token`] with a lifetime: with `Some(lifetime)` (positive) the token is
+    /// refused from `lifetime` after its creation on (the store's UTC clock, like every
+    /// timestamp), with `None` it never expires.
+    pub fn create_expiring_token(
+        &self,
+        name: &str,
+        permissions: &PermissionSet,
+        expires_in: Option<chrono::TimeDelta>,
+    ) -> Result<(ApiToken, String)> {
+        self.with_writer(|c| tokens::create_token(c, name, permissions, expires_in))
     }
 
     /// Every token, revoked ones included, oldest first.
@@ -376,14 +397,19 @@ impl Store {
         self.with_writer(|c| tokens::revoke_token(c, name))
     }
 
-    /// The active token with this secret, or `None`. Records `last_used_at` at most once a
-    /// minute, and never waits for a busy writer to do so (the update is skipped instead).
-    pub fn authenticate(&self, secret: &str) -> Result<Option<ApiToken>> {
+    /// What this secret is: a valid token, an expired one (its `expires_at` is at or before
+    /// the store's UTC clock), or unknown (never issued or revoked). Records `last_used_at` of
+    /// valid tokens at most once a minute, and never waits for a busy writer to do so (the
+    /// update is skipped instead).
+    pub fn authenticate(&self, secret: &str) -> Result<Authentication> {
         let hash = tokens::hash_secret(secret);
         let Some(mut token) = self.with_reader(|c| tokens::find_active(c, &hash))? else {
-            return Ok(None);
+            return Ok(Authentication::Unknown);
         };
         let now = time::now();
+        if token.is_expired_at(time::to_utc(now)) {
+            return Ok(Authentication::Expired(token));
+        }
         if tokens::needs_touch(&token, now) {
             match self.try_with_writer(|c| tokens::touch(c, token.id, now)) {
                 Ok(Some(())) => token.last_used_at = Some(now.and_utc()),
@@ -392,7 +418,34 @@ impl Store {
                 Err(e) => tracing::warn!(token = %token.name, error = %e, "last_used_at not recorded"),
             }
         }
-        Ok(Some(token))
+        Ok(Authentication::Valid(token))
+    }
+
+    /// Checks that the database answers within `timeout`: a connection is checked out (on
+    /// PostgreSQL it is validated first) and runs a trivial query. On SQLite the database file
+    /// must also still be at its path (a removed file or an unmounted volume would otherwise go
+    /// unnoticed by the open connections). For health checks.
+    pub fn ping(&self, timeout: Duration) -> Result<()> {
+        let timeout = timeout.max(Duration::from_millis(1));
+        match &self.inner.pools {
+            Pools::Sqlite { readers, path, .. } => {
+                if let Some(path) = path
+                    && let Err(e) = std::fs::metadata(path)
+                {
+                    return Err(StoreError::Connection(format!(
+                        "the SQLite database file {} cannot be found: {e}",
+                        path.display()
+                    )));
+                }
+                let mut c = readers.get_timeout(timeout).map_err(|e| self.pool_error(&e))?;
+                c.batch_execute("SELECT count(*) FROM sqlite_master;")?;
+            }
+            Pools::Postgres(pool) => {
+                let mut c = pool.get_timeout(timeout).map_err(|e| self.pool_error(&e))?;
+                c.batch_execute("SELECT 1;")?;
+            }
+        }
+        Ok(())
     }
 
     /// Number of token rows, revoked included (e.g. to detect a fresh installation).
@@ -604,6 +657,54 @@ impl Drop for WriteTx {
     }
 }
 
+impl StoreOptions {
+    /// What a checkout other than SQLite's writer waits: `checkout_timeout`, at most
+    /// `busy_timeout`, never zero (r2d2 panics on it).
+    pub(crate) fn checkout_wait(&self) -> Duration {
+        self.checkout_timeout
+            .min(self.busy_timeout)
+            .max(Duration::from_millis(1))
+    }
+}
+
+/// The file behind a SQLite path; `None` for a `file:` URI, whose options SQLite interprets.
+fn sqlite_file(path: &str) -> Option<std::path::PathBuf> {
+    (!path.starts_with("file:")).then(|| std::path::PathBuf::from(path))
+}
+
+/// Creates the database file with mode 0600 (unix) if it does not exist yet, before SQLite
+/// opens it: SQLite gives the `-wal` and `-shm` files the database file's mode, so all three are
+/// private. An existing file keeps the mode its owner gave it; a group- or world-readable one
+/// is logged as a warning with the fix.
+fn create_private(file: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(file) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(file)?.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    tracing::warn!(
+                        file = %file.display(),
+                        mode = format!("{mode:o}"),
+                        "the SQLite database is readable by other users; run chmod 600 on it and its -wal and -shm files"
+                    );
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn open_sqlite(url: &str, path: &str, options: &StoreOptions) -> Result<Pools> {
     let connect_error = |e: &dyn fmt::Display| {
         StoreError::Connection(format!(
@@ -614,6 +715,10 @@ fn open_sqlite(url: &str, path: &str, options: &StoreOptions) -> Result<Pools> {
     let settings = SqliteSettings {
         busy_timeout: options.busy_timeout,
     };
+    let file = sqlite_file(path);
+    if let Some(file) = &file {
+        create_private(file).map_err(|e| connect_error(&e))?;
+    }
     let mut conn = SqliteConnection::establish(path).map_err(|e| connect_error(&e))?;
     // WAL is a property of the file: set it once, before any pooled connection exists.
     conn.batch_execute("PRAGMA journal_mode = WAL;")
@@ -638,12 +743,16 @@ fn open_sqlite(url: &str, path: &str, options: &StoreOptions) -> Result<Pools> {
     let readers = Pool::builder()
         .max_size(options.max_connections.max(1))
         .min_idle(Some(1))
-        .connection_timeout(wait)
+        .connection_timeout(options.checkout_wait())
         .test_on_check_out(false)
         .connection_customizer(Box::new(settings))
         .build(ConnectionManager::<SqliteConnection>::new(path))
         .map_err(|e| connect_error(&e))?;
-    Ok(Pools::Sqlite { readers, writer })
+    Ok(Pools::Sqlite {
+        readers,
+        writer,
+        path: file,
+    })
 }
 
 fn open_postgres(url: &str, options: &StoreOptions) -> Result<Pools> {
@@ -669,7 +778,7 @@ fn open_postgres(url: &str, options: &StoreOptions) -> Result<Pools> {
     let pool = Pool::builder()
         .max_size(options.max_connections.max(1))
         .min_idle(Some(1))
-        .connection_timeout(options.busy_timeout.max(Duration::from_millis(1)))
+        .connection_timeout(options.checkout_wait())
         .build(ConnectionManager::<PgConnection>::new(url))
         .map_err(|e| connect_error(&e))?;
     Ok(Pools::Postgres(pool))

@@ -19,12 +19,11 @@
 //! own ([`crate::StoreOptions::export_connections`], created on demand), never from the
 //! readers (SQLite) or the shared pool (PostgreSQL): however many downloads are running,
 //! authentication, counts, job reports and imports keep every connection they had. An export
-//! beyond that many waits up to the busy timeout for one to end, then fails with
+//! beyond that many waits up to the checkout timeout for one to end, then fails with
 //! [`StoreError::Busy`] (UNAVAILABLE). The connection goes back as soon as the last page has
 //! been read, before the file is finished.
 
 use std::fmt;
-use std::time::Duration;
 
 use dataport_core::{Filter, Records};
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
@@ -53,8 +52,9 @@ impl SnapshotPool {
     /// an export needs one (the store's other pools have already checked the database).
     pub(crate) fn open(target: &Target, url: &str, options: &StoreOptions) -> Result<SnapshotPool> {
         let size = options.export_connections.max(1);
-        // r2d2 panics on a zero timeout; clamp instead.
-        let wait = options.busy_timeout.max(Duration::from_millis(1));
+        // Never zero (r2d2 panics on it); at most the checkout timeout, so an export fails fast
+        // when the database is away.
+        let wait = options.checkout_wait();
         let error = |e: &dyn fmt::Display| {
             StoreError::Connection(format!(
                 "cannot set up the export connections to {}: {e}",
@@ -123,7 +123,7 @@ fn checkout_error<M: diesel::r2d2::ManageConnection>(
     if state.connections >= pool.max_size() && state.idle_connections == 0 {
         StoreError::Busy(format!(
             "all {} export connections to {url} are held by running exports, for longer than \
-             the busy timeout ({:?}); try again when one has finished",
+             the checkout timeout ({:?}); try again when one has finished",
             pool.max_size(),
             pool.connection_timeout()
         ))

@@ -25,6 +25,26 @@ pub struct ApiToken {
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// From this instant on the token is refused; `None`: it never expires.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl ApiToken {
+    /// Whether the token has expired at `now`.
+    pub fn is_expired_at(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|t| t <= now)
+    }
+}
+
+/// What [`crate::Store::authenticate`] found for a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authentication {
+    /// An active token that has not expired: the call may go on.
+    Valid(ApiToken),
+    /// An active (not revoked) token whose `expires_at` has passed.
+    Expired(ApiToken),
+    /// No token has this secret, or it was revoked.
+    Unknown,
 }
 
 #[derive(Queryable, Selectable)]
@@ -36,6 +56,7 @@ struct TokenRow {
     created_at: NaiveDateTime,
     last_used_at: Option<NaiveDateTime>,
     revoked_at: Option<NaiveDateTime>,
+    expires_at: Option<NaiveDateTime>,
 }
 
 impl TryFrom<TokenRow> for ApiToken {
@@ -52,6 +73,7 @@ impl TryFrom<TokenRow> for ApiToken {
             created_at: time::to_utc(r.created_at),
             last_used_at: r.last_used_at.map(time::to_utc),
             revoked_at: r.revoked_at.map(time::to_utc),
+            expires_at: r.expires_at.map(time::to_utc),
         })
     }
 }
@@ -63,6 +85,7 @@ struct NewTokenRow<'a> {
     token_hash: &'a str,
     permissions: &'a str,
     created_at: NaiveDateTime,
+    expires_at: Option<NaiveDateTime>,
 }
 
 /// Hex SHA-256 of a secret: what the table stores and looks tokens up by.
@@ -81,15 +104,30 @@ pub(crate) fn create_token(
     conn: &mut Conn<'_>,
     name: &str,
     permissions: &PermissionSet,
+    expires_in: Option<chrono::TimeDelta>,
 ) -> Result<(ApiToken, String)> {
     let secret = new_secret()?;
     let hash = hash_secret(&secret);
     let permissions = permissions.to_string();
+    let created_at = time::now();
+    let expires_at = expires_in
+        .map(|lifetime| {
+            if lifetime <= chrono::TimeDelta::zero() {
+                return Err(StoreError::Database(format!(
+                    "token '{name}': a lifetime must be positive, not {lifetime}"
+                )));
+            }
+            created_at.checked_add_signed(lifetime).ok_or_else(|| {
+                StoreError::Database(format!("token '{name}': the lifetime {lifetime} is too long"))
+            })
+        })
+        .transpose()?;
     let row = NewTokenRow {
         name,
         token_hash: &hash,
         permissions: &permissions,
-        created_at: time::now(),
+        created_at,
+        expires_at,
     };
     // `as_returning()`/`as_select()` fix the backend, so they are built inside `on_conn!`.
     let insert = diesel::insert_into(api_tokens::table).values(&row);
@@ -120,7 +158,7 @@ pub(crate) fn revoke_token(conn: &mut Conn<'_>, name: &str) -> Result<bool> {
     Ok(n > 0)
 }
 
-/// The active token whose secret hashes to `hash`.
+/// The active (not revoked) token whose secret hashes to `hash`, expired or not.
 pub(crate) fn find_active(conn: &mut Conn<'_>, hash: &str) -> Result<Option<ApiToken>> {
     let query = api_tokens::table
         .filter(api_tokens::token_hash.eq(hash))

@@ -15,7 +15,7 @@ use dataport_core::{
     OnError, OpportunityFilter, PermissionSet, Record, Records,
 };
 use dataport_store::{
-    Backend, JobAdvance, JobCounts, JobFinish, JobQuery, NewImportJob, ResumePoint, RowErrorRecord, Store,
+    Authentication, Backend, JobAdvance, JobCounts, JobFinish, JobQuery, NewImportJob, ResumePoint, RowErrorRecord, Store,
     StoreError, StoreOptions,
 };
 use diesel::Connection;
@@ -767,17 +767,20 @@ backend_suite! {
         let (token, secret) = db.store.create_token("fair-import", &perms).unwrap();
         assert!(secret.starts_with("dp_") && secret.len() == 3 + 64, "{secret}");
         assert_eq!(token.permissions, perms);
-        let found = db.store.authenticate(&secret).unwrap().expect("valid token");
+        let Authentication::Valid(found) = db.store.authenticate(&secret).unwrap() else {
+            panic!("a new token is valid");
+        };
         assert_eq!(found.name, "fair-import");
         assert!(found.last_used_at.is_some());
-        assert!(db.store.authenticate("dp_wrong").unwrap().is_none());
+        assert_eq!(found.expires_at, None);
+        assert_eq!(db.store.authenticate("dp_wrong").unwrap(), Authentication::Unknown);
 
         let duplicate = db.store.create_token("fair-import", &perms);
         assert!(matches!(&duplicate, Err(StoreError::UniqueViolation { what }) if what.contains("fair-import")), "{duplicate:?}");
 
         assert!(db.store.revoke_token("fair-import").unwrap());
         assert!(!db.store.revoke_token("fair-import").unwrap());
-        assert!(db.store.authenticate(&secret).unwrap().is_none());
+        assert_eq!(db.store.authenticate(&secret).unwrap(), Authentication::Unknown);
         // A revoked name can be used again.
         let (_, again) = db.store.create_token("fair-import", &"export".parse().unwrap()).unwrap();
         assert_ne!(again, secret);
@@ -785,6 +788,66 @@ backend_suite! {
         assert_eq!(tokens.len(), 2);
         assert!(tokens[0].revoked_at.is_some() && tokens[1].revoked_at.is_none());
         assert_eq!(db.store.count_tokens().unwrap(), 2);
+    }
+
+    fn tokens_expire_after_their_lifetime(db) {
+        let perms: PermissionSet = "import".parse().unwrap();
+        let quarter = chrono::TimeDelta::days(90);
+        let (token, secret) = db.store.create_expiring_token("quarterly", &perms, Some(quarter)).unwrap();
+        assert_eq!(token.expires_at, Some(token.created_at + quarter));
+        let Authentication::Valid(valid) = db.store.authenticate(&secret).unwrap() else {
+            panic!("a token within its lifetime is valid");
+        };
+        assert_eq!(valid.expires_at, token.expires_at);
+        let listed = db.store.list_tokens().unwrap();
+        assert_eq!(listed[0].expires_at, token.expires_at, "stored and read back exactly");
+
+        // Expired: refused as such (named, with its expiry), and its last use is not recorded.
+        let (short, short_secret) = db
+            .store
+            .create_expiring_token("ci-run", &perms, Some(chrono::TimeDelta::milliseconds(5)))
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        match db.store.authenticate(&short_secret).unwrap() {
+            Authentication::Expired(expired) => {
+                assert_eq!(expired.name, "ci-run");
+                assert_eq!(expired.expires_at, short.expires_at);
+                assert!(expired.is_expired_at(Utc::now()));
+                assert_eq!(expired.last_used_at, None);
+            }
+            other => panic!("expected Expired, got {other:?}"),
+        }
+        let stored = db.store.list_tokens().unwrap().into_iter().find(|t| t.name == "ci-run").unwrap();
+        assert_eq!(stored.last_used_at, None);
+        // A revoked expired token is just unknown; a reopened store still enforces expiry.
+        assert_eq!(db.reopen().authenticate(&short_secret).unwrap(), Authentication::Expired(stored));
+        assert!(db.store.revoke_token("ci-run").unwrap());
+        assert_eq!(db.store.authenticate(&short_secret).unwrap(), Authentication::Unknown);
+
+        for lifetime in [chrono::TimeDelta::zero(), chrono::TimeDelta::seconds(-1)] {
+            assert!(db.store.create_expiring_token("never-valid", &perms, Some(lifetime)).is_err());
+        }
+    }
+
+    fn jobs_list_only_the_tokens_own_when_asked(db) {
+        let mine: Vec<i64> = (0..3)
+            .map(|_| db.store.create_job(&new_job(Module::Customers, "fair-import")).unwrap().id)
+            .collect();
+        let theirs = db.store.create_job(&new_job(Module::Customers, "ci")).unwrap();
+        let own = |before_id, limit| JobQuery {
+            token_name: Some("fair-import".into()),
+            before_id,
+            limit,
+            ..JobQuery::default()
+        };
+        let ids = |q: &JobQuery| db.store.list_jobs(q).unwrap().iter().map(|j| j.id).collect::<Vec<_>>();
+        assert_eq!(ids(&own(None, 50)), [mine[2], mine[1], mine[0]]);
+        // Pages hold only the token's jobs, so a full page never hides one behind another's.
+        assert_eq!(ids(&own(None, 2)), [mine[2], mine[1]]);
+        assert_eq!(ids(&own(Some(mine[1]), 2)), [mine[0]]);
+        let ci = JobQuery { token_name: Some("ci".into()), ..JobQuery::default() };
+        assert_eq!(ids(&ci), [theirs.id]);
+        assert_eq!(ids(&JobQuery::default()).len(), 4);
     }
 }
 

@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
+use crate::auth::Caller;
 use crate::error::{ServiceError, blocking};
 use crate::formats::{Chosen, Formats, content_type};
 use crate::inflight::CallGuard;
@@ -129,6 +130,12 @@ pub fn start_export(
     };
     let locale = convert::locale_from_proto(request.locale);
     let after_code = after_code(module, request.after_code)?;
+    // Bounded input (dataport_core::limits): only the name's last path component is kept.
+    let requested_name = dataport_core::limits::file_name("file_name", &request.file_name)?;
+    dataport_core::limits::options(
+        "options",
+        request.options.iter().map(|o| (o.key.as_str(), o.value.as_str())),
+    )?;
     if request
         .format
         .trim()
@@ -151,7 +158,7 @@ pub fn start_export(
     if chosen.is_layout() {
         layout = layout.for_layout_plugin(!request.fields.is_empty());
     }
-    let file_name = if request.file_name.trim().is_empty() {
+    let file_name = if requested_name.is_empty() {
         format!(
             "{}_{}.{}",
             module.export_file_stem(),
@@ -159,7 +166,7 @@ pub fn start_export(
             ctx.formats.extension(&chosen.format)
         )
     } else {
-        request.file_name.trim().to_owned()
+        requested_name
     };
     let options = writer_options(&chosen, module, &request.options, module.label_zh());
     let (tx, rx) = mpsc::channel::<Result<v1::ExportEvent, Status>>(EVENT_QUEUE);
@@ -263,6 +270,12 @@ fn after_code(module: Module, after_code: Option<String>) -> Result<Option<Strin
         return Err(ServiceError::invalid(
             "after_code",
             format!("after_code is {len} characters long, but codes have at most {max}"),
+        ));
+    }
+    if code.chars().any(char::is_control) {
+        return Err(ServiceError::invalid(
+            "after_code",
+            "after_code contains a control character; codes have none",
         ));
     }
     Ok(Some(code))
@@ -521,17 +534,14 @@ const ERROR_PAGE: usize = 1_000;
 /// GetErrorFile: a job's failed rows in the template layout, plus 错误原因.
 pub async fn start_error_file(
     ctx: ExportContext,
+    caller: &Caller,
     request: v1::GetErrorFileRequest,
     call: CallGuard,
 ) -> Result<EventStream<v1::FileEvent>, ServiceError> {
     let job_id = request.job_id;
-    let store = ctx.store.clone();
-    let job = blocking(move || {
-        store
-            .get_job(job_id)?
-            .ok_or_else(|| ServiceError::NotFound(format!("import job {job_id} does not exist")))
-    })
-    .await?;
+    let (store, caller) = (ctx.store.clone(), caller.clone());
+    // Private to the job's token and admins, like its report.
+    let job = blocking(move || caller.visible_job(job_id, store.get_job(job_id)?)).await?;
     let locale = convert::locale_from_proto(request.locale);
     let module = job.module;
     let chosen = generic_writer(&ctx, &request.format, module, "error files")?;

@@ -20,7 +20,7 @@ pub use running::RunningImports;
 use std::sync::Arc;
 use std::time::Instant;
 
-use dataport_core::Permission;
+use dataport_core::{Permission, limits};
 use dataport_proto::v1::{self, import_event::Event, import_request::Message};
 use dataport_proto::{convert, v1::ImportRequest};
 use dataport_store::{NewImportJob, Store};
@@ -80,7 +80,7 @@ pub async fn start(
         .ok_or_else(|| {
             ServiceError::invalid("spec", "the import stream is empty: send an ImportSpec first")
         })?;
-    let Some(Message::Spec(spec)) = first.message else {
+    let Some(Message::Spec(mut spec)) = first.message else {
         return Err(ServiceError::invalid(
             "spec",
             "the first message of an import must be an ImportSpec (module, format, mode...), then the file's chunks",
@@ -90,6 +90,13 @@ pub async fn start(
     let mode = convert::import_mode_from_proto(spec.mode).map_err(|e| e.within("spec"))?;
     let on_error = convert::on_error_from_proto(spec.on_error).map_err(|e| e.within("spec"))?;
     let locale = convert::locale_from_proto(spec.locale);
+    // Bounded input (dataport_core::limits): only the name's last path component is kept.
+    spec.file_name = limits::file_name("spec.file_name", &spec.file_name)?;
+    limits::options(
+        "spec.options",
+        spec.options.iter().map(|o| (o.key.as_str(), o.value.as_str())),
+    )?;
+    limits::sha256_hex("spec.sha256", &spec.sha256)?;
     if spec.size > ctx.limits.max_upload_bytes {
         return Err(ServiceError::Domain {
             code: dataport_core::ErrorCode::FileTooLarge,

@@ -87,7 +87,7 @@ impl RecordStream {
     pub fn spool(&self) -> std::io::Result<()> {
         use std::io::{Seek, Write};
         let mut inner = self.lock();
-        let mut file = std::io::BufWriter::new(tempfile::tempfile()?);
+        let mut file = std::io::BufWriter::new(super::upload::private_temp_file()?);
         loop {
             match inner.rx.blocking_recv() {
                 Some(RecordMsg::Batch(batch)) => {

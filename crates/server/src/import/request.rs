@@ -14,8 +14,8 @@ use crate::inflight::CallGuard;
 use crate::report::job_to_proto;
 use crate::stream::EventStream;
 
-/// Longest `request_id` accepted.
-pub const MAX_REQUEST_ID_CHARS: usize = 128;
+/// Longest `request_id` accepted (see [`dataport_core::limits`]).
+pub const MAX_REQUEST_ID_CHARS: usize = dataport_core::limits::MAX_REQUEST_ID_CHARS;
 
 /// The parameters a key is bound to.
 pub struct Parameters<'a> {

@@ -137,7 +137,7 @@ impl Upload {
     /// Copies the whole upload into a temporary file and returns it rewound, for plugins that
     /// need to seek (xlsx is a zip archive, whose directory is at the end).
     pub fn spool(&self) -> io::Result<std::fs::File> {
-        let mut file = tempfile::tempfile()?;
+        let mut file = private_temp_file()?;
         let mut reader = self.clone();
         io::copy(&mut reader, &mut file)?;
         file.flush()?;
@@ -237,9 +237,30 @@ impl ByteSource for Upload {
     }
 }
 
+/// A temporary file for spooled uploads: unnamed where the OS allows (`O_TMPFILE`, otherwise
+/// unlinked at once) and mode 0600 on unix, so no other user can read a spooled upload.
+pub(crate) fn private_temp_file() -> io::Result<std::fs::File> {
+    let file = tempfile::tempfile()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // tempfile already creates it 0600; make that independent of the library's choice.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn spooled_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let file = private_temp_file().unwrap();
+        assert_eq!(file.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+    }
 
     #[test]
     fn reads_hashes_and_drains() {
