@@ -132,19 +132,39 @@ pub struct MigrateArgs {
     #[arg(long, env = "DATAPORT_FROM_TLS_CA", value_name = "FILE")]
     pub from_tls_ca: Option<PathBuf>,
     /// PEM client certificate for the source (mTLS); needs --from-tls-key.
-    #[arg(long, env = "DATAPORT_FROM_TLS_CERT", value_name = "FILE", requires = "from_tls_key")]
+    #[arg(
+        long,
+        env = "DATAPORT_FROM_TLS_CERT",
+        value_name = "FILE",
+        requires = "from_tls_key"
+    )]
     pub from_tls_cert: Option<PathBuf>,
     /// The PEM private key of --from-tls-cert.
-    #[arg(long, env = "DATAPORT_FROM_TLS_KEY", value_name = "FILE", requires = "from_tls_cert")]
+    #[arg(
+        long,
+        env = "DATAPORT_FROM_TLS_KEY",
+        value_name = "FILE",
+        requires = "from_tls_cert"
+    )]
     pub from_tls_key: Option<PathBuf>,
     /// PEM CA that signed the target's certificate (an https:// --to; default: system roots).
     #[arg(long, env = "DATAPORT_TO_TLS_CA", value_name = "FILE")]
     pub to_tls_ca: Option<PathBuf>,
     /// PEM client certificate for the target (mTLS); needs --to-tls-key.
-    #[arg(long, env = "DATAPORT_TO_TLS_CERT", value_name = "FILE", requires = "to_tls_key")]
+    #[arg(
+        long,
+        env = "DATAPORT_TO_TLS_CERT",
+        value_name = "FILE",
+        requires = "to_tls_key"
+    )]
     pub to_tls_cert: Option<PathBuf>,
     /// The PEM private key of --to-tls-cert.
-    #[arg(long, env = "DATAPORT_TO_TLS_KEY", value_name = "FILE", requires = "to_tls_cert")]
+    #[arg(
+        long,
+        env = "DATAPORT_TO_TLS_KEY",
+        value_name = "FILE",
+        requires = "to_tls_cert"
+    )]
     pub to_tls_key: Option<PathBuf>,
     /// Idempotency key prefix: each module's import gets request_id PREFIX-MODULE [default:
     /// derived from --from, --to and --mode]. Running the same migration again resumes a
@@ -288,8 +308,18 @@ pub struct ServeArgs {
 
     /// Require client certificates signed by this PEM CA (mTLS); needs --tls-cert. Clients
     /// still need a token as well.
-    #[arg(long, env = "DATAPORT_TLS_CLIENT_CA", value_name = "FILE", requires = "tls_cert")]
+    #[arg(
+        long,
+        env = "DATAPORT_TLS_CLIENT_CA",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
     pub tls_client_ca: Option<PathBuf>,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics (plain HTTP, no token: bind it to an
+    /// address only the monitoring system reaches, e.g. 127.0.0.1:9464) [default: off].
+    #[arg(long, env = "DATAPORT_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
 
     /// Largest upload in bytes; bigger files fail with FILE_TOO_LARGE [default: 4294967296 (4 GiB)].
     #[arg(long, env = "DATAPORT_MAX_UPLOAD_BYTES", value_name = "BYTES")]
@@ -385,11 +415,21 @@ pub struct TlsArgs {
 
     /// Present this PEM client certificate, to a server that requires one (mTLS); needs
     /// --tls-key.
-    #[arg(long, env = "DATAPORT_TLS_CLIENT_CERT", value_name = "FILE", requires = "tls_key")]
+    #[arg(
+        long,
+        env = "DATAPORT_TLS_CLIENT_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
     pub tls_cert: Option<PathBuf>,
 
     /// The PEM private key of --tls-cert.
-    #[arg(long, env = "DATAPORT_TLS_CLIENT_KEY", value_name = "FILE", requires = "tls_cert")]
+    #[arg(
+        long,
+        env = "DATAPORT_TLS_CLIENT_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
     pub tls_key: Option<PathBuf>,
 }
 
@@ -439,15 +479,23 @@ pub enum TokenCommand {
 /// A token lifetime for `--expires-in`: a positive whole number and one of d, h, m, s.
 pub fn parse_lifetime(text: &str) -> Result<chrono::TimeDelta, String> {
     let text = text.trim();
-    let bad = || format!("'{text}' is not a lifetime: write a whole number and d, h, m or s, e.g. 90d, 12h, 30m, 30s");
-    let split = text.len().checked_sub(1).filter(|&i| text.is_char_boundary(i)).ok_or_else(bad)?;
+    let bad = || {
+        format!("'{text}' is not a lifetime: write a whole number and d, h, m or s, e.g. 90d, 12h, 30m, 30s")
+    };
+    let split = text
+        .len()
+        .checked_sub(1)
+        .filter(|&i| text.is_char_boundary(i))
+        .ok_or_else(bad)?;
     let (number, unit) = text.split_at(split);
     if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
     let n: i64 = number.parse().map_err(|_| bad())?;
     if n == 0 {
-        return Err(format!("'{text}': a token must live longer than 0; leave out --expires-in for a token that never expires"));
+        return Err(format!(
+            "'{text}': a token must live longer than 0; leave out --expires-in for a token that never expires"
+        ));
     }
     let lifetime = match unit {
         "d" | "D" => n.checked_mul(86_400),
@@ -617,7 +665,19 @@ mod tests {
             let err = parse_lifetime(zero).unwrap_err();
             assert!(err.contains("longer than 0"), "{zero}: {err}");
         }
-        for junk in ["", "d", "90", "90x", "-5d", "+5d", "1.5h", "5 d", "9d2h", "5日", "99999999999999999999d"] {
+        for junk in [
+            "",
+            "d",
+            "90",
+            "90x",
+            "-5d",
+            "+5d",
+            "1.5h",
+            "5 d",
+            "9d2h",
+            "5日",
+            "99999999999999999999d",
+        ] {
             let err = parse_lifetime(junk).unwrap_err();
             assert!(err.contains("not a lifetime"), "{junk}: {err}");
         }

@@ -32,12 +32,23 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Serve(_)) {
-        // Client commands are often piped into `head` or `less`: a closed pipe should end them
-        // quietly, as it ends any Unix tool, instead of panicking on the next println.
-        // SAFETY: restoring the default disposition of SIGPIPE before any thread is started.
-        unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        }
+        // Client commands are often piped into `head` or `less`: a closed stdout should end
+        // them quietly, as it ends any Unix tool, instead of a panic message. SIGPIPE itself
+        // stays ignored, because its default action would also kill the client silently
+        // whenever the server closes a connection it is writing to (a TLS refusal, a restart).
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let message = info
+                .payload()
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| info.payload().downcast_ref::<&str>().copied())
+                .unwrap_or_default();
+            if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+                std::process::exit(141);
+            }
+            default_hook(info);
+        }));
     }
     let default_log = if matches!(cli.command, Command::Serve(_)) {
         "info"
@@ -45,7 +56,9 @@ fn main() -> ExitCode {
         "warn"
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_log));
-    let log = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let log = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match &cli.command {
         // One JSON object per line, for log collectors.
         Command::Serve(args) if args.log_format == cli::LogFormat::Json => log.json().init(),
@@ -69,7 +82,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let done = |r: Result<()>| r.map(|()| ExitCode::SUCCESS);
     match cli.command {
-        Command::Serve(args) => done(server_config(args, &file).and_then(|config| runtime.block_on(serve(config)))),
+        Command::Serve(args) => {
+            done(server_config(args, &file).and_then(|config| runtime.block_on(serve(config))))
+        }
         Command::Token(command) => done(token(command, &file)),
         Command::Count(args) => done(runtime.block_on(count(args.filter, args.client, &file))),
         Command::Import(args) => runtime.block_on(import(args, &file)),
@@ -95,7 +110,9 @@ fn server_config(args: ServeArgs, file: &FileConfig) -> Result<ServerConfig> {
             client_ca: tls_client_ca,
         }),
         (None, None) if tls_client_ca.is_none() => None,
-        _ => bail!("TLS needs both --tls-cert and --tls-key (tls_cert and tls_key in the config file); --tls-client-ca adds client certificates to them"),
+        _ => bail!(
+            "TLS needs both --tls-cert and --tls-key (tls_cert and tls_key in the config file); --tls-client-ca adds client certificates to them"
+        ),
     };
     Ok(ServerConfig {
         listen: args.listen.or(file.listen).unwrap_or(defaults.listen),
@@ -124,6 +141,7 @@ fn server_config(args: ServeArgs, file: &FileConfig) -> Result<ServerConfig> {
             args.plugin_dir
         },
         tls,
+        metrics_listen: args.metrics_listen.or(file.metrics_listen),
         limits: ImportLimits {
             max_upload_bytes: args
                 .max_upload_bytes
@@ -181,6 +199,9 @@ async fn serve(config: ServerConfig) -> Result<()> {
     let shutdown = dataport_server::shutdown_signal().context("installing signal handlers")?;
     let server = Server::bind(config.clone()).await?;
     // Plain lines on stdout: scripts and tests read the address from here whatever RUST_LOG says.
+    if let Some(addr) = server.metrics_addr() {
+        println!("metrics on http://{addr}/metrics");
+    }
     println!(
         "dataport listening on {} (database: {}, {}; {})",
         server.local_addr(),
@@ -230,7 +251,14 @@ fn token(command: TokenCommand, file: &FileConfig) -> Result<()> {
         }
         TokenCommand::List { database } => {
             let store = open_store(&database, file)?;
-            let mut table = Table::new(["name", "permissions", "created", "expires", "last used", "revoked"]);
+            let mut table = Table::new([
+                "name",
+                "permissions",
+                "created",
+                "expires",
+                "last used",
+                "revoked",
+            ]);
             let now = chrono::Utc::now();
             for token in store.list_tokens()? {
                 let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
@@ -264,9 +292,9 @@ fn token(command: TokenCommand, file: &FileConfig) -> Result<()> {
     Ok(())
 }
 
-/// Whether the command's server is reached over TLS (an https:// address), for the hints of
-/// failed calls.
-static SERVER_IS_TLS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+/// Whether the command's server is reached over TLS (an https:// address), and with a client
+/// certificate: the hints of failed calls depend on it.
+static SERVER_TLS: std::sync::OnceLock<(bool, bool)> = std::sync::OnceLock::new();
 
 async fn connect(args: &ClientArgs, file: &FileConfig) -> Result<AuthedClient> {
     let server = args
@@ -280,7 +308,7 @@ async fn connect(args: &ClientArgs, file: &FileConfig) -> Result<AuthedClient> {
         .or_else(|| file.token_file.clone())
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_TOKEN_FILE));
     let token = dataport_client::resolve_token(args.token.as_deref(), &token_file)?;
-    let _ = SERVER_IS_TLS.set(server.starts_with("https://"));
+    let _ = SERVER_TLS.set((server.starts_with("https://"), args.tls.tls_cert.is_some()));
     Ok(dataport_client::connect_with(&server, &token, &args.tls.options()).await?)
 }
 
@@ -308,7 +336,8 @@ pub(crate) fn call_failed(status: tonic::Status) -> anyhow::Error {
         "" => status.code().description().to_owned(),
         message => message.to_owned(),
     };
-    if let Some(hint) = dataport_client::status_hint(&status, SERVER_IS_TLS.get().copied().unwrap_or(false)) {
+    let (secure, client_cert) = SERVER_TLS.get().copied().unwrap_or_default();
+    if let Some(hint) = dataport_client::status_hint(&status, secure, client_cert) {
         message = format!("{message}; {hint}");
     }
     anyhow::Error::new(CallFailed {

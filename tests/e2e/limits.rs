@@ -44,7 +44,11 @@ fn customer_filter(filter: v1::CustomerFilter) -> Option<v1::Filter> {
     })
 }
 
-async fn count(client: &mut AuthedClient, module: Module, filter: Option<v1::Filter>) -> Result<u64, tonic::Status> {
+async fn count(
+    client: &mut AuthedClient,
+    module: Module,
+    filter: Option<v1::Filter>,
+) -> Result<u64, tonic::Status> {
     client
         .count_records(v1::CountRecordsRequest {
             module: dataport_client::convert::module_to_proto(module) as i32,
@@ -100,7 +104,7 @@ crate::on_both_backends! {
         .unwrap_err();
         assert_invalid(&status, "filter.customers.name_contains");
         let status = count(&mut client, Module::Customers, customer_filter(v1::CustomerFilter {
-            codes: vec!["C1".into(), "C\02".into()],
+            codes: vec!["C1".into(), "C\u{0}2".into()],
             ..Default::default()
         }))
         .await
@@ -138,7 +142,7 @@ crate::on_both_backends! {
             .collect();
         assert_invalid(&client.export(request).await.unwrap_err(), "options");
         let mut request = export_request(Module::Customers, "csv");
-        request.after_code = Some("C\01".into());
+        request.after_code = Some("C\u{0}1".into());
         assert_invalid(&client.export(request).await.unwrap_err(), "after_code");
 
         // ListImportJobs.page_token: garbage, negative, huge.
@@ -220,7 +224,10 @@ async fn file_names_keep_only_their_last_path_component() {
     assert_eq!(run.report().file_name, "c.csv");
     let mut request = export_request(Module::Customers, "csv");
     request.file_name = "../../etc/out.csv".into();
-    assert_eq!(crate::support::export(&mut client, request).await.file_name, "out.csv");
+    assert_eq!(
+        crate::support::export(&mut client, request).await.file_name,
+        "out.csv"
+    );
 }
 
 #[tokio::test]
@@ -231,7 +238,12 @@ async fn the_database_its_wal_and_the_token_file_are_private() {
     let bytes = csv(Module::Customers, &rows(&[customer("M1")]));
     import(&mut client, &Import::new(Module::Customers, "c.csv"), &bytes).await;
     let dir = server.dir.path();
-    for file in ["dataport.db", "dataport.db-wal", "dataport.db-shm", "dataport.token"] {
+    for file in [
+        "dataport.db",
+        "dataport.db-wal",
+        "dataport.db-shm",
+        "dataport.token",
+    ] {
         let mode = std::fs::metadata(dir.join(file))
             .unwrap_or_else(|e| panic!("{file}: {e}"))
             .permissions()
@@ -249,7 +261,9 @@ async fn wait_for_health(server: &TestServer, want: ServingStatus, within: Durat
         let mut all = true;
         for service in ["", "dataport.v1.DataPort"] {
             let status = health
-                .check(HealthCheckRequest { service: service.into() })
+                .check(HealthCheckRequest {
+                    service: service.into(),
+                })
                 .await
                 .expect("health answers whatever the database does")
                 .into_inner()
@@ -259,7 +273,10 @@ async fn wait_for_health(server: &TestServer, want: ServingStatus, within: Durat
         if all {
             return started.elapsed();
         }
-        assert!(started.elapsed() < within, "health did not turn {want:?} within {within:?}");
+        assert!(
+            started.elapsed() < within,
+            "health did not turn {want:?} within {within:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -287,8 +304,9 @@ async fn health_follows_a_sqlite_file_that_goes_away_and_comes_back() {
 async fn health_and_calls_follow_postgres_going_away_and_coming_back() {
     let base = crate::harness::postgres_url().expect("DATAPORT_TEST_DATABASE_URL");
     let proxy = crate::faults::PostgresProxy::start(crate::faults::host_port(&base)).await;
-    let server = TestServer::start_on_through(Backend::Postgres, Some(proxy.addr), &["--db-timeout-secs", "2"])
-        .expect("a server through the proxy");
+    let server =
+        TestServer::start_on_through(Backend::Postgres, Some(proxy.addr), &["--db-timeout-secs", "2"])
+            .expect("a server through the proxy");
     wait_for_health(&server, ServingStatus::Serving, Duration::from_secs(10)).await;
     let mut client = server.client(&server.admin_token()).await;
     assert_eq!(count(&mut client, Module::Customers, None).await.unwrap(), 0);
@@ -300,7 +318,11 @@ async fn health_and_calls_follow_postgres_going_away_and_coming_back() {
     let started = Instant::now();
     let status = count(&mut client, Module::Customers, None).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
-    assert!(started.elapsed() < Duration::from_secs(5), "failed after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "failed after {:?}",
+        started.elapsed()
+    );
 
     // Back: SERVING again, and calls work.
     wait_for_health(&server, ServingStatus::Serving, Duration::from_secs(20)).await;
@@ -335,10 +357,13 @@ fn log_format_json_prints_json_lines() {
     let found = loop {
         match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(line) => {
-                let json: serde_json::Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+                let json: serde_json::Value =
+                    serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
                 let message = json["fields"]["message"].as_str().unwrap_or_default().to_owned();
-                assert!(json["level"].is_string() && json["timestamp"].is_string(), "{line}");
+                assert!(
+                    json["level"].is_string() && json["timestamp"].is_string(),
+                    "{line}"
+                );
                 seen.push(line);
                 if message == "serving dataport.v1.DataPort" {
                     break json;

@@ -55,7 +55,10 @@ async fn job_calls(client: &mut AuthedClient, job_id: i64) -> Vec<(&'static str,
         .await
         .err();
     let watch = client.watch_import(v1::WatchImportRequest { job_id }).await.err();
-    let cancel = client.cancel_import(v1::CancelImportRequest { job_id }).await.err();
+    let cancel = client
+        .cancel_import(v1::CancelImportRequest { job_id })
+        .await
+        .err();
     vec![
         ("GetImportJob", get),
         ("GetErrorFile", error_file),
@@ -66,10 +69,20 @@ async fn job_calls(client: &mut AuthedClient, job_id: i64) -> Vec<(&'static str,
 
 /// NOT_FOUND exactly as a job id that does not exist gets it (same code, reason and message
 /// but for the id), so the answer tells nothing about the job.
-fn assert_not_found_like_a_missing_job(rpc: &str, hidden: &Status, job_id: i64, missing: &Status, missing_id: i64) {
+fn assert_not_found_like_a_missing_job(
+    rpc: &str,
+    hidden: &Status,
+    job_id: i64,
+    missing: &Status,
+    missing_id: i64,
+) {
     assert_eq!(hidden.code(), Code::NotFound, "{rpc}: {hidden:?}");
     assert_eq!(missing.code(), Code::NotFound, "{rpc}: {missing:?}");
-    assert_eq!(dataport_client::error_code(hidden), Some(ErrorCode::NotFound), "{rpc}");
+    assert_eq!(
+        dataport_client::error_code(hidden),
+        Some(ErrorCode::NotFound),
+        "{rpc}"
+    );
     assert_eq!(
         dataport_client::error_reason(hidden),
         dataport_client::error_reason(missing),
@@ -80,7 +93,11 @@ fn assert_not_found_like_a_missing_job(rpc: &str, hidden: &Status, job_id: i64, 
         missing.message().replace(&missing_id.to_string(), "N"),
         "{rpc}"
     );
-    assert_eq!(hidden.message(), format!("import job {job_id} does not exist"), "{rpc}");
+    assert_eq!(
+        hidden.message(),
+        format!("import job {job_id} does not exist"),
+        "{rpc}"
+    );
 }
 
 on_both_backends! {
@@ -169,7 +186,11 @@ async fn a_running_job_cannot_be_cancelled_or_watched_by_another_token() {
     for (rpc, status) in job_calls(&mut b, job_id).await {
         let status = status.unwrap_or_else(|| panic!("{rpc} of another token's running job worked"));
         assert_eq!(status.code(), Code::NotFound, "{rpc}: {status:?}");
-        assert_eq!(status.message(), format!("import job {job_id} does not exist"), "{rpc}");
+        assert_eq!(
+            status.message(),
+            format!("import job {job_id} does not exist"),
+            "{rpc}"
+        );
     }
     // The job ran on: its owner cancels it.
     let cancelled = a
@@ -180,7 +201,11 @@ async fn a_running_job_cannot_be_cancelled_or_watched_by_another_token() {
     assert_eq!(cancelled.job.unwrap().id, job_id);
     let report = completed(&mut stream).await;
     assert_eq!(report.status(), v1::JobStatus::Cancelled, "{report:?}");
-    assert!(report.error_message.contains("token fair-import"), "{}", report.error_message);
+    assert!(
+        report.error_message.contains("token fair-import"),
+        "{}",
+        report.error_message
+    );
 }
 
 #[tokio::test]
@@ -203,7 +228,16 @@ async fn an_expired_token_is_unauthenticated_and_says_so() {
 
     // Junk and zero lifetimes are refused with the accepted forms.
     for junk in ["0d", "90", "5x", "-1h", "1.5h"] {
-        let out = server.cli(&["token", "create", "--name", "junk", "--permissions", "import", "--expires-in", junk]);
+        let out = server.cli(&[
+            "token",
+            "create",
+            "--name",
+            "junk",
+            "--permissions",
+            "import",
+            "--expires-in",
+            junk,
+        ]);
         assert!(!out.status.success(), "--expires-in {junk} was accepted");
         assert!(
             stderr(&out).contains("90d, 12h, 30m, 30s") || stderr(&out).contains("longer than 0"),
@@ -222,14 +256,21 @@ async fn an_expired_token_is_unauthenticated_and_says_so() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
-    assert_eq!(dataport_client::error_code(&status), Some(ErrorCode::Unauthenticated));
+    assert_eq!(
+        dataport_client::error_code(&status),
+        Some(ErrorCode::Unauthenticated)
+    );
     for part in ["'short-lived' expired at 20", "UTC", "token create"] {
         assert!(status.message().contains(part), "{part}: {}", status.message());
     }
     // The CLI prints it as any failed call.
     let out = server.cli(&["jobs", "list", "--token", &short, "--server", &server.url()]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("[UNAUTHENTICATED]") && stderr(&out).contains("expired"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("[UNAUTHENTICATED]") && stderr(&out).contains("expired"),
+        "{}",
+        stderr(&out)
+    );
 
     // `token list` shows when each expires (and that one has) and when each was last used.
     let out = server.cli(&["token", "list"]);
@@ -237,10 +278,25 @@ async fn an_expired_token_is_unauthenticated_and_says_so() {
     let table = stdout(&out);
     // Columns are separated by at least two spaces; a date and its time by one.
     let cells = |line: &str| -> Vec<String> {
-        line.split("  ").map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned).collect()
+        line.split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect()
     };
     let header = cells(table.lines().next().unwrap());
-    assert_eq!(header, ["name", "permissions", "created", "expires", "last used", "revoked"], "{table}");
+    assert_eq!(
+        header,
+        [
+            "name",
+            "permissions",
+            "created",
+            "expires",
+            "last used",
+            "revoked"
+        ],
+        "{table}"
+    );
     let row = |name: &str| {
         let line = table
             .lines()
@@ -252,11 +308,24 @@ async fn an_expired_token_is_unauthenticated_and_says_so() {
     };
     let is_time = |cell: &str| chrono::NaiveDateTime::parse_from_str(cell, "%Y-%m-%d %H:%M:%S").is_ok();
     let short_lived = row("short-lived");
-    assert!(short_lived[3].ends_with(" (expired)") && is_time(short_lived[3].trim_end_matches(" (expired)")), "{table}");
-    assert_eq!(short_lived[4], "-", "an expired token's failed use is no use: {table}");
+    assert!(
+        short_lived[3].ends_with(" (expired)") && is_time(short_lived[3].trim_end_matches(" (expired)")),
+        "{table}"
+    );
+    assert_eq!(
+        short_lived[4], "-",
+        "an expired token's failed use is no use: {table}"
+    );
     let daily = row("daily");
-    assert!(is_time(&daily[3]) && is_time(&daily[4]), "expires, last used: {table}");
+    assert!(
+        is_time(&daily[3]) && is_time(&daily[4]),
+        "expires, last used: {table}"
+    );
     assert_eq!(daily[5], "-", "{table}");
     let forever = row("forever");
-    assert_eq!((forever[3].as_str(), forever[4].as_str()), ("never", "-"), "{table}");
+    assert_eq!(
+        (forever[3].as_str(), forever[4].as_str()),
+        ("never", "-"),
+        "{table}"
+    );
 }

@@ -171,3 +171,90 @@ fn a_busy_port_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(&format!("cannot listen on {addr}")), "{stderr}");
 }
+
+/// Fetches `path` from `addr` with a bare HTTP/1.1 GET; returns the status line and the body.
+fn http_get(addr: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the metrics port");
+    stream.set_read_timeout(Some(crate::harness::WAIT)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    (
+        head.lines().next().unwrap_or_default().to_owned(),
+        body.to_owned(),
+    )
+}
+
+/// A scrape after an import, an export and a wrong token shows the rows, the job, the bytes
+/// and the failed authentication, with HELP and TYPE lines.
+#[tokio::test]
+async fn metrics_count_rows_jobs_bytes_and_auth_failures() {
+    use dataport_core::Module;
+    let server = TestServer::start_in(tempfile::tempdir().unwrap(), &["--metrics-listen", "127.0.0.1:0"]);
+    let addr = server
+        .banner
+        .iter()
+        .find_map(|l| l.strip_prefix("metrics on http://"))
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .expect("the metrics address in the banner")
+        .to_owned();
+    let mut client = server.client(&server.admin_token()).await;
+    let rows: Vec<Vec<String>> = (0..3)
+        .map(|i| crate::support::customer(&format!("M{i}")))
+        .collect();
+    let bytes = crate::support::csv(Module::Customers, &crate::support::rows(&rows));
+    let run = crate::support::import(
+        &mut client,
+        &crate::support::Import::new(Module::Customers, "m.csv"),
+        &bytes,
+    )
+    .await;
+    assert_eq!(run.counts(), (3, 0, 0, 0));
+    let export = crate::support::export(
+        &mut client,
+        dataport_client::v1::ExportRequest {
+            module: dataport_client::v1::Module::Customers as i32,
+            format: "csv".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(export.rows, 3);
+    let mut stranger = server.client("dp_not_a_token").await;
+    assert!(
+        stranger
+            .count_records(crate::import::count_request(Module::Customers))
+            .await
+            .is_err()
+    );
+
+    let (status, body) = http_get(&addr, "/metrics");
+    assert!(status.contains("200"), "{status}");
+    for line in [
+        "# HELP dataport_rows_imported Rows of import jobs that ended",
+        "# TYPE dataport_rows_imported counter",
+        "dataport_rows_imported_total{module=\"customers\",outcome=\"created\"} 3",
+        "dataport_rows_exported_total{module=\"customers\",outcome=\"exported\"} 3",
+        "dataport_import_jobs_total{status=\"succeeded\"} 1",
+        "# TYPE dataport_import_job_duration_seconds histogram",
+        "dataport_import_job_duration_seconds_count 1",
+        "dataport_imports_in_flight 0",
+        "dataport_exports_in_flight 0",
+        &format!("dataport_bytes_total{{direction=\"in\"}} {}", bytes.len()),
+        &format!("dataport_bytes_total{{direction=\"out\"}} {}", export.bytes.len()),
+        "dataport_auth_failures_total 1",
+    ] {
+        assert!(
+            body.lines().any(|l| l.starts_with(line)),
+            "no line `{line}` in:\n{body}"
+        );
+    }
+    let (status, _) = http_get(&addr, "/nothing");
+    assert!(status.contains("404"), "{status}");
+}

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use dataport_client::{TlsOptions, v1};
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
 };
 
 use crate::harness::{self, TestServer, stdout};
@@ -33,7 +34,8 @@ fn pki(dir: &Path, name: &str) -> Pki {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, format!("{name} test CA"));
+    ca.distinguished_name
+        .push(DnType::CommonName, format!("{name} test CA"));
     ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca_cert = ca.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca, ca_key);
@@ -76,9 +78,14 @@ fn trusting(ca: &Path) -> TlsOptions {
 async fn connect_error(url: &str, tls: &TlsOptions, token: &str) -> String {
     match dataport_client::connect_with(url, token, tls).await {
         Err(e) => e.to_string(),
-        Ok(mut client) => match client.count_records(crate::import::count_request(dataport_core::Module::Customers)).await {
+        Ok(mut client) => match client
+            .count_records(crate::import::count_request(dataport_core::Module::Customers))
+            .await
+        {
             Err(status) => {
-                let hint = dataport_client::status_hint(&status, url.starts_with("https://")).unwrap_or_default();
+                let hint =
+                    dataport_client::status_hint(&status, url.starts_with("https://"), tls.cert.is_some())
+                        .unwrap_or_default();
                 format!("{}; {hint} ({status:?})", status.message())
             }
             Ok(_) => panic!("{url} answered although it should not"),
@@ -93,9 +100,18 @@ async fn a_tls_server_answers_https_clients_and_refuses_the_rest_with_a_reason()
     let other = pki(certs.path(), "other");
     let server = TestServer::start_in(
         tempfile::tempdir().unwrap(),
-        &["--tls-cert", arg(&good.server_cert), "--tls-key", arg(&good.server_key)],
+        &[
+            "--tls-cert",
+            arg(&good.server_cert),
+            "--tls-key",
+            arg(&good.server_key),
+        ],
     );
-    assert!(server.banner.iter().any(|l| l.contains("; TLS)")), "{:?}", server.banner);
+    assert!(
+        server.banner.iter().any(|l| l.contains("; TLS)")),
+        "{:?}",
+        server.banner
+    );
     let token = server.admin_token();
 
     // The library and the CLI, trusting the CA.
@@ -108,21 +124,49 @@ async fn a_tls_server_answers_https_clients_and_refuses_the_rest_with_a_reason()
         .expect("a call over TLS")
         .into_inner();
     assert_eq!(count.count, 0);
-    let out = server.cli(&["count", "--module", "customers", "--server", &https(&server), "--tls-ca", arg(&good.ca)]);
+    let out = server.cli(&[
+        "count",
+        "--module",
+        "customers",
+        "--server",
+        &https(&server),
+        "--tls-ca",
+        arg(&good.ca),
+    ]);
     assert!(out.status.success(), "{}{}", stdout(&out), harness::stderr(&out));
     assert!(stdout(&out).contains("共0条"), "{}", stdout(&out));
 
     // Plaintext to the TLS port.
-    let plain = connect_error(&format!("http://localhost:{}", server.addr.port()), &TlsOptions::default(), &token).await;
-    assert!(plain.contains("the server may require TLS: use an https:// address"), "{plain}");
+    let plain = connect_error(
+        &format!("http://localhost:{}", server.addr.port()),
+        &TlsOptions::default(),
+        &token,
+    )
+    .await;
+    assert!(
+        plain.contains("the server may require TLS: use an https:// address"),
+        "{plain}"
+    );
     // A CA that did not sign the server's certificate (and no CA: the system roots do not either).
     let wrong = connect_error(&https(&server), &trusting(&other.ca), &token).await;
-    assert!(wrong.contains("not signed by a CA this client trusts: pass the CA that signed it with --tls-ca"), "{wrong}");
+    assert!(
+        wrong.contains("not signed by a CA this client trusts: pass the CA that signed it with --tls-ca"),
+        "{wrong}"
+    );
     let out = server.cli(&["count", "--module", "customers", "--server", &https(&server)]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(harness::stderr(&out).contains("--tls-ca"), "{}", harness::stderr(&out));
+    assert!(
+        harness::stderr(&out).contains("--tls-ca"),
+        "{}",
+        harness::stderr(&out)
+    );
     // TLS files with an http:// address are refused, not ignored.
-    let ignored = connect_error(&format!("http://localhost:{}", server.addr.port()), &trusting(&good.ca), &token).await;
+    let ignored = connect_error(
+        &format!("http://localhost:{}", server.addr.port()),
+        &trusting(&good.ca),
+        &token,
+    )
+    .await;
     assert!(ignored.contains("never encrypted; use https://"), "{ignored}");
     // The token is still required over TLS.
     let no_token = connect_error(&https(&server), &trusting(&good.ca), "dp_wrong").await;
@@ -131,7 +175,10 @@ async fn a_tls_server_answers_https_clients_and_refuses_the_rest_with_a_reason()
     // TLS to a plaintext server.
     let plaintext = TestServer::start_in(tempfile::tempdir().unwrap(), &[]);
     let mismatch = connect_error(&https(&plaintext), &trusting(&good.ca), &plaintext.admin_token()).await;
-    assert!(mismatch.contains("does not speak TLS there: use an http:// address"), "{mismatch}");
+    assert!(
+        mismatch.contains("does not speak TLS there: use an http:// address"),
+        "{mismatch}"
+    );
 }
 
 #[tokio::test]
@@ -150,7 +197,11 @@ async fn an_mtls_server_requires_a_client_certificate_from_its_ca() {
             arg(&good.ca),
         ],
     );
-    assert!(server.banner.iter().any(|l| l.contains("; mTLS)")), "{:?}", server.banner);
+    assert!(
+        server.banner.iter().any(|l| l.contains("; mTLS)")),
+        "{:?}",
+        server.banner
+    );
     let token = server.admin_token();
     let with_cert = |pki: &Pki| TlsOptions {
         ca: Some(good.ca.clone()),
@@ -181,10 +232,26 @@ async fn an_mtls_server_requires_a_client_certificate_from_its_ca() {
     assert!(out.status.success(), "{}{}", stdout(&out), harness::stderr(&out));
 
     let missing = connect_error(&https(&server), &trusting(&good.ca), &token).await;
-    assert!(missing.contains("requires a client certificate (mTLS): pass --tls-cert and --tls-key"), "{missing}");
-    let out = server.cli(&["count", "--module", "customers", "--server", &https(&server), "--tls-ca", arg(&good.ca)]);
+    assert!(missing.contains("client certificate"), "{missing}");
+    assert!(
+        missing.contains("(mTLS): pass --tls-cert and --tls-key"),
+        "{missing}"
+    );
+    let out = server.cli(&[
+        "count",
+        "--module",
+        "customers",
+        "--server",
+        &https(&server),
+        "--tls-ca",
+        arg(&good.ca),
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(harness::stderr(&out).contains("--tls-cert and --tls-key"), "{}", harness::stderr(&out));
+    assert!(
+        harness::stderr(&out).contains("--tls-cert and --tls-key"),
+        "{}",
+        harness::stderr(&out)
+    );
     let foreign = connect_error(&https(&server), &with_cert(&other), &token).await;
     assert!(foreign.contains("refused this client certificate"), "{foreign}");
 
@@ -211,12 +278,22 @@ fn unusable_certificate_files_stop_the_server_at_start_up_naming_them() {
             format!("--tls-cert {} is not a PEM file", junk.display()),
         ),
         (
-            vec!["--tls-cert", arg(&good.server_cert), "--tls-key", "/nonexistent/key.pem"],
+            vec![
+                "--tls-cert",
+                arg(&good.server_cert),
+                "--tls-key",
+                "/nonexistent/key.pem",
+            ],
             "cannot read --tls-key /nonexistent/key.pem".to_owned(),
         ),
         (
             // A key that is not the certificate's.
-            vec!["--tls-cert", arg(&good.server_cert), "--tls-key", arg(&good.client_key)],
+            vec![
+                "--tls-cert",
+                arg(&good.server_cert),
+                "--tls-key",
+                arg(&good.client_key),
+            ],
             "cannot be used".to_owned(),
         ),
     ] {

@@ -34,7 +34,11 @@ pub enum ClientError {
     #[error("'{url}' is not a valid server address ({reason}); use e.g. http://127.0.0.1:50051")]
     InvalidServer { url: String, reason: String },
     #[error("cannot connect to {url}: {reason}; {hint}")]
-    Connect { url: String, reason: String, hint: String },
+    Connect {
+        url: String,
+        reason: String,
+        hint: String,
+    },
     #[error("{0}")]
     Tls(String),
     #[error(
@@ -150,7 +154,11 @@ pub async fn channel_with(server: &str, tls: &TlsOptions) -> Result<Channel, Cli
     };
     let mut endpoint = Endpoint::from_shared(server.to_owned()).map_err(|e| invalid(e.to_string()))?;
     if secure {
-        let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+        let host = uri
+            .host()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
         endpoint = endpoint
             .tls_config(tls.client_config(host)?)
             .map_err(|e| ClientError::Tls(format!("invalid TLS settings: {}", error_chain(&e))))?;
@@ -178,7 +186,11 @@ pub fn transport_hint(reason: &str, secure: bool) -> Option<&'static str> {
     if let Some(hint) = certificate_hint(&lower) {
         return Some(hint);
     }
-    if secure && (lower.contains("corrupt message") || lower.contains("invalidcontenttype") || lower.contains("invalid content type")) {
+    if secure
+        && (lower.contains("corrupt message")
+            || lower.contains("invalidcontenttype")
+            || lower.contains("invalid content type"))
+    {
         return Some("the server does not speak TLS there: use an http:// address, or check the port");
     }
     if !secure
@@ -198,7 +210,10 @@ fn certificate_hint(lower: &str) -> Option<&'static str> {
     if lower.contains("certificaterequired") || lower.contains("certificate required") {
         return Some("the server requires a client certificate (mTLS): pass --tls-cert and --tls-key");
     }
-    if lower.contains("unknownissuer") || lower.contains("invalid peer certificate") || lower.contains("badsignature") {
+    if lower.contains("unknownissuer")
+        || lower.contains("invalid peer certificate")
+        || lower.contains("badsignature")
+    {
         return Some(
             "the server's certificate is not signed by a CA this client trusts: pass the CA that signed it with --tls-ca",
         );
@@ -207,7 +222,9 @@ fn certificate_hint(lower: &str) -> Option<&'static str> {
         return Some("the server's certificate is not issued for this host name: connect by a name it lists");
     }
     if lower.contains("unknownca") || lower.contains("decrypterror") || lower.contains("bad certificate") {
-        return Some("the server refused this client certificate: it must be signed by the CA the server trusts (--tls-client-ca)");
+        return Some(
+            "the server refused this client certificate: it must be signed by the CA the server trusts (--tls-client-ca)",
+        );
     }
     None
 }
@@ -215,11 +232,21 @@ fn certificate_hint(lower: &str) -> Option<&'static str> {
 /// [`transport_hint`] for a failed call to a server reached over TLS (`secure`) or not: the
 /// connection is set up lazily, and under TLS 1.3 a server that refuses the client's
 /// certificate (or its absence) says so only at the first call.
-pub fn status_hint(status: &Status, secure: bool) -> Option<&'static str> {
-    if !matches!(status.code(), Code::Unavailable | Code::Unknown | Code::Internal | Code::Cancelled) {
+///
+/// `client_cert` says whether the client presented a certificate: the server's refusal of a
+/// connection without one often reaches the call only as "operation was canceled", so that
+/// case gets the mTLS hint too.
+pub fn status_hint(status: &Status, secure: bool, client_cert: bool) -> Option<&'static str> {
+    if !matches!(
+        status.code(),
+        Code::Unavailable | Code::Unknown | Code::Internal | Code::Cancelled
+    ) {
         return None;
     }
-    transport_hint(&format!("{}: {}", status.message(), error_chain(status)), secure)
+    transport_hint(&format!("{}: {}", status.message(), error_chain(status)), secure).or_else(|| {
+        (secure && !client_cert)
+            .then_some("if the server requires client certificates (mTLS), pass --tls-cert and --tls-key")
+    })
 }
 
 /// The token to use: `explicit` (from `--token` or `DATAPORT_TOKEN`) if non-empty, else the

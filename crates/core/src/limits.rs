@@ -72,7 +72,10 @@ pub fn file_name(field: &str, raw: &str) -> Result<String, Violation> {
     if let Some(c) = control_char(raw) {
         return Err(Violation::new(
             field,
-            format!("{field} contains the control character {}; send the file's plain name", describe(c)),
+            format!(
+                "{field} contains the control character {}; send the file's plain name",
+                describe(c)
+            ),
         ));
     }
     if raw.trim().is_empty() {
@@ -82,7 +85,10 @@ pub fn file_name(field: &str, raw: &str) -> Result<String, Violation> {
     if last.is_empty() || last == "." || last == ".." {
         return Err(Violation::new(
             field,
-            format!("{field} '{}' names no file; send the file's name, e.g. customers.csv", truncated(raw)),
+            format!(
+                "{field} '{}' names no file; send the file's name, e.g. customers.csv",
+                truncated(raw)
+            ),
         ));
     }
     if last.len() > MAX_FILE_NAME_BYTES {
@@ -100,11 +106,17 @@ pub fn file_name(field: &str, raw: &str) -> Result<String, Violation> {
 /// Checks a request's options (`field` is e.g. `spec.options`): at most [`MAX_OPTIONS`], keys
 /// non-empty, at most [`MAX_OPTION_KEY_BYTES`] and without control characters, values at most
 /// [`MAX_OPTION_VALUE_BYTES`] and without NUL (a tab is a valid delimiter).
-pub fn options<'a>(field: &str, options: impl ExactSizeIterator<Item = (&'a str, &'a str)>) -> Result<(), Violation> {
+pub fn options<'a>(
+    field: &str,
+    options: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+) -> Result<(), Violation> {
     if options.len() > MAX_OPTIONS {
         return Err(Violation::new(
             field,
-            format!("{field} has {} options; at most {MAX_OPTIONS} are allowed", options.len()),
+            format!(
+                "{field} has {} options; at most {MAX_OPTIONS} are allowed",
+                options.len()
+            ),
         ));
     }
     for (i, (key, value)) in options.enumerate() {
@@ -123,7 +135,10 @@ pub fn options<'a>(field: &str, options: impl ExactSizeIterator<Item = (&'a str,
         if let Some(c) = control_char(key) {
             return Err(Violation::new(
                 field,
-                format!("{field}[{i}]: the key contains the control character {}", describe(c)),
+                format!(
+                    "{field}[{i}]: the key contains the control character {}",
+                    describe(c)
+                ),
             ));
         }
         if value.len() > MAX_OPTION_VALUE_BYTES {
@@ -266,22 +281,54 @@ mod tests {
         assert_eq!(e.field, "spec.options");
         assert!(e.message.contains("65 options; at most 64"), "{e}");
         let key = "k".repeat(MAX_OPTION_KEY_BYTES + 1);
-        assert!(options("o", [(key.as_str(), "v")].into_iter()).unwrap_err().message.contains("the key is 65 bytes"));
+        assert!(
+            options("o", [(key.as_str(), "v")].into_iter())
+                .unwrap_err()
+                .message
+                .contains("the key is 65 bytes")
+        );
         let value = "v".repeat(MAX_OPTION_VALUE_BYTES + 1);
         let e = options("o", [("sheet", value.as_str())].into_iter()).unwrap_err();
         assert!(e.message.contains("o[0] (sheet): the value is 4097 bytes"), "{e}");
-        assert!(options("o", [("", "v")].into_iter()).unwrap_err().message.contains("empty key"));
+        assert!(
+            options("o", [("", "v")].into_iter())
+                .unwrap_err()
+                .message
+                .contains("empty key")
+        );
         assert!(options("o", [("a\nb", "v")].into_iter()).is_err());
-        assert!(options("o", [("a", "v\0")].into_iter()).unwrap_err().message.contains("NUL"));
+        assert!(
+            options("o", [("a", "v\0")].into_iter())
+                .unwrap_err()
+                .message
+                .contains("NUL")
+        );
     }
 
     #[test]
     fn filters_are_bounded() {
-        assert!(filter_text("n", &"客".repeat(MAX_NAME_CONTAINS_CHARS), MAX_NAME_CONTAINS_CHARS).is_ok());
-        let e = filter_text("filter.customers.name_contains", &"a".repeat(201), MAX_NAME_CONTAINS_CHARS).unwrap_err();
+        assert!(
+            filter_text(
+                "n",
+                &"客".repeat(MAX_NAME_CONTAINS_CHARS),
+                MAX_NAME_CONTAINS_CHARS
+            )
+            .is_ok()
+        );
+        let e = filter_text(
+            "filter.customers.name_contains",
+            &"a".repeat(201),
+            MAX_NAME_CONTAINS_CHARS,
+        )
+        .unwrap_err();
         assert_eq!(e.field, "filter.customers.name_contains");
         assert!(e.message.contains("201 characters long; at most 200"), "{e}");
-        assert!(filter_text("n", "a\0", 200).unwrap_err().message.contains("U+0000"));
+        assert!(
+            filter_text("n", "a\0", 200)
+                .unwrap_err()
+                .message
+                .contains("U+0000")
+        );
 
         let codes: Vec<String> = (0..100_000).map(|i| format!("C{i:06}")).collect();
         assert!(filter_list("filter.customers.codes", &codes).is_ok());
@@ -290,7 +337,12 @@ mod tests {
         let e = filter_list("f", &["x".repeat(MAX_FILTER_VALUE_CHARS + 1)]).unwrap_err();
         assert!(e.message.contains("257 characters long"), "{e}");
         let too_many = vec![String::new(); MAX_FILTER_VALUES + 1];
-        assert!(filter_list("f", &too_many).unwrap_err().message.contains("1000001 values"));
+        assert!(
+            filter_list("f", &too_many)
+                .unwrap_err()
+                .message
+                .contains("1000001 values")
+        );
     }
 
     #[test]

@@ -206,12 +206,20 @@ fn check_filter_limits(filter: &v1::filter::ModuleFilter) -> Result<(), InvalidF
             filter_list("filter.customers.owners", &f.owners)?;
             filter_list("filter.customers.industries", &f.industries)?;
             filter_list("filter.customers.codes", &f.codes)?;
-            filter_text("filter.customers.name_contains", &f.name_contains, MAX_NAME_CONTAINS_CHARS)?;
+            filter_text(
+                "filter.customers.name_contains",
+                &f.name_contains,
+                MAX_NAME_CONTAINS_CHARS,
+            )?;
         }
         ModuleFilter::Contacts(f) => {
             filter_list("filter.contacts.customer_codes", &f.customer_codes)?;
             filter_list("filter.contacts.customer_owners", &f.customer_owners)?;
-            filter_text("filter.contacts.name_contains", &f.name_contains, MAX_NAME_CONTAINS_CHARS)?;
+            filter_text(
+                "filter.contacts.name_contains",
+                &f.name_contains,
+                MAX_NAME_CONTAINS_CHARS,
+            )?;
         }
         ModuleFilter::Opportunities(f) => {
             filter_list("filter.opportunities.customer_codes", &f.customer_codes)?;
@@ -314,6 +322,33 @@ mod tests {
             "spec.module"
         );
         assert_eq!(on_error_from_proto(0), Ok(core::OnError::SkipRow));
+    }
+
+    #[test]
+    fn filters_are_bounded() {
+        let customers = |f: v1::CustomerFilter| v1::Filter {
+            module_filter: Some(v1::filter::ModuleFilter::Customers(f)),
+        };
+        let long = customers(v1::CustomerFilter {
+            name_contains: "x".repeat(core::limits::MAX_NAME_CONTAINS_CHARS + 1),
+            ..Default::default()
+        });
+        let err = filter_from_proto(core::Module::Customers, Some(&long)).unwrap_err();
+        assert_eq!(err.field, "filter.customers.name_contains");
+        let nul = customers(v1::CustomerFilter {
+            codes: vec!["a\0".into()],
+            ..Default::default()
+        });
+        let err = filter_from_proto(core::Module::Customers, Some(&nul)).unwrap_err();
+        assert_eq!(err.field, "filter.customers.codes");
+        let stages = v1::Filter {
+            module_filter: Some(v1::filter::ModuleFilter::Opportunities(v1::OpportunityFilter {
+                stages: vec!["s".repeat(core::limits::MAX_FILTER_VALUE_CHARS + 1)],
+                ..Default::default()
+            })),
+        };
+        let err = filter_from_proto(core::Module::Opportunities, Some(&stages)).unwrap_err();
+        assert_eq!(err.field, "filter.opportunities.stages");
     }
 
     #[test]

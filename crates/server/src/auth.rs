@@ -45,8 +45,16 @@ impl Caller {
     /// so its existence does not leak.
     pub fn visible_job(&self, job_id: i64, job: Option<ImportJob>) -> Result<ImportJob, ServiceError> {
         match job {
-            Some(job) if self.job_owner_filter().is_none_or(|owner| owner == job.token_name) => Ok(job),
-            _ => Err(ServiceError::NotFound(format!("import job {job_id} does not exist"))),
+            Some(job)
+                if self
+                    .job_owner_filter()
+                    .is_none_or(|owner| owner == job.token_name) =>
+            {
+                Ok(job)
+            }
+            _ => Err(ServiceError::NotFound(format!(
+                "import job {job_id} does not exist"
+            ))),
         }
     }
 }
@@ -169,11 +177,17 @@ impl FailureWindow {
     }
 
     fn due(&self, now: Instant) -> bool {
-        self.pending > 0 && self.logged_at.is_none_or(|t| now.duration_since(t) >= FAILURE_WINDOW)
+        self.pending > 0
+            && self
+                .logged_at
+                .is_none_or(|t| now.duration_since(t) >= FAILURE_WINDOW)
     }
 
     fn idle(&self, now: Instant) -> bool {
-        self.pending == 0 && self.logged_at.is_none_or(|t| now.duration_since(t) >= FAILURE_WINDOW)
+        self.pending == 0
+            && self
+                .logged_at
+                .is_none_or(|t| now.duration_since(t) >= FAILURE_WINDOW)
     }
 
     /// Writes the line for the pending failures.
@@ -194,6 +208,7 @@ impl FailureLog {
     /// Counts one failure of `peer` and logs it if that peer's line is due.
     pub fn record(&self, peer: Option<IpAddr>, reason: &str, now: Instant) {
         self.total.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::get().auth_failures.inc();
         let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
         let peers = &mut *peers;
         if let Some(ip) = peer
@@ -203,10 +218,14 @@ impl FailureLog {
             peers.by_ip.retain(|_, w| !w.idle(now));
         }
         let (window, label) = match peer {
-            Some(ip) if peers.by_ip.len() < MAX_FAILURE_PEERS || peers.by_ip.contains_key(&ip) => {
-                (peers.by_ip.entry(ip).or_insert_with(|| FailureWindow::new(now)), ip.to_string())
-            }
-            _ => (peers.other.get_or_insert_with(|| FailureWindow::new(now)), OTHER_PEERS.to_owned()),
+            Some(ip) if peers.by_ip.len() < MAX_FAILURE_PEERS || peers.by_ip.contains_key(&ip) => (
+                peers.by_ip.entry(ip).or_insert_with(|| FailureWindow::new(now)),
+                ip.to_string(),
+            ),
+            _ => (
+                peers.other.get_or_insert_with(|| FailureWindow::new(now)),
+                OTHER_PEERS.to_owned(),
+            ),
         };
         if window.pending == 0 {
             window.pending_since = now;
@@ -404,21 +423,40 @@ mod tests {
         let perms: PermissionSet = "import".parse().unwrap();
         let (_, valid) = store.create_token("fair-import", &perms).unwrap();
         let lifetime = Some(chrono::TimeDelta::milliseconds(1));
-        let (_, expired) = store.create_expiring_token("short-lived", &perms, lifetime).unwrap();
+        let (_, expired) = store
+            .create_expiring_token("short-lived", &perms, lifetime)
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(10)).await;
         let auth = Authenticator::new(store);
         let peer: Option<SocketAddr> = Some("192.0.2.9:4711".parse().unwrap());
         let bearer = |secret: &str| metadata(Some(&format!("Bearer {secret}")));
 
-        let caller = auth.authorize(&bearer(&valid), peer, &[Permission::Import]).await.unwrap();
+        let caller = auth
+            .authorize(&bearer(&valid), peer, &[Permission::Import])
+            .await
+            .unwrap();
         assert_eq!(caller.token_name, "fair-import");
-        let denied = auth.authorize(&bearer(&valid), peer, &[Permission::Export]).await.unwrap_err();
+        let denied = auth
+            .authorize(&bearer(&valid), peer, &[Permission::Export])
+            .await
+            .unwrap_err();
         assert!(matches!(denied, ServiceError::PermissionDenied(_)), "{denied}");
-        assert_eq!(auth.failed_authentications(), 0, "a missing permission is no failed authentication");
+        assert_eq!(
+            auth.failed_authentications(),
+            0,
+            "a missing permission is no failed authentication"
+        );
 
         let err = auth.authorize(&bearer(&expired), peer, &[]).await.unwrap_err();
-        let ServiceError::Unauthenticated(message) = &err else { panic!("{err}") };
-        for part in ["'short-lived' expired at ", " UTC", "dataport token create", "--permissions import"] {
+        let ServiceError::Unauthenticated(message) = &err else {
+            panic!("{err}")
+        };
+        for part in [
+            "'short-lived' expired at ",
+            " UTC",
+            "dataport token create",
+            "--permissions import",
+        ] {
             assert!(message.contains(part), "{part}: {message}");
         }
         for metadata in [bearer("dp_unknown"), metadata(None), metadata(Some("Basic x"))] {

@@ -101,6 +101,8 @@ pub struct ServerConfig {
     pub plugin_dirs: Vec<PathBuf>,
     /// TLS (and mTLS with a client CA); `None` serves plaintext.
     pub tls: Option<crate::tls::TlsFiles>,
+    /// Where to serve Prometheus `/metrics` (plain HTTP); `None`: nowhere.
+    pub metrics_listen: Option<SocketAddr>,
     /// Import limits.
     pub limits: ImportLimits,
     /// How long a call waits for a database connection before failing with UNAVAILABLE
@@ -121,6 +123,7 @@ impl Default for ServerConfig {
             job_lease: dataport_store::DEFAULT_JOB_LEASE,
             plugin_dirs: Vec::new(),
             tls: None,
+            metrics_listen: None,
             limits: ImportLimits::default(),
             db_timeout: DEFAULT_DB_TIMEOUT,
         }
@@ -152,6 +155,7 @@ pub struct FileConfig {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub tls_client_ca: Option<PathBuf>,
+    pub metrics_listen: Option<SocketAddr>,
     pub max_upload_bytes: Option<u64>,
     pub max_import_rows: Option<u64>,
     pub max_row_error_events: Option<u64>,

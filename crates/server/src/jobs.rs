@@ -237,3 +237,20 @@ fn progress(job: &ImportJob) -> v1::Progress {
         elapsed_ms: u64::try_from(elapsed.num_milliseconds()).unwrap_or(0),
     }
 }
+
+#[cfg(test)]
+mod page_token_tests {
+    use super::*;
+
+    #[test]
+    fn page_tokens_are_positive_job_ids() {
+        assert_eq!(page_token("42").unwrap(), 42);
+        for bad in ["", "x", "-1", "0", "+5", "1.5", &"9".repeat(10_000)] {
+            let ServiceError::InvalidArgument { field, message } = page_token(bad).unwrap_err() else {
+                panic!("{bad}: not INVALID_ARGUMENT");
+            };
+            assert_eq!(field, "page_token");
+            assert!(message.len() < 200, "the token is not echoed whole: {message}");
+        }
+    }
+}

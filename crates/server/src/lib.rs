@@ -16,7 +16,8 @@
 //! jobs), [`export`] (exports, templates, error files), `jobs` (job reports, CancelImport,
 //! WatchImport), [`leases`] (renewing and sweeping job leases on PostgreSQL), [`report`] (jobs
 //! and row errors as proto messages), `stream` (the streaming response type), `threads`
-//! (threads of their own for long blocking work), [`tls`] (TLS and mTLS settings).
+//! (threads of their own for long blocking work), [`tls`] (TLS and mTLS settings), [`metrics`]
+//! (Prometheus metrics and their `/metrics` endpoint).
 
 pub mod auth;
 pub mod bootstrap;
@@ -29,6 +30,7 @@ pub mod import;
 pub mod inflight;
 mod jobs;
 pub mod leases;
+pub mod metrics;
 pub mod report;
 pub mod service;
 mod stream;
@@ -78,13 +80,19 @@ pub struct Server {
     local_addr: SocketAddr,
     created_token_file: Option<PathBuf>,
     tls: Option<tonic::transport::ServerTlsConfig>,
+    metrics_listener: Option<TcpListener>,
 }
 
 impl Server {
     /// Opens the database, bootstraps the admin token and binds the listen address.
     pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
         // Certificates first: a wrong file should stop start-up before anything is written.
-        let tls = config.tls.as_ref().map(tls::TlsFiles::load).transpose().map_err(ServerError::Tls)?;
+        let tls = config
+            .tls
+            .as_ref()
+            .map(tls::TlsFiles::load)
+            .transpose()
+            .map_err(ServerError::Tls)?;
         let url = config.database_url.clone();
         let token_file = config.token_file.clone();
         let plugin_dirs = config.plugin_dirs.clone();
@@ -124,6 +132,14 @@ impl Server {
             addr: config.listen,
             source,
         })?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(
+                metrics::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         Ok(Server {
             config,
             store,
@@ -132,7 +148,13 @@ impl Server {
             local_addr,
             created_token_file,
             tls,
+            metrics_listener,
         })
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// `plaintext`, `TLS` or `mTLS`: what a client must speak.
@@ -185,7 +207,11 @@ impl Server {
             .set_serving::<DataPortServer<DataPortService>>()
             .await;
         // NOT_SERVING while the database cannot be reached; stopped when the drain starts.
-        let probe = health::spawn(self.store.clone(), health_reporter.clone(), self.config.db_timeout);
+        let probe = health::spawn(
+            self.store.clone(),
+            health_reporter.clone(),
+            self.config.db_timeout,
+        );
 
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(dataport_proto::FILE_DESCRIPTOR_SET)
@@ -204,6 +230,9 @@ impl Server {
         // clear UNAVAILABLE from Import (and its unary calls answered), and running imports can
         // deliver their Completed. Only then does the transport shut down.
         let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
+        if let Some(listener) = self.metrics_listener {
+            metrics::serve(listener);
+        }
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = self.tls {
             builder = builder.tls_config(tls)?;

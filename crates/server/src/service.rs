@@ -129,7 +129,11 @@ impl v1::data_port_server::DataPort for DataPortService {
     ) -> Result<Response<Self::ExportStream>, Status> {
         let call = self.inflight.enter();
         self.auth
-            .authorize(request.metadata(), request.remote_addr(), &[export::EXPORT_PERMISSION])
+            .authorize(
+                request.metadata(),
+                request.remote_addr(),
+                &[export::EXPORT_PERMISSION],
+            )
             .await?;
         let stream = export::start_export(self.export_context(), request.into_inner(), call)?;
         Ok(Response::new(stream))
@@ -158,7 +162,11 @@ impl v1::data_port_server::DataPort for DataPortService {
     ) -> Result<Response<Self::GetTemplateStream>, Status> {
         let call = self.inflight.enter();
         self.auth
-            .authorize(request.metadata(), request.remote_addr(), &[Permission::Import, Permission::Export])
+            .authorize(
+                request.metadata(),
+                request.remote_addr(),
+                &[Permission::Import, Permission::Export],
+            )
             .await?;
         let stream = export::start_template(self.export_context(), request.into_inner(), call)?;
         Ok(Response::new(stream))
@@ -169,7 +177,9 @@ impl v1::data_port_server::DataPort for DataPortService {
         request: Request<v1::ListFormatsRequest>,
     ) -> Result<Response<v1::ListFormatsResponse>, Status> {
         let _call = self.inflight.enter();
-        self.auth.authorize(request.metadata(), request.remote_addr(), &[]).await?;
+        self.auth
+            .authorize(request.metadata(), request.remote_addr(), &[])
+            .await?;
         Ok(Response::new(v1::ListFormatsResponse {
             formats: self.formats.list(),
         }))

@@ -129,7 +129,10 @@ macro_rules! filter_customers {
             q = q.filter($crate::filter::in_list(t::level, &f.levels));
         }
         if !f.follow_up_statuses.is_empty() {
-            q = q.filter($crate::filter::in_list(t::follow_up_status, &f.follow_up_statuses));
+            q = q.filter($crate::filter::in_list(
+                t::follow_up_status,
+                &f.follow_up_statuses,
+            ));
         }
         if !f.owners.is_empty() {
             q = q.filter($crate::filter::in_list(t::owner, &f.owners));

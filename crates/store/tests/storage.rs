@@ -15,8 +15,8 @@ use dataport_core::{
     OnError, OpportunityFilter, PermissionSet, Record, Records,
 };
 use dataport_store::{
-    Authentication, Backend, JobAdvance, JobCounts, JobFinish, JobQuery, NewImportJob, ResumePoint, RowErrorRecord, Store,
-    StoreError, StoreOptions,
+    Authentication, Backend, JobAdvance, JobCounts, JobFinish, JobQuery, NewImportJob, ResumePoint,
+    RowErrorRecord, Store, StoreError, StoreOptions,
 };
 use diesel::Connection;
 use diesel::connection::SimpleConnection;

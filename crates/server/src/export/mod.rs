@@ -173,6 +173,7 @@ pub fn start_export(
     let store = ctx.store.clone();
     crate::threads::spawn_long(format!("export-{module}"), move || {
         let _call = call;
+        let _counted = crate::metrics::InFlight::export();
         let started = Instant::now();
         let send = |event: v1::export_event::Event| {
             tx.blocking_send(Ok(v1::ExportEvent { event: Some(event) }))
@@ -245,6 +246,8 @@ pub fn start_export(
         match result {
             Ok((rows, bytes, sha256)) => {
                 tracing::info!(module = %module, format = %chosen.format, rows, bytes, ms = started.elapsed().as_millis() as u64, "export finished");
+                crate::metrics::get().exported(filter.module().as_str(), rows);
+                crate::metrics::get().bytes("out", bytes);
                 send(v1::export_event::Event::Completed(v1::ExportCompleted {
                     rows,
                     bytes,
@@ -313,6 +316,7 @@ fn start_records_export(
     let (tx, rx) = mpsc::channel::<Result<v1::ExportEvent, Status>>(EVENT_QUEUE);
     crate::threads::spawn_long("export-records".to_owned(), move || {
         let _call = call;
+        let _counted = crate::metrics::InFlight::export();
         let send = |event: v1::export_event::Event| {
             tx.blocking_send(Ok(v1::ExportEvent { event: Some(event) }))
                 .is_ok()
@@ -367,6 +371,8 @@ fn start_records_export(
         })();
         match result {
             Ok(Some((rows, bytes, sha256))) => {
+                crate::metrics::get().exported(filter.module().as_str(), rows);
+                crate::metrics::get().bytes("out", bytes);
                 send(v1::export_event::Event::Completed(v1::ExportCompleted {
                     rows,
                     bytes,
@@ -398,6 +404,7 @@ fn stream_file(
     let (tx, rx) = mpsc::channel::<Result<v1::FileEvent, Status>>(EVENT_QUEUE);
     crate::threads::spawn_long("download".to_owned(), move || {
         let _call = call;
+        let _counted = crate::metrics::InFlight::export();
         let send =
             |event: v1::file_event::Event| tx.blocking_send(Ok(v1::FileEvent { event: Some(event) })).is_ok();
         if !send(v1::file_event::Event::Started(v1::FileStarted {
@@ -416,6 +423,7 @@ fn stream_file(
         });
         match write_file(&chosen, &options, send_chunk, |writer| body(writer, &chosen)) {
             Ok((bytes, sha256)) => {
+                crate::metrics::get().bytes("out", bytes);
                 send(v1::file_event::Event::Completed(v1::FileCompleted {
                     bytes,
                     sha256,

@@ -251,7 +251,7 @@ pub async fn start(
     };
     crate::threads::spawn_long(format!("import-{}", pipeline_job.id), move || {
         // The call counts as in flight, and holds its import slot, until its job has ended.
-        let _held = (call, slot, registration);
+        let _held = (call, slot, registration, crate::metrics::InFlight::import());
         pipeline::run(pipeline_job, events, input);
     });
     // ... and the call also lasts until its stream is drained: shutdown waits for the client to

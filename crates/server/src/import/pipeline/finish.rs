@@ -219,6 +219,37 @@ pub(super) fn crashed(job: &Job, events: &Events, message: &str, started: Instan
     record_and_complete(job, events, &finish, started, (0, 0), None);
 }
 
+/// Adds what this attempt did to the metrics: its counts beyond those of earlier attempts
+/// (a resumed job's report is cumulative), nothing for a dry run, and the bytes it received.
+fn record_metrics(job: &Job, finish: &JobFinish, started: Instant) {
+    let before = job.resume.map(|r| r.counts).unwrap_or_default();
+    let now = &finish.counts;
+    let rows = if job.dry_run {
+        [0; 4]
+    } else {
+        [
+            now.created.saturating_sub(before.created),
+            now.updated.saturating_sub(before.updated),
+            now.skipped.saturating_sub(before.skipped),
+            now.failed.saturating_sub(before.failed),
+        ]
+    };
+    let metrics = crate::metrics::get();
+    metrics.import_ended(
+        job.module.as_str(),
+        finish.status.as_str(),
+        [
+            ("created", rows[0]),
+            ("updated", rows[1]),
+            ("skipped", rows[2]),
+            ("failed", rows[3]),
+        ],
+        started.elapsed(),
+    );
+    let start = job.resume_from.as_ref().map_or(0, |p| p.offset);
+    metrics.bytes("in", now.bytes_read.saturating_sub(start));
+}
+
 /// Stores the job's end and sends `Completed` with the stored report (or, if the database
 /// cannot take it, with what this process knows).
 fn record_and_complete(
@@ -229,6 +260,7 @@ fn record_and_complete(
     (errors_not_sent, errors_not_persisted): (u64, u64),
     call_error: Option<tonic::Status>,
 ) {
+    record_metrics(job, finish, started);
     let report = match job.store.finish_job(job.id, finish) {
         Ok(stored) => job_to_proto(&stored),
         Err(e) => {
