@@ -235,8 +235,7 @@ async fn an_expired_token_is_unauthenticated_and_says_so() {
             "junk",
             "--permissions",
             "import",
-            "--expires-in",
-            junk,
+            &format!("--expires-in={junk}"),
         ]);
         assert!(!out.status.success(), "--expires-in {junk} was accepted");
         assert!(
