@@ -55,6 +55,48 @@ pub enum Command {
     /// Read import job reports.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Read the audit log: who imported, exported, downloaded or failed to log in, when, from
+    /// where, with which filter and how many rows (needs an admin token).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List audit entries, oldest first.
+    List {
+        /// Only entries from this point on: a span back from now (24h, 7d, 30m) or a UTC date
+        /// or time (2026-12-01, 2026-12-01T08:00:00Z) [default: every entry kept].
+        #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Most entries to show (the oldest that match).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Print the entries as one canonical proto3 JSON document, the ListAuditLogResponse
+        /// message: `{"entries": [AuditEntry...], "nextPageToken": "..."}`.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// `audit list --since`: `24h`/`7d`/`30m`/`90s` back from now, a date (UTC midnight) or an
+/// RFC 3339 time.
+pub fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    let text = text.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.to_utc());
+    }
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(day.and_time(chrono::NaiveTime::MIN).and_utc());
+    }
+    let span = parse_lifetime(text).map_err(|_| {
+        format!("'{text}' is not a time: write a span back from now (24h, 7d, 30m, 90s), a date (2026-12-01) or an RFC 3339 time (2026-12-01T08:00:00Z)")
+    })?;
+    chrono::Utc::now()
+        .checked_sub_signed(span)
+        .ok_or_else(|| format!("'{text}' reaches too far back"))
 }
 
 #[derive(Debug, Args)]
@@ -366,6 +408,11 @@ pub struct ServeArgs {
     /// health service reports NOT_SERVING while the database cannot be reached [default: 5].
     #[arg(long, env = "DATAPORT_DB_TIMEOUT_SECS", value_name = "SECS")]
     pub db_timeout_secs: Option<u64>,
+
+    /// Days audit entries are kept (see `dataport audit list`); older ones are deleted at start
+    /// and every 6 hours. 0 keeps them forever [default: 365].
+    #[arg(long, env = "DATAPORT_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
+    pub audit_retention_days: Option<u64>,
 
     /// Log lines on stderr: `text` for people, `json` for one JSON object per line (log
     /// collectors). RUST_LOG still picks the levels.

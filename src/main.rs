@@ -21,8 +21,8 @@ use dataport_store::Store;
 use tracing_subscriber::EnvFilter;
 
 use cli::{
-    Cli, ClientArgs, Command, DatabaseArgs, ExportArgs, FilterArgs, GenArgs, ImportArgs, JobsCommand,
-    MigrateArgs, ServeArgs, TemplateArgs, TokenCommand,
+    AuditCommand, Cli, ClientArgs, Command, DatabaseArgs, ExportArgs, FilterArgs, GenArgs, ImportArgs,
+    JobsCommand, MigrateArgs, ServeArgs, TemplateArgs, TokenCommand,
 };
 use table::Table;
 
@@ -94,6 +94,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Gen(args) => done(generate(args)),
         Command::Migrate(args) => runtime.block_on(migrate(args)),
         Command::Jobs(command) => runtime.block_on(jobs(command, &file)),
+        Command::Audit(command) => done(runtime.block_on(audit(command, &file))),
     }
 }
 
@@ -185,6 +186,11 @@ fn server_config(args: ServeArgs, file: &FileConfig) -> Result<ServerConfig> {
             .or(file.db_timeout_secs)
             .map(|s| std::time::Duration::from_secs(s.max(1)))
             .unwrap_or(defaults.db_timeout),
+        audit_retention: match args.audit_retention_days.or(file.audit_retention_days) {
+            Some(0) => None,
+            Some(days) => Some(std::time::Duration::from_secs(days.saturating_mul(86_400))),
+            None => defaults.audit_retention,
+        },
     })
 }
 
@@ -222,7 +228,11 @@ async fn serve(config: ServerConfig) -> Result<()> {
 
 fn open_store(args: &DatabaseArgs, file: &FileConfig) -> Result<Store> {
     let url = database_url(args, file);
-    Store::open(&url).with_context(|| format!("opening database {url}"))
+    let options = dataport_store::StoreOptions {
+        keep_idle: false,
+        ..dataport_store::StoreOptions::default()
+    };
+    Store::open_with(&url, &options).with_context(|| format!("opening database {url}"))
 }
 
 fn token(command: TokenCommand, file: &FileConfig) -> Result<()> {
@@ -583,6 +593,92 @@ async fn jobs(command: JobsCommand, file: &FileConfig) -> Result<ExitCode> {
 /// Prints a proto message as canonical proto3 JSON (the pbjson-generated serde impls of
 /// dataport-proto: lowerCamelCase names, enums by name, 64-bit integers as strings, default
 /// values omitted), pretty-printed, one document.
+async fn audit(command: AuditCommand, file: &FileConfig) -> Result<()> {
+    match command {
+        AuditCommand::List {
+            since,
+            limit,
+            json,
+            client,
+        } => {
+            let mut client = connect(&client, file).await?;
+            let mut listed = v1::ListAuditLogResponse::default();
+            // Page until `limit` entries or the end.
+            loop {
+                let wanted = limit.saturating_sub(listed.entries.len() as u32);
+                if wanted == 0 {
+                    break;
+                }
+                let page = client
+                    .list_audit_log(v1::ListAuditLogRequest {
+                        since_unix_ms: since.map_or(0, |t| t.timestamp_millis()),
+                        page_size: wanted.min(1000),
+                        page_token: listed.next_page_token.clone(),
+                    })
+                    .await
+                    .map_err(call_failed)?
+                    .into_inner();
+                listed.entries.extend(page.entries);
+                listed.next_page_token = page.next_page_token;
+                if listed.next_page_token.is_empty() {
+                    break;
+                }
+            }
+            if json {
+                return print_json(&listed);
+            }
+            print!("{}", audit_table(&listed.entries));
+            if !listed.next_page_token.is_empty() {
+                eprintln!("(more entries follow; raise --limit or narrow --since)");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The entries as a table; a column only when some entry has a value for it.
+fn audit_table(entries: &[v1::AuditEntry]) -> Table {
+    let mut table = Table::new([
+        "id",
+        "time (UTC)",
+        "event",
+        "token",
+        "peer",
+        "module",
+        "job",
+        "rows",
+        "bytes",
+        "filter",
+        "detail",
+    ]);
+    let number = |n: u64, applies: bool| if applies { n.to_string() } else { String::new() };
+    for e in entries {
+        let at = chrono::DateTime::from_timestamp_millis(e.at_unix_ms)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_default();
+        // Rows are counted by import ends and completed exports only.
+        let counted = e.event == "import.end" || (e.event == "export" && e.detail.starts_with("completed"));
+        table.row([
+            e.id.to_string(),
+            at,
+            e.event.clone(),
+            e.token_name.clone(),
+            e.peer.clone(),
+            e.module.clone(),
+            if e.job_id > 0 {
+                e.job_id.to_string()
+            } else {
+                String::new()
+            },
+            number(e.rows, counted),
+            number(e.bytes, e.bytes > 0),
+            e.filter.clone(),
+            e.detail.clone(),
+        ]);
+    }
+    table
+}
+
 fn print_json<T: serde::Serialize>(message: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(message).context("encoding proto3 JSON")?;
     println!("{text}");

@@ -280,8 +280,14 @@ impl TestServer {
     }
 
     /// Creates a token through `dataport token create` and returns its secret.
+    /// On PostgreSQL the CLI must be told the server's database; on SQLite it finds
+    /// `./dataport.db` in the server's directory.
     pub fn create_token(&self, name: &str, permissions: &str) -> String {
-        let output = self.cli(&["token", "create", "--name", name, "--permissions", permissions]);
+        let mut args = vec!["token", "create", "--name", name, "--permissions", permissions];
+        if let Some(url) = &self.database_url {
+            args.extend(["--database-url", url.as_str()]);
+        }
+        let output = self.cli(&args);
         assert!(
             output.status.success(),
             "token create failed: {}",

@@ -329,6 +329,43 @@ async fn health_and_calls_follow_postgres_going_away_and_coming_back() {
     assert_eq!(count(&mut client, Module::Customers, None).await.unwrap(), 0);
 }
 
+/// A "PostgreSQL" that accepts connections and never answers (a hung host, a black-holed
+/// balancer): start-up gives up after `--db-timeout-secs` with a clear error instead of
+/// hanging. Needs no database.
+#[test]
+fn a_postgresql_that_never_answers_stops_start_up_within_the_db_timeout() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "postgres://dataport:secret@{}/dataport",
+        silent.local_addr().unwrap()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let out = crate::harness::run_cli(
+        dir.path(),
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &url,
+            "--db-timeout-secs",
+            "2",
+        ],
+    );
+    let took = started.elapsed();
+    let stderr = crate::harness::stderr(&out);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(took < Duration::from_secs(20), "gave up only after {took:?}");
+    assert!(stderr.contains("cannot connect to PostgreSQL at"), "{stderr}");
+    assert!(
+        stderr.contains("timeout") || stderr.contains("timed out"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret"), "the password is masked: {stderr}");
+    drop(silent);
+}
+
 #[test]
 fn log_format_json_prints_json_lines() {
     use std::io::{BufRead, BufReader};

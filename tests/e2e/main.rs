@@ -7,6 +7,8 @@
 mod harness;
 mod support;
 
+// The audit log: what imports, exports, downloads, token changes and wrong tokens leave in it.
+mod audit;
 // Tokens, permissions and authentication failures on every RPC.
 mod auth;
 // The `dataport` commands a user types: import, export, template, jobs, token, gen; exit codes.

@@ -249,11 +249,25 @@ async fn metrics_count_rows_jobs_bytes_and_auth_failures() {
         &format!("dataport_bytes_total{{direction=\"in\"}} {}", bytes.len()),
         &format!("dataport_bytes_total{{direction=\"out\"}} {}", export.bytes.len()),
         "dataport_auth_failures_total 1",
+        "# TYPE dataport_db_pool_wait_seconds histogram",
+        "dataport_db_pool_wait_seconds_bucket{",
     ] {
         assert!(
             body.lines().any(|l| l.starts_with(line)),
             "no line `{line}` in:\n{body}"
         );
+    }
+    // Every call checked out connections: the writer (the import's batches) and the readers.
+    for pool in ["reader", "writer"] {
+        let count = body
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!(
+                    "dataport_db_pool_wait_seconds_count{{pool=\"{pool}\"}} "
+                ))
+            })
+            .and_then(|n| n.trim().parse::<u64>().ok());
+        assert!(count.is_some_and(|n| n > 0), "no {pool} checkouts in:\n{body}");
     }
     let (status, _) = http_get(&addr, "/nothing");
     assert!(status.contains("404"), "{status}");

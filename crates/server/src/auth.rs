@@ -29,6 +29,8 @@ pub struct Caller {
     /// The token's name, recorded with the jobs it starts.
     pub token_name: String,
     pub permissions: PermissionSet,
+    /// The client's IP address, for the audit log.
+    pub peer: Option<IpAddr>,
 }
 
 impl Caller {
@@ -67,8 +69,12 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    pub fn new(store: Store) -> Self {
-        let failures = Arc::new(FailureLog::default());
+    /// With an `audit` log, each failed-authentication line is also an audit entry.
+    pub fn new(store: Store, audit: Option<crate::audit::Audit>) -> Self {
+        let failures = Arc::new(FailureLog {
+            audit,
+            ..FailureLog::default()
+        });
         FailureLog::spawn_flusher(&failures);
         Authenticator { store, failures }
     }
@@ -99,6 +105,7 @@ impl Authenticator {
         Ok(Caller {
             token_name: token.name,
             permissions: token.permissions,
+            peer: peer.map(|p| p.ip()),
         })
     }
 
@@ -143,6 +150,8 @@ pub struct FailureLog {
     /// Lines written.
     lines: AtomicU64,
     peers: Mutex<FailurePeers>,
+    /// Where each line is also recorded, if anywhere.
+    audit: Option<crate::audit::Audit>,
 }
 
 #[derive(Default)]
@@ -233,8 +242,7 @@ impl FailureLog {
         window.pending += 1;
         reason.clone_into(&mut window.reason);
         if window.due(now) {
-            window.log(&label, now);
-            self.lines.fetch_add(1, Ordering::Relaxed);
+            self.write_line(window, &label, now);
         }
     }
 
@@ -244,17 +252,35 @@ impl FailureLog {
         let peers = &mut *peers;
         peers.by_ip.retain(|ip, window| {
             if window.due(now) {
-                window.log(&ip.to_string(), now);
-                self.lines.fetch_add(1, Ordering::Relaxed);
+                self.write_line(window, &ip.to_string(), now);
             }
             !window.idle(now)
         });
         if let Some(window) = &mut peers.other
             && window.due(now)
         {
-            window.log(OTHER_PEERS, now);
-            self.lines.fetch_add(1, Ordering::Relaxed);
+            self.write_line(window, OTHER_PEERS, now);
         }
+    }
+
+    /// Logs `window`'s pending failures as one line (and one audit entry).
+    fn write_line(&self, window: &mut FailureWindow, peer: &str, now: Instant) {
+        if let Some(audit) = &self.audit {
+            let mut entry = dataport_store::NewAuditEntry::new(
+                dataport_store::AuditEvent::AuthFailure,
+                "authentication",
+                format!(
+                    "{} failed authentication(s) over {} s; the last: {}",
+                    window.pending,
+                    now.duration_since(window.pending_since).as_secs(),
+                    window.reason
+                ),
+            );
+            entry.peer = Some(peer.to_owned());
+            audit.record(entry);
+        }
+        window.log(peer, now);
+        self.lines.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Peers tracked now.
@@ -363,6 +389,7 @@ mod tests {
 
     fn caller(name: &str, permissions: &str) -> Caller {
         Caller {
+            peer: None,
             token_name: name.into(),
             permissions: permissions.parse().unwrap(),
         }
@@ -427,7 +454,7 @@ mod tests {
             .create_expiring_token("short-lived", &perms, lifetime)
             .unwrap();
         tokio::time::sleep(Duration::from_millis(10)).await;
-        let auth = Authenticator::new(store);
+        let auth = Authenticator::new(store, None);
         let peer: Option<SocketAddr> = Some("192.0.2.9:4711".parse().unwrap());
         let bearer = |secret: &str| metadata(Some(&format!("Bearer {secret}")));
 

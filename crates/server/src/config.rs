@@ -23,6 +23,8 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Default `--db-timeout-secs`: how long a call waits for a database connection before it
 /// fails with UNAVAILABLE (the "fail fast": at most 5 s by default).
 pub const DEFAULT_DB_TIMEOUT: Duration = dataport_store::DEFAULT_CHECKOUT_TIMEOUT;
+/// Default `--audit-retention-days`: a year of audit entries.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u64 = 365;
 /// Default `--config` file, read when present and no other file is named.
 pub const DEFAULT_CONFIG_FILE: &str = "dataport.toml";
 
@@ -108,6 +110,8 @@ pub struct ServerConfig {
     /// How long a call waits for a database connection before failing with UNAVAILABLE
     /// (`--db-timeout-secs`); also bounds the health probe's view of the database.
     pub db_timeout: Duration,
+    /// Audit entries older than this are pruned (`--audit-retention-days`); `None`: kept forever.
+    pub audit_retention: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -126,6 +130,7 @@ impl Default for ServerConfig {
             metrics_listen: None,
             limits: ImportLimits::default(),
             db_timeout: DEFAULT_DB_TIMEOUT,
+            audit_retention: Some(Duration::from_secs(DEFAULT_AUDIT_RETENTION_DAYS * 86_400)),
         }
     }
 }
@@ -169,6 +174,7 @@ pub struct FileConfig {
     pub server: Option<String>,
     /// Seconds.
     pub db_timeout_secs: Option<u64>,
+    pub audit_retention_days: Option<u64>,
 }
 
 /// A config file that cannot be read or parsed.

@@ -87,20 +87,25 @@ pub async fn list(
         limit: page_size + 1,
     };
     let mut jobs = blocking(move || Ok(store.list_jobs(&query)?)).await?;
-    let next_page_token = if jobs.len() > page_size {
-        jobs.truncate(page_size);
-        jobs.last().map(|job| job.id.to_string()).unwrap_or_default()
-    } else {
-        String::new()
-    };
+    let next_page_token = next_page_token(&mut jobs, page_size, |job| job.id);
     Ok(v1::ListImportJobsResponse {
         jobs: jobs.iter().map(job_to_proto).collect(),
         next_page_token,
     })
 }
 
+/// Cuts `items`, fetched with one extra to tell whether another page follows, to `page_size`,
+/// and returns the `next_page_token` (the last item's id; empty on the last page).
+pub(crate) fn next_page_token<T>(items: &mut Vec<T>, page_size: usize, id: impl Fn(&T) -> i64) -> String {
+    if items.len() <= page_size {
+        return String::new();
+    }
+    items.truncate(page_size);
+    items.last().map(|item| id(item).to_string()).unwrap_or_default()
+}
+
 /// The job id a `next_page_token` names: a positive integer, as the server issues them.
-fn page_token(token: &str) -> Result<i64, ServiceError> {
+pub(crate) fn page_token(token: &str) -> Result<i64, ServiceError> {
     match token.parse::<i64>() {
         Ok(id) if id > 0 && !token.starts_with('+') => Ok(id),
         _ => {
@@ -117,7 +122,7 @@ fn page_token(token: &str) -> Result<i64, ServiceError> {
     }
 }
 
-fn unix_ms_bound(field: &str, value: i64) -> Result<Option<DateTime<Utc>>, ServiceError> {
+pub(crate) fn unix_ms_bound(field: &str, value: i64) -> Result<Option<DateTime<Utc>>, ServiceError> {
     if value == 0 {
         return Ok(None);
     }

@@ -19,6 +19,7 @@
 //! (threads of their own for long blocking work), [`tls`] (TLS and mTLS settings), [`metrics`]
 //! (Prometheus metrics and their `/metrics` endpoint).
 
+pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
@@ -99,6 +100,7 @@ impl Server {
         let store_options = dataport_store::StoreOptions {
             job_lease: config.job_lease,
             checkout_timeout: config.db_timeout,
+            pool_wait: Some(metrics::pool_wait_observer()),
             ..dataport_store::StoreOptions::default()
         };
         let (store, formats, created_token_file) = tokio::task::spawn_blocking(move || {
@@ -192,12 +194,14 @@ impl Server {
         let inflight = inflight::InFlight::default();
         let running = import::RunningImports::default();
         leases::spawn(self.store.clone(), running.clone());
+        let audit = audit::Audit::start(self.store.clone(), self.config.audit_retention);
         let dataport = DataPortServer::new(DataPortService::new(
             self.store.clone(),
             self.formats.clone(),
             self.config.limits,
             inflight.clone(),
             running.clone(),
+            audit.clone(),
         ))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
@@ -286,6 +290,8 @@ impl Server {
             served = &mut serving => return Ok(served?),
             () = drain => {}
         }
+        // The calls' last audit entries (their import.end, say) reach the database.
+        audit.flush(AUDIT_FLUSH).await;
         // Every call has handed its last message to the transport: give the connections a
         // moment to deliver it (and the trailers). hyper's graceful shutdown can wait forever
         // on an idle client connection (hyperium/hyper#4170), hence the bound.
@@ -300,6 +306,8 @@ impl Server {
 
 /// How long interrupted imports get to reach a batch boundary and send Completed.
 const STOP_AT_BATCH_BOUNDARY: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long the audit log's last entries get to be written at shutdown.
+const AUDIT_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
 /// How long finished calls' last frames get to reach their clients at shutdown.
 const FLUSH_AFTER_CALLS: std::time::Duration = std::time::Duration::from_secs(2);
 

@@ -34,6 +34,17 @@ pub struct DirectionLabels {
     pub direction: String,
 }
 
+/// Database connection pools: `reader`/`writer` (SQLite), `main` (PostgreSQL), `export`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolLabels {
+    pub pool: String,
+}
+
+/// 0.1 ms to about 26 s.
+fn pool_wait_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 4.0, 10))
+}
+
 /// Every metric dataport exports.
 pub struct Metrics {
     registry: Registry,
@@ -45,6 +56,8 @@ pub struct Metrics {
     pub exports_in_flight: Gauge,
     pub bytes: Family<DirectionLabels, Counter>,
     pub auth_failures: Counter,
+    pub db_pool_wait: Family<PoolLabels, Histogram, fn() -> Histogram>,
+    pub db_pool_timeouts: Family<PoolLabels, Counter>,
 }
 
 impl Metrics {
@@ -99,8 +112,23 @@ impl Metrics {
             "Calls refused as UNAUTHENTICATED (missing, unknown, revoked or expired tokens)",
             auth_failures.clone(),
         );
+        let db_pool_wait =
+            Family::<PoolLabels, Histogram, fn() -> Histogram>::new_with_constructor(pool_wait_histogram);
+        registry.register(
+            "db_pool_wait_seconds",
+            "How long calls waited for a database connection, by pool",
+            db_pool_wait.clone(),
+        );
+        let db_pool_timeouts = Family::<PoolLabels, Counter>::default();
+        registry.register(
+            "db_pool_timeouts",
+            "Checkouts that gave up waiting for a database connection (--db-timeout-secs), by pool",
+            db_pool_timeouts.clone(),
+        );
         Metrics {
             registry,
+            db_pool_wait,
+            db_pool_timeouts,
             rows_imported,
             rows_exported,
             import_jobs,
@@ -158,6 +186,24 @@ impl Metrics {
             })
             .inc_by(n);
     }
+}
+
+/// Feeds the store's pool checkouts into `dataport_db_pool_wait_seconds` and
+/// `dataport_db_pool_timeouts_total`.
+pub fn pool_wait_observer() -> dataport_store::PoolWaitObserver {
+    dataport_store::PoolWaitObserver(std::sync::Arc::new(|wait: dataport_store::PoolWait| {
+        let labels = PoolLabels {
+            pool: wait.pool.to_owned(),
+        };
+        if wait.timed_out {
+            get().db_pool_timeouts.get_or_create(&labels).inc();
+        } else {
+            get()
+                .db_pool_wait
+                .get_or_create(&labels)
+                .observe(wait.waited.as_secs_f64());
+        }
+    }))
 }
 
 /// The process's metrics.

@@ -9,6 +9,7 @@ use dataport_store::Store;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
+    audit::Audit,
     auth::Authenticator,
     config::ImportLimits,
     error::{ServiceError, blocking},
@@ -31,6 +32,7 @@ pub struct DataPortService {
     /// One permit per running import (`--max-concurrent-imports`).
     import_slots: std::sync::Arc<tokio::sync::Semaphore>,
     running: import::RunningImports,
+    audit: Audit,
 }
 
 impl DataPortService {
@@ -40,9 +42,11 @@ impl DataPortService {
         limits: ImportLimits,
         inflight: InFlight,
         running: import::RunningImports,
+        audit: Audit,
     ) -> Self {
         DataPortService {
-            auth: Authenticator::new(store.clone()),
+            auth: Authenticator::new(store.clone(), Some(audit.clone())),
+            audit,
             store,
             inflight,
             running,
@@ -61,6 +65,7 @@ impl DataPortService {
         export::ExportContext {
             store: self.store.clone(),
             formats: self.formats.clone(),
+            audit: self.audit.clone(),
         }
     }
 
@@ -72,6 +77,7 @@ impl DataPortService {
             slots: self.import_slots.clone(),
             running: self.running.clone(),
             inflight: self.inflight.clone(),
+            audit: self.audit.clone(),
         }
     }
 }
@@ -128,14 +134,15 @@ impl v1::data_port_server::DataPort for DataPortService {
         request: Request<v1::ExportRequest>,
     ) -> Result<Response<Self::ExportStream>, Status> {
         let call = self.inflight.enter();
-        self.auth
+        let caller = self
+            .auth
             .authorize(
                 request.metadata(),
                 request.remote_addr(),
                 &[export::EXPORT_PERMISSION],
             )
             .await?;
-        let stream = export::start_export(self.export_context(), request.into_inner(), call)?;
+        let stream = export::start_export(self.export_context(), &caller, request.into_inner(), call)?;
         Ok(Response::new(stream))
     }
 
@@ -161,14 +168,15 @@ impl v1::data_port_server::DataPort for DataPortService {
         request: Request<v1::GetTemplateRequest>,
     ) -> Result<Response<Self::GetTemplateStream>, Status> {
         let call = self.inflight.enter();
-        self.auth
+        let caller = self
+            .auth
             .authorize(
                 request.metadata(),
                 request.remote_addr(),
                 &[Permission::Import, Permission::Export],
             )
             .await?;
-        let stream = export::start_template(self.export_context(), request.into_inner(), call)?;
+        let stream = export::start_template(self.export_context(), &caller, request.into_inner(), call)?;
         Ok(Response::new(stream))
     }
 
@@ -223,5 +231,17 @@ impl v1::data_port_server::DataPort for DataPortService {
         let stream =
             export::start_error_file(self.export_context(), &caller, request.into_inner(), call).await?;
         Ok(Response::new(stream))
+    }
+
+    async fn list_audit_log(
+        &self,
+        request: Request<v1::ListAuditLogRequest>,
+    ) -> Result<Response<v1::ListAuditLogResponse>, Status> {
+        let _call = self.inflight.enter();
+        self.auth
+            .authorize(request.metadata(), request.remote_addr(), &[Permission::Admin])
+            .await?;
+        let response = crate::audit::list(self.store.clone(), request.into_inner()).await?;
+        Ok(Response::new(response))
     }
 }

@@ -152,6 +152,18 @@ pub(crate) fn parse_url(url: &str) -> Result<Target> {
     Ok(Target::Sqlite(path.to_owned()))
 }
 
+/// `url` with libpq's `connect_timeout` (whole seconds, at least 1) unless it sets its own:
+/// without it, connecting to an address that drops packets hangs for minutes, at start-up and
+/// whenever the pool opens a connection.
+pub(crate) fn with_connect_timeout(url: &str, timeout: std::time::Duration) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_owned();
+    }
+    let secs = timeout.as_secs_f64().ceil().max(1.0) as u64;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}connect_timeout={secs}")
+}
+
 /// The URL with any password replaced by `***`, for messages and logs.
 pub(crate) fn mask_url(url: &str) -> String {
     let mut out = url.to_owned();
@@ -231,6 +243,27 @@ mod tests {
             parse_url("sqlite://"),
             Err(StoreError::InvalidUrl { .. })
         ));
+    }
+
+    #[test]
+    fn postgres_urls_get_a_connect_timeout_unless_they_set_one() {
+        let secs = std::time::Duration::from_millis;
+        assert_eq!(
+            with_connect_timeout("postgres://u@h/db", secs(5000)),
+            "postgres://u@h/db?connect_timeout=5"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://u@h/db?sslmode=disable", secs(1)),
+            "postgres://u@h/db?sslmode=disable&connect_timeout=1"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://u@h/db?x=1", secs(1500)),
+            "postgres://u@h/db?x=1&connect_timeout=2"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://u@h/db?connect_timeout=30", secs(5000)),
+            "postgres://u@h/db?connect_timeout=30"
+        );
     }
 
     #[test]

@@ -25,11 +25,13 @@
 //!
 //! Errors come out as database-neutral [`StoreError`] kinds, never diesel's.
 
+mod audit;
 mod backend;
 mod error;
 mod filter;
 mod jobs;
 mod models;
+mod pool_events;
 mod records;
 pub mod schema;
 mod snapshot;
@@ -50,13 +52,16 @@ use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::backend::{Conn, PgPooled, Pools, SqlitePooled, SqliteSettings, Target};
+use crate::pool_events::PoolEvents;
 
+pub use crate::audit::{AuditEntry, AuditEvent, AuditQuery, NewAuditEntry};
 pub use crate::backend::Backend;
 pub use crate::error::StoreError;
 pub use crate::jobs::{
     ImportJob, JobAdvance, JobCounts, JobFinish, JobLease, JobQuery, JobRequest, NewImportJob, ResumePoint,
     RowErrorRecord,
 };
+pub use crate::pool_events::{PoolWait, PoolWaitObserver};
 pub use crate::records::WriteOutcome;
 pub use crate::snapshot::Snapshot;
 pub use crate::tokens::{ApiToken, Authentication};
@@ -65,6 +70,10 @@ use crate::error::Result;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// The audit log's peer for actions taken on the database host itself (the `token` commands, a
+/// server's first start), not through the gRPC API.
+pub const LOCAL_PEER: &str = "local";
 
 /// Serialises migrations of replicas that start together against one PostgreSQL database.
 const MIGRATION_LOCK_KEY: i64 = 0x6461_7461_706f_7274; // "dataport"
@@ -87,6 +96,12 @@ pub struct StoreOptions {
     /// waits for a connection, at most `busy_timeout`: with the database away, calls fail
     /// fast with [`StoreError::Connection`] (UNAVAILABLE) instead of hanging. `--db-timeout-secs`.
     pub checkout_timeout: Duration,
+    /// Told how long each checkout of each pool waited (for metrics); `None`: nobody.
+    pub pool_wait: Option<PoolWaitObserver>,
+    /// Pools keep a connection open ahead of need (a server). `false` for short commands: a
+    /// pool then opens connections only when asked, so none is being opened by a pool thread
+    /// when the process exits (libpq's TLS teardown racing such a thread crashes the exit).
+    pub keep_idle: bool,
 }
 
 /// Default [`StoreOptions::checkout_timeout`].
@@ -103,6 +118,8 @@ impl Default for StoreOptions {
             job_lease: DEFAULT_JOB_LEASE,
             export_connections: 8,
             checkout_timeout: DEFAULT_CHECKOUT_TIMEOUT,
+            pool_wait: None,
+            keep_idle: true,
         }
     }
 }
@@ -142,7 +159,12 @@ impl Store {
 
     /// [`Store::open`] with explicit options.
     pub fn open_with(url: &str, options: &StoreOptions) -> Result<Store> {
-        let target = backend::parse_url(url)?;
+        let target = match backend::parse_url(url)? {
+            Target::Postgres(pg_url) => {
+                Target::Postgres(backend::with_connect_timeout(&pg_url, options.checkout_wait()))
+            }
+            sqlite => sqlite,
+        };
         let (pools, backend) = match &target {
             Target::Sqlite(path) => (open_sqlite(url, path, options)?, Backend::Sqlite),
             Target::Postgres(pg_url) => (open_postgres(pg_url, options)?, Backend::Postgres),
@@ -384,7 +406,22 @@ impl Store {
         permissions: &PermissionSet,
         expires_in: Option<chrono::TimeDelta>,
     ) -> Result<(ApiToken, String)> {
-        self.with_writer(|c| tokens::create_token(c, name, permissions, expires_in))
+        self.with_writer(|c| {
+            let (token, secret) = tokens::create_token(c, name, permissions, expires_in)?;
+            let expiry = match token.expires_at {
+                Some(t) => format!("expires {} UTC", t.format("%Y-%m-%d %H:%M:%S")),
+                None => "never expires".to_owned(),
+            };
+            let mut entry = NewAuditEntry::new(
+                AuditEvent::TokenCreate,
+                "token create",
+                format!("permissions {}; {expiry}", token.permissions),
+            );
+            entry.token_name = Some(token.name.clone());
+            entry.peer = Some(LOCAL_PEER.to_owned());
+            audit::append(c, &[entry])?;
+            Ok((token, secret))
+        })
     }
 
     /// Every token, revoked ones included, oldest first.
@@ -394,7 +431,36 @@ impl Store {
 
     /// Revokes the active token called `name`; `false` if there is none.
     pub fn revoke_token(&self, name: &str) -> Result<bool> {
-        self.with_writer(|c| tokens::revoke_token(c, name))
+        self.with_writer(|c| {
+            let revoked = tokens::revoke_token(c, name)?;
+            if revoked {
+                let mut entry = NewAuditEntry::new(AuditEvent::TokenRevoke, "token revoke", "revoked");
+                entry.token_name = Some(name.to_owned());
+                entry.peer = Some(LOCAL_PEER.to_owned());
+                audit::append(c, &[entry])?;
+            }
+            Ok(revoked)
+        })
+    }
+
+    // ---- audit log -----------------------------------------------------------------------
+
+    /// Appends entries to the audit log in one transaction, stamped now.
+    pub fn record_audit(&self, entries: &[NewAuditEntry]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.with_writer(|c| audit::append(c, entries))
+    }
+
+    /// Audit entries matching `query`, oldest first.
+    pub fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        self.with_reader(|c| audit::list(c, query))
+    }
+
+    /// Deletes the audit entries older than `before`; returns how many.
+    pub fn prune_audit(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64> {
+        self.with_writer(|c| audit::prune(c, before))
     }
 
     /// What this secret is: a valid token, an expired one (its `expires_at` is at or before
@@ -658,6 +724,11 @@ impl Drop for WriteTx {
 }
 
 impl StoreOptions {
+    /// Connections each pool keeps open ahead of need ([`StoreOptions::keep_idle`]).
+    pub(crate) fn min_idle(&self) -> u32 {
+        u32::from(self.keep_idle)
+    }
+
     /// What a checkout other than SQLite's writer waits: `checkout_timeout`, at most
     /// `busy_timeout`, never zero (r2d2 panics on it).
     pub(crate) fn checkout_wait(&self) -> Duration {
@@ -732,20 +803,22 @@ fn open_sqlite(url: &str, path: &str, options: &StoreOptions) -> Result<Pools> {
     let wait = options.busy_timeout.max(Duration::from_millis(1));
     let writer = Pool::builder()
         .max_size(1)
-        .min_idle(Some(1))
+        .min_idle(Some(options.min_idle()))
         .connection_timeout(wait)
         .test_on_check_out(false)
         .connection_customizer(Box::new(SqliteSettings {
             busy_timeout: options.busy_timeout,
         }))
+        .event_handler(PoolEvents::boxed("writer", options.pool_wait.as_ref()))
         .build(ConnectionManager::<SqliteConnection>::new(path))
         .map_err(|e| connect_error(&e))?;
     let readers = Pool::builder()
         .max_size(options.max_connections.max(1))
-        .min_idle(Some(1))
+        .min_idle(Some(options.min_idle()))
         .connection_timeout(options.checkout_wait())
         .test_on_check_out(false)
         .connection_customizer(Box::new(settings))
+        .event_handler(PoolEvents::boxed("reader", options.pool_wait.as_ref()))
         .build(ConnectionManager::<SqliteConnection>::new(path))
         .map_err(|e| connect_error(&e))?;
     Ok(Pools::Sqlite {
@@ -777,8 +850,9 @@ fn open_postgres(url: &str, options: &StoreOptions) -> Result<Pools> {
 
     let pool = Pool::builder()
         .max_size(options.max_connections.max(1))
-        .min_idle(Some(1))
+        .min_idle(Some(options.min_idle()))
         .connection_timeout(options.checkout_wait())
+        .event_handler(PoolEvents::boxed("main", options.pool_wait.as_ref()))
         .build(ConnectionManager::<PgConnection>::new(url))
         .map_err(|e| connect_error(&e))?;
     Ok(Pools::Postgres(pool))

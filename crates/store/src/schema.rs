@@ -122,6 +122,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        event -> Text,
+        rpc -> Text,
+        token_name -> Nullable<Text>,
+        peer -> Nullable<Text>,
+        module -> Nullable<Text>,
+        filter -> Nullable<Text>,
+        job_id -> Nullable<BigInt>,
+        rows -> Nullable<BigInt>,
+        bytes -> Nullable<BigInt>,
+        detail -> Text,
+    }
+}
+
 diesel::joinable!(import_row_errors -> import_jobs (job_id));
 diesel::joinable!(import_cancel_requests -> import_jobs (job_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -132,4 +149,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     import_row_errors,
     import_cancel_requests,
     api_tokens,
+    audit_log,
 );

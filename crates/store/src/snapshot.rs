@@ -34,6 +34,7 @@ use diesel::sqlite::SqliteConnection;
 use crate::StoreOptions;
 use crate::backend::{self, Conn, PgPool, PgPooled, SqlitePool, SqlitePooled, SqliteSettings, Target};
 use crate::error::{Result, StoreError};
+use crate::pool_events::PoolEvents;
 use crate::records;
 
 /// Starts a SQLite read transaction; its snapshot is fixed by the first read.
@@ -70,6 +71,7 @@ impl SnapshotPool {
                 .connection_customizer(Box::new(SqliteSettings {
                     busy_timeout: options.busy_timeout,
                 }))
+                .event_handler(PoolEvents::boxed("export", options.pool_wait.as_ref()))
                 .build(ConnectionManager::<SqliteConnection>::new(path))
                 .map(SnapshotPool::Sqlite)
                 .map_err(|e| error(&e)),
@@ -77,6 +79,7 @@ impl SnapshotPool {
                 .max_size(size)
                 .min_idle(Some(0))
                 .connection_timeout(wait)
+                .event_handler(PoolEvents::boxed("export", options.pool_wait.as_ref()))
                 .build(ConnectionManager::<PgConnection>::new(pg_url))
                 .map(SnapshotPool::Postgres)
                 .map_err(|e| error(&e)),

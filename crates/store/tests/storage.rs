@@ -15,8 +15,8 @@ use dataport_core::{
     OnError, OpportunityFilter, PermissionSet, Record, Records,
 };
 use dataport_store::{
-    Authentication, Backend, JobAdvance, JobCounts, JobFinish, JobQuery, NewImportJob, ResumePoint,
-    RowErrorRecord, Store, StoreError, StoreOptions,
+    AuditEvent, AuditQuery, Authentication, Backend, JobAdvance, JobCounts, JobFinish, JobQuery,
+    NewAuditEntry, NewImportJob, ResumePoint, RowErrorRecord, Store, StoreError, StoreOptions,
 };
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
@@ -827,6 +827,63 @@ backend_suite! {
         for lifetime in [chrono::TimeDelta::zero(), chrono::TimeDelta::seconds(-1)] {
             assert!(db.store.create_expiring_token("never-valid", &perms, Some(lifetime)).is_err());
         }
+    }
+
+    fn the_audit_log_keeps_entries_in_order_pages_and_prunes_them(db) {
+        let before = Utc::now() - chrono::TimeDelta::seconds(1);
+        // Token changes are recorded by the store, in the transaction that makes them.
+        let perms: PermissionSet = "export".parse().unwrap();
+        db.store
+            .create_expiring_token("bi", &perms, Some(chrono::TimeDelta::days(90)))
+            .unwrap();
+        assert!(db.store.revoke_token("bi").unwrap());
+        assert!(!db.store.revoke_token("bi").unwrap(), "a second revoke changes nothing");
+
+        let mut export = NewAuditEntry::new(AuditEvent::Export, "Export", "completed; csv file c.csv");
+        export.token_name = Some("bi".into());
+        export.peer = Some("127.0.0.1".into());
+        export.module = Some("customers".into());
+        export.filter = Some(r#"{"scope":"EXPORT_SCOPE_FILTERED","filter":{"customers":{"owner":"张三"}}}"#.into());
+        export.rows = Some(1_234);
+        export.bytes = Some(5 << 30);
+        let mut burst = NewAuditEntry::new(AuditEvent::AuthFailure, "authentication", "20000 failed");
+        burst.peer = Some("10.0.0.9".into());
+        db.store.record_audit(&[export.clone(), burst.clone()]).unwrap();
+        db.store.record_audit(&[]).unwrap();
+
+        let all = db.store.list_audit(&AuditQuery { limit: 100, ..Default::default() }).unwrap();
+        let events: Vec<AuditEvent> = all.iter().map(|e| e.entry.event).collect();
+        assert_eq!(
+            events,
+            [AuditEvent::TokenCreate, AuditEvent::TokenRevoke, AuditEvent::Export, AuditEvent::AuthFailure]
+        );
+        assert!(all.windows(2).all(|w| w[0].id < w[1].id && w[0].at <= w[1].at));
+        assert!(all.iter().all(|e| e.at >= before && e.at <= Utc::now()));
+        let created = &all[0].entry;
+        assert_eq!(
+            (created.token_name.as_deref(), created.peer.as_deref(), created.rpc.as_str()),
+            (Some("bi"), Some(dataport_store::LOCAL_PEER), "token create")
+        );
+        assert!(created.detail.contains("permissions export") && created.detail.contains("expires"), "{}", created.detail);
+        // Stored and read back exactly, big numbers and non-ASCII included.
+        assert_eq!(all[2].entry, export);
+        assert_eq!(all[3].entry, burst);
+
+        // Pages follow the id cursor; `since` bounds by time.
+        let first = db.store.list_audit(&AuditQuery { limit: 3, ..Default::default() }).unwrap();
+        let rest = db
+            .store
+            .list_audit(&AuditQuery { after_id: Some(first[2].id), limit: 3, ..Default::default() })
+            .unwrap();
+        assert_eq!((first.len(), rest.len(), rest[0].id), (3, 1, all[3].id));
+        let future = Utc::now() + chrono::TimeDelta::hours(1);
+        assert!(db.store.list_audit(&AuditQuery { since: Some(future), limit: 10, ..Default::default() }).unwrap().is_empty());
+        assert_eq!(db.store.list_audit(&AuditQuery { since: Some(before), limit: 10, ..Default::default() }).unwrap().len(), 4);
+
+        // Pruning removes what is older than the cut, nothing newer.
+        assert_eq!(db.store.prune_audit(before).unwrap(), 0);
+        assert_eq!(db.store.prune_audit(future).unwrap(), 4);
+        assert!(db.store.list_audit(&AuditQuery { limit: 10, ..Default::default() }).unwrap().is_empty());
     }
 
     fn jobs_list_only_the_tokens_own_when_asked(db) {

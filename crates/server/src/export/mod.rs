@@ -20,11 +20,12 @@ use chrono::Local;
 use dataport_core::{Filter, Locale, Module, template};
 use dataport_plugin_sdk::{Cell, Column, Options, Plugin, PluginError, RowBatch, Writer};
 use dataport_proto::{convert, v1};
-use dataport_store::{Snapshot, Store};
+use dataport_store::{AuditEvent, Snapshot, Store};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
+use crate::audit::{Audit, Pending};
 use crate::auth::Caller;
 use crate::error::{ServiceError, blocking};
 use crate::formats::{Chosen, Formats, content_type};
@@ -47,6 +48,7 @@ pub const DEFAULT_FORMAT: &str = "xlsx";
 pub struct ExportContext {
     pub store: Store,
     pub formats: Formats,
+    pub audit: Audit,
 }
 
 fn plugin_error(chosen: &Chosen, e: PluginError) -> ServiceError {
@@ -118,11 +120,15 @@ pub const EXPORT_PERMISSION: dataport_core::Permission = dataport_core::Permissi
 /// Checks an export request and starts streaming it.
 pub fn start_export(
     ctx: ExportContext,
+    caller: &Caller,
     request: v1::ExportRequest,
     call: CallGuard,
 ) -> Result<EventStream<v1::ExportEvent>, ServiceError> {
     let module = convert::module_from_proto(request.module)?;
     let scope = v1::ExportScope::try_from(request.scope).unwrap_or(v1::ExportScope::Unspecified);
+    let mut audit = Pending::new(&ctx.audit, caller, AuditEvent::Export, "Export");
+    audit.entry.module = Some(module.as_str().to_owned());
+    audit.entry.filter = Some(audited_filter(&request));
     let filter = if scope == v1::ExportScope::All {
         Filter::all(module)
     } else {
@@ -151,6 +157,7 @@ pub fn start_export(
             after_code,
             layout,
             call,
+            audit,
         ));
     }
     let chosen = ctx.formats.writer(&request.format, DEFAULT_FORMAT, module)?;
@@ -169,6 +176,7 @@ pub fn start_export(
         requested_name
     };
     let options = writer_options(&chosen, module, &request.options, module.label_zh());
+    audit.entry.detail = format!("{} file {file_name}", chosen.format);
     let (tx, rx) = mpsc::channel::<Result<v1::ExportEvent, Status>>(EVENT_QUEUE);
     let store = ctx.store.clone();
     crate::threads::spawn_long(format!("export-{module}"), move || {
@@ -248,6 +256,7 @@ pub fn start_export(
                 tracing::info!(module = %module, format = %chosen.format, rows, bytes, ms = started.elapsed().as_millis() as u64, "export finished");
                 crate::metrics::get().exported(filter.module().as_str(), rows);
                 crate::metrics::get().bytes("out", bytes);
+                audit.record(Some(rows), Some(bytes), "completed");
                 send(v1::export_event::Event::Completed(v1::ExportCompleted {
                     rows,
                     bytes,
@@ -255,13 +264,35 @@ pub fn start_export(
                     file_name,
                 }));
             }
-            Err(ServiceError::Cancelled(why)) => tracing::info!(module = %module, "export stopped: {why}"),
+            Err(ServiceError::Cancelled(why)) => {
+                tracing::info!(module = %module, "export stopped: {why}");
+                audit.record(None, None, format!("stopped: {why}"));
+            }
             Err(e) => {
+                audit.record(None, None, format!("failed: {e}"));
                 let _ = tx.blocking_send(Err(e.into()));
             }
         }
     });
     Ok(Box::pin(ReceiverStream::new(rx)))
+}
+
+/// What selects an export's rows, for the audit log, as proto3 JSON: the scope, the filter as
+/// received (ignored by `EXPORT_SCOPE_ALL`) and the resume point.
+fn audited_filter(request: &v1::ExportRequest) -> String {
+    let scope = v1::ExportScope::try_from(request.scope).unwrap_or(v1::ExportScope::Unspecified);
+    let mut selection = serde_json::Map::new();
+    selection.insert("scope".into(), scope.as_str_name().into());
+    if let Some(filter) = &request.filter {
+        selection.insert(
+            "filter".into(),
+            serde_json::to_value(filter).unwrap_or_else(|e| format!("(not serialisable: {e})").into()),
+        );
+    }
+    if let Some(after) = &request.after_code {
+        selection.insert("afterCode".into(), after.clone().into());
+    }
+    serde_json::Value::Object(selection).to_string()
 }
 
 /// `ExportRequest.after_code`, checked: a code no longer than the module's codes may be.
@@ -310,9 +341,11 @@ fn start_records_export(
     after_code: Option<String>,
     layout: Layout,
     call: CallGuard,
+    mut audit: Pending,
 ) -> EventStream<v1::ExportEvent> {
     use prost::Message;
     use sha2::Digest;
+    audit.entry.detail = "typed record batches".to_owned();
     let (tx, rx) = mpsc::channel::<Result<v1::ExportEvent, Status>>(EVENT_QUEUE);
     crate::threads::spawn_long("export-records".to_owned(), move || {
         let _call = call;
@@ -373,6 +406,7 @@ fn start_records_export(
             Ok(Some((rows, bytes, sha256))) => {
                 crate::metrics::get().exported(filter.module().as_str(), rows);
                 crate::metrics::get().bytes("out", bytes);
+                audit.record(Some(rows), Some(bytes), "completed");
                 send(v1::export_event::Event::Completed(v1::ExportCompleted {
                     rows,
                     bytes,
@@ -380,8 +414,12 @@ fn start_records_export(
                     file_name: String::new(),
                 }));
             }
-            Ok(None) => tracing::info!("records export stopped: the client went away"),
+            Ok(None) => {
+                tracing::info!("records export stopped: the client went away");
+                audit.record(None, None, "stopped: the client went away");
+            }
             Err(e) => {
+                audit.record(None, None, format!("failed: {e}"));
                 let _ = tx.blocking_send(Err(e.into()));
             }
         }
@@ -399,8 +437,10 @@ fn stream_file(
     options: Options,
     file_name: String,
     call: CallGuard,
+    mut audit: Pending,
     body: impl FnOnce(&mut dyn Writer, &Chosen) -> Result<(), ServiceError> + Send + 'static,
 ) -> EventStream<v1::FileEvent> {
+    audit.entry.detail = format!("{} file {file_name}", chosen.format);
     let (tx, rx) = mpsc::channel::<Result<v1::FileEvent, Status>>(EVENT_QUEUE);
     crate::threads::spawn_long("download".to_owned(), move || {
         let _call = call;
@@ -411,6 +451,7 @@ fn stream_file(
             file_name: file_name.clone(),
             content_type: content_type(&chosen.format).to_owned(),
         })) {
+            audit.record(None, None, "stopped: the client went away");
             return;
         }
         let chunk_tx = tx.clone();
@@ -424,13 +465,18 @@ fn stream_file(
         match write_file(&chosen, &options, send_chunk, |writer| body(writer, &chosen)) {
             Ok((bytes, sha256)) => {
                 crate::metrics::get().bytes("out", bytes);
+                audit.record(None, Some(bytes), "completed");
                 send(v1::file_event::Event::Completed(v1::FileCompleted {
                     bytes,
                     sha256,
                 }));
             }
-            Err(ServiceError::Cancelled(why)) => tracing::debug!("download stopped: {why}"),
+            Err(ServiceError::Cancelled(why)) => {
+                tracing::debug!("download stopped: {why}");
+                audit.record(None, None, format!("stopped: {why}"));
+            }
             Err(e) => {
+                audit.record(None, None, format!("failed: {e}"));
                 let _ = tx.blocking_send(Err(e.into()));
             }
         }
@@ -461,6 +507,7 @@ fn generic_writer(
 /// GetTemplate: the module's import template.
 pub fn start_template(
     ctx: ExportContext,
+    caller: &Caller,
     request: v1::GetTemplateRequest,
     call: CallGuard,
 ) -> Result<EventStream<v1::FileEvent>, ServiceError> {
@@ -478,11 +525,14 @@ pub fn start_template(
         &[],
         &template::template_file_stem(module, Locale::ZhCn),
     );
+    let mut audit = Pending::new(&ctx.audit, caller, AuditEvent::Template, "GetTemplate");
+    audit.entry.module = Some(module.as_str().to_owned());
     Ok(stream_file(
         chosen,
         options,
         file_name,
         call,
+        audit,
         move |writer, chosen| write_template(writer, chosen, module, locale),
     ))
 }
@@ -547,9 +597,12 @@ pub async fn start_error_file(
     call: CallGuard,
 ) -> Result<EventStream<v1::FileEvent>, ServiceError> {
     let job_id = request.job_id;
+    let mut audit = Pending::new(&ctx.audit, caller, AuditEvent::ErrorFile, "GetErrorFile");
+    audit.entry.job_id = Some(job_id);
     let (store, caller) = (ctx.store.clone(), caller.clone());
     // Private to the job's token and admins, like its report.
     let job = blocking(move || caller.visible_job(job_id, store.get_job(job_id)?)).await?;
+    audit.entry.module = Some(job.module.as_str().to_owned());
     let locale = convert::locale_from_proto(request.locale);
     let module = job.module;
     let chosen = generic_writer(&ctx, &request.format, module, "error files")?;
@@ -566,6 +619,7 @@ pub async fn start_error_file(
         options,
         file_name,
         call,
+        audit,
         move |writer, chosen| {
             let layout = Layout::all(module, locale);
             let mut columns = layout.columns(false);

@@ -23,7 +23,7 @@ use std::time::Instant;
 use dataport_core::{Permission, limits};
 use dataport_proto::v1::{self, import_event::Event, import_request::Message};
 use dataport_proto::{convert, v1::ImportRequest};
-use dataport_store::{NewImportJob, Store};
+use dataport_store::{AuditEvent, NewImportJob, Store};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Streaming;
@@ -53,6 +53,7 @@ pub struct ImportContext {
     pub running: RunningImports,
     /// The response stream counts as in flight until the client has its last event.
     pub inflight: crate::inflight::InFlight,
+    pub audit: crate::audit::Audit,
 }
 
 /// The permission Import needs.
@@ -180,6 +181,18 @@ pub async fn start(
     };
     tracing::info!(job = job.id, module = %module, format = %format, mode = %mode, dry_run = spec.dry_run, token = %caller.token_name, file = %spec.file_name, attempt = job.attempts, resume_after_row = resume.map(|r| r.after_row), resume_offset = job.resume_point.as_ref().map(|p| p.offset), "import started");
 
+    let mut audit = crate::audit::Audit::entry(&caller, AuditEvent::ImportStart, "Import");
+    audit.module = Some(module.as_str().to_owned());
+    audit.job_id = Some(job.id);
+    audit.bytes = (spec.size > 0).then_some(spec.size);
+    audit.detail = format!(
+        "{format} file '{}', mode {mode}, on error {on_error}{}, attempt {}",
+        spec.file_name,
+        if spec.dry_run { ", dry run" } else { "" },
+        job.attempts
+    );
+    ctx.audit.record(audit.clone());
+
     let (tx, rx) = tokio::sync::mpsc::channel(EVENT_QUEUE);
     let cancel = Arc::new(Cancel::default());
     let registration = ctx.running.register(job.id, cancel.clone());
@@ -216,6 +229,7 @@ pub async fn start(
             (pipeline::Input::Records(stream), bytes)
         }
     };
+    let received = bytes.clone();
     let events = Events::new(tx, cancel.clone(), bytes, Instant::now());
     let progress_queued = events.progress_flag();
     if let Some(resume) = resume {
@@ -249,10 +263,32 @@ pub async fn start(
         resume,
         resume_from,
     };
+    let (store, audit_log) = (ctx.store.clone(), ctx.audit.clone());
     crate::threads::spawn_long(format!("import-{}", pipeline_job.id), move || {
         // The call counts as in flight, and holds its import slot, until its job has ended.
         let _held = (call, slot, registration, crate::metrics::InFlight::import());
+        let job_id = pipeline_job.id;
         pipeline::run(pipeline_job, events, input);
+        audit.event = AuditEvent::ImportEnd;
+        audit.bytes = Some(received.load(std::sync::atomic::Ordering::Relaxed));
+        match store.get_job(job_id) {
+            Ok(Some(job)) => {
+                let c = job.counts;
+                audit.rows = Some(c.created + c.updated);
+                audit.detail = format!(
+                    "{}: {} created, {} updated, {} skipped, {} failed{}",
+                    job.status,
+                    c.created,
+                    c.updated,
+                    c.skipped,
+                    c.failed,
+                    job.error_message.map(|m| format!("; {m}")).unwrap_or_default()
+                );
+            }
+            Ok(None) => audit.detail = "ended (the job record is gone)".to_owned(),
+            Err(e) => audit.detail = format!("ended (its record could not be read: {e})"),
+        }
+        audit_log.record(audit);
     });
     // ... and the call also lasts until its stream is drained: shutdown waits for the client to
     // have its Completed, not just for the job to end.
