@@ -243,19 +243,18 @@ pub fn status_hint(status: &Status, secure: bool, client_cert: bool) -> Option<&
     ) {
         return None;
     }
-    transport_hint(&format!("{}: {}", status.message(), error_chain(status)), secure).or_else(|| {
-        match (secure, client_cert) {
-            (true, false) => {
-                Some("if the server requires client certificates (mTLS), pass --tls-cert and --tls-key")
-            }
-            // TLS 1.3 finishes the client's side of the handshake before the server checks the
-            // certificate; its refusal can arrive as a bare close rather than the alert.
-            (true, true) => Some(
-                "the server closed the connection after the TLS handshake: if it refused this client certificate, it must be signed by the CA the server trusts (--tls-client-ca)",
-            ),
-            (false, _) => None,
+    let fallback = match (secure, client_cert) {
+        (true, false) => {
+            Some("if the server requires client certificates (mTLS), pass --tls-cert and --tls-key")
         }
-    })
+        // TLS 1.3 finishes the client's side of the handshake before the server checks the
+        // certificate; its refusal can arrive as a bare close rather than the alert.
+        (true, true) => Some(
+            "the server closed the connection after the TLS handshake: if it refused this client certificate, it must be signed by the CA the server trusts (--tls-client-ca)",
+        ),
+        (false, _) => None,
+    };
+    transport_hint(&format!("{}: {}", status.message(), error_chain(status)), secure).or(fallback)
 }
 
 /// The token to use: `explicit` (from `--token` or `DATAPORT_TOKEN`) if non-empty, else the
