@@ -237,7 +237,8 @@ async fn an_mtls_server_requires_a_client_certificate_from_its_ca() {
     // the client reads it (TLS 1.3, a busy machine), the hint still says what to pass.
     assert!(
         missing.contains("(mTLS): pass --tls-cert and --tls-key")
-            || missing.contains("if the server requires client certificates (mTLS), pass --tls-cert and --tls-key"),
+            || missing
+                .contains("if the server requires client certificates (mTLS), pass --tls-cert and --tls-key"),
         "{missing}"
     );
     let out = server.cli(&[

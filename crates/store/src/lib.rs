@@ -27,6 +27,7 @@
 
 mod audit;
 mod backend;
+mod copy;
 mod error;
 mod filter;
 mod jobs;

@@ -177,6 +177,21 @@ fn write_module(
         }
     }
 
+    // PostgreSQL writes through COPY and a merge per batch (see `copy.rs`).
+    if apply == Apply::Write
+        && let Conn::Postgres(c) = conn
+    {
+        return crate::copy::write(
+            c,
+            module,
+            &unique,
+            mode,
+            repeated_inserts,
+            time::today(),
+            time::now(),
+        );
+    }
+
     if module.references_customers() {
         let refs: Vec<&str> = unique.iter().filter_map(|r| r.customer_code()).collect();
         let missing = missing_customer_codes(conn, &refs)?;

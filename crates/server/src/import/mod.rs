@@ -269,26 +269,8 @@ pub async fn start(
         let _held = (call, slot, registration, crate::metrics::InFlight::import());
         let job_id = pipeline_job.id;
         pipeline::run(pipeline_job, events, input);
-        audit.event = AuditEvent::ImportEnd;
         audit.bytes = Some(received.load(std::sync::atomic::Ordering::Relaxed));
-        match store.get_job(job_id) {
-            Ok(Some(job)) => {
-                let c = job.counts;
-                audit.rows = Some(c.created + c.updated);
-                audit.detail = format!(
-                    "{}: {} created, {} updated, {} skipped, {} failed{}",
-                    job.status,
-                    c.created,
-                    c.updated,
-                    c.skipped,
-                    c.failed,
-                    job.error_message.map(|m| format!("; {m}")).unwrap_or_default()
-                );
-            }
-            Ok(None) => audit.detail = "ended (the job record is gone)".to_owned(),
-            Err(e) => audit.detail = format!("ended (its record could not be read: {e})"),
-        }
-        audit_log.record(audit);
+        audit_log.record(ended(audit, store.get_job(job_id)));
     });
     // ... and the call also lasts until its stream is drained: shutdown waits for the client to
     // have its Completed, not just for the job to end.
@@ -298,6 +280,34 @@ pub async fn start(
         Events::taken(&progress_queued, &event);
         event
     })))
+}
+
+/// The `import.end` audit entry of a job, from its `import.start` entry and its stored end.
+/// `rows` counts what the job imported (cumulative over its attempts; none for a dry run).
+fn ended(
+    mut entry: dataport_store::NewAuditEntry,
+    job: Result<Option<dataport_store::ImportJob>, dataport_store::StoreError>,
+) -> dataport_store::NewAuditEntry {
+    entry.event = AuditEvent::ImportEnd;
+    entry.detail = match job {
+        Ok(Some(job)) => {
+            let c = job.counts;
+            entry.rows = (!job.dry_run).then_some(c.created + c.updated);
+            format!(
+                "{}{}: {} created, {} updated, {} skipped, {} failed{}",
+                job.status,
+                if job.dry_run { " (dry run)" } else { "" },
+                c.created,
+                c.updated,
+                c.skipped,
+                c.failed,
+                job.error_message.map(|m| format!("; {m}")).unwrap_or_default()
+            )
+        }
+        Ok(None) => "ended (the job record is gone)".to_owned(),
+        Err(e) => format!("ended (its record could not be read: {e})"),
+    };
+    entry
 }
 
 /// What one kind of import accepts from the client after its ImportSpec: file uploads and

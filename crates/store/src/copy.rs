@@ -1,0 +1,436 @@
+//! PostgreSQL's bulk path: each batch is copied (binary `COPY`) into a temporary staging table
+//! of its transaction (`ON COMMIT DROP`, so it needs no session state and works through
+//! PgBouncer's transaction pooling), then merged into the module's table by one statement per
+//! mode, whose `RETURNING` says what became of each code. Reference checks of contacts and
+//! opportunities are one anti-join of the stage against `customers`.
+//!
+//! The batch arrives validated and without repeated codes ([`crate::records`] sees to both), so
+//! the merge meets no row-level error it could blame on one row other than a conflict, which
+//! PostgreSQL reports with the row's key.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use dataport_core::{ImportMode, Module, Record};
+use diesel::connection::SimpleConnection;
+use diesel::pg::{CopyFormat, PgConnection};
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Integer, Text};
+
+use crate::error::Result;
+use crate::records::WriteOutcome;
+
+/// What a stage column holds, and how it is encoded in binary COPY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Text,
+    Cents,
+    Date,
+    Bool,
+}
+
+impl Kind {
+    fn sql(self) -> &'static str {
+        match self {
+            Kind::Text => "text",
+            Kind::Cents => "int8",
+            Kind::Date => "date",
+            Kind::Bool => "bool",
+        }
+    }
+}
+
+/// One column of a module's table, fed from the record's field `field` (registry position).
+struct Column {
+    name: &'static str,
+    field: usize,
+    kind: Kind,
+}
+
+const fn col(name: &'static str, module: Module, key: &'static str, kind: Kind) -> Column {
+    Column {
+        name,
+        field: module.index_of(key),
+        kind,
+    }
+}
+
+/// The written columns of each module, in the stage's order (`updated_at` is the batch's
+/// clock, not a record value; `created_at` is set where the record has none).
+const CUSTOMERS: &[Column] = &[
+    col("code", Module::Customers, "code", Kind::Text),
+    col("name", Module::Customers, "name", Kind::Text),
+    col("industry", Module::Customers, "industry", Kind::Text),
+    col("phone", Module::Customers, "phone", Kind::Text),
+    col("owner", Module::Customers, "owner", Kind::Text),
+    col("level", Module::Customers, "level", Kind::Text),
+    col(
+        "follow_up_status",
+        Module::Customers,
+        "follow_up_status",
+        Kind::Text,
+    ),
+    col("address", Module::Customers, "address", Kind::Text),
+    col(
+        "contract_amount_cents",
+        Module::Customers,
+        "contract_amount",
+        Kind::Cents,
+    ),
+    col(
+        "follow_up_notes",
+        Module::Customers,
+        "follow_up_notes",
+        Kind::Text,
+    ),
+    col("remarks", Module::Customers, "remarks", Kind::Text),
+    col("created_at", Module::Customers, "created_at", Kind::Date),
+];
+const CONTACTS: &[Column] = &[
+    col("code", Module::Contacts, "code", Kind::Text),
+    col("customer_code", Module::Contacts, "customer_code", Kind::Text),
+    col("name", Module::Contacts, "name", Kind::Text),
+    col("title", Module::Contacts, "title", Kind::Text),
+    col("phone", Module::Contacts, "phone", Kind::Text),
+    col("email", Module::Contacts, "email", Kind::Text),
+    col("is_primary", Module::Contacts, "is_primary", Kind::Bool),
+    col("remarks", Module::Contacts, "remarks", Kind::Text),
+];
+const OPPORTUNITIES: &[Column] = &[
+    col("code", Module::Opportunities, "code", Kind::Text),
+    col(
+        "customer_code",
+        Module::Opportunities,
+        "customer_code",
+        Kind::Text,
+    ),
+    col("name", Module::Opportunities, "name", Kind::Text),
+    col("stage", Module::Opportunities, "stage", Kind::Text),
+    col("amount_cents", Module::Opportunities, "amount", Kind::Cents),
+    col(
+        "expected_close_date",
+        Module::Opportunities,
+        "expected_close_date",
+        Kind::Date,
+    ),
+    col("owner", Module::Opportunities, "owner", Kind::Text),
+    col("remarks", Module::Opportunities, "remarks", Kind::Text),
+];
+
+fn columns(module: Module) -> &'static [Column] {
+    match module {
+        Module::Customers => CUSTOMERS,
+        Module::Contacts => CONTACTS,
+        Module::Opportunities => OPPORTUNITIES,
+    }
+}
+
+/// The staging tables, as diesel sees them for `COPY`: `ord` (the record's position in the
+/// batch) and then the module's columns, in [`columns`] order. Created by [`stage`].
+mod stage {
+    diesel::table! {
+        dp_stage_customers (ord) {
+            ord -> Integer,
+            code -> Text,
+            name -> Text,
+            industry -> Nullable<Text>,
+            phone -> Nullable<Text>,
+            owner -> Text,
+            level -> Nullable<Text>,
+            follow_up_status -> Nullable<Text>,
+            address -> Nullable<Text>,
+            contract_amount_cents -> Nullable<BigInt>,
+            follow_up_notes -> Nullable<Text>,
+            remarks -> Nullable<Text>,
+            created_at -> Nullable<Date>,
+        }
+    }
+    diesel::table! {
+        dp_stage_contacts (ord) {
+            ord -> Integer,
+            code -> Text,
+            customer_code -> Text,
+            name -> Text,
+            title -> Nullable<Text>,
+            phone -> Nullable<Text>,
+            email -> Nullable<Text>,
+            is_primary -> Nullable<Bool>,
+            remarks -> Nullable<Text>,
+        }
+    }
+    diesel::table! {
+        dp_stage_opportunities (ord) {
+            ord -> Integer,
+            code -> Text,
+            customer_code -> Text,
+            name -> Text,
+            stage -> Nullable<Text>,
+            amount_cents -> Nullable<BigInt>,
+            expected_close_date -> Nullable<Date>,
+            owner -> Nullable<Text>,
+            remarks -> Nullable<Text>,
+        }
+    }
+}
+
+fn stage_name(module: Module) -> &'static str {
+    match module {
+        Module::Customers => "dp_stage_customers",
+        Module::Contacts => "dp_stage_contacts",
+        Module::Opportunities => "dp_stage_opportunities",
+    }
+}
+
+/// A row of a merge's `RETURNING`.
+#[derive(QueryableByName)]
+struct Merged {
+    #[diesel(sql_type = Text)]
+    code: String,
+    #[diesel(sql_type = Bool)]
+    inserted: bool,
+}
+
+/// A stage row the reference check removed.
+#[derive(QueryableByName)]
+struct Unreferenced {
+    #[diesel(sql_type = Integer)]
+    ord: i32,
+}
+
+/// Writes `records` (validated, each code once) in `mode`, inside the caller's transaction.
+/// `repeated_inserts` are codes the batch repeated (INSERT keeps the first), reported as
+/// skipped after the others.
+pub(crate) fn write(
+    c: &mut PgConnection,
+    module: Module,
+    records: &[&Record],
+    mode: ImportMode,
+    repeated_inserts: Vec<String>,
+    today: NaiveDate,
+    now: NaiveDateTime,
+) -> Result<WriteOutcome> {
+    let mut outcome = WriteOutcome::default();
+    let stage = stage_name(module);
+    let cols = columns(module);
+    // Business keys compare in byte order, like the tables' `COLLATE "C"` columns.
+    let definition: Vec<String> = cols
+        .iter()
+        .map(|c| match c.name {
+            "code" | "customer_code" => format!("{} text COLLATE \"C\"", c.name),
+            name => format!("{name} {}", c.kind.sql()),
+        })
+        .collect();
+    c.batch_execute(&format!(
+        "CREATE TEMP TABLE IF NOT EXISTS {stage} (ord int4, {}) ON COMMIT DROP; TRUNCATE {stage};",
+        definition.join(", ")
+    ))?;
+    copy_in(c, module, records)?;
+
+    // Records whose customer does not exist leave the stage before the merge.
+    let mut kept = vec![true; records.len()];
+    if module.references_customers() {
+        let mut missing: Vec<Unreferenced> = diesel::sql_query(format!(
+            "DELETE FROM {stage} s WHERE s.customer_code IS NOT NULL AND NOT EXISTS \
+             (SELECT 1 FROM customers c WHERE c.code = s.customer_code) RETURNING s.ord"
+        ))
+        .load(c)?;
+        missing.sort_unstable_by_key(|m| m.ord);
+        for m in missing {
+            kept[m.ord as usize] = false;
+            outcome
+                .unknown_reference
+                .push(records[m.ord as usize].code().to_owned());
+        }
+    }
+
+    let names: Vec<&str> = cols.iter().map(|c| c.name).collect();
+    let table = module.as_str();
+    let updated_at = format!("'{}'::timestamp", now.format("%Y-%m-%d %H:%M:%S%.6f"));
+    let today = format!("'{}'::date", today.format("%Y-%m-%d"));
+    let has_created_at = cols.iter().any(|c| c.name == "created_at");
+    // The inserted row: the record's created_at if it has one (customers), else today.
+    let select: Vec<String> = names
+        .iter()
+        .map(|n| {
+            if *n == "created_at" {
+                format!("COALESCE(s.created_at, {today})")
+            } else {
+                format!("s.{n}")
+            }
+        })
+        .collect();
+    let (insert_cols, insert_select) = if has_created_at {
+        (
+            format!("{}, updated_at", names.join(", ")),
+            format!("{}, {updated_at}", select.join(", ")),
+        )
+    } else {
+        (
+            format!("{}, created_at, updated_at", names.join(", ")),
+            format!("{}, {today}, {updated_at}", select.join(", ")),
+        )
+    };
+    // Overwrites: every column but the code; a stored created_at stays unless the record
+    // brings one.
+    let overwrite = |source: &str| -> String {
+        let mut set: Vec<String> = names
+            .iter()
+            .filter(|n| **n != "code")
+            .map(|n| {
+                if *n == "created_at" {
+                    format!("created_at = COALESCE({source}.created_at, t.created_at)")
+                } else {
+                    format!("{n} = {source}.{n}")
+                }
+            })
+            .collect();
+        set.push(format!("updated_at = {updated_at}"));
+        set.join(", ")
+    };
+
+    let merged: Vec<Merged> = match mode {
+        ImportMode::Insert => diesel::sql_query(format!(
+            "INSERT INTO {table} AS t ({insert_cols}) SELECT {insert_select} FROM {stage} s ORDER BY s.ord \
+             ON CONFLICT (code) DO NOTHING RETURNING t.code, true AS inserted"
+        ))
+        .load(c)?,
+        ImportMode::Update => diesel::sql_query(format!(
+            "UPDATE {table} AS t SET {} FROM {stage} s WHERE t.code = s.code RETURNING t.code, false AS inserted",
+            overwrite("s")
+        ))
+        .load(c)?,
+        ImportMode::Upsert => {
+            // `excluded` holds the proposed row, whose created_at is already COALESCEd to
+            // today; whether the record had one is the stage's, so the dated and the undated
+            // rows go in two statements (one of them usually empty).
+            let mut merged = Vec::new();
+            for dated in [true, false] {
+                let which = if !has_created_at {
+                    if !dated {
+                        continue;
+                    }
+                    "true".to_owned()
+                } else if dated {
+                    "s.created_at IS NOT NULL".to_owned()
+                } else {
+                    "s.created_at IS NULL".to_owned()
+                };
+                let mut set = overwrite("excluded");
+                if has_created_at && !dated {
+                    set = set.replace("created_at = COALESCE(excluded.created_at, t.created_at), ", "");
+                }
+                merged.extend(
+                    diesel::sql_query(format!(
+                        "INSERT INTO {table} AS t ({insert_cols}) SELECT {insert_select} FROM {stage} s WHERE {which} \
+                         ORDER BY s.ord ON CONFLICT (code) DO UPDATE SET {set} \
+                         RETURNING t.code, (t.xmax = 0) AS inserted"
+                    ))
+                    .load::<Merged>(c)?,
+                );
+            }
+            merged
+        }
+    };
+
+    let position: HashMap<&str, usize> = records.iter().enumerate().map(|(i, r)| (r.code(), i)).collect();
+    let mut done = vec![false; records.len()];
+    for m in &merged {
+        if let Some(&i) = position.get(m.code.as_str()) {
+            done[i] = true;
+        }
+        if m.inserted {
+            outcome.created += 1;
+        } else {
+            outcome.updated += 1;
+        }
+    }
+    for (i, record) in records.iter().enumerate() {
+        if kept[i] && !done[i] {
+            match mode {
+                ImportMode::Insert => outcome.skipped_existing.push(record.code().to_owned()),
+                ImportMode::Update => outcome.not_found.push(record.code().to_owned()),
+                // Every kept row of an upsert is inserted or updated.
+                ImportMode::Upsert => {}
+            }
+        }
+    }
+    outcome.skipped_existing.extend(repeated_inserts);
+    Ok(outcome)
+}
+
+/// PostgreSQL's binary COPY header: signature, flags, header extension length.
+const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+
+/// Copies the batch into its stage, in binary COPY format.
+fn copy_in(c: &mut PgConnection, module: Module, records: &[&Record]) -> Result<()> {
+    let cols = columns(module);
+    let encode = |out: &mut dyn Write| -> diesel::QueryResult<()> {
+        let mut buf = Vec::with_capacity(256 * records.len().max(1));
+        buf.extend_from_slice(COPY_HEADER);
+        let fields = 1 + cols.len() as i16;
+        for (ord, record) in records.iter().enumerate() {
+            buf.extend_from_slice(&fields.to_be_bytes());
+            buf.extend_from_slice(&4i32.to_be_bytes());
+            buf.extend_from_slice(&(ord as i32).to_be_bytes());
+            for column in cols {
+                encode_value(&mut buf, record, column);
+            }
+        }
+        buf.extend_from_slice(&(-1i16).to_be_bytes());
+        out.write_all(&buf)
+            .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
+    };
+    let copied = match module {
+        Module::Customers => diesel::copy_from(stage::dp_stage_customers::table)
+            .from_raw_data(stage::dp_stage_customers::table, encode)
+            .with_format(CopyFormat::Binary)
+            .execute(c)?,
+        Module::Contacts => diesel::copy_from(stage::dp_stage_contacts::table)
+            .from_raw_data(stage::dp_stage_contacts::table, encode)
+            .with_format(CopyFormat::Binary)
+            .execute(c)?,
+        Module::Opportunities => diesel::copy_from(stage::dp_stage_opportunities::table)
+            .from_raw_data(stage::dp_stage_opportunities::table, encode)
+            .with_format(CopyFormat::Binary)
+            .execute(c)?,
+    };
+    debug_assert_eq!(copied, records.len());
+    Ok(())
+}
+
+/// One field: its length and bytes, or -1 for NULL.
+fn encode_value(buf: &mut Vec<u8>, record: &Record, column: &Column) {
+    fn field(buf: &mut Vec<u8>, bytes: &[u8]) {
+        buf.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+        buf.extend_from_slice(bytes);
+    }
+    match column.kind {
+        Kind::Text => match record.text_at(column.field) {
+            Some(text) => field(buf, text.as_bytes()),
+            None => buf.extend_from_slice(&NULL),
+        },
+        Kind::Cents => match record.cents_at(column.field) {
+            Some(cents) => field(buf, &cents.to_be_bytes()),
+            None => buf.extend_from_slice(&NULL),
+        },
+        Kind::Date => match record.date_at(column.field) {
+            // PostgreSQL counts days from 2000-01-01.
+            Some(date) => field(buf, &((date - PG_EPOCH).num_days() as i32).to_be_bytes()),
+            None => buf.extend_from_slice(&NULL),
+        },
+        Kind::Bool => match record.bool_at(column.field) {
+            Some(value) => field(buf, &[u8::from(value)]),
+            None => buf.extend_from_slice(&NULL),
+        },
+    }
+}
+
+/// A NULL field: length -1.
+const NULL: [u8; 4] = (-1i32).to_be_bytes();
+
+/// PostgreSQL's epoch for dates.
+const PG_EPOCH: NaiveDate = match NaiveDate::from_ymd_opt(2000, 1, 1) {
+    Some(d) => d,
+    None => NaiveDate::MIN,
+};
