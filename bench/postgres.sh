@@ -38,8 +38,9 @@ echo "== generating data in $WORK" >&2
 # psql reads the same csv without the BOM; HEADER skips the header line.
 tail -c +4 c1m.csv > c1m.psql.csv
 
-# The peer's table: the same columns as the file, the same unique key (code) as dataport's.
-PEER_TABLE="(code text NOT NULL UNIQUE, name text NOT NULL, industry text, phone text, owner text NOT NULL,
+# The peer's table: the same columns as the file and the same keys as dataport's table (a
+# bigserial id primary key, code UNIQUE).
+PEER_TABLE="(id bigserial PRIMARY KEY, code text NOT NULL UNIQUE, name text NOT NULL, industry text, phone text, owner text NOT NULL,
   level text, follow_up_status text, address text, contract_amount numeric, follow_up_notes text,
   remarks text, created_at date NOT NULL)"
 COLUMNS="code,name,industry,phone,owner,level,follow_up_status,address,contract_amount_cents,follow_up_notes,remarks,created_at"
@@ -54,7 +55,8 @@ fresh_schema() { # NAME
 in_schema() { local sep='?'; [[ "$BASE" == *\?* ]] && sep='&'; echo "$BASE${sep}options=-c%20search_path%3D$1"; }
 start_server() { # SCHEMA
   mkdir -p "srv-$1"
-  (cd "srv-$1" && exec "$BIN" serve --listen 127.0.0.1:$PORT --database-url "$(in_schema "$1")" >>server.log 2>&1) &
+  # A fresh log per start: the wait below looks for this start's "listening" line.
+  (cd "srv-$1" && exec "$BIN" serve --listen 127.0.0.1:$PORT --database-url "$(in_schema "$1")" >server.log 2>&1) &
   SERVER_PID=$!
   for _ in $(seq 1 100); do grep -q "listening" "srv-$1/server.log" 2>/dev/null && break; sleep 0.1; done
 }
@@ -69,7 +71,7 @@ for run in $(seq 1 "$RUNS"); do
   peer=bench_peer_$run
   fresh_schema "$peer"
   psql -q "$(in_schema "$peer")" -c "CREATE TABLE customers $PEER_TABLE" >/dev/null
-  t=$(now); psql -q "$(in_schema "$peer")" -c "\\copy customers FROM 'c1m.psql.csv' WITH (FORMAT csv, HEADER true)" >/dev/null
+  t=$(now); psql -q "$(in_schema "$peer")" -c "\\copy customers (code, name, industry, phone, owner, level, follow_up_status, address, contract_amount, follow_up_notes, remarks, created_at) FROM 'c1m.psql.csv' WITH (FORMAT csv, HEADER true)" >/dev/null
   add peer_import "$(elapsed "$t")"
 
   dp=bench_dp_$run
@@ -98,7 +100,7 @@ cat <<TABLE
 
 | 1M-row csv, PostgreSQL | dataport median (s) | runs | server peak RSS (MiB) | peer | peer median (s) | runs | ratio |
 |---|---|---|---|---|---|---|---|
-| import (insert) | $(m dp_import) | ${T[dp_import]} | $(m rss_import) | psql \\copy into a table with code UNIQUE | $(m peer_import) | ${T[peer_import]} | $(ratio dp_import peer_import) |
+| import (insert) | $(m dp_import) | ${T[dp_import]} | $(m rss_import) | psql \\copy into a table with an id primary key and code UNIQUE | $(m peer_import) | ${T[peer_import]} | $(ratio dp_import peer_import) |
 | upsert of the same 1M rows | $(m dp_upsert) | ${T[dp_upsert]} | $(m rss_upsert) | (same peer) | $(m peer_import) | | $(ratio dp_upsert peer_import) |
 | export | $(m dp_export) | ${T[dp_export]} | $(m rss_export) | psql \\copy (select … order by code) to | $(m peer_export) | ${T[peer_export]} | $(ratio dp_export peer_export) |
 TABLE

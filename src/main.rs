@@ -211,7 +211,7 @@ async fn serve(config: ServerConfig) -> Result<()> {
     println!(
         "dataport listening on {} (database: {}, {}; {})",
         server.local_addr(),
-        config.database_url,
+        dataport_store::mask_url(&config.database_url),
         server.backend(),
         server.transport_security()
     );
@@ -232,7 +232,8 @@ fn open_store(args: &DatabaseArgs, file: &FileConfig) -> Result<Store> {
         keep_idle: false,
         ..dataport_store::StoreOptions::default()
     };
-    Store::open_with(&url, &options).with_context(|| format!("opening database {url}"))
+    Store::open_with(&url, &options)
+        .with_context(|| format!("opening database {}", dataport_store::mask_url(&url)))
 }
 
 fn token(command: TokenCommand, file: &FileConfig) -> Result<()> {

@@ -56,6 +56,17 @@ fn number(value: &serde_json::Value) -> u64 {
 
 on_both_backends! {
     async fn imports_exports_downloads_tokens_and_failed_logins_are_audited(server) {
+        // The start-up banner names the database without its password.
+        if let Some(password) = server
+            .database_url()
+            .and_then(|u| u.split_once("://"))
+            .and_then(|(_, rest)| rest.split_once('@'))
+            .and_then(|(user, _)| user.split_once(':'))
+            .map(|(_, password)| password.to_owned())
+        {
+            let banner = server.banner.join("\n");
+            assert!(banner.contains(":***@") && !banner.contains(&format!(":{password}@")), "{banner}");
+        }
         let fair = server.create_token("fair-import", "import");
         let bi = server.create_token("bi", "export");
         let mut importer = server.client(&fair).await;

@@ -240,6 +240,11 @@ impl TestServer {
         (status, std::mem::replace(&mut self.dir, dir))
     }
 
+    /// The `--database-url` it was started with, if any.
+    pub fn database_url(&self) -> Option<&str> {
+        self.database_url.as_deref()
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(Child::id).unwrap_or(0)

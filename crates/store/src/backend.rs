@@ -165,7 +165,7 @@ pub(crate) fn with_connect_timeout(url: &str, timeout: std::time::Duration) -> S
 }
 
 /// The URL with any password replaced by `***`, for messages and logs.
-pub(crate) fn mask_url(url: &str) -> String {
+pub fn mask_url(url: &str) -> String {
     let mut out = url.to_owned();
     if let Some(scheme_end) = out.find("://") {
         let rest_start = scheme_end + 3;

@@ -291,7 +291,7 @@ pub(crate) fn write(
 
     let merged: Vec<Merged> = match mode {
         ImportMode::Insert => diesel::sql_query(format!(
-            "INSERT INTO {table} AS t ({insert_cols}) SELECT {insert_select} FROM {stage} s ORDER BY s.ord \
+            "INSERT INTO {table} AS t ({insert_cols}) SELECT {insert_select} FROM {stage} s \
              ON CONFLICT (code) DO NOTHING RETURNING t.code, true AS inserted"
         ))
         .load(c)?,
@@ -323,7 +323,7 @@ pub(crate) fn write(
                 merged.extend(
                     diesel::sql_query(format!(
                         "INSERT INTO {table} AS t ({insert_cols}) SELECT {insert_select} FROM {stage} s WHERE {which} \
-                         ORDER BY s.ord ON CONFLICT (code) DO UPDATE SET {set} \
+                         ON CONFLICT (code) DO UPDATE SET {set} \
                          RETURNING t.code, (t.xmax = 0) AS inserted"
                     ))
                     .load::<Merged>(c)?,

@@ -14,10 +14,10 @@
 //! locked". Write transactions start with `BEGIN IMMEDIATE` to take the lock up front.
 //! PostgreSQL uses one pool and its own row locking.
 //!
-//! **Batches under the bind limit.** A batch write looks up the batch's existing codes in
-//! chunks, then writes with multi-row `INSERT … ON CONFLICT(code)` statements, each sized so
-//! rows × columns stays under the backend's bind-parameter limit (SQLite 32766, PostgreSQL
-//! 65535). There are no per-row round trips.
+//! **Batches, never rows.** On SQLite a batch write goes in multi-row `INSERT … ON
+//! CONFLICT(code)` statements of a fixed size under the bind-parameter limit (32766). On
+//! PostgreSQL it is one binary `COPY` into a transaction's staging table and one merge per mode
+//! (`copy.rs`). There are no per-row round trips.
 //!
 //! **Exports read snapshots.** [`Store::export_snapshot`] counts and pages an export's records
 //! in one read transaction on one connection of a pool of its own, so the count an export
@@ -56,7 +56,7 @@ use crate::backend::{Conn, PgPooled, Pools, SqlitePooled, SqliteSettings, Target
 use crate::pool_events::PoolEvents;
 
 pub use crate::audit::{AuditEntry, AuditEvent, AuditQuery, NewAuditEntry};
-pub use crate::backend::Backend;
+pub use crate::backend::{Backend, mask_url};
 pub use crate::error::StoreError;
 pub use crate::jobs::{
     ImportJob, JobAdvance, JobCounts, JobFinish, JobLease, JobQuery, JobRequest, NewImportJob, ResumePoint,

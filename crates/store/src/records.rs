@@ -1,7 +1,8 @@
 //! Records: batch writes in the three import modes, code lookups, counts and keyset pages.
 //!
-//! A write never goes row by row: one chunked lookup of the batch's codes decides what is new,
-//! then multi-row INSERT statements sized under the backend's bind limit do the rest.
+//! A write never goes row by row. SQLite: one chunked lookup of the batch's codes decides what
+//! is new, then multi-row INSERT statements sized under the bind limit do the rest. PostgreSQL
+//! (and dry runs aside): the batch goes through `copy.rs`, COPY into a stage and one merge.
 
 use std::collections::{HashMap, HashSet};
 
