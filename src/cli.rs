@@ -409,6 +409,12 @@ pub struct ServeArgs {
     #[arg(long, env = "DATAPORT_DB_TIMEOUT_SECS", value_name = "SECS")]
     pub db_timeout_secs: Option<u64>,
 
+    /// Database connections this server keeps at most: SQLite's readers (its one writer comes
+    /// on top), or the PostgreSQL pool. Replicas behind PgBouncer or one PostgreSQL share its
+    /// max_connections; export snapshots have 8 more of their own, opened on demand [default: 8].
+    #[arg(long, env = "DATAPORT_DATABASE_POOL_SIZE", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub database_pool_size: Option<u32>,
+
     /// Days audit entries are kept (see `dataport audit list`); older ones are deleted at start
     /// and every 6 hours. 0 keeps them forever [default: 365].
     #[arg(long, env = "DATAPORT_AUDIT_RETENTION_DAYS", value_name = "DAYS")]

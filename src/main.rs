@@ -186,6 +186,11 @@ fn server_config(args: ServeArgs, file: &FileConfig) -> Result<ServerConfig> {
             .or(file.db_timeout_secs)
             .map(|s| std::time::Duration::from_secs(s.max(1)))
             .unwrap_or(defaults.db_timeout),
+        database_pool_size: args
+            .database_pool_size
+            .or(file.database_pool_size)
+            .unwrap_or(defaults.database_pool_size)
+            .max(1),
         audit_retention: match args.audit_retention_days.or(file.audit_retention_days) {
             Some(0) => None,
             Some(days) => Some(std::time::Duration::from_secs(days.saturating_mul(86_400))),

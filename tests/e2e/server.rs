@@ -151,6 +151,8 @@ fn help_documents_every_flag_with_its_environment_variable() {
         "DATAPORT_TOKEN_FILE",
         "DATAPORT_MAX_MESSAGE_BYTES",
         "DATAPORT_CONFIG",
+        "DATAPORT_DATABASE_POOL_SIZE",
+        "DATAPORT_AUDIT_RETENTION_DAYS",
         "127.0.0.1:50051",
     ] {
         assert!(help.contains(expected), "serve --help lacks {expected}:\n{help}");
@@ -159,6 +161,26 @@ fn help_documents_every_flag_with_its_environment_variable() {
     for expected in ["DATAPORT_SERVER", "DATAPORT_TOKEN", "--level", "--stage"] {
         assert!(help.contains(expected), "count --help lacks {expected}:\n{help}");
     }
+}
+
+/// `--database-pool-size` sizes the pool: one connection still serves calls one after the
+/// other; zero is refused by name.
+#[tokio::test]
+async fn the_database_pool_size_is_a_flag() {
+    let server = TestServer::start_in(tempfile::tempdir().unwrap(), &["--database-pool-size", "1"]);
+    let mut client = server.client(&server.admin_token()).await;
+    for _ in 0..3 {
+        let count = client
+            .count_records(crate::import::count_request(dataport_core::Module::Customers))
+            .await
+            .unwrap();
+        assert_eq!(count.into_inner().count, 0);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let refused = run_cli(dir.path(), &["serve", "--database-pool-size", "0"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("--database-pool-size"), "{stderr}");
 }
 
 #[test]

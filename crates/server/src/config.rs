@@ -112,6 +112,9 @@ pub struct ServerConfig {
     pub db_timeout: Duration,
     /// Audit entries older than this are pruned (`--audit-retention-days`); `None`: kept forever.
     pub audit_retention: Option<Duration>,
+    /// Database connections per replica (`--database-pool-size`): SQLite's readers, or every
+    /// PostgreSQL connection but the export snapshots'.
+    pub database_pool_size: u32,
 }
 
 impl Default for ServerConfig {
@@ -131,6 +134,7 @@ impl Default for ServerConfig {
             limits: ImportLimits::default(),
             db_timeout: DEFAULT_DB_TIMEOUT,
             audit_retention: Some(Duration::from_secs(DEFAULT_AUDIT_RETENTION_DAYS * 86_400)),
+            database_pool_size: dataport_store::StoreOptions::default().max_connections,
         }
     }
 }
@@ -175,6 +179,7 @@ pub struct FileConfig {
     /// Seconds.
     pub db_timeout_secs: Option<u64>,
     pub audit_retention_days: Option<u64>,
+    pub database_pool_size: Option<u32>,
 }
 
 /// A config file that cannot be read or parsed.

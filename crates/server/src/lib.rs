@@ -100,6 +100,7 @@ impl Server {
         let store_options = dataport_store::StoreOptions {
             job_lease: config.job_lease,
             checkout_timeout: config.db_timeout,
+            max_connections: config.database_pool_size,
             pool_wait: Some(metrics::pool_wait_observer()),
             ..dataport_store::StoreOptions::default()
         };

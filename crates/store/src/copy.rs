@@ -271,20 +271,17 @@ pub(crate) fn write(
             format!("{}, {today}, {updated_at}", select.join(", ")),
         )
     };
-    // Overwrites: every column but the code; a stored created_at stays unless the record
-    // brings one.
-    let overwrite = |source: &str| -> String {
+    // Overwrites: every column but the code. A stored created_at is replaced only by one the
+    // record brings (`created_from` names where to read it; `None`: keep the stored one).
+    let overwrite = |source: &str, created_from: Option<&str>| -> String {
         let mut set: Vec<String> = names
             .iter()
-            .filter(|n| **n != "code")
-            .map(|n| {
-                if *n == "created_at" {
-                    format!("created_at = COALESCE({source}.created_at, t.created_at)")
-                } else {
-                    format!("{n} = {source}.{n}")
-                }
-            })
+            .filter(|n| !matches!(**n, "code" | "created_at"))
+            .map(|n| format!("{n} = {source}.{n}"))
             .collect();
+        if let Some(created) = created_from {
+            set.push(format!("created_at = {created}"));
+        }
         set.push(format!("updated_at = {updated_at}"));
         set.join(", ")
     };
@@ -295,36 +292,34 @@ pub(crate) fn write(
              ON CONFLICT (code) DO NOTHING RETURNING t.code, true AS inserted"
         ))
         .load(c)?,
-        ImportMode::Update => diesel::sql_query(format!(
-            "UPDATE {table} AS t SET {} FROM {stage} s WHERE t.code = s.code RETURNING t.code, false AS inserted",
-            overwrite("s")
-        ))
-        .load(c)?,
+        ImportMode::Update => {
+            let created = has_created_at.then_some("COALESCE(s.created_at, t.created_at)");
+            diesel::sql_query(format!(
+                "UPDATE {table} AS t SET {} FROM {stage} s WHERE t.code = s.code RETURNING t.code, false AS inserted",
+                overwrite("s", created)
+            ))
+            .load(c)?
+        }
         ImportMode::Upsert => {
-            // `excluded` holds the proposed row, whose created_at is already COALESCEd to
-            // today; whether the record had one is the stage's, so the dated and the undated
-            // rows go in two statements (one of them usually empty).
+            // `excluded` is the proposed row, whose created_at is already COALESCEd to today,
+            // so whether the record brought one is read from the stage: dated and undated rows
+            // go in separate statements (one of them is usually empty).
+            let groups: &[(&str, Option<&str>)] = if has_created_at {
+                &[
+                    ("s.created_at IS NOT NULL", Some("excluded.created_at")),
+                    ("s.created_at IS NULL", None),
+                ]
+            } else {
+                &[("true", None)]
+            };
             let mut merged = Vec::new();
-            for dated in [true, false] {
-                let which = if !has_created_at {
-                    if !dated {
-                        continue;
-                    }
-                    "true".to_owned()
-                } else if dated {
-                    "s.created_at IS NOT NULL".to_owned()
-                } else {
-                    "s.created_at IS NULL".to_owned()
-                };
-                let mut set = overwrite("excluded");
-                if has_created_at && !dated {
-                    set = set.replace("created_at = COALESCE(excluded.created_at, t.created_at), ", "");
-                }
+            for (rows, created) in groups {
                 merged.extend(
                     diesel::sql_query(format!(
-                        "INSERT INTO {table} AS t ({insert_cols}) SELECT {insert_select} FROM {stage} s WHERE {which} \
-                         ON CONFLICT (code) DO UPDATE SET {set} \
-                         RETURNING t.code, (t.xmax = 0) AS inserted"
+                        "INSERT INTO {table} AS t ({insert_cols}) SELECT {insert_select} FROM {stage} s WHERE {rows} \
+                         ON CONFLICT (code) DO UPDATE SET {} \
+                         RETURNING t.code, (t.xmax = 0) AS inserted",
+                        overwrite("excluded", *created)
                     ))
                     .load::<Merged>(c)?,
                 );

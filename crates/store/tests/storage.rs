@@ -341,6 +341,24 @@ backend_suite! {
         assert_eq!(stored[0].get("phone"), None, "upsert overwrites every field, empty ones included");
         assert_eq!(stored[0].get("created_at"), on(date(2019, 5, 4)).as_ref());
         assert_eq!(stored[1].code(), "B");
+
+        // Without a date, an upsert keeps the stored one and a new record gets today's; one
+        // batch may mix dated and undated records.
+        let mut undated = customer("A");
+        set(&mut undated, "created_at", None);
+        let mut fresh = customer("C");
+        set(&mut fresh, "created_at", None);
+        let mut dated = customer("B");
+        set(&mut dated, "created_at", on(date(2018, 2, 3)));
+        let outcome = db
+            .store
+            .write(&batch(Module::Customers, vec![undated, fresh, dated]), ImportMode::Upsert)
+            .unwrap();
+        assert_eq!((outcome.created, outcome.updated), (1, 2));
+        let stored = all_customers(&db.store);
+        assert_eq!(stored[0].get("created_at"), on(date(2019, 5, 4)).as_ref(), "kept");
+        assert_eq!(stored[1].get("created_at"), on(date(2018, 2, 3)).as_ref(), "replaced");
+        assert_eq!(stored[2].get("created_at"), on(Utc::now().date_naive()).as_ref(), "today");
     }
 
     fn plan_reports_what_a_write_would_do_and_writes_nothing(db) {
