@@ -70,11 +70,20 @@ impl Audit {
         }
     }
 
-    /// Waits (at most `timeout`) until every entry recorded so far is written.
+    /// Waits (at most `timeout`, a full queue included) until every entry recorded so far is
+    /// written.
     pub async fn flush(&self, timeout: Duration) {
         let (done, wait) = oneshot::channel();
-        if self.tx.send(Message::Flush(done)).await.is_ok() {
-            let _ = tokio::time::timeout(timeout, wait).await;
+        let flushed = async {
+            if self.tx.send(Message::Flush(done)).await.is_ok() {
+                let _ = wait.await;
+            }
+        };
+        if tokio::time::timeout(timeout, flushed).await.is_err() {
+            tracing::warn!(
+                timeout_secs = timeout.as_secs(),
+                "audit entries still queued at shutdown were not all written"
+            );
         }
     }
 }
