@@ -181,15 +181,8 @@ pub async fn list(
     store: Store,
     request: v1::ListAuditLogRequest,
 ) -> Result<v1::ListAuditLogResponse, ServiceError> {
-    let page_size = match request.page_size {
-        0 => DEFAULT_PAGE,
-        n => n.min(MAX_PAGE),
-    } as usize;
-    let after_id = if request.page_token.is_empty() {
-        None
-    } else {
-        Some(crate::jobs::page_token(&request.page_token)?)
-    };
+    let (page_size, after_id) =
+        crate::jobs::page_request(request.page_size, DEFAULT_PAGE, MAX_PAGE, &request.page_token)?;
     let query = AuditQuery {
         since: crate::jobs::unix_ms_bound("since_unix_ms", request.since_unix_ms)?,
         after_id,

@@ -62,15 +62,12 @@ pub async fn list(
     caller: &Caller,
     request: v1::ListImportJobsRequest,
 ) -> Result<v1::ListImportJobsResponse, ServiceError> {
-    let page_size = match request.page_size {
-        0 => DEFAULT_JOB_PAGE,
-        n => n.min(MAX_JOB_PAGE),
-    } as usize;
-    let before_id = if request.page_token.is_empty() {
-        None
-    } else {
-        Some(page_token(&request.page_token)?)
-    };
+    let (page_size, before_id) = page_request(
+        request.page_size,
+        DEFAULT_JOB_PAGE,
+        MAX_JOB_PAGE,
+        &request.page_token,
+    )?;
     let module = if request.module == v1::Module::Unspecified as i32 {
         None
     } else {
@@ -94,6 +91,26 @@ pub async fn list(
     })
 }
 
+/// A list request's page size (0 = `default`, at most `max`) and the id its `page_token`
+/// names (`None` on the first page).
+pub(crate) fn page_request(
+    page_size: u32,
+    default: u32,
+    max: u32,
+    token: &str,
+) -> Result<(usize, Option<i64>), ServiceError> {
+    let size = match page_size {
+        0 => default,
+        n => n.min(max),
+    } as usize;
+    let cursor = if token.is_empty() {
+        None
+    } else {
+        Some(page_token(token)?)
+    };
+    Ok((size, cursor))
+}
+
 /// Cuts `items`, fetched with one extra to tell whether another page follows, to `page_size`,
 /// and returns the `next_page_token` (the last item's id; empty on the last page).
 pub(crate) fn next_page_token<T>(items: &mut Vec<T>, page_size: usize, id: impl Fn(&T) -> i64) -> String {
@@ -105,7 +122,7 @@ pub(crate) fn next_page_token<T>(items: &mut Vec<T>, page_size: usize, id: impl 
 }
 
 /// The job id a `next_page_token` names: a positive integer, as the server issues them.
-pub(crate) fn page_token(token: &str) -> Result<i64, ServiceError> {
+fn page_token(token: &str) -> Result<i64, ServiceError> {
     match token.parse::<i64>() {
         Ok(id) if id > 0 && !token.starts_with('+') => Ok(id),
         _ => {

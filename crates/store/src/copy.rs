@@ -21,24 +21,13 @@ use diesel::sql_types::{Bool, Integer, Text};
 use crate::error::Result;
 use crate::records::WriteOutcome;
 
-/// What a stage column holds, and how it is encoded in binary COPY.
+/// How a stage column is encoded in binary COPY.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Text,
     Cents,
     Date,
     Bool,
-}
-
-impl Kind {
-    fn sql(self) -> &'static str {
-        match self {
-            Kind::Text => "text",
-            Kind::Cents => "int8",
-            Kind::Date => "date",
-            Kind::Bool => "bool",
-        }
-    }
 }
 
 /// One column of a module's table, fed from the record's field `field` (registry position).
@@ -127,7 +116,7 @@ fn columns(module: Module) -> &'static [Column] {
 }
 
 /// The staging tables, as diesel sees them for `COPY`: `ord` (the record's position in the
-/// batch) and then the module's columns, in [`columns`] order. Created by [`stage`].
+/// batch) and then the module's columns, in [`columns`] order. Created by [`write`].
 mod stage {
     diesel::table! {
         dp_stage_customers (ord) {
@@ -213,17 +202,14 @@ pub(crate) fn write(
     let mut outcome = WriteOutcome::default();
     let stage = stage_name(module);
     let cols = columns(module);
-    // Business keys compare in byte order, like the tables' `COLLATE "C"` columns.
-    let definition: Vec<String> = cols
-        .iter()
-        .map(|c| match c.name {
-            "code" | "customer_code" => format!("{} text COLLATE \"C\"", c.name),
-            name => format!("{name} {}", c.kind.sql()),
-        })
-        .collect();
+    let names: Vec<&str> = cols.iter().map(|c| c.name).collect();
+    let table = module.as_str();
+    // The stage takes its columns' types and collations (the keys' "C") from the table itself;
+    // CREATE TABLE AS copies no NOT NULL, so a record's missing created_at can be NULL here.
     c.batch_execute(&format!(
-        "CREATE TEMP TABLE IF NOT EXISTS {stage} (ord int4, {}) ON COMMIT DROP; TRUNCATE {stage};",
-        definition.join(", ")
+        "CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DROP AS \
+         SELECT 0::int4 AS ord, {} FROM {table} WITH NO DATA; TRUNCATE {stage};",
+        names.join(", ")
     ))?;
     copy_in(c, module, records)?;
 
@@ -244,8 +230,6 @@ pub(crate) fn write(
         }
     }
 
-    let names: Vec<&str> = cols.iter().map(|c| c.name).collect();
-    let table = module.as_str();
     let updated_at = format!("'{}'::timestamp", now.format("%Y-%m-%d %H:%M:%S%.6f"));
     let today = format!("'{}'::date", today.format("%Y-%m-%d"));
     let has_created_at = cols.iter().any(|c| c.name == "created_at");
