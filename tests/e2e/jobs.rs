@@ -295,7 +295,7 @@ async fn replicas_share_jobs_through_leases() {
 
 /// Sends `bytes` (or its first `sent` bytes, then goes quiet) as an import with `request`;
 /// returns the Accepted event and the stream.
-async fn send(
+pub(crate) async fn send(
     client: &mut dataport_client::AuthedClient,
     request: &Import,
     bytes: &[u8],

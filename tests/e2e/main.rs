@@ -11,6 +11,8 @@ mod support;
 mod audit;
 // Tokens, permissions and authentication failures on every RPC.
 mod auth;
+// deploy/local-cluster.sh: three replicas behind PgBouncer (transaction mode) and nginx.
+mod cluster;
 // The `dataport` commands a user types: import, export, template, jobs, token, gen; exit codes.
 mod cli;
 // Exports, templates and error files: filters, fields, formats, escaping, round trips.

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{CacheSize, SimpleConnection};
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::sqlite::SqliteConnection;
@@ -217,6 +217,28 @@ impl SqliteSettings {
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSettings {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
         self.apply(conn).map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// What every PostgreSQL connection gets, pooled or not. dataport keeps no state on a
+/// PostgreSQL session beyond one transaction, so a replica works behind PgBouncer in
+/// transaction pooling mode: there each statement outside a transaction may run on a different
+/// server connection, and a named prepared statement (diesel caches them by default) would be
+/// missing there ("prepared statement \"__diesel_stmt_2\" does not exist"). Without the cache
+/// diesel sends every query as one unnamed parse-bind-execute (`PQsendQueryParams`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PgSettings;
+
+impl PgSettings {
+    pub(crate) fn apply(conn: &mut PgConnection) {
+        conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+    }
+}
+
+impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for PgSettings {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        PgSettings::apply(conn);
+        Ok(())
     }
 }
 

@@ -52,7 +52,7 @@ use diesel::r2d2::{ConnectionManager, Pool};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::backend::{Conn, PgPooled, Pools, SqlitePooled, SqliteSettings, Target};
+use crate::backend::{Conn, PgPooled, PgSettings, Pools, SqlitePooled, SqliteSettings, Target};
 use crate::pool_events::PoolEvents;
 
 pub use crate::audit::{AuditEntry, AuditEvent, AuditQuery, NewAuditEntry};
@@ -838,21 +838,24 @@ fn open_postgres(url: &str, options: &StoreOptions) -> Result<Pools> {
         ))
     };
     let mut conn = PgConnection::establish(url).map_err(|e| connect_error(&e))?;
-    conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY});"))
-        .map_err(|e| StoreError::Migration(e.to_string()))?;
-    let migrated = conn
-        .run_pending_migrations(POSTGRES_MIGRATIONS)
-        .map(|_| ())
-        .map_err(|e| StoreError::Migration(e.to_string()));
-    // Closing the connection releases the lock too; unlock explicitly to be prompt.
-    let _ = conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY});"));
-    migrated?;
+    PgSettings::apply(&mut conn);
+    // A transaction-scoped lock, not a session one: behind PgBouncer in transaction mode the
+    // session is not ours between transactions. Replicas starting together queue here, and the
+    // lock goes with the commit (or the rollback of a failed migration).
+    conn.transaction::<_, StoreError, _>(|c| {
+        c.batch_execute(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY});"))
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        c.run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|_| ())
+            .map_err(|e| StoreError::Migration(e.to_string()))
+    })?;
     drop(conn);
 
     let pool = Pool::builder()
         .max_size(options.max_connections.max(1))
         .min_idle(Some(options.min_idle()))
         .connection_timeout(options.checkout_wait())
+        .connection_customizer(Box::new(PgSettings))
         .event_handler(PoolEvents::boxed("main", options.pool_wait.as_ref()))
         .build(ConnectionManager::<PgConnection>::new(url))
         .map_err(|e| connect_error(&e))?;

@@ -32,7 +32,9 @@ use diesel::r2d2::{ConnectionManager, Pool};
 use diesel::sqlite::SqliteConnection;
 
 use crate::StoreOptions;
-use crate::backend::{self, Conn, PgPool, PgPooled, SqlitePool, SqlitePooled, SqliteSettings, Target};
+use crate::backend::{
+    self, Conn, PgPool, PgPooled, PgSettings, SqlitePool, SqlitePooled, SqliteSettings, Target,
+};
 use crate::error::{Result, StoreError};
 use crate::pool_events::PoolEvents;
 use crate::records;
@@ -79,6 +81,7 @@ impl SnapshotPool {
                 .max_size(size)
                 .min_idle(Some(0))
                 .connection_timeout(wait)
+                .connection_customizer(Box::new(PgSettings))
                 .event_handler(PoolEvents::boxed("export", options.pool_wait.as_ref()))
                 .build(ConnectionManager::<PgConnection>::new(pg_url))
                 .map(SnapshotPool::Postgres)
