@@ -283,7 +283,7 @@ async fn three_replicas_behind_pgbouncer_and_nginx() {
             .jobs;
         for id in &job_ids {
             assert!(
-                listed.iter().any(|j| j.job_id == *id),
+                listed.iter().any(|j| j.id == *id),
                 "{replica} does not list job {id}"
             );
         }

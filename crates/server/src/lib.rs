@@ -247,7 +247,7 @@ impl Server {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(dataport)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async move {
+            .serve_with_incoming_shutdown(nodelay(TcpListenerStream::new(self.listener)), async move {
                 let _ = drained_rx.await;
             });
         let drain = async move {
@@ -324,5 +324,22 @@ pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 's
             _ = interrupt.recv() => {},
             _ = terminate.recv() => {},
         }
+    })
+}
+
+/// Accepted sockets with TCP_NODELAY: a unary reply is a few small HTTP/2 frames (headers,
+/// data, trailers), and with Nagle's algorithm the last of them waits for the client's delayed
+/// ACK, about 40 ms on Linux. (tonic's own listener sets it; ours is bound in [`Server::bind`].)
+fn nodelay(
+    incoming: TcpListenerStream,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    incoming.map(|accepted| {
+        if let Ok(stream) = &accepted
+            && let Err(e) = stream.set_nodelay(true)
+        {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
+        }
+        accepted
     })
 }
