@@ -203,7 +203,8 @@ INI
   local token_file="$dir/admin.token"
   if [ ! -s "$token_file" ]; then
     (umask 077 && "$dataport" token create --name "cluster-admin-$(date +%s)" --permissions admin \
-      --database-url "$bouncer_url" >"$token_file.tmp") || die "could not create the admin token through PgBouncer"
+      --database-url "$bouncer_url" >"$token_file.tmp" 2>"$dir/token-create.log") ||
+      die "could not create the admin token through PgBouncer: $(cat "$dir/token-create.log")"
     mv "$token_file.tmp" "$token_file"
   fi
 
