@@ -5,11 +5,10 @@
 //! ([`record`]: what the store accepts), header mapping ([`header`]), the value rules that turn a
 //! row into a record ([`validate`]), every row and job message in zh-CN and en ([`validate`],
 //! [`messages`]), template notes ([`template`]), the export/import escape against CSV injection
-//! ([`text`]), in-file duplicate tracking ([`dedup`]), typed export filters, the
+//! ([`text`]), typed export filters, the
 //! machine-readable error codes, import modes and API permissions. Nothing here touches a database, a file or the
 //! network, so every rule can be unit-tested and reused by the server, the CLI and plugins.
 
-pub mod dedup;
 pub mod error_code;
 pub mod filter;
 pub mod header;
@@ -25,7 +24,6 @@ pub mod text;
 pub mod validate;
 pub mod value;
 
-pub use dedup::CodeTracker;
 pub use error_code::ErrorCode;
 pub use filter::{ContactFilter, CustomerFilter, DateRange, Filter, OpportunityFilter};
 pub use header::{HeaderMapping, HeaderProblem, MappedColumn, map_header};

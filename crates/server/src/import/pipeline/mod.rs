@@ -13,9 +13,10 @@
 //! ```
 //!
 //! Modules: [`job`] (what a job is fixed to), [`batch`] (what the stages hand each other),
-//! `read`, `validate`, `write`, `finish`. Only this file knows all of them.
+//! `read`, `validate` (with `dedup`, the in-file duplicate check), `write`, `finish`. Only this file knows all of them.
 
 mod batch;
+mod dedup;
 mod finish;
 mod job;
 mod read;

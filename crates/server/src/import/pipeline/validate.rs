@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use dataport_core::{
-    CodeTracker, ErrorCode, HeaderMapping, Locale, Module, Records, RowIssue, RowValidator, Value, messages,
+    ErrorCode, HeaderMapping, Locale, Module, Records, RowIssue, RowValidator, Value, messages,
 };
 use dataport_plugin_sdk::{ErrorKind, RowError};
 
 use super::batch::{CheckedBatch, RowProblem};
+use super::dedup::CodeTracker;
 
 /// Validates the batches of one file, remembering the codes seen so far.
 pub(super) struct Checker {
@@ -98,6 +99,9 @@ impl Checker {
                     skipped: false,
                 }),
             }
+        }
+        if let Some(warning) = self.tracker.take_warning() {
+            tracing::warn!("{warning}");
         }
         checked.rows = counted;
         (checked, counted)
