@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Server memory at scale (issue 11, "bounded memory"): peak RSS (VmHWM) of a fresh release
+# server during a 1M-row and a 10M-row csv import and the export after it, on SQLite and (when
+# DATAPORT_BENCH_DATABASE_URL is set) on PostgreSQL; then 8 imports + 8 exports at once. Rows/s
+# of each import, so the 10M rate can be compared with the 1M rate of the same run.
+#
+#   [DATAPORT_BENCH_DATABASE_URL=postgres://user:pw@127.0.0.1:5432/db] bench/memory.sh [ROWS...]
+#
+# ROWS defaults to "1000000 10000000". Needs about 4 GB of free disk for the 10M files.
+# Stops only the servers it started, by PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+SIZES=("$@")
+[ ${#SIZES[@]} -gt 0 ] || SIZES=(1000000 10000000)
+BASE=${DATAPORT_BENCH_DATABASE_URL:-}
+
+echo "== building (release)" >&2
+cargo build --release -j2 --quiet
+BIN=$ROOT/target/release/dataport
+
+WORK=$(mktemp -d)
+SERVER_PID=
+SCHEMAS=()
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null
+  for s in "${SCHEMAS[@]}"; do psql -q "$BASE" -c "DROP SCHEMA IF EXISTS $s CASCADE" >/dev/null 2>&1 || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+cd "$WORK"
+PORT=50198
+URL=http://127.0.0.1:$PORT
+
+now() { date +%s.%N; }
+elapsed() { echo "$(now) $1" | awk '{printf "%.2f", $1 - $2}'; }
+in_schema() { local sep='?'; [[ "$BASE" == *\?* ]] && sep='&'; echo "$BASE${sep}options=-c%20search_path%3D$1"; }
+start_server() { # NAME DATABASE_URL
+  mkdir -p "srv-$1"
+  (cd "srv-$1" && exec "$BIN" serve --listen 127.0.0.1:$PORT --database-url "$2" >server.log 2>&1) &
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do grep -q "listening" "srv-$1/server.log" 2>/dev/null && break; sleep 0.1; done
+}
+stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; }
+peak_mib() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$SERVER_PID/status"; }
+client() { local s=$1; shift; "$BIN" "$@" --server "$URL" --token-file "srv-$s/dataport.token" >/dev/null 2>&1; }
+database_url() { # BACKEND NAME
+  if [ "$1" = sqlite ]; then echo "$WORK/srv-$2/dataport.db"; else
+    psql -q "$BASE" -c "DROP SCHEMA IF EXISTS $2 CASCADE; CREATE SCHEMA $2" >/dev/null
+    SCHEMAS+=("$2")
+    in_schema "$2"
+  fi
+}
+backends=(sqlite)
+[ -n "$BASE" ] && backends+=(postgres)
+
+rows_table=""
+for rows in "${SIZES[@]}"; do
+  echo "== generating $rows rows" >&2
+  "$BIN" gen --module customers --rows "$rows" "c$rows.csv" --seed 1 2>/dev/null
+  for backend in "${backends[@]}"; do
+    name="m_${backend}_$rows"
+    mkdir -p "srv-$name"
+    start_server "$name" "$(database_url "$backend" "$name")"
+    t=$(now); client "$name" import "c$rows.csv" --module customers; import_s=$(elapsed "$t")
+    rss_import=$(peak_mib)
+    t=$(now); client "$name" export --module customers --format csv -o "out-$name.csv"; export_s=$(elapsed "$t")
+    rss_export=$(peak_mib)
+    stop_server
+    rate=$(echo "$rows $import_s" | awk '{printf "%.0f", $1 / $2}')
+    rows_table+="| $backend | $rows | $import_s | $rate | $rss_import | $export_s | $rss_export |"$'\n'
+    rm -f "out-$name.csv"
+  done
+done
+
+echo "== 8 imports + 8 exports at once" >&2
+# One 1.8M-row file cut into a 1M-row base and eight 100k-row parts with codes of their own.
+"$BIN" gen --module customers --rows 1800000 all.csv --seed 2 2>/dev/null
+awk -v out=base.csv 'NR == 1 { header = $0; for (k = 0; k <= 8; k++) print header > (k ? "part" k ".csv" : out); next }
+  { n = NR - 2; k = n < 1000000 ? 0 : int((n - 1000000) / 100000) + 1; print > (k ? "part" k ".csv" : out) }' all.csv
+rm all.csv
+concurrent_table=""
+for backend in "${backends[@]}"; do
+  name="c_$backend"
+  mkdir -p "srv-$name"
+  start_server "$name" "$(database_url "$backend" "$name")"
+  client "$name" import base.csv --module customers
+  t=$(now)
+  pids=()
+  for k in $(seq 1 8); do client "$name" import "part$k.csv" --module customers & pids+=($!); done
+  for k in $(seq 1 8); do client "$name" export --module customers --format csv -o "x$k.csv" & pids+=($!); done
+  for p in "${pids[@]}"; do wait "$p" || echo "a client failed (pid $p)" >&2; done
+  concurrent_table+="| $backend | $(elapsed "$t") | $(peak_mib) |"$'\n'
+  stop_server
+  rm -f x*.csv
+done
+
+cat <<EOF
+| backend | rows | import (s) | rows/s | peak RSS import (MiB) | export (s) | peak RSS after export (MiB) |
+|---|---|---|---|---|---|---|
+$rows_table
+| backend | 8 imports of 100k rows + 8 exports (1M rows and more), wall (s) | server peak RSS (MiB) |
+|---|---|---|
+$concurrent_table
+EOF
