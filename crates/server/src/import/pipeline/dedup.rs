@@ -210,7 +210,9 @@ impl CodeTracker {
             self.runs.push(run);
         }
         // A binary counter: merge while the newest run is at least half its predecessor.
-        while self.runs.len() >= 2 && self.runs[self.runs.len() - 1].len * 2 >= self.runs[self.runs.len() - 2].len {
+        while self.runs.len() >= 2
+            && self.runs[self.runs.len() - 1].len * 2 >= self.runs[self.runs.len() - 2].len
+        {
             let newer = self.runs.pop().expect("two runs");
             let older = self.runs.pop().expect("two runs");
             self.runs.push(Run::merge(older, newer)?);
@@ -325,7 +327,10 @@ impl Bloom {
         let block = ((u128::from(key) * u128::from(blocks)) >> 64) as usize * 8;
         let mut mixed = key.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (key >> 29);
         mixed = mixed.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        (block, (0..BLOOM_PROBES).map(move |i| ((mixed >> (i * 9)) & 511) as usize))
+        (
+            block,
+            (0..BLOOM_PROBES).map(move |i| ((mixed >> (i * 9)) & 511) as usize),
+        )
     }
 
     fn insert(&mut self, key: u64) {
@@ -412,7 +417,12 @@ mod tests {
             // Every 7th row repeats a code from about i/2 rows back: in a run, or in the map.
             if i % 7 == 3 {
                 let earlier = i / 2;
-                assert_eq!(t.check(&format!("C{earlier:08}"), n + i), Some(earlier + 2), "code from row {}", earlier + 2);
+                assert_eq!(
+                    t.check(&format!("C{earlier:08}"), n + i),
+                    Some(earlier + 2),
+                    "code from row {}",
+                    earlier + 2
+                );
             }
         }
         assert_eq!(t.len(), n as usize);
@@ -433,7 +443,11 @@ mod tests {
             assert_eq!(t.check(&format!("CUST{i:010}"), i + 2), None);
         }
         let per_code = t.memory_bytes() as f64 / n as f64;
-        assert!(per_code < 4.0, "{per_code:.2} bytes a code ({} bytes)", t.memory_bytes());
+        assert!(
+            per_code < 4.0,
+            "{per_code:.2} bytes a code ({} bytes)",
+            t.memory_bytes()
+        );
         assert_eq!(t.check("CUST0000000000", n + 2), Some(2));
         assert_eq!(t.check(&format!("CUST{:010}", n - 1), n + 3), Some(n + 1));
     }
@@ -448,6 +462,9 @@ mod tests {
         let false_hits = (0..100_000u64)
             .filter(|i| bloom.may_contain(fingerprint(&format!("other{i}")).0))
             .count();
-        assert!(false_hits < 1_500, "{false_hits} false hits in 100 000 (at full capacity)");
+        assert!(
+            false_hits < 1_500,
+            "{false_hits} false hits in 100 000 (at full capacity)"
+        );
     }
 }
