@@ -42,8 +42,8 @@ impl Cluster {
     fn start(lease_secs: u32) -> Cluster {
         let base = harness::postgres_url().expect("DATAPORT_TEST_DATABASE_URL");
         let database = format!("dataport_cluster_{}", std::process::id());
-        psql(&base, &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"));
-        psql(&base, &format!("CREATE DATABASE {database}"));
+        harness::pg_admin(&base, &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"));
+        harness::pg_admin(&base, &format!("CREATE DATABASE {database}"));
         let (prefix, _) = base.rsplit_once('/').expect("a database URL ends with /DB");
         let url = format!("{prefix}/{database}");
 
@@ -146,7 +146,7 @@ impl Drop for Cluster {
             .stderr(Stdio::null())
             .status();
         if let Some(base) = harness::postgres_url() {
-            psql(
+            harness::pg_admin(
                 &base,
                 &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database),
             );
@@ -161,17 +161,6 @@ fn read_env(path: &Path) -> HashMap<String, String> {
         .filter_map(|line| line.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
         .collect()
-}
-
-fn psql(url: &str, sql: &str) {
-    let status = Command::new("psql")
-        .arg(url)
-        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
-        .env("PGOPTIONS", "-c client_min_messages=warning")
-        .stdout(Stdio::null())
-        .status()
-        .expect("psql");
-    assert!(status.success(), "psql failed: {sql}");
 }
 
 fn psql_value(url: &str, sql: &str) -> String {

@@ -74,7 +74,7 @@ pub fn postgres_url() -> Option<String> {
 
 /// Runs SQL on the test database with `psql`: the end-to-end tests only need to create and drop
 /// the schema each server lives in.
-fn pg_admin(url: &str, sql: &str) {
+pub fn pg_admin(url: &str, sql: &str) {
     let status = Command::new("psql")
         .arg(url)
         .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
