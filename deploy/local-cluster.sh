@@ -93,11 +93,14 @@ stop_cluster() {
   [ -f "$file" ] || { log "nothing to stop: $file does not exist"; return 0; }
   # shellcheck disable=SC1090
   . "$file"
+  # A start that failed early may not have recorded the daemons' PIDs: their pid files are ours.
   local pid
-  for pid in $NGINX_PID $REPLICA_PIDS $PGBOUNCER_PID; do
+  [ -n "${NGINX_PID:-}" ] || NGINX_PID=$(cat "$dir/nginx/nginx.pid" 2>/dev/null || true)
+  [ -n "${PGBOUNCER_PID:-}" ] || PGBOUNCER_PID=$(cat "$dir/pgbouncer/pgbouncer.pid" 2>/dev/null || true)
+  for pid in $NGINX_PID ${REPLICA_PIDS:-} $PGBOUNCER_PID; do
     kill -TERM "$pid" 2>/dev/null || true
   done
-  for pid in $NGINX_PID $REPLICA_PIDS $PGBOUNCER_PID; do
+  for pid in $NGINX_PID ${REPLICA_PIDS:-} $PGBOUNCER_PID; do
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   done
@@ -134,10 +137,11 @@ start_cluster() {
   mkdir -p "$dir"
   dir=$(realpath "$dir")
   local nginx_port=$base_port bouncer_port=$((base_port + 4)) pg_port=$((base_port + 5))
-  local pids_file="$dir/cluster.env.partial"
+  pids_file="$dir/cluster.env.partial"
   : >"$pids_file"
-  # A failed start stops what it had started.
-  trap 'log "start failed; stopping what was started"; mv "$pids_file" "$(env_file)" 2>/dev/null; stop_cluster; rm -f "$(env_file)"' ERR
+  # A failed start (a failed command or a `die`) stops what it had started.
+  started=""
+  trap 'if [ -z "$started" ]; then log "start failed; stopping what was started"; mv "$pids_file" "$(env_file)"; stop_cluster; rm -f "$(env_file)"; fi' EXIT
 
   # --- PostgreSQL ----------------------------------------------------------------------------
   local db_user db_password db_host db_port db_name
@@ -204,7 +208,7 @@ INI
   if [ ! -s "$token_file" ]; then
     (umask 077 && "$dataport" token create --name "cluster-admin-$(date +%s)" --permissions admin \
       --database-url "$bouncer_url" >"$token_file.tmp" 2>"$dir/token-create.log") ||
-      die "could not create the admin token through PgBouncer: $(cat "$dir/token-create.log")"
+      { rm -f "$token_file.tmp"; die "could not create the admin token through PgBouncer: $(cat "$dir/token-create.log")"; }
     mv "$token_file.tmp" "$token_file"
   fi
 
@@ -270,7 +274,7 @@ CONF
     echo "POSTGRES_URL=$postgres_url"
   } >>"$pids_file"
   mv "$pids_file" "$(env_file)"
-  trap - ERR
+  started=1
   log "nginx (grpc_pass) on 127.0.0.1:$nginx_port"
   echo "export DATAPORT_SERVER=http://127.0.0.1:$nginx_port"
   echo "export DATAPORT_TOKEN_FILE=$token_file"
