@@ -54,10 +54,22 @@ database_url() { # BACKEND NAME
 backends=(sqlite)
 [ -n "$BASE" ] && backends+=(postgres)
 
+# `dataport gen` writes ~10k rows/s; larger files repeat its 1M rows with a digit of the code
+# changed per copy (CUST000… → CUST001…), so every code stays distinct and valid.
+echo "== generating 1000000 rows" >&2
+"$BIN" gen --module customers --rows 1000000 c1M.csv --seed 1 2>/dev/null
+sized() { # ROWS: a file of ROWS rows (a multiple of 1M, at most 10M, or fewer than 1M)
+  local rows=$1 out="c$1.csv"
+  [ -f "$out" ] && return
+  if [ "$rows" -eq 1000000 ]; then cp c1M.csv "$out"; return; fi
+  if [ "$rows" -lt 1000000 ]; then head -n $((rows + 1)) c1M.csv >"$out"; return; fi
+  { head -n 1 c1M.csv
+    for k in $(seq 0 $((rows / 1000000 - 1))); do tail -n +2 c1M.csv | sed "s/^CUST000/CUST00$k/"; done; } >"$out"
+}
+
 rows_table=""
 for rows in "${SIZES[@]}"; do
-  echo "== generating $rows rows" >&2
-  "$BIN" gen --module customers --rows "$rows" "c$rows.csv" --seed 1 2>/dev/null
+  sized "$rows"
   for backend in "${backends[@]}"; do
     name="m_${backend}_$rows"
     mkdir -p "srv-$name"
@@ -74,11 +86,11 @@ for rows in "${SIZES[@]}"; do
 done
 
 echo "== 8 imports + 8 exports at once" >&2
-# One 1.8M-row file cut into a 1M-row base and eight 100k-row parts with codes of their own.
-"$BIN" gen --module customers --rows 1800000 all.csv --seed 2 2>/dev/null
-awk -v out=base.csv 'NR == 1 { header = $0; for (k = 0; k <= 8; k++) print header > (k ? "part" k ".csv" : out); next }
-  { n = NR - 2; k = n < 1000000 ? 0 : int((n - 1000000) / 100000) + 1; print > (k ? "part" k ".csv" : out) }' all.csv
-rm all.csv
+# A 1M-row base and eight 100k-row parts with codes of their own (CUSTP1…, CUSTP2…).
+cp c1M.csv base.csv
+for k in $(seq 1 8); do
+  { head -n 1 c1M.csv; sed -n "2,100001p" c1M.csv | sed "s/^CUST000/CUSTP${k}0/"; } >"part$k.csv"
+done
 concurrent_table=""
 for backend in "${backends[@]}"; do
   name="c_$backend"
