@@ -52,6 +52,26 @@ async fn count_reads_the_token_file_and_applies_filters() {
         "{}",
         stderr(&bad_date)
     );
+
+    // A value no record can have is an error naming the valid ones, not a silent 共0条.
+    for (flag, value, valid) in [
+        ("--level", "钻石", "VIP, 重要, 普通"),
+        ("--status", "跟进", "待跟进, 跟进中, 已成交, 已流失"),
+    ] {
+        let unknown = server.cli(&["count", "--module", "customers", flag, value, "--server", &url]);
+        assert!(!unknown.status.success(), "{flag} {value}");
+        let message = stderr(&unknown);
+        assert!(
+            message.contains(&format!("'{value}'")) && message.contains(valid),
+            "{message}"
+        );
+    }
+    let unknown_stage = server.cli(&["count", "--module", "商机", "--stage", "赢单了", "--server", &url]);
+    assert!(
+        stderr(&unknown_stage).contains("初步接洽, 需求确认"),
+        "{}",
+        stderr(&unknown_stage)
+    );
 }
 
 #[tokio::test]

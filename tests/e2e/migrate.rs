@@ -324,6 +324,43 @@ async fn migrate_copies_everything_from_sqlite_to_postgresql() {
     );
 }
 
+/// A CRM with customers but no contacts or opportunities: the empty modules migrate as
+/// successes with 0 records (they were HEADER_MISMATCH, "缺少第1列", before).
+#[tokio::test]
+async fn migrate_with_empty_modules_succeeds_with_zero_records() {
+    let source = TestServer::start();
+    let target = TestServer::start();
+    let mut client = source.client(&source.admin_token()).await;
+    let owned = [crate::support::customer("E1"), crate::support::customer("E2")];
+    let customers = crate::support::rows(&owned);
+    let run = crate::support::import(
+        &mut client,
+        &crate::support::Import::new(Module::Customers, "e.csv"),
+        &crate::support::csv(Module::Customers, &customers),
+    )
+    .await;
+    assert_eq!(run.counts(), (2, 0, 0, 0));
+
+    let out = std::process::Command::new(crate::harness::dataport_bin())
+        .args(["migrate", "--from", &source.url(), "--to", &target.url()])
+        .env("DATAPORT_FROM_TOKEN", source.admin_token())
+        .env("DATAPORT_TO_TOKEN", target.admin_token())
+        .current_dir(source.dir.path())
+        .output_within();
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let table = stdout(&out);
+    for module in ["customers", "contacts", "opportunities"] {
+        let line = table
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(module))
+            .unwrap_or_else(|| panic!("no {module} line in\n{table}"));
+        assert!(line.contains("succeeded"), "{line}");
+    }
+    let mut copy = target.client(&target.admin_token()).await;
+    assert_eq!(crate::import::count(&mut copy, Module::Customers).await, 2);
+    assert_eq!(crate::import::count(&mut copy, Module::Contacts).await, 0);
+}
+
 #[tokio::test]
 async fn migrate_explains_a_wrong_token_for_either_side() {
     let source = TestServer::start();

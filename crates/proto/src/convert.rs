@@ -230,6 +230,63 @@ fn check_filter_limits(filter: &v1::filter::ModuleFilter) -> Result<(), InvalidF
     Ok(())
 }
 
+/// Every value of a list over an enum field is one of the field's choices: a filter that
+/// can never match (`--level 钻石`) is an error naming the valid ones, not a silent 0.
+fn check_filter_choices(filter: &v1::filter::ModuleFilter) -> Result<(), InvalidField> {
+    use v1::filter::ModuleFilter;
+    let check = |module: core::Module,
+                 key: &str,
+                 path: &str,
+                 values: &[String]|
+     -> Result<(), InvalidField> {
+        let Some(core::FieldKind::Enum(choices)) = module.field(key).map(|f| f.kind) else {
+            return Ok(());
+        };
+        match values.iter().find(|v| !choices.contains(&v.trim())) {
+            None => Ok(()),
+            Some(unknown) => Err(InvalidField::new(
+                path,
+                format!(
+                    "'{unknown}' is not a valid {key} of {module}, so the filter could never match; valid values: {}",
+                    choices.join(", ")
+                ),
+            )),
+        }
+    };
+    match filter {
+        ModuleFilter::Customers(f) => {
+            check(
+                core::Module::Customers,
+                "level",
+                "filter.customers.levels",
+                &f.levels,
+            )?;
+            check(
+                core::Module::Customers,
+                "follow_up_status",
+                "filter.customers.follow_up_statuses",
+                &f.follow_up_statuses,
+            )?;
+            check(
+                core::Module::Customers,
+                "industry",
+                "filter.customers.industries",
+                &f.industries,
+            )?;
+        }
+        ModuleFilter::Contacts(_) => {}
+        ModuleFilter::Opportunities(f) => {
+            check(
+                core::Module::Opportunities,
+                "stage",
+                "filter.opportunities.stages",
+                &f.stages,
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// Builds the domain filter for `module` from an optional wire filter. A filter of another
 /// module is an error rather than being ignored, so a caller never exports more than asked.
 pub fn filter_from_proto(
@@ -241,6 +298,7 @@ pub fn filter_from_proto(
         return Ok(core::Filter::all(module));
     };
     check_filter_limits(inner)?;
+    check_filter_choices(inner)?;
     let parsed = match inner {
         ModuleFilter::Customers(f) => core::Filter::Customers(core::CustomerFilter {
             levels: f.levels.clone(),
@@ -282,6 +340,38 @@ pub fn filter_from_proto(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_filter_value_outside_the_choices_names_the_valid_ones() {
+        let customers = |f: v1::CustomerFilter| v1::Filter {
+            module_filter: Some(v1::filter::ModuleFilter::Customers(f)),
+        };
+        let bad = customers(v1::CustomerFilter {
+            levels: vec!["VIP".into(), "钻石".into()],
+            ..Default::default()
+        });
+        let err = filter_from_proto(core::Module::Customers, Some(&bad)).unwrap_err();
+        assert_eq!(err.field, "filter.customers.levels");
+        assert!(
+            err.message.contains("'钻石'") && err.message.contains("VIP, 重要, 普通"),
+            "{}",
+            err.message
+        );
+        let good = customers(v1::CustomerFilter {
+            levels: vec!["VIP".into(), "普通".into()],
+            follow_up_statuses: vec!["待跟进".into()],
+            ..Default::default()
+        });
+        assert!(filter_from_proto(core::Module::Customers, Some(&good)).is_ok());
+        let stages = v1::Filter {
+            module_filter: Some(v1::filter::ModuleFilter::Opportunities(v1::OpportunityFilter {
+                stages: vec!["赢单啦".into()],
+                ..Default::default()
+            })),
+        };
+        let err = filter_from_proto(core::Module::Opportunities, Some(&stages)).unwrap_err();
+        assert_eq!(err.field, "filter.opportunities.stages");
+    }
 
     #[test]
     fn every_error_code_has_the_same_name_on_the_wire() {

@@ -197,6 +197,12 @@ impl Reader for RecordStream {
         }
         // Skip empty batches; the first one with fields names them.
         while let Some(batch) = receive(&mut inner, &bytes)? {
+            if batch.fields.is_empty() && !batch.records.is_empty() {
+                return Err(PluginError::malformed(format!(
+                    "the first record batch with records ({}) names no fields; set RecordBatch.fields on it",
+                    batch.records.len()
+                )));
+            }
             if !batch.fields.is_empty() {
                 inner.fields = Some(batch.fields.clone());
                 inner.pending = Some(batch);

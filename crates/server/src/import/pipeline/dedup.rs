@@ -125,13 +125,14 @@ impl CodeTracker {
             }
         }
         self.recent.insert(key, (row32(row), check));
-        if self.recent.len() >= self.spill_at && !self.spill_failed {
-            if let Err(e) = self.spill() {
-                self.spill_failed = true;
-                self.warn(format!(
-                    "cannot write the duplicate check's temporary file ({e}); the codes of this import stay in memory"
-                ));
-            }
+        if self.recent.len() >= self.spill_at
+            && !self.spill_failed
+            && let Err(e) = self.spill()
+        {
+            self.spill_failed = true;
+            self.warn(format!(
+                "cannot write the duplicate check's temporary file ({e}); the codes of this import stay in memory"
+            ));
         }
         None
     }
@@ -200,14 +201,14 @@ impl CodeTracker {
         let run = Run::write(entries.iter().copied())?;
         self.recent.clear();
         self.spilled += entries.len();
+        // Into the current filter first, so it never misses a spilled key even if the
+        // rebuild below fails (it is then only fuller than planned).
+        for e in &entries {
+            self.filter.insert(e.key);
+        }
+        self.runs.push(run);
         if self.spilled > self.filter.capacity {
-            self.runs.push(run);
             self.rebuild_filter()?;
-        } else {
-            for e in &entries {
-                self.filter.insert(e.key);
-            }
-            self.runs.push(run);
         }
         // A binary counter: merge while the newest run is at least half its predecessor.
         while self.runs.len() >= 2

@@ -177,6 +177,12 @@ pub(super) fn read_batches(
     let header = reader.header().map_err(|e| plugin_failure(e, job, input))?;
     let mapped = match input {
         Input::File { .. } => map_header(job.module, &header),
+        // A stream that ended before its first batch named fields carries no records: a module
+        // with nothing in it (a migration of a CRM without contacts), imported as 0 rows.
+        Input::Records(_) if header.is_empty() => {
+            let keys: Vec<String> = job.module.fields().iter().map(|f| f.key.to_owned()).collect();
+            map_field_keys(job.module, &keys)
+        }
         Input::Records(_) => map_field_keys(job.module, &header),
     };
     let mapping = mapped.map_err(|problem| Failure {
