@@ -163,6 +163,18 @@ async fn record_streams_import_with_the_same_rules_as_files() {
     assert_eq!(report.error_code(), v1::ErrorCode::HeaderMismatch);
 }
 
+/// `dataport migrate` from `source` to `target` with both servers' admin tokens, run in the
+/// source's directory.
+fn migrate(source: &TestServer, target: &TestServer, extra: &[&str]) -> std::process::Output {
+    std::process::Command::new(crate::harness::dataport_bin())
+        .args(["migrate", "--from", &source.url(), "--to", &target.url()])
+        .args(extra)
+        .env("DATAPORT_FROM_TOKEN", source.admin_token())
+        .env("DATAPORT_TO_TOKEN", target.admin_token())
+        .current_dir(source.dir.path())
+        .output_within()
+}
+
 #[tokio::test]
 async fn migrate_copies_everything_from_sqlite_to_postgresql() {
     let source = TestServer::start();
@@ -274,13 +286,11 @@ async fn migrate_copies_everything_from_sqlite_to_postgresql() {
     .await;
     assert_eq!(report.rows_created, OPPORTUNITIES as u64, "{report:?}");
 
-    let out = std::process::Command::new(crate::harness::dataport_bin())
-        .args(["migrate", "--from", &source.url(), "--to", &target.url()])
-        .args(["--modules", "opportunities,contacts,customers"])
-        .env("DATAPORT_FROM_TOKEN", source.admin_token())
-        .env("DATAPORT_TO_TOKEN", target.admin_token())
-        .current_dir(source.dir.path())
-        .output_within();
+    let out = migrate(
+        &source,
+        &target,
+        &["--modules", "opportunities,contacts,customers"],
+    );
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     let table = stdout(&out);
     // Customers first, so contacts and opportunities find theirs.
@@ -303,20 +313,7 @@ async fn migrate_copies_everything_from_sqlite_to_postgresql() {
     assert_eq!(sums["contacts"], CONTACTS as u64);
 
     // Running it again updates in place and changes nothing.
-    let out = std::process::Command::new(crate::harness::dataport_bin())
-        .args([
-            "migrate",
-            "--from",
-            &source.url(),
-            "--to",
-            &target.url(),
-            "--modules",
-            "contacts",
-        ])
-        .env("DATAPORT_FROM_TOKEN", source.admin_token())
-        .env("DATAPORT_TO_TOKEN", target.admin_token())
-        .current_dir(source.dir.path())
-        .output_within();
+    let out = migrate(&source, &target, &["--modules", "contacts"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         checksum(&mut copy, Module::Contacts).await,
@@ -341,12 +338,7 @@ async fn migrate_with_empty_modules_succeeds_with_zero_records() {
     .await;
     assert_eq!(run.counts(), (2, 0, 0, 0));
 
-    let out = std::process::Command::new(crate::harness::dataport_bin())
-        .args(["migrate", "--from", &source.url(), "--to", &target.url()])
-        .env("DATAPORT_FROM_TOKEN", source.admin_token())
-        .env("DATAPORT_TO_TOKEN", target.admin_token())
-        .current_dir(source.dir.path())
-        .output_within();
+    let out = migrate(&source, &target, &[]);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     let table = stdout(&out);
     for module in ["customers", "contacts", "opportunities"] {
