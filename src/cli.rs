@@ -47,6 +47,17 @@ pub enum Command {
     /// Copy modules from one dataport server to another as typed record streams (customers
     /// first), with bounded memory, a progress bar and a report per module.
     Migrate(MigrateArgs),
+    /// Show a module's fields: key, labels, kind, required, length limit, choices, and whether
+    /// an export writes it by default (the registry every import and export follows).
+    Describe {
+        /// customers, contacts or opportunities (客户 / 联系人 / 商机 also work).
+        module: String,
+        /// Print the DescribeModuleResponse as proto3 JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// List the format plugins the server has loaded.
     Formats {
         #[command(flatten)]
@@ -291,6 +302,14 @@ pub struct ImportArgs {
     /// A plugin option, repeatable: encoding=gbk, delimiter=;, sheet=客户 ...
     #[arg(long = "option", short = 'O', value_name = "KEY=VALUE", value_parser = crate::import_cmd::parse_option)]
     pub options: Vec<(String, String)>,
+    /// update and upsert: what a blank cell does to the stored value: keep it, or clear it.
+    #[arg(long, default_value = "keep", value_name = "keep|clear")]
+    pub blank_cells: String,
+    /// Fill FIELD with VALUE in every row where it is empty, before validation; repeatable.
+    /// FIELD is a key or template label (`dataport describe MODULE`); the value must pass the
+    /// field's rules. E.g. --default owner=张伟 for an export without an owner column.
+    #[arg(long = "default", value_name = "FIELD=VALUE", value_parser = crate::import_cmd::parse_default)]
+    pub defaults: Vec<(String, String)>,
     /// Save the failed rows (template layout plus 错误原因) to this .xlsx or .csv file, to fix
     /// and import again.
     #[arg(long, value_name = "FILE")]

@@ -35,6 +35,8 @@ pub struct ImportRequest {
     pub all_or_nothing: bool,
     pub locale: Locale,
     pub options: Vec<(String, String)>,
+    pub blank_cells: dataport_core::BlankCells,
+    pub defaults: Vec<(String, String)>,
     pub errors_out: Option<PathBuf>,
     /// `--request-id`; derived from the file and the parameters when `None`.
     pub request_id: Option<String>,
@@ -42,6 +44,14 @@ pub struct ImportRequest {
     pub retries: u32,
     /// `--resume`: the first attempt resumes too.
     pub resuming: bool,
+}
+
+/// Parses `field=value` (`--default`).
+pub fn parse_default(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("'{text}' is not FIELD=VALUE (e.g. owner=张伟, level=A)")),
+    }
 }
 
 /// Parses `key=value`.
@@ -86,6 +96,8 @@ pub async fn run(mut client: AuthedClient, request: ImportRequest) -> Result<Exi
         sha256,
         request_id: String::new(),
         accepts_resume_offset: request.resuming || size >= RESUME_OFFSET_FROM_BYTES,
+        blank_cells: convert::blank_cells_to_proto(request.blank_cells) as i32,
+        defaults: request.defaults.iter().cloned().collect(),
     };
     spec.request_id = request
         .request_id
@@ -263,9 +275,19 @@ fn derived_request_id(spec: &v1::ImportSpec) -> String {
         .map(|o| (o.key.as_str(), o.value.as_str()))
         .collect();
     options.sort_unstable();
+    let mut defaults: Vec<_> = spec.defaults.iter().collect();
+    defaults.sort_unstable();
     let parts = format!(
-        "{}|{}|{}|{}|{}|{}|{:?}",
-        spec.sha256, spec.module, spec.format, spec.mode, spec.on_error, spec.dry_run, options
+        "{}|{}|{}|{}|{}|{}|{:?}|{}|{:?}",
+        spec.sha256,
+        spec.module,
+        spec.format,
+        spec.mode,
+        spec.on_error,
+        spec.dry_run,
+        options,
+        spec.blank_cells,
+        defaults
     );
     hasher.update(parts.as_bytes());
     format!("cli-{}", &hex::encode(hasher.finalize())[..40])

@@ -89,6 +89,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Count(args) => done(runtime.block_on(count(args.filter, args.client, &file))),
         Command::Import(args) => runtime.block_on(import(args, &file)),
         Command::Formats { client } => done(runtime.block_on(formats(client, &file))),
+        Command::Describe { module, json, client } => {
+            done(runtime.block_on(describe(&module, json, client, &file)))
+        }
         Command::Export(args) => done(runtime.block_on(export(args, &file))),
         Command::Template(args) => done(runtime.block_on(template(args, &file))),
         Command::Gen(args) => done(generate(args)),
@@ -701,6 +704,8 @@ async fn import(args: ImportArgs, file: &FileConfig) -> Result<ExitCode> {
         dry_run: args.dry_run,
         all_or_nothing: args.all_or_nothing,
         options: args.options,
+        blank_cells: args.blank_cells.parse()?,
+        defaults: args.defaults,
         errors_out: args.errors_out,
         request_id: args.request_id,
         retries: args.retries,
@@ -711,6 +716,48 @@ async fn import(args: ImportArgs, file: &FileConfig) -> Result<ExitCode> {
         request.request_id = Some(import_cmd::request_id_of(&mut client, job_id).await?);
     }
     import_cmd::run(client, request).await
+}
+
+async fn describe(module: &str, json: bool, client: ClientArgs, file: &FileConfig) -> Result<()> {
+    let module: dataport_core::Module = module.parse()?;
+    let mut client = connect(&client, file).await?;
+    let response = client
+        .describe_module(v1::DescribeModuleRequest {
+            module: convert::module_to_proto(module) as i32,
+        })
+        .await
+        .map_err(call_failed)?
+        .into_inner();
+    if json {
+        return print_json(&response);
+    }
+    println!("{} ({} / {})", response.key, response.label_zh, response.label_en);
+    let mut table = Table::new([
+        "key", "label", "label (en)", "kind", "required", "max", "choices", "export",
+    ]);
+    let yes = |b: bool| if b { "yes" } else { "" }.to_owned();
+    let word = |name: &str, prefix: &str| name.trim_start_matches(prefix).to_lowercase();
+    for f in response.fields {
+        let kind = word(f.kind().as_str_name(), "FIELD_KIND_");
+        let references = f.references();
+        let choices = if references == v1::Module::Unspecified {
+            f.choices.join("/")
+        } else {
+            format!("a {} code", word(references.as_str_name(), "MODULE_"))
+        };
+        table.row([
+            f.key,
+            f.label_zh,
+            f.label_en,
+            kind,
+            yes(f.required),
+            f.max_length.to_string(),
+            choices,
+            yes(f.exported_by_default),
+        ]);
+    }
+    print!("{table}");
+    Ok(())
 }
 
 async fn formats(client: ClientArgs, file: &FileConfig) -> Result<()> {

@@ -292,12 +292,18 @@ pub fn map_header(module: Module, header: &[String]) -> Result<HeaderMapping, He
 }
 
 /// Maps the field keys of a typed record stream (service-to-service imports): any order, any
-/// subset that includes the required fields; a field the stream lacks reads as empty.
-pub fn map_field_keys(module: Module, keys: &[String]) -> Result<HeaderMapping, HeaderProblem> {
+/// subset that includes the fields `needed` names (the caller's rule: the key always, required
+/// fields when records may be created and no default fills them). A field the stream lacks is mapped to no column
+/// (`index == usize::MAX`): it reads as empty and an update keeps it. A key the module does not
+/// have is left unmapped; the stream reports the records that set it.
+pub fn map_field_keys(
+    module: Module,
+    keys: &[String],
+    needed: impl Fn(&FieldDef) -> bool,
+) -> Result<HeaderMapping, HeaderProblem> {
     for (position, key) in keys.iter().enumerate() {
-        let known = module.field(key.trim());
         let repeated = keys[..position].iter().any(|k| k.trim() == key.trim());
-        if known.is_none() || repeated {
+        if repeated {
             return Err(HeaderProblem::Unknown {
                 label: key.clone(),
                 position,
@@ -313,7 +319,7 @@ pub fn map_field_keys(module: Module, keys: &[String]) -> Result<HeaderMapping, 
                 label: field.key.to_owned(),
                 field,
             }),
-            None if field.required => {
+            None if needed(field) => {
                 return Err(HeaderProblem::Missing {
                     expected: field,
                     position,
@@ -378,7 +384,7 @@ mod tests {
     #[test]
     fn record_streams_name_fields_in_any_order() {
         let keys = header(&["name", "code", "owner", "phone"]);
-        let mapping = map_field_keys(Module::Customers, &keys).unwrap();
+        let mapping = map_field_keys(Module::Customers, &keys, |f| f.required).unwrap();
         assert_eq!(mapping.columns.len(), 12);
         assert_eq!(
             (mapping.columns[0].field.key, mapping.columns[0].index),
@@ -386,11 +392,18 @@ mod tests {
         );
         assert_eq!(mapping.columns[2].index, usize::MAX, "industry is absent");
         assert!(matches!(
-            map_field_keys(Module::Customers, &header(&["code", "name"])),
+            map_field_keys(Module::Customers, &header(&["code", "name"]), |f| f.required),
             Err(HeaderProblem::Missing { expected, .. }) if expected.key == "owner"
         ));
+        // An update may name only what it changes; unknown keys are left to the stream.
+        let update = map_field_keys(Module::Customers, &header(&["code", "phone", "wechat"]), |f| {
+            f.kind == crate::FieldKind::Code
+        })
+        .unwrap();
+        assert_eq!(update.columns[1].index, usize::MAX, "name is absent");
+        assert_eq!(update.columns[3].index, 1, "phone");
         assert!(matches!(
-            map_field_keys(Module::Customers, &header(&["code", "code"])),
+            map_field_keys(Module::Customers, &header(&["code", "code"]), |f| f.required),
             Err(HeaderProblem::Unknown { .. })
         ));
     }

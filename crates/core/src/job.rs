@@ -60,6 +60,16 @@ word_enum!(
 );
 
 word_enum!(
+    /// What UPDATE and UPSERT do with a blank cell of a record that exists.
+    BlankCells, "blank-cells policy" {
+        /// Leave the stored value alone (the default, as Data Loader and HubSpot do).
+        Keep => "keep",
+        /// Write the field empty.
+        Clear => "clear",
+    }
+);
+
+word_enum!(
     /// Lifecycle of an import job.
     JobStatus, "job status" {
         Running => "running",

@@ -27,7 +27,7 @@ pub mod value;
 pub use error_code::ErrorCode;
 pub use filter::{ContactFilter, CustomerFilter, DateRange, Filter, OpportunityFilter};
 pub use header::{HeaderMapping, HeaderProblem, MappedColumn, map_header};
-pub use job::{ImportMode, JobStatus, OnError};
+pub use job::{BlankCells, ImportMode, JobStatus, OnError};
 pub use locale::Locale;
 pub use module::{FieldDef, FieldKind, Module};
 pub use permission::{Permission, PermissionSet};

@@ -18,6 +18,44 @@ pub fn duplicate_in_file(module: Module, code: &str, first_row: u64, locale: Loc
     )
 }
 
+/// The `records` value kind a field takes (`text`, `cents`, `date`, `bool`).
+pub fn record_value_kind(kind: crate::FieldKind) -> &'static str {
+    use crate::FieldKind as K;
+    match kind {
+        K::Code | K::Text | K::Phone | K::Email | K::Enum(_) => "text",
+        K::Decimal => "cents",
+        K::Date => "date",
+        K::Bool => "bool",
+    }
+}
+
+/// A `records` value of another kind than its field's.
+pub fn wrong_value_kind(field: &crate::FieldDef, found: &str, locale: Locale) -> String {
+    let expected = record_value_kind(field.kind);
+    let name = locale.label(field);
+    locale.pick(
+        format!("字段 {}（{name}）需要 {expected} 类型的值，收到的是 {found}；请发送 Value.{expected}", field.key),
+        format!("field {} ({name}) takes a {expected} value, this record sends {found}; send Value.{expected}", field.key),
+    )
+}
+
+/// A `records` field the module does not have, set in a record.
+pub fn unknown_record_field(module: Module, key: &str, locale: Locale) -> String {
+    let keys: Vec<&str> = module.fields().iter().map(|f| f.key).collect();
+    locale.pick(
+        format!("{module}没有字段“{key}”，该值未导入；可用字段：{}（dataport describe {module}）", keys.join(", ")),
+        format!("{module} have no field '{key}', so its value cannot be imported; the fields are {} (dataport describe {module})", keys.join(", ")),
+    )
+}
+
+/// A record with more values than its batch names fields.
+pub fn extra_record_values(values: usize, fields: usize, locale: Locale) -> String {
+    locale.pick(
+        format!("该记录有 {values} 个值，而批次只声明了 {fields} 个字段；请让 values 与 RecordBatch.fields 一一对应"),
+        format!("the record has {values} values, the batch names {fields} fields; send one value per field of RecordBatch.fields"),
+    )
+}
+
 /// INSERT mode: the code exists already (the guide's "客户编号 CUST1001 重复, 已跳过").
 pub fn duplicate_key(module: Module, code: &str, locale: Locale) -> String {
     let label = code_label(module, locale);

@@ -386,6 +386,15 @@ impl Module {
         }
     }
 
+    /// The module's English name ("Customers").
+    pub fn label_en(self) -> &'static str {
+        match self {
+            Module::Customers => "Customers",
+            Module::Contacts => "Contacts",
+            Module::Opportunities => "Opportunities",
+        }
+    }
+
     /// Whether records of this module reference a customer.
     pub fn references_customers(self) -> bool {
         self.reference().is_some()

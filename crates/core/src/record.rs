@@ -69,18 +69,27 @@ pub enum RecordError {
 }
 
 /// A validated record of one module: a value slot per field, in template order.
+///
+/// An empty slot is either *empty* (written as empty) or *kept*: an update of an existing
+/// record leaves that field as stored ([`Record::keep_stored`]: a blank cell under
+/// [`crate::BlankCells::Keep`], a field a record stream does not name). The store fills kept
+/// slots from the stored record ([`Record::merge_stored`]) before it writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     module: Module,
     values: Vec<Option<FieldValue>>,
+    /// Kept slots, one bit per registry position (modules have at most 64 fields).
+    keep: u64,
 }
 
 impl Record {
     /// A record of `module` with every field empty.
     pub fn new(module: Module) -> Record {
+        debug_assert!(module.fields().len() <= 64);
         Record {
             module,
             values: vec![None; module.fields().len()],
+            keep: 0,
         }
     }
 
@@ -174,7 +183,38 @@ impl Record {
             });
         }
         self.values[index] = value;
+        self.keep &= !(1 << index);
         Ok(())
+    }
+
+    /// Marks the field at a registry position as kept: empty here, left as stored by an update.
+    pub fn keep_stored(&mut self, index: usize) {
+        self.values[index] = None;
+        self.keep |= 1 << index;
+    }
+
+    /// Whether the field at a registry position is kept (see [`Record::keep_stored`]).
+    pub fn keeps_stored(&self, index: usize) -> bool {
+        self.keep & (1 << index) != 0
+    }
+
+    /// Whether any field is kept: an update must read the stored record first.
+    pub fn keeps_any(&self) -> bool {
+        self.keep != 0
+    }
+
+    /// Fills the kept fields from `stored` (the same record as the database has it); the
+    /// record then keeps nothing and overwrites the stored one exactly where it carries values.
+    pub fn merge_stored(&mut self, stored: &Record) {
+        if stored.module != self.module {
+            return;
+        }
+        for index in 0..self.values.len() {
+            if self.keeps_stored(index) {
+                self.values[index] = stored.values[index].clone();
+            }
+        }
+        self.keep = 0;
     }
 
     /// Like [`Record::set`] for callers that built the value from the field's own kind.
@@ -185,6 +225,7 @@ impl Record {
                 .is_none_or(|v| v.fits(self.module.fields()[index].kind))
         );
         self.values[index] = value;
+        self.keep &= !(1 << index);
     }
 
     /// Moves the values out, in template order.
@@ -346,6 +387,32 @@ mod tests {
         assert!(batch.push(c).is_err());
         batch.push(r).unwrap();
         assert_eq!(batch.codes(), ["C1"]);
+    }
+
+    #[test]
+    fn kept_fields_take_the_stored_value_and_only_those() {
+        let text = |s: &str| Some(FieldValue::Text(s.into()));
+        let stored = Record::from_pairs(
+            Module::Customers,
+            [("code", text("C1")), ("name", text("旧")), ("phone", text("1")), ("remarks", text("r"))],
+        )
+        .unwrap();
+        let mut update = Record::from_pairs(Module::Customers, [("code", text("C1")), ("name", text("新"))]).unwrap();
+        let phone = Module::Customers.index_of("phone");
+        update.keep_stored(phone);
+        assert!(update.keeps_any() && update.keeps_stored(phone));
+        update.merge_stored(&stored);
+        assert!(!update.keeps_any());
+        assert_eq!(update.text("name"), Some("新"));
+        assert_eq!(update.text("phone"), Some("1"));
+        // Not kept: written empty.
+        assert_eq!(update.text("remarks"), None);
+        // Setting a value ends keeping it.
+        let mut r = Record::new(Module::Customers);
+        r.keep_stored(phone);
+        r.set("phone", text("2")).unwrap();
+        assert!(!r.keeps_any());
+        assert!(Module::ALL.iter().all(|m| m.fields().len() <= 64));
     }
 
     #[test]

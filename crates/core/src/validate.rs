@@ -59,6 +59,61 @@ pub struct RowValidator {
     locale: Locale,
     /// Each mapped column's position in the module's fields.
     targets: Vec<usize>,
+    /// Per mapped column: whether an empty value keeps the stored one (see
+    /// [`Record::keep_stored`]) rather than clearing it.
+    keep_empty: Vec<bool>,
+    /// Per mapped column: the job's default for an empty value.
+    defaults: Vec<Option<Value>>,
+}
+
+/// A per-job default that does not fit its field (see [`check_default`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadDefault {
+    /// The field as the user named it.
+    pub field: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+/// Checks a per-job default (`--default FIELD=VALUE`) for `module`: the field is named by key
+/// or template label, is not the business key, and the value passes the field's own rules.
+pub fn check_default(
+    module: Module,
+    field: &str,
+    value: &str,
+    locale: Locale,
+) -> Result<&'static FieldDef, BadDefault> {
+    let bad = |message: String| BadDefault {
+        field: field.to_owned(),
+        message,
+    };
+    let Some(def) = crate::header::field_for_label(module, field) else {
+        let keys: Vec<&str> = module.fields().iter().map(|f| f.key).collect();
+        return Err(bad(locale.pick(
+            format!("{module}没有字段“{field}”；可用字段：{}", keys.join(", ")),
+            format!("{module} have no field '{field}'; the fields are {}", keys.join(", ")),
+        )));
+    };
+    if def.kind == FieldKind::Code {
+        return Err(bad(locale.pick(
+            format!("{}是每条记录的唯一编号，不能设默认值", locale.label(def)),
+            format!("{} is each record's unique key and cannot have a default", locale.label(def)),
+        )));
+    }
+    let mut cell = Value::Text(value.to_owned());
+    if cell.is_blank() {
+        return Err(bad(locale.pick(
+            format!("{}的默认值为空；请给出一个值，例如“{}”", locale.label(def), def.example),
+            format!("the default for {} is empty; give a value, e.g. \"{}\"", locale.label(def), def.example),
+        )));
+    }
+    match check_cell(def, locale.label(def), &mut cell, locale) {
+        Ok(_) => Ok(def),
+        Err(issue) => Err(bad(locale.pick(
+            format!("默认值不合规：{}", issue.message),
+            format!("the default is not valid: {}", issue.message),
+        ))),
+    }
 }
 
 impl RowValidator {
@@ -70,11 +125,37 @@ impl RowValidator {
             .iter()
             .map(|c| module.position(c.field.key).unwrap_or(0))
             .collect();
+        // A field a record stream does not name is kept; a blank cell clears unless the job
+        // keeps blanks (see `with_blank_cells`).
+        let keep_empty = mapping.columns.iter().map(|c| c.index == usize::MAX).collect();
+        let defaults = vec![None; mapping.columns.len()];
         RowValidator {
             mapping,
             locale,
             targets,
+            keep_empty,
+            defaults,
         }
+    }
+
+    /// With [`BlankCells::Keep`](crate::BlankCells::Keep), a blank cell marks its field kept,
+    /// so that an update leaves the stored value alone.
+    pub fn with_blank_cells(mut self, blanks: crate::BlankCells) -> RowValidator {
+        for (keep, column) in self.keep_empty.iter_mut().zip(&self.mapping.columns) {
+            *keep = column.index == usize::MAX || blanks == crate::BlankCells::Keep;
+        }
+        self
+    }
+
+    /// Fills `field → value` into every row where the field is empty, before the checks (the
+    /// values were checked with [`check_default`]).
+    pub fn with_defaults<'a>(mut self, defaults: impl IntoIterator<Item = (&'a str, &'a str)>) -> RowValidator {
+        for (key, value) in defaults {
+            if let Some(i) = self.mapping.columns.iter().position(|c| c.field.key == key) {
+                self.defaults[i] = Some(Value::Text(value.to_owned()));
+            }
+        }
+        self
     }
 
     pub fn mapping(&self) -> &HeaderMapping {
@@ -96,12 +177,21 @@ impl RowValidator {
     pub fn validate_owned(&self, mut cells: Vec<Value>) -> Result<Record, (Vec<RowIssue>, Vec<String>)> {
         let mut issues = Vec::new();
         let mut parsed = Vec::with_capacity(self.mapping.columns.len());
-        for column in &self.mapping.columns {
+        for (column, default) in self.mapping.columns.iter().zip(&self.defaults) {
             let mut absent = Value::Null;
             let value = match cells.get_mut(column.index) {
                 Some(v) => v,
                 None => &mut absent,
             };
+            if let Some(default) = default
+                && value.is_blank()
+            {
+                *value = default.clone();
+            } else if column.index == usize::MAX {
+                // A field the record stream does not name: kept, never checked.
+                parsed.push(Parsed::Empty);
+                continue;
+            }
             match check_cell(column.field, &column.label, value, self.locale) {
                 Ok(p) => parsed.push(p),
                 Err(issue) => {
@@ -128,24 +218,29 @@ impl RowValidator {
                 .collect();
             return Err((issues, raw));
         }
-        Ok(build(self.mapping.module, &self.targets, parsed))
+        Ok(self.build(parsed))
     }
-}
 
-/// Assembles a record from parsed values, one per mapped column. Required fields were checked.
-fn build(module: Module, targets: &[usize], parsed: Vec<Parsed>) -> Record {
-    let mut record = Record::new(module);
-    for (&index, p) in targets.iter().zip(parsed) {
-        let value = match p {
-            Parsed::Text(s) => Some(FieldValue::Text(s)),
-            Parsed::Cents(c) => Some(FieldValue::Cents(c)),
-            Parsed::Date(d) => Some(FieldValue::Date(d)),
-            Parsed::Bool(b) => Some(FieldValue::Bool(b)),
-            Parsed::Empty | Parsed::Taken => None,
-        };
-        record.put_at(index, value);
+    /// Assembles a record from parsed values, one per mapped column. Required fields were
+    /// checked.
+    fn build(&self, parsed: Vec<Parsed>) -> Record {
+        let mut record = Record::new(self.mapping.module);
+        for ((&index, &keep), p) in self.targets.iter().zip(&self.keep_empty).zip(parsed) {
+            let value = match p {
+                Parsed::Text(s) => Some(FieldValue::Text(s)),
+                Parsed::Cents(c) => Some(FieldValue::Cents(c)),
+                Parsed::Date(d) => Some(FieldValue::Date(d)),
+                Parsed::Bool(b) => Some(FieldValue::Bool(b)),
+                Parsed::Empty | Parsed::Taken if keep => {
+                    record.keep_stored(index);
+                    continue;
+                }
+                Parsed::Empty | Parsed::Taken => None,
+            };
+            record.put_at(index, value);
+        }
+        record
     }
-    record
 }
 
 /// Fields where `!` `` ` `` `#` are refused (the guide: codes, names and owners).

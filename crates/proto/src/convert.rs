@@ -91,6 +91,64 @@ pub fn on_error_from_proto(value: i32) -> Result<core::OnError, InvalidField> {
     }
 }
 
+/// A module's fields as `DescribeModule` returns them, from the registry.
+pub fn describe_module(module: core::Module) -> v1::DescribeModuleResponse {
+    use core::FieldKind as K;
+    let fields = module
+        .fields()
+        .iter()
+        .map(|f| {
+            let (kind, choices) = match f.kind {
+                K::Code => (v1::FieldKind::Code, &[][..]),
+                K::Text => (v1::FieldKind::Text, &[][..]),
+                K::Phone => (v1::FieldKind::Phone, &[][..]),
+                K::Email => (v1::FieldKind::Email, &[][..]),
+                K::Enum(choices) => (v1::FieldKind::Enum, choices),
+                K::Decimal => (v1::FieldKind::Decimal, &[][..]),
+                K::Date => (v1::FieldKind::Date, &[][..]),
+                K::Bool => (v1::FieldKind::Bool, &[][..]),
+            };
+            v1::FieldDescription {
+                key: f.key.to_owned(),
+                label_zh: f.label_zh.to_owned(),
+                label_en: f.label_en.to_owned(),
+                kind: kind as i32,
+                required: f.required,
+                max_length: u32::try_from(f.max_len).unwrap_or(u32::MAX),
+                choices: choices.iter().map(|c| (*c).to_owned()).collect(),
+                exported_by_default: f.default_export,
+                references: f.references.map_or(v1::Module::Unspecified, module_to_proto) as i32,
+                example: f.example.to_owned(),
+            }
+        })
+        .collect();
+    v1::DescribeModuleResponse {
+        module: module_to_proto(module) as i32,
+        key: module.as_str().to_owned(),
+        label_zh: module.label_zh().to_owned(),
+        label_en: module.label_en().to_owned(),
+        fields,
+    }
+}
+
+pub fn blank_cells_from_proto(value: i32) -> Result<core::BlankCells, InvalidField> {
+    match v1::BlankCells::try_from(value) {
+        Ok(v1::BlankCells::Unspecified | v1::BlankCells::Keep) => Ok(core::BlankCells::Keep),
+        Ok(v1::BlankCells::Clear) => Ok(core::BlankCells::Clear),
+        Err(_) => Err(InvalidField::new(
+            "blank_cells",
+            format!("unknown blank_cells {value}; use BLANK_CELLS_KEEP or BLANK_CELLS_CLEAR"),
+        )),
+    }
+}
+
+pub fn blank_cells_to_proto(blanks: core::BlankCells) -> v1::BlankCells {
+    match blanks {
+        core::BlankCells::Keep => v1::BlankCells::Keep,
+        core::BlankCells::Clear => v1::BlankCells::Clear,
+    }
+}
+
 pub fn on_error_to_proto(on_error: core::OnError) -> v1::OnError {
     match on_error {
         core::OnError::SkipRow => v1::OnError::SkipRow,

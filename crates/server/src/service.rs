@@ -193,6 +193,18 @@ impl v1::data_port_server::DataPort for DataPortService {
         }))
     }
 
+    async fn describe_module(
+        &self,
+        request: Request<v1::DescribeModuleRequest>,
+    ) -> Result<Response<v1::DescribeModuleResponse>, Status> {
+        let _call = self.inflight.enter();
+        self.auth
+            .authorize(request.metadata(), request.remote_addr(), &[])
+            .await?;
+        let module = convert::module_from_proto(request.get_ref().module).map_err(ServiceError::from)?;
+        Ok(Response::new(convert::describe_module(module)))
+    }
+
     async fn get_import_job(
         &self,
         request: Request<v1::GetImportJobRequest>,

@@ -178,6 +178,30 @@ fn write_module(
         }
     }
 
+    // UPDATE and UPSERT of records that keep fields (blank cells, fields a record stream does
+    // not name): the stored values fill those fields, so the write below overwrites exactly what
+    // the rows carry. A record not stored yet keeps nothing and is written as it is.
+    let merged: Vec<Record>;
+    if mode != ImportMode::Insert && unique.iter().any(|r| r.keeps_any()) {
+        let codes: Vec<&str> = unique.iter().filter(|r| r.keeps_any()).map(|r| r.code()).collect();
+        let stored = stored_records(conn, module, &codes)?;
+        let mut slots = Vec::new();
+        merged = unique
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, r)| {
+                let prior = stored.get(r.code()).filter(|_| r.keeps_any())?;
+                let mut record = (*r).clone();
+                record.merge_stored(prior);
+                slots.push(slot);
+                Some(record)
+            })
+            .collect();
+        for (slot, record) in slots.into_iter().zip(&merged) {
+            unique[slot] = record;
+        }
+    }
+
     // PostgreSQL writes through COPY and a merge per batch (see `copy.rs`).
     if apply == Apply::Write
         && let Conn::Postgres(c) = conn
@@ -396,6 +420,41 @@ pub(crate) fn existing_codes(conn: &mut Conn<'_>, module: Module, codes: &[&str]
                 .load(c)?,
         });
         found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// The stored records of `codes` in `module`, by code, read in chunks under the bind limit. On
+/// PostgreSQL the rows are locked (`FOR UPDATE`) until the batch's transaction ends, so that a
+/// concurrent job cannot change a field between this read and the merged write.
+fn stored_records(conn: &mut Conn<'_>, module: Module, codes: &[&str]) -> Result<HashMap<String, Record>> {
+    let mut found = HashMap::with_capacity(codes.len());
+    let chunk = conn.backend().max_binds();
+    macro_rules! load {
+        ($table:ident, $row:ty, $part:expr) => {
+            match conn {
+                Conn::Sqlite(c) => $table::table
+                    .select(<$row>::as_select())
+                    .filter($table::code.eq_any($part))
+                    .load::<$row>(&mut **c)?,
+                Conn::Postgres(c) => $table::table
+                    .select(<$row>::as_select())
+                    .filter($table::code.eq_any($part))
+                    .for_update()
+                    .load::<$row>(&mut **c)?,
+            }
+            .into_iter()
+            .map(Record::from)
+            .collect::<Vec<Record>>()
+        };
+    }
+    for part in codes.chunks(chunk) {
+        let rows = match module {
+            Module::Customers => load!(customers, CustomerRow, part),
+            Module::Contacts => load!(contacts, ContactRow, part),
+            Module::Opportunities => load!(opportunities, OpportunityRow, part),
+        };
+        found.extend(rows.into_iter().map(|r| (r.code().to_owned(), r)));
     }
     Ok(found)
 }

@@ -90,7 +90,9 @@ pub async fn start(
     let module = convert::module_from_proto(spec.module).map_err(|e| e.within("spec"))?;
     let mode = convert::import_mode_from_proto(spec.mode).map_err(|e| e.within("spec"))?;
     let on_error = convert::on_error_from_proto(spec.on_error).map_err(|e| e.within("spec"))?;
+    let blank_cells = convert::blank_cells_from_proto(spec.blank_cells).map_err(|e| e.within("spec"))?;
     let locale = convert::locale_from_proto(spec.locale);
+    let defaults = checked_defaults(module, &spec.defaults, locale)?;
     // Bounded input (dataport_core::limits): only the name's last path component is kept.
     spec.file_name = limits::file_name("spec.file_name", &spec.file_name)?;
     limits::options(
@@ -133,6 +135,8 @@ pub async fn start(
             dry_run: spec.dry_run,
             options: &spec.options,
             sha256: &spec.sha256,
+            blank_cells,
+            defaults: &defaults,
         },
     )?;
     let prior = match &job_request {
@@ -217,7 +221,7 @@ pub async fn start(
             (pipeline::Input::File { chosen, upload }, bytes)
         }
         None => {
-            let (stream, batches) = RecordStream::new();
+            let (stream, batches) = RecordStream::new(module);
             let bytes = stream.bytes_counter();
             tokio::spawn(feed(
                 inbound,
@@ -256,6 +260,8 @@ pub async fn start(
         on_error,
         dry_run: spec.dry_run,
         locale,
+        blank_cells,
+        defaults,
         options,
         format,
         limits: ctx.limits,
@@ -280,6 +286,35 @@ pub async fn start(
         Events::taken(&progress_queued, &event);
         event
     })))
+}
+
+/// The spec's per-job defaults by field key, sorted, each checked against its field's rules;
+/// INVALID_ARGUMENT naming `spec.defaults` otherwise.
+fn checked_defaults(
+    module: dataport_core::Module,
+    defaults: &std::collections::HashMap<String, String>,
+    locale: dataport_core::Locale,
+) -> Result<Vec<(&'static str, String)>, ServiceError> {
+    if defaults.len() > limits::MAX_OPTIONS {
+        return Err(ServiceError::invalid(
+            "spec.defaults",
+            format!("at most {} defaults, not {}", limits::MAX_OPTIONS, defaults.len()),
+        ));
+    }
+    let mut checked = Vec::with_capacity(defaults.len());
+    for (field, value) in defaults {
+        let def = dataport_core::validate::check_default(module, field, value, locale)
+            .map_err(|bad| ServiceError::invalid("spec.defaults", format!("default {}: {}", bad.field, bad.message)))?;
+        if checked.iter().any(|(key, _)| *key == def.key) {
+            return Err(ServiceError::invalid(
+                "spec.defaults",
+                format!("two defaults for the field {} ({field} is one of them)", def.key),
+            ));
+        }
+        checked.push((def.key, value.trim().to_owned()));
+    }
+    checked.sort_unstable();
+    Ok(checked)
 }
 
 /// The `import.end` audit entry of a job, from its `import.start` entry and its stored end.

@@ -7,12 +7,18 @@
 //! cells a spreadsheet would hold: text as text, whole numbers as numbers, money (`cents`) as the
 //! exact decimal text `1234.50`, dates as `YYYY-MM-DD` text, booleans as booleans. A record's
 //! row number is its 1-based position in the stream.
+//!
+//! Before that, each value's kind is checked against its field's (text, cents, date, bool; see
+//! `FieldDescription.kind`): a value of another kind, or a value for a field the module does
+//! not have, keeps its record out of the rows and becomes a [`RecordProblem`] instead, which
+//! the pipeline reports as an INVALID_FORMAT row error naming the field.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use dataport_core::text::escape_for_export;
 use dataport_core::validate::format_cents;
+use dataport_core::{FieldDef, Module};
 use dataport_plugin_sdk::{Cell, PluginError, Reader, RowBatch};
 use dataport_proto::v1;
 use prost::Message;
@@ -32,8 +38,32 @@ pub enum RecordMsg {
     Failed(String),
 }
 
+/// A record kept out of the rows because a value does not fit its field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordProblem {
+    /// The record's row number (its position in the stream).
+    pub row: u64,
+    /// The field key as the batch names it (empty: the record as a whole).
+    pub key: String,
+    pub kind: ProblemKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProblemKind {
+    /// A value of another kind than the field's; `found` is the kind sent.
+    WrongKind { field: &'static FieldDef, found: &'static str },
+    /// A value for a field the module does not have.
+    UnknownField,
+    /// More values than the batch names fields.
+    ExtraValues { values: usize, fields: usize },
+}
+
 struct Inner {
     rx: mpsc::Receiver<RecordMsg>,
+    module: Module,
+    /// The field of each position of `fields` (`None`: the module has no such field).
+    targets: Vec<Option<&'static FieldDef>>,
+    problems: Vec<RecordProblem>,
     /// The whole stream, received ahead into a temporary file (see [`RecordStream::spool`]):
     /// read from here, length-delimited, until it is empty.
     spooled: Option<std::io::BufReader<std::fs::File>>,
@@ -54,11 +84,14 @@ pub struct RecordStream {
 }
 
 impl RecordStream {
-    pub fn new() -> (RecordStream, mpsc::Sender<RecordMsg>) {
+    pub fn new(module: Module) -> (RecordStream, mpsc::Sender<RecordMsg>) {
         let (tx, rx) = mpsc::channel(BATCH_QUEUE);
         let stream = RecordStream {
             inner: Arc::new(Mutex::new(Inner {
                 rx,
+                module,
+                targets: Vec::new(),
+                problems: Vec::new(),
                 spooled: None,
                 fields: None,
                 pending: None,
@@ -109,6 +142,11 @@ impl RecordStream {
         file.rewind()?;
         inner.spooled = Some(std::io::BufReader::new(file));
         Ok(())
+    }
+
+    /// The records kept out of the batches handed out so far, each once.
+    pub fn take_problems(&self) -> Vec<RecordProblem> {
+        std::mem::take(&mut self.lock().problems)
     }
 
     /// Size and sha256 of the encoded batches received (the rest of the stream is drained).
@@ -172,6 +210,62 @@ fn receive(inner: &mut Inner, bytes: &AtomicU64) -> Result<Option<v1::RecordBatc
     }
 }
 
+/// The name of a value's kind, as in the proto (`text`, `cents`, ...).
+fn kind_name(kind: &v1::value::Kind) -> &'static str {
+    use v1::value::Kind;
+    match kind {
+        Kind::Text(_) => "text",
+        Kind::Int(_) => "int",
+        Kind::Cents(_) => "cents",
+        Kind::Date(_) => "date",
+        Kind::Bool(_) => "bool",
+    }
+}
+
+/// What is wrong with one record's values, if anything (null fits every field).
+fn check_record(record: &v1::Record, fields: &[String], targets: &[Option<&'static FieldDef>], row: u64) -> Option<RecordProblem> {
+    use dataport_core::FieldKind as F;
+    use v1::value::Kind;
+    if record.values.len() > fields.len() {
+        return Some(RecordProblem {
+            row,
+            key: String::new(),
+            kind: ProblemKind::ExtraValues {
+                values: record.values.len(),
+                fields: fields.len(),
+            },
+        });
+    }
+    for ((value, key), target) in record.values.iter().zip(fields).zip(targets) {
+        let Some(kind) = &value.kind else { continue };
+        let problem = match target {
+            None => ProblemKind::UnknownField,
+            Some(field) => {
+                let fits = matches!(
+                    (field.kind, kind),
+                    (F::Code | F::Text | F::Phone | F::Email | F::Enum(_), Kind::Text(_))
+                        | (F::Decimal, Kind::Cents(_))
+                        | (F::Date, Kind::Date(_))
+                        | (F::Bool, Kind::Bool(_))
+                );
+                if fits {
+                    continue;
+                }
+                ProblemKind::WrongKind {
+                    field,
+                    found: kind_name(kind),
+                }
+            }
+        };
+        return Some(RecordProblem {
+            row,
+            key: key.clone(),
+            kind: problem,
+        });
+    }
+    None
+}
+
 fn cell(value: &v1::Value) -> Cell {
     use v1::value::Kind;
     match &value.kind {
@@ -204,6 +298,8 @@ impl Reader for RecordStream {
                 )));
             }
             if !batch.fields.is_empty() {
+                let module = inner.module;
+                inner.targets = batch.fields.iter().map(|k| module.field(k.trim())).collect();
                 inner.fields = Some(batch.fields.clone());
                 inner.pending = Some(batch);
                 break;
@@ -216,7 +312,9 @@ impl Reader for RecordStream {
         let bytes = self.bytes.clone();
         let mut inner = self.lock();
         let mut out = RowBatch::new();
-        while out.rows.len() < max_rows {
+        // Records kept out count towards the batch like rows do.
+        let problems_before = inner.problems.len();
+        while out.rows.len() + (inner.problems.len() - problems_before) < max_rows {
             let batch = match inner.pending.take() {
                 Some(batch) => batch,
                 None => match receive(&mut inner, &bytes)? {
@@ -231,13 +329,18 @@ impl Reader for RecordStream {
                     inner.fields.clone().unwrap_or_default()
                 )));
             }
+            let fields = inner.fields.take().unwrap_or_default();
             for record in &batch.records {
                 let row = inner.next_row;
                 inner.next_row += 1;
-                out.push_row(row, record.values.iter().map(cell).collect());
+                match check_record(record, &fields, &inner.targets, row) {
+                    Some(problem) => inner.problems.push(problem),
+                    None => out.push_row(row, record.values.iter().map(cell).collect()),
+                }
             }
+            inner.fields = Some(fields);
         }
-        Ok((!out.is_empty()).then_some(out))
+        Ok((!out.is_empty() || inner.problems.len() > problems_before).then_some(out))
     }
 }
 
@@ -252,7 +355,7 @@ mod tests {
     #[test]
     fn batches_become_rows_numbered_through_the_stream() {
         use v1::value::Kind;
-        let (mut stream, tx) = RecordStream::new();
+        let (mut stream, tx) = RecordStream::new(Module::Customers);
         let batch = |codes: &[&str]| v1::RecordBatch {
             fields: vec!["code".into(), "contract_amount".into(), "created_at".into()],
             records: codes
@@ -295,7 +398,7 @@ mod tests {
                 })
                 .collect(),
         };
-        let (mut stream, tx) = RecordStream::new();
+        let (mut stream, tx) = RecordStream::new(Module::Customers);
         let feeder = std::thread::spawn(move || {
             tx.blocking_send(RecordMsg::Batch(batch(&["A", "B"]))).unwrap();
             tx.blocking_send(RecordMsg::Batch(batch(&["C"]))).unwrap();
@@ -308,7 +411,7 @@ mod tests {
         assert!(stream.next_batch(10).unwrap().is_none());
         assert!(stream.finish(true).complete);
 
-        let (mut stream, tx) = RecordStream::new();
+        let (mut stream, tx) = RecordStream::new(Module::Customers);
         tx.blocking_send(RecordMsg::Batch(batch(&["A"]))).unwrap();
         tx.blocking_send(RecordMsg::Failed("the client went away".into()))
             .unwrap();

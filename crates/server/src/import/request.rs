@@ -27,6 +27,9 @@ pub struct Parameters<'a> {
     pub options: &'a [v1::FormatOption],
     /// As declared in the spec (empty when not declared).
     pub sha256: &'a str,
+    pub blank_cells: dataport_core::BlankCells,
+    /// Field key → value.
+    pub defaults: &'a [(&'static str, String)],
 }
 
 /// The spec's key with its parameters' fingerprint; `None` without a key.
@@ -46,6 +49,17 @@ pub fn from_spec(request_id: &str, parameters: &Parameters<'_>) -> Result<Option
         .iter()
         .map(|o| (o.key.as_str(), o.value.as_str()))
         .collect();
+    // Defaults and the blank-cells policy change what is written, like options do.
+    let blank_cells = format!("\u{1}blank_cells={}", parameters.blank_cells);
+    options.push((&blank_cells, ""));
+    let defaults: Vec<String> = parameters
+        .defaults
+        .iter()
+        .map(|(key, _)| format!("\u{1}default:{key}"))
+        .collect();
+    for ((_, value), key) in parameters.defaults.iter().zip(&defaults) {
+        options.push((key, value));
+    }
     options.sort_unstable();
     let mut hasher = Sha256::new();
     for part in [
@@ -188,6 +202,8 @@ mod tests {
             dry_run: false,
             options,
             sha256,
+            blank_cells: dataport_core::BlankCells::Keep,
+            defaults: &[],
         }
     }
 
@@ -219,6 +235,22 @@ mod tests {
         assert_ne!(
             fp(parameters(&[option("a", "12")], "")),
             fp(parameters(&[option("a1", "2")], ""))
+        );
+
+        let owner = [("owner", "张伟".to_owned())];
+        assert_ne!(
+            fp(parameters(&[], "")),
+            fp(Parameters {
+                defaults: &owner,
+                ..parameters(&[], "")
+            })
+        );
+        assert_ne!(
+            fp(parameters(&[], "")),
+            fp(Parameters {
+                blank_cells: dataport_core::BlankCells::Clear,
+                ..parameters(&[], "")
+            })
         );
 
         assert!(from_spec("  ", &parameters(&[], "")).unwrap().is_none());

@@ -17,6 +17,10 @@ pub struct Job {
     pub on_error: OnError,
     pub dry_run: bool,
     pub locale: Locale,
+    /// UPDATE and UPSERT of files: what a blank cell does to a stored value.
+    pub blank_cells: dataport_core::BlankCells,
+    /// Per-job defaults, field key → value (checked with `validate::check_default`).
+    pub defaults: Vec<(&'static str, String)>,
     pub options: Options,
     /// The format name recorded with the job (`records` for record streams).
     pub format: String,

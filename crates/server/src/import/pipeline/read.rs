@@ -181,9 +181,16 @@ pub(super) fn read_batches(
         // with nothing in it (a migration of a CRM without contacts), imported as 0 rows.
         Input::Records(_) if header.is_empty() => {
             let keys: Vec<String> = job.module.fields().iter().map(|f| f.key.to_owned()).collect();
-            map_field_keys(job.module, &keys)
+            map_field_keys(job.module, &keys, |_| false)
         }
-        Input::Records(_) => map_field_keys(job.module, &header),
+        // The key always; required fields where a record may be created and no default fills
+        // them (an UPDATE changes only the fields the stream names).
+        Input::Records(_) => map_field_keys(job.module, &header, |field| {
+            field.kind == dataport_core::FieldKind::Code
+                || (field.required
+                    && job.mode != dataport_core::ImportMode::Update
+                    && !job.defaults.iter().any(|(key, _)| *key == field.key))
+        }),
     };
     let mapping = mapped.map_err(|problem| Failure {
         code: ErrorCode::HeaderMismatch,
@@ -204,7 +211,15 @@ pub(super) fn read_batches(
             })
             .collect(),
     }));
-    let mut checker = Checker::new(mapping, job.locale);
+    // A record stream's null clears its field: the stream names the fields it changes.
+    let blank_cells = match input {
+        Input::File { .. } => job.blank_cells,
+        Input::Records(_) => dataport_core::BlankCells::Clear,
+    };
+    let validator = dataport_core::RowValidator::new(mapping, job.locale)
+        .with_blank_cells(blank_cells)
+        .with_defaults(job.defaults.iter().map(|(key, value)| (*key, value.as_str())));
+    let mut checker = Checker::new(validator);
     let counters = events.counters();
     loop {
         if cancel.is_cancelled() {
@@ -234,10 +249,15 @@ pub(super) fn read_batches(
             })
             .collect::<Vec<_>>();
         let errors: Vec<_> = batch.errors.into_iter().filter(|e| e.row > after).collect();
-        if rows.is_empty() && errors.is_empty() {
+        let mut kept_out = match input {
+            Input::Records(stream) => stream.take_problems(),
+            Input::File { .. } => Vec::new(),
+        };
+        kept_out.retain(|p| p.row > after);
+        if rows.is_empty() && errors.is_empty() && kept_out.is_empty() {
             continue;
         }
-        let (mut checked, rows_in_batch) = checker.check(&errors, rows.into_iter());
+        let (mut checked, rows_in_batch) = checker.check(&errors, &kept_out, rows.into_iter());
         checked.resume_point = resume_point;
         let total = counters
             .rows_read

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use dataport_core::{
-    ErrorCode, HeaderMapping, Locale, Module, Records, RowIssue, RowValidator, Value, messages,
+    ErrorCode, Locale, Module, Records, RowIssue, RowValidator, Value, messages,
 };
 use dataport_plugin_sdk::{ErrorKind, RowError};
 
+use super::super::records::{ProblemKind, RecordProblem};
 use super::batch::{CheckedBatch, RowProblem};
 use super::dedup::CodeTracker;
 
@@ -23,14 +24,15 @@ pub(super) struct Checker {
 }
 
 impl Checker {
-    pub fn new(mapping: HeaderMapping, locale: Locale) -> Checker {
-        let module = mapping.module;
+    pub fn new(validator: RowValidator) -> Checker {
+        let mapping = validator.mapping();
+        let (module, locale) = (mapping.module, validator.locale());
         let code_label = mapping.columns[0].label.clone();
         let labels: Arc<[String]> = mapping.columns.iter().map(|c| c.label.clone()).collect();
         Checker {
             module,
             locale,
-            validator: RowValidator::new(mapping, locale),
+            validator,
             tracker: CodeTracker::new(),
             code_label,
             labels,
@@ -43,6 +45,7 @@ impl Checker {
     pub fn check(
         &mut self,
         errors: &[RowError],
+        kept_out: &[RecordProblem],
         rows: impl Iterator<Item = (u64, Vec<Value>)>,
     ) -> (CheckedBatch, u64) {
         let mut checked = CheckedBatch {
@@ -59,6 +62,11 @@ impl Checker {
             counted += 1;
             checked.last_row = checked.last_row.max(error.row);
             checked.problems.push(self.unreadable(error));
+        }
+        for problem in kept_out {
+            counted += 1;
+            checked.last_row = checked.last_row.max(problem.row);
+            checked.problems.push(self.mistyped(problem));
         }
         for (number, values) in rows {
             checked.last_row = checked.last_row.max(number);
@@ -105,6 +113,36 @@ impl Checker {
         }
         checked.rows = counted;
         (checked, counted)
+    }
+
+    /// A record whose values do not fit its fields (`records` imports).
+    fn mistyped(&self, problem: &RecordProblem) -> RowProblem {
+        let (field, message) = match &problem.kind {
+            ProblemKind::WrongKind { field, found } => (
+                field.key,
+                messages::wrong_value_kind(field, found, self.locale),
+            ),
+            ProblemKind::UnknownField => (
+                "",
+                messages::unknown_record_field(self.module, &problem.key, self.locale),
+            ),
+            ProblemKind::ExtraValues { values, fields } => (
+                "",
+                messages::extra_record_values(*values, *fields, self.locale),
+            ),
+        };
+        RowProblem {
+            row: problem.row,
+            issues: vec![RowIssue {
+                column: problem.key.clone(),
+                field,
+                code: ErrorCode::InvalidFormat,
+                message,
+                value: String::new(),
+            }],
+            raw: None,
+            skipped: false,
+        }
     }
 
     /// A row the reader could not decode.
