@@ -676,6 +676,44 @@ mod tests {
     ];
 
     #[test]
+    fn blank_cells_keep_or_clear_and_defaults_fill_them() {
+        let mut row = GOOD;
+        row[2] = ""; // 所属行业
+        row[4] = ""; // 负责人 (required)
+        let industry = Module::Customers.index_of("industry");
+        // Without a default the required owner is missing.
+        assert!(validator(Module::Customers, Locale::En).validate(&customer_row(row)).is_err());
+        let with_owner = || {
+            validator(Module::Customers, Locale::En).with_defaults([("owner", "李娜")])
+        };
+        let cleared = with_owner().validate(&customer_row(row)).unwrap();
+        assert_eq!(cleared.text("owner"), Some("李娜"));
+        assert!(!cleared.keeps_stored(industry), "blank cells clear unless the job keeps them");
+        let kept = with_owner()
+            .with_blank_cells(crate::BlankCells::Keep)
+            .validate(&customer_row(row))
+            .unwrap();
+        assert!(kept.keeps_stored(industry));
+        // A filled cell is never replaced by the default.
+        let full = with_owner().validate(&customer_row(GOOD)).unwrap();
+        assert_eq!(full.text("owner"), Some("张伟"));
+    }
+
+    #[test]
+    fn defaults_are_checked_against_their_field() {
+        let m = Module::Customers;
+        assert_eq!(check_default(m, "owner", "张伟", Locale::En).unwrap().key, "owner");
+        assert_eq!(check_default(m, "客户等级", "VIP", Locale::En).unwrap().key, "level");
+        let bad = check_default(m, "level", "钻石", Locale::En).unwrap_err();
+        assert!(bad.message.contains("VIP"), "{bad:?}");
+        let unknown = check_default(m, "wechat", "x", Locale::En).unwrap_err();
+        assert!(unknown.message.contains("the fields are code, name"), "{unknown:?}");
+        assert!(check_default(m, "code", "C1", Locale::En).is_err());
+        assert!(check_default(m, "owner", " ", Locale::En).is_err());
+        assert!(check_default(m, "contract_amount", "-1", Locale::En).is_err());
+    }
+
+    #[test]
     fn a_good_customer_row_becomes_a_typed_record() {
         let record = validator(Module::Customers, Locale::ZhCn)
             .validate(&customer_row(GOOD))

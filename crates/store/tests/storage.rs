@@ -361,6 +361,55 @@ backend_suite! {
         assert_eq!(stored[2].get("created_at"), on(Utc::now().date_naive()).as_ref(), "today");
     }
 
+    fn kept_fields_keep_their_stored_values_on_update_and_upsert(db) {
+        let mut a = customer("A");
+        set(&mut a, "phone", text("010-1"));
+        set(&mut a, "remarks", text("旧备注"));
+        set(&mut a, "contract_amount", Some(FieldValue::Cents(12_345)));
+        let mut contact_a = contact("P1", "A");
+        set(&mut contact_a, "is_primary", Some(FieldValue::Bool(true)));
+        db.store.write(&batch(Module::Customers, vec![a]), ImportMode::Insert).unwrap();
+        db.store.write(&batch(Module::Contacts, vec![contact_a]), ImportMode::Insert).unwrap();
+
+        let keep = |record: &mut Record, key: &str| record.keep_stored(record.module().index_of(key));
+        // UPDATE: a new phone, remarks and amount kept, level cleared.
+        let mut changed = customer("A");
+        set(&mut changed, "phone", text("010-2"));
+        set(&mut changed, "level", None);
+        keep(&mut changed, "remarks");
+        keep(&mut changed, "contract_amount");
+        db.store.write(&batch(Module::Customers, vec![changed]), ImportMode::Update).unwrap();
+        let stored = &all_customers(&db.store)[0];
+        assert_eq!(stored.text("phone"), Some("010-2"));
+        assert_eq!(stored.text("remarks"), Some("旧备注"), "kept");
+        assert_eq!(stored.get("contract_amount"), Some(&FieldValue::Cents(12_345)), "kept");
+        assert_eq!(stored.get("level"), None, "cleared");
+
+        // UPSERT: the existing record keeps, a new one is written with the field empty.
+        let mut again = customer("A");
+        keep(&mut again, "phone");
+        let mut fresh = customer("B");
+        keep(&mut fresh, "phone");
+        let outcome = db
+            .store
+            .write(&batch(Module::Customers, vec![again, fresh]), ImportMode::Upsert)
+            .unwrap();
+        assert_eq!((outcome.created, outcome.updated), (1, 1));
+        let stored = all_customers(&db.store);
+        assert_eq!(stored[0].text("phone"), Some("010-2"));
+        assert_eq!(stored[1].get("phone"), None);
+
+        // Other modules, and a bool kept.
+        let mut contact_a = contact("P1", "A");
+        keep(&mut contact_a, "is_primary");
+        set(&mut contact_a, "title", text("经理"));
+        db.store.write(&batch(Module::Contacts, vec![contact_a]), ImportMode::Upsert).unwrap();
+        let contacts = db.store.page(&Filter::all(Module::Contacts), None, 10).unwrap();
+        let stored = contacts.get(0).unwrap();
+        assert_eq!(stored.get("is_primary"), Some(&FieldValue::Bool(true)));
+        assert_eq!(stored.text("title"), Some("经理"));
+    }
+
     fn plan_reports_what_a_write_would_do_and_writes_nothing(db) {
         db.store.write(&customers(&["A"]), ImportMode::Insert).unwrap();
         let plan = db.store.plan(&customers(&["A", "B"]), ImportMode::Upsert).unwrap();
