@@ -733,7 +733,14 @@ async fn describe(module: &str, json: bool, client: ClientArgs, file: &FileConfi
     }
     println!("{} ({} / {})", response.key, response.label_zh, response.label_en);
     let mut table = Table::new([
-        "key", "label", "label (en)", "kind", "required", "max", "choices", "export",
+        "key",
+        "label",
+        "label (en)",
+        "kind",
+        "required",
+        "max",
+        "choices",
+        "export",
     ]);
     let yes = |b: bool| if b { "yes" } else { "" }.to_owned();
     let word = |name: &str, prefix: &str| name.trim_start_matches(prefix).to_lowercase();

@@ -35,6 +35,9 @@ mod privacy;
 mod python;
 // The server process: start-up, health, reflection, shutdown.
 mod server;
+// Safe partial updates: blank cells kept or cleared, record streams as field masks with strict
+// value kinds, per-job defaults, and DescribeModule.
+mod updates;
 // TLS and mTLS: certificates made at run time, handshakes, and failures that say which.
 mod tls;
 // Vendor layouts (Salesforce, HubSpot) through the server.

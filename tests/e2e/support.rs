@@ -127,6 +127,9 @@ pub struct Import {
     pub sha256: String,
     /// `ImportSpec.accepts_resume_offset`.
     pub accepts_resume_offset: bool,
+    pub blank_cells: v1::BlankCells,
+    /// `ImportSpec.defaults`.
+    pub defaults: Vec<(String, String)>,
 }
 
 impl Import {
@@ -144,7 +147,19 @@ impl Import {
             request_id: String::new(),
             sha256: String::new(),
             accepts_resume_offset: false,
+            blank_cells: v1::BlankCells::Unspecified,
+            defaults: Vec::new(),
         }
+    }
+
+    pub fn blank_cells(mut self, blanks: v1::BlankCells) -> Import {
+        self.blank_cells = blanks;
+        self
+    }
+
+    pub fn default_value(mut self, field: &str, value: &str) -> Import {
+        self.defaults.push((field.into(), value.into()));
+        self
     }
 
     /// Declares the file's sha256, as the CLI does.
@@ -217,6 +232,8 @@ impl Import {
                 sha256: self.sha256.clone(),
                 request_id: self.request_id.clone(),
                 accepts_resume_offset: self.accepts_resume_offset,
+                blank_cells: self.blank_cells as i32,
+                defaults: self.defaults.iter().cloned().collect(),
             })),
         }
     }

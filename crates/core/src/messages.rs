@@ -34,8 +34,14 @@ pub fn wrong_value_kind(field: &crate::FieldDef, found: &str, locale: Locale) ->
     let expected = record_value_kind(field.kind);
     let name = locale.label(field);
     locale.pick(
-        format!("字段 {}（{name}）需要 {expected} 类型的值，收到的是 {found}；请发送 Value.{expected}", field.key),
-        format!("field {} ({name}) takes a {expected} value, this record sends {found}; send Value.{expected}", field.key),
+        format!(
+            "字段 {}（{name}）需要 {expected} 类型的值，收到的是 {found}；请发送 Value.{expected}",
+            field.key
+        ),
+        format!(
+            "field {} ({name}) takes a {expected} value, this record sends {found}; send Value.{expected}",
+            field.key
+        ),
     )
 }
 

@@ -394,10 +394,16 @@ mod tests {
         let text = |s: &str| Some(FieldValue::Text(s.into()));
         let stored = Record::from_pairs(
             Module::Customers,
-            [("code", text("C1")), ("name", text("旧")), ("phone", text("1")), ("remarks", text("r"))],
+            [
+                ("code", text("C1")),
+                ("name", text("旧")),
+                ("phone", text("1")),
+                ("remarks", text("r")),
+            ],
         )
         .unwrap();
-        let mut update = Record::from_pairs(Module::Customers, [("code", text("C1")), ("name", text("新"))]).unwrap();
+        let mut update =
+            Record::from_pairs(Module::Customers, [("code", text("C1")), ("name", text("新"))]).unwrap();
         let phone = Module::Customers.index_of("phone");
         update.keep_stored(phone);
         assert!(update.keeps_any() && update.keeps_stored(phone));

@@ -91,20 +91,34 @@ pub fn check_default(
         let keys: Vec<&str> = module.fields().iter().map(|f| f.key).collect();
         return Err(bad(locale.pick(
             format!("{module}没有字段“{field}”；可用字段：{}", keys.join(", ")),
-            format!("{module} have no field '{field}'; the fields are {}", keys.join(", ")),
+            format!(
+                "{module} have no field '{field}'; the fields are {}",
+                keys.join(", ")
+            ),
         )));
     };
     if def.kind == FieldKind::Code {
         return Err(bad(locale.pick(
             format!("{}是每条记录的唯一编号，不能设默认值", locale.label(def)),
-            format!("{} is each record's unique key and cannot have a default", locale.label(def)),
+            format!(
+                "{} is each record's unique key and cannot have a default",
+                locale.label(def)
+            ),
         )));
     }
     let mut cell = Value::Text(value.to_owned());
     if cell.is_blank() {
         return Err(bad(locale.pick(
-            format!("{}的默认值为空；请给出一个值，例如“{}”", locale.label(def), def.example),
-            format!("the default for {} is empty; give a value, e.g. \"{}\"", locale.label(def), def.example),
+            format!(
+                "{}的默认值为空；请给出一个值，例如“{}”",
+                locale.label(def),
+                def.example
+            ),
+            format!(
+                "the default for {} is empty; give a value, e.g. \"{}\"",
+                locale.label(def),
+                def.example
+            ),
         )));
     }
     match check_cell(def, locale.label(def), &mut cell, locale) {
@@ -149,7 +163,10 @@ impl RowValidator {
 
     /// Fills `field → value` into every row where the field is empty, before the checks (the
     /// values were checked with [`check_default`]).
-    pub fn with_defaults<'a>(mut self, defaults: impl IntoIterator<Item = (&'a str, &'a str)>) -> RowValidator {
+    pub fn with_defaults<'a>(
+        mut self,
+        defaults: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> RowValidator {
         for (key, value) in defaults {
             if let Some(i) = self.mapping.columns.iter().position(|c| c.field.key == key) {
                 self.defaults[i] = Some(Value::Text(value.to_owned()));
@@ -682,13 +699,18 @@ mod tests {
         row[4] = ""; // 负责人 (required)
         let industry = Module::Customers.index_of("industry");
         // Without a default the required owner is missing.
-        assert!(validator(Module::Customers, Locale::En).validate(&customer_row(row)).is_err());
-        let with_owner = || {
-            validator(Module::Customers, Locale::En).with_defaults([("owner", "李娜")])
-        };
+        assert!(
+            validator(Module::Customers, Locale::En)
+                .validate(&customer_row(row))
+                .is_err()
+        );
+        let with_owner = || validator(Module::Customers, Locale::En).with_defaults([("owner", "李娜")]);
         let cleared = with_owner().validate(&customer_row(row)).unwrap();
         assert_eq!(cleared.text("owner"), Some("李娜"));
-        assert!(!cleared.keeps_stored(industry), "blank cells clear unless the job keeps them");
+        assert!(
+            !cleared.keeps_stored(industry),
+            "blank cells clear unless the job keeps them"
+        );
         let kept = with_owner()
             .with_blank_cells(crate::BlankCells::Keep)
             .validate(&customer_row(row))
@@ -702,12 +724,21 @@ mod tests {
     #[test]
     fn defaults_are_checked_against_their_field() {
         let m = Module::Customers;
-        assert_eq!(check_default(m, "owner", "张伟", Locale::En).unwrap().key, "owner");
-        assert_eq!(check_default(m, "客户等级", "VIP", Locale::En).unwrap().key, "level");
+        assert_eq!(
+            check_default(m, "owner", "张伟", Locale::En).unwrap().key,
+            "owner"
+        );
+        assert_eq!(
+            check_default(m, "客户等级", "VIP", Locale::En).unwrap().key,
+            "level"
+        );
         let bad = check_default(m, "level", "钻石", Locale::En).unwrap_err();
         assert!(bad.message.contains("VIP"), "{bad:?}");
         let unknown = check_default(m, "wechat", "x", Locale::En).unwrap_err();
-        assert!(unknown.message.contains("the fields are code, name"), "{unknown:?}");
+        assert!(
+            unknown.message.contains("the fields are code, name"),
+            "{unknown:?}"
+        );
         assert!(check_default(m, "code", "C1", Locale::En).is_err());
         assert!(check_default(m, "owner", " ", Locale::En).is_err());
         assert!(check_default(m, "contract_amount", "-1", Locale::En).is_err());

@@ -183,7 +183,11 @@ fn write_module(
     // the rows carry. A record not stored yet keeps nothing and is written as it is.
     let merged: Vec<Record>;
     if mode != ImportMode::Insert && unique.iter().any(|r| r.keeps_any()) {
-        let codes: Vec<&str> = unique.iter().filter(|r| r.keeps_any()).map(|r| r.code()).collect();
+        let codes: Vec<&str> = unique
+            .iter()
+            .filter(|r| r.keeps_any())
+            .map(|r| r.code())
+            .collect();
         let stored = stored_records(conn, module, &codes)?;
         let mut slots = Vec::new();
         merged = unique

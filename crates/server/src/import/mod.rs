@@ -303,8 +303,9 @@ fn checked_defaults(
     }
     let mut checked = Vec::with_capacity(defaults.len());
     for (field, value) in defaults {
-        let def = dataport_core::validate::check_default(module, field, value, locale)
-            .map_err(|bad| ServiceError::invalid("spec.defaults", format!("default {}: {}", bad.field, bad.message)))?;
+        let def = dataport_core::validate::check_default(module, field, value, locale).map_err(|bad| {
+            ServiceError::invalid("spec.defaults", format!("default {}: {}", bad.field, bad.message))
+        })?;
         if checked.iter().any(|(key, _)| *key == def.key) {
             return Err(ServiceError::invalid(
                 "spec.defaults",

@@ -51,7 +51,10 @@ pub struct RecordProblem {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProblemKind {
     /// A value of another kind than the field's; `found` is the kind sent.
-    WrongKind { field: &'static FieldDef, found: &'static str },
+    WrongKind {
+        field: &'static FieldDef,
+        found: &'static str,
+    },
     /// A value for a field the module does not have.
     UnknownField,
     /// More values than the batch names fields.
@@ -223,7 +226,12 @@ fn kind_name(kind: &v1::value::Kind) -> &'static str {
 }
 
 /// What is wrong with one record's values, if anything (null fits every field).
-fn check_record(record: &v1::Record, fields: &[String], targets: &[Option<&'static FieldDef>], row: u64) -> Option<RecordProblem> {
+fn check_record(
+    record: &v1::Record,
+    fields: &[String],
+    targets: &[Option<&'static FieldDef>],
+    row: u64,
+) -> Option<RecordProblem> {
     use dataport_core::FieldKind as F;
     use v1::value::Kind;
     if record.values.len() > fields.len() {
@@ -243,8 +251,10 @@ fn check_record(record: &v1::Record, fields: &[String], targets: &[Option<&'stat
             Some(field) => {
                 let fits = matches!(
                     (field.kind, kind),
-                    (F::Code | F::Text | F::Phone | F::Email | F::Enum(_), Kind::Text(_))
-                        | (F::Decimal, Kind::Cents(_))
+                    (
+                        F::Code | F::Text | F::Phone | F::Email | F::Enum(_),
+                        Kind::Text(_)
+                    ) | (F::Decimal, Kind::Cents(_))
                         | (F::Date, Kind::Date(_))
                         | (F::Bool, Kind::Bool(_))
                 );

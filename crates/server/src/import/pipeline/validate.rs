@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use dataport_core::{
-    ErrorCode, Locale, Module, Records, RowIssue, RowValidator, Value, messages,
-};
+use dataport_core::{ErrorCode, Locale, Module, Records, RowIssue, RowValidator, Value, messages};
 use dataport_plugin_sdk::{ErrorKind, RowError};
 
 use super::super::records::{ProblemKind, RecordProblem};
@@ -118,18 +116,16 @@ impl Checker {
     /// A record whose values do not fit its fields (`records` imports).
     fn mistyped(&self, problem: &RecordProblem) -> RowProblem {
         let (field, message) = match &problem.kind {
-            ProblemKind::WrongKind { field, found } => (
-                field.key,
-                messages::wrong_value_kind(field, found, self.locale),
-            ),
+            ProblemKind::WrongKind { field, found } => {
+                (field.key, messages::wrong_value_kind(field, found, self.locale))
+            }
             ProblemKind::UnknownField => (
                 "",
                 messages::unknown_record_field(self.module, &problem.key, self.locale),
             ),
-            ProblemKind::ExtraValues { values, fields } => (
-                "",
-                messages::extra_record_values(*values, *fields, self.locale),
-            ),
+            ProblemKind::ExtraValues { values, fields } => {
+                ("", messages::extra_record_values(*values, *fields, self.locale))
+            }
         };
         RowProblem {
             row: problem.row,
