@@ -84,6 +84,9 @@ word_enum!(
         /// Stopped before the end of its input (server stopped or killed, database lost,
         /// client gone); the report says exactly what was committed.
         Interrupted => "interrupted",
+        /// Undone by RevertImport: what it created is deleted, what it overwrote restored
+        /// (conflicts aside, which a forced revert can still take back).
+        Reverted => "reverted",
     }
 );
 

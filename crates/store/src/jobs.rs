@@ -542,6 +542,18 @@ pub(crate) fn request_cancel(conn: &mut Conn<'_>, id: i64) -> Result<bool> {
     Ok(true)
 }
 
+/// Marks an ended job REVERTED (its report stays as it was).
+pub(crate) fn mark_reverted(conn: &mut Conn<'_>, id: i64) -> Result<bool> {
+    use import_jobs::dsl;
+    let update = diesel::update(
+        import_jobs::table
+            .find(id)
+            .filter(dsl::status.ne(JobStatus::Running.as_str())),
+    )
+    .set(dsl::status.eq(JobStatus::Reverted.as_str()));
+    Ok(on_conn!(conn, |c| update.execute(c)?) == 1)
+}
+
 /// Marks every RUNNING job INTERRUPTED: at start-up of a server that owns its database alone
 /// (SQLite), whose running jobs can only be left over from a process that died.
 pub(crate) fn interrupt_running(conn: &mut Conn<'_>, reason: &str) -> Result<u64> {

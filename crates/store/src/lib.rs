@@ -27,6 +27,7 @@
 
 mod audit;
 mod backend;
+mod changes;
 mod copy;
 mod error;
 mod filter;
@@ -57,6 +58,7 @@ use crate::pool_events::PoolEvents;
 
 pub use crate::audit::{AuditEntry, AuditEvent, AuditQuery, NewAuditEntry};
 pub use crate::backend::{Backend, mask_url};
+pub use crate::changes::{RevertConflict, RevertStep};
 pub use crate::error::StoreError;
 pub use crate::jobs::{
     ImportJob, JobAdvance, JobCounts, JobFinish, JobLease, JobQuery, JobRequest, NewImportJob, ResumePoint,
@@ -202,7 +204,7 @@ impl Store {
         if records.is_empty() {
             return Ok(WriteOutcome::default());
         }
-        self.with_writer(|c| records::write(c, records, mode, records::Apply::Write))
+        self.with_writer(|c| records::write(c, records, mode, records::Apply::Write, None))
     }
 
     /// What [`Store::write`] would do with this batch, without writing anything (dry runs):
@@ -211,7 +213,39 @@ impl Store {
         if records.is_empty() {
             return Ok(WriteOutcome::default());
         }
-        self.with_reader(|c| records::write(c, records, mode, records::Apply::DryRun))
+        self.with_reader(|c| records::write(c, records, mode, records::Apply::DryRun, None))
+    }
+
+    // ---- reverting imports --------------------------------------------------------------
+
+    /// The records a revert of `job_id` has left to handle (its progress total).
+    pub fn revert_remaining(&self, job_id: i64) -> Result<u64> {
+        self.with_reader(|c| changes::remaining(c, job_id))
+    }
+
+    /// Reverts (or, with `dry_run`, plans) the newest batch of `job_id` below `before_id`
+    /// (`i64::MAX` for the newest), in one transaction; `None` when no batch is left. Callers
+    /// loop, passing the step's `change_id`, so a revert runs in bounded batches with progress.
+    pub fn revert_step(
+        &self,
+        job_id: i64,
+        module: Module,
+        before_id: i64,
+        force: bool,
+        dry_run: bool,
+    ) -> Result<Option<RevertStep>> {
+        if dry_run {
+            self.with_reader(|c| changes::revert_step(c, job_id, module, before_id, force, false))
+        } else {
+            self.with_writer(|c| {
+                backend::in_transaction(c, |c| changes::revert_step(c, job_id, module, before_id, force, true))
+            })
+        }
+    }
+
+    /// Marks an ended job REVERTED; false if it is running (or gone).
+    pub fn mark_reverted(&self, job_id: i64) -> Result<bool> {
+        self.with_writer(|c| jobs::mark_reverted(c, job_id))
     }
 
     /// Opens a write transaction that spans several batches (ALL_OR_NOTHING imports). On
@@ -648,12 +682,18 @@ impl WriteTx {
     /// Writes a batch inside the transaction. The batch is atomic on its own (a savepoint): if
     /// it fails, the transaction is still usable and holds the earlier batches.
     pub fn write(&mut self, records: &Records, mode: ImportMode) -> Result<WriteOutcome> {
+        self.write_logged(records, mode, None)
+    }
+
+    /// Like [`WriteTx::write`], and with `job_id` records what the batch changed for
+    /// [`Store::revert_step`]: the codes it created and the values it overwrote.
+    pub fn write_logged(&mut self, records: &Records, mode: ImportMode, job_id: Option<i64>) -> Result<WriteOutcome> {
         if records.is_empty() {
             return Ok(WriteOutcome::default());
         }
         let mut conn = self.active()?;
         backend::in_transaction(&mut conn, |c| {
-            records::write(c, records, mode, records::Apply::Write)
+            records::write(c, records, mode, records::Apply::Write, job_id)
         })
     }
 
@@ -664,7 +704,7 @@ impl WriteTx {
             return Ok(WriteOutcome::default());
         }
         let mut conn = self.active()?;
-        records::write(&mut conn, records, mode, records::Apply::DryRun)
+        records::write(&mut conn, records, mode, records::Apply::DryRun, None)
     }
 
     /// Like [`Store::existing_codes`], but sees this transaction's uncommitted rows.

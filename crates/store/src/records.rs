@@ -67,12 +67,15 @@ macro_rules! set_excluded {
 /// Writes one batch (or, with [`Apply::DryRun`], works out what writing it would do). Must run
 /// inside a transaction (the caller opens it), so that the reference and existence checks and
 /// the writes see one consistent database.
+/// With `log` (the import job's id), the batch's changes are recorded for RevertImport.
 pub(crate) fn write(
     conn: &mut Conn<'_>,
     records: &Records,
     mode: ImportMode,
     apply: Apply,
+    log: Option<i64>,
 ) -> Result<WriteOutcome> {
+    let log = log.filter(|_| apply == Apply::Write);
     let today = time::today();
     let now = time::now();
     let now_text = crate::models::sqlite_timestamp_text(now);
@@ -88,6 +91,8 @@ pub(crate) fn write(
             rows,
             mode,
             apply,
+            log,
+            now.value,
             CUSTOMER_COLUMNS,
             |conn, chunk, stmt| {
                 let rows: Vec<NewCustomer<'_>> =
@@ -101,6 +106,8 @@ pub(crate) fn write(
             rows,
             mode,
             apply,
+            log,
+            now.value,
             CONTACT_COLUMNS,
             |conn, chunk, stmt| {
                 let rows: Vec<NewContact<'_>> =
@@ -114,6 +121,8 @@ pub(crate) fn write(
             rows,
             mode,
             apply,
+            log,
+            now.value,
             OPPORTUNITY_COLUMNS,
             |conn, chunk, stmt| {
                 let rows: Vec<NewOpportunity<'_>> =
@@ -138,12 +147,15 @@ fn describe_write_error(error: StoreError, module: Module) -> StoreError {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_module(
     conn: &mut Conn<'_>,
     module: Module,
     records: &[Record],
     mode: ImportMode,
     apply: Apply,
+    log: Option<i64>,
+    written_at: chrono::NaiveDateTime,
     columns: usize,
     exec: impl Fn(&mut Conn<'_>, &[&Record], Stmt) -> Result<Written>,
 ) -> Result<WriteOutcome> {
@@ -155,9 +167,8 @@ fn write_module(
             inserted: Vec::new(),
         }),
     };
-    let mut outcome = WriteOutcome::default();
     if records.is_empty() {
-        return Ok(outcome);
+        return Ok(WriteOutcome::default());
     }
     // A code twice in one batch: INSERT keeps the first (the second finds it existing),
     // UPDATE/UPSERT keep the last (it would have overwritten the first anyway). PostgreSQL
@@ -178,17 +189,20 @@ fn write_module(
         }
     }
 
-    // UPDATE and UPSERT of records that keep fields (blank cells, fields a record stream does
-    // not name): the stored values fill those fields, so the write below overwrites exactly what
-    // the rows carry. A record not stored yet keeps nothing and is written as it is.
+    // UPDATE and UPSERT read the stored records first where they need them: records that keep
+    // fields (blank cells, fields a record stream does not name) take those values from them,
+    // so the write overwrites exactly what the rows carry; and a logged import keeps what it
+    // overwrites (the before-images RevertImport restores). A record not stored yet keeps
+    // nothing and is written as it is.
     let merged: Vec<Record>;
-    if mode != ImportMode::Insert && unique.iter().any(|r| r.keeps_any()) {
+    let mut stored = HashMap::new();
+    if mode != ImportMode::Insert && (log.is_some() || unique.iter().any(|r| r.keeps_any())) {
         let codes: Vec<&str> = unique
             .iter()
-            .filter(|r| r.keeps_any())
+            .filter(|r| log.is_some() || r.keeps_any())
             .map(|r| r.code())
             .collect();
-        let stored = stored_records(conn, module, &codes)?;
+        stored = stored_records(conn, module, &codes)?;
         let mut slots = Vec::new();
         merged = unique
             .iter()
@@ -206,21 +220,70 @@ fn write_module(
         }
     }
 
-    // PostgreSQL writes through COPY and a merge per batch (see `copy.rs`).
-    if apply == Apply::Write
-        && let Conn::Postgres(c) = conn
-    {
-        return crate::copy::write(
+    let outcome = match conn {
+        // PostgreSQL writes through COPY and a merge per batch (see `copy.rs`).
+        Conn::Postgres(c) if apply == Apply::Write => crate::copy::write(
             c,
             module,
             &unique,
             mode,
             repeated_inserts,
             time::today(),
-            time::now(),
-        );
+            written_at,
+        )?,
+        _ => write_rows(conn, module, unique.clone(), mode, apply, repeated_inserts, columns, &exec)?,
+    };
+    if let Some(job_id) = log {
+        let changes = batch_changes(&unique, &stored, mode, &outcome);
+        crate::changes::log(conn, job_id, module, written_at, &changes)?;
     }
+    Ok(outcome)
+}
 
+/// What a written batch changed: the codes it created, and the before-images of the records it
+/// updated (`stored` holds every record it found, read before the write).
+fn batch_changes(
+    unique: &[&Record],
+    stored: &HashMap<String, Record>,
+    mode: ImportMode,
+    outcome: &WriteOutcome,
+) -> crate::changes::BatchChanges {
+    let not_written: HashSet<&str> = outcome
+        .skipped_existing
+        .iter()
+        .chain(&outcome.not_found)
+        .chain(&outcome.unknown_reference)
+        .map(String::as_str)
+        .collect();
+    let mut changes = crate::changes::BatchChanges::default();
+    for record in unique.iter().filter(|r| !not_written.contains(r.code())) {
+        match stored.get(record.code()) {
+            Some(prior) if mode != ImportMode::Insert => {
+                if let Some(before) = crate::changes::before_image(prior, record) {
+                    changes
+                        .updated
+                        .insert(record.code().to_owned(), serde_json::Value::Object(before));
+                }
+            }
+            _ => changes.created.push(record.code().to_owned()),
+        }
+    }
+    changes
+}
+
+/// SQLite, and dry runs on both backends: lookups, then multi-row statements.
+#[allow(clippy::too_many_arguments)]
+fn write_rows(
+    conn: &mut Conn<'_>,
+    module: Module,
+    mut unique: Vec<&Record>,
+    mode: ImportMode,
+    apply: Apply,
+    repeated_inserts: Vec<String>,
+    columns: usize,
+    exec: &impl Fn(&mut Conn<'_>, &[&Record], Stmt) -> Result<Written>,
+) -> Result<WriteOutcome> {
+    let mut outcome = WriteOutcome::default();
     if module.references_customers() {
         let refs: Vec<&str> = unique.iter().filter_map(|r| r.customer_code()).collect();
         let missing = missing_customer_codes(conn, &refs)?;
@@ -282,12 +345,12 @@ fn write_module(
                 }
             }
             outcome.updated = targets.len() as u64;
-            overwrite(conn, &targets, chunk_rows, &exec)?;
+            overwrite(conn, &targets, chunk_rows, exec)?;
         }
         ImportMode::Upsert => {
             outcome.updated = unique.iter().filter(|r| existing.contains(r.code())).count() as u64;
             outcome.created = unique.len() as u64 - outcome.updated;
-            overwrite(conn, &unique, chunk_rows, &exec)?;
+            overwrite(conn, &unique, chunk_rows, exec)?;
         }
     }
     Ok(outcome)
@@ -431,7 +494,7 @@ pub(crate) fn existing_codes(conn: &mut Conn<'_>, module: Module, codes: &[&str]
 /// The stored records of `codes` in `module`, by code, read in chunks under the bind limit. On
 /// PostgreSQL the rows are locked (`FOR UPDATE`) until the batch's transaction ends, so that a
 /// concurrent job cannot change a field between this read and the merged write.
-fn stored_records(conn: &mut Conn<'_>, module: Module, codes: &[&str]) -> Result<HashMap<String, Record>> {
+pub(crate) fn stored_records(conn: &mut Conn<'_>, module: Module, codes: &[&str]) -> Result<HashMap<String, Record>> {
     let mut found = HashMap::with_capacity(codes.len());
     let chunk = conn.backend().max_binds();
     macro_rules! load {

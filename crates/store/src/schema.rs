@@ -139,6 +139,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    import_changes (id) {
+        id -> BigInt,
+        job_id -> BigInt,
+        module -> Text,
+        written_at -> Timestamp,
+        created -> Text,
+        updated -> Text,
+        entries -> BigInt,
+    }
+}
+
 diesel::joinable!(import_row_errors -> import_jobs (job_id));
 diesel::joinable!(import_cancel_requests -> import_jobs (job_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -146,6 +158,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     contacts,
     opportunities,
     import_jobs,
+    import_changes,
     import_row_errors,
     import_cancel_requests,
     api_tokens,

@@ -16,7 +16,7 @@ use dataport_core::{
 };
 use dataport_store::{
     AuditEvent, AuditQuery, Authentication, Backend, JobAdvance, JobCounts, JobFinish, JobQuery,
-    NewAuditEntry, NewImportJob, ResumePoint, RowErrorRecord, Store, StoreError, StoreOptions,
+    NewAuditEntry, NewImportJob, ResumePoint, RevertConflict, RowErrorRecord, Store, StoreError, StoreOptions,
 };
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
@@ -408,6 +408,74 @@ backend_suite! {
         let stored = contacts.get(0).unwrap();
         assert_eq!(stored.get("is_primary"), Some(&FieldValue::Bool(true)));
         assert_eq!(stored.text("title"), Some("经理"));
+    }
+
+    fn a_logged_import_reverts_to_the_exact_prior_state(db) {
+        let logged = |store: &Store, records: Records, mode: ImportMode, job: i64| {
+            let mut tx = store.begin_write().unwrap();
+            let outcome = tx.write_logged(&records, mode, Some(job)).unwrap();
+            tx.commit().unwrap();
+            outcome
+        };
+        let revert = |store: &Store, job: i64, force: bool, dry_run: bool| {
+            let mut steps = Vec::new();
+            let mut below = i64::MAX;
+            while let Some(step) = store.revert_step(job, Module::Customers, below, force, dry_run).unwrap() {
+                below = step.change_id;
+                steps.push(step);
+            }
+            steps
+        };
+        let mut a = customer("A");
+        set(&mut a, "phone", text("010-1"));
+        set(&mut a, "contract_amount", Some(FieldValue::Cents(100)));
+        db.store.write(&batch(Module::Customers, vec![a, customer("B"), customer("C")]), ImportMode::Insert).unwrap();
+        let before = all_customers(&db.store);
+
+        // Job 1 upserts A (two fields change), B (nothing changes), creates N1 and N2 in two
+        // batches; N1 gets a contact.
+        let mut a2 = customer("A");
+        set(&mut a2, "phone", text("010-2"));
+        set(&mut a2, "contract_amount", None);
+        logged(&db.store, batch(Module::Customers, vec![a2, customer("B"), customer("N1")]), ImportMode::Upsert, 1);
+        logged(&db.store, batch(Module::Customers, vec![customer("N2"), customer("N3")]), ImportMode::Upsert, 1);
+        db.store.write(&batch(Module::Contacts, vec![contact("P1", "N1")]), ImportMode::Insert).unwrap();
+        // Changed after the import: N3 by someone else.
+        let mut n3 = customer("N3");
+        set(&mut n3, "remarks", text("later"));
+        db.store.write(&batch(Module::Customers, vec![n3]), ImportMode::Update).unwrap();
+        assert_eq!(db.store.revert_remaining(1).unwrap(), 4, "A, N1, N2, N3 and nothing for B");
+
+        // A dry run says what would happen and changes nothing.
+        let planned = revert(&db.store, 1, false, true);
+        assert_eq!(planned.iter().map(|s| (s.deleted, s.restored)).fold((0, 0), |t, s| (t.0 + s.0, t.1 + s.1)), (1, 1));
+        assert_eq!(all_customers(&db.store).len(), 6);
+
+        let steps = revert(&db.store, 1, false, false);
+        let (deleted, restored) = steps.iter().fold((0, 0), |t, s| (t.0 + s.deleted, t.1 + s.restored));
+        assert_eq!((deleted, restored), (1, 1), "N2 deleted, A restored");
+        let conflicts: Vec<(String, &'static str)> = steps
+            .iter()
+            .flat_map(|s| s.conflicts.iter())
+            .map(|(code, why)| {
+                (code.clone(), match why {
+                    RevertConflict::ChangedSince { .. } => "changed",
+                    RevertConflict::Referenced { by: Module::Contacts, code } if code == "P1" => "referenced",
+                    other => panic!("{other:?}"),
+                })
+            })
+            .collect();
+        assert_eq!(conflicts, [("N3".to_owned(), "changed"), ("N1".to_owned(), "referenced")]);
+        let after = all_customers(&db.store);
+        assert_eq!(after.iter().map(|c| c.code()).collect::<Vec<_>>(), ["A", "B", "C", "N1", "N3"]);
+        assert_eq!(after[..3], before[..], "A, B and C exactly as before the import");
+        assert_eq!(db.store.revert_remaining(1).unwrap(), 2, "what was left alone can still be forced");
+
+        // Forced: N3 goes; N1 stays while P1 references it.
+        let steps = revert(&db.store, 1, true, false);
+        assert_eq!(steps.iter().map(|s| s.deleted).sum::<u64>(), 1);
+        assert_eq!(all_customers(&db.store).len(), 4);
+        assert_eq!(db.store.revert_remaining(1).unwrap(), 1);
     }
 
     fn plan_reports_what_a_write_would_do_and_writes_nothing(db) {

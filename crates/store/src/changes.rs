@@ -1,0 +1,355 @@
+//! What an import changed, and undoing it (RevertImport).
+//!
+//! Each committed batch of an import leaves one `import_changes` row, in the batch's own
+//! transaction: the codes it created, and for each record it updated the values it overwrote
+//! (only the fields that changed), typed as JSON. Reverting walks a job's rows newest first,
+//! one transaction each: created records are deleted, updated ones get their old values back.
+//! A record whose `updated_at` is no longer the batch's `written_at` was changed after the
+//! import and is left alone (a conflict) unless forced; a customer that other records reference
+//! is never deleted. What a revert leaves alone stays in the row, so that a forced revert can
+//! come back for it; a row with nothing left is deleted.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDateTime;
+use dataport_core::{FieldKind, FieldValue, ImportMode, Module, Record, Records};
+use diesel::prelude::*;
+use serde_json::{Map, Value as Json};
+
+use crate::backend::{Conn, on_conn};
+use crate::error::{Result, StoreError};
+use crate::records::{self, Apply};
+use crate::schema::{contacts, customers, import_changes, opportunities};
+
+/// A field value as JSON: text and dates as strings, cents as a number, 是/否 as a bool.
+fn to_json(value: Option<&FieldValue>) -> Json {
+    match value {
+        None => Json::Null,
+        Some(FieldValue::Text(s)) => Json::String(s.clone()),
+        Some(FieldValue::Cents(c)) => Json::from(*c),
+        Some(FieldValue::Date(d)) => Json::String(d.format("%Y-%m-%d").to_string()),
+        Some(FieldValue::Bool(b)) => Json::Bool(*b),
+    }
+}
+
+/// The value back from [`to_json`], for a field of `kind`.
+fn from_json(kind: FieldKind, value: &Json) -> Result<Option<FieldValue>> {
+    let corrupt = || StoreError::Corrupt(format!("a before-image value {value} does not fit a {kind:?} field"));
+    Ok(match (kind, value) {
+        (_, Json::Null) => None,
+        (FieldKind::Decimal, Json::Number(n)) => Some(FieldValue::Cents(n.as_i64().ok_or_else(corrupt)?)),
+        (FieldKind::Date, Json::String(s)) => Some(FieldValue::Date(
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| corrupt())?,
+        )),
+        (FieldKind::Bool, Json::Bool(b)) => Some(FieldValue::Bool(*b)),
+        (FieldKind::Decimal | FieldKind::Date | FieldKind::Bool, _) => return Err(corrupt()),
+        (_, Json::String(s)) => Some(FieldValue::Text(s.clone())),
+        _ => return Err(corrupt()),
+    })
+}
+
+/// The fields `written` changed in `stored`, with their stored values; `None` if it changed
+/// none. A `created_at` the written record did not carry was kept, not changed.
+pub(crate) fn before_image(stored: &Record, written: &Record) -> Option<Map<String, Json>> {
+    let mut before = Map::new();
+    for (index, field) in stored.module().fields().iter().enumerate().skip(1) {
+        let (old, new) = (stored.at(index), written.at(index));
+        if old == new || (field.key == dataport_core::record::CREATED_AT && new.is_none()) {
+            continue;
+        }
+        before.insert(field.key.to_owned(), to_json(old));
+    }
+    (!before.is_empty()).then_some(before)
+}
+
+/// What one batch changed.
+#[derive(Debug, Default)]
+pub(crate) struct BatchChanges {
+    pub created: Vec<String>,
+    pub updated: Map<String, Json>,
+}
+
+impl BatchChanges {
+    fn entries(&self) -> usize {
+        self.created.len() + self.updated.len()
+    }
+}
+
+/// Records a committed batch's changes (inside its transaction).
+pub(crate) fn log(
+    conn: &mut Conn<'_>,
+    job_id: i64,
+    module: Module,
+    written_at: NaiveDateTime,
+    changes: &BatchChanges,
+) -> Result<()> {
+    if changes.entries() == 0 {
+        return Ok(());
+    }
+    let created = serde_json::to_string(&changes.created).map_err(|e| StoreError::Database(e.to_string()))?;
+    let updated = serde_json::to_string(&changes.updated).map_err(|e| StoreError::Database(e.to_string()))?;
+    let row = (
+        import_changes::job_id.eq(job_id),
+        import_changes::module.eq(module.as_str()),
+        import_changes::written_at.eq(written_at),
+        import_changes::created.eq(created),
+        import_changes::updated.eq(updated),
+        import_changes::entries.eq(changes.entries() as i64),
+    );
+    on_conn!(conn, |c| diesel::insert_into(import_changes::table)
+        .values(row.clone())
+        .execute(c)?);
+    Ok(())
+}
+
+/// Why a revert left a record alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevertConflict {
+    /// Changed after the import (its `updated_at` is the later change's); `--force` overrides.
+    ChangedSince { at: NaiveDateTime },
+    /// An updated record that was deleted after the import: nothing to restore.
+    DeletedSince,
+    /// A customer the import created that other records now reference: never deleted.
+    Referenced { by: Module, code: String },
+    /// A contact or opportunity whose former customer no longer exists: not restored.
+    FormerCustomerGone { customer_code: String },
+}
+
+impl RevertConflict {
+    /// Whether a forced revert may come back for the record.
+    fn retryable(&self) -> bool {
+        !matches!(self, RevertConflict::DeletedSince)
+    }
+}
+
+/// What one step of a revert (one batch of the import, newest first) did or would do.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RevertStep {
+    /// The `import_changes` row; the next step looks below it.
+    pub change_id: i64,
+    /// Created records deleted.
+    pub deleted: u64,
+    /// Updated records given their old values back.
+    pub restored: u64,
+    /// Records left alone, by code.
+    pub conflicts: Vec<(String, RevertConflict)>,
+    /// Entries of the row handled (each record once).
+    pub entries: u64,
+}
+
+#[derive(Queryable)]
+struct ChangeRow {
+    id: i64,
+    written_at: NaiveDateTime,
+    created: String,
+    updated: String,
+}
+
+/// The entries left to revert for a job (progress total).
+pub(crate) fn remaining(conn: &mut Conn<'_>, job_id: i64) -> Result<u64> {
+    // One row per batch: a few hundred for a million records.
+    let entries: Vec<i64> = on_conn!(conn, |c| import_changes::table
+        .filter(import_changes::job_id.eq(job_id))
+        .select(import_changes::entries)
+        .load(c)?);
+    Ok(entries.into_iter().map(|n| n.max(0) as u64).sum())
+}
+
+/// `code → updated_at` of the records of `codes` that exist.
+fn written_times(conn: &mut Conn<'_>, module: Module, codes: &[&str]) -> Result<HashMap<String, NaiveDateTime>> {
+    let mut found = HashMap::with_capacity(codes.len());
+    for part in codes.chunks(conn.backend().max_binds()) {
+        let rows: Vec<(String, NaiveDateTime)> = on_conn!(conn, |c| match module {
+            Module::Customers => customers::table
+                .select((customers::code, customers::updated_at))
+                .filter(customers::code.eq_any(part))
+                .load(c)?,
+            Module::Contacts => contacts::table
+                .select((contacts::code, contacts::updated_at))
+                .filter(contacts::code.eq_any(part))
+                .load(c)?,
+            Module::Opportunities => opportunities::table
+                .select((opportunities::code, opportunities::updated_at))
+                .filter(opportunities::code.eq_any(part))
+                .load(c)?,
+        });
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// The first record of another module that references each of `codes` (customers).
+fn references(conn: &mut Conn<'_>, codes: &[&str]) -> Result<HashMap<String, (Module, String)>> {
+    let mut found = HashMap::new();
+    for part in codes.chunks(conn.backend().max_binds()) {
+        let by_contacts: Vec<(String, String)> = on_conn!(conn, |c| contacts::table
+            .select((contacts::customer_code, contacts::code))
+            .filter(contacts::customer_code.eq_any(part))
+            .load(c)?);
+        let by_opportunities: Vec<(String, String)> = on_conn!(conn, |c| opportunities::table
+            .select((opportunities::customer_code, opportunities::code))
+            .filter(opportunities::customer_code.eq_any(part))
+            .load(c)?);
+        for (customer, code) in by_contacts {
+            found.entry(customer).or_insert((Module::Contacts, code));
+        }
+        for (customer, code) in by_opportunities {
+            found.entry(customer).or_insert((Module::Opportunities, code));
+        }
+    }
+    Ok(found)
+}
+
+fn delete(conn: &mut Conn<'_>, module: Module, codes: &[&str]) -> Result<u64> {
+    let mut deleted = 0;
+    for part in codes.chunks(conn.backend().max_binds()) {
+        deleted += on_conn!(conn, |c| match module {
+            Module::Customers => diesel::delete(customers::table.filter(customers::code.eq_any(part))).execute(c)?,
+            Module::Contacts => diesel::delete(contacts::table.filter(contacts::code.eq_any(part))).execute(c)?,
+            Module::Opportunities => {
+                diesel::delete(opportunities::table.filter(opportunities::code.eq_any(part))).execute(c)?
+            }
+        }) as u64;
+    }
+    Ok(deleted)
+}
+
+/// Reverts the newest change row of `job_id` below `before_id` (all rows: `i64::MAX`), inside
+/// the caller's transaction; `None` when none is left. With `apply` false it only works out
+/// what it would do.
+pub(crate) fn revert_step(
+    conn: &mut Conn<'_>,
+    job_id: i64,
+    module: Module,
+    before_id: i64,
+    force: bool,
+    apply: bool,
+) -> Result<Option<RevertStep>> {
+    let query = import_changes::table
+        .filter(import_changes::job_id.eq(job_id))
+        .filter(import_changes::id.lt(before_id))
+        .order(import_changes::id.desc())
+        .select((
+            import_changes::id,
+            import_changes::written_at,
+            import_changes::created,
+            import_changes::updated,
+        ));
+    // On PostgreSQL the row is locked: two reverts of one job take turns.
+    let row: Option<ChangeRow> = match conn {
+        Conn::Sqlite(c) => query.first(&mut **c).optional()?,
+        Conn::Postgres(c) => query.for_update().first(&mut **c).optional()?,
+    };
+    let Some(row) = row else { return Ok(None) };
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("import_changes row {}: {e}", row.id));
+    let created: Vec<String> = serde_json::from_str(&row.created).map_err(corrupt)?;
+    let updated: Map<String, Json> = serde_json::from_str(&row.updated).map_err(corrupt)?;
+    let mut step = RevertStep {
+        change_id: row.id,
+        entries: (created.len() + updated.len()) as u64,
+        ..RevertStep::default()
+    };
+    let codes: Vec<&str> = created.iter().map(String::as_str).chain(updated.keys().map(String::as_str)).collect();
+    let times = written_times(conn, module, &codes)?;
+    let mut left = BatchChanges::default();
+    // Whether the record is as the import left it (or the revert is forced).
+    let untouched = |code: &str| match times.get(code) {
+        Some(&at) if at != row.written_at && !force => Err(RevertConflict::ChangedSince { at }),
+        Some(_) => Ok(true),
+        None => Ok(false),
+    };
+
+    // Updated records: the stored record with its old values put back.
+    let mut restore: Vec<(&str, &Map<String, Json>)> = Vec::new();
+    for (code, before) in &updated {
+        match untouched(code) {
+            Ok(true) => restore.push((code, before.as_object().ok_or_else(|| StoreError::Corrupt(format!("import_changes row {}: the before-image of {code} is not an object", row.id)))?)),
+            Ok(false) => step.conflicts.push((code.clone(), RevertConflict::DeletedSince)),
+            Err(conflict) => {
+                step.conflicts.push((code.clone(), conflict));
+                left.updated.insert(code.clone(), before.clone());
+            }
+        }
+    }
+    if !restore.is_empty() {
+        let wanted: Vec<&str> = restore.iter().map(|(code, _)| *code).collect();
+        let stored = records::stored_records(conn, module, &wanted)?;
+        let mut batch = Vec::with_capacity(restore.len());
+        for (code, before) in &restore {
+            let Some(current) = stored.get(*code) else { continue };
+            let mut record = current.clone();
+            for (key, value) in before.iter() {
+                let Some(index) = module.position(key) else {
+                    return Err(StoreError::Corrupt(format!("import_changes row {}: {module} have no field {key}", row.id)));
+                };
+                record
+                    .set_at(index, from_json(module.fields()[index].kind, value)?)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            }
+            batch.push(record);
+        }
+        let batch = Records::from_vec(module, batch).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let outcome = records::write(
+            conn,
+            &batch,
+            ImportMode::Update,
+            if apply { Apply::Write } else { Apply::DryRun },
+            None,
+        )?;
+        let gone: HashSet<&str> = outcome.unknown_reference.iter().map(String::as_str).collect();
+        for record in batch.iter() {
+            if gone.contains(record.code()) {
+                let customer_code = record.customer_code().unwrap_or_default().to_owned();
+                step.conflicts.push((record.code().to_owned(), RevertConflict::FormerCustomerGone { customer_code }));
+                if let Some((_, before)) = restore.iter().find(|(code, _)| *code == record.code()) {
+                    left.updated.insert(record.code().to_owned(), Json::Object((*before).clone()));
+                }
+            } else {
+                step.restored += 1;
+            }
+        }
+    }
+
+    // Created records: deleted, unless changed since or (customers) referenced.
+    let mut doomed: Vec<&str> = Vec::new();
+    for code in &created {
+        match untouched(code) {
+            Ok(true) => doomed.push(code),
+            Ok(false) => {}
+            Err(conflict) => {
+                step.conflicts.push((code.clone(), conflict));
+                left.created.push(code.clone());
+            }
+        }
+    }
+    if module == Module::Customers && !doomed.is_empty() {
+        let referenced = references(conn, &doomed)?;
+        doomed.retain(|code| match referenced.get(*code) {
+            Some((by, other)) => {
+                step.conflicts.push(((*code).to_owned(), RevertConflict::Referenced { by: *by, code: other.clone() }));
+                left.created.push((*code).to_owned());
+                false
+            }
+            None => true,
+        });
+    }
+    step.deleted = if apply { delete(conn, module, &doomed)? } else { doomed.len() as u64 };
+
+    if apply {
+        left.created.retain(|code| step.conflicts.iter().any(|(c, why)| c == code && why.retryable()));
+        if left.entries() == 0 {
+            on_conn!(conn, |c| diesel::delete(import_changes::table.find(row.id)).execute(c)?);
+        } else {
+            let created = serde_json::to_string(&left.created).map_err(|e| StoreError::Database(e.to_string()))?;
+            let updated = serde_json::to_string(&left.updated).map_err(|e| StoreError::Database(e.to_string()))?;
+            on_conn!(conn, |c| diesel::update(import_changes::table.find(row.id))
+                .set((
+                    import_changes::created.eq(&created),
+                    import_changes::updated.eq(&updated),
+                    import_changes::entries.eq(left.entries() as i64),
+                ))
+                .execute(c)?);
+        }
+    }
+    Ok(Some(step))
+}
