@@ -687,6 +687,25 @@ pub enum JobsCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Undo an ended import: delete the records it created and restore the values it
+    /// overwrote. Records changed after the import are left alone and listed (--force reverts
+    /// them anyway); customers that other records reference are kept. The job becomes
+    /// reverted. Exit code 0: everything reverted, 2: some records were left alone, 1: failed.
+    Revert {
+        /// Job id.
+        id: i64,
+        /// Show what a revert would do; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Revert records changed after the import too (their later changes are lost).
+        #[arg(long)]
+        force: bool,
+        /// Language of the conflict reasons: zh-CN or en.
+        #[arg(long, default_value = "zh-CN", value_name = "LOCALE")]
+        locale: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Cancel a running import, from any connection (any replica). It stops at its next batch
     /// boundary and ends CANCELLED: skip-row imports keep their committed batches,
     /// all-or-nothing imports roll back. Prints the report.

@@ -6,6 +6,7 @@ mod export_cmd;
 mod gen_cmd;
 mod import_cmd;
 mod migrate_cmd;
+mod revert_cmd;
 mod table;
 
 use std::path::{Path, PathBuf};
@@ -491,6 +492,16 @@ async fn jobs(command: JobsCommand, file: &FileConfig) -> Result<ExitCode> {
             }
             import_cmd::print_report(&job, job.dry_run);
             return Ok(ExitCode::SUCCESS);
+        }
+        JobsCommand::Revert {
+            id,
+            dry_run,
+            force,
+            locale,
+            client,
+        } => {
+            let client = connect(&client, file).await?;
+            return revert_cmd::run(client, id, dry_run, force, locale.parse()?).await;
         }
         JobsCommand::Watch { id, client } => {
             let client = connect(&client, file).await?;

@@ -33,6 +33,8 @@ mod plugins;
 mod privacy;
 // A Python grpcio client decodes the google.rpc.Status details of failed calls.
 mod python;
+// RevertImport: undoing insert and upsert jobs exactly, conflicts, referenced customers.
+mod revert;
 // The server process: start-up, health, reflection, shutdown.
 mod server;
 // Safe partial updates: blank cells kept or cleared, record streams as field masks with strict

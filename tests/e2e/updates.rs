@@ -13,7 +13,10 @@ use crate::on_both_backends;
 use crate::support::{Import, Run, csv, customer, import, next_within, rows};
 
 /// Every stored record of `module`: code → field → value (unset fields left out).
-async fn stored(client: &mut AuthedClient, module: Module) -> BTreeMap<String, BTreeMap<String, Kind>> {
+pub(crate) async fn stored(
+    client: &mut AuthedClient,
+    module: Module,
+) -> BTreeMap<String, BTreeMap<String, Kind>> {
     let mut stream = client
         .export(v1::ExportRequest {
             module: dataport_client::convert::module_to_proto(module) as i32,

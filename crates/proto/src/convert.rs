@@ -166,6 +166,7 @@ pub fn job_status_from_proto(value: i32) -> Result<Option<core::JobStatus>, Inva
         Ok(v1::JobStatus::Failed) => Some(core::JobStatus::Failed),
         Ok(v1::JobStatus::Cancelled) => Some(core::JobStatus::Cancelled),
         Ok(v1::JobStatus::Interrupted) => Some(core::JobStatus::Interrupted),
+        Ok(v1::JobStatus::Reverted) => Some(core::JobStatus::Reverted),
         Err(_) => return Err(InvalidField::new("status", format!("unknown job status {value}"))),
     })
 }
@@ -178,6 +179,7 @@ pub fn job_status_to_proto(status: core::JobStatus) -> v1::JobStatus {
         core::JobStatus::Failed => v1::JobStatus::Failed,
         core::JobStatus::Cancelled => v1::JobStatus::Cancelled,
         core::JobStatus::Interrupted => v1::JobStatus::Interrupted,
+        core::JobStatus::Reverted => v1::JobStatus::Reverted,
     }
 }
 

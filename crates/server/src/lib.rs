@@ -33,6 +33,7 @@ mod jobs;
 pub mod leases;
 pub mod metrics;
 pub mod report;
+mod revert;
 pub mod service;
 mod stream;
 mod threads;

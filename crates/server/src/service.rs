@@ -89,6 +89,27 @@ impl v1::data_port_server::DataPort for DataPortService {
     type GetTemplateStream = EventStream<v1::FileEvent>;
     type GetErrorFileStream = EventStream<v1::FileEvent>;
     type WatchImportStream = EventStream<v1::ImportEvent>;
+    type RevertImportStream = EventStream<v1::RevertEvent>;
+
+    async fn revert_import(
+        &self,
+        request: Request<v1::RevertImportRequest>,
+    ) -> Result<Response<Self::RevertImportStream>, Status> {
+        let call = self.inflight.enter();
+        let caller = self
+            .auth
+            .authorize(request.metadata(), request.remote_addr(), &[Permission::Import])
+            .await?;
+        let stream = crate::revert::start(
+            self.store.clone(),
+            self.audit.clone(),
+            caller,
+            request.into_inner(),
+            call,
+        )
+        .await?;
+        Ok(Response::new(stream))
+    }
 
     async fn import(
         &self,

@@ -16,6 +16,8 @@ pub enum AuditEvent {
     ImportStart,
     /// An import job ended, with its status and counts.
     ImportEnd,
+    /// An import job was reverted (or a revert planned), with what it deleted and restored.
+    ImportRevert,
     /// An export ended (completed or not), with its exact filter and the rows and bytes sent.
     Export,
     /// An import template was downloaded.
@@ -29,9 +31,10 @@ pub enum AuditEvent {
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 8] = [
+    pub const ALL: [AuditEvent; 9] = [
         AuditEvent::ImportStart,
         AuditEvent::ImportEnd,
+        AuditEvent::ImportRevert,
         AuditEvent::Export,
         AuditEvent::Template,
         AuditEvent::ErrorFile,
@@ -45,6 +48,7 @@ impl AuditEvent {
         match self {
             AuditEvent::ImportStart => "import.start",
             AuditEvent::ImportEnd => "import.end",
+            AuditEvent::ImportRevert => "import.revert",
             AuditEvent::Export => "export",
             AuditEvent::Template => "template",
             AuditEvent::ErrorFile => "error_file",

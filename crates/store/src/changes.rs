@@ -34,7 +34,11 @@ fn to_json(value: Option<&FieldValue>) -> Json {
 
 /// The value back from [`to_json`], for a field of `kind`.
 fn from_json(kind: FieldKind, value: &Json) -> Result<Option<FieldValue>> {
-    let corrupt = || StoreError::Corrupt(format!("a before-image value {value} does not fit a {kind:?} field"));
+    let corrupt = || {
+        StoreError::Corrupt(format!(
+            "a before-image value {value} does not fit a {kind:?} field"
+        ))
+    };
     Ok(match (kind, value) {
         (_, Json::Null) => None,
         (FieldKind::Decimal, Json::Number(n)) => Some(FieldValue::Cents(n.as_i64().ok_or_else(corrupt)?)),
@@ -156,7 +160,11 @@ pub(crate) fn remaining(conn: &mut Conn<'_>, job_id: i64) -> Result<u64> {
 }
 
 /// `code → updated_at` of the records of `codes` that exist.
-fn written_times(conn: &mut Conn<'_>, module: Module, codes: &[&str]) -> Result<HashMap<String, NaiveDateTime>> {
+fn written_times(
+    conn: &mut Conn<'_>,
+    module: Module,
+    codes: &[&str],
+) -> Result<HashMap<String, NaiveDateTime>> {
     let mut found = HashMap::with_capacity(codes.len());
     for part in codes.chunks(conn.backend().max_binds()) {
         let rows: Vec<(String, NaiveDateTime)> = on_conn!(conn, |c| match module {
@@ -204,8 +212,10 @@ fn delete(conn: &mut Conn<'_>, module: Module, codes: &[&str]) -> Result<u64> {
     let mut deleted = 0;
     for part in codes.chunks(conn.backend().max_binds()) {
         deleted += on_conn!(conn, |c| match module {
-            Module::Customers => diesel::delete(customers::table.filter(customers::code.eq_any(part))).execute(c)?,
-            Module::Contacts => diesel::delete(contacts::table.filter(contacts::code.eq_any(part))).execute(c)?,
+            Module::Customers =>
+                diesel::delete(customers::table.filter(customers::code.eq_any(part))).execute(c)?,
+            Module::Contacts =>
+                diesel::delete(contacts::table.filter(contacts::code.eq_any(part))).execute(c)?,
             Module::Opportunities => {
                 diesel::delete(opportunities::table.filter(opportunities::code.eq_any(part))).execute(c)?
             }
@@ -249,7 +259,11 @@ pub(crate) fn revert_step(
         entries: (created.len() + updated.len()) as u64,
         ..RevertStep::default()
     };
-    let codes: Vec<&str> = created.iter().map(String::as_str).chain(updated.keys().map(String::as_str)).collect();
+    let codes: Vec<&str> = created
+        .iter()
+        .map(String::as_str)
+        .chain(updated.keys().map(String::as_str))
+        .collect();
     let times = written_times(conn, module, &codes)?;
     let mut left = BatchChanges::default();
     // Whether the record is as the import left it (or the revert is forced).
@@ -263,7 +277,15 @@ pub(crate) fn revert_step(
     let mut restore: Vec<(&str, &Map<String, Json>)> = Vec::new();
     for (code, before) in &updated {
         match untouched(code) {
-            Ok(true) => restore.push((code, before.as_object().ok_or_else(|| StoreError::Corrupt(format!("import_changes row {}: the before-image of {code} is not an object", row.id)))?)),
+            Ok(true) => restore.push((
+                code,
+                before.as_object().ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "import_changes row {}: the before-image of {code} is not an object",
+                        row.id
+                    ))
+                })?,
+            )),
             Ok(false) => step.conflicts.push((code.clone(), RevertConflict::DeletedSince)),
             Err(conflict) => {
                 step.conflicts.push((code.clone(), conflict));
@@ -276,11 +298,16 @@ pub(crate) fn revert_step(
         let stored = records::stored_records(conn, module, &wanted)?;
         let mut batch = Vec::with_capacity(restore.len());
         for (code, before) in &restore {
-            let Some(current) = stored.get(*code) else { continue };
+            let Some(current) = stored.get(*code) else {
+                continue;
+            };
             let mut record = current.clone();
             for (key, value) in before.iter() {
                 let Some(index) = module.position(key) else {
-                    return Err(StoreError::Corrupt(format!("import_changes row {}: {module} have no field {key}", row.id)));
+                    return Err(StoreError::Corrupt(format!(
+                        "import_changes row {}: {module} have no field {key}",
+                        row.id
+                    )));
                 };
                 record
                     .set_at(index, from_json(module.fields()[index].kind, value)?)
@@ -300,9 +327,13 @@ pub(crate) fn revert_step(
         for record in batch.iter() {
             if gone.contains(record.code()) {
                 let customer_code = record.customer_code().unwrap_or_default().to_owned();
-                step.conflicts.push((record.code().to_owned(), RevertConflict::FormerCustomerGone { customer_code }));
+                step.conflicts.push((
+                    record.code().to_owned(),
+                    RevertConflict::FormerCustomerGone { customer_code },
+                ));
                 if let Some((_, before)) = restore.iter().find(|(code, _)| *code == record.code()) {
-                    left.updated.insert(record.code().to_owned(), Json::Object((*before).clone()));
+                    left.updated
+                        .insert(record.code().to_owned(), Json::Object((*before).clone()));
                 }
             } else {
                 step.restored += 1;
@@ -326,22 +357,36 @@ pub(crate) fn revert_step(
         let referenced = references(conn, &doomed)?;
         doomed.retain(|code| match referenced.get(*code) {
             Some((by, other)) => {
-                step.conflicts.push(((*code).to_owned(), RevertConflict::Referenced { by: *by, code: other.clone() }));
+                step.conflicts.push((
+                    (*code).to_owned(),
+                    RevertConflict::Referenced {
+                        by: *by,
+                        code: other.clone(),
+                    },
+                ));
                 left.created.push((*code).to_owned());
                 false
             }
             None => true,
         });
     }
-    step.deleted = if apply { delete(conn, module, &doomed)? } else { doomed.len() as u64 };
+    step.deleted = if apply {
+        delete(conn, module, &doomed)?
+    } else {
+        doomed.len() as u64
+    };
 
     if apply {
-        left.created.retain(|code| step.conflicts.iter().any(|(c, why)| c == code && why.retryable()));
+        left.created
+            .retain(|code| step.conflicts.iter().any(|(c, why)| c == code && why.retryable()));
         if left.entries() == 0 {
-            on_conn!(conn, |c| diesel::delete(import_changes::table.find(row.id)).execute(c)?);
+            on_conn!(conn, |c| diesel::delete(import_changes::table.find(row.id))
+                .execute(c)?);
         } else {
-            let created = serde_json::to_string(&left.created).map_err(|e| StoreError::Database(e.to_string()))?;
-            let updated = serde_json::to_string(&left.updated).map_err(|e| StoreError::Database(e.to_string()))?;
+            let created =
+                serde_json::to_string(&left.created).map_err(|e| StoreError::Database(e.to_string()))?;
+            let updated =
+                serde_json::to_string(&left.updated).map_err(|e| StoreError::Database(e.to_string()))?;
             on_conn!(conn, |c| diesel::update(import_changes::table.find(row.id))
                 .set((
                     import_changes::created.eq(&created),

@@ -238,7 +238,9 @@ impl Store {
             self.with_reader(|c| changes::revert_step(c, job_id, module, before_id, force, false))
         } else {
             self.with_writer(|c| {
-                backend::in_transaction(c, |c| changes::revert_step(c, job_id, module, before_id, force, true))
+                backend::in_transaction(c, |c| {
+                    changes::revert_step(c, job_id, module, before_id, force, true)
+                })
             })
         }
     }
@@ -687,7 +689,12 @@ impl WriteTx {
 
     /// Like [`WriteTx::write`], and with `job_id` records what the batch changed for
     /// [`Store::revert_step`]: the codes it created and the values it overwrote.
-    pub fn write_logged(&mut self, records: &Records, mode: ImportMode, job_id: Option<i64>) -> Result<WriteOutcome> {
+    pub fn write_logged(
+        &mut self,
+        records: &Records,
+        mode: ImportMode,
+        job_id: Option<i64>,
+    ) -> Result<WriteOutcome> {
         if records.is_empty() {
             return Ok(WriteOutcome::default());
         }

@@ -231,7 +231,16 @@ fn write_module(
             time::today(),
             written_at,
         )?,
-        _ => write_rows(conn, module, unique.clone(), mode, apply, repeated_inserts, columns, &exec)?,
+        _ => write_rows(
+            conn,
+            module,
+            unique.clone(),
+            mode,
+            apply,
+            repeated_inserts,
+            columns,
+            &exec,
+        )?,
     };
     if let Some(job_id) = log {
         let changes = batch_changes(&unique, &stored, mode, &outcome);
@@ -494,7 +503,11 @@ pub(crate) fn existing_codes(conn: &mut Conn<'_>, module: Module, codes: &[&str]
 /// The stored records of `codes` in `module`, by code, read in chunks under the bind limit. On
 /// PostgreSQL the rows are locked (`FOR UPDATE`) until the batch's transaction ends, so that a
 /// concurrent job cannot change a field between this read and the merged write.
-pub(crate) fn stored_records(conn: &mut Conn<'_>, module: Module, codes: &[&str]) -> Result<HashMap<String, Record>> {
+pub(crate) fn stored_records(
+    conn: &mut Conn<'_>,
+    module: Module,
+    codes: &[&str],
+) -> Result<HashMap<String, Record>> {
     let mut found = HashMap::with_capacity(codes.len());
     let chunk = conn.backend().max_binds();
     macro_rules! load {

@@ -16,7 +16,8 @@ use dataport_core::{
 };
 use dataport_store::{
     AuditEvent, AuditQuery, Authentication, Backend, JobAdvance, JobCounts, JobFinish, JobQuery,
-    NewAuditEntry, NewImportJob, ResumePoint, RevertConflict, RowErrorRecord, Store, StoreError, StoreOptions,
+    NewAuditEntry, NewImportJob, ResumePoint, RevertConflict, RowErrorRecord, Store, StoreError,
+    StoreOptions,
 };
 use diesel::Connection;
 use diesel::connection::SimpleConnection;

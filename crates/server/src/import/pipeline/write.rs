@@ -300,7 +300,8 @@ impl Writer<'_> {
             Target::DryRun => job.store.plan(records, job.mode).map_err(store_failure),
             Target::PerBatch(tx) => {
                 let tx = tx.insert(job.store.begin_write().map_err(store_failure)?);
-                tx.write(records, job.mode).map_err(store_failure)
+                tx.write_logged(records, job.mode, Some(job.id))
+                    .map_err(store_failure)
             }
             Target::Whole(tx) => {
                 if tx.is_none() {
@@ -316,7 +317,8 @@ impl Writer<'_> {
                 if failed_so_far {
                     tx.plan(records, job.mode).map_err(store_failure)
                 } else {
-                    tx.write(records, job.mode).map_err(store_failure)
+                    tx.write_logged(records, job.mode, Some(job.id))
+                        .map_err(store_failure)
                 }
             }
         }
