@@ -66,7 +66,7 @@ on_both_backends! {
         let before = stored(&mut client, Module::Customers).await;
 
         // An upsert that changes S1..S3 (S3 only by clearing a field), leaves S4 as it was and
-        // creates N1, N2; in batches of two rows so the revert walks several.
+        // creates N1, N2 (the storage suite covers reverts over several batches).
         let mut changed = Vec::new();
         for (i, code) in ["S1", "S2", "S3", "S4", "N1", "N2"].iter().enumerate() {
             let mut row = customer(code);
