@@ -758,10 +758,14 @@ async fn describe(module: &str, json: bool, client: ClientArgs, file: &FileConfi
     for f in response.fields {
         let kind = word(f.kind().as_str_name(), "FIELD_KIND_");
         let references = f.references();
-        let choices = if references == v1::Module::Unspecified {
-            f.choices.join("/")
-        } else {
+        // Long lists (industries) are cut here; --json has them all.
+        const SHOWN: usize = 5;
+        let choices = if references != v1::Module::Unspecified {
             format!("a {} code", word(references.as_str_name(), "MODULE_"))
+        } else if f.choices.len() > SHOWN {
+            format!("{}/… ({} choices)", f.choices[..SHOWN].join("/"), f.choices.len())
+        } else {
+            f.choices.join("/")
         };
         table.row([
             f.key,

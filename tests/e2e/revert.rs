@@ -201,4 +201,9 @@ async fn the_cli_reverts_with_a_dry_run_first() {
     assert!(stdout(&show).contains("job 1: reverted"), "{}", stdout(&show));
     let count = server.cli(&["count", "--module", "customers", "--server", &url]);
     assert!(stdout(&count).starts_with("共0条"), "{}", stdout(&count));
+    // The same import again is a new job, not the reverted one's report replayed.
+    let again = server.cli(&["import", "fair.csv", "--module", "customers", "--server", &url]);
+    assert!(stdout(&again).contains("job 2: succeeded"), "{}", stdout(&again));
+    let count = server.cli(&["count", "--module", "customers", "--server", &url]);
+    assert!(stdout(&count).starts_with("共2条"), "{}", stdout(&count));
 }

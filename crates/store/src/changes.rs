@@ -52,9 +52,20 @@ fn from_json(kind: FieldKind, value: &Json) -> Result<Option<FieldValue>> {
     })
 }
 
-/// The fields `written` changed in `stored`, with their stored values; `None` if it changed
-/// none. A `created_at` the written record did not carry was kept, not changed.
-pub(crate) fn before_image(stored: &Record, written: &Record) -> Option<Map<String, Json>> {
+/// The key of a before-image's `updated_at`: when the overwritten values had been written.
+const UPDATED_AT: &str = "updated_at";
+
+/// The text of an `updated_at` in a before-image (microseconds, as stored).
+const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";
+
+/// The fields `written` changed in `stored` (last written at `stored_at`), with their stored
+/// values and that time; `None` if it changed none. A `created_at` the written record did not
+/// carry was kept, not changed.
+pub(crate) fn before_image(
+    stored: &Record,
+    stored_at: NaiveDateTime,
+    written: &Record,
+) -> Option<Map<String, Json>> {
     let mut before = Map::new();
     for (index, field) in stored.module().fields().iter().enumerate().skip(1) {
         let (old, new) = (stored.at(index), written.at(index));
@@ -63,7 +74,14 @@ pub(crate) fn before_image(stored: &Record, written: &Record) -> Option<Map<Stri
         }
         before.insert(field.key.to_owned(), to_json(old));
     }
-    (!before.is_empty()).then_some(before)
+    if before.is_empty() {
+        return None;
+    }
+    before.insert(
+        UPDATED_AT.to_owned(),
+        Json::String(stored_at.format(TIME_FORMAT).to_string()),
+    );
+    Some(before)
 }
 
 /// What one batch changed.
@@ -296,13 +314,26 @@ pub(crate) fn revert_step(
     if !restore.is_empty() {
         let wanted: Vec<&str> = restore.iter().map(|(code, _)| *code).collect();
         let stored = records::stored_records(conn, module, &wanted)?;
-        let mut batch = Vec::with_capacity(restore.len());
+        // Grouped by the time the old values were written, which the restored records get back
+        // as their updated_at (a batch's records mostly share one): undoing the imports of a
+        // record newest first then meets no conflict of its own making.
+        let mut by_time: std::collections::BTreeMap<NaiveDateTime, Vec<Record>> = Default::default();
         for (code, before) in &restore {
-            let Some(current) = stored.get(*code) else {
+            let Some((current, current_at)) = stored.get(*code) else {
                 continue;
             };
             let mut record = current.clone();
+            let mut at = *current_at;
             for (key, value) in before.iter() {
+                if key == UPDATED_AT {
+                    at = value
+                        .as_str()
+                        .and_then(|t| NaiveDateTime::parse_from_str(t, TIME_FORMAT).ok())
+                        .ok_or_else(|| {
+                            StoreError::Corrupt(format!("import_changes row {}: updated_at {value}", row.id))
+                        })?;
+                    continue;
+                }
                 let Some(index) = module.position(key) else {
                     return Err(StoreError::Corrupt(format!(
                         "import_changes row {}: {module} have no field {key}",
@@ -313,19 +344,18 @@ pub(crate) fn revert_step(
                     .set_at(index, from_json(module.fields()[index].kind, value)?)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             }
-            batch.push(record);
+            by_time.entry(at).or_default().push(record);
         }
-        let batch = Records::from_vec(module, batch).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let outcome = records::write(
-            conn,
-            &batch,
-            ImportMode::Update,
-            if apply { Apply::Write } else { Apply::DryRun },
-            None,
-        )?;
-        let gone: HashSet<&str> = outcome.unknown_reference.iter().map(String::as_str).collect();
-        for record in batch.iter() {
-            if gone.contains(record.code()) {
+        for (at, group) in by_time {
+            let batch = Records::from_vec(module, group).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let apply = if apply { Apply::Write } else { Apply::DryRun };
+            let outcome = records::write_at(conn, &batch, ImportMode::Update, apply, None, at)?;
+            let gone: HashSet<&str> = outcome.unknown_reference.iter().map(String::as_str).collect();
+            for record in batch.iter() {
+                if !gone.contains(record.code()) {
+                    step.restored += 1;
+                    continue;
+                }
                 let customer_code = record.customer_code().unwrap_or_default().to_owned();
                 step.conflicts.push((
                     record.code().to_owned(),
@@ -335,8 +365,6 @@ pub(crate) fn revert_step(
                     left.updated
                         .insert(record.code().to_owned(), Json::Object((*before).clone()));
                 }
-            } else {
-                step.restored += 1;
             }
         }
     }

@@ -75,9 +75,22 @@ pub(crate) fn write(
     apply: Apply,
     log: Option<i64>,
 ) -> Result<WriteOutcome> {
+    write_at(conn, records, mode, apply, log, time::now())
+}
+
+/// [`write`] with the records' `updated_at` set to `at` (a revert puts back the time the
+/// restored values were written).
+pub(crate) fn write_at(
+    conn: &mut Conn<'_>,
+    records: &Records,
+    mode: ImportMode,
+    apply: Apply,
+    log: Option<i64>,
+    at: chrono::NaiveDateTime,
+) -> Result<WriteOutcome> {
     let log = log.filter(|_| apply == Apply::Write);
     let today = time::today();
-    let now = time::now();
+    let now = at;
     let now_text = crate::models::sqlite_timestamp_text(now);
     let now = crate::models::WriteTimestamp {
         value: now,
@@ -208,7 +221,7 @@ fn write_module(
             .iter()
             .enumerate()
             .filter_map(|(slot, r)| {
-                let prior = stored.get(r.code()).filter(|_| r.keeps_any())?;
+                let (prior, _) = stored.get(r.code()).filter(|_| r.keeps_any())?;
                 let mut record = (*r).clone();
                 record.merge_stored(prior);
                 slots.push(slot);
@@ -253,7 +266,7 @@ fn write_module(
 /// updated (`stored` holds every record it found, read before the write).
 fn batch_changes(
     unique: &[&Record],
-    stored: &HashMap<String, Record>,
+    stored: &HashMap<String, Stored>,
     mode: ImportMode,
     outcome: &WriteOutcome,
 ) -> crate::changes::BatchChanges {
@@ -267,8 +280,8 @@ fn batch_changes(
     let mut changes = crate::changes::BatchChanges::default();
     for record in unique.iter().filter(|r| !not_written.contains(r.code())) {
         match stored.get(record.code()) {
-            Some(prior) if mode != ImportMode::Insert => {
-                if let Some(before) = crate::changes::before_image(prior, record) {
+            Some((prior, prior_at)) if mode != ImportMode::Insert => {
+                if let Some(before) = crate::changes::before_image(prior, *prior_at, record) {
                     changes
                         .updated
                         .insert(record.code().to_owned(), serde_json::Value::Object(before));
@@ -500,6 +513,9 @@ pub(crate) fn existing_codes(conn: &mut Conn<'_>, module: Module, codes: &[&str]
     Ok(found)
 }
 
+/// A stored record and the time it was last written.
+pub(crate) type Stored = (Record, chrono::NaiveDateTime);
+
 /// The stored records of `codes` in `module`, by code, read in chunks under the bind limit. On
 /// PostgreSQL the rows are locked (`FOR UPDATE`) until the batch's transaction ends, so that a
 /// concurrent job cannot change a field between this read and the merged write.
@@ -507,25 +523,25 @@ pub(crate) fn stored_records(
     conn: &mut Conn<'_>,
     module: Module,
     codes: &[&str],
-) -> Result<HashMap<String, Record>> {
+) -> Result<HashMap<String, Stored>> {
     let mut found = HashMap::with_capacity(codes.len());
     let chunk = conn.backend().max_binds();
     macro_rules! load {
         ($table:ident, $row:ty, $part:expr) => {
             match conn {
                 Conn::Sqlite(c) => $table::table
-                    .select(<$row>::as_select())
+                    .select((<$row>::as_select(), $table::updated_at))
                     .filter($table::code.eq_any($part))
-                    .load::<$row>(&mut **c)?,
+                    .load::<($row, chrono::NaiveDateTime)>(&mut **c)?,
                 Conn::Postgres(c) => $table::table
-                    .select(<$row>::as_select())
+                    .select((<$row>::as_select(), $table::updated_at))
                     .filter($table::code.eq_any($part))
                     .for_update()
-                    .load::<$row>(&mut **c)?,
+                    .load::<($row, chrono::NaiveDateTime)>(&mut **c)?,
             }
             .into_iter()
-            .map(Record::from)
-            .collect::<Vec<Record>>()
+            .map(|(row, at)| (Record::from(row), at))
+            .collect::<Vec<Stored>>()
         };
     }
     for part in codes.chunks(chunk) {
@@ -534,7 +550,7 @@ pub(crate) fn stored_records(
             Module::Contacts => load!(contacts, ContactRow, part),
             Module::Opportunities => load!(opportunities, OpportunityRow, part),
         };
-        found.extend(rows.into_iter().map(|r| (r.code().to_owned(), r)));
+        found.extend(rows.into_iter().map(|r| (r.0.code().to_owned(), r)));
     }
     Ok(found)
 }

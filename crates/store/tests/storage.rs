@@ -477,6 +477,17 @@ backend_suite! {
         assert_eq!(steps.iter().map(|s| s.deleted).sum::<u64>(), 1);
         assert_eq!(all_customers(&db.store).len(), 4);
         assert_eq!(db.store.revert_remaining(1).unwrap(), 1);
+
+        // Undoing newest first meets no conflict of its own making: a restore puts back the
+        // record's updated_at as well.
+        logged(&db.store, customers(&["U1"]), ImportMode::Insert, 3);
+        let mut u1 = customer("U1");
+        set(&mut u1, "remarks", text("job 4"));
+        logged(&db.store, batch(Module::Customers, vec![u1]), ImportMode::Update, 4);
+        let undo4 = revert(&db.store, 4, false, false);
+        assert_eq!((undo4[0].restored, undo4[0].conflicts.len()), (1, 0));
+        let undo3 = revert(&db.store, 3, false, false);
+        assert_eq!((undo3[0].deleted, undo3[0].conflicts.len()), (1, 0), "{undo3:?}");
     }
 
     fn plan_reports_what_a_write_would_do_and_writes_nothing(db) {

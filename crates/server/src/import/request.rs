@@ -94,7 +94,7 @@ pub enum Prior {
 }
 
 /// Looks the key up. A running job or a key reused with other parameters is refused; a key
-/// older than `retention` is freed and names nothing.
+/// older than `retention`, or of a job since reverted, is freed and names nothing.
 pub async fn prior_job(
     store: &Store,
     request: &JobRequest,
@@ -107,7 +107,8 @@ pub async fn prior_job(
             return Ok(None);
         };
         let age = chrono::Utc::now().signed_duration_since(job.started_at);
-        if age.to_std().is_ok_and(|age| age > retention) {
+        // A reverted job's effects are gone: the same import again is a new job.
+        if age.to_std().is_ok_and(|age| age > retention) || job.status == dataport_core::JobStatus::Reverted {
             store.forget_request(job.id)?;
             return Ok(None);
         }
