@@ -646,7 +646,7 @@ pub enum JobsCommand {
         #[arg(long)]
         module: Option<String>,
         /// Only this status: running, succeeded, partially_succeeded, failed, cancelled,
-        /// interrupted.
+        /// interrupted, reverted.
         #[arg(long)]
         status: Option<String>,
         /// How many jobs to show.

@@ -140,19 +140,24 @@ fn run(
     };
     report.status = convert::job_status_to_proto(status) as i32;
     let (deleted, restored, conflicts) = (report.deleted, report.restored, report.conflicts);
+    let left = match (conflicts, locale) {
+        (0, _) => String::new(),
+        (n, Locale::ZhCn) => format!("，保留 {n} 条（见冲突）"),
+        (n, Locale::En) => format!("; {n} left alone (see the conflicts)"),
+    };
     report.message = match (dry_run, locale) {
         (true, Locale::ZhCn) => format!(
-            "预演：将删除 {deleted} 条导入新建的记录，恢复 {restored} 条被更新的记录，保留 {conflicts} 条（见冲突）；未做任何修改"
+            "预演：将删除 {deleted} 条导入新建的记录，恢复 {restored} 条被更新的记录{left}；未做任何修改"
         ),
         (true, Locale::En) => format!(
-            "dry run: would delete {deleted} created records, restore {restored} updated ones and leave {conflicts} alone (see the conflicts); nothing was changed"
+            "dry run: would delete {deleted} created records and restore {restored} updated ones{left}; nothing was changed"
         ),
         (false, Locale::ZhCn) => format!(
-            "已撤销导入任务 {}：删除 {deleted} 条新建记录，恢复 {restored} 条被更新的记录，保留 {conflicts} 条（见冲突）",
+            "已撤销导入任务 {}：删除 {deleted} 条新建记录，恢复 {restored} 条被更新的记录{left}",
             job.id
         ),
         (false, Locale::En) => format!(
-            "import job {} reverted: {deleted} created records deleted, {restored} updated records restored, {conflicts} left alone (see the conflicts)",
+            "import job {} reverted: {deleted} created records deleted, {restored} updated records restored{left}",
             job.id
         ),
     };
