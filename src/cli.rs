@@ -39,7 +39,8 @@ pub enum Command {
     /// Export records as a file: filter, count ("共N条"), fields, format, scope; the download is
     /// checked against the server's sha256 before it is saved.
     Export(ExportArgs),
-    /// Download a module's import template (xlsx with drop-downs and a 填写说明 sheet, or csv).
+    /// Download a module's import template (xlsx with drop-downs and a 填写说明 sheet, csv, or any
+    /// plugin format that writes).
     Template(TemplateArgs),
     /// Write deterministic synthetic data (Chinese companies, owners, phones, dates) as csv or
     /// xlsx, optionally with a known mix of broken rows; streams, so 10M rows are fine.
@@ -264,9 +265,9 @@ pub struct GenArgs {
 pub struct TemplateArgs {
     /// customers, contacts or opportunities (客户 / 联系人 / 商机 also work).
     pub module: String,
-    /// xlsx or csv.
-    #[arg(long, default_value = "xlsx", value_name = "FORMAT")]
-    pub format: String,
+    /// xlsx, csv or any plugin format that writes [default: the output's extension, else xlsx].
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
     /// Language of the notes and the instructions sheet (the header is always Chinese).
     #[arg(long, default_value = "zh-CN", value_name = "LOCALE")]
     pub locale: String,
@@ -310,8 +311,8 @@ pub struct ImportArgs {
     /// field's rules. E.g. --default owner=张伟 for an export without an owner column.
     #[arg(long = "default", value_name = "FIELD=VALUE", value_parser = crate::import_cmd::parse_default)]
     pub defaults: Vec<(String, String)>,
-    /// Save the failed rows (template layout plus 错误原因) to this .xlsx or .csv file, to fix
-    /// and import again.
+    /// Save the failed rows (template layout plus 错误原因) to this file, to fix and import
+    /// again; its extension picks the format (.xlsx, .csv, or any plugin format that writes).
     #[arg(long, value_name = "FILE")]
     pub errors_out: Option<PathBuf>,
     /// Idempotency key of this import [default: derived from the file's sha256, the module,
@@ -664,7 +665,8 @@ pub enum JobsCommand {
     Errors {
         /// Job id.
         id: i64,
-        /// Output file; .xlsx or .csv decides the format.
+        /// Output file; its extension picks the format (.xlsx, .csv, or any plugin format that
+        /// writes, e.g. .psv).
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
         /// Language of the header labels: zh-CN or en.

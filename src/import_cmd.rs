@@ -586,6 +586,9 @@ pub fn format_of(path: &Path) -> Result<String> {
         .map(str::to_ascii_lowercase)
     {
         Some(ext) if !ext.is_empty() => Ok(ext),
-        _ => bail!("{} has no extension; name it .xlsx or .csv", path.display()),
+        _ => bail!(
+            "{} has no extension; name it .xlsx, .csv or the extension of another format that writes (dataport formats)",
+            path.display()
+        ),
     }
 }

@@ -865,7 +865,8 @@ async fn export(args: ExportArgs, file: &FileConfig) -> Result<()> {
 async fn template(args: TemplateArgs, file: &FileConfig) -> Result<()> {
     let module: Module = args.module.parse()?;
     let client = connect(&args.client, file).await?;
-    export_cmd::template(client, module, args.format, args.locale.parse()?, args.output).await
+    let format = export_cmd::choose_format(args.format.as_deref(), args.output.as_deref());
+    export_cmd::template(client, module, format, args.locale.parse()?, args.output).await
 }
 
 fn generate(args: GenArgs) -> Result<()> {

@@ -213,3 +213,74 @@ async fn jobs_show_and_list_print_canonical_proto3_json() {
         stdout(&report)
     );
 }
+
+/// Every command that saves a file picks the writer by the file's extension, as import picks
+/// the reader: `.txt` is one of the csv plugin's extensions, not a format name.
+#[tokio::test]
+async fn files_are_written_in_the_format_their_extension_names() {
+    use crate::support::{csv, customer, rows};
+    use dataport_core::Module;
+    let server = TestServer::start();
+    let url = server.url();
+    let mut bad = customer("X2");
+    bad[5] = "SVIP".into();
+    std::fs::write(
+        server.dir.path().join("in.csv"),
+        csv(Module::Customers, &rows(&[customer("X1"), bad])),
+    )
+    .unwrap();
+    let out = server.cli(&[
+        "import",
+        "in.csv",
+        "--module",
+        "customers",
+        "--errors-out",
+        "fix.txt",
+        "--server",
+        &url,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let fix = std::fs::read_to_string(server.dir.path().join("fix.txt")).unwrap();
+    assert!(fix.contains("X2") && fix.contains("错误原因"), "{fix}");
+    let errors = server.cli(&["jobs", "errors", "1", "-o", "again.txt", "--server", &url]);
+    assert!(errors.status.success(), "{}", stderr(&errors));
+    assert_eq!(
+        std::fs::read_to_string(server.dir.path().join("again.txt")).unwrap(),
+        fix
+    );
+    let export = server.cli(&[
+        "export",
+        "--module",
+        "customers",
+        "-o",
+        "out.txt",
+        "--server",
+        &url,
+    ]);
+    assert!(export.status.success(), "{}", stderr(&export));
+    let exported = std::fs::read_to_string(server.dir.path().join("out.txt")).unwrap();
+    assert!(
+        exported.lines().nth(1).unwrap_or_default().starts_with("X1,"),
+        "{exported}"
+    );
+    let template = server.cli(&["template", "customers", "-o", "t.txt", "--server", &url]);
+    assert!(template.status.success(), "{}", stderr(&template));
+    let header = std::fs::read_to_string(server.dir.path().join("t.txt")).unwrap();
+    assert!(header.contains("客户编号,客户名称"), "{header}");
+    // An extension no plugin writes names the formats that do.
+    let unknown = server.cli(&[
+        "export",
+        "--module",
+        "customers",
+        "-o",
+        "out.abc",
+        "--server",
+        &url,
+    ]);
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("unknown format 'abc'"),
+        "{}",
+        stderr(&unknown)
+    );
+}

@@ -109,10 +109,16 @@ impl Formats {
         Ok(Chosen { format, plugin })
     }
 
-    /// The plugin that writes `format` (`default` when empty).
+    /// The plugin that writes `format` (`default` when empty). A name that is no format but a
+    /// writing plugin's file extension (`psv`) means that plugin's format, so a client may pass
+    /// the extension of the file it saves to, as `import` picks a reader.
     pub fn writer(&self, format: &str, default: &str, module: Module) -> Result<Chosen, ServiceError> {
         let format = match format.trim().to_ascii_lowercase() {
             f if f.is_empty() => default.to_owned(),
+            f if self.registry.for_format(&f).is_none() => self
+                .registry
+                .format_for_file_name(&format!("file.{f}"), false)
+                .unwrap_or(f),
             f => f,
         };
         let plugin = self.plugin(&format, WRITE_FIELD)?;
