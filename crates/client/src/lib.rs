@@ -152,7 +152,11 @@ pub async fn channel_with(server: &str, tls: &TlsOptions) -> Result<Channel, Cli
         Some("http") => false,
         _ => return Err(invalid("it must start with http:// or https://".into())),
     };
-    let mut endpoint = Endpoint::from_shared(server.to_owned()).map_err(|e| invalid(e.to_string()))?;
+    // TCP_NODELAY said out loud (tonic's default today): small requests must not wait for the
+    // server's delayed ACK.
+    let mut endpoint = Endpoint::from_shared(server.to_owned())
+        .map_err(|e| invalid(e.to_string()))?
+        .tcp_nodelay(true);
     if secure {
         let host = uri
             .host()

@@ -123,6 +123,9 @@ pub struct Events {
     started: Instant,
     /// Set once `Completed` is on its way: the ticker sends nothing after it.
     closed: Arc<Mutex<bool>>,
+    /// Wakes the ticker when `Completed` has been sent, so that it drops its sender at once and
+    /// the response stream ends then, not at the next tick (a fixed stall on every import).
+    done: Arc<tokio::sync::Notify>,
     /// A Progress is queued and not yet taken by the client: the next one waits, so the queue
     /// holds at most one, and the client always gets the latest counts.
     progress_queued: Arc<AtomicBool>,
@@ -137,6 +140,7 @@ impl Events {
             bytes,
             started,
             closed: Arc::new(Mutex::new(false)),
+            done: Arc::new(tokio::sync::Notify::new()),
             progress_queued: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -231,6 +235,8 @@ impl Events {
         if let Some(status) = call_error {
             let _ = self.tx.blocking_send(Err(status));
         }
+        // A stored permit: the ticker sees it even if it is not waiting right now.
+        self.done.notify_one();
     }
 
     /// Sends Progress every [`PROGRESS_EVERY`] until [`Events::complete`], from the runtime.
@@ -245,7 +251,10 @@ impl Events {
             let mut interval = tokio::time::interval(PROGRESS_EVERY);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                interval.tick().await;
+                tokio::select! {
+                    _ = interval.tick() => {}
+                    () = events.done.notified() => break,
+                }
                 let closed = events.closed.lock().unwrap_or_else(PoisonError::into_inner);
                 if *closed || events.tx.is_closed() {
                     break;
