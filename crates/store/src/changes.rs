@@ -21,18 +21,7 @@ use crate::error::{Result, StoreError};
 use crate::records::{self, Apply};
 use crate::schema::{contacts, customers, import_changes, opportunities};
 
-/// A field value as JSON: text and dates as strings, cents as a number, 是/否 as a bool.
-fn to_json(value: Option<&FieldValue>) -> Json {
-    match value {
-        None => Json::Null,
-        Some(FieldValue::Text(s)) => Json::String(s.clone()),
-        Some(FieldValue::Cents(c)) => Json::from(*c),
-        Some(FieldValue::Date(d)) => Json::String(d.format("%Y-%m-%d").to_string()),
-        Some(FieldValue::Bool(b)) => Json::Bool(*b),
-    }
-}
-
-/// The value back from [`to_json`], for a field of `kind`.
+/// A before-image value back, for a field of `kind` ([`write_json`] wrote it).
 fn from_json(kind: FieldKind, value: &Json) -> Result<Option<FieldValue>> {
     let corrupt = || {
         StoreError::Corrupt(format!(
@@ -58,42 +47,79 @@ const UPDATED_AT: &str = "updated_at";
 /// The text of an `updated_at` in a before-image (microseconds, as stored).
 const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";
 
-/// The fields `written` changed in `stored` (last written at `stored_at`), with their stored
-/// values and that time; `None` if it changed none. A `created_at` the written record did not
-/// carry was kept, not changed.
-pub(crate) fn before_image(
-    stored: &Record,
-    stored_at: NaiveDateTime,
-    written: &Record,
-) -> Option<Map<String, Json>> {
-    let mut before = Map::new();
-    for (index, field) in stored.module().fields().iter().enumerate().skip(1) {
-        let (old, new) = (stored.at(index), written.at(index));
-        if old == new || (field.key == dataport_core::record::CREATED_AT && new.is_none()) {
-            continue;
-        }
-        before.insert(field.key.to_owned(), to_json(old));
-    }
-    if before.is_empty() {
-        return None;
-    }
-    before.insert(
-        UPDATED_AT.to_owned(),
-        Json::String(stored_at.format(TIME_FORMAT).to_string()),
-    );
-    Some(before)
+/// A field value as JSON, straight into `out`: text and dates as strings, cents as a number,
+/// 是/否 as a bool, empty as null.
+fn write_json(out: &mut Vec<u8>, value: Option<&FieldValue>) {
+    use std::io::Write;
+    // Writing into a Vec cannot fail.
+    let _ = match value {
+        None => out.write_all(b"null"),
+        Some(FieldValue::Text(s)) => serde_json::to_writer(&mut *out, s).map_err(std::io::Error::other),
+        Some(FieldValue::Cents(c)) => write!(out, "{c}"),
+        Some(FieldValue::Date(d)) => write!(out, "\"{}\"", d.format("%Y-%m-%d")),
+        Some(FieldValue::Bool(b)) => write!(out, "{b}"),
+    };
 }
 
-/// What one batch changed.
+/// What one batch changed, as the JSON the log stores, written as the batch is classified (a
+/// million before-images are a million small objects: no tree of maps is built for them).
 #[derive(Debug, Default)]
 pub(crate) struct BatchChanges {
     pub created: Vec<String>,
-    pub updated: Map<String, Json>,
+    /// The members of the `updated` object, comma-separated, without the braces.
+    updated: Vec<u8>,
+    updated_count: usize,
 }
 
 impl BatchChanges {
     fn entries(&self) -> usize {
-        self.created.len() + self.updated.len()
+        self.created.len() + self.updated_count
+    }
+
+    /// Adds the before-image of a record `written` over `stored` (last written at
+    /// `stored_at`): the fields it changed, with their stored values, and that time; nothing if
+    /// it changed none. A `created_at` the written record did not carry was kept, not changed.
+    pub(crate) fn add_update(&mut self, stored: &Record, stored_at: NaiveDateTime, written: &Record) {
+        use std::io::Write;
+        let start = self.updated.len();
+        let mut changed = false;
+        for (index, field) in stored.module().fields().iter().enumerate().skip(1) {
+            let (old, new) = (stored.at(index), written.at(index));
+            if old == new || (field.key == dataport_core::record::CREATED_AT && new.is_none()) {
+                continue;
+            }
+            let out = &mut self.updated;
+            if !changed {
+                if self.updated_count > 0 {
+                    out.push(b',');
+                }
+                let _ = serde_json::to_writer(&mut *out, written.code());
+                out.extend_from_slice(b":{");
+                changed = true;
+            } else {
+                out.push(b',');
+            }
+            let _ = write!(out, "\"{}\":", field.key);
+            write_json(out, old);
+        }
+        if changed {
+            let _ = write!(
+                self.updated,
+                ",\"{UPDATED_AT}\":\"{}\"}}",
+                stored_at.format(TIME_FORMAT)
+            );
+            self.updated_count += 1;
+        } else {
+            self.updated.truncate(start);
+        }
+    }
+
+    fn updated_json(&self) -> String {
+        let mut json = String::with_capacity(self.updated.len() + 2);
+        json.push('{');
+        json.push_str(std::str::from_utf8(&self.updated).unwrap_or_default());
+        json.push('}');
+        json
     }
 }
 
@@ -109,7 +135,7 @@ pub(crate) fn log(
         return Ok(());
     }
     let created = serde_json::to_string(&changes.created).map_err(|e| StoreError::Database(e.to_string()))?;
-    let updated = serde_json::to_string(&changes.updated).map_err(|e| StoreError::Database(e.to_string()))?;
+    let updated = changes.updated_json();
     let row = (
         import_changes::job_id.eq(job_id),
         import_changes::module.eq(module.as_str()),
@@ -122,6 +148,19 @@ pub(crate) fn log(
         .values(row.clone())
         .execute(c)?);
     Ok(())
+}
+
+/// What a revert step leaves in its row.
+#[derive(Debug, Default)]
+struct Leftover {
+    created: Vec<String>,
+    updated: Map<String, Json>,
+}
+
+impl Leftover {
+    fn entries(&self) -> usize {
+        self.created.len() + self.updated.len()
+    }
 }
 
 /// Why a revert left a record alone.
@@ -283,7 +322,7 @@ pub(crate) fn revert_step(
         .chain(updated.keys().map(String::as_str))
         .collect();
     let times = written_times(conn, module, &codes)?;
-    let mut left = BatchChanges::default();
+    let mut left = Leftover::default();
     // Whether the record is as the import left it (or the revert is forced).
     let untouched = |code: &str| match times.get(code) {
         Some(&at) if at != row.written_at && !force => Err(RevertConflict::ChangedSince { at }),
@@ -425,4 +464,56 @@ pub(crate) fn revert_step(
         }
     }
     Ok(Some(step))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn before_images_are_json_that_reads_back_to_the_same_values() {
+        let text = |s: &str| Some(FieldValue::Text(s.into()));
+        let stored = Record::from_pairs(
+            Module::Customers,
+            [
+                ("code", text("C\"1")),
+                ("name", text("旧 \"名\"\n")),
+                ("owner", text("张伟")),
+                ("contract_amount", Some(FieldValue::Cents(12_345))),
+            ],
+        )
+        .unwrap();
+        let written = Record::from_pairs(
+            Module::Customers,
+            [
+                ("code", text("C\"1")),
+                ("name", text("新")),
+                ("owner", text("张伟")),
+                ("level", text("VIP")),
+            ],
+        )
+        .unwrap();
+        let at = chrono::NaiveDate::from_ymd_opt(2026, 12, 2)
+            .unwrap()
+            .and_hms_micro_opt(8, 0, 0, 123_456)
+            .unwrap();
+        let mut changes = BatchChanges::default();
+        changes.add_update(&stored, at, &written);
+        changes.add_update(&stored, at, &stored);
+        assert_eq!(changes.entries(), 1, "an unchanged record leaves no entry");
+        let parsed: Map<String, Json> = serde_json::from_str(&changes.updated_json()).unwrap();
+        let before = parsed["C\"1"].as_object().unwrap();
+        let kinds = |key: &str| Module::Customers.field(key).unwrap().kind;
+        assert_eq!(
+            from_json(kinds("name"), &before["name"]).unwrap(),
+            text("旧 \"名\"\n")
+        );
+        assert_eq!(
+            from_json(kinds("contract_amount"), &before["contract_amount"]).unwrap(),
+            Some(FieldValue::Cents(12_345))
+        );
+        assert_eq!(from_json(kinds("level"), &before["level"]).unwrap(), None);
+        assert_eq!(before[UPDATED_AT], "2026-12-02 08:00:00.123456");
+        assert!(!before.contains_key("owner"), "only changed fields");
+    }
 }

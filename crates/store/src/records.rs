@@ -253,6 +253,9 @@ fn write_module(
             repeated_inserts,
             columns,
             &exec,
+            // Read for every code when logged (UPDATE and UPSERT only).
+            log.filter(|_| mode != ImportMode::Insert)
+                .map(|_| stored.keys().cloned().collect()),
         )?,
     };
     if let Some(job_id) = log {
@@ -281,11 +284,7 @@ fn batch_changes(
     for record in unique.iter().filter(|r| !not_written.contains(r.code())) {
         match stored.get(record.code()) {
             Some((prior, prior_at)) if mode != ImportMode::Insert => {
-                if let Some(before) = crate::changes::before_image(prior, *prior_at, record) {
-                    changes
-                        .updated
-                        .insert(record.code().to_owned(), serde_json::Value::Object(before));
-                }
+                changes.add_update(prior, *prior_at, record)
             }
             _ => changes.created.push(record.code().to_owned()),
         }
@@ -304,6 +303,7 @@ fn write_rows(
     repeated_inserts: Vec<String>,
     columns: usize,
     exec: &impl Fn(&mut Conn<'_>, &[&Record], Stmt) -> Result<Written>,
+    known: Option<HashSet<String>>,
 ) -> Result<WriteOutcome> {
     let mut outcome = WriteOutcome::default();
     if module.references_customers() {
@@ -338,8 +338,15 @@ fn write_rows(
         return Ok(outcome);
     }
 
-    let codes: Vec<&str> = unique.iter().map(|r| r.code()).collect();
-    let existing = existing_codes(conn, module, &codes)?;
+    // The stored records read for the batch, when they were read for every code, already say
+    // which exist.
+    let existing = match known {
+        Some(known) => known,
+        None => {
+            let codes: Vec<&str> = unique.iter().map(|r| r.code()).collect();
+            existing_codes(conn, module, &codes)?
+        }
+    };
     let chunk_rows = conn.backend().rows_per_statement(columns);
 
     match mode {
