@@ -5,7 +5,10 @@
 # - a 10-row csv import through the CLI against the running server, wall time of the whole
 #   `dataport import` process, median of 5 (each run imports new codes).
 #
-#   bench/latency.sh            (needs python3 with grpcio: python3 -m pip install grpcio)
+#   [DATAPORT_BENCH_BEFORE=/path/to/older/dataport] bench/latency.sh
+#
+# With DATAPORT_BENCH_BEFORE, the same figures for that binary follow, measured in the same run
+# (the peer of a fix). Needs python3 with grpcio (python3 -m pip install grpcio).
 #
 # Stops only the server it started, by PID.
 set -euo pipefail
@@ -15,8 +18,6 @@ python3 -c "import grpc" 2>/dev/null || { echo "bench/latency.sh needs python3 -
 
 echo "== building (release)" >&2
 cargo build --release -j2 --quiet
-BIN=$ROOT/target/release/dataport
-
 WORK=$(mktemp -d)
 SERVER_PID=
 cleanup() {
@@ -24,7 +25,11 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-cd "$WORK"
+
+measure() { # BINARY
+BIN=$1
+rm -rf "$WORK/srv" && mkdir "$WORK/srv" && cd "$WORK/srv"
+echo "### $BIN"
 PORT=50199
 "$BIN" serve --listen 127.0.0.1:$PORT >server.log 2>&1 &
 SERVER_PID=$!
@@ -64,3 +69,9 @@ for run in 1 2 3 4 5; do
 done
 median=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 3p)
 echo "| 10-row csv import, whole CLI process (runs: ${times[*]} ms) | median $median ms | |"
+kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+}
+
+measure "$ROOT/target/release/dataport"
+[ -n "${DATAPORT_BENCH_BEFORE:-}" ] && measure "$DATAPORT_BENCH_BEFORE"
+true
