@@ -69,6 +69,9 @@ pub(crate) struct BatchChanges {
     /// The members of the `updated` object, comma-separated, without the braces.
     updated: Vec<u8>,
     updated_count: usize,
+    /// The last `updated_at` written and its text: a batch's records were mostly last written
+    /// by one earlier batch, so each time is formatted about once.
+    last_time: Option<(NaiveDateTime, String)>,
 }
 
 impl BatchChanges {
@@ -103,11 +106,15 @@ impl BatchChanges {
             write_json(out, old);
         }
         if changed {
-            let _ = write!(
-                self.updated,
-                ",\"{UPDATED_AT}\":\"{}\"}}",
-                stored_at.format(TIME_FORMAT)
-            );
+            if self.last_time.as_ref().is_none_or(|(t, _)| *t != stored_at) {
+                self.last_time = Some((stored_at, stored_at.format(TIME_FORMAT).to_string()));
+            }
+            let text = self
+                .last_time
+                .as_ref()
+                .map(|(_, text)| text.as_str())
+                .unwrap_or_default();
+            let _ = write!(self.updated, ",\"{UPDATED_AT}\":\"{text}\"}}");
             self.updated_count += 1;
         } else {
             self.updated.truncate(start);
