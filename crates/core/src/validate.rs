@@ -59,9 +59,9 @@ pub struct RowValidator {
     locale: Locale,
     /// Each mapped column's position in the module's fields.
     targets: Vec<usize>,
-    /// Per mapped column: whether an empty value keeps the stored one (see
-    /// [`Record::keep_stored`]) rather than clearing it.
-    keep_empty: Vec<bool>,
+    /// What a blank cell does to a stored value. A field a record stream does not name (a
+    /// column with no index) is kept whatever this says.
+    blanks: crate::BlankCells,
     /// Per mapped column: the job's default for an empty value.
     defaults: Vec<Option<Value>>,
 }
@@ -139,15 +139,12 @@ impl RowValidator {
             .iter()
             .map(|c| module.position(c.field.key).unwrap_or(0))
             .collect();
-        // A field a record stream does not name is kept; a blank cell clears unless the job
-        // keeps blanks (see `with_blank_cells`).
-        let keep_empty = mapping.columns.iter().map(|c| c.index == usize::MAX).collect();
         let defaults = vec![None; mapping.columns.len()];
         RowValidator {
             mapping,
             locale,
             targets,
-            keep_empty,
+            blanks: crate::BlankCells::Clear,
             defaults,
         }
     }
@@ -155,9 +152,7 @@ impl RowValidator {
     /// With [`BlankCells::Keep`](crate::BlankCells::Keep), a blank cell marks its field kept,
     /// so that an update leaves the stored value alone.
     pub fn with_blank_cells(mut self, blanks: crate::BlankCells) -> RowValidator {
-        for (keep, column) in self.keep_empty.iter_mut().zip(&self.mapping.columns) {
-            *keep = column.index == usize::MAX || blanks == crate::BlankCells::Keep;
-        }
+        self.blanks = blanks;
         self
     }
 
@@ -242,7 +237,8 @@ impl RowValidator {
     /// checked.
     fn build(&self, parsed: Vec<Parsed>) -> Record {
         let mut record = Record::new(self.mapping.module);
-        for ((&index, &keep), p) in self.targets.iter().zip(&self.keep_empty).zip(parsed) {
+        for ((&index, column), p) in self.targets.iter().zip(&self.mapping.columns).zip(parsed) {
+            let keep = column.index == usize::MAX || self.blanks == crate::BlankCells::Keep;
             let value = match p {
                 Parsed::Text(s) => Some(FieldValue::Text(s)),
                 Parsed::Cents(c) => Some(FieldValue::Cents(c)),

@@ -323,12 +323,17 @@ pub(crate) fn revert_step(
         entries: (created.len() + updated.len()) as u64,
         ..RevertStep::default()
     };
-    let codes: Vec<&str> = created
+    // Updated records are read whole (on PostgreSQL locked): their updated_at decides, and a
+    // restore starts from them. Of created records only the updated_at is needed.
+    let updated_codes: Vec<&str> = updated.keys().map(String::as_str).collect();
+    let stored = records::stored_records(conn, module, &updated_codes)?;
+    let created_codes: Vec<&str> = created.iter().map(String::as_str).collect();
+    let created_times = written_times(conn, module, &created_codes)?;
+    let times: HashMap<&str, NaiveDateTime> = stored
         .iter()
-        .map(String::as_str)
-        .chain(updated.keys().map(String::as_str))
+        .map(|(code, (_, at))| (code.as_str(), *at))
+        .chain(created_times.iter().map(|(code, at)| (code.as_str(), *at)))
         .collect();
-    let times = written_times(conn, module, &codes)?;
     let mut left = Leftover::default();
     // Whether the record is as the import left it (or the revert is forced).
     let untouched = |code: &str| match times.get(code) {
@@ -358,8 +363,6 @@ pub(crate) fn revert_step(
         }
     }
     if !restore.is_empty() {
-        let wanted: Vec<&str> = restore.iter().map(|(code, _)| *code).collect();
-        let stored = records::stored_records(conn, module, &wanted)?;
         // Grouped by the time the old values were written, which the restored records get back
         // as their updated_at (a batch's records mostly share one): undoing the imports of a
         // record newest first then meets no conflict of its own making.

@@ -254,8 +254,7 @@ fn write_module(
             columns,
             &exec,
             // Read for every code when logged (UPDATE and UPSERT only).
-            log.filter(|_| mode != ImportMode::Insert)
-                .map(|_| stored.keys().cloned().collect()),
+            log.filter(|_| mode != ImportMode::Insert).map(|_| &stored),
         )?,
     };
     if let Some(job_id) = log {
@@ -303,7 +302,7 @@ fn write_rows(
     repeated_inserts: Vec<String>,
     columns: usize,
     exec: &impl Fn(&mut Conn<'_>, &[&Record], Stmt) -> Result<Written>,
-    known: Option<HashSet<String>>,
+    known: Option<&HashMap<String, Stored>>,
 ) -> Result<WriteOutcome> {
     let mut outcome = WriteOutcome::default();
     if module.references_customers() {
@@ -340,11 +339,13 @@ fn write_rows(
 
     // The stored records read for the batch, when they were read for every code, already say
     // which exist.
-    let existing = match known {
-        Some(known) => known,
+    let looked_up;
+    let existing: HashSet<&str> = match known {
+        Some(known) => known.keys().map(String::as_str).collect(),
         None => {
             let codes: Vec<&str> = unique.iter().map(|r| r.code()).collect();
-            existing_codes(conn, module, &codes)?
+            looked_up = existing_codes(conn, module, &codes)?;
+            looked_up.iter().map(String::as_str).collect()
         }
     };
     let chunk_rows = conn.backend().rows_per_statement(columns);
