@@ -79,30 +79,17 @@ fn batches(fields: &[&str], n: usize, make: impl Fn(usize) -> Vec<v1::Value>) ->
 
 /// An order-independent checksum of every field of every record of a module, with the count.
 async fn checksum(client: &mut AuthedClient, module: Module) -> (u64, u128) {
-    let mut stream = client
-        .export(v1::ExportRequest {
-            module: dataport_client::convert::module_to_proto(module) as i32,
-            format: "records".into(),
-            scope: v1::ExportScope::All as i32,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
     let (mut rows, mut sum) = (0u64, 0u128);
-    while let Some(event) = crate::support::next_within(&mut stream, "the next event").await {
-        if let Some(v1::export_event::Event::Records(batch)) = event.unwrap().event {
-            for record in batch.records {
-                let mut hasher = Sha256::new();
-                for (field, value) in batch.fields.iter().zip(&record.values) {
-                    hasher.update(format!("{field}={:?}\u{1f}", value.kind).as_bytes());
-                }
-                let digest = hasher.finalize();
-                sum = sum.wrapping_add(u128::from_le_bytes(digest[..16].try_into().unwrap()));
-                rows += 1;
-            }
+    crate::support::each_exported_record(client, module, |fields, record| {
+        let mut hasher = Sha256::new();
+        for (field, value) in fields.iter().zip(&record.values) {
+            hasher.update(format!("{field}={:?}\u{1f}", value.kind).as_bytes());
         }
-    }
+        let digest = hasher.finalize();
+        sum = sum.wrapping_add(u128::from_le_bytes(digest[..16].try_into().unwrap()));
+        rows += 1;
+    })
+    .await;
     (rows, sum)
 }
 

@@ -446,3 +446,29 @@ pub fn seeded(what: &str) -> impl FnMut() -> u64 {
         rng
     }
 }
+
+/// Calls `each` with every record of `module`, exported as typed records (scope ALL), and the
+/// field keys of its batch.
+pub async fn each_exported_record(
+    client: &mut AuthedClient,
+    module: Module,
+    mut each: impl FnMut(&[String], v1::Record),
+) {
+    let mut stream = client
+        .export(v1::ExportRequest {
+            module: dataport_client::convert::module_to_proto(module) as i32,
+            format: "records".into(),
+            scope: v1::ExportScope::All as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while let Some(event) = next_within(&mut stream, "the next export event").await {
+        if let Some(v1::export_event::Event::Records(batch)) = event.unwrap().event {
+            for record in batch.records {
+                each(&batch.fields, record);
+            }
+        }
+    }
+}

@@ -10,41 +10,27 @@ use v1::value::Kind;
 
 use crate::harness::{TestServer, stderr, stdout};
 use crate::on_both_backends;
-use crate::support::{Import, Run, csv, customer, import, next_within, rows};
+use crate::support::{Import, Run, csv, customer, each_exported_record, import, next_within, rows};
 
 /// Every stored record of `module`: code → field → value (unset fields left out).
 pub(crate) async fn stored(
     client: &mut AuthedClient,
     module: Module,
 ) -> BTreeMap<String, BTreeMap<String, Kind>> {
-    let mut stream = client
-        .export(v1::ExportRequest {
-            module: dataport_client::convert::module_to_proto(module) as i32,
-            format: "records".into(),
-            scope: v1::ExportScope::All as i32,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
     let mut out = BTreeMap::new();
-    while let Some(event) = next_within(&mut stream, "the next export event").await {
-        if let Some(v1::export_event::Event::Records(batch)) = event.unwrap().event {
-            for record in batch.records {
-                let fields: BTreeMap<String, Kind> = batch
-                    .fields
-                    .iter()
-                    .zip(record.values)
-                    .filter_map(|(f, v)| Some((f.clone(), v.kind?)))
-                    .collect();
-                let code = match &fields["code"] {
-                    Kind::Text(code) => code.clone(),
-                    other => panic!("a code of kind {other:?}"),
-                };
-                out.insert(code, fields);
-            }
-        }
-    }
+    each_exported_record(client, module, |fields, record| {
+        let fields: BTreeMap<String, Kind> = fields
+            .iter()
+            .zip(record.values)
+            .filter_map(|(f, v)| Some((f.clone(), v.kind?)))
+            .collect();
+        let code = match &fields["code"] {
+            Kind::Text(code) => code.clone(),
+            other => panic!("a code of kind {other:?}"),
+        };
+        out.insert(code, fields);
+    })
+    .await;
     out
 }
 
