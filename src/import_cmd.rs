@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 
-use crate::table::Table;
+use crate::table::{Table, enum_word};
 
 /// File chunks are sent in pieces of this size (the server accepts up to 4 MiB messages).
 const CHUNK_BYTES: usize = 1 << 20;
@@ -489,11 +489,7 @@ pub async fn watch(mut client: AuthedClient, job_id: i64) -> Result<ExitCode> {
 }
 
 pub(crate) fn print_report(report: &v1::ImportJob, dry_run: bool) {
-    let status = report
-        .status()
-        .as_str_name()
-        .trim_start_matches("JOB_STATUS_")
-        .to_lowercase();
+    let status = enum_word(report.status().as_str_name(), "JOB_STATUS_");
     let verb = if dry_run { "would be " } else { "" };
     println!(
         "job {}: {status}{} — {} rows read: {} {verb}created, {} {verb}updated, {} skipped, {} failed ({} ms)",
@@ -523,14 +519,13 @@ pub(crate) fn print_report(report: &v1::ImportJob, dry_run: bool) {
 /// `jobs show`: the report line, then what the job was and what it has committed.
 pub(crate) fn print_job(job: &v1::ImportJob) {
     print_report(job, job.dry_run);
-    let word = |name: &str, prefix: &str| name.trim_start_matches(prefix).to_lowercase();
     let when = |ms: i64| {
         chrono::DateTime::from_timestamp_millis(ms)
             .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
             .unwrap_or_default()
     };
     let lines = [
-        ("module", word(job.module().as_str_name(), "MODULE_")),
+        ("module", enum_word(job.module().as_str_name(), "MODULE_")),
         (
             "file",
             format!("{} ({} bytes, {})", job.file_name, job.file_size, job.format),
@@ -540,8 +535,8 @@ pub(crate) fn print_job(job: &v1::ImportJob) {
             "mode",
             format!(
                 "{}, {}",
-                word(job.mode().as_str_name(), "IMPORT_MODE_"),
-                word(job.on_error().as_str_name(), "ON_ERROR_")
+                enum_word(job.mode().as_str_name(), "IMPORT_MODE_"),
+                enum_word(job.on_error().as_str_name(), "ON_ERROR_")
             ),
         ),
         ("token", job.token_name.clone()),

@@ -25,7 +25,7 @@ use cli::{
     AuditCommand, Cli, ClientArgs, Command, DatabaseArgs, ExportArgs, FilterArgs, GenArgs, ImportArgs,
     JobsCommand, MigrateArgs, ServeArgs, TemplateArgs, TokenCommand,
 };
-use table::Table;
+use table::{Table, enum_word};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -540,14 +540,8 @@ async fn jobs(command: JobsCommand, file: &FileConfig) -> Result<ExitCode> {
             for job in &response.get_ref().jobs {
                 table.row([
                     job.id.to_string(),
-                    job.module()
-                        .as_str_name()
-                        .trim_start_matches("MODULE_")
-                        .to_lowercase(),
-                    job.status()
-                        .as_str_name()
-                        .trim_start_matches("JOB_STATUS_")
-                        .to_lowercase(),
+                    enum_word(job.module().as_str_name(), "MODULE_"),
+                    enum_word(job.status().as_str_name(), "JOB_STATUS_"),
                     job.rows_read.to_string(),
                     job.rows_created.to_string(),
                     job.rows_updated.to_string(),
@@ -754,14 +748,13 @@ async fn describe(module: &str, json: bool, client: ClientArgs, file: &FileConfi
         "export",
     ]);
     let yes = |b: bool| if b { "yes" } else { "" }.to_owned();
-    let word = |name: &str, prefix: &str| name.trim_start_matches(prefix).to_lowercase();
     for f in response.fields {
-        let kind = word(f.kind().as_str_name(), "FIELD_KIND_");
+        let kind = enum_word(f.kind().as_str_name(), "FIELD_KIND_");
         let references = f.references();
         // Long lists (industries) are cut here; --json has them all.
         const SHOWN: usize = 5;
         let choices = if references != v1::Module::Unspecified {
-            format!("a {} code", word(references.as_str_name(), "MODULE_"))
+            format!("a {} code", enum_word(references.as_str_name(), "MODULE_"))
         } else if f.choices.len() > SHOWN {
             format!("{}/… ({} choices)", f.choices[..SHOWN].join("/"), f.choices.len())
         } else {

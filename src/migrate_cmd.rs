@@ -89,10 +89,7 @@ pub async fn run(from: AuthedClient, to: AuthedClient, plan: Plan) -> Result<Exi
             r.report.rows_updated.to_string(),
             r.report.rows_skipped.to_string(),
             r.report.rows_failed.to_string(),
-            status
-                .as_str_name()
-                .trim_start_matches("JOB_STATUS_")
-                .to_lowercase(),
+            crate::table::enum_word(status.as_str_name(), "JOB_STATUS_"),
             r.report.id.to_string(),
         ]);
         match status {

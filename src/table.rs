@@ -2,6 +2,12 @@
 
 use std::fmt;
 
+/// A proto enum value as the CLI prints it: `JOB_STATUS_PARTIALLY_SUCCEEDED` with prefix
+/// `JOB_STATUS_` is `partially_succeeded`.
+pub fn enum_word(name: &str, prefix: &str) -> String {
+    name.trim_start_matches(prefix).to_lowercase()
+}
+
 /// A table with a header row.
 pub struct Table {
     rows: Vec<Vec<String>>,
