@@ -32,8 +32,8 @@ cd "$WORK"
 PORT=50198
 URL=http://127.0.0.1:$PORT
 
-now() { date +%s.%N; }
-elapsed() { echo "$(now) $1" | awk '{printf "%.2f", $1 - $2}'; }
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 in_schema() { local sep='?'; [[ "$BASE" == *\?* ]] && sep='&'; echo "$BASE${sep}options=-c%20search_path%3D$1"; }
 start_server() { # NAME DATABASE_URL
   mkdir -p "srv-$1"
@@ -41,7 +41,6 @@ start_server() { # NAME DATABASE_URL
   SERVER_PID=$!
   for _ in $(seq 1 100); do grep -q "listening" "srv-$1/server.log" 2>/dev/null && break; sleep 0.1; done
 }
-stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; }
 peak_mib() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$SERVER_PID/status"; }
 client() { local s=$1; shift; "$BIN" "$@" --server "$URL" --token-file "srv-$s/dataport.token" >/dev/null 2>&1; }
 database_url() { # BACKEND NAME

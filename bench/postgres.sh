@@ -45,9 +45,8 @@ PEER_TABLE="(id bigserial PRIMARY KEY, code text NOT NULL UNIQUE, name text NOT 
   remarks text, created_at date NOT NULL)"
 COLUMNS="code,name,industry,phone,owner,level,follow_up_status,address,contract_amount_cents,follow_up_notes,remarks,created_at"
 
-now() { date +%s.%N; }
-elapsed() { echo "$(now) $1" | awk '{printf "%.2f", $1 - $2}'; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 fresh_schema() { # NAME
   psql -q "$BASE" -c "DROP SCHEMA IF EXISTS $1 CASCADE; CREATE SCHEMA $1" >/dev/null
   SCHEMAS+=("$1")
@@ -60,7 +59,6 @@ start_server() { # SCHEMA
   SERVER_PID=$!
   for _ in $(seq 1 100); do grep -q "listening" "srv-$1/server.log" 2>/dev/null && break; sleep 0.1; done
 }
-stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; }
 peak_mib() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$SERVER_PID/status"; }
 client() { local s=$1; shift; "$BIN" "$@" --server "$URL" --token-file "srv-$s/dataport.token" >/dev/null; }
 

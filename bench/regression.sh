@@ -29,16 +29,14 @@ PORT=50198
 URL=http://127.0.0.1:$PORT
 "${BIN[head]}" gen --module customers --rows 1000000 c1m.csv --seed 1 2>/dev/null
 
-now() { date +%s.%N; }
-elapsed() { echo "$(now) $1" | awk '{printf "%.2f", $1 - $2}'; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 start_server() { # VERSION
   rm -rf "srv-$1" && mkdir "srv-$1"
   (cd "srv-$1" && exec "${BIN[$1]}" serve --listen 127.0.0.1:$PORT >server.log 2>&1) &
   SERVER_PID=$!
   for _ in $(seq 1 100); do grep -q "listening" "srv-$1/server.log" 2>/dev/null && break; sleep 0.1; done
 }
-stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; }
 client() { local v=$1; shift; "${BIN[$v]}" "$@" --server "$URL" --token-file "srv-$v/dataport.token" >/dev/null; }
 
 declare -A T

@@ -39,9 +39,8 @@ echo "== generating data in $WORK" >&2
 # The same codes (gen numbers them), every other value drawn anew.
 "$BIN" gen --module customers --rows 1000000 u1m.csv --seed 2 2>/dev/null
 
-now() { date +%s.%N; }
-elapsed() { echo "$(now) $1" | awk '{printf "%.2f", $1 - $2}'; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 in_schema() { local sep='?'; [[ "$PG" == *\?* ]] && sep='&'; echo "$PG${sep}options=-c%20search_path%3D$1"; }
 start_server() { # BINARY DIR [DATABASE_URL]
   rm -rf "$2"; mkdir -p "$2"
@@ -51,7 +50,6 @@ start_server() { # BINARY DIR [DATABASE_URL]
   SERVER_PID=$!
   for _ in $(seq 1 100); do grep -q "listening" "$2/server.log" 2>/dev/null && break; sleep 0.1; done
 }
-stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; }
 client() { local bin=$1 dir=$2; shift 2; "$bin" "$@" --server "$URL" --token-file "$dir/dataport.token" >/dev/null; }
 
 declare -A T

@@ -39,9 +39,8 @@ SCHEMA="CREATE TABLE customers (code TEXT NOT NULL UNIQUE, name TEXT NOT NULL, i
   contract_amount TEXT, follow_up_notes TEXT, remarks TEXT, created_at TEXT NOT NULL);"
 QUERY="select code,name,industry,phone,owner,level,follow_up_status,address,contract_amount_cents,follow_up_notes,remarks,created_at from customers order by code"
 
-now() { date +%s.%N; }
-elapsed() { echo "$(now) $1" | awk '{printf "%.2f", $1 - $2}'; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 # start_server [DB TOKEN]: a fresh server, on a copy of DB (with its token file) if given.
 start_server() {
@@ -52,7 +51,6 @@ start_server() {
   SERVER_PID=$!
   for _ in $(seq 1 100); do grep -q "listening" srv/server.log 2>/dev/null && break; sleep 0.1; done
 }
-stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; }
 peak_mib() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$SERVER_PID/status"; }
 client() { "$BIN" "$@" --server "$URL" --token-file srv/dataport.token >/dev/null; }
 
