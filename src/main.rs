@@ -793,10 +793,10 @@ async fn formats(client: ClientArgs, file: &FileConfig) -> Result<()> {
         "library",
     ]);
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
-    for f in response.formats {
+    for f in &response.formats {
         table.row([
-            f.name,
-            f.version,
+            f.name.clone(),
+            f.version.clone(),
             f.formats.join(","),
             f.extensions.join(","),
             yes_no(f.can_read),
@@ -806,11 +806,48 @@ async fn formats(client: ClientArgs, file: &FileConfig) -> Result<()> {
             } else {
                 f.modules.join(",")
             },
-            f.path,
+            f.path.clone(),
         ]);
     }
     print!("{table}");
+    print!("{}", option_table(&response.formats));
     Ok(())
+}
+
+/// The options every plugin declares, one row each (`-O KEY=VALUE` on import and export).
+fn option_table(formats: &[v1::FormatInfo]) -> String {
+    let mut table = Table::new(["plugin", "option", "type", "for", "default", "allowed", "help"]);
+    let mut unchecked = Vec::new();
+    for f in formats {
+        if !f.options_checked {
+            unchecked.push(f.name.as_str());
+        }
+        for o in &f.options {
+            let uses = match (o.reading, o.writing) {
+                (true, true) => "read,write",
+                (true, false) => "read",
+                (false, true) => "write",
+                (false, false) => "-",
+            };
+            table.row([
+                f.name.clone(),
+                o.name.clone(),
+                table::enum_word(o.r#type().as_str_name(), "OPTION_TYPE_"),
+                uses.to_owned(),
+                o.default_value.clone(),
+                o.choices.join(","),
+                o.help.clone(),
+            ]);
+        }
+    }
+    let mut out = format!("\noptions (-O KEY=VALUE):\n{table}");
+    if !unchecked.is_empty() {
+        out.push_str(&format!(
+            "{} declare no options; they check their own when a job opens the file\n",
+            unchecked.join(", ")
+        ));
+    }
+    out
 }
 
 /// Downloads a job's error file into `path` (format from its extension); returns its size.

@@ -12,31 +12,7 @@ use tonic_health::pb::{
 };
 
 use crate::harness::{Backend, TestServer, dataport_bin};
-use crate::support::{Import, csv, customer, export_request, import, rows};
-
-/// Asserts a refused call: INVALID_ARGUMENT, the BadRequest names `field`, and so does the
-/// message.
-#[track_caller]
-fn assert_invalid(status: &tonic::Status, field: &str) {
-    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{field}: {status:?}");
-    assert_eq!(
-        dataport_client::bad_request_field(status).as_deref(),
-        Some(field),
-        "{status:?}"
-    );
-    // The message names the field by its last part (`file_name`, `codes[1]`, ...).
-    let leaf = field.rsplit('.').next().unwrap();
-    assert!(status.message().contains(leaf), "{field}: {}", status.message());
-    assert!(status.message().len() < 1000, "the message is bounded too");
-}
-
-/// The spec alone: the server refuses it before any chunk.
-async fn refused_import(client: &mut AuthedClient, request: &Import) -> tonic::Status {
-    client
-        .import(tokio_stream::iter([request.spec(10)]))
-        .await
-        .expect_err("the import is refused")
-}
+use crate::support::{Import, assert_invalid, csv, customer, export_request, import, refused_import, rows};
 
 fn customer_filter(filter: v1::CustomerFilter) -> Option<v1::Filter> {
     Some(v1::Filter {

@@ -11,7 +11,7 @@ use dataport_client::v1;
 use dataport_core::Module;
 
 use crate::harness::{TestServer, run_cli, stderr, stdout};
-use crate::support::{Import, csv, customer, import, rows};
+use crate::support::{Import, assert_invalid, csv, customer, import, refused_import, rows};
 
 const DLL: &str = std::env::consts::DLL_SUFFIX;
 
@@ -49,6 +49,89 @@ async fn formats_lists_the_bundled_plugins_with_their_versions() {
         xlsx.path.ends_with(&format!("libdataport_plugin_xlsx{DLL}")),
         "{}",
         xlsx.path
+    );
+}
+
+#[tokio::test]
+async fn declared_options_are_listed_and_refused_before_a_job_starts() {
+    let server = TestServer::start();
+    let mut client = server.client(&server.admin_token()).await;
+    let formats = client
+        .list_formats(v1::ListFormatsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .formats;
+    let option = |plugin: &str, name: &str| {
+        let f = formats.iter().find(|f| f.name == plugin).unwrap();
+        assert!(f.options_checked, "{plugin} declares its options");
+        f.options.iter().find(|o| o.name == name).cloned().unwrap()
+    };
+    let delimiter = option("csv", "delimiter");
+    assert_eq!(delimiter.r#type(), v1::OptionType::Char);
+    assert!(delimiter.reading && delimiter.writing && delimiter.default_value == ",");
+    let bom = option("csv", "bom");
+    assert!(
+        bom.r#type() == v1::OptionType::Bool && !bom.reading && bom.writing && bom.default_value == "true"
+    );
+    assert_eq!(option("xlsx", "max_ratio").default_value, "100");
+    assert_eq!(
+        option("salesforce", "module").choices,
+        ["customers", "contacts", "opportunities"]
+    );
+    assert!(!option("hubspot", "sheet").help.is_empty());
+
+    // Refused with the spec, before a job exists: unknown keys name the valid ones, bad values
+    // name what is expected.
+    let refused = |key: &str, value: &str| Import::new(Module::Customers, "a.csv").option(key, value);
+    let status = refused_import(&mut client, &refused("delimitr", ";")).await;
+    assert_invalid(&status, "spec.options");
+    assert!(
+        status.message().contains("unknown option `delimitr`"),
+        "{}",
+        status.message()
+    );
+    assert!(
+        status.message().contains("delimiter, max_field_bytes"),
+        "{}",
+        status.message()
+    );
+    let status = refused_import(&mut client, &refused("bom", "yes")).await;
+    assert!(
+        status.message().contains("options when reading"),
+        "{}",
+        status.message()
+    );
+    let status = refused_import(&mut client, &refused("max_fields", "lots")).await;
+    assert!(
+        status.message().contains("must be a whole number, not `lots`"),
+        "{}",
+        status.message()
+    );
+    let jobs = client
+        .list_import_jobs(v1::ListImportJobsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(jobs.jobs.is_empty(), "no job was created: {jobs:?}");
+
+    let mut request = crate::support::export_request(Module::Customers, "csv");
+    request.options = vec![v1::FormatOption {
+        key: "bom".into(),
+        value: "maybe".into(),
+    }];
+    let status = client.export(request).await.expect_err("the export is refused");
+    assert_invalid(&status, "options");
+    assert!(status.message().contains("true or false"), "{}", status.message());
+
+    let out = server.cli(&["formats", "--server", &server.url()]);
+    let table = stdout(&out);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.split_whitespace().take(5).collect::<Vec<_>>()
+                == ["csv", "bom", "bool", "write", "true"]),
+        "{table}"
     );
 }
 

@@ -277,6 +277,30 @@ impl Run {
     }
 }
 
+/// Asserts a refused call: INVALID_ARGUMENT, the BadRequest names `field`, and so does the
+/// message.
+#[track_caller]
+pub fn assert_invalid(status: &tonic::Status, field: &str) {
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{field}: {status:?}");
+    assert_eq!(
+        dataport_client::bad_request_field(status).as_deref(),
+        Some(field),
+        "{status:?}"
+    );
+    // The message names the field by its last part (`file_name`, `codes[1]`, ...).
+    let leaf = field.rsplit('.').next().unwrap();
+    assert!(status.message().contains(leaf), "{field}: {}", status.message());
+    assert!(status.message().len() < 1000, "the message is bounded too");
+}
+
+/// The spec alone: the server refuses it before any chunk.
+pub async fn refused_import(client: &mut AuthedClient, request: &Import) -> tonic::Status {
+    client
+        .import(tokio_stream::iter([request.spec(10)]))
+        .await
+        .expect_err("the import is refused")
+}
+
 /// Imports `bytes` and collects every event.
 pub async fn import(client: &mut AuthedClient, request: &Import, bytes: &[u8]) -> Run {
     let mut messages = vec![request.spec(bytes.len() as u64)];

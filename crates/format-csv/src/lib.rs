@@ -100,6 +100,7 @@
 mod detect;
 mod input;
 mod messages;
+mod options;
 mod reader;
 mod writer;
 
@@ -111,12 +112,9 @@ use dataport_plugin_sdk::{Cell, ErrorKind};
 use crate::reader::{CsvReader, ReaderConfig};
 use crate::writer::{CsvWriter, WriterConfig};
 
-/// Default of the `max_field_bytes` reader option: 1 MiB.
-pub const DEFAULT_MAX_FIELD_BYTES: usize = 1 << 20;
-/// Default of the `max_record_bytes` reader option: 8 MiB.
-pub const DEFAULT_MAX_RECORD_BYTES: usize = 8 << 20;
-/// Default of the `max_fields` reader option.
-pub const DEFAULT_MAX_FIELDS: usize = 16_384;
+pub use crate::options::{
+    DEFAULT_MAX_FIELD_BYTES, DEFAULT_MAX_FIELDS, DEFAULT_MAX_RECORD_BYTES, declared_options,
+};
 
 /// The csv plugin. See the crate documentation for formats and options.
 #[derive(Debug, Clone, Copy, Default)]
@@ -142,6 +140,7 @@ impl Plugin for CsvPlugin {
             .extensions(["csv", "tsv", "txt"])
             .reads()
             .writes()
+            .options(declared_options())
     }
 
     fn open_reader(

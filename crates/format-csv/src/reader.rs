@@ -1,20 +1,15 @@
 //! The CSV reader: csv-core over [`Input`], Excel row numbers, caps, per-row errors.
 
-use dataport_plugin_sdk::{ByteSource, Cell, Checkpoint, ErrorKind, Options, PluginError, Reader, RowBatch};
+use dataport_plugin_sdk::{
+    ByteSource, Cell, Checkpoint, Direction, ErrorKind, Options, PluginError, Reader, RowBatch,
+};
 use encoding_rs::Encoding;
 
 use crate::input::{DecodeError, EncodingChoice, Input, InputError, decode_field};
 use crate::messages;
-use crate::{DEFAULT_MAX_FIELD_BYTES, DEFAULT_MAX_FIELDS, DEFAULT_MAX_RECORD_BYTES};
-
-/// The options a reader accepts.
-pub(crate) const READER_OPTIONS: &[&str] = &[
-    "encoding",
-    "delimiter",
-    "max_field_bytes",
-    "max_record_bytes",
-    "max_fields",
-];
+use crate::options::{
+    DEFAULT_MAX_FIELD_BYTES, DEFAULT_MAX_FIELDS, DEFAULT_MAX_RECORD_BYTES, declared_options,
+};
 
 /// Initial size of the field buffer (it grows up to `max_record_bytes`).
 const INITIAL_FIELD_BUFFER: usize = 64 * 1024;
@@ -34,7 +29,7 @@ pub(crate) struct ReaderConfig {
 
 impl ReaderConfig {
     pub(crate) fn from_options(options: &Options) -> Result<ReaderConfig, PluginError> {
-        options.ensure_known(READER_OPTIONS)?;
+        options.check_declared(&declared_options(), Direction::Read)?;
         let encoding = match options.get("encoding") {
             None => EncodingChoice::Auto,
             Some(v) => EncodingChoice::parse(v)?,

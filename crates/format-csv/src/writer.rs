@@ -5,13 +5,14 @@ use std::io::{BufWriter, Write};
 
 use csv_core::{QuoteStyle, Terminator, WriteResult};
 use dataport_plugin_sdk::{
-    ByteSink, Cell, Column, ColumnKind, ErrorKind, Options, PluginError, RowBatch, Writer, ymd_from_days,
+    ByteSink, Cell, Column, ColumnKind, Direction, ErrorKind, Options, PluginError, RowBatch, Writer,
+    ymd_from_days,
 };
 
+use crate::options::declared_options;
 use crate::reader::delimiter_option;
 
 /// The options a writer accepts.
-pub(crate) const WRITER_OPTIONS: &[&str] = &["bom", "delimiter"];
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -24,7 +25,7 @@ pub(crate) struct WriterConfig {
 
 impl WriterConfig {
     pub(crate) fn from_options(options: &Options) -> Result<WriterConfig, PluginError> {
-        options.ensure_known(WRITER_OPTIONS)?;
+        options.check_declared(&declared_options(), Direction::Write)?;
         Ok(WriterConfig {
             bom: options.get_bool("bom")?.unwrap_or(true),
             delimiter: delimiter_option(options)?.unwrap_or(b','),

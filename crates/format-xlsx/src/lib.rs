@@ -124,6 +124,7 @@ mod writer;
 
 use dataport_plugin_sdk::{ByteSink, ByteSource, Descriptor, Options, Plugin, PluginError, Reader, Writer};
 
+pub use crate::options::declared_options;
 use crate::options::{ReadOptions, WriteOptions};
 
 /// The xlsx plugin: reads one sheet of an xlsx workbook and writes workbooks of one or more
@@ -152,6 +153,7 @@ impl Plugin for XlsxPlugin {
             .writes()
             .needs_seek()
             .sheets()
+            .options(declared_options())
     }
 
     fn open_reader(

@@ -1,6 +1,6 @@
 //! The options of the reader and the writer, validated up front.
 
-use dataport_plugin_sdk::{Options, PluginError};
+use dataport_plugin_sdk::{Direction, OptionKind, OptionSpec, Options, PluginError};
 
 const MIB: u64 = 1 << 20;
 
@@ -36,17 +36,50 @@ pub(crate) struct ReadOptions {
     pub limits: Limits,
 }
 
-impl ReadOptions {
-    pub const KNOWN: &'static [&'static str] = &[
-        "sheet",
-        "max_zip_entries",
-        "max_entry_mib",
-        "max_total_mib",
-        "max_ratio",
-    ];
+/// Every option of the xlsx plugin, as its descriptor declares them (vendor plugins that read or
+/// write xlsx reuse `sheet`).
+pub fn declared_options() -> Vec<OptionSpec> {
+    let limits = Limits::default();
+    let limit = |name: &str, help: &str, default: u64| {
+        OptionSpec::new(name, OptionKind::Integer, help)
+            .reading()
+            .default_value(default.to_string())
+    };
+    vec![
+        OptionSpec::new(
+            "sheet",
+            OptionKind::Text,
+            "reading: the sheet's name or 1-based number (default: the first sheet); writing: the \
+             first sheet's name",
+        )
+        .reading()
+        .writing(),
+        limit(
+            "max_zip_entries",
+            "most entries in the zip archive",
+            limits.max_entries,
+        ),
+        limit(
+            "max_entry_mib",
+            "most MiB one part may decompress to",
+            limits.max_entry_bytes / MIB,
+        ),
+        limit(
+            "max_total_mib",
+            "most MiB all parts read may decompress to",
+            limits.max_total_bytes / MIB,
+        ),
+        limit(
+            "max_ratio",
+            "most decompressed bytes per compressed byte (zip-bomb guard)",
+            limits.max_ratio,
+        ),
+    ]
+}
 
+impl ReadOptions {
     pub fn parse(options: &Options) -> Result<ReadOptions, PluginError> {
-        options.ensure_known(Self::KNOWN)?;
+        options.check_declared(&declared_options(), Direction::Read)?;
         let mut parsed = ReadOptions {
             sheet: sheet_name(options)?,
             ..ReadOptions::default()
@@ -76,10 +109,8 @@ pub(crate) struct WriteOptions {
 }
 
 impl WriteOptions {
-    pub const KNOWN: &'static [&'static str] = &["sheet"];
-
     pub fn parse(options: &Options) -> Result<WriteOptions, PluginError> {
-        options.ensure_known(Self::KNOWN)?;
+        options.check_declared(&declared_options(), Direction::Write)?;
         Ok(WriteOptions {
             sheet: sheet_name(options)?.unwrap_or_else(|| "Sheet1".to_owned()),
         })

@@ -127,6 +127,24 @@ pub const CAP_NEEDS_SEEK: u32 = 1 << 2;
 /// Capability bit: the plugin's writers can start further sheets
 /// ([`PluginVTable::writer_start_sheet`]), e.g. an instructions sheet in an xlsx template.
 pub const CAP_SHEETS: u32 = 1 << 3;
+/// Capability bit: [`PluginDescriptor::options`] lists every option the plugin takes, so the host
+/// may refuse any other option before a job starts. Without it the list (possibly empty) is
+/// informational and the plugin alone validates its options.
+pub const CAP_DECLARES_OPTIONS: u32 = 1 << 4;
+
+/// Option type ([`OptionSpec::kind`]): any text.
+pub const OPTION_TEXT: u32 = 0;
+/// Option type: `true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0`, any case.
+pub const OPTION_BOOL: u32 = 1;
+/// Option type: a whole number (decimal digits, optionally signed).
+pub const OPTION_INTEGER: u32 = 2;
+/// Option type: one character; `\t` and `tab` also mean a tab.
+pub const OPTION_CHAR: u32 = 3;
+
+/// Option use bit ([`OptionSpec::uses`]): the option applies to readers (`open_reader`).
+pub const OPTION_READ: u32 = 1;
+/// Option use bit: the option applies to writers (`open_writer`).
+pub const OPTION_WRITE: u32 = 1 << 1;
 
 /// Column kind: no particular type; write cells as they come.
 pub const COLUMN_GENERAL: u32 = 0;
@@ -296,8 +314,39 @@ pub struct PluginDescriptor {
     pub extensions: StrRef,
     /// Modules it supports, e.g. `customers,contacts,opportunities`; empty means any module.
     pub modules: StrRef,
-    /// Bit set of [`CAP_READ`], [`CAP_WRITE`], [`CAP_NEEDS_SEEK`].
+    /// Bit set of the `CAP_*` constants.
     pub capabilities: u32,
+    /// Added after the first release (read only when `size` covers it): the options the plugin
+    /// takes, `num_options` of them; null when there are none. Owned by the plugin, valid for the
+    /// life of the library.
+    pub options: *const OptionSpec,
+    pub num_options: usize,
+}
+
+impl PluginDescriptor {
+    /// The size of the descriptor as first released (up to `capabilities`, padded): the least a
+    /// host accepts.
+    pub const V1_SIZE: usize = std::mem::offset_of!(PluginDescriptor, options);
+}
+
+/// One option a plugin declares: shown by `dataport formats` and ListFormats, and checked by the
+/// host before a job starts when the plugin sets [`CAP_DECLARES_OPTIONS`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct OptionSpec {
+    /// The key, lower case (`delimiter`); keys match ASCII-case-insensitively.
+    pub name: StrRef,
+    /// One of the `OPTION_*` types ([`OPTION_TEXT`] …); an unknown type is treated as text.
+    pub kind: u32,
+    /// Bit set of [`OPTION_READ`] and [`OPTION_WRITE`]: where the option applies.
+    pub uses: u32,
+    /// The value used when the option is not given, as text; empty when there is none or it
+    /// depends on the input (say so in `help`).
+    pub default_value: StrRef,
+    /// The allowed values separated by `\n`; empty means any value of `kind`.
+    pub choices: StrRef,
+    /// One line of English help.
+    pub help: StrRef,
 }
 
 /// The value of a [`Cell`]; which member is valid is said by [`Cell::tag`].
@@ -660,6 +709,17 @@ mod tests {
             std::mem::offset_of!(PluginVTable, abi_version),
             size_of::<usize>()
         );
+    }
+
+    #[test]
+    fn v1_descriptor_is_what_first_release_plugins_fill() {
+        // Five string refs and the capability bits after `size`, padded to pointer alignment.
+        let v1 = size_of::<usize>() + 5 * size_of::<StrRef>() + size_of::<u32>();
+        assert_eq!(
+            PluginDescriptor::V1_SIZE,
+            v1.next_multiple_of(align_of::<usize>())
+        );
+        assert!(PluginDescriptor::V1_SIZE < size_of::<PluginDescriptor>());
     }
 
     #[test]

@@ -57,7 +57,23 @@ fn all_checks() -> Vec<Check> {
         checks,
         PluginDescriptor,
         "DpPluginDescriptor",
-        [size, name, version, formats, extensions, modules, capabilities]
+        [
+            size,
+            name,
+            version,
+            formats,
+            extensions,
+            modules,
+            capabilities,
+            options,
+            num_options
+        ]
+    );
+    layout!(
+        checks,
+        OptionSpec,
+        "DpOptionSpec",
+        [name, kind, uses, default_value, choices, help]
     );
     layout!(
         checks,
@@ -132,6 +148,14 @@ fn all_checks() -> Vec<Check> {
             "DP_CAP_WRITE" = CAP_WRITE,
             "DP_CAP_NEEDS_SEEK" = CAP_NEEDS_SEEK,
             "DP_CAP_SHEETS" = CAP_SHEETS,
+            "DP_CAP_DECLARES_OPTIONS" = CAP_DECLARES_OPTIONS,
+            "DP_OPTION_TEXT" = OPTION_TEXT,
+            "DP_OPTION_BOOL" = OPTION_BOOL,
+            "DP_OPTION_INTEGER" = OPTION_INTEGER,
+            "DP_OPTION_CHAR" = OPTION_CHAR,
+            "DP_OPTION_READ" = OPTION_READ,
+            "DP_OPTION_WRITE" = OPTION_WRITE,
+            "DP_DESCRIPTOR_V1_SIZE" = PluginDescriptor::V1_SIZE,
             "DP_COLUMN_GENERAL" = COLUMN_GENERAL,
             "DP_COLUMN_TEXT" = COLUMN_TEXT,
             "DP_COLUMN_INTEGER" = COLUMN_INTEGER,

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use dataport_plugin_abi as abi;
 use dataport_plugin_abi::Status;
 use dataport_plugin_sdk::ffi::str_from_abi;
-use dataport_plugin_sdk::{Capabilities, Descriptor};
+use dataport_plugin_sdk::{Capabilities, Descriptor, OptionKind, OptionSpec};
 
 use crate::call::ErrorBuffer;
 use crate::error::HostError;
@@ -189,11 +189,11 @@ fn missing_functions(caps: Capabilities, vtable: &abi::PluginVTable) -> Vec<&'st
 /// # Safety
 /// `raw` must follow the ABI descriptor rules (valid strings for the library's life).
 unsafe fn descriptor_from_abi(raw: &abi::PluginDescriptor) -> Result<Descriptor, String> {
-    if raw.size < size_of::<abi::PluginDescriptor>() {
+    if raw.size < abi::PluginDescriptor::V1_SIZE {
         return Err(format!(
             "its descriptor has {} bytes, ABI v1 needs {}",
             raw.size,
-            size_of::<abi::PluginDescriptor>()
+            abi::PluginDescriptor::V1_SIZE
         ));
     }
     let text = |what: &str, s: abi::StrRef| -> Result<String, String> {
@@ -209,6 +209,9 @@ unsafe fn descriptor_from_abi(raw: &abi::PluginDescriptor) -> Result<Descriptor,
             .filter(|item| !item.is_empty())
             .collect())
     };
+    // Fields appended after the first release count only when `size` covers them.
+    let has_options =
+        raw.size >= std::mem::offset_of!(abi::PluginDescriptor, num_options) + size_of::<usize>();
     let descriptor = Descriptor {
         name: text("name", raw.name)?,
         version: text("version", raw.version)?,
@@ -220,6 +223,13 @@ unsafe fn descriptor_from_abi(raw: &abi::PluginDescriptor) -> Result<Descriptor,
             write: raw.capabilities & abi::CAP_WRITE != 0,
             needs_seek: raw.capabilities & abi::CAP_NEEDS_SEEK != 0,
             sheets: raw.capabilities & abi::CAP_SHEETS != 0,
+            declares_options: has_options && raw.capabilities & abi::CAP_DECLARES_OPTIONS != 0,
+        },
+        options: if has_options {
+            // SAFETY: forwarded caller contract (the option list lives as long as the library).
+            unsafe { options_from_abi(raw) }?
+        } else {
+            Vec::new()
         },
     };
     if descriptor.name.trim().is_empty() {
@@ -229,6 +239,51 @@ unsafe fn descriptor_from_abi(raw: &abi::PluginDescriptor) -> Result<Descriptor,
         return Err("its descriptor names no format".into());
     }
     Ok(descriptor)
+}
+
+/// Copies the options a descriptor declares.
+///
+/// # Safety
+/// As for [`descriptor_from_abi`], with a `size` that covers `options` and `num_options`.
+unsafe fn options_from_abi(raw: &abi::PluginDescriptor) -> Result<Vec<OptionSpec>, String> {
+    if raw.num_options == 0 {
+        return Ok(Vec::new());
+    }
+    if raw.options.is_null() || raw.num_options > 1024 {
+        return Err(format!(
+            "its descriptor lists {} options at {:p}",
+            raw.num_options, raw.options
+        ));
+    }
+    // SAFETY: checked non-null; the plugin promises `num_options` specs for the library's life.
+    let specs = unsafe { std::slice::from_raw_parts(raw.options, raw.num_options) };
+    let mut options = Vec::with_capacity(specs.len());
+    for (i, spec) in specs.iter().enumerate() {
+        let text = |what: &str, s: abi::StrRef| -> Result<String, String> {
+            // SAFETY: forwarded caller contract.
+            unsafe { str_from_abi(s) }
+                .map(str::to_owned)
+                .map_err(|e| format!("descriptor option {}: {what}: {e}", i + 1))
+        };
+        let name = text("name", spec.name)?.trim().to_ascii_lowercase();
+        if name.is_empty() {
+            return Err(format!("descriptor option {} has an empty name", i + 1));
+        }
+        let kind = match spec.kind {
+            abi::OPTION_BOOL => OptionKind::Bool,
+            abi::OPTION_INTEGER => OptionKind::Integer,
+            abi::OPTION_CHAR => OptionKind::Char,
+            _ => OptionKind::Text,
+        };
+        let choices = text("choices", spec.choices)?;
+        let mut option = OptionSpec::new(name, kind, text("help", spec.help)?)
+            .default_value(text("default", spec.default_value)?)
+            .choices(choices.split('\n').filter(|c| !c.is_empty()));
+        option.reading = spec.uses & abi::OPTION_READ != 0;
+        option.writing = spec.uses & abi::OPTION_WRITE != 0;
+        options.push(option);
+    }
+    Ok(options)
 }
 
 #[cfg(test)]

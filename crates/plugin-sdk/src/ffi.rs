@@ -23,6 +23,7 @@ use crate::cell::{Cell, Row, RowBatch, RowError};
 use crate::column::{Column, ColumnKind};
 use crate::error::{ErrorKind, PluginError};
 use crate::io::ByteSource;
+use crate::option_spec::OptionKind;
 use crate::options::Options;
 use crate::plugin::{Descriptor, Plugin, Reader, Writer};
 
@@ -919,12 +920,14 @@ impl ExportState {
 /// The descriptor as ABI strings, kept for the life of the library.
 struct DescriptorStore {
     abi: abi::PluginDescriptor,
-    // Never read: the strings `abi` points into.
-    _strings: [String; 5],
+    // Never read: the strings and option specs `abi` points into.
+    _strings: Vec<String>,
+    _options: Vec<abi::OptionSpec>,
 }
 
-// SAFETY: the raw pointers in `abi` point into `_strings`, which are never mutated after
-// construction, so sharing and sending the store is sharing immutable strings.
+// SAFETY: the raw pointers in `abi` and `_options` point into `_strings` and `_options`, which
+// are never mutated after construction, so sharing and sending the store is sharing immutable
+// data.
 unsafe impl Send for DescriptorStore {}
 // SAFETY: as above.
 unsafe impl Sync for DescriptorStore {}
@@ -938,6 +941,15 @@ fn join_list(what: &str, items: &[String]) -> Result<String, String> {
     Ok(items.iter().map(|s| s.trim()).collect::<Vec<_>>().join(","))
 }
 
+fn option_kind(kind: OptionKind) -> u32 {
+    match kind {
+        OptionKind::Text => abi::OPTION_TEXT,
+        OptionKind::Bool => abi::OPTION_BOOL,
+        OptionKind::Integer => abi::OPTION_INTEGER,
+        OptionKind::Char => abi::OPTION_CHAR,
+    }
+}
+
 impl DescriptorStore {
     fn new(d: &Descriptor) -> Result<DescriptorStore, String> {
         if d.name.trim().is_empty() {
@@ -946,19 +958,54 @@ impl DescriptorStore {
         if d.formats.is_empty() {
             return Err(format!("plugin `{}` declares no format", d.name));
         }
-        let strings = [
+        let mut strings = vec![
             d.name.clone(),
             d.version.clone(),
             join_list("format", &d.formats)?,
             join_list("extension", &d.extensions)?,
             join_list("module", &d.modules)?,
         ];
+        for o in &d.options {
+            if o.name.trim().is_empty() || o.choices.iter().any(|c| c.contains('\n')) {
+                return Err(format!(
+                    "option `{}` has an empty name or a choice with a line break",
+                    o.name
+                ));
+            }
+            strings.extend([
+                o.name.clone(),
+                o.default.clone(),
+                o.choices.join("\n"),
+                o.help.clone(),
+            ]);
+        }
+        // A String's bytes stay put when the String itself moves, so these refs outlive the Vec's
+        // growth and the move into the store.
+        let s = |i: usize| abi::StrRef::new(&strings[i]);
+        let options: Vec<abi::OptionSpec> = d
+            .options
+            .iter()
+            .enumerate()
+            .map(|(n, o)| abi::OptionSpec {
+                name: s(5 + 4 * n),
+                kind: option_kind(o.kind),
+                uses: (if o.reading { abi::OPTION_READ } else { 0 })
+                    | (if o.writing { abi::OPTION_WRITE } else { 0 }),
+                default_value: s(6 + 4 * n),
+                choices: s(7 + 4 * n),
+                help: s(8 + 4 * n),
+            })
+            .collect();
         let caps = &d.capabilities;
         let capabilities = (if caps.read { abi::CAP_READ } else { 0 })
             | (if caps.write { abi::CAP_WRITE } else { 0 })
             | (if caps.needs_seek { abi::CAP_NEEDS_SEEK } else { 0 })
-            | (if caps.sheets { abi::CAP_SHEETS } else { 0 });
-        let s = |i: usize| abi::StrRef::new(&strings[i]);
+            | (if caps.sheets { abi::CAP_SHEETS } else { 0 })
+            | (if caps.declares_options {
+                abi::CAP_DECLARES_OPTIONS
+            } else {
+                0
+            });
         let abi = abi::PluginDescriptor {
             size: size_of::<abi::PluginDescriptor>(),
             name: s(0),
@@ -967,11 +1014,18 @@ impl DescriptorStore {
             extensions: s(3),
             modules: s(4),
             capabilities,
+            options: if options.is_empty() {
+                ptr::null()
+            } else {
+                options.as_ptr()
+            },
+            num_options: options.len(),
         };
-        // Moving the array moves the String headers only; the bytes `abi` points to stay put.
+        // Moving the Vecs moves their headers only; the bytes `abi` points to stay put.
         Ok(DescriptorStore {
             abi,
             _strings: strings,
+            _options: options,
         })
     }
 }

@@ -155,6 +155,7 @@ mod column;
 mod error;
 pub mod ffi;
 mod io;
+mod option_spec;
 mod options;
 mod plugin;
 
@@ -164,6 +165,7 @@ pub use cell::{Cell, Row, RowBatch, RowError, days_from_ymd, ymd_from_days};
 pub use column::{Column, ColumnKind};
 pub use error::{ErrorKind, PluginError};
 pub use io::{ByteSink, ByteSource, ReadOnly};
+pub use option_spec::{Direction, OptionKind, OptionSpec};
 pub use options::Options;
 pub use plugin::{Capabilities, Checkpoint, Descriptor, Plugin, Reader, Writer, read_all};
 

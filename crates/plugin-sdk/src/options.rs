@@ -70,10 +70,9 @@ impl Options {
     /// A boolean option: `true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0` (any case).
     pub fn get_bool(&self, key: &str) -> Result<Option<bool>, PluginError> {
         let Some(v) = self.get(key) else { return Ok(None) };
-        match v.trim().to_ascii_lowercase().as_str() {
-            "true" | "yes" | "on" | "1" => Ok(Some(true)),
-            "false" | "no" | "off" | "0" => Ok(Some(false)),
-            _ => Err(PluginError::invalid_option(format!(
+        match parse_bool(v) {
+            Some(b) => Ok(Some(b)),
+            None => Err(PluginError::invalid_option(format!(
                 "option `{key}` must be true or false, not `{v}`"
             ))),
         }
@@ -84,13 +83,9 @@ impl Options {
     /// command line.
     pub fn get_char(&self, key: &str) -> Result<Option<char>, PluginError> {
         let Some(v) = self.get(key) else { return Ok(None) };
-        if v == "\\t" || v.eq_ignore_ascii_case("tab") {
-            return Ok(Some('\t'));
-        }
-        let mut chars = v.chars();
-        match (chars.next(), chars.next()) {
-            (Some(c), None) => Ok(Some(c)),
-            _ => Err(PluginError::invalid_option(format!(
+        match parse_char(v) {
+            Some(c) => Ok(Some(c)),
+            None => Err(PluginError::invalid_option(format!(
                 "option `{key}` must be a single character, not `{v}`"
             ))),
         }
@@ -103,6 +98,27 @@ impl Options {
             .parse()
             .map(Some)
             .map_err(|_| PluginError::invalid_option(format!("option `{key}` has an invalid value `{v}`")))
+    }
+}
+
+/// A boolean option value, as [`Options::get_bool`] reads it.
+pub(crate) fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Some(true),
+        "false" | "no" | "off" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// A single-character option value, as [`Options::get_char`] reads it.
+pub(crate) fn parse_char(v: &str) -> Option<char> {
+    if v == "\\t" || v.eq_ignore_ascii_case("tab") {
+        return Some('\t');
+    }
+    let mut chars = v.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) => Some(c),
+        _ => None,
     }
 }
 

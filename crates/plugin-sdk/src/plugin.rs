@@ -4,6 +4,7 @@ use crate::cell::RowBatch;
 use crate::column::Column;
 use crate::error::PluginError;
 use crate::io::{ByteSink, ByteSource};
+use crate::option_spec::{Direction, OptionSpec};
 use crate::options::Options;
 
 /// What a plugin can do.
@@ -18,6 +19,9 @@ pub struct Capabilities {
     pub needs_seek: bool,
     /// Its writers implement [`Writer::start_sheet`] (workbooks with several sheets).
     pub sheets: bool,
+    /// [`Descriptor::options`] lists every option it takes, so the host refuses any other one
+    /// before a job starts. Set by [`Descriptor::option`] and [`Descriptor::no_options`].
+    pub declares_options: bool,
 }
 
 /// Who a plugin is and what it serves; read once by the host at load time.
@@ -48,6 +52,9 @@ pub struct Descriptor {
     pub capabilities: Capabilities,
     /// Module names it supports (`customers`, `contacts`, `opportunities`); empty means any.
     pub modules: Vec<String>,
+    /// The options it takes ([`Descriptor::option`]); complete when
+    /// [`Capabilities::declares_options`] is set.
+    pub options: Vec<OptionSpec>,
 }
 
 impl Descriptor {
@@ -100,6 +107,32 @@ impl Descriptor {
     pub fn sheets(mut self) -> Descriptor {
         self.capabilities.sheets = true;
         self
+    }
+
+    /// Declares an option, and that the declared ones are all the plugin takes.
+    pub fn option(mut self, option: OptionSpec) -> Descriptor {
+        self.options.push(option);
+        self.capabilities.declares_options = true;
+        self
+    }
+
+    /// Declares options ([`option`](Descriptor::option) for each).
+    pub fn options(mut self, options: impl IntoIterator<Item = OptionSpec>) -> Descriptor {
+        self.options.extend(options);
+        self.capabilities.declares_options = true;
+        self
+    }
+
+    /// Declares that the plugin takes no options (other than those given with
+    /// [`option`](Descriptor::option)).
+    pub fn no_options(mut self) -> Descriptor {
+        self.capabilities.declares_options = true;
+        self
+    }
+
+    /// The declared options that apply in `direction`.
+    pub fn options_for(&self, direction: Direction) -> impl Iterator<Item = &OptionSpec> {
+        self.options.iter().filter(move |o| o.applies_to(direction))
     }
 }
 

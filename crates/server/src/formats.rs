@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use dataport_core::Module;
 use dataport_plugin_host::{HostError, LoadedPlugin, PluginRegistry};
-use dataport_plugin_sdk::Plugin;
+use dataport_plugin_sdk::{Direction, OptionKind, Options, Plugin};
 use dataport_proto::v1;
 
 use crate::error::ServiceError;
@@ -17,11 +17,12 @@ const READ_FIELD: &str = "spec.format";
 /// The request field a writer's format comes from (Export, GetTemplate, GetErrorFile).
 const WRITE_FIELD: &str = "format";
 
-/// A plugin chosen for a job, with the format name it serves.
+/// A plugin chosen for a job, with the format name it serves and whether it reads or writes.
 #[derive(Clone)]
 pub struct Chosen {
     pub format: String,
     pub plugin: Arc<LoadedPlugin>,
+    pub direction: Direction,
 }
 
 impl Chosen {
@@ -31,22 +32,34 @@ impl Chosen {
         !self.plugin.descriptor().modules.is_empty()
     }
 
-    /// The caller's options, plus `module` for layout plugins.
+    /// The caller's options, plus `module` for layout plugins. A plugin that declares its
+    /// options has them checked here, before any job starts: an unknown key or a bad value is
+    /// INVALID_ARGUMENT on the request's options field, naming the valid ones.
     pub fn options(
         &self,
         module: Module,
         requested: impl IntoIterator<Item = (String, String)>,
-    ) -> dataport_plugin_sdk::Options {
-        let mut options = dataport_plugin_sdk::Options::new();
+    ) -> Result<Options, ServiceError> {
+        let mut options = Options::new();
         let mut has_module = false;
         for (key, value) in requested {
             has_module |= key.eq_ignore_ascii_case("module");
             options = options.with(key, value);
         }
+        let d = self.plugin.descriptor();
+        if d.capabilities.declares_options {
+            options.check_declared(&d.options, self.direction).map_err(|e| {
+                let field = match self.direction {
+                    Direction::Read => "spec.options",
+                    Direction::Write => "options",
+                };
+                ServiceError::invalid(field, format!("the {} plugin: {}", d.name, e.message))
+            })?;
+        }
         if self.is_layout() && !has_module {
             options = options.with("module", module.as_str());
         }
-        options
+        Ok(options)
     }
 }
 
@@ -106,7 +119,11 @@ impl Formats {
             ));
         }
         supports(&d, module, &format, READ_FIELD)?;
-        Ok(Chosen { format, plugin })
+        Ok(Chosen {
+            format,
+            plugin,
+            direction: Direction::Read,
+        })
     }
 
     /// The plugin that writes `format` (`default` when empty). A name that is no format but a
@@ -133,7 +150,11 @@ impl Formats {
             ));
         }
         supports(&d, module, &format, WRITE_FIELD)?;
-        Ok(Chosen { format, plugin })
+        Ok(Chosen {
+            format,
+            plugin,
+            direction: Direction::Write,
+        })
     }
 
     fn plugin(&self, format: &str, field: &str) -> Result<Arc<LoadedPlugin>, ServiceError> {
@@ -171,9 +192,29 @@ impl Formats {
                     can_write: d.capabilities.write,
                     modules: d.modules,
                     path: p.path().display().to_string(),
+                    options_checked: d.capabilities.declares_options,
+                    options: d.options.iter().map(option_info).collect(),
                 }
             })
             .collect()
+    }
+}
+
+fn option_info(o: &dataport_plugin_sdk::OptionSpec) -> v1::PluginOption {
+    let kind = match o.kind {
+        OptionKind::Text => v1::OptionType::Text,
+        OptionKind::Bool => v1::OptionType::Bool,
+        OptionKind::Integer => v1::OptionType::Integer,
+        OptionKind::Char => v1::OptionType::Char,
+    };
+    v1::PluginOption {
+        name: o.name.clone(),
+        r#type: kind as i32,
+        reading: o.reading,
+        writing: o.writing,
+        default_value: o.default.clone(),
+        choices: o.choices.clone(),
+        help: o.help.clone(),
     }
 }
 

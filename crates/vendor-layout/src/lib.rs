@@ -59,7 +59,10 @@ pub use cjk::{has_cjk, is_cjk};
 pub use dates::{DAY_MICROS, DateTimeSyntax, datetime_day, format_date, parse_date};
 pub use header::{ColumnListing, VendorHeader};
 pub use names::{join_name, split_name};
-pub use options::{MODULES, ensure_utf8_writing, is_utf8_label, module_option, pass_through, served_format};
+pub use options::{
+    MODULES, ensure_utf8_writing, is_utf8_label, module_option, module_spec, pass_through, reuse_specs,
+    served_format,
+};
 pub use rows::{
     FieldColumns, cannot_write, field_keys, header_not_written, not_a_date, not_an_amount, translate_rows,
     translate_written_rows,

@@ -1,7 +1,7 @@
 //! The options every layout plugin checks the same way.
 
 use dataport_core::Module;
-use dataport_plugin_sdk::{Options, PluginError};
+use dataport_plugin_sdk::{OptionKind, OptionSpec, Options, PluginError};
 
 /// The modules a layout plugin serves, for its descriptor: every module of dataport.
 pub const MODULES: [&str; 3] = ["customers", "contacts", "opportunities"];
@@ -35,6 +35,27 @@ pub fn module_option(options: &Options, missing_note: &str) -> Result<Module, Pl
             ))
         }),
     }
+}
+
+/// The declared `module` option, for a layout plugin's descriptor.
+pub fn module_spec() -> OptionSpec {
+    OptionSpec::new(
+        "module",
+        OptionKind::Text,
+        "the module of the file; the server sets it from the job",
+    )
+    .reading()
+    .writing()
+    .choices(MODULES)
+}
+
+/// The declared options named `names` out of `declared` (a format plugin's, for the format a
+/// layout plugin reads or writes underneath), in the order of `names`.
+pub fn reuse_specs(declared: &[OptionSpec], names: &[&str]) -> Vec<OptionSpec> {
+    names
+        .iter()
+        .filter_map(|n| declared.iter().find(|s| s.name == *n).cloned())
+        .collect()
 }
 
 /// Whether an `encoding` option names UTF-8 (`utf-8`, `utf8`, any ASCII case, trimmed).

@@ -77,9 +77,12 @@ use dataport_core::Module;
 use dataport_format_csv::CsvPlugin;
 use dataport_format_xlsx::XlsxPlugin;
 use dataport_plugin_sdk::{
-    ByteSink, ByteSource, Descriptor, ErrorKind, Options, Plugin, PluginError, ReadOnly, Reader, Writer,
+    ByteSink, ByteSource, Descriptor, Direction, ErrorKind, OptionKind, OptionSpec, Options, Plugin,
+    PluginError, ReadOnly, Reader, Writer,
 };
-use dataport_vendor_layout::{MODULES, ensure_utf8_writing, module_option, pass_through, served_format};
+use dataport_vendor_layout::{
+    MODULES, ensure_utf8_writing, module_option, module_spec, pass_through, reuse_specs, served_format,
+};
 
 #[cfg(doc)]
 use dataport_plugin_sdk::Cell;
@@ -95,8 +98,46 @@ pub const FORMAT_CSV: &str = "hubspot";
 /// The format of HubSpot xlsx files.
 pub const FORMAT_XLSX: &str = "hubspot-xlsx";
 
-/// Options every reader and writer takes.
-const COMMON_OPTIONS: &[&str] = &["module", "key_field", "company_key_field"];
+/// Every option of the hubspot plugin; which ones apply also depends on the file underneath
+/// (csv or xlsx, see the crate docs).
+pub fn declared_options() -> Vec<OptionSpec> {
+    let mut options = vec![
+        module_spec(),
+        OptionSpec::new(
+            "key_field",
+            OptionKind::Text,
+            "the column holding the record key (code)",
+        )
+        .reading()
+        .writing()
+        .default_value(DEFAULT_KEY_FIELD),
+        OptionSpec::new(
+            "company_key_field",
+            OptionKind::Text,
+            "contacts and opportunities: the column holding the company's key (customer_code)",
+        )
+        .reading()
+        .writing()
+        .default_value(DEFAULT_COMPANY_KEY_FIELD),
+    ];
+    for mut csv in reuse_specs(
+        &dataport_format_csv::declared_options(),
+        &["encoding", "delimiter", "bom"],
+    ) {
+        csv.help = format!("csv files: {}", csv.help);
+        if csv.name == "encoding" {
+            // Writing takes it too, to refuse anything but UTF-8.
+            csv.writing = true;
+            csv.help.push_str("; writing: utf-8 only");
+        }
+        options.push(csv);
+    }
+    for mut xlsx in reuse_specs(&dataport_format_xlsx::declared_options(), &["sheet"]) {
+        xlsx.help = format!("xlsx files: {}", xlsx.help);
+        options.push(xlsx);
+    }
+    options
+}
 const CSV_READ_OPTIONS: &[&str] = &["encoding", "delimiter"];
 const XLSX_READ_OPTIONS: &[&str] = &["sheet"];
 const CSV_WRITE_OPTIONS: &[&str] = &["bom", "delimiter", "encoding"];
@@ -251,6 +292,7 @@ impl Plugin for HubSpotPlugin {
             .writes()
             .needs_seek()
             .modules(MODULES)
+            .options(declared_options())
     }
 
     fn open_reader(
@@ -260,7 +302,7 @@ impl Plugin for HubSpotPlugin {
         source: Box<dyn ByteSource>,
     ) -> Result<Box<dyn Reader>, PluginError> {
         Kind::of_format(format)?;
-        options.ensure_known(&[COMMON_OPTIONS, CSV_READ_OPTIONS, XLSX_READ_OPTIONS].concat())?;
+        options.check_declared(&declared_options(), Direction::Read)?;
         let (module, names) = common_options(options)?;
         let (kind, source) = detect(source)?;
         let inner = match kind {
@@ -288,7 +330,7 @@ impl Plugin for HubSpotPlugin {
             Kind::Xlsx => (XLSX_WRITE_OPTIONS, CSV_WRITE_OPTIONS),
         };
         refuse_other(options, other, kind, "writing")?;
-        options.ensure_known(&[COMMON_OPTIONS, own].concat())?;
+        options.check_declared(&declared_options(), Direction::Write)?;
         let (module, names) = common_options(options)?;
         check_written_headers(module, &names)?;
         ensure_utf8_writing(options, |encoding| {

@@ -54,8 +54,13 @@ mod reader;
 mod writer;
 
 use dataport_format_csv::CsvPlugin;
-use dataport_plugin_sdk::{ByteSink, ByteSource, Descriptor, Options, Plugin, PluginError, Reader, Writer};
-use dataport_vendor_layout::{MODULES, ensure_utf8_writing, pass_through, served_format};
+use dataport_plugin_sdk::{
+    ByteSink, ByteSource, Descriptor, Direction, OptionKind, OptionSpec, Options, Plugin, PluginError,
+    Reader, Writer,
+};
+use dataport_vendor_layout::{
+    MODULES, ensure_utf8_writing, module_spec, pass_through, reuse_specs, served_format,
+};
 
 use crate::objects::Config;
 pub use crate::objects::{
@@ -68,23 +73,51 @@ use crate::writer::SalesforceWriter;
 /// The one format this plugin serves.
 const FORMAT: &str = "salesforce";
 
-/// The options a reader accepts.
-const READER_OPTIONS: &[&str] = &[
-    "module",
-    "key_field",
-    "account_key_field",
-    "encoding",
-    "delimiter",
-];
-/// The options a writer accepts.
-const WRITER_OPTIONS: &[&str] = &[
-    "module",
-    "key_field",
-    "account_key_field",
-    "encoding",
-    "delimiter",
-    "bom",
-];
+/// Every option of the salesforce plugin.
+pub fn declared_options() -> Vec<OptionSpec> {
+    let mut options = vec![
+        module_spec(),
+        OptionSpec::new(
+            "key_field",
+            OptionKind::Text,
+            format!(
+                "the column holding the record key (code): {DEFAULT_ACCOUNT_KEY_FIELD} for Accounts, \
+                 {DEFAULT_CONTACT_KEY_FIELD} for Contacts and Opportunities"
+            ),
+        )
+        .reading()
+        .writing(),
+        OptionSpec::new(
+            "account_key_field",
+            OptionKind::Text,
+            "contacts and opportunities: the column holding the Account's key (customer_code)",
+        )
+        .reading()
+        .writing()
+        .default_value(DEFAULT_ACCOUNT_KEY_REFERENCE),
+    ];
+    for mut csv in reuse_specs(
+        &dataport_format_csv::declared_options(),
+        &["encoding", "delimiter"],
+    ) {
+        if csv.name == "encoding" {
+            // Writing takes it too, to refuse anything but the UTF-8 Salesforce reads.
+            csv.writing = true;
+            csv.help.push_str("; writing: utf-8 only");
+        }
+        options.push(csv);
+    }
+    options.push(
+        OptionSpec::new(
+            "bom",
+            OptionKind::Bool,
+            "start written files with a UTF-8 byte order mark",
+        )
+        .writing()
+        .default_value("false"),
+    );
+    options
+}
 
 /// The salesforce plugin. See the crate documentation.
 #[derive(Debug, Clone, Copy, Default)]
@@ -101,6 +134,7 @@ impl Plugin for SalesforcePlugin {
             .reads()
             .writes()
             .modules(MODULES)
+            .options(declared_options())
     }
 
     fn open_reader(
@@ -110,7 +144,7 @@ impl Plugin for SalesforcePlugin {
         source: Box<dyn ByteSource>,
     ) -> Result<Box<dyn Reader>, PluginError> {
         check_format(format)?;
-        options.ensure_known(READER_OPTIONS)?;
+        options.check_declared(&declared_options(), Direction::Read)?;
         let config = Config::from_options(options)?;
         let csv = CsvPlugin.open_reader("csv", &pass_through(options, &["encoding", "delimiter"]), source)?;
         Ok(Box::new(SalesforceReader::new(config, csv)))
@@ -123,7 +157,7 @@ impl Plugin for SalesforcePlugin {
         sink: Box<dyn ByteSink>,
     ) -> Result<Box<dyn Writer>, PluginError> {
         check_format(format)?;
-        options.ensure_known(WRITER_OPTIONS)?;
+        options.check_declared(&declared_options(), Direction::Write)?;
         let config = Config::from_options(options)?;
         ensure_utf8_writing(options, |encoding| {
             format!(

@@ -51,21 +51,30 @@ pub struct ExportContext {
     pub audit: Audit,
 }
 
+/// A writer's failure. Refused options are the caller's to fix (INVALID_ARGUMENT), as they are
+/// on import; the rest is the plugin's (PLUGIN_ERROR).
 fn plugin_error(chosen: &Chosen, e: PluginError) -> ServiceError {
+    let name = &chosen.plugin.descriptor().name;
+    if e.kind == dataport_plugin_sdk::ErrorKind::InvalidOption {
+        return ServiceError::invalid(
+            "options",
+            format!("the {name} plugin refused its options: {}", e.message),
+        );
+    }
     ServiceError::Domain {
         code: dataport_core::ErrorCode::PluginError,
-        message: format!(
-            "the {} plugin failed writing {}: {}",
-            chosen.plugin.descriptor().name,
-            chosen.format,
-            e
-        ),
+        message: format!("the {name} plugin failed writing {}: {}", chosen.format, e),
     }
 }
 
 /// Options for a writer: the caller's, `module` for layout plugins, and the first sheet's name
 /// where a generic plugin has sheets.
-fn writer_options(chosen: &Chosen, module: Module, requested: &[v1::FormatOption], sheet: &str) -> Options {
+fn writer_options(
+    chosen: &Chosen,
+    module: Module,
+    requested: &[v1::FormatOption],
+    sheet: &str,
+) -> Result<Options, ServiceError> {
     let caller_names_sheet = requested.iter().any(|o| o.key.eq_ignore_ascii_case("sheet"));
     let mut pairs: Vec<(String, String)> = Vec::new();
     if chosen.plugin.descriptor().capabilities.sheets && !caller_names_sheet && !chosen.is_layout() {
@@ -175,7 +184,7 @@ pub fn start_export(
     } else {
         requested_name
     };
-    let options = writer_options(&chosen, module, &request.options, module.label_zh());
+    let options = writer_options(&chosen, module, &request.options, module.label_zh())?;
     audit.entry.detail = format!("{} file {file_name}", chosen.format);
     let (tx, rx) = mpsc::channel::<Result<v1::ExportEvent, Status>>(EVENT_QUEUE);
     let store = ctx.store.clone();
@@ -524,7 +533,7 @@ pub fn start_template(
         module,
         &[],
         &template::template_file_stem(module, Locale::ZhCn),
-    );
+    )?;
     let mut audit = Pending::new(&ctx.audit, caller, AuditEvent::Template, "GetTemplate");
     audit.entry.module = Some(module.as_str().to_owned());
     Ok(stream_file(
@@ -612,7 +621,7 @@ pub async fn start_error_file(
         dataport_core::messages::error_file_infix(locale),
         ctx.formats.extension(&chosen.format)
     );
-    let options = writer_options(&chosen, module, &[], dataport_core::messages::error_sheet(locale));
+    let options = writer_options(&chosen, module, &[], dataport_core::messages::error_sheet(locale))?;
     let store = ctx.store.clone();
     Ok(stream_file(
         chosen,

@@ -117,7 +117,7 @@ pub async fn start(
         let options = chosen.options(
             module,
             spec.options.iter().map(|o| (o.key.clone(), o.value.clone())),
-        );
+        )?;
         (Some(chosen), options)
     };
     let format = chosen

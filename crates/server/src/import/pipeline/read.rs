@@ -42,7 +42,7 @@ fn plugin_failure(error: PluginError, job: &Job, input: &Input) -> Failure {
         ErrorKind::MalformedFile => Failure::new(ErrorCode::MalformedFile, error.message),
         ErrorKind::Encoding => Failure::new(ErrorCode::Encoding, error.message),
         ErrorKind::InvalidOption => Failure::new(
-            ErrorCode::PluginError,
+            ErrorCode::InvalidArgument,
             format!("{reader} refused its options: {}", error.message),
         ),
         ErrorKind::Io if matches!(input, Input::Records(_)) => Failure::new(
