@@ -69,6 +69,8 @@ fn a_plugin_written_in_c_loads_and_reads() {
         (vec!["pipe".to_owned()], vec!["psv".to_owned()])
     );
     assert!(d.capabilities.read && !d.capabilities.write);
+    // A first-release descriptor: nothing past `capabilities` is read, so it declares nothing.
+    assert!(d.options.is_empty() && !d.capabilities.declares_options);
 
     let (header, rows) = read_everything(&plugin, "客户编号|客户名称\nC1|北京\nC2|\nC3|上海\n");
     assert_eq!(header, ["客户编号", "客户名称"]);

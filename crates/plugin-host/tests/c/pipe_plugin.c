@@ -33,14 +33,18 @@ static void set_error(DpPluginError *err, const char *message) {
     err->len = n;
 }
 
+/* Described as a plugin of the first release would be: its size ends at `capabilities`, so the
+ * host must not read the fields after it (set to garbage here to prove it). */
 static const DpPluginDescriptor DESCRIPTOR = {
-    sizeof(DpPluginDescriptor),
+    DP_DESCRIPTOR_V1_SIZE,
     {(const uint8_t *)PIPE_NAME, sizeof(PIPE_NAME) - 1},
     {(const uint8_t *)"0.9.0", 5},
     {(const uint8_t *)"pipe", 4},
     {(const uint8_t *)"psv", 3},
     {(const uint8_t *)"", 0},
-    DP_CAP_READ,
+    DP_CAP_READ | DP_CAP_DECLARES_OPTIONS,
+    (const DpOptionSpec *)8,
+    99,
 };
 
 static const DpPluginDescriptor *describe(void) { return &DESCRIPTOR; }
