@@ -53,7 +53,7 @@ impl Chosen {
                     Direction::Read => "spec.options",
                     Direction::Write => "options",
                 };
-                ServiceError::invalid(field, format!("the {} plugin: {}", d.name, e.message))
+                ServiceError::invalid(field, format!("options for the {} plugin: {}", d.name, e.message))
             })?;
         }
         if self.is_layout() && !has_module {
