@@ -64,6 +64,15 @@ pub enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Check a format plugin library against the plugin contract, loading it as the server
+    /// does: handshake, descriptor, options, reads with short and failing input, batch release,
+    /// END_OF_DATA, a round trip of every column kind, a failing sink. One PASS/FAIL/SKIP line per
+    /// check; exit code 1 if any check fails.
+    PluginCheck(PluginCheckArgs),
+    /// Print the directory holding the C plugin header, dataport_plugin.h, for
+    /// `cc -I"$(dataport plugin-sdk-path)"`. Next to an installed binary that is
+    /// ../include/dataport; otherwise the header is written to the user's data directory.
+    PluginSdkPath,
     /// Read import job reports.
     #[command(subcommand)]
     Jobs(JobsCommand),
@@ -71,6 +80,22 @@ pub enum Command {
     /// where, with which filter and how many rows (needs an admin token).
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PluginCheckArgs {
+    /// The plugin library, e.g. ./libdataport_plugin_psv.so.
+    pub library: PathBuf,
+    /// A file the plugin reads. Without it, a plugin that reads and writes reads the file its
+    /// own writer wrote in the round trip.
+    pub sample: Option<PathBuf>,
+    /// The format to check [default: the plugin's first].
+    #[arg(long)]
+    pub format: Option<String>,
+    /// An option for every reader and writer opened, repeatable (`module` is set for layout
+    /// plugins).
+    #[arg(long = "option", short = 'O', value_name = "KEY=VALUE", value_parser = crate::import_cmd::parse_option)]
+    pub options: Vec<(String, String)>,
 }
 
 #[derive(Debug, Subcommand)]

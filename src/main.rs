@@ -6,6 +6,7 @@ mod export_cmd;
 mod gen_cmd;
 mod import_cmd;
 mod migrate_cmd;
+mod plugin_cmd;
 mod revert_cmd;
 mod table;
 
@@ -97,6 +98,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Template(args) => done(runtime.block_on(template(args, &file))),
         Command::Gen(args) => done(generate(args)),
         Command::Migrate(args) => runtime.block_on(migrate(args)),
+        Command::PluginCheck(args) => plugin_cmd::check(args),
+        Command::PluginSdkPath => done(plugin_cmd::sdk_path()),
         Command::Jobs(command) => runtime.block_on(jobs(command, &file)),
         Command::Audit(command) => done(runtime.block_on(audit(command, &file))),
     }

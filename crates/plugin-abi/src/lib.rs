@@ -108,6 +108,12 @@
 
 use std::ffi::c_void;
 
+/// The C header, `dataport_plugin.h`, as text: `dataport plugin-sdk-path` installs it where a C
+/// compiler can find it.
+pub const C_HEADER: &str = include_str!("../include/dataport_plugin.h");
+/// The C header's file name.
+pub const C_HEADER_NAME: &str = "dataport_plugin.h";
+
 /// The ABI version this crate describes. See the crate docs for when it changes.
 pub const ABI_VERSION: u32 = 1;
 

@@ -36,6 +36,7 @@
 
 mod call;
 mod callbacks;
+mod check;
 mod discovery;
 mod error;
 mod loading;
@@ -44,6 +45,7 @@ mod poison;
 mod reader;
 mod writer;
 
+pub use check::{CheckInput, CheckResult, Verdict, check_plugin};
 pub use discovery::{PluginRegistry, built_plugin_path, default_plugin_dirs};
 pub use error::HostError;
 pub use loading::{LoadedPlugin, load_plugin};

@@ -52,6 +52,13 @@ impl LoadedPlugin {
 
 /// Loads one plugin library and runs the handshake. The library is never unloaded.
 pub fn load_plugin(path: &Path) -> Result<LoadedPlugin, HostError> {
+    let init = entry_point(path)?;
+    // SAFETY: `init` is the library's entry symbol, and the library stays loaded.
+    unsafe { LoadedPlugin::from_entry(init, path.to_path_buf()) }
+}
+
+/// Loads a library (for good) and returns its entry point.
+pub(crate) fn entry_point(path: &Path) -> Result<abi::InitFn, HostError> {
     let path = path.to_path_buf();
     // SAFETY: loading a library runs its initialisers. Plugins come only from directories the
     // operator configured (or the build's own output), which is the trust boundary of any
@@ -67,9 +74,7 @@ pub fn load_plugin(path: &Path) -> Result<LoadedPlugin, HostError> {
     };
     // Never unloaded: the function pointers taken from it stay valid for the process's life.
     std::mem::forget(library);
-
-    // SAFETY: `init` is the library's entry symbol, and the library stays loaded.
-    unsafe { LoadedPlugin::from_entry(init, path) }
+    Ok(init)
 }
 
 impl LoadedPlugin {

@@ -24,6 +24,27 @@ impl Plugin for LoadedPlugin {
         options: &Options,
         source: Box<dyn ByteSource>,
     ) -> Result<Box<dyn Reader>, PluginError> {
+        Ok(Box::new(self.open_host_reader(format, options, source)?))
+    }
+
+    fn open_writer(
+        &self,
+        format: &str,
+        options: &Options,
+        sink: Box<dyn ByteSink>,
+    ) -> Result<Box<dyn Writer>, PluginError> {
+        Ok(Box::new(self.open_host_writer(format, options, sink)?))
+    }
+}
+
+impl LoadedPlugin {
+    /// [`Plugin::open_reader`], as the concrete reader (the checker also makes raw calls on it).
+    pub(crate) fn open_host_reader(
+        &self,
+        format: &str,
+        options: &Options,
+        source: Box<dyn ByteSource>,
+    ) -> Result<HostReader, PluginError> {
         let Some(open) = self
             .vtable
             .open_reader
@@ -37,15 +58,16 @@ impl Plugin for LoadedPlugin {
         let mut ctx = CallbackCtx::new(source);
         let callbacks = source_callbacks(&ctx, self.descriptor.capabilities.needs_seek);
         let handle = self.open_handle(open, "reader", format, options, &callbacks, &mut ctx)?;
-        Ok(Box::new(HostReader::new(self.vtable, self.label(), handle, ctx)))
+        Ok(HostReader::new(self.vtable, self.label(), handle, ctx))
     }
 
-    fn open_writer(
+    /// [`Plugin::open_writer`], as the concrete writer.
+    pub(crate) fn open_host_writer(
         &self,
         format: &str,
         options: &Options,
         sink: Box<dyn ByteSink>,
-    ) -> Result<Box<dyn Writer>, PluginError> {
+    ) -> Result<HostWriter, PluginError> {
         let Some(open) = self
             .vtable
             .open_writer
@@ -60,13 +82,7 @@ impl Plugin for LoadedPlugin {
         let callbacks = sink_callbacks(&ctx);
         let handle = self.open_handle(open, "writer", format, options, &callbacks, &mut ctx)?;
         let sheets = self.descriptor.capabilities.sheets;
-        Ok(Box::new(HostWriter::new(
-            self.vtable,
-            self.label(),
-            sheets,
-            handle,
-            ctx,
-        )))
+        Ok(HostWriter::new(self.vtable, self.label(), sheets, handle, ctx))
     }
 }
 

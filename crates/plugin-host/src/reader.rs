@@ -46,6 +46,26 @@ impl HostReader {
     fn missing(&self, function: &str) -> PluginError {
         PluginError::internal(format!("{} has no {function}", self.label))
     }
+
+    /// Calls `reader_next_batch` into `out` and hands back the status, keeping the batch
+    /// unreleased: the conformance checker inspects what the plugin left in `out` and releases
+    /// it when it chooses. A failure is returned as the error it maps to.
+    pub(crate) fn next_batch_raw(&mut self, max_rows: usize, out: &mut abi::Batch) -> Result<Status, PluginError> {
+        self.poison.ensure_usable(&self.label)?;
+        let f = self
+            .vtable
+            .reader_next_batch
+            .ok_or_else(|| self.missing("reader_next_batch"))?;
+        let mut err = ErrorBuffer::new();
+        // SAFETY: as in `header`; `out` outlives the call.
+        let status = unsafe { f(self.handle, max_rows, out, err.as_abi()) };
+        if status == Status::END_OF_DATA {
+            return Ok(status);
+        }
+        let result = check(status, &mut err, self.ctx.take_error(), &self.label);
+        self.poison.on_fatal(result)?;
+        Ok(status)
+    }
 }
 
 impl Reader for HostReader {

@@ -61,7 +61,7 @@ pub use header::{ColumnListing, VendorHeader};
 pub use names::{join_name, split_name};
 pub use options::{
     MODULES, ensure_utf8_writing, is_utf8_label, module_option, module_spec, pass_through, reuse_specs,
-    served_format,
+    served_format, utf8_writing_spec,
 };
 pub use rows::{
     FieldColumns, cannot_write, field_keys, header_not_written, not_a_date, not_an_amount, translate_rows,

@@ -49,6 +49,19 @@ pub fn module_spec() -> OptionSpec {
     .choices(MODULES)
 }
 
+/// The declared `encoding` option of a layout plugin's writer: UTF-8 only (`why` says who reads
+/// it). Reading declares its own `encoding` (the csv one).
+pub fn utf8_writing_spec(why: &str) -> OptionSpec {
+    OptionSpec::new(
+        "encoding",
+        OptionKind::Text,
+        format!("written files are UTF-8 ({why}); only utf-8 is accepted"),
+    )
+    .writing()
+    .default_value("utf-8")
+    .choices(["utf-8", "utf8"])
+}
+
 /// The declared options named `names` out of `declared` (a format plugin's, for the format a
 /// layout plugin reads or writes underneath), in the order of `names`.
 pub fn reuse_specs(declared: &[OptionSpec], names: &[&str]) -> Vec<OptionSpec> {

@@ -81,7 +81,7 @@ use dataport_plugin_sdk::{
     PluginError, ReadOnly, Reader, Writer,
 };
 use dataport_vendor_layout::{
-    MODULES, ensure_utf8_writing, module_option, module_spec, pass_through, reuse_specs, served_format,
+    MODULES, ensure_utf8_writing, module_option, module_spec, pass_through, reuse_specs, utf8_writing_spec, served_format,
 };
 
 #[cfg(doc)]
@@ -125,13 +125,9 @@ pub fn declared_options() -> Vec<OptionSpec> {
         &["encoding", "delimiter", "bom"],
     ) {
         csv.help = format!("csv files: {}", csv.help);
-        if csv.name == "encoding" {
-            // Writing takes it too, to refuse anything but UTF-8.
-            csv.writing = true;
-            csv.help.push_str("; writing: utf-8 only");
-        }
         options.push(csv);
     }
+    options.push(utf8_writing_spec("HubSpot's own exports are UTF-8"));
     for mut xlsx in reuse_specs(&dataport_format_xlsx::declared_options(), &["sheet"]) {
         xlsx.help = format!("xlsx files: {}", xlsx.help);
         options.push(xlsx);
