@@ -13,7 +13,9 @@ use crate::cli::PluginCheckArgs;
 /// Runs every check and prints one line each; exit code 1 when any fails.
 pub fn check(args: PluginCheckArgs) -> Result<ExitCode> {
     let sample = match &args.sample {
-        Some(path) => Some(std::fs::read(path).with_context(|| format!("reading the sample {}", path.display()))?),
+        Some(path) => {
+            Some(std::fs::read(path).with_context(|| format!("reading the sample {}", path.display()))?)
+        }
         None => None,
     };
     let input = CheckInput {
@@ -32,7 +34,11 @@ pub fn check(args: PluginCheckArgs) -> Result<ExitCode> {
         args.library.display(),
         results.len() - failed - skipped
     );
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Prints the directory that holds this build's `dataport_plugin.h`.
@@ -61,7 +67,10 @@ fn include_dir() -> Result<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
         .context("neither XDG_DATA_HOME nor HOME is set: cannot choose where to write the header")?;
-    let dir = data.join("dataport").join(env!("CARGO_PKG_VERSION")).join("include");
+    let dir = data
+        .join("dataport")
+        .join(env!("CARGO_PKG_VERSION"))
+        .join("include");
     let header = dir.join(C_HEADER_NAME);
     if std::fs::read_to_string(&header).ok().as_deref() != Some(C_HEADER) {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;

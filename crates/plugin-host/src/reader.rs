@@ -50,7 +50,11 @@ impl HostReader {
     /// Calls `reader_next_batch` into `out` and hands back the status, keeping the batch
     /// unreleased: the conformance checker inspects what the plugin left in `out` and releases
     /// it when it chooses. A failure is returned as the error it maps to.
-    pub(crate) fn next_batch_raw(&mut self, max_rows: usize, out: &mut abi::Batch) -> Result<Status, PluginError> {
+    pub(crate) fn next_batch_raw(
+        &mut self,
+        max_rows: usize,
+        out: &mut abi::Batch,
+    ) -> Result<Status, PluginError> {
         self.poison.ensure_usable(&self.label)?;
         let f = self
             .vtable

@@ -340,3 +340,130 @@ fn the_hosts_own_io_errors_are_reported_as_such() {
     assert_eq!(err.kind, ErrorKind::Io);
     assert_eq!(err.message, "upload interrupted by the client");
 }
+
+/// The guide's C example, `examples/c/psv_plugin.c`.
+fn psv_example() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/c/psv_plugin.c");
+    std::fs::read_to_string(path).expect("examples/c/psv_plugin.c")
+}
+
+fn verdicts(
+    results: &[dataport_plugin_host::CheckResult],
+) -> Vec<(&'static str, dataport_plugin_host::Verdict)> {
+    results.iter().map(|r| (r.name, r.verdict)).collect()
+}
+
+#[test]
+fn the_c_example_passes_every_check() {
+    use dataport_plugin_host::{CheckInput, Verdict, check_plugin};
+    let dir = tempfile::tempdir().unwrap();
+    let path = compile_c(dir.path(), "psv", Some(&psv_example()), &[]);
+    let results = check_plugin(&path, &CheckInput::default());
+    let report: Vec<String> = results.iter().map(ToString::to_string).collect();
+    assert!(results.iter().all(|r| r.verdict == Verdict::Pass), "{report:#?}");
+    let names: Vec<&str> = results.iter().map(|r| r.name).collect();
+    for expected in [
+        "handshake",
+        "descriptor",
+        "reader options",
+        "writer options",
+        "short reads",
+        "batches",
+        "release order",
+        "source failure",
+        "round trip",
+        "sink failure",
+    ] {
+        assert!(names.contains(&expected), "{names:?}");
+    }
+    // The options it declares come through the descriptor.
+    let plugin = load_plugin(&path).unwrap();
+    let d = plugin.descriptor();
+    assert!(d.capabilities.declares_options);
+    let spec: Vec<(&str, bool, bool, &str)> = d
+        .options
+        .iter()
+        .map(|o| (o.name.as_str(), o.reading, o.writing, o.default.as_str()))
+        .collect();
+    assert_eq!(
+        spec,
+        [
+            ("delimiter", true, true, "|"),
+            ("max_line_bytes", true, false, "1048576")
+        ]
+    );
+}
+
+#[test]
+fn broken_variants_of_the_c_example_fail_the_check_that_covers_them() {
+    use dataport_plugin_host::{CheckInput, Verdict, check_plugin};
+    let example = psv_example();
+    let broken = |from: &str, to: &str| {
+        assert!(example.contains(from), "the example changed: {from}");
+        example.replacen(from, to, 1)
+    };
+    let cases = [
+        // Accepts any ABI version.
+        (
+            "handshake",
+            broken(
+                "if (abi_version != DP_ABI_VERSION) {",
+                "if (abi_version == 12345u) {",
+            ),
+        ),
+        // Zeroes *out at the end of data.
+        (
+            "batches",
+            broken(
+                "return status != DP_STATUS_OK ? status : DP_STATUS_END_OF_DATA;",
+                "if (status == DP_STATUS_OK) memset(out, 0, sizeof *out);\n        return status != DP_STATUS_OK ? status : DP_STATUS_END_OF_DATA;",
+            ),
+        ),
+        // Takes a failing source for the end of the file.
+        (
+            "source failure",
+            broken(
+                "!= DP_STATUS_OK) return LINE_IO;",
+                "!= DP_STATUS_OK) { r->at_eof = 1; break; }",
+            ),
+        ),
+        // Writes amounts with %g.
+        (
+            "round trip",
+            broken("kind == DP_COLUMN_DECIMAL2 ? \"%.2f\" : \"%.17g\"", "\"%.1f\""),
+        ),
+        // Ignores a failing sink.
+        (
+            "sink failure",
+            broken(
+                "return status == DP_STATUS_OK ? DP_STATUS_OK : DP_STATUS_IO;",
+                "(void)status;\n    return DP_STATUS_OK;",
+            ),
+        ),
+        // Accepts unknown options.
+        (
+            "reader options",
+            broken("reading ? \"unknown option;", "0 ? \"unknown option;").replacen(
+                "return fail(err, DP_STATUS_INVALID_OPTION,\n                        0 ?",
+                "if (0) return fail(err, DP_STATUS_INVALID_OPTION,\n                        0 ?",
+                1,
+            ),
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (check, source)) in cases.iter().enumerate() {
+        let path = compile_c(
+            dir.path(),
+            &format!("psv{i}"),
+            Some(source),
+            &["-Wno-unused-parameter"],
+        );
+        let results = check_plugin(&path, &CheckInput::default());
+        let failed: Vec<&str> = results
+            .iter()
+            .filter(|r| r.verdict == Verdict::Fail)
+            .map(|r| r.name)
+            .collect();
+        assert!(failed.contains(check), "{check}: {:?}", verdicts(&results));
+    }
+}

@@ -81,7 +81,8 @@ use dataport_plugin_sdk::{
     PluginError, ReadOnly, Reader, Writer,
 };
 use dataport_vendor_layout::{
-    MODULES, ensure_utf8_writing, module_option, module_spec, pass_through, reuse_specs, utf8_writing_spec, served_format,
+    MODULES, ensure_utf8_writing, module_option, module_spec, pass_through, reuse_specs, served_format,
+    utf8_writing_spec,
 };
 
 #[cfg(doc)]

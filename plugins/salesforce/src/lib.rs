@@ -59,7 +59,7 @@ use dataport_plugin_sdk::{
     Reader, Writer,
 };
 use dataport_vendor_layout::{
-    MODULES, ensure_utf8_writing, module_spec, pass_through, reuse_specs, utf8_writing_spec, served_format,
+    MODULES, ensure_utf8_writing, module_spec, pass_through, reuse_specs, served_format, utf8_writing_spec,
 };
 
 use crate::objects::Config;
@@ -96,7 +96,10 @@ pub fn declared_options() -> Vec<OptionSpec> {
         .writing()
         .default_value(DEFAULT_ACCOUNT_KEY_REFERENCE),
     ];
-    options.extend(reuse_specs(&dataport_format_csv::declared_options(), &["encoding", "delimiter"]));
+    options.extend(reuse_specs(
+        &dataport_format_csv::declared_options(),
+        &["encoding", "delimiter"],
+    ));
     options.push(utf8_writing_spec("Salesforce's importers read UTF-8"));
     options.push(
         OptionSpec::new(

@@ -5,8 +5,8 @@ use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};
 use std::sync::{Arc, Mutex};
 
 use dataport_plugin_sdk::{
-    ByteSource, Cell, Descriptor, Direction, ErrorKind, OptionKind, Options, Plugin, PluginError, Reader, RowBatch,
-    Writer,
+    ByteSource, Cell, Descriptor, Direction, ErrorKind, OptionKind, Options, Plugin, PluginError, Reader,
+    RowBatch, Writer,
 };
 
 use super::{CheckResult, fail, pass, skip, values, verdict};
@@ -33,13 +33,20 @@ impl Target<'_> {
         modules
             .into_iter()
             .map(|m| {
-                let kept = self.options.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("module"));
+                let kept = self
+                    .options
+                    .iter()
+                    .filter(|(k, _)| !k.eq_ignore_ascii_case("module"));
                 kept.collect::<Options>().with("module", m)
             })
             .collect()
     }
 
-    fn read(&self, source: Box<dyn ByteSource>, max_rows: usize) -> Result<(Vec<String>, RowBatch), PluginError> {
+    fn read(
+        &self,
+        source: Box<dyn ByteSource>,
+        max_rows: usize,
+    ) -> Result<(Vec<String>, RowBatch), PluginError> {
         self.read_with(&self.options, source, max_rows)
     }
 
@@ -75,10 +82,16 @@ pub(super) fn descriptor(d: &Descriptor) -> CheckResult {
             problems.push(format!("option `{}` is declared twice for one direction", o.name));
         }
         if !o.reading && !o.writing {
-            problems.push(format!("option `{}` applies neither to reading nor to writing", o.name));
+            problems.push(format!(
+                "option `{}` applies neither to reading nor to writing",
+                o.name
+            ));
         }
         if o.reading && !d.capabilities.read || o.writing && !d.capabilities.write {
-            problems.push(format!("option `{}` applies to a direction the plugin does not serve", o.name));
+            problems.push(format!(
+                "option `{}` applies to a direction the plugin does not serve",
+                o.name
+            ));
         }
         if !o.default.is_empty()
             && let Err(e) = o.check_value(&o.default)
@@ -89,7 +102,11 @@ pub(super) fn descriptor(d: &Descriptor) -> CheckResult {
         typed.choices.clear();
         for choice in &o.choices {
             if typed.check_value(choice).is_err() {
-                problems.push(format!("option `{}` has choice `{choice}` that is no {}", o.name, o.kind.as_str()));
+                problems.push(format!(
+                    "option `{}` has choice `{choice}` that is no {}",
+                    o.name,
+                    o.kind.as_str()
+                ));
             }
         }
         if o.help.trim().is_empty() {
@@ -117,7 +134,11 @@ pub(super) fn descriptor(d: &Descriptor) -> CheckResult {
         format!(
             "formats {}; extensions {}; {}; {declared}",
             d.formats.join(","),
-            if d.extensions.is_empty() { "none".to_owned() } else { d.extensions.join(",") },
+            if d.extensions.is_empty() {
+                "none".to_owned()
+            } else {
+                d.extensions.join(",")
+            },
             can.join(", ")
         ),
     )
@@ -128,7 +149,10 @@ pub(super) fn descriptor(d: &Descriptor) -> CheckResult {
 pub(super) fn options(target: &Target<'_>) -> Vec<CheckResult> {
     let d = target.plugin.descriptor();
     let mut results = Vec::new();
-    for (direction, serves) in [(Direction::Read, d.capabilities.read), (Direction::Write, d.capabilities.write)] {
+    for (direction, serves) in [
+        (Direction::Read, d.capabilities.read),
+        (Direction::Write, d.capabilities.write),
+    ] {
         if !serves {
             continue;
         }
@@ -139,7 +163,11 @@ pub(super) fn options(target: &Target<'_>) -> Vec<CheckResult> {
         let open = |options: &Options| -> Result<(), PluginError> {
             match direction {
                 Direction::Read => {
-                    let mut reader = target.plugin.open_reader(&target.format, options, Box::new(Cursor::new(Vec::new())))?;
+                    let mut reader = target.plugin.open_reader(
+                        &target.format,
+                        options,
+                        Box::new(Cursor::new(Vec::new())),
+                    )?;
                     // Lazy readers check options on their first read; an empty input is fine.
                     match reader.header() {
                         Err(e) if e.kind == ErrorKind::InvalidOption => Err(e),
@@ -155,8 +183,13 @@ pub(super) fn options(target: &Target<'_>) -> Vec<CheckResult> {
         let mut problems = Vec::new();
         match open(&target.options.clone().with("plugin_check_no_such_option", "1")) {
             Err(e) if e.kind == ErrorKind::InvalidOption => {}
-            Err(e) => problems.push(format!("an unknown option failed with {:?}, not INVALID_OPTION: {}", e.kind, e.message)),
-            Ok(()) => problems.push("an unknown option was accepted (refuse it with INVALID_OPTION)".to_owned()),
+            Err(e) => problems.push(format!(
+                "an unknown option failed with {:?}, not INVALID_OPTION: {}",
+                e.kind, e.message
+            )),
+            Ok(()) => {
+                problems.push("an unknown option was accepted (refuse it with INVALID_OPTION)".to_owned())
+            }
         }
         let mut tried = 0;
         for o in d.options_for(direction).filter(|o| o.name != "module") {
@@ -191,7 +224,11 @@ pub(super) fn options(target: &Target<'_>) -> Vec<CheckResult> {
                 tried += 1;
                 match open(&target.options.clone().with(o.name.clone(), wrong)) {
                     Err(e) if e.kind == ErrorKind::InvalidOption => {}
-                    _ => problems.push(format!("`{}={wrong}` (no {}) was not refused", o.name, o.kind.as_str())),
+                    _ => problems.push(format!(
+                        "`{}={wrong}` (no {}) was not refused",
+                        o.name,
+                        o.kind.as_str()
+                    )),
                 }
             }
         }
@@ -213,17 +250,29 @@ pub(super) fn reads(target: &Target<'_>, sample: &[u8]) -> Vec<CheckResult> {
     let (header, batch) = &whole;
     let mut results = vec![pass(
         "read",
-        format!("{} columns, {} rows, {} row errors", header.len(), batch.rows.len(), batch.errors.len()),
+        format!(
+            "{} columns, {} rows, {} row errors",
+            header.len(),
+            batch.rows.len(),
+            batch.errors.len()
+        ),
     )];
     let mut problems = Vec::new();
-    for (what, reads) in [("1-byte reads", ShortReads::one_byte(sample)), ("random short reads", ShortReads::random(sample))] {
+    for (what, reads) in [
+        ("1-byte reads", ShortReads::one_byte(sample)),
+        ("random short reads", ShortReads::random(sample)),
+    ] {
         match target.read(Box::new(reads), 1000) {
             Ok(read) if read == whole => {}
             Ok(_) => problems.push(format!("{what} gave other rows than whole reads")),
             Err(e) => problems.push(format!("{what} failed: {}", e.message)),
         }
     }
-    results.push(verdict("short reads", problems, "1-byte and random short reads give the same header, rows and errors"));
+    results.push(verdict(
+        "short reads",
+        problems,
+        "1-byte and random short reads give the same header, rows and errors",
+    ));
     results
 }
 
@@ -248,7 +297,11 @@ pub(super) fn source_failure(target: &Target<'_>, sample: &[u8]) -> CheckResult 
             )),
         }
     }
-    verdict("source failure", problems, "a source failing at byte 0 and halfway fails the read with IO")
+    verdict(
+        "source failure",
+        problems,
+        "a source failing at byte 0 and halfway fails the read with IO",
+    )
 }
 
 /// Writes a header of every column kind and typed rows, then reads the file back with the same
@@ -271,7 +324,10 @@ pub(super) fn round_trip(target: &Target<'_>) -> (Vec<CheckResult>, Option<Vec<u
     let rows = values::rows();
     let sink = SharedSink::default();
     let written = (|| -> Result<(), PluginError> {
-        let mut writer = target.plugin.open_writer(&target.format, &target.options, Box::new(sink.clone()))?;
+        let mut writer =
+            target
+                .plugin
+                .open_writer(&target.format, &target.options, Box::new(sink.clone()))?;
         writer.write_header(&columns)?;
         let mut batch = RowBatch::new();
         for row in &rows {
@@ -282,14 +338,34 @@ pub(super) fn round_trip(target: &Target<'_>) -> (Vec<CheckResult>, Option<Vec<u
     })();
     let file = sink.bytes();
     if let Err(e) = written {
-        return (vec![fail("round trip", format!("writing: {:?}: {}", e.kind, e.message))], None);
+        return (
+            vec![fail(
+                "round trip",
+                format!("writing: {:?}: {}", e.kind, e.message),
+            )],
+            None,
+        );
     }
     if !d.capabilities.read {
-        return (vec![pass("round trip", format!("wrote {} bytes (the plugin does not read them back)", file.len()))], Some(file));
+        return (
+            vec![pass(
+                "round trip",
+                format!("wrote {} bytes (the plugin does not read them back)", file.len()),
+            )],
+            Some(file),
+        );
     }
     let (header, batch) = match target.read(Box::new(Cursor::new(file.clone())), 1000) {
         Ok(read) => read,
-        Err(e) => return (vec![fail("round trip", format!("reading back: {:?}: {}", e.kind, e.message))], Some(file)),
+        Err(e) => {
+            return (
+                vec![fail(
+                    "round trip",
+                    format!("reading back: {:?}: {}", e.kind, e.message),
+                )],
+                Some(file),
+            );
+        }
     };
     let mut problems = Vec::new();
     let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
@@ -300,7 +376,11 @@ pub(super) fn round_trip(target: &Target<'_>) -> (Vec<CheckResult>, Option<Vec<u
         problems.push(format!("row errors reading back: {:?}", batch.errors));
     }
     if batch.rows.len() != rows.len() {
-        problems.push(format!("{} rows written, {} read back", rows.len(), batch.rows.len()));
+        problems.push(format!(
+            "{} rows written, {} read back",
+            rows.len(),
+            batch.rows.len()
+        ));
     }
     for (i, (w, r)) in rows.iter().zip(&batch.rows).enumerate() {
         for (c, column) in columns.iter().enumerate() {
@@ -332,11 +412,18 @@ pub(super) fn sink_failure(target: &Target<'_>) -> CheckResult {
         return skip("sink failure", "the plugin does not write");
     }
     if target.is_layout() {
-        return skip("sink failure", "a layout plugin writes a module's fields, not arbitrary columns (not checked here)");
+        return skip(
+            "sink failure",
+            "a layout plugin writes a module's fields, not arbitrary columns (not checked here)",
+        );
     }
     let columns = values::columns();
     let result = (|| -> Result<(), PluginError> {
-        let mut writer = target.plugin.open_writer(&target.format, &target.options, Box::new(FailingSink { left: 10 }))?;
+        let mut writer = target.plugin.open_writer(
+            &target.format,
+            &target.options,
+            Box::new(FailingSink { left: 10 }),
+        )?;
         writer.write_header(&columns)?;
         let mut batch = RowBatch::new();
         for _ in 0..2000 {
@@ -346,9 +433,21 @@ pub(super) fn sink_failure(target: &Target<'_>) -> CheckResult {
         writer.finish()
     })();
     match result {
-        Err(e) if e.kind == ErrorKind::Io => pass("sink failure", "a sink failing after 10 bytes fails the write with IO"),
-        Err(e) => fail("sink failure", format!("a failing sink was reported as {:?}, not IO: {}", e.kind, e.message)),
-        Ok(()) => fail("sink failure", "a sink that failed after 10 bytes ended in success"),
+        Err(e) if e.kind == ErrorKind::Io => pass(
+            "sink failure",
+            "a sink failing after 10 bytes fails the write with IO",
+        ),
+        Err(e) => fail(
+            "sink failure",
+            format!(
+                "a failing sink was reported as {:?}, not IO: {}",
+                e.kind, e.message
+            ),
+        ),
+        Ok(()) => fail(
+            "sink failure",
+            "a sink that failed after 10 bytes ended in success",
+        ),
     }
 }
 

@@ -35,7 +35,11 @@ pub(super) fn handshake(path: &Path) -> CheckResult {
     // `size` is set, and an error buffer.
     let status = unsafe { init(abi::ABI_VERSION, &mut table, err.as_abi()) };
     if status != Status::OK {
-        problems.push(format!("ABI v{} was refused with {status}: {}", abi::ABI_VERSION, err.take()));
+        problems.push(format!(
+            "ABI v{} was refused with {status}: {}",
+            abi::ABI_VERSION,
+            err.take()
+        ));
     }
     if table.abi_version != abi::ABI_VERSION {
         problems.push(format!("it reported ABI v{}", table.abi_version));
@@ -56,7 +60,9 @@ pub(super) fn handshake(path: &Path) -> CheckResult {
         let status = unsafe { init(version, &mut other, err.as_abi()) };
         let message = err.take();
         if status != Status::ABI_MISMATCH {
-            problems.push(format!("asked for ABI v{version} it returned {status}, not ABI_MISMATCH"));
+            problems.push(format!(
+                "asked for ABI v{version} it returned {status}, not ABI_MISMATCH"
+            ));
         }
         if other.abi_version != abi::ABI_VERSION {
             problems.push(format!("refusing v{version} it did not report its own version"));
@@ -76,7 +82,11 @@ pub(super) fn handshake(path: &Path) -> CheckResult {
     let bytes = buffer.as_mut_ptr().cast::<u8>();
     // SAFETY: `buffer` holds `words * 8` bytes, more than a vtable, and is 8-byte aligned.
     unsafe {
-        ptr::write_bytes(bytes.add(abi::PluginVTable::V1_SIZE), GUARD, words * 8 - abi::PluginVTable::V1_SIZE);
+        ptr::write_bytes(
+            bytes.add(abi::PluginVTable::V1_SIZE),
+            GUARD,
+            words * 8 - abi::PluginVTable::V1_SIZE,
+        );
         bytes.cast::<usize>().write(abi::PluginVTable::V1_SIZE);
     }
     // SAFETY: the plugin may write `size` bytes of a vtable at this aligned, large enough buffer.
@@ -84,7 +94,10 @@ pub(super) fn handshake(path: &Path) -> CheckResult {
     // SAFETY: reading back bytes of `buffer` only.
     let (size, overrun) = unsafe {
         let size = bytes.cast::<usize>().read();
-        let tail = std::slice::from_raw_parts(bytes.add(abi::PluginVTable::V1_SIZE), words * 8 - abi::PluginVTable::V1_SIZE);
+        let tail = std::slice::from_raw_parts(
+            bytes.add(abi::PluginVTable::V1_SIZE),
+            words * 8 - abi::PluginVTable::V1_SIZE,
+        );
         (size, tail.iter().any(|b| *b != GUARD))
     };
     if status != Status::OK || size > abi::PluginVTable::V1_SIZE || overrun {
@@ -132,7 +145,11 @@ fn untouched(b: &abi::Batch) -> bool {
 fn open(target: &Target<'_>, sample: &[u8]) -> Result<HostReader, String> {
     let mut reader = target
         .plugin
-        .open_host_reader(&target.format, &target.options, Box::new(Cursor::new(sample.to_vec())))
+        .open_host_reader(
+            &target.format,
+            &target.options,
+            Box::new(Cursor::new(sample.to_vec())),
+        )
         .map_err(|e| format!("open_reader: {e}"))?;
     reader.header().map_err(|e| format!("reader_header: {e}"))?;
     Ok(reader)
@@ -149,7 +166,8 @@ fn release(out: &mut abi::Batch) -> Option<String> {
     let f = out.release?;
     // SAFETY: a batch the plugin produced, released exactly once.
     unsafe { f(out) };
-    out.release.map(|_| "a batch's release did not set `release` to NULL".to_owned())
+    out.release
+        .map(|_| "a batch's release did not set `release` to NULL".to_owned())
 }
 
 /// Batches at `max_rows` 1, 3 and 1000: within the limit, never empty, released properly, row

@@ -101,7 +101,13 @@ pub fn check_plugin(path: &Path, input: &CheckInput) -> Vec<CheckResult> {
             } else {
                 "the plugin does not read"
             };
-            for name in ["read", "short reads", "batches", "release order", "source failure"] {
+            for name in [
+                "read",
+                "short reads",
+                "batches",
+                "release order",
+                "source failure",
+            ] {
                 results.push(skip(name, why));
             }
         }

@@ -93,7 +93,9 @@ pub(super) fn same(written: &Cell, read: &Cell) -> bool {
         // A reader may report a midnight instant as its date: the same value.
         (Cell::DateTime(w), Cell::Date(r)) => *w == i64::from(*r) * 86_400_000_000,
         (Cell::DateTime(w), Cell::Float(r)) => ((excel_micros(*r)) - w).abs() < 1000,
-        (Cell::DateTime(w), _) => text.and_then(parse_datetime).is_some_and(|r| (r - w).abs() < 1000),
+        (Cell::DateTime(w), _) => text
+            .and_then(parse_datetime)
+            .is_some_and(|r| (r - w).abs() < 1000),
         (Cell::Bool(w), Cell::Bool(r)) => w == r,
         (Cell::Bool(w), Cell::Int(r)) => i64::from(*w) == *r,
         (Cell::Bool(w), _) => text.and_then(parse_bool) == Some(*w),
@@ -162,7 +164,10 @@ mod tests {
         assert!(same(&Cell::Date(day), &Cell::text("2023/10/01")));
         let at = i64::from(day) * 86_400_000_000 + 30_600_000_000;
         assert!(same(&Cell::DateTime(at), &Cell::text("2023-10-01 08:30:00")));
-        assert!(same(&Cell::DateTime(at), &Cell::text("2023-10-01T08:30:00.000000Z")));
+        assert!(same(
+            &Cell::DateTime(at),
+            &Cell::text("2023-10-01T08:30:00.000000Z")
+        ));
         assert!(!same(&Cell::DateTime(at), &Cell::text("2023-10-01 08:31:00")));
         assert!(same(&Cell::Bool(false), &Cell::text("否")));
         assert!(same(&Cell::Int(42), &Cell::Float(42.0)));
