@@ -12,8 +12,6 @@ use dataport_plugin_sdk::{
 use crate::options::declared_options;
 use crate::reader::delimiter_option;
 
-/// The options a writer accepts.
-
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Validated writer options.
