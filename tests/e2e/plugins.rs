@@ -15,6 +15,27 @@ use crate::support::{Import, assert_invalid, csv, customer, import, refused_impo
 
 const DLL: &str = std::env::consts::DLL_SUFFIX;
 
+/// A SQLite server that also loads the plugins in `plugins`.
+fn server_with_plugins(plugins: &Path) -> TestServer {
+    TestServer::start_on(
+        crate::harness::Backend::Sqlite,
+        &["--plugin-dir", plugins.to_str().unwrap()],
+    )
+    .unwrap()
+}
+
+/// A customers file with the template header and one valid row per code, fields joined by
+/// `separator` (the codes and the generated values contain none).
+fn customers_file<S: AsRef<str>>(codes: impl IntoIterator<Item = S>, separator: &str) -> String {
+    let header = dataport_core::header::template_header(Module::Customers, dataport_core::Locale::ZhCn);
+    let mut file = header.join(separator) + "\n";
+    for code in codes {
+        file.push_str(&customer(code.as_ref()).join(separator));
+        file.push('\n');
+    }
+    file
+}
+
 fn target_dir() -> PathBuf {
     Path::new(crate::harness::dataport_bin())
         .parent()
@@ -235,19 +256,9 @@ async fn the_guides_c_example_builds_passes_plugin_check_and_round_trips_through
         );
     }
 
-    let server = TestServer::start_on(
-        crate::harness::Backend::Sqlite,
-        &["--plugin-dir", plugins.to_str().unwrap()],
-    )
-    .unwrap();
+    let server = server_with_plugins(&plugins);
     let mut client = server.client(&server.admin_token()).await;
-    let header =
-        dataport_core::header::template_header(Module::Customers, dataport_core::Locale::ZhCn).join("|");
-    let mut file = format!("{header}\n");
-    for code in ["P1", "P2", "P3"] {
-        file.push_str(&customer(code).join("|"));
-        file.push('\n');
-    }
+    let file = customers_file(["P1", "P2", "P3"], "|");
     let run = import(
         &mut client,
         &Import::new(Module::Customers, "fair.psv"),
@@ -323,19 +334,9 @@ fn faulty_plugin_dir(dir: &Path) -> PathBuf {
 async fn a_panicking_plugin_fails_its_job_and_the_server_keeps_serving() {
     let outside = tempfile::tempdir().unwrap();
     let plugins = faulty_plugin_dir(outside.path());
-    let server = TestServer::start_on(
-        crate::harness::Backend::Sqlite,
-        &["--plugin-dir", plugins.to_str().unwrap()],
-    )
-    .unwrap();
+    let server = server_with_plugins(&plugins);
     let mut client = server.client(&server.admin_token()).await;
-    let header =
-        dataport_core::header::template_header(Module::Customers, dataport_core::Locale::ZhCn).join(",");
-    let mut text = format!("{header}\n");
-    for i in 0..50 {
-        text.push_str(&customer(&format!("F{i}")).join(","));
-        text.push('\n');
-    }
+    let text = customers_file((0..50).map(|i| format!("F{i}")), ",");
     // The plugin panics when asked for its second batch (the server reads 5000 rows a batch).
     let request = Import::new(Module::Customers, "boom.faulty").option("panic_in", "batch");
     let big: String = text.clone()
