@@ -120,9 +120,13 @@
 //!   vendor column. Its writer receives columns named by field key and unescaped values, and
 //!   writes the vendor's headers and values. Generic formats (csv, xlsx) list no modules and
 //!   pass the file's header through.
-//! * **Options.** Validate with [`Options::ensure_known`] in `open_*`; bad values are
-//!   [`ErrorKind::InvalidOption`]. Conventional keys: csv `encoding`, `delimiter`, `bom`; xlsx
-//!   `sheet`; vendor plugins `module`, `key_field`.
+//! * **Options.** Declare them in the descriptor ([`Descriptor::option`], [`OptionSpec`]: name,
+//!   type, direction, default, choices, help) and check them in `open_*` with
+//!   [`Options::check_declared`]; the server runs the same check before a job starts and
+//!   `dataport formats` lists them. Bad values are [`ErrorKind::InvalidOption`].
+//!   ([`Options::ensure_known`] checks names only, for plugins that declare nothing.)
+//!   Conventional keys: csv `encoding`, `delimiter`, `bom`; xlsx `sheet`; vendor plugins
+//!   `module`, `key_field`.
 //! * **I/O.** Read only from the [`ByteSource`] and write only to the [`ByteSink`] you are given;
 //!   never open files or sockets (the host enforces size limits on these streams). Seeking works
 //!   only if you declare [`Capabilities::needs_seek`].
