@@ -73,6 +73,10 @@ pub enum Command {
     /// `cc -I"$(dataport plugin-sdk-path)"`. Next to an installed binary that is
     /// ../include/dataport; otherwise the header is written to the user's data directory.
     PluginSdkPath,
+    /// Serve one plugin library over stdin and stdout: the worker process `serve` starts per job
+    /// for --plugin-dir plugins (see --plugin-isolation). Not for interactive use.
+    #[command(hide = true)]
+    PluginWorker { library: PathBuf },
     /// Read import job reports.
     #[command(subcommand)]
     Jobs(JobsCommand),
@@ -384,6 +388,17 @@ pub struct ServeArgs {
     #[arg(long, env = "DATAPORT_PLUGIN_DIR", value_name = "DIR", value_delimiter = ':')]
     pub plugin_dir: Vec<PathBuf>,
 
+    /// How the plugins of --plugin-dir run: `process` (a worker process per job, so a plugin
+    /// that crashes or hangs fails only its job) or `in-process` (faster to start, but a crash
+    /// stops the server). The bundled plugins always run in-process [default: process].
+    #[arg(long, env = "DATAPORT_PLUGIN_ISOLATION", value_enum)]
+    pub plugin_isolation: Option<PluginIsolation>,
+
+    /// An isolated plugin call that shows no sign of life (no reply, no read or write) for this
+    /// long is killed as hung and fails its job [default: 60].
+    #[arg(long, env = "DATAPORT_PLUGIN_TIMEOUT_SECS", value_name = "SECS")]
+    pub plugin_timeout_secs: Option<u64>,
+
     /// Serve TLS with this PEM certificate chain (leaf first); needs --tls-key. Clients then
     /// connect with https:// addresses.
     #[arg(long, env = "DATAPORT_TLS_CERT", value_name = "FILE", requires = "tls_key")]
@@ -469,6 +484,13 @@ pub struct ServeArgs {
     /// collectors). RUST_LOG still picks the levels.
     #[arg(long, env = "DATAPORT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
     pub log_format: LogFormat,
+}
+
+/// `serve --plugin-isolation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PluginIsolation {
+    Process,
+    InProcess,
 }
 
 /// `serve --log-format`.

@@ -100,9 +100,36 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Migrate(args) => runtime.block_on(migrate(args)),
         Command::PluginCheck(args) => plugin_cmd::check(args),
         Command::PluginSdkPath => done(plugin_cmd::sdk_path()),
+        Command::PluginWorker { library } => done(plugin_cmd::worker(&library)),
         Command::Jobs(command) => runtime.block_on(jobs(command, &file)),
         Command::Audit(command) => done(runtime.block_on(audit(command, &file))),
     }
+}
+
+/// `--plugin-isolation` and `--plugin-timeout-secs` (or the config file): workers are this same
+/// executable's `plugin-worker` command.
+fn plugin_isolation(
+    flag: Option<cli::PluginIsolation>,
+    timeout_secs: Option<u64>,
+    file: &FileConfig,
+) -> Result<Option<dataport_plugin_host::Isolation>> {
+    use clap::ValueEnum;
+    let mode = match (flag, &file.plugin_isolation) {
+        (Some(mode), _) => mode,
+        (None, Some(text)) => cli::PluginIsolation::from_str(text, true).map_err(|_| {
+            anyhow::anyhow!("config file: plugin_isolation must be `process` or `in-process`, not `{text}`")
+        })?,
+        (None, None) => cli::PluginIsolation::Process,
+    };
+    if mode == cli::PluginIsolation::InProcess {
+        return Ok(None);
+    }
+    let worker = std::env::current_exe().context("finding this executable, to run plugin workers")?;
+    let secs = timeout_secs.or(file.plugin_timeout_secs).unwrap_or(60).max(1);
+    Ok(Some(dataport_plugin_host::Isolation {
+        worker,
+        timeout: std::time::Duration::from_secs(secs),
+    }))
 }
 
 /// Flags and environment first, then the TOML file, then built-in defaults.
@@ -148,6 +175,7 @@ fn server_config(args: ServeArgs, file: &FileConfig) -> Result<ServerConfig> {
         } else {
             args.plugin_dir
         },
+        plugin_isolation: plugin_isolation(args.plugin_isolation, args.plugin_timeout_secs, file)?,
         tls,
         metrics_listen: args.metrics_listen.or(file.metrics_listen),
         limits: ImportLimits {
@@ -793,6 +821,7 @@ async fn formats(client: ClientArgs, file: &FileConfig) -> Result<()> {
         "read",
         "write",
         "modules",
+        "runs",
         "library",
     ]);
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
@@ -809,6 +838,7 @@ async fn formats(client: ClientArgs, file: &FileConfig) -> Result<()> {
             } else {
                 f.modules.join(",")
             },
+            if f.isolated { "worker" } else { "in-process" }.to_owned(),
             f.path.clone(),
         ]);
     }

@@ -1,5 +1,5 @@
-//! `dataport plugin-check` and `dataport plugin-sdk-path`: the plugin author's commands, which
-//! need no server.
+//! `dataport plugin-check` and `dataport plugin-sdk-path` (the plugin author's commands, which
+//! need no server), and the hidden `plugin-worker` that runs an isolated plugin for `serve`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -39,6 +39,11 @@ pub fn check(args: PluginCheckArgs) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Serves one plugin library to the server that started this process, until it closes stdin.
+pub fn worker(library: &Path) -> Result<()> {
+    dataport_plugin_host::run_worker(library).context("the plugin worker's pipes to the server broke")
 }
 
 /// Prints the directory that holds this build's `dataport_plugin.h`.

@@ -156,6 +156,149 @@ async fn declared_options_are_listed_and_refused_before_a_job_starts() {
     );
 }
 
+/// The guide's C example, `examples/c/psv_plugin.c`.
+fn psv_example() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/c/psv_plugin.c")).unwrap()
+}
+
+/// Compiles C `source` with the guide's command into `plugins/libdataport_plugin_psv.so`.
+fn build_psv(plugins: &Path, include: &Path, source: &str) -> PathBuf {
+    let file = plugins.join("psv_plugin.c");
+    std::fs::write(&file, source).unwrap();
+    let so = plugins.join(format!("libdataport_plugin_psv{DLL}"));
+    let cc = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror"])
+        .arg(format!("-I{}", include.display()))
+        .arg("-o")
+        .arg(&so)
+        .arg(&file)
+        .output_within();
+    assert!(cc.status.success(), "{}", String::from_utf8_lossy(&cc.stderr));
+    std::fs::remove_file(file).unwrap();
+    so
+}
+
+/// The example, made to crash on a line starting `CRASH` and to hang on one starting `HANG`.
+fn fragile_psv() -> String {
+    let at = "        uint64_t row = r->line_no;\n";
+    let example = psv_example();
+    assert!(example.contains(at), "the example changed");
+    example.replacen(
+        at,
+        &format!(
+            "{at}        if (r->line_len >= 5 && memcmp(r->line, \"CRASH\", 5) == 0) *(volatile int *)0 = 1;\n\
+             \x20       if (r->line_len >= 4 && memcmp(r->line, \"HANG\", 4) == 0) {{ volatile int spin = 1; while (spin) {{}} }}\n"
+        ),
+        1,
+    )
+}
+
+/// Imports `bytes` and drains the stream whatever happens (the server may die mid-way).
+async fn import_ignoring_failure(client: &mut dataport_client::AuthedClient, request: &Import, bytes: &[u8]) {
+    let mut messages = vec![request.spec(bytes.len() as u64)];
+    messages.push(v1::ImportRequest {
+        message: Some(v1::import_request::Message::Chunk(bytes.to_vec())),
+    });
+    if let Ok(stream) = client.import(tokio_stream::iter(messages)).await {
+        let mut stream = stream.into_inner();
+        while let Ok(Some(_)) = tokio::time::timeout(Duration::from_secs(60), stream.message())
+            .await
+            .unwrap_or(Ok(None))
+        {}
+    }
+}
+
+#[tokio::test]
+async fn an_isolated_plugin_that_crashes_or_hangs_fails_only_its_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/plugin-abi/include");
+    build_psv(&plugins, &include, &fragile_psv());
+    let dir_arg = plugins.to_str().unwrap();
+    let server = TestServer::start_on(
+        crate::harness::Backend::Sqlite,
+        &["--plugin-dir", dir_arg, "--plugin-timeout-secs", "2"],
+    )
+    .unwrap();
+    let mut client = server.client(&server.admin_token()).await;
+
+    let crash = customers_file(["C1"], "|") + "CRASH|here\n";
+    let run = import(
+        &mut client,
+        &Import::new(Module::Customers, "crash.psv"),
+        crash.as_bytes(),
+    )
+    .await;
+    assert_eq!(run.status(), v1::JobStatus::Failed);
+    assert_eq!(run.report().error_code(), v1::ErrorCode::PluginError);
+    let message = &run.report().error_message;
+    assert!(
+        message.contains("plugin `psv` 1.0.0 crashed (SIGSEGV) while reading row 2"),
+        "{message}"
+    );
+
+    let started = Instant::now();
+    let hang = customers_file(["H1"], "|") + "HANG|here\n";
+    let run = import(
+        &mut client,
+        &Import::new(Module::Customers, "hang.psv"),
+        hang.as_bytes(),
+    )
+    .await;
+    assert_eq!(run.status(), v1::JobStatus::Failed);
+    let message = &run.report().error_message;
+    assert!(
+        message.contains("plugin `psv` 1.0.0 hung (no answer for 2 s"),
+        "{message}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The server kept serving, and the next job got a fresh worker.
+    let good = customers_file(["G1", "G2"], "|");
+    let run = import(
+        &mut client,
+        &Import::new(Module::Customers, "good.psv"),
+        good.as_bytes(),
+    )
+    .await;
+    assert_eq!(run.counts(), (2, 0, 0, 0), "{:?}", run.errors);
+    drop(server);
+
+    // In-process, the same crash stops the server; the restart names the plugin in the job.
+    let args = ["--plugin-dir", dir_arg, "--plugin-isolation", "in-process"];
+    let server = TestServer::start_on(crate::harness::Backend::Sqlite, &args).unwrap();
+    let mut client = server.client(&server.admin_token()).await;
+    import_ignoring_failure(
+        &mut client,
+        &Import::new(Module::Customers, "crash.psv"),
+        crash.as_bytes(),
+    )
+    .await;
+    let (status, data) = server.wait_exit();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(11), "{status:?}");
+    let server = TestServer::start_in(data, &args);
+    let mut client = server.client(&server.admin_token()).await;
+    let jobs = client
+        .list_import_jobs(v1::ListImportJobsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .jobs;
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0].status(), v1::JobStatus::Interrupted);
+    let reason = &jobs[0].error_message;
+    assert!(
+        reason.contains("plugin `psv` 1.0.0") && reason.contains("in-process"),
+        "{reason}"
+    );
+}
+
 /// `dataport plugin-check` on every bundled plugin, as a plugin author would run it: the vendor
 /// layouts with one of their golden export files as the sample.
 #[test]
@@ -211,16 +354,7 @@ async fn the_guides_c_example_builds_passes_plugin_check_and_round_trips_through
         Path::new(&include).join("dataport_plugin.h").is_file(),
         "{include}"
     );
-    let so = plugins.join(format!("libdataport_plugin_psv{DLL}"));
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/c/psv_plugin.c");
-    let cc = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror"])
-        .arg(format!("-I{include}"))
-        .arg("-o")
-        .arg(&so)
-        .arg(&source)
-        .output_within();
-    assert!(cc.status.success(), "{}", String::from_utf8_lossy(&cc.stderr));
+    let so = build_psv(&plugins, Path::new(&include), &psv_example());
 
     let check = run_cli(dir.path(), &["plugin-check", so.to_str().unwrap()]);
     let report = stdout(&check);

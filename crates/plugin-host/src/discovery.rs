@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::HostError;
-use crate::loading::{LoadedPlugin, load_plugin};
+use crate::isolation::Isolation;
+use crate::loading::{LoadedPlugin, load_isolated, load_plugin};
 
 /// File name prefix of plugin libraries; `libdataport_plugin_csv.so` serves the csv plugin.
 #[cfg(not(windows))]
@@ -29,17 +30,29 @@ impl PluginRegistry {
     /// of a plugin (same name, version and formats) in a later default directory is skipped.
     /// Any other failure stops discovery: a server should not start with a half-loaded set.
     pub fn discover(dirs: &[PathBuf]) -> Result<PluginRegistry, HostError> {
+        Self::discover_with(dirs, None)
+    }
+
+    /// [`PluginRegistry::discover`], with the plugins of `dirs` (not the bundled ones in the
+    /// default directories) run in worker processes when `isolation` is given.
+    pub fn discover_with(
+        dirs: &[PathBuf],
+        isolation: Option<&Isolation>,
+    ) -> Result<PluginRegistry, HostError> {
         let configured = dirs.iter().map(|d| (d.clone(), true));
         let defaults = default_plugin_dirs().into_iter().map(|d| (d, false));
-        Self::scan(configured.chain(defaults))
+        Self::scan(configured.chain(defaults), isolation)
     }
 
     /// Like [`PluginRegistry::discover`], but only `dirs`, without the defaults.
     pub fn load_dirs(dirs: &[PathBuf]) -> Result<PluginRegistry, HostError> {
-        Self::scan(dirs.iter().map(|d| (d.clone(), true)))
+        Self::scan(dirs.iter().map(|d| (d.clone(), true)), None)
     }
 
-    fn scan(dirs: impl Iterator<Item = (PathBuf, bool)>) -> Result<PluginRegistry, HostError> {
+    fn scan(
+        dirs: impl Iterator<Item = (PathBuf, bool)>,
+        isolation: Option<&Isolation>,
+    ) -> Result<PluginRegistry, HostError> {
         let mut registry = PluginRegistry::default();
         let mut seen_files = HashSet::new();
         for (dir, required) in dirs {
@@ -58,7 +71,10 @@ impl PluginRegistry {
                 if !seen_files.insert(file_identity(&file)) {
                     continue;
                 }
-                let plugin = load_plugin(&file)?;
+                let plugin = match isolation.filter(|_| required) {
+                    Some(isolation) => load_isolated(&file, isolation)?,
+                    None => load_plugin(&file)?,
+                };
                 registry.add(Arc::new(plugin), required)?;
             }
         }

@@ -47,6 +47,9 @@ pub enum HostError {
         first: String,
         second: String,
     },
+    /// The worker process of an isolated plugin could not describe it (`reason` names the file).
+    #[error("plugin {}: {reason}", path.display())]
+    Worker { path: PathBuf, reason: String },
     /// A configured plugin directory cannot be read.
     #[error("cannot read plugin directory {}: {source}", path.display())]
     Dir { path: PathBuf, source: std::io::Error },

@@ -14,6 +14,7 @@ use dataport_plugin_sdk::{Capabilities, Descriptor, OptionKind, OptionSpec};
 
 use crate::call::ErrorBuffer;
 use crate::error::HostError;
+use crate::isolation::Isolation;
 
 /// A plugin library loaded into this process. Implements the SDK's
 /// [`Plugin`](dataport_plugin_sdk::Plugin) by calling through the C ABI, so callers cannot tell
@@ -21,7 +22,10 @@ use crate::error::HostError;
 pub struct LoadedPlugin {
     path: PathBuf,
     pub(crate) descriptor: Descriptor,
+    /// In-process plugins only (an isolated one's table lives in its workers).
     pub(crate) vtable: abi::PluginVTable,
+    /// `Some`: every reader and writer runs in a worker process of its own.
+    pub(crate) isolation: Option<Isolation>,
 }
 
 impl fmt::Debug for LoadedPlugin {
@@ -37,6 +41,16 @@ impl LoadedPlugin {
     /// The library file it was loaded from.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether its readers and writers run in worker processes.
+    pub fn is_isolated(&self) -> bool {
+        self.isolation.is_some()
+    }
+
+    /// `plugin `name` version`, for messages about a worker.
+    pub(crate) fn short_label(&self) -> String {
+        format!("plugin `{}` {}", self.descriptor.name, self.descriptor.version)
     }
 
     /// `name version (file)`, for messages.
@@ -55,6 +69,22 @@ pub fn load_plugin(path: &Path) -> Result<LoadedPlugin, HostError> {
     let init = entry_point(path)?;
     // SAFETY: `init` is the library's entry symbol, and the library stays loaded.
     unsafe { LoadedPlugin::from_entry(init, path.to_path_buf()) }
+}
+
+/// Describes a plugin library through a worker process, loading nothing into this one: its
+/// readers and writers will run in workers too.
+pub fn load_isolated(path: &Path, isolation: &Isolation) -> Result<LoadedPlugin, HostError> {
+    let descriptor = crate::isolation::describe(isolation, path).map_err(|e| HostError::Worker {
+        path: path.to_path_buf(),
+        reason: e.message,
+    })?;
+    tracing::debug!(plugin = %descriptor.name, path = %path.display(), "plugin described by its worker");
+    Ok(LoadedPlugin {
+        path: path.to_path_buf(),
+        descriptor,
+        vtable: abi::PluginVTable::empty(),
+        isolation: Some(isolation.clone()),
+    })
 }
 
 /// Loads a library (for good) and returns its entry point.
@@ -124,6 +154,7 @@ impl LoadedPlugin {
             path,
             descriptor,
             vtable,
+            isolation: None,
         })
     }
 }

@@ -9,6 +9,7 @@ use dataport_plugin_sdk::{ByteSink, ByteSource, Descriptor, Options, Plugin, Plu
 
 use crate::call::{ErrorBuffer, OptionPairs, check};
 use crate::callbacks::{CallbackCtx, sink_callbacks, source_callbacks};
+use crate::isolation;
 use crate::loading::LoadedPlugin;
 use crate::reader::HostReader;
 use crate::writer::HostWriter;
@@ -24,6 +25,17 @@ impl Plugin for LoadedPlugin {
         options: &Options,
         source: Box<dyn ByteSource>,
     ) -> Result<Box<dyn Reader>, PluginError> {
+        if let Some(isolation) = &self.isolation {
+            let reader = isolation::open_reader(
+                isolation,
+                self.path(),
+                self.short_label(),
+                format,
+                options,
+                source,
+            )?;
+            return Ok(Box::new(reader));
+        }
         Ok(Box::new(self.open_host_reader(format, options, source)?))
     }
 
@@ -33,6 +45,11 @@ impl Plugin for LoadedPlugin {
         options: &Options,
         sink: Box<dyn ByteSink>,
     ) -> Result<Box<dyn Writer>, PluginError> {
+        if let Some(isolation) = &self.isolation {
+            let writer =
+                isolation::open_writer(isolation, self.path(), self.short_label(), format, options, sink)?;
+            return Ok(Box::new(writer));
+        }
         Ok(Box::new(self.open_host_writer(format, options, sink)?))
     }
 }

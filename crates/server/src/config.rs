@@ -101,6 +101,9 @@ pub struct ServerConfig {
     /// Extra plugin directories, searched before the defaults (the binary's directory and the
     /// cargo target directory).
     pub plugin_dirs: Vec<PathBuf>,
+    /// How the plugins of `plugin_dirs` run: `Some` in a worker process per reader or writer
+    /// (`--plugin-isolation process`), `None` in this process. Bundled plugins run in-process.
+    pub plugin_isolation: Option<dataport_plugin_host::Isolation>,
     /// TLS (and mTLS with a client CA); `None` serves plaintext.
     pub tls: Option<crate::tls::TlsFiles>,
     /// Where to serve Prometheus `/metrics` (plain HTTP); `None`: nowhere.
@@ -129,6 +132,7 @@ impl Default for ServerConfig {
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             job_lease: dataport_store::DEFAULT_JOB_LEASE,
             plugin_dirs: Vec::new(),
+            plugin_isolation: None,
             tls: None,
             metrics_listen: None,
             limits: ImportLimits::default(),
@@ -161,6 +165,9 @@ pub struct FileConfig {
     /// Seconds.
     pub shutdown_grace_secs: Option<u64>,
     pub plugin_dir: Option<Vec<PathBuf>>,
+    /// `process` or `in-process`.
+    pub plugin_isolation: Option<String>,
+    pub plugin_timeout_secs: Option<u64>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub tls_client_ca: Option<PathBuf>,

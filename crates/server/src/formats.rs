@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use dataport_core::Module;
-use dataport_plugin_host::{HostError, LoadedPlugin, PluginRegistry};
+use dataport_plugin_host::{HostError, Isolation, LoadedPlugin, PluginRegistry};
 use dataport_plugin_sdk::{Direction, OptionKind, Options, Plugin};
 use dataport_proto::v1;
 
@@ -70,12 +70,13 @@ pub struct Formats {
 }
 
 impl Formats {
-    /// Loads the plugins of `dirs` and of the default directories.
-    pub fn discover(dirs: &[PathBuf]) -> Result<Formats, HostError> {
-        let registry = PluginRegistry::discover(dirs)?;
+    /// Loads the plugins of `dirs` (in worker processes with `isolation`) and of the default
+    /// directories.
+    pub fn discover(dirs: &[PathBuf], isolation: Option<&Isolation>) -> Result<Formats, HostError> {
+        let registry = PluginRegistry::discover_with(dirs, isolation)?;
         for plugin in registry.plugins() {
             let d = plugin.descriptor();
-            tracing::info!(plugin = %d.name, version = %d.version, formats = %d.formats.join(","), path = %plugin.path().display(), "format plugin loaded");
+            tracing::info!(plugin = %d.name, version = %d.version, formats = %d.formats.join(","), path = %plugin.path().display(), isolated = plugin.is_isolated(), "format plugin loaded");
         }
         Ok(Formats { registry })
     }
@@ -193,6 +194,7 @@ impl Formats {
                     modules: d.modules,
                     path: p.path().display().to_string(),
                     options_checked: d.capabilities.declares_options,
+                    isolated: p.is_isolated(),
                     options: d.options.iter().map(option_info).collect(),
                 }
             })

@@ -98,6 +98,7 @@ impl Server {
         let url = config.database_url.clone();
         let token_file = config.token_file.clone();
         let plugin_dirs = config.plugin_dirs.clone();
+        let plugin_isolation = config.plugin_isolation.clone();
         let store_options = dataport_store::StoreOptions {
             job_lease: config.job_lease,
             checkout_timeout: config.db_timeout,
@@ -108,15 +109,33 @@ impl Server {
         let (store, formats, created_token_file) = tokio::task::spawn_blocking(move || {
             // Plugins first: a broken plugin directory should stop start-up before anything
             // is written.
-            let formats = formats::Formats::discover(&plugin_dirs)?;
+            let formats = formats::Formats::discover(&plugin_dirs, plugin_isolation.as_ref())?;
             let store = Store::open_with(&url, &store_options)?;
             // A SQLite database belongs to this one server: any job still RUNNING was left by
             // a process that died. (PostgreSQL is shared by replicas; their jobs are not ours.)
             if store.backend() == dataport_store::Backend::Sqlite {
-                let interrupted = store.interrupt_running_jobs(
-                    "the server stopped while this job was running; what it committed is kept \
-                     (see the counts and watermark); run the same import again to continue",
-                )?;
+                // Name the job's plugin: an in-process plugin that crashed took the server down.
+                let interrupted = store.interrupt_running_jobs(|format| {
+                    let plugin = formats.registry().for_format(format).map(|p| {
+                        let d = dataport_plugin_sdk::Plugin::descriptor(p.as_ref());
+                        format!(
+                            ", reading with plugin `{}` {} ({}{})",
+                            d.name,
+                            d.version,
+                            p.path().display(),
+                            if p.is_isolated() {
+                                ""
+                            } else {
+                                ", in-process: if it crashed, it stopped the server"
+                            }
+                        )
+                    });
+                    format!(
+                        "the server stopped while this job was running{}; what it committed is kept \
+                         (see the counts and watermark); run the same import again to continue",
+                        plugin.unwrap_or_default()
+                    )
+                })?;
                 if interrupted > 0 {
                     tracing::warn!(jobs = interrupted, "marked jobs of a previous run INTERRUPTED");
                 }

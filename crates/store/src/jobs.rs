@@ -556,17 +556,25 @@ pub(crate) fn mark_reverted(conn: &mut Conn<'_>, id: i64) -> Result<bool> {
 
 /// Marks every RUNNING job INTERRUPTED: at start-up of a server that owns its database alone
 /// (SQLite), whose running jobs can only be left over from a process that died.
-pub(crate) fn interrupt_running(conn: &mut Conn<'_>, reason: &str) -> Result<u64> {
+pub(crate) fn interrupt_running(conn: &mut Conn<'_>, reason: &dyn Fn(&str) -> String) -> Result<u64> {
     use import_jobs::dsl;
-    let update =
-        diesel::update(import_jobs::table.filter(dsl::status.eq(JobStatus::Running.as_str()))).set((
+    let running = import_jobs::table
+        .filter(dsl::status.eq(JobStatus::Running.as_str()))
+        .select((dsl::id, dsl::format));
+    let running: Vec<(i64, String)> = on_conn!(conn, |c| running.load(c)?);
+    for (id, format) in &running {
+        let update = diesel::update(
+            import_jobs::table.filter(dsl::id.eq(*id).and(dsl::status.eq(JobStatus::Running.as_str()))),
+        )
+        .set((
             dsl::status.eq(JobStatus::Interrupted.as_str()),
-            dsl::error_message.eq(reason),
+            dsl::error_message.eq(reason(format)),
             dsl::finished_at.eq(time::now()),
             dsl::lease_expires_ms.eq(None::<i64>),
         ));
-    let n = on_conn!(conn, |c| update.execute(c)?);
-    Ok(n as u64)
+        on_conn!(conn, |c| update.execute(c)?);
+    }
+    Ok(running.len() as u64)
 }
 
 /// Ends a RUNNING job this instance owns. A job that was interrupted meanwhile (its lease

@@ -324,12 +324,11 @@ impl Store {
         }
     }
 
-    /// Ends a job and returns it as stored. `finished_at` is set to now.
-    /// Marks every RUNNING job INTERRUPTED with `reason`; returns how many. Only for a server
+    /// Marks every RUNNING job INTERRUPTED with `reason(its format)`; returns how many. Only for a server
     /// that owns its database alone (SQLite): at start-up its running jobs are left over from
     /// a process that died.
-    pub fn interrupt_running_jobs(&self, reason: &str) -> Result<u64> {
-        self.with_writer(|c| jobs::interrupt_running(c, reason))
+    pub fn interrupt_running_jobs(&self, reason: impl Fn(&str) -> String) -> Result<u64> {
+        self.with_writer(|c| jobs::interrupt_running(c, &reason))
     }
 
     /// Ends a job this store owns and returns it as stored; `finished_at` is set to now. A job

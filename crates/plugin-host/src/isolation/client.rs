@@ -1,0 +1,442 @@
+//! The server side: one worker process per reader or writer (so each job gets a fresh one), the
+//! byte callbacks served from the job's source or sink, and a worker that dies or hangs turned
+//! into an error that names the plugin, the signal and the row.
+
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dataport_plugin_sdk::{
+    ByteSink, ByteSource, Column, Descriptor, ErrorKind, Options, PluginError, Reader, RowBatch, Writer,
+};
+
+use super::wire::{Frame, tag};
+
+/// How `--plugin-dir` plugins run outside the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Isolation {
+    /// The executable whose `plugin-worker LIB` subcommand serves a plugin: the dataport binary.
+    pub worker: PathBuf,
+    /// How long one plugin call may run without a sign of life (a callback or a reply) before
+    /// its worker is killed as hung.
+    pub timeout: Duration,
+}
+
+/// A running worker process and its pipes.
+struct Worker {
+    child: Arc<Mutex<Child>>,
+    /// `None` once dropped: closing it ends the worker.
+    stdin: Option<BufWriter<ChildStdin>>,
+    stdout: BufReader<ChildStdout>,
+    watch: Arc<Watch>,
+    /// `plugin `name` version`, for messages.
+    label: String,
+    timeout: Duration,
+}
+
+/// The watchdog's view of a worker.
+#[derive(Default)]
+struct Watch {
+    /// When the call in flight is overdue; `None` while the server itself is busy (serving a
+    /// callback from a slow upload is not the plugin hanging).
+    deadline: Mutex<Option<Instant>>,
+    hung: AtomicBool,
+    closed: AtomicBool,
+}
+
+/// The job's bytes, which the worker's callbacks reach.
+enum Io {
+    None,
+    Source(Box<dyn ByteSource>),
+    Sink(Box<dyn ByteSink>),
+}
+
+/// Most bytes one read callback gets at once.
+const MAX_READ: usize = 1 << 20;
+
+impl Worker {
+    fn spawn(isolation: &Isolation, library: &Path, label: String) -> Result<Worker, PluginError> {
+        let mut child = Command::new(&isolation.worker)
+            .arg("plugin-worker")
+            .arg(library)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| {
+                PluginError::internal(format!(
+                    "{label}: cannot start its worker process {}: {e}",
+                    isolation.worker.display()
+                ))
+            })?;
+        let stdin = BufWriter::with_capacity(1 << 16, child.stdin.take().expect("piped stdin"));
+        let stdout = BufReader::with_capacity(1 << 16, child.stdout.take().expect("piped stdout"));
+        let child = Arc::new(Mutex::new(child));
+        let watch = Arc::new(Watch::default());
+        let (dog_child, dog_watch) = (child.clone(), watch.clone());
+        std::thread::Builder::new()
+            .name("plugin-watchdog".into())
+            .spawn(move || watchdog(&dog_child, &dog_watch))
+            .map_err(|e| PluginError::internal(format!("{label}: cannot start its watchdog: {e}")))?;
+        Ok(Worker {
+            child,
+            stdin: Some(stdin),
+            stdout,
+            watch,
+            label,
+            timeout: isolation.timeout,
+        })
+    }
+
+    fn arm(&self, on: bool) {
+        if let Ok(mut deadline) = self.watch.deadline.lock() {
+            *deadline = on.then(|| Instant::now() + self.timeout);
+        }
+    }
+
+    /// Sends `request` and serves the worker's callbacks from `io` until its reply. `doing`
+    /// says what the plugin was doing, for a worker that dies meanwhile.
+    fn call(
+        &mut self,
+        request: Frame,
+        io: &mut Io,
+        host_error: &mut Option<String>,
+        doing: &str,
+    ) -> Result<Frame, PluginError> {
+        self.arm(true);
+        if !self.send(&request) {
+            return Err(self.died(doing));
+        }
+        loop {
+            let frame = match Frame::read_from(&mut self.stdout) {
+                Ok(Some(frame)) => frame,
+                _ => return Err(self.died(doing)),
+            };
+            match frame.tag {
+                tag::READ | tag::SEEK | tag::WRITE | tag::FLUSH => {
+                    self.arm(false);
+                    let reply = serve_callback(&frame, io, host_error);
+                    self.arm(true);
+                    if !self.send(&reply) {
+                        return Err(self.died(doing));
+                    }
+                }
+                tag::FAILED => {
+                    self.arm(false);
+                    let e = frame.parse().error().map_err(|e| self.broken(&e))?;
+                    // As in-process: an IO failure is the host's own error, reported as such.
+                    return Err(match (e.kind, host_error.take()) {
+                        (ErrorKind::Io, Some(ours)) => PluginError::io(ours),
+                        _ => e,
+                    });
+                }
+                _ => {
+                    self.arm(false);
+                    return Ok(frame);
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, frame: &Frame) -> bool {
+        self.stdin
+            .as_mut()
+            .is_some_and(|stdin| frame.write_to(stdin).is_ok())
+    }
+
+    fn expect(&self, frame: &Frame, tag: u8) -> Result<(), PluginError> {
+        if frame.tag == tag {
+            Ok(())
+        } else {
+            Err(self.broken(&format!("reply {} where {tag} was due", frame.tag)))
+        }
+    }
+
+    fn broken(&self, why: &str) -> PluginError {
+        PluginError::internal(format!("{}'s worker sent a malformed frame: {why}", self.label))
+    }
+
+    /// The error for a worker whose pipes broke: it crashed, exited or was killed as hung.
+    fn died(&mut self, doing: &str) -> PluginError {
+        self.arm(false);
+        let status = reap(&self.child);
+        let how = if self.watch.hung.load(Ordering::SeqCst) {
+            format!("hung (no answer for {} s, worker killed)", self.timeout.as_secs())
+        } else {
+            match status {
+                Some(status) => describe_exit(status),
+                None => "stopped answering".to_owned(),
+            }
+        };
+        tracing::error!(plugin = %self.label, what = %how, doing, "plugin worker died");
+        PluginError::internal(format!("{} {how} while {doing}", self.label))
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.watch.closed.store(true, Ordering::SeqCst);
+        // Closing stdin ends the worker's request loop; reap it so no zombie is left.
+        drop(self.stdin.take());
+        let _ = reap(&self.child);
+    }
+}
+
+/// Waits for the worker to end (two seconds), then kills it; its exit status if known.
+fn reap(child: &Mutex<Child>) -> Option<ExitStatus> {
+    let mut child = child.lock().ok()?;
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(_) => return None,
+        }
+    }
+    let _ = child.kill();
+    child.wait().ok()
+}
+
+fn watchdog(child: &Mutex<Child>, watch: &Watch) {
+    while !watch.closed.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50));
+        let overdue = watch
+            .deadline
+            .lock()
+            .ok()
+            .and_then(|d| *d)
+            .is_some_and(|d| Instant::now() > d);
+        if overdue {
+            watch.hung.store(true, Ordering::SeqCst);
+            if let Ok(mut child) = child.lock() {
+                let _ = child.kill();
+            }
+            return;
+        }
+    }
+}
+
+/// "crashed (SIGSEGV)", "exited with status 3".
+fn describe_exit(status: ExitStatus) -> String {
+    if let Some(signal) = status.signal() {
+        let name = match signal {
+            4 => "SIGILL".to_owned(),
+            6 => "SIGABRT".to_owned(),
+            7 => "SIGBUS".to_owned(),
+            8 => "SIGFPE".to_owned(),
+            9 => "SIGKILL, e.g. the out-of-memory killer".to_owned(),
+            11 => "SIGSEGV".to_owned(),
+            15 => "SIGTERM".to_owned(),
+            n => format!("signal {n}"),
+        };
+        format!("crashed ({name})")
+    } else {
+        match status.code() {
+            Some(code) => format!("exited with status {code}"),
+            None => "exited".to_owned(),
+        }
+    }
+}
+
+fn serve_callback(frame: &Frame, io: &mut Io, host_error: &mut Option<String>) -> Frame {
+    let result = (|| -> io::Result<Frame> {
+        let mut p = frame.parse();
+        let bad = |e: String| io::Error::other(e);
+        match (frame.tag, io) {
+            (tag::READ, Io::Source(source)) => {
+                let len = usize::try_from(p.u64().map_err(bad)?)
+                    .unwrap_or(MAX_READ)
+                    .min(MAX_READ);
+                let mut buf = vec![0u8; len];
+                let n = loop {
+                    match source.read(&mut buf) {
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        other => break other?,
+                    }
+                };
+                Ok(Frame::new(tag::READ_DATA).bytes(&buf[..n]))
+            }
+            (tag::SEEK, Io::Source(source)) => {
+                let whence = p.u8().map_err(bad)?;
+                let offset = p.i64().map_err(bad)?;
+                let pos = match whence {
+                    0 => SeekFrom::Start(
+                        u64::try_from(offset).map_err(|_| io::Error::other("a negative offset"))?,
+                    ),
+                    1 => SeekFrom::Current(offset),
+                    _ => SeekFrom::End(offset),
+                };
+                Ok(Frame::new(tag::SEEK_DONE).u64(source.seek(pos)?))
+            }
+            (tag::WRITE, Io::Sink(sink)) => {
+                sink.write_all(&p.bytes().map_err(bad)?)?;
+                Ok(Frame::new(tag::WRITE_DONE))
+            }
+            (tag::FLUSH, Io::Sink(sink)) => {
+                sink.flush()?;
+                Ok(Frame::new(tag::WRITE_DONE))
+            }
+            _ => Err(io::Error::other("a callback this instance has no stream for")),
+        }
+    })();
+    result.unwrap_or_else(|e| {
+        *host_error = Some(e.to_string());
+        Frame::new(tag::CALLBACK_FAILED).str(&e.to_string())
+    })
+}
+
+/// Reads the descriptor of `library` through a short-lived worker.
+pub(crate) fn describe(isolation: &Isolation, library: &Path) -> Result<Descriptor, PluginError> {
+    let label = format!("plugin {}", library.display());
+    let mut worker = Worker::spawn(isolation, library, label)?;
+    let reply = worker.call(
+        Frame::new(tag::DESCRIBE),
+        &mut Io::None,
+        &mut None,
+        "describing itself",
+    )?;
+    worker.expect(&reply, tag::DESCRIBED)?;
+    reply.parse().descriptor().map_err(|e| worker.broken(&e))
+}
+
+/// A reader in a worker process.
+pub(crate) struct IsolatedReader {
+    worker: Worker,
+    io: Io,
+    host_error: Option<String>,
+    /// The last row number handed out (the header is row 1), for "while reading row N".
+    last_row: u64,
+}
+
+pub(crate) fn open_reader(
+    isolation: &Isolation,
+    library: &Path,
+    label: String,
+    format: &str,
+    options: &Options,
+    source: Box<dyn ByteSource>,
+) -> Result<IsolatedReader, PluginError> {
+    let can_seek = source.can_seek();
+    let mut reader = IsolatedReader {
+        worker: Worker::spawn(isolation, library, label)?,
+        io: Io::Source(source),
+        host_error: None,
+        last_row: 0,
+    };
+    let request = Frame::new(tag::OPEN_READER)
+        .str(format)
+        .options(options)
+        .u8(u8::from(can_seek));
+    let reply = reader.worker.call(
+        request,
+        &mut reader.io,
+        &mut reader.host_error,
+        "opening the file",
+    )?;
+    reader.worker.expect(&reply, tag::OK)?;
+    Ok(reader)
+}
+
+impl Reader for IsolatedReader {
+    fn header(&mut self) -> Result<Vec<String>, PluginError> {
+        let reply = self.worker.call(
+            Frame::new(tag::HEADER),
+            &mut self.io,
+            &mut self.host_error,
+            "reading the header",
+        )?;
+        self.worker.expect(&reply, tag::HEADER_IS)?;
+        self.last_row = 1;
+        reply.parse().strs().map_err(|e| self.worker.broken(&e))
+    }
+
+    fn next_batch(&mut self, max_rows: usize) -> Result<Option<RowBatch>, PluginError> {
+        let doing = format!("reading row {}", self.last_row + 1);
+        let request = Frame::new(tag::NEXT_BATCH).u64(max_rows as u64);
+        let reply = self
+            .worker
+            .call(request, &mut self.io, &mut self.host_error, &doing)?;
+        if reply.tag == tag::END_OF_DATA {
+            return Ok(None);
+        }
+        self.worker.expect(&reply, tag::BATCH_IS)?;
+        let batch = reply.parse().batch().map_err(|e| self.worker.broken(&e))?;
+        let rows = batch
+            .rows
+            .iter()
+            .map(|r| r.number)
+            .chain(batch.errors.iter().map(|e| e.row));
+        self.last_row = rows.fold(self.last_row, u64::max);
+        Ok(Some(batch))
+    }
+}
+
+/// A writer in a worker process.
+pub(crate) struct IsolatedWriter {
+    worker: Worker,
+    io: Io,
+    host_error: Option<String>,
+    rows_written: u64,
+}
+
+pub(crate) fn open_writer(
+    isolation: &Isolation,
+    library: &Path,
+    label: String,
+    format: &str,
+    options: &Options,
+    sink: Box<dyn ByteSink>,
+) -> Result<IsolatedWriter, PluginError> {
+    let mut writer = IsolatedWriter {
+        worker: Worker::spawn(isolation, library, label)?,
+        io: Io::Sink(sink),
+        host_error: None,
+        rows_written: 0,
+    };
+    let request = Frame::new(tag::OPEN_WRITER).str(format).options(options);
+    let reply = writer.worker.call(
+        request,
+        &mut writer.io,
+        &mut writer.host_error,
+        "opening the output",
+    )?;
+    writer.worker.expect(&reply, tag::OK)?;
+    Ok(writer)
+}
+
+impl IsolatedWriter {
+    fn run(&mut self, request: Frame, doing: &str) -> Result<(), PluginError> {
+        let reply = self
+            .worker
+            .call(request, &mut self.io, &mut self.host_error, doing)?;
+        self.worker.expect(&reply, tag::OK)
+    }
+}
+
+impl Writer for IsolatedWriter {
+    fn write_header(&mut self, columns: &[Column]) -> Result<(), PluginError> {
+        self.run(
+            Frame::new(tag::WRITE_HEADER).columns(columns),
+            "writing the header",
+        )
+    }
+
+    fn write_rows(&mut self, rows: &RowBatch) -> Result<(), PluginError> {
+        let doing = format!("writing row {}", self.rows_written + 1);
+        self.run(Frame::new(tag::WRITE_ROWS).batch(rows), &doing)?;
+        self.rows_written += rows.rows.len() as u64;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), PluginError> {
+        self.run(Frame::new(tag::FINISH), "finishing the file")
+    }
+
+    fn start_sheet(&mut self, name: &str) -> Result<(), PluginError> {
+        self.run(Frame::new(tag::START_SHEET).str(name), "starting a sheet")
+    }
+}
