@@ -18,13 +18,15 @@
  *
  * Build one with: `cc -shared -fPIC -O2 -I"$(dataport plugin-sdk-path)" -o libdataport_plugin_x.so x.c`
  *
- * @section trust In-process and fully trusted
- * A plugin runs inside the server process with all of its privileges: it can read every file,
- * socket and secret (database passwords, TLS keys) the server can. A crash, an abort or memory
- * corruption in a plugin ends the whole server and every job running in it; the host's checks
- * (the handshake, descriptor validation) catch mistakes, not malice. Load only plugins you would
- * run as the server's own code, from directories only the operator can write. Libraries are
- * never unloaded.
+ * @section trust Fully trusted, in-process or in a worker
+ * A plugin runs with all of the server's privileges: it can read every file, socket and secret
+ * (database passwords, TLS keys) the server can. Loaded in-process (the bundled plugins, or
+ * `serve --plugin-isolation in-process`), a crash, an abort or memory corruption in it ends the
+ * whole server and every job running in it. Plugins from `--plugin-dir` run by default in a
+ * worker process per job (`dataport plugin-worker`), where a crash or a hang fails only that job;
+ * the contract is the same either way. The host's checks (the handshake, descriptor validation)
+ * catch mistakes, not malice: load only plugins you would run as the server's own code, from
+ * directories only the operator can write. Libraries are never unloaded.
  *
  * @section handshake Handshake
  * The host zero-fills a #DpPluginVTable, sets `out->size` to its own `sizeof(DpPluginVTable)` and
