@@ -327,15 +327,16 @@ impl Plugin for HubSpotPlugin {
             Kind::Xlsx => (XLSX_WRITE_OPTIONS, CSV_WRITE_OPTIONS),
         };
         refuse_other(options, other, kind, "writing")?;
-        options.check_declared(&declared_options(), Direction::Write)?;
-        let (module, names) = common_options(options)?;
-        check_written_headers(module, &names)?;
+        // Before the declared check, whose message for this would only list utf-8.
         ensure_utf8_writing(options, |encoding| {
             format!(
                 "option `encoding`: the hubspot writer writes UTF-8 only (as HubSpot's own exports), \
                  not `{encoding}`"
             )
         })?;
+        options.check_declared(&declared_options(), Direction::Write)?;
+        let (module, names) = common_options(options)?;
+        check_written_headers(module, &names)?;
         let inner = match kind {
             Kind::Csv => {
                 CsvPlugin.open_writer("csv", &pass_through(options, CSV_WRITER_OWN_OPTIONS), sink)?

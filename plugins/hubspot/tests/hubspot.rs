@@ -706,7 +706,7 @@ fn unknown_or_missing_module_is_an_invalid_option() {
             assert_eq!(err.kind, ErrorKind::InvalidOption);
             assert_eq!(
                 err.message,
-                "option `module` must be customers, contacts or opportunities, not `leads`"
+                "option `module` must be one of customers, contacts, opportunities, not `leads`"
             );
         }
         let err = open_reader(Options::new());
@@ -740,7 +740,7 @@ fn options_are_checked_when_opening() {
         assert_eq!(
             reader_err(&[("delimter", ";")], csv()),
             invalid(
-                "unknown option `delimter`; known options: module, key_field, company_key_field, \
+                "unknown option `delimter`; options when reading: module, key_field, company_key_field, \
                  encoding, delimiter, sheet"
             )
         );
@@ -770,8 +770,8 @@ fn options_are_checked_when_opening() {
         assert_eq!(
             writer_err("hubspot", Module::Customers, &[("encodng", "gbk")]),
             invalid(
-                "unknown option `encodng`; known options: module, key_field, company_key_field, bom, \
-                 delimiter, encoding"
+                "unknown option `encodng`; options when writing: module, key_field, company_key_field, \
+                 delimiter, bom, encoding, sheet"
             )
         );
         assert_eq!(

@@ -151,14 +151,15 @@ impl Plugin for SalesforcePlugin {
         sink: Box<dyn ByteSink>,
     ) -> Result<Box<dyn Writer>, PluginError> {
         check_format(format)?;
-        options.check_declared(&declared_options(), Direction::Write)?;
-        let config = Config::from_options(options)?;
+        // Before the declared check, whose message for this would only list utf-8.
         ensure_utf8_writing(options, |encoding| {
             format!(
                 "option `encoding` cannot be `{encoding}` for writing: Salesforce CSV is written in \
                  UTF-8, which Data Loader and Bulk API 2.0 expect"
             )
         })?;
+        options.check_declared(&declared_options(), Direction::Write)?;
+        let config = Config::from_options(options)?;
         let bom = options.get_bool("bom")?.unwrap_or(false);
         let csv_options = pass_through(options, &["delimiter"]).with("bom", bom.to_string());
         let csv = CsvPlugin.open_writer("csv", &csv_options, sink)?;

@@ -685,7 +685,7 @@ fn options_are_checked_when_opening() {
             assert_eq!(kind, ErrorKind::InvalidOption);
             assert_eq!(
                 message,
-                "option `module` must be customers, contacts or opportunities, not `leads`"
+                "option `module` must be one of customers, contacts, opportunities, not `leads`"
             );
             let (kind, message) = error(Options::new());
             assert_eq!(kind, ErrorKind::InvalidOption);
