@@ -29,6 +29,10 @@
 
 /* ---- errors ------------------------------------------------------------------------------ */
 
+/* The ABI version the host's handshake agreed on: under v2 errors may name their row, and the
+ * host passes `locale`. */
+static uint32_t host_abi = 1;
+
 /* Copies `message` into the host's buffer, cut at a UTF-8 character boundary. */
 static void set_error(DpPluginError *err, const char *message) {
     if (err == NULL || err->message == NULL) return;
@@ -43,6 +47,13 @@ static void set_error(DpPluginError *err, const char *message) {
 
 static DpStatus fail(DpPluginError *err, DpStatus status, const char *message) {
     set_error(err, message);
+    return status;
+}
+
+/* As fail(), naming the source line where reading stopped (ABI v2; a v1 host has no field). */
+static DpStatus fail_at(DpPluginError *err, DpStatus status, const char *message, uint64_t line) {
+    set_error(err, message);
+    if (err != NULL && host_abi >= 2) err->row = line;
     return status;
 }
 
@@ -83,6 +94,7 @@ static int key_is(DpStrRef key, const char *name) {
 typedef struct Settings {
     uint8_t delimiter;
     size_t max_line;
+    int chinese; /* locale=zh-CN (ABI v2): row messages in Chinese */
 } Settings;
 
 /* Reads the options; the last value of a key wins. */
@@ -90,9 +102,12 @@ static DpStatus parse_options(const DpKeyValue *options, size_t n, int reading, 
                               DpPluginError *err) {
     out->delimiter = '|';
     out->max_line = DEFAULT_MAX_LINE;
+    out->chinese = 0;
     for (size_t i = 0; i < n; i++) {
         DpStrRef v = options[i].value;
-        if (key_is(options[i].key, "delimiter")) {
+        if (key_is(options[i].key, "locale")) { /* set by a v2 host, never declared */
+            out->chinese = v.len >= 2 && v.ptr[0] == 'z' && v.ptr[1] == 'h';
+        } else if (key_is(options[i].key, "delimiter")) {
             if (v.len == 3 && memcmp(v.ptr, "tab", 3) == 0) {
                 out->delimiter = '\t';
             } else if (v.len == 2 && v.ptr[0] == '\\' && v.ptr[1] == 't') {
@@ -145,6 +160,7 @@ typedef struct Reader {
     size_t line_len;
     uint64_t line_no;
     size_t width; /* fields in the header */
+    int input_failed; /* a read callback failed: the next call reports it */
 } Reader;
 
 /* What next_line found. */
@@ -277,17 +293,16 @@ static DpStatus reader_header(DpReaderHandle *handle, DpHeader *out, DpPluginErr
     Reader *r = (Reader *)handle;
     char message[160];
     int got = next_line(r);
-    if (got == LINE_IO) return DP_STATUS_IO;
+    if (got == LINE_IO) return fail_at(err, DP_STATUS_IO, "the input failed", 1);
     if (got == LINE_TOO_LONG) {
-        snprintf(message, sizeof message, "line 1: the header is longer than %zu bytes", r->settings.max_line);
-        return fail(err, DP_STATUS_MALFORMED_FILE, message);
+        snprintf(message, sizeof message, "the header is longer than %zu bytes", r->settings.max_line);
+        return fail_at(err, DP_STATUS_MALFORMED_FILE, message, 1);
     }
     size_t n = 0;
     size_t *spans = NULL;
     uint8_t *block = NULL;
     if (got == LINE_OK) {
-        if (!valid_utf8(r->line, r->line_len))
-            return fail(err, DP_STATUS_ENCODING, "line 1: the header is not UTF-8");
+        if (!valid_utf8(r->line, r->line_len)) return fail_at(err, DP_STATUS_ENCODING, "the header is not UTF-8", 1);
         /* Fields never outnumber bytes + 1; count first, then store. */
         size_t cap = r->line_len + 1;
         block = malloc(cap * sizeof(DpStrRef) + cap * 2 * sizeof(size_t) + r->line_len + 1);
@@ -298,7 +313,7 @@ static DpStatus reader_header(DpReaderHandle *handle, DpHeader *out, DpPluginErr
         n = split_line(r, text, spans, cap);
         if (n == SIZE_MAX) {
             free(block);
-            return fail(err, DP_STATUS_MALFORMED_FILE, "line 1: a backslash escapes nothing it may escape");
+            return fail_at(err, DP_STATUS_MALFORMED_FILE, "a backslash in the header escapes nothing it may escape", 1);
         }
         for (size_t i = 0; i < n; i++) {
             names[i].ptr = text + spans[2 * i];
@@ -365,6 +380,7 @@ static int add_error(BatchData *b, uint64_t row, DpStatus kind, const char *mess
 static DpStatus next_batch(DpReaderHandle *handle, size_t max_rows, DpBatch *out, DpPluginError *err) {
     Reader *r = (Reader *)handle;
     if (max_rows == 0) return fail(err, DP_STATUS_INVALID_ARGUMENT, "max_rows is 0");
+    if (r->input_failed) return fail_at(err, DP_STATUS_IO, "the input failed", r->line_no + 1);
     BatchData *b = calloc(1, sizeof *b);
     size_t width = r->width ? r->width : 1;
     size_t row_cap = max_rows < 1024 ? max_rows : 1024;
@@ -406,7 +422,10 @@ static DpStatus next_batch(DpReaderHandle *handle, size_t max_rows, DpBatch *out
         int got = next_line(r);
         if (got == LINE_EOF) break;
         if (got == LINE_IO) {
-            status = DP_STATUS_IO;
+            /* Hand out what was read; the next call reports the failure. */
+            r->input_failed = 1;
+            if (b->num_rows == 0 && b->num_errors == 0)
+                status = fail_at(err, DP_STATUS_IO, "the input failed", r->line_no + 1);
             break;
         }
         uint64_t row = r->line_no;
@@ -427,6 +446,9 @@ static DpStatus next_batch(DpReaderHandle *handle, size_t max_rows, DpBatch *out
             if (n == SIZE_MAX)
                 snprintf(message, sizeof message, "line %llu: a backslash escapes nothing it may escape",
                          (unsigned long long)row);
+            else if (r->settings.chinese)
+                snprintf(message, sizeof message, "第%llu行有%zu个字段，表头有%zu个",
+                         (unsigned long long)row, n, r->width);
             else
                 snprintf(message, sizeof message, "line %llu has %zu fields, the header has %zu",
                          (unsigned long long)row, n, r->width);
@@ -698,17 +720,20 @@ static const DpPluginVTable VTABLE = {
     NULL, /* reader_resume */
 };
 
+/* Speaks v1 and v2: a v2 host asks for 2, an older one for 1. */
 DpStatus dataport_plugin_init(uint32_t abi_version, DpPluginVTable *out, DpPluginError *err) {
     if (out == NULL) return DP_STATUS_INVALID_ARGUMENT;
-    out->abi_version = DP_ABI_VERSION; /* always, so the host can name both versions */
-    if (abi_version != DP_ABI_VERSION) {
+    if (abi_version < DP_OLDEST_ABI_VERSION || abi_version > DP_ABI_VERSION) {
         char message[120];
-        snprintf(message, sizeof message, "the psv plugin speaks ABI version %u, the host asked for %u",
-                 DP_ABI_VERSION, abi_version);
+        out->abi_version = DP_ABI_VERSION; /* our newest, so the host can name both versions */
+        snprintf(message, sizeof message, "the psv plugin speaks ABI v%u to v%u, the host asked for v%u",
+                 DP_OLDEST_ABI_VERSION, DP_ABI_VERSION, abi_version);
         return fail(err, DP_STATUS_ABI_MISMATCH, message);
     }
     size_t n = out->size < sizeof VTABLE ? out->size : sizeof VTABLE;
     memcpy(out, &VTABLE, n);
     out->size = n;
+    out->abi_version = abi_version; /* the version agreed on */
+    host_abi = abi_version;
     return DP_STATUS_OK;
 }

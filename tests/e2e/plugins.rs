@@ -178,19 +178,24 @@ fn build_psv(plugins: &Path, include: &Path, source: &str) -> PathBuf {
     so
 }
 
-/// The example, made to crash on a line starting `CRASH` and to hang on one starting `HANG`.
+/// The example, made to crash on a line starting `CRASH`, to hang on one starting `HANG`, to
+/// fail the file on `FATAL` (dropping the rows of its batch) and to fail only its row on a
+/// `ROWERR` that starts a batch.
 fn fragile_psv() -> String {
     let at = "        uint64_t row = r->line_no;\n";
     let example = psv_example();
     assert!(example.contains(at), "the example changed");
-    example.replacen(
-        at,
-        &format!(
-            "{at}        if (r->line_len >= 5 && memcmp(r->line, \"CRASH\", 5) == 0) *(volatile int *)0 = 1;\n\
-             \x20       if (r->line_len >= 4 && memcmp(r->line, \"HANG\", 4) == 0) {{ volatile int spin = 1; while (spin) {{}} }}\n"
-        ),
-        1,
-    )
+    let hooks = [
+        "if (r->line_len >= 5 && memcmp(r->line, \"CRASH\", 5) == 0) *(volatile int *)0 = 1;",
+        "if (r->line_len >= 4 && memcmp(r->line, \"HANG\", 4) == 0) { volatile int spin = 1; while (spin) {} }",
+        "if (r->line_len >= 5 && memcmp(r->line, \"FATAL\", 5) == 0) { \
+         status = fail_at(err, DP_STATUS_MALFORMED_FILE, \"a FATAL line\", row); break; }",
+        "if (r->line_len >= 6 && memcmp(r->line, \"ROWERR\", 6) == 0 && b->num_rows == 0 && b->num_errors == 0) { \
+         status = fail_at(err, DP_STATUS_MALFORMED_FILE, \"a ROWERR line\", row); \
+         if (host_abi >= 2) err->flags = DP_ERROR_ROW_ONLY; break; }",
+    ];
+    let hooks: String = hooks.iter().map(|h| format!("        {h}\n")).collect();
+    example.replacen(at, &format!("{at}{hooks}"), 1)
 }
 
 /// Imports `bytes` and drains the stream whatever happens (the server may die mid-way).
@@ -297,6 +302,75 @@ async fn an_isolated_plugin_that_crashes_or_hangs_fails_only_its_job() {
         reason.contains("plugin `psv` 1.0.0") && reason.contains("in-process"),
         "{reason}"
     );
+}
+
+/// ABI v2 on both paths (a worker and in-process): a failure that names its row says where
+/// reading stopped and which rows the plugin read but never handed over; a row-only failure
+/// fails that row and reading goes on; the plugin gets the job's locale.
+#[tokio::test]
+async fn a_v2_plugin_names_its_rows_and_speaks_the_jobs_language() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/plugin-abi/include");
+    build_psv(&plugins, &include, &fragile_psv());
+    for isolation in ["process", "in-process"] {
+        let args = [
+            "--plugin-dir",
+            plugins.to_str().unwrap(),
+            "--plugin-isolation",
+            isolation,
+        ];
+        let server = TestServer::start_on(crate::harness::Backend::Sqlite, &args).unwrap();
+        let mut client = server.client(&server.admin_token()).await;
+
+        let fatal = customers_file(["F1", "F2", "F3"], "|") + "FATAL|x\n" + &customer("F4").join("|") + "\n";
+        let request = Import::new(Module::Customers, "fatal.psv").locale(v1::Locale::En);
+        let run = import(&mut client, &request, fatal.as_bytes()).await;
+        assert_eq!(run.status(), v1::JobStatus::Failed, "{isolation}");
+        let message = &run.report().error_message;
+        assert!(message.contains("a FATAL line"), "{isolation}: {message}");
+        assert!(
+            message.contains("reading stopped at row 5"),
+            "{isolation}: {message}"
+        );
+        assert!(
+            message.contains("rows 2–4 were read by the plugin but not handed over"),
+            "{isolation}: {message}"
+        );
+
+        let row_only = customers_file(Vec::<String>::new(), "|")
+            + "ROWERR|x\n"
+            + &customer("R1").join("|")
+            + "\nR2|too few\n";
+        let request = Import::new(Module::Customers, "rowerr.psv").locale(v1::Locale::En);
+        let run = import(&mut client, &request, row_only.as_bytes()).await;
+        assert_eq!(run.counts(), (1, 0, 0, 2), "{isolation}: {:?}", run.errors);
+        let rows: Vec<u64> = run.errors.iter().map(|e| e.row).collect();
+        assert_eq!(rows, [2, 4], "{isolation}: {:?}", run.errors);
+        assert!(
+            run.errors[0].message.contains("a ROWERR line"),
+            "{:?}",
+            run.errors
+        );
+        assert!(
+            run.errors[1]
+                .message
+                .contains("line 4 has 2 fields, the header has 12"),
+            "{:?}",
+            run.errors
+        );
+
+        let request = Import::new(Module::Customers, "rowerr.psv").locale(v1::Locale::ZhCn);
+        let run = import(&mut client, &request, row_only.as_bytes()).await;
+        assert!(
+            run.errors
+                .iter()
+                .any(|e| e.message.contains("第4行有2个字段，表头有12个")),
+            "{:?}",
+            run.errors
+        );
+    }
 }
 
 /// `dataport plugin-check` on every bundled plugin, as a plugin author would run it: the vendor
@@ -425,7 +499,7 @@ fn a_plugin_built_for_another_abi_version_stops_the_server_naming_file_and_versi
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/plugin-host/tests/c/pipe_plugin.c");
     let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/plugin-abi/include");
     let cc = Command::new("cc")
-        .args(["-shared", "-fPIC", "-DPIPE_ABI_VERSION=2u", "-I"])
+        .args(["-shared", "-fPIC", "-DPIPE_ABI_VERSION=3u", "-I"])
         .arg(&include)
         .arg("-o")
         .arg(&so)
@@ -446,7 +520,7 @@ fn a_plugin_built_for_another_abi_version_stops_the_server_naming_file_and_versi
     let message = stderr(&out);
     assert!(message.contains(&so.display().to_string()), "{message}");
     assert!(
-        message.contains("ABI v2") && message.contains("ABI v1"),
+        message.contains("ABI v3") && message.contains("ABI v2"),
         "{message}"
     );
 }

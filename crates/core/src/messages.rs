@@ -126,6 +126,25 @@ pub fn too_many_rows(limit: u64, locale: Locale) -> String {
     )
 }
 
+/// Appended to a plugin's failure that names its row (ABI v2): where reading stopped, what was
+/// handed over before, and the rows (`lost`: first, last) the plugin read but never handed over.
+pub fn reading_stopped(row: u64, last_row: u64, lost: Option<(u64, u64)>, locale: Locale) -> String {
+    let lost_zh = lost
+        .map(|(a, b)| format!("；第{a}–{b}行已被插件读取但未交出，未导入"))
+        .unwrap_or_default();
+    let lost_en = lost
+        .map(|(a, b)| {
+            format!("; rows {a}–{b} were read by the plugin but not handed over, so they were not imported")
+        })
+        .unwrap_or_default();
+    locale.pick(
+        format!("（读取停在第{row}行；第{last_row}行及之前已交出，见计数{lost_zh}）"),
+        format!(
+            " (reading stopped at row {row}; rows up to {last_row} were handed over, see the counts{lost_en})"
+        ),
+    )
+}
+
 /// An all-or-nothing import with failed rows committed nothing.
 pub fn all_or_nothing_failed(failed: u64, locale: Locale) -> String {
     locale.pick(

@@ -1,6 +1,6 @@
 /**
  * @file dataport_plugin.h
- * @brief The dataport format plugin ABI, version 1: the whole contract for plugins written in C.
+ * @brief The dataport format plugin ABI, version 2: the whole contract for plugins written in C.
  *
  * This header is the specification. It mirrors the Rust crate `dataport-plugin-abi`
  * (crates/plugin-abi/src/lib.rs); a test compiles a program against it and compares every size,
@@ -31,15 +31,18 @@
  * @section handshake Handshake
  * The host zero-fills a #DpPluginVTable, sets `out->size` to its own `sizeof(DpPluginVTable)` and
  * calls `dataport_plugin_init(DP_ABI_VERSION, out, err)`:
- *  - The plugin always sets `out->abi_version` to the #DP_ABI_VERSION it was built with, even when
- *    it refuses, so that the host can name both versions.
- *  - If `abi_version` is not a version it implements, it writes a message naming both versions
- *    into `err`, writes nothing else into `out`, and returns #DP_STATUS_ABI_MISMATCH.
- *  - Otherwise it copies at most `out->size` bytes of its vtable into `out`, sets `out->size` to
- *    the number of bytes it wrote, and returns #DP_STATUS_OK.
- *  - The host refuses a plugin that returns anything else, reports another version, fills fewer
- *    bytes than a v1 vtable (up to and including `writer_start_sheet`), or whose descriptor is
- *    broken (no name, no format, a capability whose functions are NULL).
+ *  - If `abi_version` is a version the plugin implements (a v2 plugin should implement 1 and 2,
+ *    so that older hosts load it too), it sets `out->abi_version` to that version, copies at most
+ *    `out->size` bytes of its vtable into `out`, sets `out->size` to the number of bytes it wrote,
+ *    and returns #DP_STATUS_OK. It then follows that version's rules (under v1: no `row`/`flags`
+ *    in #DpPluginError, no `locale` option).
+ *  - Otherwise it sets `out->abi_version` to its own newest version, writes a message naming both
+ *    versions into `err`, writes nothing else into `out`, and returns #DP_STATUS_ABI_MISMATCH.
+ *  - A host that speaks v2 asks for v2 first; when a plugin refuses and names v1, it asks again
+ *    for v1. So plugins of the first release load unchanged.
+ *  - The host refuses a plugin that returns anything else, reports another version than it asked
+ *    for, fills fewer bytes than a v1 vtable (up to and including `writer_start_sheet`), or whose
+ *    descriptor is broken (no name, no format, a capability whose functions are NULL).
  * `dataport_plugin_init` may be called more than once (the checker does); return the same table.
  *
  * @section versions Versioning
@@ -73,14 +76,23 @@
  *
  * @section errors Errors
  * Every function that can fail takes a #DpPluginError: the host provides `message` and `capacity`
- * (with `len == 0`). On failure copy at most `capacity` bytes of UTF-8 into `message`, cutting at
- * a character boundary (never inside a multi-byte sequence), set `len`, and return the status.
- * Keep no pointer to the buffer. Messages are English; the host shows them to the user inside
- * its own, localised sentence, so say what is wrong and where (`line 7: unclosed quote`).
+ * (with `len == 0`, and under v2 `row == 0`, `flags == 0`). On failure copy at most `capacity`
+ * bytes of UTF-8 into `message`, cutting at a character boundary (never inside a multi-byte
+ * sequence), set `len`, and return the status. Keep no pointer to the buffer. Under v2, also set
+ * `row` to the source row or line the failure is about: the host reports where reading stopped
+ * without the number in the text. Messages are in the `locale` option's language (v2; English
+ * without it) and say what is wrong (`unclosed quote`).
  *
- * Report a problem confined to one row as a #DpRowError in the batch and go on: the row is
- * listed in the job's error report and file, and the other rows are imported. Fail the call only
- * when the file cannot be read further.
+ * Which to use:
+ *  - A problem confined to one row: a #DpRowError in the batch, and go on. The row is listed in
+ *    the job's error report and file; the other rows are imported.
+ *  - A problem with one row that you meet only when the call fails (v2): fail with `row` set and
+ *    #DP_ERROR_ROW_ONLY in `flags`. The host reports that row and calls reader_next_batch again.
+ *  - The file cannot be read further (bad structure, a failed callback): fail the call, with
+ *    `row` set to where reading stopped. Return the rows read before it first: hand them out as a
+ *    batch (DP_STATUS_OK) and fail on the next call, so that no row you read is lost. The import
+ *    then stops; rows of earlier batches stay imported unless the job is all-or-nothing, and the
+ *    report says which rows were read and where reading stopped.
  *
  * @section threads Threads
  * One instance serves one job. The host calls an instance's functions one at a time, never
@@ -106,8 +118,10 @@
 extern "C" {
 #endif
 
-/** The ABI version this header describes. */
-#define DP_ABI_VERSION 1u
+/** The ABI version this header describes (v2 adds DpPluginError.row/flags and `locale`). */
+#define DP_ABI_VERSION 2u
+/** The oldest ABI version hosts of this header still load. */
+#define DP_OLDEST_ABI_VERSION 1u
 /** The name of the one symbol a plugin exports. */
 #define DP_ENTRY_SYMBOL "dataport_plugin_init"
 
@@ -215,17 +229,25 @@ typedef struct DpStrRef {
 
 /** One option given to open_reader/open_writer (`-O key=value`). Keys match
  *  ASCII-case-insensitively; a key given twice means the last value. The host adds `module`
- *  (customers, contacts or opportunities) for plugins whose descriptor lists modules. */
+ *  (customers, contacts or opportunities) for plugins whose descriptor lists modules, and under
+ *  v2 `locale` (`zh-CN` or `en`, the job's language) for every plugin: accept it whether or not
+ *  you declare it, and write messages in that language if you can. */
 typedef struct DpKeyValue {
     DpStrRef key;
     DpStrRef value;
 } DpKeyValue;
+
+/** DpPluginError.flags (v2): the failure concerns only `row`; reading may go on. */
+#define DP_ERROR_ROW_ONLY 1u
 
 /** Where a failing call describes what went wrong; see @ref errors. */
 typedef struct DpPluginError {
     uint8_t *message; /**< host-owned buffer of `capacity` bytes (may be NULL when capacity is 0) */
     size_t capacity;  /**< bytes the plugin may write into `message` */
     size_t len;       /**< set by the plugin: bytes written, cut at a UTF-8 character boundary */
+    /* v2 only: a v1 host's struct ends here, so write these only after a v2 handshake. */
+    uint64_t row;   /**< the 1-based source row or line the failure is about; 0 = none */
+    uint32_t flags; /**< DP_ERROR_ROW_ONLY or 0 */
 } DpPluginError;
 
 /** One option a plugin declares (DpPluginDescriptor.options). The plugin should check its options

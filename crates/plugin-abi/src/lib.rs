@@ -16,15 +16,18 @@
 //! `size_of::<PluginVTable>()` as the host knows it, and calls
 //! `dataport_plugin_init(ABI_VERSION, &vtable, &err)`:
 //!
-//! * The plugin always writes its own ABI version into `vtable.abi_version`, even when it refuses,
-//!   so that the host can name both versions in its error.
-//! * If the requested version is not one it implements, the plugin returns
-//!   [`Status::ABI_MISMATCH`] with a message naming both versions, and writes nothing else.
-//! * Otherwise it writes at most `vtable.size` bytes of its vtable, sets `vtable.size` to the
-//!   number of bytes it wrote, and returns [`Status::OK`].
-//! * The host refuses the plugin if the status is not `OK`, if `abi_version` differs from its own
-//!   (a plugin that ignored the request), or if `size` is smaller than the v1 vtable
-//!   ([`PluginVTable::V1_SIZE`]).
+//! * If the requested version is one it implements, the plugin writes that version into
+//!   `vtable.abi_version`, writes at most `vtable.size` bytes of its vtable, sets `vtable.size` to
+//!   the number of bytes it wrote, returns [`Status::OK`], and follows that version's rules.
+//! * Otherwise it writes its own newest version into `vtable.abi_version` (so that the host can
+//!   name both), returns [`Status::ABI_MISMATCH`] with a message naming both versions, and writes
+//!   nothing else.
+//! * The host asks for [`ABI_VERSION`] first. A plugin that refuses and names an older version the
+//!   host still speaks (down to [`OLDEST_ABI_VERSION`]) is asked again for that one: v1 plugins
+//!   load unchanged.
+//! * The host refuses the plugin if the status is not `OK`, if `abi_version` differs from the
+//!   version asked for (a plugin that ignored the request), or if `size` is smaller than the v1
+//!   vtable ([`PluginVTable::V1_SIZE`]).
 //!
 //! The first two fields of [`PluginVTable`] (`size`, `abi_version`) are frozen forever, so any
 //! host and any plugin can at least tell each other which version they speak (the same idea as
@@ -115,7 +118,19 @@ pub const C_HEADER: &str = include_str!("../include/dataport_plugin.h");
 pub const C_HEADER_NAME: &str = "dataport_plugin.h";
 
 /// The ABI version this crate describes. See the crate docs for when it changes.
-pub const ABI_VERSION: u32 = 1;
+///
+/// v2 (this version) adds [`PluginError::row`] and [`PluginError::flags`] and the `locale`
+/// option; everything else is v1. A host speaking v2 also loads v1 plugins, and a v2 plugin also
+/// accepts a v1 host (then it writes neither field and gets no `locale`).
+pub const ABI_VERSION: u32 = 2;
+
+/// The oldest ABI version this crate's host still loads.
+pub const OLDEST_ABI_VERSION: u32 = 1;
+
+/// [`PluginError::flags`] bit (v2): the error concerns only the row [`PluginError::row`]; the
+/// host reports that row as failed and goes on calling `reader_next_batch`. Without it, the
+/// file cannot be read further and `row` says where reading stopped.
+pub const ERROR_ROW_ONLY: u32 = 1;
 
 /// The name of the single symbol a plugin exports (NUL-terminated for `dlsym`).
 pub const ENTRY_SYMBOL: &[u8] = b"dataport_plugin_init\0";
@@ -300,6 +315,11 @@ pub struct PluginError {
     pub message: *mut u8,
     pub capacity: usize,
     pub len: usize,
+    /// v2: the 1-based source row or line the error is about; 0 when none. Written by the
+    /// plugin only when the handshake agreed on v2 (a v1 host's struct ends at `len`).
+    pub row: u64,
+    /// v2: [`ERROR_ROW_ONLY`] or 0.
+    pub flags: u32,
 }
 
 /// What a plugin is. Owned by the plugin, valid for the life of the library. Append-only.

@@ -52,7 +52,12 @@ fn all_checks() -> Vec<Check> {
     let mut checks = Vec::new();
     layout!(checks, StrRef, "DpStrRef", [ptr, len]);
     layout!(checks, KeyValue, "DpKeyValue", [key, value]);
-    layout!(checks, PluginError, "DpPluginError", [message, capacity, len]);
+    layout!(
+        checks,
+        PluginError,
+        "DpPluginError",
+        [message, capacity, len, row, flags]
+    );
     layout!(
         checks,
         PluginDescriptor,
@@ -144,6 +149,8 @@ fn all_checks() -> Vec<Check> {
         checks,
         [
             "DP_ABI_VERSION" = ABI_VERSION,
+            "DP_OLDEST_ABI_VERSION" = OLDEST_ABI_VERSION,
+            "DP_ERROR_ROW_ONLY" = ERROR_ROW_ONLY,
             "DP_CAP_READ" = CAP_READ,
             "DP_CAP_WRITE" = CAP_WRITE,
             "DP_CAP_NEEDS_SEEK" = CAP_NEEDS_SEEK,

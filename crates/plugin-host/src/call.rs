@@ -22,15 +22,25 @@ pub(crate) fn check(
     if status == Status::OK {
         return Ok(());
     }
+    let (row, row_only) = err.location();
     let message = err.take();
     let kind = ErrorKind::from_status(status);
-    Err(match kind {
+    let mut e = match kind {
         ErrorKind::Io => PluginError::io(host_error.unwrap_or(message)),
         ErrorKind::Panic => PluginError::new(kind, format!("{label} panicked: {message}")),
         ErrorKind::Internal => PluginError::new(kind, format!("{label} failed ({status}): {message}")),
         // `ErrorKind` is the SDK's public, non-exhaustive enum: the other kinds pass through.
         _ => PluginError::new(kind, message),
-    })
+    };
+    e.row = row;
+    // Only a file-level kind can spare the rest of the file.
+    e.row_only = row_only
+        && row.is_some()
+        && matches!(
+            kind,
+            ErrorKind::MalformedFile | ErrorKind::Encoding | ErrorKind::InvalidValue
+        );
+    Err(e)
 }
 
 /// The host-owned error buffer handed to every call.
@@ -47,6 +57,8 @@ impl ErrorBuffer {
                 message: ptr::null_mut(),
                 capacity: 0,
                 len: 0,
+                row: 0,
+                flags: 0,
             },
         }
     }
@@ -57,8 +69,17 @@ impl ErrorBuffer {
             message: self.bytes.as_mut_ptr(),
             capacity: self.bytes.len(),
             len: 0,
+            row: 0,
+            flags: 0,
         };
         &mut self.raw
+    }
+
+    /// The row the plugin named (v2; 0 means none, which a v1 plugin always leaves) and whether
+    /// the error concerns that row only.
+    pub(crate) fn location(&self) -> (Option<u64>, bool) {
+        let row = (self.raw.row > 0).then_some(self.raw.row);
+        (row, self.raw.flags & abi::ERROR_ROW_ONLY != 0)
     }
 
     /// The message the plugin wrote (lossy on invalid UTF-8: it is only ever shown to people).

@@ -26,6 +26,8 @@ pub struct LoadedPlugin {
     pub(crate) vtable: abi::PluginVTable,
     /// `Some`: every reader and writer runs in a worker process of its own.
     pub(crate) isolation: Option<Isolation>,
+    /// The handshake's version: v2 plugins get `locale` and may name rows in errors.
+    abi_version: u32,
 }
 
 impl fmt::Debug for LoadedPlugin {
@@ -41,6 +43,11 @@ impl LoadedPlugin {
     /// The library file it was loaded from.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The ABI version agreed on in the handshake (1 for plugins of the first release).
+    pub fn abi_version(&self) -> u32 {
+        self.abi_version
     }
 
     /// Whether its readers and writers run in worker processes.
@@ -74,16 +81,18 @@ pub fn load_plugin(path: &Path) -> Result<LoadedPlugin, HostError> {
 /// Describes a plugin library through a worker process, loading nothing into this one: its
 /// readers and writers will run in workers too.
 pub fn load_isolated(path: &Path, isolation: &Isolation) -> Result<LoadedPlugin, HostError> {
-    let descriptor = crate::isolation::describe(isolation, path).map_err(|e| HostError::Worker {
-        path: path.to_path_buf(),
-        reason: e.message,
-    })?;
+    let (descriptor, abi_version) =
+        crate::isolation::describe(isolation, path).map_err(|e| HostError::Worker {
+            path: path.to_path_buf(),
+            reason: e.message,
+        })?;
     tracing::debug!(plugin = %descriptor.name, path = %path.display(), "plugin described by its worker");
     Ok(LoadedPlugin {
         path: path.to_path_buf(),
         descriptor,
         vtable: abi::PluginVTable::empty(),
         isolation: Some(isolation.clone()),
+        abi_version,
     })
 }
 
@@ -153,40 +162,52 @@ impl LoadedPlugin {
         Ok(LoadedPlugin {
             path,
             descriptor,
+            abi_version: vtable.abi_version,
             vtable,
             isolation: None,
         })
     }
 }
 
-/// Calls the plugin's `init` with our ABI version and returns the vtable it filled in, or why
-/// the versions do not match or init failed.
+/// Calls the plugin's `init` with our ABI version, and again with the plugin's own when that is
+/// an older one this host still speaks; returns the vtable it filled in (its `abi_version` is the
+/// version agreed on), or why the versions do not match or init failed.
 ///
 /// # Safety
 /// As for [`LoadedPlugin::from_entry`].
 unsafe fn handshake(init: abi::InitFn, path: &Path) -> Result<abi::PluginVTable, HostError> {
-    let mut vtable = abi::PluginVTable::empty();
-    let mut err = ErrorBuffer::new();
-    // SAFETY: `init` is an entry point (caller contract); `vtable` is a zero-filled v1 table
-    // with its `size` set; `err` is a valid buffer.
-    let status = unsafe { init(abi::ABI_VERSION, &mut vtable, err.as_abi()) };
-    let message = err.take();
-    if status == Status::ABI_MISMATCH || (status == Status::OK && vtable.abi_version != abi::ABI_VERSION) {
-        return Err(HostError::AbiMismatch {
-            path: path.to_path_buf(),
-            expected: abi::ABI_VERSION,
-            found: vtable.abi_version,
-            detail: (!message.is_empty()).then_some(message),
-        });
+    let mut requested = abi::ABI_VERSION;
+    loop {
+        let mut vtable = abi::PluginVTable::empty();
+        let mut err = ErrorBuffer::new();
+        // SAFETY: `init` is an entry point (caller contract); `vtable` is a zero-filled table
+        // with its `size` set; `err` is a valid buffer.
+        let status = unsafe { init(requested, &mut vtable, err.as_abi()) };
+        let message = err.take();
+        let theirs = vtable.abi_version;
+        // An older plugin names its version when it refuses ours: speak that one if we can.
+        let older = (abi::OLDEST_ABI_VERSION..requested).contains(&theirs);
+        if status == Status::ABI_MISMATCH && older {
+            requested = theirs;
+            continue;
+        }
+        if status == Status::ABI_MISMATCH || (status == Status::OK && theirs != requested) {
+            return Err(HostError::AbiMismatch {
+                path: path.to_path_buf(),
+                expected: abi::ABI_VERSION,
+                found: theirs,
+                detail: (!message.is_empty()).then_some(message),
+            });
+        }
+        if status != Status::OK {
+            return Err(HostError::InitFailed {
+                path: path.to_path_buf(),
+                status,
+                message,
+            });
+        }
+        return Ok(vtable);
     }
-    if status != Status::OK {
-        return Err(HostError::InitFailed {
-            path: path.to_path_buf(),
-            status,
-            message,
-        });
-    }
-    Ok(vtable)
 }
 
 /// The vtable functions a plugin's declared capabilities need but it does not provide.

@@ -189,6 +189,8 @@ mod tests {
     struct ExtremesReader {
         source: Box<dyn ByteSource>,
         done: bool,
+        /// Fails its first batch for row 7 only, then the file at row 9 (option `rows`).
+        row_errors: u32,
     }
 
     impl Reader for ExtremesReader {
@@ -197,6 +199,13 @@ mod tests {
         }
 
         fn next_batch(&mut self, _max_rows: usize) -> Result<Option<RowBatch>, PluginError> {
+            if self.row_errors > 0 {
+                self.row_errors -= 1;
+                return Err(match self.row_errors {
+                    1 => PluginError::malformed("row 7 is bad").only_this_row(7),
+                    _ => PluginError::malformed("the file is cut").at_row(9),
+                });
+            }
             if std::mem::replace(&mut self.done, true) {
                 return Ok(None);
             }
@@ -226,7 +235,12 @@ mod tests {
             if options.get("fail").is_some() {
                 return Err(PluginError::new(ErrorKind::InvalidOption, "asked to fail"));
             }
-            Ok(Box::new(ExtremesReader { source, done: false }))
+            let row_errors = if options.get("rows").is_some() { 2 } else { 0 };
+            Ok(Box::new(ExtremesReader {
+                source,
+                done: false,
+                row_errors,
+            }))
         }
     }
 
@@ -325,6 +339,30 @@ mod tests {
         );
         drop(reader);
         assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn v2_errors_carry_their_row_and_whether_reading_may_go_on() {
+        let plugin = extremes_plugin();
+        assert_eq!(
+            plugin.abi_version(),
+            abi::ABI_VERSION,
+            "the SDK speaks the newest version"
+        );
+        let (source, _) = counted("");
+        let options = Options::new().with("rows", "1");
+        let mut reader = plugin.open_reader("extremes", &options, source).unwrap();
+        let e = reader.next_batch(10).unwrap_err();
+        assert_eq!(
+            (e.kind, e.row, e.row_only),
+            (ErrorKind::MalformedFile, Some(7), true),
+            "{e}"
+        );
+        let e = reader.next_batch(10).unwrap_err();
+        assert_eq!(
+            (e.row, e.row_only, e.message.as_str()),
+            (Some(9), false, "the file is cut")
+        );
     }
 
     #[test]

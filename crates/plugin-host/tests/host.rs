@@ -71,6 +71,8 @@ fn a_plugin_written_in_c_loads_and_reads() {
     assert!(d.capabilities.read && !d.capabilities.write);
     // A first-release descriptor: nothing past `capabilities` is read, so it declares nothing.
     assert!(d.options.is_empty() && !d.capabilities.declares_options);
+    // It refused v2 naming v1, and was asked again for v1.
+    assert_eq!(plugin.abi_version(), 1);
 
     let (header, rows) = read_everything(&plugin, "客户编号|客户名称\nC1|北京\nC2|\nC3|上海\n");
     assert_eq!(header, ["客户编号", "客户名称"]);
@@ -133,14 +135,14 @@ fn a_plugin_written_in_c_loads_and_reads() {
 #[test]
 fn another_abi_version_is_refused_naming_the_file_and_both_versions() {
     let dir = tempfile::tempdir().unwrap();
-    let path = compile_c(dir.path(), "future", None, &["-DPIPE_ABI_VERSION=2u"]);
+    let path = compile_c(dir.path(), "future", None, &["-DPIPE_ABI_VERSION=3u"]);
     let err = load_plugin(&path).unwrap_err();
     assert!(
         matches!(
             err,
             HostError::AbiMismatch {
-                expected: 1,
-                found: 2,
+                expected: 2,
+                found: 3,
                 ..
             }
         ),
@@ -148,7 +150,7 @@ fn another_abi_version_is_refused_naming_the_file_and_both_versions() {
     );
     let text = err.to_string();
     assert!(text.contains(&path.display().to_string()), "{text}");
-    assert!(text.contains("ABI v2") && text.contains("ABI v1"), "{text}");
+    assert!(text.contains("ABI v3") && text.contains("ABI v2"), "{text}");
 }
 
 #[test]
@@ -407,7 +409,7 @@ fn broken_variants_of_the_c_example_fail_the_check_that_covers_them() {
         (
             "handshake",
             broken(
-                "if (abi_version != DP_ABI_VERSION) {",
+                "if (abi_version < DP_OLDEST_ABI_VERSION || abi_version > DP_ABI_VERSION) {",
                 "if (abi_version == 12345u) {",
             ),
         ),

@@ -96,8 +96,14 @@ impl fmt::Display for ErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginError {
     pub kind: ErrorKind,
-    /// Human-readable, in English, without a trailing period.
+    /// Human-readable, in English (or in the `locale` option's language), without a trailing
+    /// period.
     pub message: String,
+    /// The 1-based source row or line it is about, if any ([`PluginError::at_row`]).
+    pub row: Option<u64>,
+    /// It concerns only `row`: the host reports that row and keeps reading
+    /// ([`PluginError::only_this_row`]). Otherwise reading stops at `row`.
+    pub row_only: bool,
 }
 
 impl PluginError {
@@ -105,7 +111,27 @@ impl PluginError {
         PluginError {
             kind,
             message: message.into(),
+            row: None,
+            row_only: false,
         }
+    }
+
+    /// Says which source row or line the error is about, so the host can report where reading
+    /// stopped without the number in the text.
+    pub fn at_row(mut self, row: u64) -> PluginError {
+        self.row = Some(row);
+        self
+    }
+
+    /// Marks an error about `row` that leaves the reader usable: the host reports that row as
+    /// failed and calls `next_batch` again. (Inside a batch, [`RowBatch::push_error`] does the
+    /// same; this is for a reader that finds out only when it fails.)
+    ///
+    /// [`RowBatch::push_error`]: crate::RowBatch::push_error
+    pub fn only_this_row(mut self, row: u64) -> PluginError {
+        self.row = Some(row);
+        self.row_only = true;
+        self
     }
 
     /// [`ErrorKind::InvalidOption`].

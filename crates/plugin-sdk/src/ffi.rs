@@ -15,6 +15,7 @@ use std::mem::{offset_of, size_of};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use dataport_plugin_abi as abi;
 use dataport_plugin_abi::Status;
@@ -463,6 +464,29 @@ pub unsafe fn write_error(err: *mut abi::PluginError, message: &str) {
     err.len = n;
 }
 
+/// Writes `e` into the host's error buffer: the message, and where the host speaks v2, the row
+/// and the row-only flag.
+///
+/// # Safety
+/// As for [`write_error`].
+pub unsafe fn write_plugin_error(err: *mut abi::PluginError, e: &PluginError) {
+    // SAFETY: caller contract.
+    unsafe { write_error(err, &e.message) };
+    if HOST_ABI.load(Ordering::Relaxed) < 2 {
+        return; // a v1 host's struct ends at `len`
+    }
+    // SAFETY: caller contract; a v2 host's struct has `row` and `flags`.
+    if let Some(err) = unsafe { err.as_mut() } {
+        err.row = e.row.unwrap_or(0);
+        err.flags = if e.row_only { abi::ERROR_ROW_ONLY } else { 0 };
+    }
+}
+
+/// The ABI version the host asked for in the handshake (1 until one happens): it says whether
+/// the host's error buffers have `row` and `flags`. One value per library (each plugin library
+/// carries its own copy of the SDK), and every host in a process speaks the same version.
+static HOST_ABI: AtomicU32 = AtomicU32::new(1);
+
 /// The host's error buffer, checked once when an exported function is entered.
 struct ErrorOut(*mut abi::PluginError);
 
@@ -477,6 +501,11 @@ impl ErrorOut {
     fn set(&self, message: &str) {
         // SAFETY: promised when this value was made.
         unsafe { write_error(self.0, message) }
+    }
+
+    fn set_error(&self, e: &PluginError) {
+        // SAFETY: promised when this value was made.
+        unsafe { write_plugin_error(self.0, e) }
     }
 }
 
@@ -508,7 +537,7 @@ fn guard(err: ErrorOut, f: impl FnOnce() -> Result<Status, PluginError>) -> Stat
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(status)) => status,
         Ok(Err(e)) => {
-            err.set(&e.message);
+            err.set_error(&e);
             e.kind.status()
         }
         Err(payload) => {
@@ -687,7 +716,7 @@ fn call<T>(
     match catch_unwind(AssertUnwindSafe(|| f(&mut inst.inner))) {
         Ok(Ok(status)) => status,
         Ok(Err(e)) => {
-            err.set(&e.message);
+            err.set_error(&e);
             e.kind.status()
         }
         Err(payload) => {
@@ -1170,11 +1199,14 @@ pub unsafe fn init<E: Export>(
         if host_size < offset_of!(abi::PluginVTable, abi_version) + size_of::<u32>() {
             return Err(invalid(format!("vtable size {host_size} is too small")));
         }
-        // Written even when refusing, so the host can name our version (ABI handshake rule).
+        // The version agreed on, or ours when refusing, so the host can name both (ABI handshake
+        // rule). We speak every version from the oldest the ABI keeps to our own.
+        let accepted = (abi::OLDEST_ABI_VERSION..=abi::ABI_VERSION).contains(&abi_version);
+        let reported = if accepted { abi_version } else { abi::ABI_VERSION };
         // SAFETY: within `host_size`, checked above.
-        unsafe { (&raw mut (*out).abi_version).write_unaligned(abi::ABI_VERSION) };
+        unsafe { (&raw mut (*out).abi_version).write_unaligned(reported) };
         let name = descriptor::<E>().map(|d| d.abi).ok();
-        if abi_version != abi::ABI_VERSION {
+        if !accepted {
             // SAFETY: our own descriptor strings, alive for the library's life.
             let name = name
                 .and_then(|d| unsafe { str_from_abi(d.name) }.ok())
@@ -1182,7 +1214,8 @@ pub unsafe fn init<E: Export>(
             return Err(PluginError::new(
                 ErrorKind::AbiMismatch,
                 format!(
-                    "plugin `{name}` implements dataport plugin ABI v{}, but the host requested v{abi_version}",
+                    "plugin `{name}` implements dataport plugin ABI v{}..v{}, but the host requested v{abi_version}",
+                    abi::OLDEST_ABI_VERSION,
                     abi::ABI_VERSION
                 ),
             ));
@@ -1196,6 +1229,7 @@ pub unsafe fn init<E: Export>(
         unsafe { ptr::copy_nonoverlapping((&raw const ours).cast::<u8>(), out.cast::<u8>(), n) };
         // SAFETY: within `host_size`, checked above.
         unsafe { (&raw mut (*out).size).write_unaligned(n) };
+        HOST_ABI.store(abi_version, Ordering::Relaxed);
         Ok(Status::OK)
     })
 }
@@ -1344,6 +1378,8 @@ mod tests {
             message: buf.as_mut_ptr(),
             capacity: buf.len(),
             len: 0,
+            row: 0,
+            flags: 0,
         };
         // SAFETY: `err` describes `buf`.
         unsafe { write_error(&mut err, "ab客户") };
@@ -1353,6 +1389,8 @@ mod tests {
             message: ptr::null_mut(),
             capacity: 0,
             len: 3,
+            row: 0,
+            flags: 0,
         };
         // SAFETY: null buffer is allowed.
         unsafe { write_error(&mut none, "x") };

@@ -136,8 +136,12 @@
 //!   host receives an error carrying the panic message, and that reader/writer is *poisoned*: every
 //!   later call on it fails without reaching your code, and releasing it still frees it. Other jobs
 //!   and the host are unaffected. Plugins must be built with `panic = "unwind"` (the default).
-//! * **Errors** carry an [`ErrorKind`] and an English message; the message crosses the boundary
-//!   truncated to 4 KiB.
+//! * **Errors** carry an [`ErrorKind`] and a message (English, or the language of the host's
+//!   `locale` option, [`Options::locale`]); the message crosses the boundary truncated to 4 KiB.
+//!   Under ABI v2 (the SDK speaks v1 and v2) an error also says which source row it is about
+//!   ([`PluginError::at_row`]) and whether only that row is bad ([`PluginError::only_this_row`]):
+//!   the host then reports the row and reads on. Before failing the file, return the rows you
+//!   read as a batch and fail on the next call, so none is lost.
 //! * **Allocators.** Keep the default global allocator. A plugin is loaded with `dlopen` into a
 //!   process whose threads already exist; allocators that keep their per-thread state in
 //!   initial-exec thread-locals (mimalloc, for one) crash there. The host may use any allocator:
@@ -170,7 +174,7 @@ pub use column::{Column, ColumnKind};
 pub use error::{ErrorKind, PluginError};
 pub use io::{ByteSink, ByteSource, ReadOnly};
 pub use option_spec::{Direction, OptionKind, OptionSpec};
-pub use options::Options;
+pub use options::{HOST_OPTIONS, Options};
 pub use plugin::{Capabilities, Checkpoint, Descriptor, Plugin, Reader, Writer, read_all};
 
 /// Exports a [`Plugin`] value as this library's dataport plugin: generates the `extern "C"`

@@ -151,6 +151,12 @@ impl Options {
     pub fn check_declared(&self, declared: &[OptionSpec], direction: Direction) -> Result<(), PluginError> {
         let applicable: Vec<&OptionSpec> = declared.iter().filter(|s| s.applies_to(direction)).collect();
         for (key, value) in self.iter() {
+            if crate::options::HOST_OPTIONS
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(key))
+            {
+                continue;
+            }
             match applicable.iter().find(|s| s.name.eq_ignore_ascii_case(key)) {
                 Some(spec) => spec.check_value(value).map_err(PluginError::invalid_option)?,
                 None => return Err(unknown_option(key, &applicable, direction)),

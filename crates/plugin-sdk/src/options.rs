@@ -4,6 +4,10 @@ use std::str::FromStr;
 
 use crate::error::PluginError;
 
+/// Options the host itself sets (ABI v2): `locale`, the job's language (`zh-CN` or `en`).
+/// Every plugin accepts them whether or not it declares them; callers may not give them.
+pub const HOST_OPTIONS: &[&str] = &["locale"];
+
 /// The options of one reader or writer, in the order given (e.g. csv: `encoding`, `delimiter`,
 /// `bom`; xlsx: `sheet`; vendor plugins: `module`, `key_field`).
 ///
@@ -36,6 +40,11 @@ impl Options {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The `locale` the host passes (ABI v2): `zh-CN` or `en`; `None` from a v1 host.
+    pub fn locale(&self) -> Option<&str> {
+        self.get("locale")
+    }
+
     /// All pairs in the order given.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
@@ -51,11 +60,12 @@ impl Options {
 
     /// Fails with `InvalidOption` naming the first key that is not in `known` (and listing `known`).
     pub fn ensure_known(&self, known: &[&str]) -> Result<(), PluginError> {
-        match self
-            .pairs
-            .iter()
-            .find(|(k, _)| !known.iter().any(|n| n.eq_ignore_ascii_case(k)))
-        {
+        match self.pairs.iter().find(|(k, _)| {
+            !known
+                .iter()
+                .chain(HOST_OPTIONS)
+                .any(|n| n.eq_ignore_ascii_case(k))
+        }) {
             None => Ok(()),
             Some((k, _)) if known.is_empty() => Err(PluginError::invalid_option(format!(
                 "unknown option `{k}`: this format takes no options"

@@ -181,6 +181,8 @@ impl ErrBuf {
                 message: ptr::null_mut(),
                 capacity,
                 len: 0,
+                row: 0,
+                flags: 0,
             },
         });
         b.err.message = b.buf.as_mut_ptr();

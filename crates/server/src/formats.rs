@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use dataport_core::Module;
+use dataport_core::{Locale, Module};
 use dataport_plugin_host::{HostError, Isolation, LoadedPlugin, PluginRegistry};
-use dataport_plugin_sdk::{Direction, OptionKind, Options, Plugin};
+use dataport_plugin_sdk::{Direction, HOST_OPTIONS, OptionKind, Options, Plugin};
 use dataport_proto::v1;
 
 use crate::error::ServiceError;
@@ -32,32 +32,45 @@ impl Chosen {
         !self.plugin.descriptor().modules.is_empty()
     }
 
-    /// The caller's options, plus `module` for layout plugins. A plugin that declares its
+    /// The caller's options, plus `module` for layout plugins and `locale` for v2 plugins. A plugin that declares its
     /// options has them checked here, before any job starts: an unknown key or a bad value is
     /// INVALID_ARGUMENT on the request's options field, naming the valid ones.
     pub fn options(
         &self,
         module: Module,
+        locale: Locale,
         requested: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Options, ServiceError> {
+        let field = match self.direction {
+            Direction::Read => "spec.options",
+            Direction::Write => "options",
+        };
         let mut options = Options::new();
         let mut has_module = false;
         for (key, value) in requested {
             has_module |= key.eq_ignore_ascii_case("module");
+            if HOST_OPTIONS.iter().any(|h| h.eq_ignore_ascii_case(&key)) {
+                return Err(ServiceError::invalid(
+                    field,
+                    format!(
+                        "options: `{key}` is set by the server (from the request's locale), not an option to give"
+                    ),
+                ));
+            }
             options = options.with(key, value);
         }
         let d = self.plugin.descriptor();
         if d.capabilities.declares_options {
             options.check_declared(&d.options, self.direction).map_err(|e| {
-                let field = match self.direction {
-                    Direction::Read => "spec.options",
-                    Direction::Write => "options",
-                };
                 ServiceError::invalid(field, format!("options for the {} plugin: {}", d.name, e.message))
             })?;
         }
         if self.is_layout() && !has_module {
             options = options.with("module", module.as_str());
+        }
+        // v2 plugins write their messages in the job's language; v1 ones would refuse the key.
+        if self.plugin.abi_version() >= 2 {
+            options = options.with("locale", locale.as_str());
         }
         Ok(options)
     }

@@ -30,29 +30,45 @@ pub(super) fn handshake(path: &Path) -> CheckResult {
     let mut problems = Vec::new();
     let mut err = ErrorBuffer::new();
 
-    let mut table = abi::PluginVTable::empty();
-    // SAFETY: the entry point of a library that stays loaded, called with a zeroed table whose
-    // `size` is set, and an error buffer.
-    let status = unsafe { init(abi::ABI_VERSION, &mut table, err.as_abi()) };
-    if status != Status::OK {
+    // Every version this host speaks: each accepted (reporting that version) or refused.
+    let mut accepted = Vec::new();
+    let mut filled = 0;
+    for version in abi::OLDEST_ABI_VERSION..=abi::ABI_VERSION {
+        let mut table = abi::PluginVTable::empty();
+        // SAFETY: the entry point of a library that stays loaded, called with a zeroed table
+        // whose `size` is set, and an error buffer.
+        let status = unsafe { init(version, &mut table, err.as_abi()) };
+        let message = err.take();
+        if status == Status::OK {
+            if table.abi_version != version {
+                problems.push(format!(
+                    "asked for ABI v{version} it accepted but reported v{}",
+                    table.abi_version
+                ));
+            }
+            if table.size < abi::PluginVTable::V1_SIZE || table.size > size_of::<abi::PluginVTable>() {
+                problems.push(format!(
+                    "at v{version} it reported a table of {} bytes (v1 is {}, the host's {})",
+                    table.size,
+                    abi::PluginVTable::V1_SIZE,
+                    size_of::<abi::PluginVTable>()
+                ));
+            }
+            filled = table.size;
+            accepted.push(version);
+        } else if status != Status::ABI_MISMATCH {
+            problems.push(format!(
+                "asked for ABI v{version} it returned {status}: {message}"
+            ));
+        }
+    }
+    if accepted.is_empty() {
         problems.push(format!(
-            "ABI v{} was refused with {status}: {}",
-            abi::ABI_VERSION,
-            err.take()
+            "it accepts none of the versions this host speaks (v{}..v{})",
+            abi::OLDEST_ABI_VERSION,
+            abi::ABI_VERSION
         ));
     }
-    if table.abi_version != abi::ABI_VERSION {
-        problems.push(format!("it reported ABI v{}", table.abi_version));
-    }
-    if table.size < abi::PluginVTable::V1_SIZE || table.size > size_of::<abi::PluginVTable>() {
-        problems.push(format!(
-            "it reported a table of {} bytes (v1 is {}, the host's {})",
-            table.size,
-            abi::PluginVTable::V1_SIZE,
-            size_of::<abi::PluginVTable>()
-        ));
-    }
-    let filled = table.size;
 
     for version in [0, abi::ABI_VERSION + 1, u32::MAX] {
         let mut other = abi::PluginVTable::empty();
@@ -64,8 +80,12 @@ pub(super) fn handshake(path: &Path) -> CheckResult {
                 "asked for ABI v{version} it returned {status}, not ABI_MISMATCH"
             ));
         }
-        if other.abi_version != abi::ABI_VERSION {
-            problems.push(format!("refusing v{version} it did not report its own version"));
+        // Refusing, it names its newest version: at least the newest it accepted.
+        if accepted.last().is_some_and(|newest| other.abi_version < *newest) {
+            problems.push(format!(
+                "refusing v{version} it reported v{}, not its own newest version",
+                other.abi_version
+            ));
         }
         if other.describe.is_some() || other.open_reader.is_some() || other.open_writer.is_some() {
             problems.push(format!("refusing v{version} it filled the vtable"));
@@ -90,7 +110,8 @@ pub(super) fn handshake(path: &Path) -> CheckResult {
         bytes.cast::<usize>().write(abi::PluginVTable::V1_SIZE);
     }
     // SAFETY: the plugin may write `size` bytes of a vtable at this aligned, large enough buffer.
-    let status = unsafe { init(abi::ABI_VERSION, bytes.cast(), err.as_abi()) };
+    let newest = accepted.last().copied().unwrap_or(abi::ABI_VERSION);
+    let status = unsafe { init(newest, bytes.cast(), err.as_abi()) };
     // SAFETY: reading back bytes of `buffer` only.
     let (size, overrun) = unsafe {
         let size = bytes.cast::<usize>().read();
@@ -100,6 +121,7 @@ pub(super) fn handshake(path: &Path) -> CheckResult {
         );
         (size, tail.iter().any(|b| *b != GUARD))
     };
+    // (Asked at the newest version it accepts.)
     if status != Status::OK || size > abi::PluginVTable::V1_SIZE || overrun {
         problems.push(format!(
             "given a v1-sized table ({} bytes) it returned {status}, reported {size} bytes{}",
@@ -111,9 +133,13 @@ pub(super) fn handshake(path: &Path) -> CheckResult {
         "handshake",
         problems,
         format!(
-            "ABI v{} accepted ({filled}-byte table); v0, v{} and v{} refused with ABI_MISMATCH and a message; \
+            "ABI {} accepted ({filled}-byte table); v0, v{} and v{} refused with ABI_MISMATCH and a message; \
              a v1-sized table is not overrun",
-            abi::ABI_VERSION,
+            accepted
+                .iter()
+                .map(|v| format!("v{v}"))
+                .collect::<Vec<_>>()
+                .join(" and "),
             abi::ABI_VERSION + 1,
             u32::MAX
         ),

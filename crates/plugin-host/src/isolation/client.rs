@@ -14,6 +14,8 @@ use dataport_plugin_sdk::{
     ByteSink, ByteSource, Column, Descriptor, ErrorKind, Options, PluginError, Reader, RowBatch, Writer,
 };
 
+use dataport_plugin_abi as abi;
+
 use super::wire::{Frame, tag};
 
 /// How `--plugin-dir` plugins run outside the server.
@@ -289,8 +291,9 @@ fn serve_callback(frame: &Frame, io: &mut Io, host_error: &mut Option<String>) -
     })
 }
 
-/// Reads the descriptor of `library` through a short-lived worker.
-pub(crate) fn describe(isolation: &Isolation, library: &Path) -> Result<Descriptor, PluginError> {
+/// Reads the descriptor of `library`, and the ABI version its handshake agreed on, through a
+/// short-lived worker.
+pub(crate) fn describe(isolation: &Isolation, library: &Path) -> Result<(Descriptor, u32), PluginError> {
     let label = format!("plugin {}", library.display());
     let mut worker = Worker::spawn(isolation, library, label)?;
     let reply = worker.call(
@@ -300,7 +303,13 @@ pub(crate) fn describe(isolation: &Isolation, library: &Path) -> Result<Descript
         "describing itself",
     )?;
     worker.expect(&reply, tag::DESCRIBED)?;
-    reply.parse().descriptor().map_err(|e| worker.broken(&e))
+    let mut p = reply.parse();
+    let descriptor = p.descriptor().map_err(|e| worker.broken(&e))?;
+    let version = p.u64().map_err(|e| worker.broken(&e))?;
+    Ok((
+        descriptor,
+        u32::try_from(version).unwrap_or(abi::OLDEST_ABI_VERSION),
+    ))
 }
 
 /// A reader in a worker process.

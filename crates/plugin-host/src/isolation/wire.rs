@@ -126,7 +126,10 @@ impl Frame {
     }
 
     pub fn error(self, e: &PluginError) -> Frame {
-        self.u8(e.kind.status().0 as u8).str(&e.message)
+        self.u8(e.kind.status().0 as u8)
+            .str(&e.message)
+            .u64(e.row.unwrap_or(0))
+            .u8(u8::from(e.row_only))
     }
 
     pub fn descriptor(mut self, d: &Descriptor) -> Frame {
@@ -261,7 +264,10 @@ impl Parse<'_> {
 
     pub fn error(&mut self) -> Parsed<PluginError> {
         let kind = ErrorKind::from_status(Status(i32::from(self.u8()?)));
-        Ok(PluginError::new(kind, self.str()?))
+        let mut e = PluginError::new(kind, self.str()?);
+        e.row = Some(self.u64()?).filter(|r| *r > 0);
+        e.row_only = self.u8()? != 0;
+        Ok(e)
     }
 
     pub fn descriptor(&mut self) -> Parsed<Descriptor> {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use dataport_plugin_sdk::{ByteSource, Plugin, PluginError, Reader, Writer};
 
 use super::wire::{Frame, tag};
-use crate::loading::load_plugin;
+use crate::loading::{LoadedPlugin, load_plugin};
 
 /// The worker's two pipes, shared by the request loop and the byte callbacks. Never contended:
 /// a callback runs while the request loop waits inside the plugin call.
@@ -154,7 +154,7 @@ fn bad(e: String) -> PluginError {
 }
 
 fn serve(
-    plugin: &dyn Plugin,
+    plugin: &LoadedPlugin,
     pipes: &Shared,
     instance: &mut Instance,
     request: &Frame,
@@ -162,7 +162,9 @@ fn serve(
     let mut p = request.parse();
     let ok = || Frame::new(tag::OK);
     match (request.tag, instance) {
-        (tag::DESCRIBE, _) => Ok(Frame::new(tag::DESCRIBED).descriptor(&plugin.descriptor())),
+        (tag::DESCRIBE, _) => Ok(Frame::new(tag::DESCRIBED)
+            .descriptor(&plugin.descriptor())
+            .u64(u64::from(plugin.abi_version()))),
         (tag::OPEN_READER, instance) => {
             let format = p.str().map_err(bad)?;
             let options = p.options().map_err(bad)?;

@@ -4,7 +4,7 @@
  * compiler and load it like any plugin.
  *
  * Build-time knobs, so one source gives the test variants:
- *   PIPE_ABI_VERSION  the ABI version the plugin claims (default DP_ABI_VERSION)
+ *   PIPE_ABI_VERSION  the ABI version the plugin claims (default 1: it is a first-release plugin)
  *   PIPE_NAME         the plugin name (default "pipe"); the format is always "pipe"
  *   PIPE_NO_HANDLE    open_reader reports success but hands out no reader (a plugin bug)
  */
@@ -14,7 +14,7 @@
 #include "dataport_plugin.h"
 
 #ifndef PIPE_ABI_VERSION
-#define PIPE_ABI_VERSION DP_ABI_VERSION
+#define PIPE_ABI_VERSION 1u /* a plugin of the first release */
 #endif
 #ifndef PIPE_NAME
 #define PIPE_NAME "pipe"

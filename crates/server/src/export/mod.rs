@@ -72,6 +72,7 @@ fn plugin_error(chosen: &Chosen, e: PluginError) -> ServiceError {
 fn writer_options(
     chosen: &Chosen,
     module: Module,
+    locale: Locale,
     requested: &[v1::FormatOption],
     sheet: &str,
 ) -> Result<Options, ServiceError> {
@@ -81,7 +82,7 @@ fn writer_options(
         pairs.push(("sheet".into(), sheet.into()));
     }
     pairs.extend(requested.iter().map(|o| (o.key.clone(), o.value.clone())));
-    chosen.options(module, pairs)
+    chosen.options(module, locale, pairs)
 }
 
 /// Runs `body` with a writer of `chosen` whose output goes out through `send`; finishes the
@@ -184,7 +185,7 @@ pub fn start_export(
     } else {
         requested_name
     };
-    let options = writer_options(&chosen, module, &request.options, module.label_zh())?;
+    let options = writer_options(&chosen, module, locale, &request.options, module.label_zh())?;
     audit.entry.detail = format!("{} file {file_name}", chosen.format);
     let (tx, rx) = mpsc::channel::<Result<v1::ExportEvent, Status>>(EVENT_QUEUE);
     let store = ctx.store.clone();
@@ -531,6 +532,7 @@ pub fn start_template(
     let options = writer_options(
         &chosen,
         module,
+        locale,
         &[],
         &template::template_file_stem(module, Locale::ZhCn),
     )?;
@@ -621,7 +623,13 @@ pub async fn start_error_file(
         dataport_core::messages::error_file_infix(locale),
         ctx.formats.extension(&chosen.format)
     );
-    let options = writer_options(&chosen, module, &[], dataport_core::messages::error_sheet(locale))?;
+    let options = writer_options(
+        &chosen,
+        module,
+        locale,
+        &[],
+        dataport_core::messages::error_sheet(locale),
+    )?;
     let store = ctx.store.clone();
     Ok(stream_file(
         chosen,

@@ -116,6 +116,7 @@ pub async fn start(
         let chosen = ctx.formats.reader(&spec.format, &spec.file_name, module)?;
         let options = chosen.options(
             module,
+            locale,
             spec.options.iter().map(|o| (o.key.clone(), o.value.clone())),
         )?;
         (Some(chosen), options)

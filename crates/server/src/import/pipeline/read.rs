@@ -56,6 +56,21 @@ fn plugin_failure(error: PluginError, job: &Job, input: &Input) -> Failure {
     }
 }
 
+/// The failure for a plugin error met after `last_row`, the last row handed over: where the
+/// plugin says reading stopped (ABI v2), and which rows it read but never handed over.
+fn stopped_reading(error: PluginError, last_row: u64, job: &Job, input: &Input) -> Failure {
+    let row = error.row;
+    let mut failure = plugin_failure(error, job, input);
+    if let Some(row) = row {
+        failure.row = row;
+        let lost = (row > last_row + 1).then(|| (last_row + 1, row - 1));
+        failure
+            .message
+            .push_str(&messages::reading_stopped(row, last_row, lost, job.locale));
+    }
+    failure
+}
+
 /// The reader of the rows: a plugin over the upload itself (or over a spooled copy, for plugins
 /// that seek), or the record stream.
 fn open_reader(job: &Job, input: &Input) -> Result<Box<dyn Reader>, Failure> {
@@ -221,6 +236,8 @@ pub(super) fn read_batches(
         .with_defaults(job.defaults.iter().map(|(key, value)| (*key, value.as_str())));
     let mut checker = Checker::new(validator);
     let counters = events.counters();
+    // The last source row handed over (the header is row 1), to say where reading stopped.
+    let mut last_row = 1u64;
     loop {
         if cancel.is_cancelled() {
             return Ok(());
@@ -228,8 +245,21 @@ pub(super) fn read_batches(
         let batch = match reader.next_batch(job.limits.batch_rows) {
             Ok(Some(batch)) => batch,
             Ok(None) => return Ok(()),
-            Err(e) => return Err(plugin_failure(e, job, input)),
+            // ABI v2: one row failed and the reader goes on; it is reported like a row error.
+            // (A row at or before one already handed over would loop: that stops the job.)
+            Err(e) if e.row_only && e.row.is_some_and(|r| r > last_row) => {
+                let mut only = dataport_plugin_sdk::RowBatch::new();
+                only.push_error(e.row.unwrap_or_default(), e.kind, e.message);
+                only
+            }
+            Err(e) => return Err(stopped_reading(e, last_row, job, input)),
         };
+        let numbers = batch
+            .rows
+            .iter()
+            .map(|r| r.number)
+            .chain(batch.errors.iter().map(|e| e.row));
+        last_row = numbers.fold(last_row, u64::max);
         let resume_point = if checkpoints {
             checkpoint(&mut *reader, job)
         } else {
