@@ -1229,6 +1229,9 @@ pub unsafe fn init<E: Export>(
         unsafe { ptr::copy_nonoverlapping((&raw const ours).cast::<u8>(), out.cast::<u8>(), n) };
         // SAFETY: within `host_size`, checked above.
         unsafe { (&raw mut (*out).size).write_unaligned(n) };
+        // The copy carried our newest version: the table says the one agreed on.
+        // SAFETY: within `host_size`, checked above.
+        unsafe { (&raw mut (*out).abi_version).write_unaligned(abi_version) };
         HOST_ABI.store(abi_version, Ordering::Relaxed);
         Ok(Status::OK)
     })
