@@ -129,12 +129,8 @@ async fn declared_options_are_listed_and_refused_before_a_job_starts() {
         "{}",
         status.message()
     );
-    let jobs = client
-        .list_import_jobs(v1::ListImportJobsRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(jobs.jobs.is_empty(), "no job was created: {jobs:?}");
+    let jobs = crate::support::jobs(&mut client).await;
+    assert!(jobs.is_empty(), "no job was created: {jobs:?}");
 
     let mut request = crate::support::export_request(Module::Customers, "csv");
     request.options = vec![v1::FormatOption {
@@ -289,12 +285,7 @@ async fn an_isolated_plugin_that_crashes_or_hangs_fails_only_its_job() {
     assert_eq!(status.signal(), Some(11), "{status:?}");
     let server = TestServer::start_in(data, &args);
     let mut client = server.client(&server.admin_token()).await;
-    let jobs = client
-        .list_import_jobs(v1::ListImportJobsRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .jobs;
+    let jobs = crate::support::jobs(&mut client).await;
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     assert_eq!(jobs[0].status(), v1::JobStatus::Interrupted);
     let reason = &jobs[0].error_message;

@@ -301,6 +301,16 @@ pub async fn refused_import(client: &mut AuthedClient, request: &Import) -> toni
         .expect_err("the import is refused")
 }
 
+/// Every import job the client may see (the first page: newest first).
+pub async fn jobs(client: &mut AuthedClient) -> Vec<v1::ImportJob> {
+    client
+        .list_import_jobs(v1::ListImportJobsRequest::default())
+        .await
+        .expect("ListImportJobs")
+        .into_inner()
+        .jobs
+}
+
 /// Imports `bytes` and collects every event.
 pub async fn import(client: &mut AuthedClient, request: &Import, bytes: &[u8]) -> Run {
     let mut messages = vec![request.spec(bytes.len() as u64)];
