@@ -389,10 +389,12 @@ pub struct ServeArgs {
     pub plugin_dir: Vec<PathBuf>,
 
     /// How the plugins of --plugin-dir run: `process` (a worker process per job, so a plugin
-    /// that crashes or hangs fails only its job) or `in-process` (faster to start, but a crash
-    /// stops the server). The bundled plugins always run in-process [default: process].
-    #[arg(long, env = "DATAPORT_PLUGIN_ISOLATION", value_enum)]
-    pub plugin_isolation: Option<PluginIsolation>,
+    /// that crashes or hangs fails only its job) or `in-process` (no worker to start, but a crash
+    /// stops the server); `NAME=process|in-process` sets it for the plugin in
+    /// libdataport_plugin_NAME.so. Repeatable; the variable takes a ','-separated list. The
+    /// bundled plugins always run in-process [default: process].
+    #[arg(long, env = "DATAPORT_PLUGIN_ISOLATION", value_name = "[NAME=]MODE", value_delimiter = ',', value_parser = parse_isolation)]
+    pub plugin_isolation: Vec<(Option<String>, PluginIsolation)>,
 
     /// An isolated plugin call that shows no sign of life (no reply, no read or write) for this
     /// long is killed as hung and fails its job [default: 60].
@@ -491,6 +493,18 @@ pub struct ServeArgs {
 pub enum PluginIsolation {
     Process,
     InProcess,
+}
+
+/// One `--plugin-isolation` setting: a mode, or `NAME=mode` for one plugin.
+pub fn parse_isolation(text: &str) -> Result<(Option<String>, PluginIsolation), String> {
+    use clap::ValueEnum;
+    let (name, mode) = match text.split_once('=') {
+        Some((name, mode)) if !name.trim().is_empty() => (Some(name.trim().to_owned()), mode),
+        _ => (None, text),
+    };
+    let mode = PluginIsolation::from_str(mode.trim(), true)
+        .map_err(|_| format!("'{text}' is not `process`, `in-process`, or NAME=process|in-process"))?;
+    Ok((name, mode))
 }
 
 /// `serve --log-format`.

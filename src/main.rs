@@ -106,22 +106,35 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// `--plugin-isolation` and `--plugin-timeout-secs` (or the config file): workers are this same
-/// executable's `plugin-worker` command.
+/// `--plugin-isolation` and `--plugin-timeout-secs` (or the config file): the default mode and
+/// per-plugin exceptions; workers are this same executable's `plugin-worker` command.
 fn plugin_isolation(
-    flag: Option<cli::PluginIsolation>,
+    flags: Vec<(Option<String>, cli::PluginIsolation)>,
     timeout_secs: Option<u64>,
     file: &FileConfig,
 ) -> Result<Option<dataport_plugin_host::Isolation>> {
-    use clap::ValueEnum;
-    let mode = match (flag, &file.plugin_isolation) {
-        (Some(mode), _) => mode,
-        (None, Some(text)) => cli::PluginIsolation::from_str(text, true).map_err(|_| {
-            anyhow::anyhow!("config file: plugin_isolation must be `process` or `in-process`, not `{text}`")
-        })?,
-        (None, None) => cli::PluginIsolation::Process,
+    let settings = if flags.is_empty() {
+        let text = file.plugin_isolation.clone().unwrap_or_default();
+        text.split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| {
+                cli::parse_isolation(s).map_err(|e| anyhow::anyhow!("config file: plugin_isolation: {e}"))
+            })
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        flags
     };
-    if mode == cli::PluginIsolation::InProcess {
+    let isolated = |mode: cli::PluginIsolation| mode == cli::PluginIsolation::Process;
+    let by_default = settings
+        .iter()
+        .rev()
+        .find(|(name, _)| name.is_none())
+        .is_none_or(|(_, mode)| isolated(*mode));
+    let per_plugin: Vec<(String, bool)> = settings
+        .into_iter()
+        .filter_map(|(name, mode)| name.map(|n| (n, isolated(mode))))
+        .collect();
+    if !by_default && !per_plugin.iter().any(|(_, isolated)| *isolated) {
         return Ok(None);
     }
     let worker = std::env::current_exe().context("finding this executable, to run plugin workers")?;
@@ -129,6 +142,8 @@ fn plugin_isolation(
     Ok(Some(dataport_plugin_host::Isolation {
         worker,
         timeout: std::time::Duration::from_secs(secs),
+        by_default,
+        per_plugin,
     }))
 }
 

@@ -271,7 +271,16 @@ async fn an_isolated_plugin_that_crashes_or_hangs_fails_only_its_job() {
     drop(server);
 
     // In-process, the same crash stops the server; the restart names the plugin in the job.
-    let args = ["--plugin-dir", dir_arg, "--plugin-isolation", "in-process"];
+    // (`dataport formats` says how each plugin runs.)
+    // (Set for this one plugin: the rest of --plugin-dir would still run in workers.)
+    let args = [
+        "--plugin-dir",
+        dir_arg,
+        "--plugin-isolation",
+        "process",
+        "--plugin-isolation",
+        "psv=in-process",
+    ];
     let server = TestServer::start_on(crate::harness::Backend::Sqlite, &args).unwrap();
     let mut client = server.client(&server.admin_token()).await;
     import_ignoring_failure(

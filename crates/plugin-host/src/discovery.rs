@@ -71,7 +71,8 @@ impl PluginRegistry {
                 if !seen_files.insert(file_identity(&file)) {
                     continue;
                 }
-                let plugin = match isolation.filter(|_| required) {
+                let isolated = isolation.filter(|i| required && i.isolates(&plugin_name(&file)));
+                let plugin = match isolated {
                     Some(isolation) => load_isolated(&file, isolation)?,
                     None => load_plugin(&file)?,
                 };
@@ -147,6 +148,15 @@ fn is_plugin_file(path: &Path) -> bool {
         return false;
     };
     name.starts_with(LIB_PREFIX) && name.ends_with(std::env::consts::DLL_SUFFIX) && path.is_file()
+}
+
+/// The `NAME` of `libdataport_plugin_NAME.so`.
+fn plugin_name(path: &Path) -> String {
+    let file = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    file.strip_prefix(LIB_PREFIX)
+        .and_then(|n| n.strip_suffix(std::env::consts::DLL_SUFFIX))
+        .unwrap_or(file)
+        .to_owned()
 }
 
 /// Identifies a file across hard links (cargo hard-links `deps/libx.so` to `libx.so`).

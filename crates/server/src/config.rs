@@ -165,7 +165,7 @@ pub struct FileConfig {
     /// Seconds.
     pub shutdown_grace_secs: Option<u64>,
     pub plugin_dir: Option<Vec<PathBuf>>,
-    /// `process` or `in-process`.
+    /// `process`, `in-process`, and/or `NAME=process|in-process`, ','-separated.
     pub plugin_isolation: Option<String>,
     pub plugin_timeout_secs: Option<u64>,
     pub tls_cert: Option<PathBuf>,

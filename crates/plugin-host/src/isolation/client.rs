@@ -26,6 +26,21 @@ pub struct Isolation {
     /// How long one plugin call may run without a sign of life (a callback or a reply) before
     /// its worker is killed as hung.
     pub timeout: Duration,
+    /// Whether a plugin runs in workers unless `per_plugin` says otherwise.
+    pub by_default: bool,
+    /// Exceptions by plugin name (the `NAME` of `libdataport_plugin_NAME.so`): `true` isolated.
+    pub per_plugin: Vec<(String, bool)>,
+}
+
+impl Isolation {
+    /// Whether the plugin library called `libdataport_plugin_<name>.so` runs in workers.
+    pub fn isolates(&self, name: &str) -> bool {
+        self.per_plugin
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map_or(self.by_default, |(_, isolated)| *isolated)
+    }
 }
 
 /// A running worker process and its pipes.
@@ -447,5 +462,29 @@ impl Writer for IsolatedWriter {
 
     fn start_sheet(&mut self, name: &str) -> Result<(), PluginError> {
         self.run(Frame::new(tag::START_SHEET).str(name), "starting a sheet")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_plugin_settings_override_the_default_and_the_last_one_wins() {
+        let isolation = |by_default, per_plugin: &[(&str, bool)]| Isolation {
+            worker: PathBuf::from("dataport"),
+            timeout: Duration::from_secs(1),
+            by_default,
+            per_plugin: per_plugin.iter().map(|(n, i)| ((*n).to_owned(), *i)).collect(),
+        };
+        let i = isolation(true, &[("psv", false)]);
+        assert!(!i.isolates("psv") && i.isolates("other"));
+        let i = isolation(false, &[("psv", true), ("psv", false), ("x", true)]);
+        assert!(!i.isolates("psv") && i.isolates("x") && !i.isolates("other"));
+        assert_eq!(describe_exit(ExitStatus::from_raw(11)), "crashed (SIGSEGV)");
+        assert_eq!(
+            describe_exit(ExitStatus::from_raw(3 << 8)),
+            "exited with status 3"
+        );
     }
 }
