@@ -274,6 +274,12 @@ async fn replicas_share_jobs_through_leases() {
     assert!(took < Duration::from_secs(45), "{took:?}");
     assert_eq!(job.status(), v1::JobStatus::Interrupted, "{job:?}");
     assert!(job.error_message.contains("lease"), "{}", job.error_message);
+    // The survivor names the plugin that read the file (an in-process one may be why it died).
+    assert!(
+        job.error_message.contains("reading with plugin `csv`") && job.error_message.contains("in-process"),
+        "{}",
+        job.error_message
+    );
     assert_eq!(job.rows_created, count(&mut on_second, Module::Customers).await);
     assert!(job.rows_created > 0, "{job:?}");
 

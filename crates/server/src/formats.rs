@@ -190,6 +190,28 @@ impl Formats {
             .unwrap_or_else(|| container(format).to_owned())
     }
 
+    /// For the reason of a job a server stopped in the middle of: which plugin read its format,
+    /// and whether it ran in-process (a crash there stops the server). Empty for `records`.
+    pub fn plugin_note(&self, format: &str) -> String {
+        self.registry
+            .for_format(format)
+            .map(|p| {
+                let d = p.descriptor();
+                format!(
+                    ", reading with plugin `{}` {} ({}{})",
+                    d.name,
+                    d.version,
+                    p.path().display(),
+                    if p.is_isolated() {
+                        ""
+                    } else {
+                        ", in-process: if it crashed, it stopped the server"
+                    }
+                )
+            })
+            .unwrap_or_default()
+    }
+
     /// One ListFormats row per plugin.
     pub fn list(&self) -> Vec<v1::FormatInfo> {
         self.registry

@@ -7,12 +7,18 @@ use std::time::Duration;
 
 use dataport_store::{Backend, Store};
 
+use crate::formats::Formats;
 use crate::import::RunningImports;
 
-/// The reason stored on a job whose owner stopped renewing its lease.
-pub const LEASE_EXPIRED: &str = "the server running this job stopped renewing its lease (killed, or \
-     cut off from the database); what it committed is kept (see the counts and watermark); run \
-     the same import again to continue";
+/// The reason stored on a job whose owner stopped renewing its lease; `plugin_note` names the
+/// plugin that read it (see [`Formats::plugin_note`]).
+pub fn lease_expired(plugin_note: &str) -> String {
+    format!(
+        "the server running this job stopped renewing its lease (killed, or cut off from the \
+         database){plugin_note}; what it committed is kept (see the counts and watermark); run the \
+         same import again to continue"
+    )
+}
 
 /// How often leases are renewed and swept: a third of the lease, so a live owner renews at
 /// least twice before its lease could expire, and a dead one is swept within lease + a third.
@@ -21,7 +27,7 @@ pub fn interval(lease: Duration) -> Duration {
 }
 
 /// Starts the keeper (PostgreSQL only); it runs until the runtime stops.
-pub fn spawn(store: Store, running: RunningImports) {
+pub fn spawn(store: Store, running: RunningImports, formats: Formats) {
     if store.backend() != Backend::Postgres {
         return;
     }
@@ -32,10 +38,12 @@ pub fn spawn(store: Store, running: RunningImports) {
         loop {
             ticks.tick().await;
             let store = store.clone();
+            let formats = formats.clone();
             let ids = running.ids();
             let keep = tokio::task::spawn_blocking(move || {
                 let cancels = store.renew_leases(&ids)?;
-                let swept = store.sweep_expired_leases(LEASE_EXPIRED)?;
+                let swept =
+                    store.sweep_expired_leases(|format| lease_expired(&formats.plugin_note(format)))?;
                 Ok::<_, dataport_store::StoreError>((cancels, swept))
             })
             .await;

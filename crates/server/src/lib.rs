@@ -116,24 +116,10 @@ impl Server {
             if store.backend() == dataport_store::Backend::Sqlite {
                 // Name the job's plugin: an in-process plugin that crashed took the server down.
                 let interrupted = store.interrupt_running_jobs(|format| {
-                    let plugin = formats.registry().for_format(format).map(|p| {
-                        let d = dataport_plugin_sdk::Plugin::descriptor(p.as_ref());
-                        format!(
-                            ", reading with plugin `{}` {} ({}{})",
-                            d.name,
-                            d.version,
-                            p.path().display(),
-                            if p.is_isolated() {
-                                ""
-                            } else {
-                                ", in-process: if it crashed, it stopped the server"
-                            }
-                        )
-                    });
                     format!(
                         "the server stopped while this job was running{}; what it committed is kept \
                          (see the counts and watermark); run the same import again to continue",
-                        plugin.unwrap_or_default()
+                        formats.plugin_note(format)
                     )
                 })?;
                 if interrupted > 0 {
@@ -214,7 +200,7 @@ impl Server {
         let limit = self.config.max_message_bytes;
         let inflight = inflight::InFlight::default();
         let running = import::RunningImports::default();
-        leases::spawn(self.store.clone(), running.clone());
+        leases::spawn(self.store.clone(), running.clone(), self.formats.clone());
         let audit = audit::Audit::start(self.store.clone(), self.config.audit_retention);
         let dataport = DataPortServer::new(DataPortService::new(
             self.store.clone(),

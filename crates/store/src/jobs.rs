@@ -501,12 +501,14 @@ pub(crate) fn renew_leases(conn: &mut Conn<'_>, lease: &JobLease, ids: &[i64]) -
 struct SweptJob {
     #[diesel(sql_type = BigInt)]
     id: i64,
+    #[diesel(sql_type = Text)]
+    format: String,
 }
 
 /// Marks INTERRUPTED every RUNNING job whose lease expired (its owner died or lost the
 /// database), on the database clock; returns their ids. Replicas sweep concurrently: each row
 /// goes to exactly one of them (`FOR UPDATE SKIP LOCKED`). PostgreSQL only.
-pub(crate) fn sweep_expired_leases(conn: &mut Conn<'_>, reason: &str) -> Result<Vec<i64>> {
+pub(crate) fn sweep_expired_leases(conn: &mut Conn<'_>, reason: &dyn Fn(&str) -> String) -> Result<Vec<i64>> {
     let Conn::Postgres(c) = conn else {
         return Ok(Vec::new());
     };
@@ -515,12 +517,21 @@ pub(crate) fn sweep_expired_leases(conn: &mut Conn<'_>, reason: &str) -> Result<
              finished_at = (clock_timestamp() AT TIME ZONE 'UTC'), lease_expires_ms = NULL \
          WHERE id IN (SELECT id FROM import_jobs WHERE status = '{running}' \
                       AND lease_expires_ms < {now} FOR UPDATE SKIP LOCKED) \
-         RETURNING id",
+         RETURNING id, format",
         now = db_now_ms(Backend::Postgres),
         running = JobStatus::Running.as_str(),
         interrupted = JobStatus::Interrupted.as_str(),
     );
-    let swept: Vec<SweptJob> = diesel::sql_query(query).bind::<Text, _>(reason).load(&mut **c)?;
+    let swept: Vec<SweptJob> = diesel::sql_query(query)
+        .bind::<Text, _>(reason(""))
+        .load(&mut **c)?;
+    // The reason may name the job's plugin: one more statement per swept job (they are rare).
+    for job in &swept {
+        let named = reason(&job.format);
+        diesel::update(import_jobs::table.find(job.id))
+            .set(import_jobs::error_message.eq(named))
+            .execute(&mut **c)?;
+    }
     Ok(swept.into_iter().map(|r| r.id).collect())
 }
 

@@ -347,13 +347,13 @@ impl Store {
         self.with_writer(|c| jobs::renew_leases(c, &self.inner.lease, running))
     }
 
-    /// Marks INTERRUPTED (with `reason`) every RUNNING job whose lease expired on the
-    /// database clock, whoever owned it; returns their ids. PostgreSQL only.
-    pub fn sweep_expired_leases(&self, reason: &str) -> Result<Vec<i64>> {
+    /// Marks INTERRUPTED (with `reason(its format)`) every RUNNING job whose lease expired on
+    /// the database clock, whoever owned it; returns their ids. PostgreSQL only.
+    pub fn sweep_expired_leases(&self, reason: impl Fn(&str) -> String) -> Result<Vec<i64>> {
         if self.inner.backend == Backend::Sqlite {
             return Ok(Vec::new());
         }
-        self.with_writer(|c| jobs::sweep_expired_leases(c, reason))
+        self.with_writer(|c| jobs::sweep_expired_leases(c, &reason))
     }
 
     /// Flags a RUNNING job for cancellation by whichever replica owns it; `false` if it is

@@ -1090,22 +1090,35 @@ fn postgres_expired_leases_are_swept_once_and_the_old_owner_stops() {
     let job = short.create_job(&new_job(Module::Customers, "t")).unwrap();
     let kept = survivor.create_job(&new_job(Module::Customers, "t")).unwrap();
     assert!(
-        survivor.sweep_expired_leases("lease expired").unwrap().is_empty(),
+        survivor
+            .sweep_expired_leases(|_| "lease expired".into())
+            .unwrap()
+            .is_empty(),
         "fresh leases hold"
     );
     // Renewing keeps the short lease alive past its duration.
     for _ in 0..4 {
         std::thread::sleep(Duration::from_millis(150));
         assert!(short.renew_leases(&[job.id]).unwrap().is_empty());
-        assert!(survivor.sweep_expired_leases("lease expired").unwrap().is_empty());
+        assert!(
+            survivor
+                .sweep_expired_leases(|_| "lease expired".into())
+                .unwrap()
+                .is_empty()
+        );
     }
     // Its owner stops renewing (killed): the next sweep interrupts it, exactly once.
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
-        survivor.sweep_expired_leases("lease expired").unwrap(),
+        survivor.sweep_expired_leases(|_| "lease expired".into()).unwrap(),
         vec![job.id]
     );
-    assert!(db.store.sweep_expired_leases("lease expired").unwrap().is_empty());
+    assert!(
+        db.store
+            .sweep_expired_leases(|_| "lease expired".into())
+            .unwrap()
+            .is_empty()
+    );
     let swept = survivor.get_job(job.id).unwrap().unwrap();
     assert_eq!(swept.status, JobStatus::Interrupted);
     assert_eq!(swept.error_message.as_deref(), Some("lease expired"));
@@ -1160,12 +1173,15 @@ fn postgres_expired_leases_are_swept_once_and_the_old_owner_stops() {
     tx.advance_job(busy.id, &JobAdvance::default()).unwrap();
     std::thread::sleep(Duration::from_millis(500));
     assert!(
-        survivor.sweep_expired_leases("lease expired").unwrap().is_empty(),
+        survivor
+            .sweep_expired_leases(|_| "lease expired".into())
+            .unwrap()
+            .is_empty(),
         "a locked row is skipped"
     );
     tx.rollback().unwrap();
     assert_eq!(
-        survivor.sweep_expired_leases("lease expired").unwrap(),
+        survivor.sweep_expired_leases(|_| "lease expired".into()).unwrap(),
         vec![busy.id]
     );
 
@@ -1178,7 +1194,7 @@ fn postgres_expired_leases_are_swept_once_and_the_old_owner_stops() {
         short.renew_leases(&[live.id]).unwrap();
     }
     assert_eq!(
-        survivor.sweep_expired_leases("lease expired").unwrap(),
+        survivor.sweep_expired_leases(|_| "lease expired".into()).unwrap(),
         vec![orphan.id]
     );
 }
