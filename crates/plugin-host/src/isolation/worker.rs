@@ -2,7 +2,9 @@
 //! serves one reader or writer (or the descriptor) over stdin and stdout. The plugin's byte
 //! callbacks become frames to the server, answered before the plugin call goes on.
 
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Stdin, Stdout, Write};
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -14,8 +16,23 @@ use crate::loading::{LoadedPlugin, load_plugin};
 /// The worker's two pipes, shared by the request loop and the byte callbacks. Never contended:
 /// a callback runs while the request loop waits inside the plugin call.
 struct Pipes {
-    input: BufReader<Stdin>,
-    output: BufWriter<Stdout>,
+    input: BufReader<File>,
+    output: BufWriter<File>,
+}
+
+/// Takes the protocol pipes off fds 0 and 1, which the plugin may use (`printf`, `scanf`): fd 1
+/// becomes a copy of stderr, fd 0 reads `/dev/null`.
+fn take_protocol_pipes() -> io::Result<(File, File)> {
+    let input = File::from(io::stdin().as_fd().try_clone_to_owned()?);
+    let output = File::from(io::stdout().as_fd().try_clone_to_owned()?);
+    let null = File::open("/dev/null")?;
+    // SAFETY: dup2 on this process's own descriptors, before the plugin runs; Rust's
+    // `Stdin`/`Stdout` are not used for the protocol afterwards.
+    let moved = unsafe { libc::dup2(2, 1) >= 0 && libc::dup2(null.as_raw_fd(), 0) >= 0 };
+    if !moved {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((input, output))
 }
 
 #[derive(Clone)]
@@ -128,9 +145,10 @@ enum Instance {
 /// Runs the worker until the server closes its stdin. Returns an error only when the pipes
 /// fail; plugin errors go back to the server as frames.
 pub fn run_worker(library: &Path) -> io::Result<()> {
+    let (input, output) = take_protocol_pipes()?;
     let pipes = Shared(Arc::new(Mutex::new(Pipes {
-        input: BufReader::new(io::stdin()),
-        output: BufWriter::with_capacity(1 << 16, io::stdout()),
+        input: BufReader::new(input),
+        output: BufWriter::with_capacity(1 << 16, output),
     })));
     // A library that does not load answers every request with why, so the server can say it.
     let plugin = load_plugin(library).map_err(|e| PluginError::internal(e.to_string()));
