@@ -223,8 +223,8 @@ typedef int32_t DpStatus;
 
 /** A borrowed UTF-8 string: not NUL-terminated; `ptr` may be NULL only when `len == 0`. */
 typedef struct DpStrRef {
-    const uint8_t *ptr;
-    size_t len;
+    const uint8_t *ptr; /**< the first byte; owned by whoever made the enclosing struct */
+    size_t len;         /**< bytes, not characters */
 } DpStrRef;
 
 /** One option given to open_reader/open_writer (`-O key=value`). Keys match
@@ -233,8 +233,8 @@ typedef struct DpStrRef {
  *  v2 `locale` (`zh-CN` or `en`, the job's language) for every plugin: accept it whether or not
  *  you declare it, and write messages in that language if you can. */
 typedef struct DpKeyValue {
-    DpStrRef key;
-    DpStrRef value;
+    DpStrRef key;   /**< the option's name, as the user typed it (compare case-insensitively) */
+    DpStrRef value; /**< its value, untrimmed */
 } DpKeyValue;
 
 /** DpPluginError.flags (v2): the failure concerns only `row`; reading may go on. */
@@ -285,12 +285,12 @@ typedef struct DpPluginDescriptor {
 
 /** The value of a DpCell; `tag` says which member is valid. */
 typedef union DpCellValue {
-    int64_t int_value;
-    double float_value;
-    uint8_t bool_value;
-    int32_t date_days;
-    int64_t datetime_micros;
-    DpStrRef text;
+    int64_t int_value;       /**< DP_CELL_INT */
+    double float_value;      /**< DP_CELL_FLOAT */
+    uint8_t bool_value;      /**< DP_CELL_BOOL: 0 or 1 */
+    int32_t date_days;       /**< DP_CELL_DATE: days since 1970-01-01 */
+    int64_t datetime_micros; /**< DP_CELL_DATETIME: microseconds since 1970-01-01T00:00:00Z */
+    DpStrRef text;           /**< DP_CELL_TEXT and DP_CELL_FORMULA; owned by the batch's producer */
 } DpCellValue;
 
 /** One typed cell. */
@@ -334,12 +334,12 @@ typedef void (*DpReleaseBatchFn)(DpBatch *batch);
 /** Rows and row errors. From a reader: the plugin's, freed by `release` (see @ref ownership).
  *  To a writer: the host's, borrowed for the call, with no errors and `release` NULL. */
 struct DpBatch {
-    const DpRow *rows;
+    const DpRow *rows;        /**< the rows, in file order */
     size_t num_rows;
     const DpRowError *errors; /**< rows left out, each with its reason */
     size_t num_errors;
-    DpReleaseBatchFn release;
-    void *private_data; /**< the producer's own; the host never reads it */
+    DpReleaseBatchFn release; /**< frees the batch; NULL once released, and in batches lent to writers */
+    void *private_data;       /**< the producer's own; the host never reads it */
 };
 
 typedef struct DpHeader DpHeader;
@@ -348,10 +348,10 @@ typedef void (*DpReleaseHeaderFn)(DpHeader *header);
 
 /** The column names of the file, in file order. Owned by the plugin, freed by `release`. */
 struct DpHeader {
-    const DpStrRef *names;
-    size_t len; /**< 0 for an empty file */
-    DpReleaseHeaderFn release;
-    void *private_data;
+    const DpStrRef *names;     /**< the column names, `len` of them */
+    size_t len;                /**< 0 for an empty file */
+    DpReleaseHeaderFn release; /**< frees the header; the host calls it exactly once */
+    void *private_data;        /**< the plugin's own; the host never reads it */
 };
 
 /** @name Host callbacks
@@ -371,17 +371,17 @@ typedef DpStatus (*DpFlushFn)(void *ctx);
 /** A reader's input. Borrowed for open_reader: copy it by value. Append-only. */
 typedef struct DpSourceCallbacks {
     size_t size; /**< sizeof(DpSourceCallbacks) as the host knows it */
-    void *ctx;   /**< pass to every callback; valid until the reader is released */
-    DpReadFn read;
+    void *ctx;     /**< pass to every callback; valid until the reader is released */
+    DpReadFn read; /**< never NULL */
     DpSeekFn seek; /**< NULL unless the plugin declared DP_CAP_NEEDS_SEEK */
 } DpSourceCallbacks;
 
 /** A writer's output. Borrowed for open_writer: copy it by value. Append-only. */
 typedef struct DpSinkCallbacks {
     size_t size; /**< sizeof(DpSinkCallbacks) as the host knows it */
-    void *ctx;   /**< pass to every callback; valid until the writer is released */
-    DpWriteFn write;
-    DpFlushFn flush;
+    void *ctx;       /**< pass to every callback; valid until the writer is released */
+    DpWriteFn write; /**< never NULL */
+    DpFlushFn flush; /**< never NULL; writer_finish should call it */
 } DpSinkCallbacks;
 
 typedef struct DpReaderHandle DpReaderHandle; /**< opaque, plugin-defined reader instance */
@@ -433,11 +433,11 @@ typedef DpStatus (*DpWriterStartSheetFn)(DpWriterHandle *writer, DpStrRef name, 
 
 /** Where a reader stands in its input (optional resume support; see reader_checkpoint). */
 typedef struct DpCheckpoint {
-    uint64_t offset;   /**< where the rows not yet handed out begin in the input */
-    uint64_t next_row; /**< the number the next row will get */
-    uint8_t *state;    /**< host-owned buffer for the plugin's own state; start it with a version byte */
-    size_t state_capacity;
-    size_t state_len; /**< set by the plugin */
+    uint64_t offset;       /**< where the rows not yet handed out begin in the input */
+    uint64_t next_row;     /**< the number the next row will get */
+    uint8_t *state;        /**< host-owned buffer for the plugin's own state; start it with a version byte */
+    size_t state_capacity; /**< bytes `state` holds (DP_CHECKPOINT_STATE_CAPACITY) */
+    size_t state_len;      /**< set by the plugin (reader_checkpoint); given by the host (reader_resume) */
 } DpCheckpoint;
 
 /** After reader_header or an OK reader_next_batch: where the reader stands, so that an interrupted
@@ -456,16 +456,16 @@ typedef DpStatus (*DpReaderResumeFn)(DpReaderHandle *reader, const DpCheckpoint 
 struct DpPluginVTable {
     size_t size;          /**< in: the host's sizeof; out: bytes filled. Frozen at offset 0. */
     uint32_t abi_version; /**< out: the plugin's DP_ABI_VERSION. Frozen right after size. */
-    DpDescribeFn describe;
-    DpOpenReaderFn open_reader;
-    DpReaderHeaderFn reader_header;
-    DpReaderNextBatchFn reader_next_batch;
-    DpReaderReleaseFn reader_release;
-    DpOpenWriterFn open_writer;
-    DpWriterWriteHeaderFn writer_write_header;
-    DpWriterWriteRowsFn writer_write_rows;
-    DpWriterFinishFn writer_finish;
-    DpWriterReleaseFn writer_release;
+    DpDescribeFn describe;                     /**< required */
+    DpOpenReaderFn open_reader;                /**< with DP_CAP_READ */
+    DpReaderHeaderFn reader_header;            /**< with DP_CAP_READ */
+    DpReaderNextBatchFn reader_next_batch;     /**< with DP_CAP_READ */
+    DpReaderReleaseFn reader_release;          /**< with DP_CAP_READ */
+    DpOpenWriterFn open_writer;                /**< with DP_CAP_WRITE */
+    DpWriterWriteHeaderFn writer_write_header; /**< with DP_CAP_WRITE */
+    DpWriterWriteRowsFn writer_write_rows;     /**< with DP_CAP_WRITE */
+    DpWriterFinishFn writer_finish;            /**< with DP_CAP_WRITE */
+    DpWriterReleaseFn writer_release;          /**< with DP_CAP_WRITE */
     DpWriterStartSheetFn writer_start_sheet; /**< NULL without DP_CAP_SHEETS; the v1 table ends here */
     DpReaderCheckpointFn reader_checkpoint;  /**< optional; NULL: interrupted inputs are re-sent whole */
     DpReaderResumeFn reader_resume;          /**< optional; with reader_checkpoint */
