@@ -30,7 +30,8 @@
 /* ---- errors ------------------------------------------------------------------------------ */
 
 /* The ABI version the host's handshake agreed on: under v2 errors may name their row, and the
- * host passes `locale`. */
+ * host passes `locale`. Written by dataport_plugin_init, which hosts call before opening any
+ * instance; each reader copies it when it is opened. */
 static uint32_t host_abi = 1;
 
 /* Copies `message` into the host's buffer, cut at a UTF-8 character boundary. */
@@ -50,10 +51,11 @@ static DpStatus fail(DpPluginError *err, DpStatus status, const char *message) {
     return status;
 }
 
-/* As fail(), naming the source line where reading stopped (ABI v2; a v1 host has no field). */
-static DpStatus fail_at(DpPluginError *err, DpStatus status, const char *message, uint64_t line) {
+/* As fail(), naming the source line where reading stopped, when the host speaks `abi` >= 2 (a
+ * v1 host's struct has no such field). */
+static DpStatus fail_at(DpPluginError *err, DpStatus status, const char *message, uint64_t line, uint32_t abi) {
     set_error(err, message);
-    if (err != NULL && host_abi >= 2) err->row = line;
+    if (err != NULL && abi >= 2) err->row = line;
     return status;
 }
 
@@ -161,6 +163,7 @@ typedef struct Reader {
     uint64_t line_no;
     size_t width; /* fields in the header */
     int input_failed; /* a read callback failed: the next call reports it */
+    uint32_t abi;     /* the handshake's version, copied at open */
 } Reader;
 
 /* What next_line found. */
@@ -271,6 +274,7 @@ static DpStatus open_reader(DpStrRef format, const DpKeyValue *options, size_t n
     if (r == NULL) return fail(err, DP_STATUS_INTERNAL, "out of memory");
     r->source = *source; /* copied by value: the struct itself is borrowed */
     r->settings = settings;
+    r->abi = host_abi;
     r->chunk = malloc(READ_CHUNK);
     r->line = malloc(settings.max_line > 0 ? settings.max_line : 1);
     if (r->chunk == NULL || r->line == NULL) {
@@ -293,16 +297,16 @@ static DpStatus reader_header(DpReaderHandle *handle, DpHeader *out, DpPluginErr
     Reader *r = (Reader *)handle;
     char message[160];
     int got = next_line(r);
-    if (got == LINE_IO) return fail_at(err, DP_STATUS_IO, "the input failed", 1);
+    if (got == LINE_IO) return fail_at(err, DP_STATUS_IO, "the input failed", 1, r->abi);
     if (got == LINE_TOO_LONG) {
         snprintf(message, sizeof message, "the header is longer than %zu bytes", r->settings.max_line);
-        return fail_at(err, DP_STATUS_MALFORMED_FILE, message, 1);
+        return fail_at(err, DP_STATUS_MALFORMED_FILE, message, 1, r->abi);
     }
     size_t n = 0;
     size_t *spans = NULL;
     uint8_t *block = NULL;
     if (got == LINE_OK) {
-        if (!valid_utf8(r->line, r->line_len)) return fail_at(err, DP_STATUS_ENCODING, "the header is not UTF-8", 1);
+        if (!valid_utf8(r->line, r->line_len)) return fail_at(err, DP_STATUS_ENCODING, "the header is not UTF-8", 1, r->abi);
         /* Fields never outnumber bytes + 1; count first, then store. */
         size_t cap = r->line_len + 1;
         block = malloc(cap * sizeof(DpStrRef) + cap * 2 * sizeof(size_t) + r->line_len + 1);
@@ -313,7 +317,7 @@ static DpStatus reader_header(DpReaderHandle *handle, DpHeader *out, DpPluginErr
         n = split_line(r, text, spans, cap);
         if (n == SIZE_MAX) {
             free(block);
-            return fail_at(err, DP_STATUS_MALFORMED_FILE, "a backslash in the header escapes nothing it may escape", 1);
+            return fail_at(err, DP_STATUS_MALFORMED_FILE, "a backslash in the header escapes nothing it may escape", 1, r->abi);
         }
         for (size_t i = 0; i < n; i++) {
             names[i].ptr = text + spans[2 * i];
@@ -380,7 +384,7 @@ static int add_error(BatchData *b, uint64_t row, DpStatus kind, const char *mess
 static DpStatus next_batch(DpReaderHandle *handle, size_t max_rows, DpBatch *out, DpPluginError *err) {
     Reader *r = (Reader *)handle;
     if (max_rows == 0) return fail(err, DP_STATUS_INVALID_ARGUMENT, "max_rows is 0");
-    if (r->input_failed) return fail_at(err, DP_STATUS_IO, "the input failed", r->line_no + 1);
+    if (r->input_failed) return fail_at(err, DP_STATUS_IO, "the input failed", r->line_no + 1, r->abi);
     BatchData *b = calloc(1, sizeof *b);
     size_t width = r->width ? r->width : 1;
     size_t row_cap = max_rows < 1024 ? max_rows : 1024;
@@ -425,7 +429,7 @@ static DpStatus next_batch(DpReaderHandle *handle, size_t max_rows, DpBatch *out
             /* Hand out what was read; the next call reports the failure. */
             r->input_failed = 1;
             if (b->num_rows == 0 && b->num_errors == 0)
-                status = fail_at(err, DP_STATUS_IO, "the input failed", r->line_no + 1);
+                status = fail_at(err, DP_STATUS_IO, "the input failed", r->line_no + 1, r->abi);
             break;
         }
         uint64_t row = r->line_no;
@@ -578,7 +582,7 @@ static void civil(int64_t days, int64_t *y, unsigned *m, unsigned *d) {
 
 /* One cell as text, typed as the column kinds in dataport_plugin.h say. */
 static DpStatus put_cell(Writer *w, const DpCell *cell, uint32_t kind) {
-    char text[64];
+    char text[512]; /* "%.2f" of DBL_MAX needs 312 bytes */
     int n = 0;
     switch (cell->tag) {
     case DP_CELL_NULL:
@@ -621,6 +625,7 @@ static DpStatus put_cell(Writer *w, const DpCell *cell, uint32_t kind) {
     default:
         return DP_STATUS_INVALID_ARGUMENT;
     }
+    if (n < 0 || (size_t)n >= sizeof text) return DP_STATUS_INVALID_ARGUMENT;
     return put(w, text, (size_t)n);
 }
 

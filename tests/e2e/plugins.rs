@@ -186,10 +186,10 @@ fn fragile_psv() -> String {
         "if (r->line_len >= 5 && memcmp(r->line, \"PRINT\", 5) == 0) { printf(\"a plugin's debug print\\n\"); fflush(stdout); }",
         "if (r->line_len >= 4 && memcmp(r->line, \"HANG\", 4) == 0) { volatile int spin = 1; while (spin) {} }",
         "if (r->line_len >= 5 && memcmp(r->line, \"FATAL\", 5) == 0) { \
-         status = fail_at(err, DP_STATUS_MALFORMED_FILE, \"a FATAL line\", row); break; }",
+         status = fail_at(err, DP_STATUS_MALFORMED_FILE, \"a FATAL line\", row, r->abi); break; }",
         "if (r->line_len >= 6 && memcmp(r->line, \"ROWERR\", 6) == 0 && b->num_rows == 0 && b->num_errors == 0) { \
-         status = fail_at(err, DP_STATUS_MALFORMED_FILE, \"a ROWERR line\", row); \
-         if (host_abi >= 2) err->flags = DP_ERROR_ROW_ONLY; break; }",
+         status = fail_at(err, DP_STATUS_MALFORMED_FILE, \"a ROWERR line\", row, r->abi); \
+         if (r->abi >= 2) err->flags = DP_ERROR_ROW_ONLY; break; }",
     ];
     let hooks: String = hooks.iter().map(|h| format!("        {h}\n")).collect();
     example.replacen(at, &format!("{at}{hooks}"), 1)
@@ -338,7 +338,7 @@ async fn a_v2_plugin_names_its_rows_and_speaks_the_jobs_language() {
         let message = &run.report().error_message;
         assert!(message.contains("a FATAL line"), "{isolation}: {message}");
         assert!(
-            message.contains("reading stopped at row 5"),
+            message.contains("reading stopped at row 5; no data row was handed over"),
             "{isolation}: {message}"
         );
         assert!(
@@ -567,8 +567,14 @@ async fn a_panicking_plugin_fails_its_job_and_the_server_keeps_serving() {
         "{}",
         run.report().error_message
     );
-    // The first batch was committed before the panic; the report says so.
+    // The first batch was committed before the panic; the report says so, in its numbers and in
+    // its message (the job's language, zh-CN here).
     assert_eq!(run.report().rows_created, 5000);
+    assert!(
+        run.report().error_message.contains("第5001行及之前已交出"),
+        "{}",
+        run.report().error_message
+    );
 
     let run = import(
         &mut client,

@@ -126,9 +126,10 @@ pub fn too_many_rows(limit: u64, locale: Locale) -> String {
     )
 }
 
-/// Appended to a plugin's failure that names its row (ABI v2): where reading stopped, what was
-/// handed over before, and the rows (`lost`: first, last) the plugin read but never handed over.
-pub fn reading_stopped(row: u64, last_row: u64, lost: Option<(u64, u64)>, locale: Locale) -> String {
+/// Appended to a plugin's failure: where reading stopped, if the plugin said (`row`, ABI v2),
+/// the last row handed over before, and the rows (`lost`: first, last) the plugin read but never
+/// handed over.
+pub fn reading_stopped(row: Option<u64>, last_row: u64, lost: Option<(u64, u64)>, locale: Locale) -> String {
     let lost_zh = lost
         .map(|(a, b)| format!("；第{a}–{b}行已被插件读取但未交出，未导入"))
         .unwrap_or_default();
@@ -137,12 +138,27 @@ pub fn reading_stopped(row: u64, last_row: u64, lost: Option<(u64, u64)>, locale
             format!("; rows {a}–{b} were read by the plugin but not handed over, so they were not imported")
         })
         .unwrap_or_default();
-    locale.pick(
-        format!("（读取停在第{row}行；第{last_row}行及之前已交出，见计数{lost_zh}）"),
-        format!(
-            " (reading stopped at row {row}; rows up to {last_row} were handed over, see the counts{lost_en})"
+    let (handed_zh, handed_en) = if last_row <= 1 {
+        (
+            "尚未交出任何数据行".to_owned(),
+            "no data row was handed over".to_owned(),
+        )
+    } else {
+        (
+            format!("第{last_row}行及之前已交出，见计数"),
+            format!("rows up to {last_row} were handed over, see the counts"),
+        )
+    };
+    match row {
+        Some(row) => locale.pick(
+            format!("（读取停在第{row}行；{handed_zh}{lost_zh}）"),
+            format!(" (reading stopped at row {row}; {handed_en}{lost_en})"),
         ),
-    )
+        None => locale.pick(
+            format!("（{handed_zh}；插件未说明停在哪一行）"),
+            format!(" ({handed_en}; the plugin did not say where it stopped)"),
+        ),
+    }
 }
 
 /// An all-or-nothing import with failed rows committed nothing.

@@ -24,7 +24,8 @@
  * `serve --plugin-isolation in-process`), a crash, an abort or memory corruption in it ends the
  * whole server and every job running in it. Plugins from `--plugin-dir` run by default in a
  * worker process per job (`dataport plugin-worker`), where a crash or a hang fails only that job;
- * the contract is the same either way. The host's checks (the handshake, descriptor validation)
+ * the contract is the same either way, except that an isolated reader is never asked for
+ * checkpoints (an interrupted import through it is sent again whole). The host's checks (the handshake, descriptor validation)
  * catch mistakes, not malice: load only plugins you would run as the server's own code, from
  * directories only the operator can write. Libraries are never unloaded.
  *

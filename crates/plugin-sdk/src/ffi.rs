@@ -446,22 +446,32 @@ unsafe extern "C" fn release_header(header: *mut abi::Header) {
 /// `err` must be null or point to a [`abi::PluginError`] whose `message` has `capacity` writable
 /// bytes (or is null with capacity 0).
 pub unsafe fn write_error(err: *mut abi::PluginError, message: &str) {
-    // SAFETY: caller contract.
-    let Some(err) = (unsafe { err.as_mut() }) else {
+    if err.is_null() {
         return;
+    }
+    // Field by field through the raw pointer: a v1 host's struct ends at `len`, so no reference
+    // to a whole (v2-sized) `PluginError` may be formed.
+    // SAFETY: caller contract; `message`, `capacity` and `len` exist in every version.
+    let (buf, capacity) = unsafe {
+        (
+            (&raw const (*err).message).read(),
+            (&raw const (*err).capacity).read(),
+        )
     };
-    if err.message.is_null() {
-        err.len = 0;
-        return;
-    }
-    let mut n = message.len().min(err.capacity);
-    while !message.is_char_boundary(n) {
-        n -= 1;
-    }
-    // SAFETY: `n <= capacity` bytes fit the host's buffer (caller contract); the regions cannot
-    // overlap because the message is this side's memory.
-    unsafe { ptr::copy_nonoverlapping(message.as_ptr(), err.message, n) };
-    err.len = n;
+    let n = if buf.is_null() {
+        0
+    } else {
+        let mut n = message.len().min(capacity);
+        while !message.is_char_boundary(n) {
+            n -= 1;
+        }
+        // SAFETY: `n <= capacity` bytes fit the host's buffer (caller contract); the regions
+        // cannot overlap because the message is this side's memory.
+        unsafe { ptr::copy_nonoverlapping(message.as_ptr(), buf, n) };
+        n
+    };
+    // SAFETY: as above.
+    unsafe { (&raw mut (*err).len).write(n) };
 }
 
 /// Writes `e` into the host's error buffer: the message, and where the host speaks v2, the row
@@ -472,13 +482,13 @@ pub unsafe fn write_error(err: *mut abi::PluginError, message: &str) {
 pub unsafe fn write_plugin_error(err: *mut abi::PluginError, e: &PluginError) {
     // SAFETY: caller contract.
     unsafe { write_error(err, &e.message) };
-    if HOST_ABI.load(Ordering::Relaxed) < 2 {
+    if err.is_null() || HOST_ABI.load(Ordering::Relaxed) < 2 {
         return; // a v1 host's struct ends at `len`
     }
     // SAFETY: caller contract; a v2 host's struct has `row` and `flags`.
-    if let Some(err) = unsafe { err.as_mut() } {
-        err.row = e.row.unwrap_or(0);
-        err.flags = if e.row_only { abi::ERROR_ROW_ONLY } else { 0 };
+    unsafe {
+        (&raw mut (*err).row).write(e.row.unwrap_or(0));
+        (&raw mut (*err).flags).write(if e.row_only { abi::ERROR_ROW_ONLY } else { 0 });
     }
 }
 

@@ -32,9 +32,10 @@ impl Chosen {
         !self.plugin.descriptor().modules.is_empty()
     }
 
-    /// The caller's options, plus `module` for layout plugins and `locale` for v2 plugins. A plugin that declares its
-    /// options has them checked here, before any job starts: an unknown key or a bad value is
-    /// INVALID_ARGUMENT on the request's options field, naming the valid ones.
+    /// The caller's options, plus `module` for layout plugins and `locale` for v2 plugins. A
+    /// plugin that declares its options has them checked here, before any job starts: an unknown
+    /// key or a bad value is INVALID_ARGUMENT on the request's options field, naming the valid
+    /// ones. `locale` is the server's to set.
     pub fn options(
         &self,
         module: Module,

@@ -217,6 +217,10 @@ pub(super) fn batches(target: &Target<'_>, sample: &[u8]) -> CheckResult {
                     ended = true;
                     break;
                 }
+                Ok(_) if untouched(&out) => {
+                    problems.push("reader_next_batch returned OK without filling *out".to_owned());
+                    break;
+                }
                 Ok(_) => {
                     if out.release.is_none() {
                         problems.push("a batch has no release function".to_owned());
@@ -291,6 +295,10 @@ pub(super) fn release_order(target: &Target<'_>, sample: &[u8]) -> CheckResult {
         let mut out = Box::new(sentinel());
         match reader.next_batch_raw(2, &mut out) {
             Ok(Status::END_OF_DATA) => break,
+            Ok(_) if untouched(&out) => {
+                problems.push("reader_next_batch returned OK without filling *out".to_owned());
+                break;
+            }
             Ok(_) => match copy(&out) {
                 Ok(copy) => kept.push((out, copy)),
                 Err(e) => {

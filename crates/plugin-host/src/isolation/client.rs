@@ -124,6 +124,8 @@ impl Worker {
         host_error: &mut Option<String>,
         doing: &str,
     ) -> Result<Frame, PluginError> {
+        // A callback's failure belongs to the call it happened in.
+        *host_error = None;
         self.arm(true);
         if !self.send(&request) {
             return Err(self.died(doing));
@@ -131,7 +133,16 @@ impl Worker {
         loop {
             let frame = match Frame::read_from(&mut self.stdout) {
                 Ok(Some(frame)) => frame,
-                _ => return Err(self.died(doing)),
+                Ok(None) => return Err(self.died(doing)),
+                // Alive but talking nonsense (e.g. a frame over the limit): stop it now.
+                Err(e) => {
+                    self.arm(false);
+                    if let Ok(mut child) = self.child.lock() {
+                        let _ = child.kill();
+                    }
+                    let _ = reap(&self.child);
+                    return Err(self.broken(&format!("{e} while {doing}")));
+                }
             };
             match frame.tag {
                 tag::READ | tag::SEEK | tag::WRITE | tag::FLUSH => {
@@ -147,7 +158,7 @@ impl Worker {
                     let e = frame.parse().error().map_err(|e| self.broken(&e))?;
                     // As in-process: an IO failure is the host's own error, reported as such.
                     return Err(match (e.kind, host_error.take()) {
-                        (ErrorKind::Io, Some(ours)) => PluginError::io(ours),
+                        (ErrorKind::Io, Some(ours)) => PluginError { message: ours, ..e },
                         _ => e,
                     });
                 }

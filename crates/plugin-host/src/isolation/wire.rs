@@ -59,6 +59,12 @@ impl Frame {
     }
 
     pub fn write_to(&self, out: &mut impl Write) -> io::Result<()> {
+        if self.body.len() + 1 > MAX_FRAME {
+            return Err(io::Error::other(format!(
+                "a frame of {} bytes is over the limit",
+                self.body.len() + 1
+            )));
+        }
         let len = u32::try_from(self.body.len() + 1).map_err(|_| io::Error::other("frame too large"))?;
         out.write_all(&len.to_le_bytes())?;
         out.write_all(&[self.tag])?;

@@ -119,12 +119,16 @@ struct PipeSink {
     pipes: Shared,
 }
 
+/// Most bytes one write callback carries (a short write; the caller sends the rest).
+const MAX_WRITE: usize = 1 << 20;
+
 impl Write for PipeSink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let part = &buf[..buf.len().min(MAX_WRITE)];
         self.pipes
             .lock()?
-            .callback(Frame::new(tag::WRITE).bytes(buf), tag::WRITE_DONE)?;
-        Ok(buf.len())
+            .callback(Frame::new(tag::WRITE).bytes(part), tag::WRITE_DONE)?;
+        Ok(part.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {

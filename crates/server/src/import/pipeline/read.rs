@@ -61,9 +61,13 @@ fn plugin_failure(error: PluginError, job: &Job, input: &Input) -> Failure {
 fn stopped_reading(error: PluginError, last_row: u64, job: &Job, input: &Input) -> Failure {
     let row = error.row;
     let mut failure = plugin_failure(error, job, input);
-    if let Some(row) = row {
-        failure.row = row;
-        let lost = (row > last_row + 1).then(|| (last_row + 1, row - 1));
+    // An upload that broke off or was too large says so itself (the plugin's IO failure is its
+    // echo); so does a record stream that ended.
+    let plugins_own = input.upload_failure().is_none() && matches!(input, Input::File { .. });
+    // Said when there is something to say: where the plugin stopped, or rows already handed over.
+    if plugins_own && (row.is_some() || (failure.code == ErrorCode::PluginError && last_row > 1)) {
+        let lost = row.filter(|r| *r > last_row + 1).map(|r| (last_row + 1, r - 1));
+        failure.row = row.unwrap_or(0);
         failure
             .message
             .push_str(&messages::reading_stopped(row, last_row, lost, job.locale));
@@ -236,12 +240,15 @@ pub(super) fn read_batches(
         .with_defaults(job.defaults.iter().map(|(key, value)| (*key, value.as_str())));
     let mut checker = Checker::new(validator);
     let counters = events.counters();
-    // The last source row handed over (the header is row 1), to say where reading stopped.
+    // The last source row this attempt's reader handed over (the header is row 1), to say where
+    // reading stopped. (A resumed job's reader starts over at row 2 when the file is sent again.)
     let mut last_row = 1u64;
     loop {
         if cancel.is_cancelled() {
             return Ok(());
         }
+        // A reader may be asked for a checkpoint only after an OK batch.
+        let mut row_only_failure = false;
         let batch = match reader.next_batch(job.limits.batch_rows) {
             Ok(Some(batch)) => batch,
             Ok(None) => return Ok(()),
@@ -250,6 +257,7 @@ pub(super) fn read_batches(
             Err(e) if e.row_only && e.row.is_some_and(|r| r > last_row) => {
                 let mut only = dataport_plugin_sdk::RowBatch::new();
                 only.push_error(e.row.unwrap_or_default(), e.kind, e.message);
+                row_only_failure = true;
                 only
             }
             Err(e) => return Err(stopped_reading(e, last_row, job, input)),
@@ -260,7 +268,7 @@ pub(super) fn read_batches(
             .map(|r| r.number)
             .chain(batch.errors.iter().map(|e| e.row));
         last_row = numbers.fold(last_row, u64::max);
-        let resume_point = if checkpoints {
+        let resume_point = if checkpoints && !row_only_failure {
             checkpoint(&mut *reader, job)
         } else {
             None
