@@ -50,6 +50,8 @@ struct Worker {
     stdin: Option<BufWriter<ChildStdin>>,
     stdout: BufReader<ChildStdout>,
     watch: Arc<Watch>,
+    /// The job's bytes, which the worker's callbacks reach.
+    io: Io,
     /// `plugin `name` version`, for messages.
     label: String,
     timeout: Duration,
@@ -76,7 +78,7 @@ enum Io {
 const MAX_READ: usize = 1 << 20;
 
 impl Worker {
-    fn spawn(isolation: &Isolation, library: &Path, label: String) -> Result<Worker, PluginError> {
+    fn spawn(isolation: &Isolation, library: &Path, label: String, io: Io) -> Result<Worker, PluginError> {
         let mut child = Command::new(&isolation.worker)
             .arg("plugin-worker")
             .arg(library)
@@ -104,6 +106,7 @@ impl Worker {
             stdin: Some(stdin),
             stdout,
             watch,
+            io,
             label,
             timeout: isolation.timeout,
         })
@@ -115,17 +118,21 @@ impl Worker {
         }
     }
 
-    /// Sends `request` and serves the worker's callbacks from `io` until its reply. `doing`
-    /// says what the plugin was doing, for a worker that dies meanwhile.
-    fn call(
-        &mut self,
-        request: Frame,
-        io: &mut Io,
-        host_error: &mut Option<String>,
-        doing: &str,
-    ) -> Result<Frame, PluginError> {
-        // A callback's failure belongs to the call it happened in.
-        *host_error = None;
+    /// Sends `request`, serves the worker's callbacks from the job's bytes until its reply, and
+    /// checks that the reply is `expect` (or, for readers, END_OF_DATA). `doing` says what the
+    /// plugin was doing, for a worker that dies meanwhile.
+    fn ask(&mut self, request: Frame, expect: u8, doing: &str) -> Result<Frame, PluginError> {
+        let reply = self.call(request, doing)?;
+        if reply.tag == expect || reply.tag == tag::END_OF_DATA && expect == tag::BATCH_IS {
+            Ok(reply)
+        } else {
+            Err(self.broken(&format!("reply {} where {expect} was due", reply.tag)))
+        }
+    }
+
+    fn call(&mut self, request: Frame, doing: &str) -> Result<Frame, PluginError> {
+        // The host's own error in a callback of this call: what an IO failure really was.
+        let mut host_error = None;
         self.arm(true);
         if !self.send(&request) {
             return Err(self.died(doing));
@@ -147,7 +154,7 @@ impl Worker {
             match frame.tag {
                 tag::READ | tag::SEEK | tag::WRITE | tag::FLUSH => {
                     self.arm(false);
-                    let reply = serve_callback(&frame, io, host_error);
+                    let reply = serve_callback(&frame, &mut self.io, &mut host_error);
                     self.arm(true);
                     if !self.send(&reply) {
                         return Err(self.died(doing));
@@ -174,14 +181,6 @@ impl Worker {
         self.stdin
             .as_mut()
             .is_some_and(|stdin| frame.write_to(stdin).is_ok())
-    }
-
-    fn expect(&self, frame: &Frame, tag: u8) -> Result<(), PluginError> {
-        if frame.tag == tag {
-            Ok(())
-        } else {
-            Err(self.broken(&format!("reply {} where {tag} was due", frame.tag)))
-        }
     }
 
     fn broken(&self, why: &str) -> PluginError {
@@ -321,14 +320,8 @@ fn serve_callback(frame: &Frame, io: &mut Io, host_error: &mut Option<String>) -
 /// short-lived worker.
 pub(crate) fn describe(isolation: &Isolation, library: &Path) -> Result<(Descriptor, u32), PluginError> {
     let label = format!("plugin {}", library.display());
-    let mut worker = Worker::spawn(isolation, library, label)?;
-    let reply = worker.call(
-        Frame::new(tag::DESCRIBE),
-        &mut Io::None,
-        &mut None,
-        "describing itself",
-    )?;
-    worker.expect(&reply, tag::DESCRIBED)?;
+    let mut worker = Worker::spawn(isolation, library, label, Io::None)?;
+    let reply = worker.ask(Frame::new(tag::DESCRIBE), tag::DESCRIBED, "describing itself")?;
     let mut p = reply.parse();
     let descriptor = p.descriptor().map_err(|e| worker.broken(&e))?;
     let version = p.u64().map_err(|e| worker.broken(&e))?;
@@ -341,8 +334,6 @@ pub(crate) fn describe(isolation: &Isolation, library: &Path) -> Result<(Descrip
 /// A reader in a worker process.
 pub(crate) struct IsolatedReader {
     worker: Worker,
-    io: Io,
-    host_error: Option<String>,
     /// The last row number handed out (the header is row 1), for "while reading row N".
     last_row: u64,
 }
@@ -356,35 +347,20 @@ pub(crate) fn open_reader(
     source: Box<dyn ByteSource>,
 ) -> Result<IsolatedReader, PluginError> {
     let can_seek = source.can_seek();
-    let mut reader = IsolatedReader {
-        worker: Worker::spawn(isolation, library, label)?,
-        io: Io::Source(source),
-        host_error: None,
-        last_row: 0,
-    };
+    let mut worker = Worker::spawn(isolation, library, label, Io::Source(source))?;
     let request = Frame::new(tag::OPEN_READER)
         .str(format)
         .options(options)
         .u8(u8::from(can_seek));
-    let reply = reader.worker.call(
-        request,
-        &mut reader.io,
-        &mut reader.host_error,
-        "opening the file",
-    )?;
-    reader.worker.expect(&reply, tag::OK)?;
-    Ok(reader)
+    worker.ask(request, tag::OK, "opening the file")?;
+    Ok(IsolatedReader { worker, last_row: 0 })
 }
 
 impl Reader for IsolatedReader {
     fn header(&mut self) -> Result<Vec<String>, PluginError> {
-        let reply = self.worker.call(
-            Frame::new(tag::HEADER),
-            &mut self.io,
-            &mut self.host_error,
-            "reading the header",
-        )?;
-        self.worker.expect(&reply, tag::HEADER_IS)?;
+        let reply = self
+            .worker
+            .ask(Frame::new(tag::HEADER), tag::HEADER_IS, "reading the header")?;
         self.last_row = 1;
         reply.parse().strs().map_err(|e| self.worker.broken(&e))
     }
@@ -392,13 +368,10 @@ impl Reader for IsolatedReader {
     fn next_batch(&mut self, max_rows: usize) -> Result<Option<RowBatch>, PluginError> {
         let doing = format!("reading row {}", self.last_row + 1);
         let request = Frame::new(tag::NEXT_BATCH).u64(max_rows as u64);
-        let reply = self
-            .worker
-            .call(request, &mut self.io, &mut self.host_error, &doing)?;
+        let reply = self.worker.ask(request, tag::BATCH_IS, &doing)?;
         if reply.tag == tag::END_OF_DATA {
             return Ok(None);
         }
-        self.worker.expect(&reply, tag::BATCH_IS)?;
         let batch = reply.parse().batch().map_err(|e| self.worker.broken(&e))?;
         let rows = batch
             .rows
@@ -413,8 +386,6 @@ impl Reader for IsolatedReader {
 /// A writer in a worker process.
 pub(crate) struct IsolatedWriter {
     worker: Worker,
-    io: Io,
-    host_error: Option<String>,
     rows_written: u64,
 }
 
@@ -426,29 +397,18 @@ pub(crate) fn open_writer(
     options: &Options,
     sink: Box<dyn ByteSink>,
 ) -> Result<IsolatedWriter, PluginError> {
-    let mut writer = IsolatedWriter {
-        worker: Worker::spawn(isolation, library, label)?,
-        io: Io::Sink(sink),
-        host_error: None,
-        rows_written: 0,
-    };
+    let mut worker = Worker::spawn(isolation, library, label, Io::Sink(sink))?;
     let request = Frame::new(tag::OPEN_WRITER).str(format).options(options);
-    let reply = writer.worker.call(
-        request,
-        &mut writer.io,
-        &mut writer.host_error,
-        "opening the output",
-    )?;
-    writer.worker.expect(&reply, tag::OK)?;
-    Ok(writer)
+    worker.ask(request, tag::OK, "opening the output")?;
+    Ok(IsolatedWriter {
+        worker,
+        rows_written: 0,
+    })
 }
 
 impl IsolatedWriter {
     fn run(&mut self, request: Frame, doing: &str) -> Result<(), PluginError> {
-        let reply = self
-            .worker
-            .call(request, &mut self.io, &mut self.host_error, doing)?;
-        self.worker.expect(&reply, tag::OK)
+        self.worker.ask(request, tag::OK, doing).map(drop)
     }
 }
 
