@@ -275,12 +275,10 @@ unsafe fn descriptor_from_abi(raw: &abi::PluginDescriptor) -> Result<Descriptor,
         formats: list("formats", raw.formats)?,
         extensions: list("extensions", raw.extensions)?,
         modules: list("modules", raw.modules)?,
+        // A first-release descriptor cannot declare options, whatever its bits say.
         capabilities: Capabilities {
-            read: raw.capabilities & abi::CAP_READ != 0,
-            write: raw.capabilities & abi::CAP_WRITE != 0,
-            needs_seek: raw.capabilities & abi::CAP_NEEDS_SEEK != 0,
-            sheets: raw.capabilities & abi::CAP_SHEETS != 0,
             declares_options: has_options && raw.capabilities & abi::CAP_DECLARES_OPTIONS != 0,
+            ..Capabilities::from_abi(raw.capabilities)
         },
         options: if has_options {
             // SAFETY: forwarded caller contract (the option list lives as long as the library).
@@ -326,18 +324,11 @@ unsafe fn options_from_abi(raw: &abi::PluginDescriptor) -> Result<Vec<OptionSpec
         if name.is_empty() {
             return Err(format!("descriptor option {} has an empty name", i + 1));
         }
-        let kind = match spec.kind {
-            abi::OPTION_BOOL => OptionKind::Bool,
-            abi::OPTION_INTEGER => OptionKind::Integer,
-            abi::OPTION_CHAR => OptionKind::Char,
-            _ => OptionKind::Text,
-        };
         let choices = text("choices", spec.choices)?;
-        let mut option = OptionSpec::new(name, kind, text("help", spec.help)?)
+        let option = OptionSpec::new(name, OptionKind::from_abi(spec.kind), text("help", spec.help)?)
             .default_value(text("default", spec.default_value)?)
-            .choices(choices.split('\n').filter(|c| !c.is_empty()));
-        option.reading = spec.uses & abi::OPTION_READ != 0;
-        option.writing = spec.uses & abi::OPTION_WRITE != 0;
+            .choices(choices.split('\n').filter(|c| !c.is_empty()))
+            .with_abi_uses(spec.uses);
         options.push(option);
     }
     Ok(options)

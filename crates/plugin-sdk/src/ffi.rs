@@ -24,7 +24,6 @@ use crate::cell::{Cell, Row, RowBatch, RowError};
 use crate::column::{Column, ColumnKind};
 use crate::error::{ErrorKind, PluginError};
 use crate::io::ByteSource;
-use crate::option_spec::OptionKind;
 use crate::options::Options;
 use crate::plugin::{Descriptor, Plugin, Reader, Writer};
 
@@ -980,15 +979,6 @@ fn join_list(what: &str, items: &[String]) -> Result<String, String> {
     Ok(items.iter().map(|s| s.trim()).collect::<Vec<_>>().join(","))
 }
 
-fn option_kind(kind: OptionKind) -> u32 {
-    match kind {
-        OptionKind::Text => abi::OPTION_TEXT,
-        OptionKind::Bool => abi::OPTION_BOOL,
-        OptionKind::Integer => abi::OPTION_INTEGER,
-        OptionKind::Char => abi::OPTION_CHAR,
-    }
-}
-
 impl DescriptorStore {
     fn new(d: &Descriptor) -> Result<DescriptorStore, String> {
         if d.name.trim().is_empty() {
@@ -1027,24 +1017,14 @@ impl DescriptorStore {
             .enumerate()
             .map(|(n, o)| abi::OptionSpec {
                 name: s(5 + 4 * n),
-                kind: option_kind(o.kind),
-                uses: (if o.reading { abi::OPTION_READ } else { 0 })
-                    | (if o.writing { abi::OPTION_WRITE } else { 0 }),
+                kind: o.kind.to_abi(),
+                uses: o.uses_to_abi(),
                 default_value: s(6 + 4 * n),
                 choices: s(7 + 4 * n),
                 help: s(8 + 4 * n),
             })
             .collect();
-        let caps = &d.capabilities;
-        let capabilities = (if caps.read { abi::CAP_READ } else { 0 })
-            | (if caps.write { abi::CAP_WRITE } else { 0 })
-            | (if caps.needs_seek { abi::CAP_NEEDS_SEEK } else { 0 })
-            | (if caps.sheets { abi::CAP_SHEETS } else { 0 })
-            | (if caps.declares_options {
-                abi::CAP_DECLARES_OPTIONS
-            } else {
-                0
-            });
+        let capabilities = d.capabilities.to_abi();
         let abi = abi::PluginDescriptor {
             size: size_of::<abi::PluginDescriptor>(),
             name: s(0),

@@ -6,6 +6,8 @@
 //! the same list in `open_reader`/`open_writer` with [`Options::check_declared`], so the rules are
 //! written once.
 
+use dataport_plugin_abi as abi;
+
 use crate::error::PluginError;
 use crate::options::{Options, parse_bool, parse_char};
 
@@ -23,6 +25,26 @@ pub enum OptionKind {
 }
 
 impl OptionKind {
+    /// The `OPTION_*` constant of the ABI.
+    pub fn to_abi(self) -> u32 {
+        match self {
+            OptionKind::Text => abi::OPTION_TEXT,
+            OptionKind::Bool => abi::OPTION_BOOL,
+            OptionKind::Integer => abi::OPTION_INTEGER,
+            OptionKind::Char => abi::OPTION_CHAR,
+        }
+    }
+
+    /// The kind of an ABI constant; unknown values are `Text` (the ABI's rule).
+    pub fn from_abi(kind: u32) -> OptionKind {
+        match kind {
+            abi::OPTION_BOOL => OptionKind::Bool,
+            abi::OPTION_INTEGER => OptionKind::Integer,
+            abi::OPTION_CHAR => OptionKind::Char,
+            _ => OptionKind::Text,
+        }
+    }
+
     /// The word `dataport formats` shows.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -105,6 +127,18 @@ impl OptionSpec {
     /// Its allowed values.
     pub fn choices<S: Into<String>>(mut self, choices: impl IntoIterator<Item = S>) -> OptionSpec {
         self.choices = choices.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Where it applies, as the ABI's `OPTION_READ | OPTION_WRITE` bits.
+    pub fn uses_to_abi(&self) -> u32 {
+        (if self.reading { abi::OPTION_READ } else { 0 }) | (if self.writing { abi::OPTION_WRITE } else { 0 })
+    }
+
+    /// Sets where it applies from the ABI's bits.
+    pub fn with_abi_uses(mut self, uses: u32) -> OptionSpec {
+        self.reading = uses & abi::OPTION_READ != 0;
+        self.writing = uses & abi::OPTION_WRITE != 0;
         self
     }
 

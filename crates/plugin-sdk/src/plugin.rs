@@ -1,5 +1,7 @@
 //! The traits a plugin implements.
 
+use dataport_plugin_abi as abi;
+
 use crate::cell::RowBatch;
 use crate::column::Column;
 use crate::error::PluginError;
@@ -22,6 +24,32 @@ pub struct Capabilities {
     /// [`Descriptor::options`] lists every option it takes, so the host refuses any other one
     /// before a job starts. Set by [`Descriptor::option`] and [`Descriptor::no_options`].
     pub declares_options: bool,
+}
+
+impl Capabilities {
+    /// The ABI's `CAP_*` bit set.
+    pub fn to_abi(self) -> u32 {
+        [
+            (self.read, abi::CAP_READ),
+            (self.write, abi::CAP_WRITE),
+            (self.needs_seek, abi::CAP_NEEDS_SEEK),
+            (self.sheets, abi::CAP_SHEETS),
+            (self.declares_options, abi::CAP_DECLARES_OPTIONS),
+        ]
+        .into_iter()
+        .fold(0, |bits, (on, bit)| if on { bits | bit } else { bits })
+    }
+
+    /// The capabilities of an ABI bit set (unknown bits are ignored).
+    pub fn from_abi(bits: u32) -> Capabilities {
+        Capabilities {
+            read: bits & abi::CAP_READ != 0,
+            write: bits & abi::CAP_WRITE != 0,
+            needs_seek: bits & abi::CAP_NEEDS_SEEK != 0,
+            sheets: bits & abi::CAP_SHEETS != 0,
+            declares_options: bits & abi::CAP_DECLARES_OPTIONS != 0,
+        }
+    }
 }
 
 /// Who a plugin is and what it serves; read once by the host at load time.

@@ -139,30 +139,19 @@ impl Frame {
     }
 
     pub fn descriptor(mut self, d: &Descriptor) -> Frame {
-        let c = &d.capabilities;
-        let caps = [c.read, c.write, c.needs_seek, c.sheets, c.declares_options]
-            .iter()
-            .enumerate()
-            .fold(0u64, |bits, (i, on)| bits | (u64::from(*on) << i));
         self = self
             .str(&d.name)
             .str(&d.version)
             .strs(&d.formats)
             .strs(&d.extensions)
             .strs(&d.modules)
-            .u64(caps)
+            .u64(u64::from(d.capabilities.to_abi()))
             .u64(d.options.len() as u64);
         for o in &d.options {
-            let kind = match o.kind {
-                OptionKind::Text => 0,
-                OptionKind::Bool => 1,
-                OptionKind::Integer => 2,
-                OptionKind::Char => 3,
-            };
             self = self
                 .str(&o.name)
-                .u8(kind)
-                .u8(u8::from(o.reading) | u8::from(o.writing) << 1)
+                .u64(u64::from(o.kind.to_abi()))
+                .u64(u64::from(o.uses_to_abi()))
                 .str(&o.default)
                 .strs(&o.choices)
                 .str(&o.help);
@@ -282,32 +271,18 @@ impl Parse<'_> {
         let formats = self.strs()?;
         let extensions = self.strs()?;
         let modules = self.strs()?;
-        let caps = self.u64()?;
-        let bit = |i: u32| caps & (1 << i) != 0;
-        let capabilities = Capabilities {
-            read: bit(0),
-            write: bit(1),
-            needs_seek: bit(2),
-            sheets: bit(3),
-            declares_options: bit(4),
-        };
+        let capabilities = Capabilities::from_abi(self.u64()? as u32);
         let mut options = Vec::new();
         for _ in 0..self.len()? {
             let name = self.str()?;
-            let kind = match self.u8()? {
-                1 => OptionKind::Bool,
-                2 => OptionKind::Integer,
-                3 => OptionKind::Char,
-                _ => OptionKind::Text,
-            };
-            let uses = self.u8()?;
+            let kind = OptionKind::from_abi(self.u64()? as u32);
+            let uses = self.u64()? as u32;
             let default = self.str()?;
             let choices = self.strs()?;
-            let mut spec = OptionSpec::new(name, kind, self.str()?)
+            let spec = OptionSpec::new(name, kind, self.str()?)
                 .default_value(default)
-                .choices(choices);
-            spec.reading = uses & 1 != 0;
-            spec.writing = uses & 2 != 0;
+                .choices(choices)
+                .with_abi_uses(uses);
             options.push(spec);
         }
         Ok(Descriptor {
@@ -391,10 +366,26 @@ mod tests {
         batch.push_error(3, ErrorKind::Encoding, "line 3 is not UTF-8");
         let columns = vec![Column::new("a").kind(ColumnKind::Decimal2)];
         let options: Options = [("delimiter", "|")].into_iter().collect();
+        let descriptor = Descriptor::new("psv", "1.0.0")
+            .format("psv")
+            .reads()
+            .needs_seek()
+            .option(
+                OptionSpec::new("bom", OptionKind::Bool, "a mark")
+                    .writing()
+                    .default_value("true"),
+            )
+            .option(
+                OptionSpec::new("d", OptionKind::Char, "sep")
+                    .reading()
+                    .writing()
+                    .choices([",", ";"]),
+            );
         let frame = Frame::new(tag::WRITE_ROWS)
             .batch(&batch)
             .columns(&columns)
             .options(&options)
+            .descriptor(&descriptor)
             .str("x");
         let mut wire = Vec::new();
         frame.write_to(&mut wire).unwrap();
@@ -404,6 +395,7 @@ mod tests {
         assert_eq!(p.batch().unwrap(), batch);
         assert_eq!(p.columns().unwrap(), columns);
         assert_eq!(p.options().unwrap(), options);
+        assert_eq!(p.descriptor().unwrap(), descriptor);
         assert_eq!(p.str().unwrap(), "x");
         assert!(p.u8().is_err(), "nothing is left");
         assert!(Frame::read_from(&mut &b""[..]).unwrap().is_none());
