@@ -55,19 +55,14 @@ impl LoadedPlugin {
         self.isolation.is_some()
     }
 
-    /// `plugin `name` version`, for messages about a worker.
-    pub(crate) fn short_label(&self) -> String {
+    /// `plugin `name` version`, for messages.
+    pub fn short_label(&self) -> String {
         format!("plugin `{}` {}", self.descriptor.name, self.descriptor.version)
     }
 
-    /// `name version (file)`, for messages.
+    /// `plugin `name` version (file)`, for messages.
     pub(crate) fn label(&self) -> String {
-        format!(
-            "plugin `{}` {} ({})",
-            self.descriptor.name,
-            self.descriptor.version,
-            self.path.display()
-        )
+        format!("{} ({})", self.short_label(), self.path.display())
     }
 }
 

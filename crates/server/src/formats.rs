@@ -197,18 +197,12 @@ impl Formats {
         self.registry
             .for_format(format)
             .map(|p| {
-                let d = p.descriptor();
-                format!(
-                    ", reading with plugin `{}` {} ({}{})",
-                    d.name,
-                    d.version,
-                    p.path().display(),
-                    if p.is_isolated() {
-                        ""
-                    } else {
-                        ", in-process: if it crashed, it stopped the server"
-                    }
-                )
+                let how = if p.is_isolated() {
+                    ""
+                } else {
+                    ", in-process: if it crashed, it stopped the server"
+                };
+                format!(", reading with {} ({}{how})", p.short_label(), p.path().display())
             })
             .unwrap_or_default()
     }
