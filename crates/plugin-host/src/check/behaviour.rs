@@ -42,21 +42,13 @@ impl Target<'_> {
             .collect()
     }
 
+    /// Reads `source` whole with the target's options.
     fn read(
         &self,
         source: Box<dyn ByteSource>,
         max_rows: usize,
     ) -> Result<(Vec<String>, RowBatch), PluginError> {
-        self.read_with(&self.options, source, max_rows)
-    }
-
-    fn read_with(
-        &self,
-        options: &Options,
-        source: Box<dyn ByteSource>,
-        max_rows: usize,
-    ) -> Result<(Vec<String>, RowBatch), PluginError> {
-        let mut reader = self.plugin.open_reader(&self.format, options, source)?;
+        let mut reader = self.plugin.open_reader(&self.format, &self.options, source)?;
         let header = reader.header()?;
         let mut all = RowBatch::new();
         // Bounded: a reader that never ends fails the check instead of hanging it.
