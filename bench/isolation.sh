@@ -19,11 +19,7 @@ cargo build --release -j2 --quiet
 BIN=$ROOT/target/release/dataport
 WORK=$(mktemp -d)
 SERVER_PID=
-cleanup() {
-  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+trap stop_server_and_remove_work EXIT
 
 mkdir -p "$WORK/plugins"
 cc -shared -fPIC -O2 -I"$("$BIN" plugin-sdk-path)" -o "$WORK/plugins/libdataport_plugin_psv.so" examples/c/psv_plugin.c

@@ -14,17 +14,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 python3 -c "import grpc" 2>/dev/null || { echo "bench/latency.sh needs python3 -m pip install grpcio" >&2; exit 1; }
 
 echo "== building (release)" >&2
 cargo build --release -j2 --quiet
 WORK=$(mktemp -d)
 SERVER_PID=
-cleanup() {
-  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+trap stop_server_and_remove_work EXIT
 
 measure() { # BINARY
 BIN=$1
