@@ -708,7 +708,7 @@ pub(crate) async fn job_once_ended(client: &mut dataport_client::AuthedClient, j
                 errors_after_row: 0,
             })
             .await
-            .unwrap()
+            .unwrap_or_else(|e| panic!("GetImportJob {job_id}: {e:?}"))
             .into_inner()
             .job
             .unwrap();

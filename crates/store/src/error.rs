@@ -51,7 +51,7 @@ impl From<DieselError> for StoreError {
                         what: format!("a referenced record does not exist ({message})"),
                     },
                     DatabaseErrorKind::SerializationFailure => StoreError::Busy(message),
-                    DatabaseErrorKind::ClosedConnection => {
+                    DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand => {
                         StoreError::Connection(format!("the database connection was closed: {message}"))
                     }
                     _ if is_busy_message(&message) => StoreError::Busy(message),
@@ -65,6 +65,14 @@ impl From<DieselError> for StoreError {
             DieselError::NotFound => StoreError::NotFound {
                 what: "the requested record".to_owned(),
             },
+            // A COMMIT cut off by a lost connection fails, and so does the rollback diesel then
+            // tries: the commit's error is the one that says what happened.
+            DieselError::RollbackErrorOnCommit { commit_error, .. } => StoreError::from(*commit_error),
+            // diesel marks the transaction state broken when a connection dies inside a
+            // transaction; the pool discards such a connection, so this is a lost connection too.
+            DieselError::BrokenTransactionManager => {
+                StoreError::Connection("the database connection was lost inside a transaction".to_owned())
+            }
             other => StoreError::Database(other.to_string()),
         }
     }
@@ -109,5 +117,31 @@ mod tests {
         assert!(is_busy_message("database is locked"));
         assert!(is_busy_message("ERROR: deadlock detected"));
         assert!(!is_busy_message("no such table: customers"));
+    }
+
+    /// A connection cut during COMMIT (the rollback after it fails too) or leaving diesel's
+    /// transaction state broken interrupts a job (it is retryable), not fails it.
+    #[test]
+    fn a_connection_lost_at_commit_is_a_connection_error() {
+        let lost = || {
+            DieselError::DatabaseError(
+                DatabaseErrorKind::Unknown,
+                Box::new("server closed the connection unexpectedly".to_owned()),
+            )
+        };
+        let at_commit = DieselError::RollbackErrorOnCommit {
+            rollback_error: Box::new(lost()),
+            commit_error: Box::new(lost()),
+        };
+        assert!(matches!(StoreError::from(at_commit), StoreError::Connection(_)));
+        assert!(matches!(
+            StoreError::from(DieselError::BrokenTransactionManager),
+            StoreError::Connection(_)
+        ));
+        let unsent = DieselError::DatabaseError(
+            DatabaseErrorKind::UnableToSendCommand,
+            Box::new("another command is already in progress".to_owned()),
+        );
+        assert!(matches!(StoreError::from(unsent), StoreError::Connection(_)));
     }
 }
