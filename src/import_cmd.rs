@@ -425,11 +425,31 @@ async fn follow(
             }
             Some(v1::import_event::Event::Preview(p)) => preview = Some(p),
             Some(v1::import_event::Event::Progress(p)) => {
-                bar.set_position(p.bytes_read.min(size.max(p.bytes_read)));
-                bar.set_message(format!(
-                    "job {job_id}: {} rows read, {} ok, {} failed",
-                    p.rows_read, p.rows_ok, p.rows_failed
-                ));
+                // The byte bar shows the upload; once the reader has counted the file's rows
+                // (xlsx), the bar shows rows read against them instead.
+                if p.rows_total > 0 {
+                    // Position and length first: a frame drawn in between still shows bytes.
+                    bar.set_position(p.rows_read.min(p.rows_total));
+                    if bar.length() != Some(p.rows_total) {
+                        bar.set_length(p.rows_total);
+                        bar.set_style(rows_style());
+                    }
+                    bar.set_message(format!(
+                        "job {job_id}: {} ok, {} failed",
+                        p.rows_ok, p.rows_failed
+                    ));
+                } else {
+                    bar.set_position(p.bytes_read.min(size.max(p.bytes_read)));
+                    bar.set_message(if p.rows_read == 0 && size > 0 && p.bytes_read >= size {
+                        // An xlsx is a zip read from its end: no row before the whole upload.
+                        format!("job {job_id}: uploaded; the server is opening the file")
+                    } else {
+                        format!(
+                            "job {job_id}: {} rows read, {} ok, {} failed",
+                            p.rows_read, p.rows_ok, p.rows_failed
+                        )
+                    });
+                }
             }
             Some(v1::import_event::Event::RowError(e)) if errors.len() < ERRORS_SHOWN => errors.push(e),
             Some(v1::import_event::Event::RowError(_)) => {}
@@ -446,6 +466,13 @@ async fn follow(
         completed,
         report,
     })
+}
+
+/// The progress bar once the file's row count is known: rows read of rows in the file.
+fn rows_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} rows {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
 }
 
 /// The exit code of `import` and `jobs watch`: 0 all imported, 2 some rows failed, 3

@@ -723,6 +723,7 @@ static const DpPluginVTable VTABLE = {
     NULL, /* writer_start_sheet: one sheet only */
     NULL, /* reader_checkpoint: interrupted imports are sent again whole */
     NULL, /* reader_resume */
+    NULL, /* reader_rows_total: a stream cannot count its rows before reading them */
 };
 
 /* Speaks v1 and v2: a v2 host asks for 2, an older one for 1. */

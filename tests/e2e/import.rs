@@ -433,6 +433,41 @@ async fn xlsx_files_with_typed_cells_import() {
     assert_eq!(run.report().error_code(), E::MalformedFile);
 }
 
+/// Progress carries the file's row count when the reader knows it before reading: xlsx counts
+/// its sheet's rows (in-process and in a worker process alike), csv cannot and says 0.
+#[tokio::test]
+async fn xlsx_progress_counts_against_the_sheets_rows() {
+    for isolation in ["in-process", "process"] {
+        let server = TestServer::start_on(
+            crate::harness::Backend::Sqlite,
+            &["--import-batch-rows", "200", "--plugin-isolation", isolation],
+        )
+        .unwrap();
+        let mut client = server.client(&server.admin_token()).await;
+        for (file, format, total) in [("p.xlsx", "xlsx", 2000), ("p.csv", "csv", 0)] {
+            let out = server.cli(&["gen", "--module", "customers", "--rows", "2000", file]);
+            assert!(out.status.success(), "{}", crate::harness::stderr(&out));
+            let bytes = std::fs::read(server.dir.path().join(file)).unwrap();
+            let run = import(&mut client, &Import::new(Module::Customers, file), &bytes).await;
+            assert_eq!(run.report().rows_read, 2000, "{format} {isolation}");
+            let totals: Vec<u64> = run.progress.iter().map(|p| p.rows_total).collect();
+            assert!(
+                totals.iter().all(|t| *t == 0 || *t == total),
+                "{format} {isolation}: {totals:?}"
+            );
+            if total > 0 {
+                assert!(
+                    run.progress
+                        .iter()
+                        .any(|p| p.rows_total == total && p.rows_read > 0),
+                    "{format} {isolation}: no progress against the sheet's {total} rows: {:?}",
+                    run.progress
+                );
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_injected_errors_of_gen_come_back_exactly() {
     let server = TestServer::start();

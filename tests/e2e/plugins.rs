@@ -444,7 +444,7 @@ async fn the_guides_c_example_builds_passes_plugin_check_and_round_trips_through
         "{report}{}",
         stderr(&check)
     );
-    assert!(report.contains("12 passed, 0 failed, 0 skipped"), "{report}");
+    assert!(report.contains("13 passed, 0 failed, 0 skipped"), "{report}");
 
     let valgrind = Command::new("valgrind").arg("--version").output();
     if valgrind.is_ok_and(|o| o.status.success()) {

@@ -67,6 +67,8 @@ pub(crate) struct Inspection {
     pub sheet_names: Vec<String>,
     /// Multi-cell array (and data table) formula ranges of that sheet.
     pub arrays: Vec<Area>,
+    /// The sheet's rows after the header that hold something: what progress is measured against.
+    pub data_rows: u64,
 }
 
 /// Checks `source` as described in the module docs and chooses the sheet (`wanted`: a name, else
@@ -179,6 +181,7 @@ pub(crate) fn inspect<R: Read + Seek>(
             sheet_number,
             sheet_names: sheets.into_iter().map(|s| s.name).collect(),
             arrays: facts.arrays,
+            data_rows: facts.data_rows,
         },
         source,
     ))
@@ -726,11 +729,19 @@ fn check_sst(path: &str, sst: &SstHeader, bytes: u64) -> Result<(), PluginError>
 
 struct SheetFacts {
     arrays: Vec<Area>,
+    /// Rows after row 1 (the header) with at least one cell that holds something.
+    data_rows: u64,
 }
 
 fn parse_sheet(xml: &mut Xml<'_>, sheet: &str) -> Result<SheetFacts, PluginError> {
     let mut buf = Vec::new();
-    let mut facts = SheetFacts { arrays: Vec::new() };
+    let mut facts = SheetFacts {
+        arrays: Vec::new(),
+        data_rows: 0,
+    };
+    // The current `<row>`'s zero-based number (`r` is optional: one more than the last) and
+    // whether a cell in it holds a value, an inline string or a formula.
+    let (mut row, mut row_has_value) = (None::<u32>, false);
     // Inside `<sheetData>`; whether it has started at all.
     let (mut in_data, mut seen_data) = (false, false);
     let outside = |what: &str, what_zh: &str, value: &str| {
@@ -754,10 +765,15 @@ fn parse_sheet(xml: &mut Xml<'_>, sheet: &str) -> Result<SheetFacts, PluginError
                     in_data = is_start;
                 }
                 (true, "row") => {
-                    if let Some(r) = xml.attr(&e, "r")? {
-                        cellref::parse_row(&r).ok_or_else(|| outside("a row numbered", "行号", &r))?;
-                    }
+                    row = Some(match xml.attr(&e, "r")? {
+                        Some(r) => {
+                            cellref::parse_row(&r).ok_or_else(|| outside("a row numbered", "行号", &r))?
+                        }
+                        None => row.map_or(0, |last| last.saturating_add(1)),
+                    });
+                    row_has_value = false;
                 }
+                (true, "v" | "is" | "f") if is_start => row_has_value = true,
                 (true, "c") => {
                     if let Some(r) = xml.attr(&e, "r")? {
                         cellref::parse_cell(&r).ok_or_else(|| outside("a cell at", "单元格", &r))?;
@@ -776,6 +792,12 @@ fn parse_sheet(xml: &mut Xml<'_>, sheet: &str) -> Result<SheetFacts, PluginError
                 _ => {}
             },
             Event::End(e) if e.local_name().as_ref() == "sheetData" => in_data = false,
+            Event::End(e) if in_data && e.local_name().as_ref() == "row" => {
+                if row_has_value && row.is_some_and(|r| r > 0) {
+                    facts.data_rows += 1;
+                }
+                row_has_value = false;
+            }
             Event::Eof => return Ok(facts),
             _ => {}
         }

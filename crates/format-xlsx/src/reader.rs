@@ -43,6 +43,7 @@ pub(crate) fn open(source: Box<dyn ByteSource>, options: &ReadOptions) -> Result
         ));
     }
     let (inspection, source) = archive::inspect(source, &options.limits, options.sheet.as_deref())?;
+    let data_rows = inspection.data_rows;
     let (requests, worker_requests) = mpsc::channel();
     let (worker_replies, replies) = mpsc::channel();
     let worker = thread::Builder::new()
@@ -53,6 +54,7 @@ pub(crate) fn open(source: Box<dyn ByteSource>, options: &ReadOptions) -> Result
         requests: Some(requests),
         replies,
         worker: Some(worker),
+        data_rows,
     };
     match reader.receive()? {
         Reply::Opened => Ok(reader),
@@ -79,6 +81,8 @@ pub(crate) struct XlsxReader {
     requests: Option<mpsc::Sender<Request>>,
     replies: mpsc::Receiver<Result<Reply, PluginError>>,
     worker: Option<thread::JoinHandle<()>>,
+    /// Counted by the pre-scan ([`Inspection::data_rows`]).
+    data_rows: u64,
 }
 
 impl XlsxReader {
@@ -134,6 +138,10 @@ impl Reader for XlsxReader {
         }
     }
 
+    fn rows_total(&mut self) -> Option<u64> {
+        Some(self.data_rows)
+    }
+
     fn next_batch(&mut self, max_rows: usize) -> Result<Option<RowBatch>, PluginError> {
         match self.call(Request::Batch(max_rows))? {
             Reply::Batch(batch) => Ok(batch),
@@ -165,6 +173,7 @@ fn work(
         sheet_number,
         sheet_names,
         arrays,
+        data_rows: _,
     } = inspection;
     if !xlsx.sheet_names().contains(&sheet) {
         let _ = replies.send(Err(messages::malformed(
@@ -374,6 +383,33 @@ impl ArrayFormulas {
 mod tests {
     use super::*;
     use crate::cellref::parse_area;
+
+    /// The row count comes from the sheet's XML: rows after the header with a value, blank and
+    /// merely formatted rows left out; it is what the reader then hands out.
+    #[test]
+    fn rows_total_counts_the_sheets_rows_with_values() {
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let sheet = workbook.add_worksheet();
+        let bold = rust_xlsxwriter::Format::new().set_bold();
+        sheet.write_string(0, 0, "客户编号").unwrap();
+        sheet.write_string(0, 1, "客户名称").unwrap();
+        for row in [1, 2, 4, 5] {
+            sheet.write_string(row, 0, format!("C{row}")).unwrap();
+            sheet.write_number(row, 1, f64::from(row)).unwrap();
+        }
+        sheet.write_blank(7, 1, &bold).unwrap(); // formatted, no value
+        let bytes = workbook.save_to_buffer().unwrap();
+        let source: Box<dyn ByteSource> = Box::new(std::io::Cursor::new(bytes));
+        let options = ReadOptions::parse(&dataport_plugin_sdk::Options::new()).unwrap();
+        let mut reader = open(source, &options).unwrap();
+        assert_eq!(reader.header().unwrap(), ["客户编号", "客户名称"]);
+        assert_eq!(reader.rows_total(), Some(4));
+        let mut read = 0;
+        while let Some(batch) = reader.next_batch(2).unwrap() {
+            read += batch.rows.len();
+        }
+        assert_eq!(read, 4);
+    }
 
     #[test]
     fn array_ranges_are_found_as_rows_advance() {

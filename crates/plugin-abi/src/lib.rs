@@ -662,6 +662,12 @@ pub type ReaderResumeFn = unsafe extern "C" fn(
     err: *mut PluginError,
 ) -> Status;
 
+/// After `reader_header`: the rows and row errors the reader will hand out, counted from the
+/// input before they are read (progress is shown against it); `UNSUPPORTED` when unknown. See
+/// the C header.
+pub type ReaderRowsTotalFn =
+    unsafe extern "C" fn(reader: *mut ReaderHandle, out_rows: *mut u64, err: *mut PluginError) -> Status;
+
 /// The plugin's function table, filled in by `dataport_plugin_init`. Append-only: new functions
 /// go at the end, and `size` says how much of it the plugin filled. The reader functions may be
 /// null in a plugin without [`CAP_READ`], the writer functions in one without [`CAP_WRITE`].
@@ -690,6 +696,8 @@ pub struct PluginVTable {
     pub reader_checkpoint: Option<ReaderCheckpointFn>,
     /// Optional; provided together with `reader_checkpoint`.
     pub reader_resume: Option<ReaderResumeFn>,
+    /// Optional (null: the number of rows is unknown until they are read).
+    pub reader_rows_total: Option<ReaderRowsTotalFn>,
 }
 
 impl PluginVTable {
@@ -714,6 +722,7 @@ impl PluginVTable {
             writer_start_sheet: None,
             reader_checkpoint: None,
             reader_resume: None,
+            reader_rows_total: None,
         }
     }
 }

@@ -136,6 +136,7 @@ fn all_checks() -> Vec<Check> {
             writer_start_sheet,
             reader_checkpoint,
             reader_resume,
+            reader_rows_total,
         ]
     );
     layout!(

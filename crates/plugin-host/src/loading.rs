@@ -126,6 +126,9 @@ impl LoadedPlugin {
             vtable.reader_checkpoint = None;
             vtable.reader_resume = None;
         }
+        if vtable.size < std::mem::offset_of!(abi::PluginVTable, reader_rows_total) + size_of::<usize>() {
+            vtable.reader_rows_total = None;
+        }
         let broken = |reason: String| HostError::Broken {
             path: path.clone(),
             reason,

@@ -165,6 +165,18 @@ impl Reader for HostReader {
         }))
     }
 
+    fn rows_total(&mut self) -> Option<u64> {
+        self.poison.ensure_usable(&self.label).ok()?;
+        let f = self.vtable.reader_rows_total?;
+        let mut rows = 0u64;
+        let mut err = ErrorBuffer::new();
+        // SAFETY: a live handle, a writable u64 and an error buffer, all valid for the call.
+        let status = unsafe { f(self.handle, &mut rows, err.as_abi()) };
+        // Only a count for progress: a refusal or an error here means "unknown", never a failure.
+        let _ = self.ctx.take_error();
+        (status == Status::OK).then_some(rows)
+    }
+
     fn resume(&mut self, at: &Checkpoint) -> Result<(), PluginError> {
         self.poison.ensure_usable(&self.label)?;
         let Some(f) = self.vtable.reader_resume else {

@@ -834,6 +834,28 @@ unsafe extern "C" fn reader_checkpoint(
     })
 }
 
+unsafe extern "C" fn reader_rows_total(
+    reader: *mut abi::ReaderHandle,
+    out_rows: *mut u64,
+    err: *mut abi::PluginError,
+) -> Status {
+    // SAFETY: host contract: a live handle from `open_reader`, used sequentially; ABI error buffer.
+    let (inst, err) = unsafe { enter::<Box<dyn Reader>, _>(reader, err) };
+    call(inst, "reader", err, |r| {
+        if out_rows.is_null() {
+            return Err(invalid("row count output is null"));
+        }
+        match r.rows_total() {
+            Some(rows) => {
+                // SAFETY: checked non-null; the host provides a writable u64.
+                unsafe { out_rows.write(rows) };
+                Ok(Status::OK)
+            }
+            None => Ok(Status::UNSUPPORTED),
+        }
+    })
+}
+
 unsafe extern "C" fn reader_resume(
     reader: *mut abi::ReaderHandle,
     checkpoint: *const abi::Checkpoint,
@@ -1160,6 +1182,7 @@ fn vtable<E: Export>() -> abi::PluginVTable {
         writer_release: Some(writer_release),
         writer_start_sheet: Some(writer_start_sheet),
         reader_checkpoint: Some(reader_checkpoint),
+        reader_rows_total: Some(reader_rows_total),
         reader_resume: Some(reader_resume),
     }
 }

@@ -202,6 +202,15 @@ pub trait Reader: Send {
             "this reader cannot resume from a byte offset",
         ))
     }
+
+    /// Asked once, after [`header`](Reader::header): how many rows and row errors the reader
+    /// will hand out, counted from the input before they are read (an xlsx sheet's rows with
+    /// values, not its declared dimension), so that progress is shown against it. The host only
+    /// shows it (`dataport plugin-check` checks it against what was read). `None` (the default)
+    /// when the reader cannot know without reading them.
+    fn rows_total(&mut self) -> Option<u64> {
+        None
+    }
 }
 
 /// Where a reader stands in its input (see [`Reader::checkpoint`]).
@@ -253,6 +262,9 @@ impl<R: Reader + ?Sized> Reader for Box<R> {
     }
     fn resume(&mut self, at: &Checkpoint) -> Result<(), PluginError> {
         (**self).resume(at)
+    }
+    fn rows_total(&mut self) -> Option<u64> {
+        (**self).rows_total()
     }
 }
 

@@ -256,6 +256,8 @@ fn progress(job: &ImportJob) -> v1::Progress {
         rows_read: c.rows_read,
         rows_ok: c.created + c.updated + c.skipped,
         rows_failed: c.failed,
+        // Not persisted: only the replica running the job knows it.
+        rows_total: 0,
         elapsed_ms: u64::try_from(elapsed.num_milliseconds()).unwrap_or(0),
     }
 }

@@ -48,14 +48,25 @@ impl Target<'_> {
         source: Box<dyn ByteSource>,
         max_rows: usize,
     ) -> Result<(Vec<String>, RowBatch), PluginError> {
+        self.read_counted(source, max_rows)
+            .map(|(header, rows, _)| (header, rows))
+    }
+
+    /// [`read`](Target::read), and what the reader's `rows_total` said after the header.
+    fn read_counted(
+        &self,
+        source: Box<dyn ByteSource>,
+        max_rows: usize,
+    ) -> Result<(Vec<String>, RowBatch, Option<u64>), PluginError> {
         let mut reader = self.plugin.open_reader(&self.format, &self.options, source)?;
         let header = reader.header()?;
+        let rows_total = reader.rows_total();
         let mut all = RowBatch::new();
         // Bounded: a reader that never ends fails the check instead of hanging it.
         for _ in 0..1_000_000 {
             match reader.next_batch(max_rows)? {
                 Some(mut batch) => all.append(&mut batch),
-                None => return Ok((header, all)),
+                None => return Ok((header, all, rows_total)),
             }
         }
         Err(PluginError::internal("no end of data after a million batches"))
@@ -235,10 +246,12 @@ pub(super) fn options(target: &Target<'_>) -> Vec<CheckResult> {
 
 /// The sample read whole, then over 1-byte reads and random short reads: the same result.
 pub(super) fn reads(target: &Target<'_>, sample: &[u8]) -> Vec<CheckResult> {
-    let whole = match target.read(Box::new(Cursor::new(sample.to_vec())), 1000) {
+    let (header, batch, rows_total) = match target.read_counted(Box::new(Cursor::new(sample.to_vec())), 1000)
+    {
         Ok(read) => read,
         Err(e) => return vec![fail("read", format!("{:?}: {}", e.kind, e.message))],
     };
+    let whole = (header, batch);
     let (header, batch) = &whole;
     let mut results = vec![pass(
         "read",
@@ -265,6 +278,20 @@ pub(super) fn reads(target: &Target<'_>, sample: &[u8]) -> Vec<CheckResult> {
         problems,
         "1-byte and random short reads give the same header, rows and errors",
     ));
+    let handed_out = (batch.rows.len() + batch.errors.len()) as u64;
+    results.push(match rows_total {
+        // Optional: a stream cannot count ahead, and progress then shows bytes.
+        None => pass("rows total", "not counted ahead (reader_rows_total is optional)"),
+        Some(n) if n == handed_out => pass("rows total", format!("{n} rows counted ahead, as many as read")),
+        Some(n) => fail(
+            "rows total",
+            format!(
+                "reader_rows_total said {n}, but the reader handed out {} rows and {} row errors: progress would be shown against a wrong count",
+                batch.rows.len(),
+                batch.errors.len()
+            ),
+        ),
+    });
     results
 }
 

@@ -336,6 +336,8 @@ pub(crate) struct IsolatedReader {
     worker: Worker,
     /// The last row number handed out (the header is row 1), for "while reading row N".
     last_row: u64,
+    /// What the plugin's `rows_total` said, sent with the header.
+    rows_total: Option<u64>,
 }
 
 pub(crate) fn open_reader(
@@ -353,7 +355,11 @@ pub(crate) fn open_reader(
         .options(options)
         .u8(u8::from(can_seek));
     worker.ask(request, tag::OK, "opening the file")?;
-    Ok(IsolatedReader { worker, last_row: 0 })
+    Ok(IsolatedReader {
+        worker,
+        last_row: 0,
+        rows_total: None,
+    })
 }
 
 impl Reader for IsolatedReader {
@@ -362,7 +368,15 @@ impl Reader for IsolatedReader {
             .worker
             .ask(Frame::new(tag::HEADER), tag::HEADER_IS, "reading the header")?;
         self.last_row = 1;
-        reply.parse().strs().map_err(|e| self.worker.broken(&e))
+        let mut parsed = reply.parse();
+        let header = parsed.strs().map_err(|e| self.worker.broken(&e))?;
+        let rows_total = parsed.u64().map_err(|e| self.worker.broken(&e))?;
+        self.rows_total = rows_total.checked_sub(1);
+        Ok(header)
+    }
+
+    fn rows_total(&mut self) -> Option<u64> {
+        self.rows_total
     }
 
     fn next_batch(&mut self, max_rows: usize) -> Result<Option<RowBatch>, PluginError> {

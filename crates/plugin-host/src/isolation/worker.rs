@@ -198,7 +198,12 @@ fn serve(
             *instance = Instance::Reader(plugin.open_reader(&format, &options, Box::new(source))?);
             Ok(ok())
         }
-        (tag::HEADER, Instance::Reader(r)) => Ok(Frame::new(tag::HEADER_IS).strs(&r.header()?)),
+        (tag::HEADER, Instance::Reader(r)) => {
+            let header = r.header()?;
+            // The row count travels with the header: 0 = unknown, else count + 1.
+            let rows_total = r.rows_total().map_or(0, |n| n.saturating_add(1));
+            Ok(Frame::new(tag::HEADER_IS).strs(&header).u64(rows_total))
+        }
         (tag::NEXT_BATCH, Instance::Reader(r)) => {
             let max_rows = usize::try_from(p.u64().map_err(bad)?)
                 .unwrap_or(usize::MAX)

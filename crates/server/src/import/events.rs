@@ -99,6 +99,8 @@ pub struct Counters {
     pub rows_read: AtomicU64,
     pub rows_ok: AtomicU64,
     pub rows_failed: AtomicU64,
+    /// The data rows the file holds, when its reader knows them before reading (0: unknown).
+    pub rows_total: AtomicU64,
 }
 
 impl Counters {
@@ -220,6 +222,7 @@ impl Events {
             rows_read: self.counters.rows_read.load(Ordering::Relaxed),
             rows_ok: self.counters.rows_ok.load(Ordering::Relaxed),
             rows_failed: self.counters.rows_failed.load(Ordering::Relaxed),
+            rows_total: self.counters.rows_total.load(Ordering::Relaxed),
             elapsed_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
         })
     }

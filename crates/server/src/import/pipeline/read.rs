@@ -6,6 +6,7 @@ use dataport_core::{ErrorCode, Value, messages};
 use dataport_plugin_sdk::{ByteSource, Cell, Checkpoint, ErrorKind, Plugin, PluginError, Reader};
 use dataport_proto::v1::{self, import_event::Event};
 use dataport_store::ResumePoint;
+use std::sync::atomic::Ordering;
 
 use super::super::events::Events;
 use super::super::upload::UploadFailure;
@@ -194,6 +195,9 @@ pub(super) fn read_batches(
         && !job.dry_run
         && job.on_error == dataport_core::OnError::SkipRow;
     let header = reader.header().map_err(|e| plugin_failure(e, job, input))?;
+    if let Some(total) = reader.rows_total() {
+        events.counters().rows_total.store(total, Ordering::Relaxed);
+    }
     let mapped = match input {
         Input::File { .. } => map_header(job.module, &header),
         // A stream that ended before its first batch named fields carries no records: a module
