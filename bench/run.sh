@@ -4,8 +4,12 @@
 #
 #   bench/run.sh [RUNS]        (default 3 runs of each measurement; medians are reported)
 #
-# Needs sqlite3 (apt-get install sqlite3). Works in a temporary directory; prints a Markdown
-# table. Each dataport measurement starts a fresh server, whose peak RSS (VmHWM) is recorded.
+# Needs sqlite3 (apt-get install sqlite3) and pip (XlsxWriter and openpyxl are installed into the
+# work directory). Works in a temporary directory; prints two Markdown tables: dataport's own
+# files (`dataport gen`), and files written by third-party tools (bench/thirdparty.py: Python's
+# csv module, XlsxWriter inline and shared strings, openpyxl) beside their floors, sqlite3
+# .import and a bare calamine read. Each dataport measurement starts a fresh server, whose peak
+# RSS (VmHWM) is recorded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
@@ -14,9 +18,10 @@ command -v sqlite3 >/dev/null || { echo "bench/run.sh needs sqlite3 (apt-get ins
 
 echo "== building (release)" >&2
 cargo build --release -j2 --quiet
-cargo build --release -j2 --quiet -p dataport-format-xlsx --example bare_xlsx_write
+cargo build --release -j2 --quiet -p dataport-format-xlsx --example bare_xlsx_write --example bare_calamine_read
 BIN=$ROOT/target/release/dataport
 BARE=$ROOT/target/release/examples/bare_xlsx_write
+CALAMINE=$ROOT/target/release/examples/bare_calamine_read
 
 WORK=$(mktemp -d)
 SERVER_PID=
@@ -33,6 +38,11 @@ echo "== generating data in $WORK" >&2
 # sqlite3 reads the same CSV without the BOM and skips the header line.
 tail -c +4 c1m.csv > c1m.sqlite.csv
 tail -c +4 c100k.csv > c100k.sqlite.csv
+echo "== writing the same 1M rows with third-party tools" >&2
+python3 -m pip install --quiet --disable-pip-version-check --target "$WORK/py" xlsxwriter openpyxl >&2
+mkdir tp
+PYTHONPATH=$WORK/py python3 "$ROOT/bench/thirdparty.py" c1m.csv tp
+THIRD_PARTY_XLSX="xlsxwriter-inline xlsxwriter-shared openpyxl"
 
 SCHEMA="CREATE TABLE customers (code TEXT NOT NULL UNIQUE, name TEXT NOT NULL, industry TEXT,
   phone TEXT, owner TEXT NOT NULL, level TEXT, follow_up_status TEXT, address TEXT,
@@ -74,6 +84,24 @@ for run in $(seq 1 "$RUNS"); do
   echo "   run $run done" >&2
 done
 
+echo "== third-party files" >&2
+for run in $(seq 1 "$RUNS"); do
+  rm -f base.db; sqlite3 base.db "$SCHEMA"
+  t=$(now); sqlite3 base.db -cmd ".mode csv" ".import --skip 1 tp/py.csv customers"; add sqlite_import_py "$(elapsed "$t")"
+  start_server
+  t=$(now); client import tp/py.csv --module customers; add dp_import_py "$(elapsed "$t")"
+  add rss_import_py "$(peak_mib)"
+  stop_server
+  for f in $THIRD_PARTY_XLSX; do
+    floor=$("$CALAMINE" "tp/$f.xlsx" | awk '{print $(NF-1)}'); add "calamine_$f" "$floor"
+    start_server
+    t=$(now); client import "tp/$f.xlsx" --module customers; add "dp_import_$f" "$(elapsed "$t")"
+    add "rss_import_$f" "$(peak_mib)"
+    stop_server
+  done
+  echo "   run $run done" >&2
+done
+
 echo "== export" >&2
 # One database of 1M customers for every export run.
 start_server; client import c1m.csv --module customers; stop_server
@@ -110,4 +138,13 @@ cat <<EOF
 | dataport export xlsx, 1M rows | $(m dp_export_xlsx) | ${T[dp_export_xlsx]} | bare rust_xlsxwriter | $(ratio dp_export_xlsx bare_xlsx) | $(m rss_export_xlsx) |
 
 Import throughput (csv): $(rate dp_import_csv_100k 100000) rows/s at 100k rows, $(rate dp_import_csv_1m 1000000) rows/s at 1M rows.
+
+Files written by third-party tools, 1M customer rows (bench/thirdparty.py), into SQLite:
+
+| file | floor | floor median (s) | floor runs (s) | dataport import median (s) | dataport runs (s) | ratio (target ≤ 1.5×) | server peak RSS (MiB, median; target < 100) |
+|---|---|---|---|---|---|---|---|
+| Python csv module | sqlite3 .import | $(m sqlite_import_py) | ${T[sqlite_import_py]} | $(m dp_import_py) | ${T[dp_import_py]} | $(ratio dp_import_py sqlite_import_py) | $(m rss_import_py) |
 EOF
+for f in $THIRD_PARTY_XLSX; do
+  echo "| $f.xlsx | bare calamine read | $(m "calamine_$f") | ${T[calamine_$f]} | $(m "dp_import_$f") | ${T[dp_import_$f]} | $(ratio "dp_import_$f" "calamine_$f") | $(m "rss_import_$f") |"
+done
