@@ -4,8 +4,8 @@
 //! creates the job (`Accepted`), then runs three things until the job ends:
 //! - a task feeding the upload's chunks into a bounded channel ([`upload`]); a stream that breaks
 //!   off (client gone) cancels the job;
-//! - the pipeline on blocking threads ([`pipeline`]): plugin reader and validation on one,
-//!   database writes on the other;
+//! - the pipeline on blocking threads ([`pipeline`]): plugin reader, validation and database
+//!   writes, each on its own;
 //! - a ticker sending Progress at least every 250 ms ([`events`]).
 
 mod events;

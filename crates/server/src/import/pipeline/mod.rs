@@ -1,15 +1,19 @@
-//! One import job, on blocking threads: the plugin reads and the core validates on one thread,
-//! the store writes on another, with a bounded channel of batches between them, so parsing and
-//! writing overlap and memory stays bounded whatever the file size.
+//! One import job, on blocking threads: the plugin reads on one, the core validates on a
+//! second, the store writes on a third, with bounded channels of batches between them, so
+//! parsing, validation and writing overlap on the cores and memory stays bounded whatever the
+//! file size.
 //!
 //! ```text
-//! upload chunks ─▶ read (plugin, cells) ─▶ validate (rules, in-file duplicates)
-//!                                                         │ CheckedBatch (≤ 2 in flight)
-//!                                                         ▼
-//!                       write (one transaction per batch, or one for all-or-nothing)
-//!                       ─▶ RowError / Preview / Progress events, persisted row errors
-//!                                                         ▼
-//!                       finish (the job's outcome, its report, Completed)
+//! upload chunks ─▶ read (plugin, cells)
+//!                        │ Unchecked (≤ 1 ahead)
+//!                        ▼
+//!                  validate (rules, in-file duplicates)
+//!                        │ CheckedBatch (≤ 2 in flight)
+//!                        ▼
+//!                  write (one transaction per batch, or one for all-or-nothing)
+//!                  ─▶ RowError / Preview / Progress events, persisted row errors
+//!                        ▼
+//!                  finish (the job's outcome, its report, Completed)
 //! ```
 //!
 //! Modules: [`job`] (what a job is fixed to), [`batch`] (what the stages hand each other),
@@ -88,16 +92,9 @@ fn read_and_write(job: &Job, events: &Events, input: &Input) -> (WriterResult, O
                 return (Err(Box::new((Tally::default(), failure))), None);
             }
         };
-        let started = Instant::now();
-        let mut waited = std::time::Duration::ZERO;
-        let failure = read::read_batches(job, events, input, |batch| {
-            let before = Instant::now();
-            let sent = tx.send(batch).is_ok();
-            waited += before.elapsed();
-            sent
-        })
-        .err();
-        let read_busy = started.elapsed().saturating_sub(waited);
+        let mut read_busy = std::time::Duration::ZERO;
+        let failure =
+            read::read_batches(job, events, input, &mut read_busy, |batch| tx.send(batch).is_ok()).err();
         // Closing the channel lets the writer finish its queue and stop.
         drop(tx);
         let result = writer

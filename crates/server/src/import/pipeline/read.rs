@@ -7,6 +7,7 @@ use dataport_plugin_sdk::{ByteSource, Cell, Checkpoint, ErrorKind, Plugin, Plugi
 use dataport_proto::v1::{self, import_event::Event};
 use dataport_store::ResumePoint;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::sync_channel;
 
 use super::super::events::Events;
 use super::super::upload::UploadFailure;
@@ -178,14 +179,15 @@ fn value_of(cell: Cell) -> Value {
     }
 }
 
-/// Reads the file and hands validated batches to `deliver` (false: the writer stopped).
+/// Reads the file and hands validated batches to `deliver` (false: the writer stopped), from
+/// a validation thread of its own. `read_busy` accumulates the time spent in the reader.
 pub(super) fn read_batches(
     job: &Job,
     events: &Events,
     input: &Input,
-    mut deliver: impl FnMut(CheckedBatch) -> bool,
+    read_busy: &mut std::time::Duration,
+    deliver: impl FnMut(CheckedBatch) -> bool + Send,
 ) -> Result<(), Failure> {
-    let cancel = events.cancel().clone();
     let mut reader = open_reader(job, input)?;
     if let Some(at) = &job.resume_from {
         resume_reader(&mut *reader, at, job, input)?;
@@ -242,8 +244,72 @@ pub(super) fn read_batches(
     let validator = dataport_core::RowValidator::new(mapping, job.locale)
         .with_blank_cells(blank_cells)
         .with_defaults(job.defaults.iter().map(|(key, value)| (*key, value.as_str())));
-    let mut checker = Checker::new(validator);
-    let counters = events.counters();
+    let checker = Checker::new(validator);
+    // Reading and validation overlap: the plugin reads the next batch on this thread while the
+    // one before is validated on another (and the one before that written on a third), so a
+    // parse-bound format (xlsx, csv) keeps both cores busy. Batches stay in file order.
+    let (to_check, unchecked) = sync_channel::<Unchecked>(BATCHES_READ_AHEAD);
+    std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new()
+            .name(format!("import-{}-check", job.id))
+            .spawn_scoped(scope, || check_batches(job, events, checker, unchecked, deliver));
+        let checking = match spawned {
+            Ok(handle) => handle,
+            Err(e) => {
+                return Err(Failure::new(
+                    ErrorCode::Internal,
+                    format!("cannot start the import's validation thread: {e}"),
+                ));
+            }
+        };
+        let read = read_rows(
+            job,
+            events,
+            input,
+            &mut *reader,
+            checkpoints,
+            read_busy,
+            &to_check,
+        );
+        // Closing the channel lets validation finish the batches read so far and stop.
+        drop(to_check);
+        let checked = checking.join().unwrap_or_else(|panic| {
+            Err(Failure::new(
+                ErrorCode::Internal,
+                format!(
+                    "the import's validation crashed: {}",
+                    dataport_plugin_sdk::ffi::panic_message(&*panic)
+                ),
+            ))
+        });
+        // Validation stops first only on its own failure (or when the writer stopped).
+        checked.and(read)
+    })
+}
+
+/// Batches the reader hands to validation, and what came with each.
+const BATCHES_READ_AHEAD: usize = 1;
+
+/// One batch as read, for validation.
+struct Unchecked {
+    rows: Vec<(u64, Vec<Value>)>,
+    errors: Vec<dataport_plugin_sdk::RowError>,
+    kept_out: Vec<super::super::records::RecordProblem>,
+    resume_point: Option<ResumePoint>,
+}
+
+/// The reading half: batches from the plugin (or the record stream) until the end, a failure,
+/// or validation stopping (`to_check` closed). `busy` accumulates the time spent in the reader.
+fn read_rows(
+    job: &Job,
+    events: &Events,
+    input: &Input,
+    reader: &mut dyn Reader,
+    checkpoints: bool,
+    busy: &mut std::time::Duration,
+    to_check: &std::sync::mpsc::SyncSender<Unchecked>,
+) -> Result<(), Failure> {
+    let cancel = events.cancel().clone();
     // The last source row this attempt's reader handed over (the header is row 1), to say where
     // reading stopped. (A resumed job's reader starts over at row 2 when the file is sent again.)
     let mut last_row = 1u64;
@@ -251,6 +317,7 @@ pub(super) fn read_batches(
         if cancel.is_cancelled() {
             return Ok(());
         }
+        let started = std::time::Instant::now();
         // A reader may be asked for a checkpoint only after an OK batch.
         let mut row_only_failure = false;
         let batch = match reader.next_batch(job.limits.batch_rows) {
@@ -273,10 +340,11 @@ pub(super) fn read_batches(
             .chain(batch.errors.iter().map(|e| e.row));
         last_row = numbers.fold(last_row, u64::max);
         let resume_point = if checkpoints && !row_only_failure {
-            checkpoint(&mut *reader, job)
+            checkpoint(reader, job)
         } else {
             None
         };
+        *busy += started.elapsed();
         // A resumed job skips the rows whose fate is already final.
         let after = job.resume.map_or(0, |r| r.after_row);
         let rows = batch
@@ -299,12 +367,34 @@ pub(super) fn read_batches(
         if rows.is_empty() && errors.is_empty() && kept_out.is_empty() {
             continue;
         }
-        let (mut checked, rows_in_batch) = checker.check(&errors, &kept_out, rows.into_iter());
-        checked.resume_point = resume_point;
-        let total = counters
-            .rows_read
-            .fetch_add(rows_in_batch, std::sync::atomic::Ordering::Relaxed)
-            + rows_in_batch;
+        let unchecked = Unchecked {
+            rows,
+            errors,
+            kept_out,
+            resume_point,
+        };
+        if to_check.send(unchecked).is_err() {
+            // Validation stopped (its failure, or the writer's, is the job's).
+            return Ok(());
+        }
+    }
+}
+
+/// The validating half: each batch through the rules and the in-file duplicate check, then to
+/// the writer (`deliver`; false: the writer stopped).
+fn check_batches(
+    job: &Job,
+    events: &Events,
+    mut checker: Checker,
+    unchecked: std::sync::mpsc::Receiver<Unchecked>,
+    mut deliver: impl FnMut(CheckedBatch) -> bool,
+) -> Result<(), Failure> {
+    let counters = events.counters();
+    for batch in unchecked {
+        let (mut checked, rows_in_batch) =
+            checker.check(&batch.errors, &batch.kept_out, batch.rows.into_iter());
+        checked.resume_point = batch.resume_point;
+        let total = counters.rows_read.fetch_add(rows_in_batch, Ordering::Relaxed) + rows_in_batch;
         if total > job.limits.max_rows {
             return Err(Failure::new(
                 ErrorCode::FileTooLarge,
@@ -315,6 +405,7 @@ pub(super) fn read_batches(
             return Ok(());
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
