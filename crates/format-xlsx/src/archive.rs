@@ -773,13 +773,15 @@ fn parse_sheet(xml: &mut Xml<'_>, sheet: &str) -> Result<SheetFacts, PluginError
                     });
                     row_has_value = false;
                 }
-                (true, "v" | "is" | "f") if is_start => row_has_value = true,
+                // Not `f`: its own arm below checks the formula's range.
+                (true, "v" | "is") if is_start => row_has_value = true,
                 (true, "c") => {
                     if let Some(r) = xml.attr(&e, "r")? {
                         cellref::parse_cell(&r).ok_or_else(|| outside("a cell at", "单元格", &r))?;
                     }
                 }
                 (true, "f") => {
+                    row_has_value |= is_start;
                     if let Some(r) = xml.attr(&e, "ref")? {
                         let area = cellref::parse_area(&r)
                             .ok_or_else(|| outside("a formula over", "公式范围", &r))?;
