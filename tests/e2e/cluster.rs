@@ -146,10 +146,20 @@ impl Drop for Cluster {
             .stderr(Stdio::null())
             .status();
         if let Some(base) = harness::postgres_url() {
-            harness::pg_admin(
-                &base,
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database),
-            );
+            // A replica or PgBouncer that was still closing can race the first drop; a few tries,
+            // then the last failure with psql's own words.
+            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database);
+            let mut last = Ok(());
+            for _ in 0..10 {
+                last = harness::try_pg_admin(&base, &sql);
+                if last.is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            if let Err(failure) = last {
+                panic!("cannot drop the cluster's database: {sql}: {failure}");
+            }
         }
     }
 }

@@ -75,15 +75,29 @@ pub fn postgres_url() -> Option<String> {
 /// Runs SQL on the test database with `psql`: the end-to-end tests only need to create and drop
 /// the schema each server lives in.
 pub fn pg_admin(url: &str, sql: &str) {
-    let status = Command::new("psql")
+    if let Err(failure) = try_pg_admin(url, sql) {
+        panic!("psql failed on the test database: {sql}: {failure}");
+    }
+}
+
+/// [`pg_admin`] that reports psql's failure (with its stderr) instead of panicking.
+pub fn try_pg_admin(url: &str, sql: &str) -> Result<(), String> {
+    let output = Command::new("psql")
         .arg(url)
         .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
         .env("PGOPTIONS", "-c client_min_messages=warning")
         .stdout(Stdio::null())
-        .status();
-    match status {
-        Ok(s) if s.success() => {}
-        other => panic!("psql failed on the test database ({other:?}): {sql}"),
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| format!("cannot run psql: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
     }
 }
 
