@@ -194,6 +194,33 @@ pub fn mask_url(url: &str) -> String {
     out
 }
 
+/// SQLite's library-wide settings, made once, before the first connection opens (SQLite takes
+/// them only before it initializes; a later call is refused and changes nothing).
+///
+/// - Multi-thread mode: no mutex around every call on a connection (the bundled library is
+///   built serialized, and the lock and unlock around each bind and step were a tenth of an
+///   import's writer thread). Safe because a diesel `SqliteConnection` is `!Sync`: one thread
+///   at a time uses it and its cached statements, and the pools hand it from thread to thread.
+/// - No memory statistics: they take a global mutex on every allocation, and nothing reads
+///   them.
+pub(crate) fn configure_sqlite_library() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use libsqlite3_sys as ffi;
+        // SAFETY: sqlite3_config is called before this process opens its first connection
+        // (Store::open comes first), once, with the argument each option documents.
+        let (threading, memstatus) = unsafe {
+            (
+                ffi::sqlite3_config(ffi::SQLITE_CONFIG_MULTITHREAD),
+                ffi::sqlite3_config(ffi::SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int),
+            )
+        };
+        if threading != ffi::SQLITE_OK || memstatus != ffi::SQLITE_OK {
+            tracing::debug!(threading, memstatus, "SQLite was initialized already: library settings unchanged");
+        }
+    });
+}
+
 /// Per-connection SQLite settings. `journal_mode = WAL` is persistent in the file and is set
 /// once at open; these are per connection.
 #[derive(Debug)]

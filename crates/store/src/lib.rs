@@ -833,6 +833,7 @@ fn open_sqlite(url: &str, path: &str, options: &StoreOptions) -> Result<Pools> {
     let settings = SqliteSettings {
         busy_timeout: options.busy_timeout,
     };
+    backend::configure_sqlite_library();
     let file = sqlite_file(path);
     if let Some(file) = &file {
         create_private(file).map_err(|e| connect_error(&e))?;

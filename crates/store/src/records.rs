@@ -319,17 +319,42 @@ fn write_rows(
         }
     }
 
-    // SQLite, inserting: the insert itself says which codes were new (RETURNING), so no
-    // separate lookup is needed (this is the bulk-load path).
+    // SQLite, inserting (the bulk-load path): no separate lookup of what exists. A plain INSERT
+    // … DO NOTHING says how many rows were new; when that is all of them or none, the outcome
+    // is known. A batch with some of each goes back to its savepoint and is written again with
+    // RETURNING, which names the new rows (RETURNING on every batch cost the writer a string
+    // per row).
     if mode == ImportMode::Insert && apply == Apply::Write && conn.backend() == crate::Backend::Sqlite {
         let chunk_rows = conn.backend().rows_per_statement(columns);
-        for part in unique.chunks(chunk_rows) {
-            let written = exec(conn, part, Stmt::InsertReturning)?;
-            let inserted: HashSet<&str> = written.inserted.iter().map(String::as_str).collect();
-            outcome.created += written.inserted.len() as u64;
-            for record in part {
-                if !inserted.contains(record.code()) {
-                    outcome.skipped_existing.push(record.code().to_owned());
+        let plain = within_savepoint(conn, |conn| {
+            let mut created = 0;
+            for part in unique.chunks(chunk_rows) {
+                created += exec(conn, part, Stmt::InsertNew).map_err(Attempt::Failed)?.rows;
+            }
+            if created == 0 || created == unique.len() {
+                Ok(created)
+            } else {
+                Err(Attempt::Mixed)
+            }
+        });
+        match plain {
+            Ok(created) => {
+                outcome.created = created as u64;
+                if created == 0 {
+                    outcome.skipped_existing = unique.iter().map(|r| r.code().to_owned()).collect();
+                }
+            }
+            Err(Attempt::Failed(e)) => return Err(e),
+            Err(Attempt::Mixed) => {
+                for part in unique.chunks(chunk_rows) {
+                    let written = exec(conn, part, Stmt::InsertReturning)?;
+                    let inserted: HashSet<&str> = written.inserted.iter().map(String::as_str).collect();
+                    outcome.created += written.inserted.len() as u64;
+                    for record in part {
+                        if !inserted.contains(record.code()) {
+                            outcome.skipped_existing.push(record.code().to_owned());
+                        }
+                    }
                 }
             }
         }
@@ -384,6 +409,31 @@ fn write_rows(
         }
     }
     Ok(outcome)
+}
+
+/// How a first try inside a savepoint ended, when it did not succeed.
+enum Attempt {
+    /// The try found it cannot tell the outcome; its writes are rolled back.
+    Mixed,
+    Failed(StoreError),
+}
+
+impl From<diesel::result::Error> for Attempt {
+    fn from(e: diesel::result::Error) -> Self {
+        Attempt::Failed(e.into())
+    }
+}
+
+/// Runs `f` inside a savepoint (the caller's transaction is open: diesel nests it as one),
+/// rolled back when `f` fails.
+fn within_savepoint<T>(
+    conn: &mut Conn<'_>,
+    f: impl FnOnce(&mut Conn<'_>) -> std::result::Result<T, Attempt>,
+) -> std::result::Result<T, Attempt> {
+    match conn {
+        Conn::Sqlite(c) => c.transaction(|c| f(&mut Conn::Sqlite(c))),
+        Conn::Postgres(c) => c.transaction(|c| f(&mut Conn::Postgres(c))),
+    }
 }
 
 /// INSERT … ON CONFLICT DO UPDATE, split by whether the records carry a created_at.

@@ -306,6 +306,9 @@ backend_suite! {
         let stored = all_customers(&db.store);
         assert_eq!(stored.iter().map(|c| c.code()).collect::<Vec<_>>(), ["A", "B", "C", "D"]);
         assert_eq!(stored[2].text("name"), Some("first C"));
+        // A batch of only existing codes creates nothing and names each.
+        let again = db.store.write(&customers(&["D", "A"]), ImportMode::Insert).unwrap();
+        assert_eq!((again.created, again.skipped_existing), (0, vec!["D".to_owned(), "A".to_owned()]));
     }
 
     fn update_touches_only_existing_codes_and_keeps_created_at(db) {

@@ -127,13 +127,15 @@ impl Writer<'_> {
         self.tally.created += outcome.created;
         self.tally.updated += outcome.updated;
 
-        // Rows the database refused, by code.
-        let index: HashMap<&str, usize> = records
-            .codes()
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| (c, i))
-            .collect();
+        // Rows the database refused, by code (a batch it took whole needs no index).
+        let any_refused = !(outcome.skipped_existing.is_empty()
+            && outcome.not_found.is_empty()
+            && outcome.unknown_reference.is_empty());
+        let index: HashMap<&str, usize> = if any_refused {
+            records.codes().into_iter().enumerate().map(|(i, c)| (c, i)).collect()
+        } else {
+            HashMap::new()
+        };
         let module = self.job.module;
         let locale = self.job.locale;
         let code_field = &module.fields()[0];
