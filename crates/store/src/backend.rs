@@ -106,6 +106,11 @@ pub(crate) enum Pools {
         readers: SqlitePool,
         /// Max size 1: the single writer slot. Its checkout timeout is the busy timeout.
         writer: SqlitePool,
+        /// What the writer's connection is set to.
+        writer_settings: SqliteSettings,
+        /// Held for its thread, which checkpoints the WAL beside the writer; `None` if it could
+        /// not start (the writer then checkpoints alone, at SQLite's default).
+        _checkpointer: Option<crate::checkpoint::Checkpointer>,
         /// The database file (`None` for a `file:` URI), checked by health pings.
         path: Option<std::path::PathBuf>,
     },
@@ -216,27 +221,46 @@ pub(crate) fn configure_sqlite_library() {
             )
         };
         if threading != ffi::SQLITE_OK || memstatus != ffi::SQLITE_OK {
-            tracing::debug!(threading, memstatus, "SQLite was initialized already: library settings unchanged");
+            tracing::debug!(
+                threading,
+                memstatus,
+                "SQLite was initialized already: library settings unchanged"
+            );
         }
     });
 }
 
 /// Per-connection SQLite settings. `journal_mode = WAL` is persistent in the file and is set
 /// once at open; these are per connection.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct SqliteSettings {
     pub busy_timeout: Duration,
+    /// `wal_autocheckpoint` in pages, when not SQLite's default (the writer's, with a
+    /// background checkpointer: see `checkpoint.rs`).
+    pub autocheckpoint_pages: Option<u32>,
 }
 
 impl SqliteSettings {
+    pub(crate) fn new(busy_timeout: Duration) -> Self {
+        SqliteSettings {
+            busy_timeout,
+            autocheckpoint_pages: None,
+        }
+    }
+
     pub(crate) fn apply(&self, conn: &mut SqliteConnection) -> QueryResult<()> {
         let ms = self.busy_timeout.as_millis().min(i32::MAX as u128);
+        let autocheckpoint = self
+            .autocheckpoint_pages
+            .map(|pages| format!("PRAGMA wal_autocheckpoint = {pages};"))
+            .unwrap_or_default();
         conn.batch_execute(&format!(
             "PRAGMA busy_timeout = {ms};
              PRAGMA foreign_keys = ON;
              PRAGMA synchronous = NORMAL;
              PRAGMA cache_size = -16384;
-             PRAGMA temp_store = MEMORY;"
+             PRAGMA temp_store = MEMORY;
+             {autocheckpoint}"
         ))
     }
 }

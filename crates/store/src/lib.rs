@@ -28,6 +28,7 @@
 mod audit;
 mod backend;
 mod changes;
+mod checkpoint;
 mod copy;
 mod error;
 mod filter;
@@ -588,17 +589,18 @@ impl Store {
     /// is taken or the file is locked by another process.
     fn try_with_writer<T>(&self, f: impl FnOnce(&mut Conn<'_>) -> Result<T>) -> Result<Option<T>> {
         match &self.inner.pools {
-            Pools::Sqlite { writer, .. } => {
+            Pools::Sqlite {
+                writer,
+                writer_settings,
+                ..
+            } => {
                 let Some(mut c) = writer.try_get() else {
                     return Ok(None);
                 };
                 // Another process may hold the file lock: wait a moment at most, not minutes.
                 c.batch_execute("PRAGMA busy_timeout = 100;")?;
                 let result = f(&mut Conn::Sqlite(&mut c));
-                let settings = SqliteSettings {
-                    busy_timeout: self.inner.options.busy_timeout,
-                };
-                settings.apply(&mut c)?;
+                writer_settings.apply(&mut c)?;
                 match result {
                     Ok(v) => Ok(Some(v)),
                     Err(StoreError::Busy(_)) => Ok(None),
@@ -830,9 +832,7 @@ fn open_sqlite(url: &str, path: &str, options: &StoreOptions) -> Result<Pools> {
             backend::mask_url(url)
         ))
     };
-    let settings = SqliteSettings {
-        busy_timeout: options.busy_timeout,
-    };
+    let settings = SqliteSettings::new(options.busy_timeout);
     backend::configure_sqlite_library();
     let file = sqlite_file(path);
     if let Some(file) = &file {
@@ -847,6 +847,17 @@ fn open_sqlite(url: &str, path: &str, options: &StoreOptions) -> Result<Pools> {
         .map_err(|e| StoreError::Migration(format!("{path}: {e}")))?;
     drop(conn);
 
+    let checkpointer = checkpoint::Checkpointer::start(path)
+        .inspect_err(
+            |e| tracing::warn!(error = %e, "no background WAL checkpoints: the writer checkpoints alone"),
+        )
+        .ok();
+    let writer_settings = SqliteSettings {
+        autocheckpoint_pages: checkpointer
+            .as_ref()
+            .map(|_| checkpoint::WRITER_AUTOCHECKPOINT_PAGES),
+        ..settings
+    };
     // r2d2 panics on a zero timeout or size; clamp instead.
     let wait = options.busy_timeout.max(Duration::from_millis(1));
     let writer = Pool::builder()
@@ -854,9 +865,7 @@ fn open_sqlite(url: &str, path: &str, options: &StoreOptions) -> Result<Pools> {
         .min_idle(Some(options.min_idle()))
         .connection_timeout(wait)
         .test_on_check_out(false)
-        .connection_customizer(Box::new(SqliteSettings {
-            busy_timeout: options.busy_timeout,
-        }))
+        .connection_customizer(Box::new(writer_settings))
         .event_handler(PoolEvents::boxed("writer", options.pool_wait.as_ref()))
         .build(ConnectionManager::<SqliteConnection>::new(path))
         .map_err(|e| connect_error(&e))?;
@@ -872,6 +881,8 @@ fn open_sqlite(url: &str, path: &str, options: &StoreOptions) -> Result<Pools> {
     Ok(Pools::Sqlite {
         readers,
         writer,
+        writer_settings,
+        _checkpointer: checkpointer,
         path: file,
     })
 }

@@ -353,9 +353,21 @@ mod tests {
 
     #[test]
     fn write_date_text_is_chronos_iso_form() {
-        for (y, m, d) in [(2026, 12, 3), (1, 1, 9), (9999, 12, 31), (0, 2, 29), (-1, 1, 1), (10_000, 1, 1), (262_000, 6, 7)] {
+        for (y, m, d) in [
+            (2026, 12, 3),
+            (1, 1, 9),
+            (9999, 12, 31),
+            (0, 2, 29),
+            (-1, 1, 1),
+            (10_000, 1, 1),
+            (262_000, 6, 7),
+        ] {
             let date = NaiveDate::from_ymd_opt(y, m, d).unwrap();
-            assert_eq!(WriteDate::new(date).text(), date.format("%F").to_string(), "{date:?}");
+            assert_eq!(
+                WriteDate::new(date).text(),
+                date.format("%F").to_string(),
+                "{date:?}"
+            );
         }
     }
 }

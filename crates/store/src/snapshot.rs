@@ -70,9 +70,7 @@ impl SnapshotPool {
                 .min_idle(Some(0))
                 .connection_timeout(wait)
                 .test_on_check_out(false)
-                .connection_customizer(Box::new(SqliteSettings {
-                    busy_timeout: options.busy_timeout,
-                }))
+                .connection_customizer(Box::new(SqliteSettings::new(options.busy_timeout)))
                 .event_handler(PoolEvents::boxed("export", options.pool_wait.as_ref()))
                 .build(ConnectionManager::<SqliteConnection>::new(path))
                 .map(SnapshotPool::Sqlite)

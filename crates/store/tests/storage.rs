@@ -1201,3 +1201,26 @@ fn postgres_expired_leases_are_swept_once_and_the_old_owner_stops() {
         vec![orphan.id]
     );
 }
+
+/// SQLite writes go to the WAL first; only a checkpoint copies them into the database file.
+/// A few MiB of writes stay far below the writer's own automatic checkpoint (32 MiB), so the
+/// file growing soon after shows the background checkpointer at work (`checkpoint.rs`).
+#[test]
+fn sqlite_wal_is_checkpointed_beside_the_writer() {
+    let db = sqlite();
+    let file = std::path::Path::new(&db.url);
+    let size = || std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    let before = size();
+    let codes: Vec<String> = (0..20_000).map(|i| format!("WAL{i:06}")).collect();
+    let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
+    db.store.write(&customers(&codes), ImportMode::Insert).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while size() <= before + (1 << 20) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        size() > before + (1 << 20),
+        "database file {} bytes, {before} before the write",
+        size()
+    );
+}

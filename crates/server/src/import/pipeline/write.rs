@@ -132,7 +132,12 @@ impl Writer<'_> {
             && outcome.not_found.is_empty()
             && outcome.unknown_reference.is_empty());
         let index: HashMap<&str, usize> = if any_refused {
-            records.codes().into_iter().enumerate().map(|(i, c)| (c, i)).collect()
+            records
+                .codes()
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| (c, i))
+                .collect()
         } else {
             HashMap::new()
         };
