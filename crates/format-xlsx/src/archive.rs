@@ -11,9 +11,12 @@
 //! 2. at most `max_zip_entries` entries, and no two whose names differ only in case (calamine
 //!    finds parts case-insensitively, so one of the two would be read silently);
 //! 3. every part calamine will read (package and workbook relationships, workbook, shared
-//!    strings, styles, theme, and the chosen sheet) is *streamed* through its decompressor
-//!    into the XML parser, counting the bytes actually produced (the sizes an archive declares
-//!    can lie, and a part whose real size differs from the declared one is refused). Budgets:
+//!    strings, styles, theme, and the chosen sheet) is *streamed*, once, through its
+//!    decompressor into the XML parser, counting the bytes actually produced. The budgets are
+//!    checked first against the sizes the archive declares (a part that declares itself a bomb
+//!    is refused before a byte is inflated), then on every read against the real bytes: a part
+//!    is never read past its declared size (the sizes an archive declares can lie; one whose
+//!    real size differs is refused). Budgets:
 //!    decompressed bytes per part and in total; the compression ratio only once the parts read
 //!    have expanded past [`RATIO_FLOOR`] (long repeated strings compress very well, so a ratio
 //!    alone is no bomb); and no single XML item (a text, a tag, a comment) longer than
@@ -32,6 +35,7 @@
 //! Nothing here keeps decompressed data beyond one XML item. Every refusal is a
 //! `MALFORMED_FILE` in Chinese and English naming the part and what it is for ([`crate::messages`]).
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
@@ -284,12 +288,14 @@ struct Scanner<R> {
 }
 
 impl<R: Read + Seek> Scanner<R> {
-    /// Checks `part` in two passes and returns what `parse` returned and the part's real size,
-    /// or `None` if the archive has no such part. First its bytes are only decompressed and
-    /// counted against the budgets: a bomb stops there at the price of inflating alone (one of
-    /// millions of tiny cells would cost far more to parse up to the ratio's floor). Then they
-    /// are decompressed again into the XML parser `parse`, whatever it leaves being parsed too
-    /// (for well-formedness), the one-item limit bounding the parser's buffer.
+    /// Checks `part` in one streaming pass and returns what `parse` returned and the part's
+    /// real size, or `None` if the archive has no such part. Its bytes are decompressed into
+    /// the XML parser `parse`, whatever it leaves being parsed too (for well-formedness), and
+    /// every read counts them against the budgets and the ratio, while the one-item limit
+    /// bounds the parser's buffer. (A first pass that only inflated used to stop a bomb at the
+    /// price of inflating alone; it inflated every legitimate sheet twice, a third of an xlsx
+    /// import's reader thread. A bomb of tiny cells is now parsed up to the ratio's floor,
+    /// about a second, before it is refused.)
     fn scan<T>(
         &mut self,
         part: &Part,
@@ -298,46 +304,25 @@ impl<R: Read + Seek> Scanner<R> {
         let Some(&(i, _)) = self.index.get(&normalize(&part.path)) else {
             return Ok(None);
         };
-        // Pass 1: the budgets.
-        let (payload, declared) = open_part(&mut self.zip, i, part)?;
-        let no_mark = Cell::new(0);
+        let (payload, declared, compressed) = open_part(&mut self.zip, i, part)?;
+        check_declared(
+            &self.limits,
+            (self.total, self.consumed),
+            part,
+            declared,
+            compressed,
+        )?;
+        let mark = Cell::new(0);
         let mut tripped = None;
         let mut guarded = Guarded {
             payload,
             out: 0,
+            declared,
+            part,
             total: &mut self.total,
             consumed_before: self.consumed,
             limits: &self.limits,
             path: &part.path,
-            measuring: true,
-            mark: &no_mark,
-            tripped: &mut tripped,
-        };
-        let drained = io::copy(&mut guarded, &mut io::sink());
-        let (size, consumed) = (guarded.out, guarded.payload.consumed());
-        drop(guarded);
-        self.consumed += consumed;
-        if let Some(limit) = tripped {
-            return Err(limit);
-        }
-        drained.map_err(|_| messages::undecompressable(part))?;
-        if size != declared {
-            return Err(messages::size_mismatch(part, declared, size));
-        }
-
-        // Pass 2: the XML.
-        let (payload, _) = open_part(&mut self.zip, i, part)?;
-        let mark = Cell::new(0);
-        let mut tripped = None;
-        let mut uncounted = 0;
-        let mut guarded = Guarded {
-            payload,
-            out: 0,
-            total: &mut uncounted,
-            consumed_before: 0,
-            limits: &self.limits,
-            path: &part.path,
-            measuring: false,
             mark: &mark,
             tripped: &mut tripped,
         };
@@ -345,29 +330,70 @@ impl<R: Read + Seek> Scanner<R> {
         let mut xml = Xml::new(&mut input, &mark, part);
         let parsed = parse(&mut xml).and_then(|parsed| xml.finish().map(|()| parsed));
         drop(xml);
+        // What the parser left unread (after its root element closed) is decompressed too, so
+        // that the part's real size is known.
+        let rest = io::copy(&mut input, &mut io::sink());
         drop(input);
+        let (size, consumed) = (guarded.out, guarded.payload.consumed());
         drop(guarded);
+        self.consumed += consumed;
         // A tripped limit explains whatever error it caused downstream.
         if let Some(limit) = tripped {
             return Err(limit);
         }
-        Ok(Some((parsed?, size)))
+        let parsed = parsed?;
+        rest.map_err(|_| messages::undecompressable(part))?;
+        if size != declared {
+            return Err(messages::size_mismatch(part, declared, size));
+        }
+        Ok(Some((parsed, size)))
     }
 }
 
-/// The decompressed bytes of entry `i`, and the size the archive declares for them.
+/// The budgets and the ratio, first from the sizes the archive declares: a part that says
+/// it is a bomb is refused before a byte is inflated, and one that lies is refused as soon
+/// as it outgrows its declared size ([`Guarded`]).
+fn check_declared(
+    limits: &Limits,
+    (total_before, consumed_before): (u64, u64),
+    part: &Part,
+    declared: u64,
+    compressed: u64,
+) -> Result<(), PluginError> {
+    let total = total_before.saturating_add(declared);
+    let consumed = consumed_before.saturating_add(compressed);
+    if total > RATIO_FLOOR && total > consumed.saturating_mul(limits.max_ratio) {
+        return Err(messages::declared_ratio(
+            &part.path,
+            limits.max_ratio,
+            total,
+            consumed,
+            RATIO_FLOOR / MIB,
+        ));
+    }
+    if declared > limits.max_entry_bytes {
+        return Err(messages::entry_budget(&part.path, limits.max_entry_bytes / MIB));
+    }
+    if total > limits.max_total_bytes {
+        return Err(messages::total_budget(limits.max_total_bytes / MIB));
+    }
+    Ok(())
+}
+
+/// The decompressed bytes of entry `i`, and the sizes the archive declares for it
+/// (decompressed, compressed).
 fn open_part<'a, R: Read + Seek>(
     zip: &'a mut ZipArchive<R>,
     i: usize,
     part: &Part,
-) -> Result<(Payload<zip::read::ZipFile<'a, R>>, u64), PluginError> {
+) -> Result<(Payload<zip::read::ZipFile<'a, R>>, u64, u64), PluginError> {
     let file = zip
         .by_index_raw(i)
         .map_err(|_| messages::undecompressable(part))?;
     if file.encrypted() {
         return Err(messages::encrypted(part));
     }
-    let declared = file.size();
+    let (declared, compressed) = (file.size(), file.compressed_size());
     let payload = match file.compression() {
         CompressionMethod::Stored => Payload::Stored(Counted {
             inner: file,
@@ -379,7 +405,7 @@ fn open_part<'a, R: Read + Seek>(
         })),
         other => return Err(messages::compression_method(part, other)),
     };
-    Ok((payload, declared))
+    Ok((payload, declared, compressed))
 }
 
 /// Counts the compressed bytes a decompressor has consumed.
@@ -425,14 +451,15 @@ struct Guarded<'a, R: Read> {
     payload: Payload<R>,
     /// Decompressed bytes of this part so far.
     out: u64,
+    /// What the archive declares this part decompresses to: never more is read.
+    declared: u64,
+    part: &'a Part,
     /// Decompressed bytes of all the parts so far.
     total: &'a mut u64,
     /// Compressed bytes of the parts before this one.
     consumed_before: u64,
     limits: &'a Limits,
     path: &'a str,
-    /// Pass 1 (the byte budgets and the ratio), else pass 2 (the one-item limit).
-    measuring: bool,
     /// Where the XML parser's last complete item ended, in this part's decompressed bytes.
     mark: &'a Cell<u64>,
     tripped: &'a mut Option<PluginError>,
@@ -441,8 +468,8 @@ struct Guarded<'a, R: Read> {
 impl<R: Read> Guarded<'_, R> {
     fn check(&self) -> Result<(), PluginError> {
         let (path, limits) = (self.path, self.limits);
-        if !self.measuring {
-            return self.check_item();
+        if self.out > self.declared {
+            return Err(messages::size_mismatch(self.part, self.declared, self.out));
         }
         if self.out > limits.max_entry_bytes {
             return Err(messages::entry_budget(path, limits.max_entry_bytes / MIB));
@@ -460,7 +487,7 @@ impl<R: Read> Guarded<'_, R> {
                 RATIO_FLOOR / MIB,
             ));
         }
-        Ok(())
+        self.check_item()
     }
 
     /// The parser buffers an item whole: one that no spreadsheet writes stops here, as a bomb
@@ -582,15 +609,21 @@ impl<'a> Xml<'a> {
         messages::invalid_xml(self.part, self.position())
     }
 
-    /// The raw value of attribute `name` (matched on its local name), if present.
-    fn attr(&self, e: &BytesStart<'_>, name: &str) -> Result<Option<String>, PluginError> {
+    /// The raw value of attribute `name` (matched on its local name), if present, borrowed
+    /// from the event (the sheet has millions of cell references: no copy each).
+    fn attr<'e>(&self, e: &'e BytesStart<'_>, name: &str) -> Result<Option<Cow<'e, str>>, PluginError> {
         for a in e.attributes().with_checks(false) {
             let a = a.map_err(|_| self.invalid())?;
             if a.key.local_name().as_ref() == name {
-                return Ok(Some(a.value.into_owned()));
+                return Ok(Some(a.value));
             }
         }
         Ok(None)
+    }
+
+    /// [`Xml::attr`], copied.
+    fn attr_owned(&self, e: &BytesStart<'_>, name: &str) -> Result<Option<String>, PluginError> {
+        Ok(self.attr(e, name)?.map(Cow::into_owned))
     }
 }
 
@@ -612,11 +645,11 @@ fn parse_relationships(xml: &mut Xml<'_>) -> Result<Vec<Relationship>, PluginErr
     loop {
         match xml.next(&mut buf)? {
             Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == "Relationship" => {
-                if let Some(id) = xml.attr(&e, "Id")? {
+                if let Some(id) = xml.attr_owned(&e, "Id")? {
                     rels.push(Relationship {
                         id,
-                        kind: xml.attr(&e, "Type")?.unwrap_or_default(),
-                        target: xml.attr(&e, "Target")?.unwrap_or_default(),
+                        kind: xml.attr_owned(&e, "Type")?.unwrap_or_default(),
+                        target: xml.attr_owned(&e, "Target")?.unwrap_or_default(),
                     });
                 }
             }
@@ -638,11 +671,11 @@ fn parse_workbook(xml: &mut Xml<'_>) -> Result<Vec<SheetEntry>, PluginError> {
     loop {
         match xml.next(&mut buf)? {
             Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == "sheet" => {
-                let raw = xml.attr(&e, "name")?.unwrap_or_default();
+                let raw = xml.attr_owned(&e, "name")?.unwrap_or_default();
                 let name = quick_xml::escape::unescape(&raw)
                     .map_err(|_| xml.invalid())?
                     .into_owned();
-                let rel_id = xml.attr(&e, "id")?.unwrap_or_default();
+                let rel_id = xml.attr_owned(&e, "id")?.unwrap_or_default();
                 sheets.push(SheetEntry { name, rel_id });
             }
             Event::Eof => return Ok(sheets),
@@ -689,8 +722,8 @@ fn parse_sst(xml: &mut Xml<'_>) -> Result<SstHeader, PluginError> {
         match xml.next(&mut buf)? {
             Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == "sst" => {
                 return Ok(SstHeader {
-                    unique_count: xml.attr(&e, "uniqueCount")?,
-                    count: xml.attr(&e, "count")?,
+                    unique_count: xml.attr_owned(&e, "uniqueCount")?,
+                    count: xml.attr_owned(&e, "count")?,
                 });
             }
             Event::Eof => {

@@ -255,6 +255,18 @@ pub(crate) fn ratio(path: &str, ratio: u64, out: u64, consumed: u64, floor_mib: 
     )
 }
 
+/// [`ratio`], from the sizes the archive declares, before anything is decompressed.
+pub(crate) fn declared_ratio(path: &str, ratio: u64, out: u64, consumed: u64, floor_mib: u64) -> PluginError {
+    malformed(
+        format!(
+            "`{path}` 膨胀超过 {ratio} 倍（压缩包声明由 {consumed} 个压缩字节解出 {out} 字节，含此前读过的部件），超过了解压超过 {floor_mib} MiB 后适用的压缩比上限：可能是 zip 炸弹（选项 `max_ratio` 可提高上限）"
+        ),
+        format!(
+            "`{path}` expands more than {ratio}-fold (the archive declares {out} bytes from {consumed} compressed bytes, the parts read before it included), the compression ratio limit that applies past {floor_mib} MiB expanded: a zip bomb? (option `max_ratio` raises it)"
+        ),
+    )
+}
+
 /// One XML item (a text, tag or comment) longer than any spreadsheet writes, and highly
 /// compressed: a bomb.
 pub(crate) fn item_bomb(path: &str, item_mib: u64, ratio: u64, out: u64, consumed: u64) -> PluginError {
