@@ -36,9 +36,10 @@
 //! `MALFORMED_FILE` in Chinese and English naming the part and what it is for ([`crate::messages`]).
 
 use std::borrow::Cow;
-use std::cell::Cell;
-use std::collections::HashMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::rc::Rc;
 
 use dataport_plugin_sdk::PluginError;
 use flate2::read::DeflateDecoder;
@@ -47,7 +48,8 @@ use quick_xml::events::{BytesStart, Event};
 use zip::result::ZipError;
 use zip::{CompressionMethod, ZipArchive};
 
-use crate::cellref::{self, Area};
+use crate::cellref;
+use crate::gate::Gate;
 use crate::messages::{self, Part};
 use crate::options::Limits;
 
@@ -69,19 +71,23 @@ pub(crate) struct Inspection {
     pub sheet_number: usize,
     /// The names of all the workbook's sheets, in order.
     pub sheet_names: Vec<String>,
-    /// Multi-cell array (and data table) formula ranges of that sheet.
-    pub arrays: Vec<Area>,
-    /// The sheet's rows after the header that hold something: what progress is measured against.
-    pub data_rows: u64,
 }
 
-/// Checks `source` as described in the module docs and chooses the sheet (`wanted`: a name, else
-/// a 1-based index; the first sheet by default). Returns the source for calamine.
+/// The chosen sheet's checks, still to run ([`SheetCheck::run`]), beside calamine.
+pub(crate) struct SheetCheck<R> {
+    scanner: Scanner<R>,
+    part: Part,
+    name: String,
+}
+
+/// Checks `source` as described in the module docs, all but the chosen sheet's XML, and chooses
+/// the sheet (`wanted`: a name, else a 1-based index; the first sheet by default). Returns the
+/// sheet's checks, to be run while calamine reads it ([`crate::gate`]).
 pub(crate) fn inspect<R: Read + Seek>(
     mut source: R,
     limits: &Limits,
     wanted: Option<&str>,
-) -> Result<(Inspection, R), PluginError> {
+) -> Result<(Inspection, SheetCheck<R>), PluginError> {
     check_signature(&mut source)?;
     // The zip crate sizes its entry table by the count the archive declares (bounded by the
     // directory's size), so the count is checked before it parses the directory, and again after.
@@ -175,19 +181,20 @@ pub(crate) fn inspect<R: Read + Seek>(
     };
     let name = chosen.name.clone();
     let sheet = Part::sheet(sheet_path, &name);
-    let (facts, _) = scanner
-        .scan(&sheet, |xml| parse_sheet(xml, &name))?
-        .ok_or_else(|| messages::missing_sheet_part(&name, &sheet.path, &workbook_rels))?;
-    let source = scanner.zip.into_inner();
+    if !scanner.index.contains_key(&normalize(&sheet.path)) {
+        return Err(messages::missing_sheet_part(&name, &sheet.path, &workbook_rels));
+    }
     Ok((
         Inspection {
-            sheet: name,
+            sheet: name.clone(),
             sheet_number,
             sheet_names: sheets.into_iter().map(|s| s.name).collect(),
-            arrays: facts.arrays,
-            data_rows: facts.data_rows,
         },
-        source,
+        SheetCheck {
+            scanner,
+            part: sheet,
+            name,
+        },
     ))
 }
 
@@ -287,6 +294,92 @@ struct Scanner<R> {
     consumed: u64,
 }
 
+impl<R: Read + Seek> SheetCheck<R> {
+    /// Where the sheet's compressed bytes lie in the file: `[start, end)`, what calamine must
+    /// not read past the checks ([`Gate::sheet_starts`]).
+    pub(crate) fn data_range(&mut self) -> Result<(u64, u64), PluginError> {
+        let missing = || messages::undecompressable(&self.part);
+        let &(i, _) = self
+            .scanner
+            .index
+            .get(&normalize(&self.part.path))
+            .ok_or_else(missing)?;
+        let file = self.scanner.zip.by_index_raw(i).map_err(|_| missing())?;
+        let start = file.data_start().ok_or_else(missing)?;
+        Ok((start, start.saturating_add(file.compressed_size())))
+    }
+
+    /// Streams the sheet through its checks, releasing its compressed bytes to calamine through
+    /// `gate` row by row and reporting its array formulas there. Returns the rows after the
+    /// header that hold something (what progress is measured against).
+    pub(crate) fn run(mut self, gate: &Gate) -> Result<u64, PluginError> {
+        let watch = Rc::new(SheetWatch {
+            gate,
+            refills: RefCell::new(VecDeque::new()),
+            pending: RefCell::new(Vec::new()),
+            released: Cell::new(0),
+        });
+        let name = self.name;
+        let (facts, _) = self
+            .scanner
+            .scan_watched(&self.part, Some(&watch), |xml| {
+                parse_sheet(xml, &name, Some(&watch))
+            })?
+            .ok_or_else(|| messages::malformed("工作表部件不见了", "the sheet's part went missing"))?;
+        Ok(facts.data_rows)
+    }
+}
+
+/// What the sheet's checker tells calamine (through the [`Gate`]): how far into the part's
+/// compressed bytes everything is checked.
+///
+/// The decompressor asks for compressed input only once it has turned all it had into output,
+/// so each refill at compressed offset `c` is logged with `o`, the output produced by the end
+/// of that read: the first `c` bytes decompress to no more than `o` bytes (and the rest of a
+/// match, [`DEFLATE_SLACK`]). Once the parser has checked that far (at the end of a row), `c`
+/// is released.
+/// What a decompressor may still owe after taking all its input: the rest of one match (at
+/// most 258 bytes), with room to spare.
+const DEFLATE_SLACK: u64 = 1024;
+
+struct SheetWatch<'g> {
+    gate: &'g Gate,
+    /// (compressed offset, decompressed bytes by then), oldest first.
+    refills: RefCell<VecDeque<(u64, u64)>>,
+    /// Refills during the read in progress, their output not yet known.
+    pending: RefCell<Vec<u64>>,
+    released: Cell<u64>,
+}
+
+impl SheetWatch<'_> {
+    fn refilling(&self, compressed: u64) {
+        self.pending.borrow_mut().push(compressed);
+    }
+
+    fn produced(&self, out: u64) {
+        let mut refills = self.refills.borrow_mut();
+        refills.extend(self.pending.borrow_mut().drain(..).map(|c| (c, out)));
+    }
+
+    /// The parser has checked the part's first `checked` decompressed bytes.
+    fn checked(&self, checked: u64) {
+        let mut refills = self.refills.borrow_mut();
+        let mut release = None;
+        while let Some(&(c, o)) = refills.front()
+            && o.saturating_add(DEFLATE_SLACK) <= checked
+        {
+            release = Some(c);
+            refills.pop_front();
+        }
+        if let Some(c) = release
+            && c > self.released.get()
+        {
+            self.released.set(c);
+            self.gate.release(c);
+        }
+    }
+}
+
 impl<R: Read + Seek> Scanner<R> {
     /// Checks `part` in one streaming pass and returns what `parse` returned and the part's
     /// real size, or `None` if the archive has no such part. Its bytes are decompressed into
@@ -301,10 +394,21 @@ impl<R: Read + Seek> Scanner<R> {
         part: &Part,
         parse: impl FnOnce(&mut Xml<'_>) -> Result<T, PluginError>,
     ) -> Result<Option<(T, u64)>, PluginError> {
+        self.scan_watched(part, None, parse)
+    }
+
+    /// [`Scanner::scan`], telling `watch` (the sheet's) where the part's bytes are and how far
+    /// they are checked.
+    fn scan_watched<'g, T>(
+        &mut self,
+        part: &Part,
+        watch: Option<&Rc<SheetWatch<'g>>>,
+        parse: impl FnOnce(&mut Xml<'_>) -> Result<T, PluginError>,
+    ) -> Result<Option<(T, u64)>, PluginError> {
         let Some(&(i, _)) = self.index.get(&normalize(&part.path)) else {
             return Ok(None);
         };
-        let (payload, declared, compressed) = open_part(&mut self.zip, i, part)?;
+        let (payload, declared, compressed) = open_part(&mut self.zip, i, part, watch.cloned())?;
         check_declared(
             &self.limits,
             (self.total, self.consumed),
@@ -325,6 +429,7 @@ impl<R: Read + Seek> Scanner<R> {
             path: &part.path,
             mark: &mark,
             tripped: &mut tripped,
+            watch: watch.cloned(),
         };
         let mut input = BufReader::with_capacity(64 * 1024, &mut guarded);
         let mut xml = Xml::new(&mut input, &mark, part);
@@ -382,11 +487,12 @@ fn check_declared(
 
 /// The decompressed bytes of entry `i`, and the sizes the archive declares for it
 /// (decompressed, compressed).
-fn open_part<'a, R: Read + Seek>(
+fn open_part<'a, 'g, R: Read + Seek>(
     zip: &'a mut ZipArchive<R>,
     i: usize,
     part: &Part,
-) -> Result<(Payload<zip::read::ZipFile<'a, R>>, u64, u64), PluginError> {
+    watch: Option<Rc<SheetWatch<'g>>>,
+) -> Result<(Payload<'g, zip::read::ZipFile<'a, R>>, u64, u64), PluginError> {
     let file = zip
         .by_index_raw(i)
         .map_err(|_| messages::undecompressable(part))?;
@@ -398,10 +504,12 @@ fn open_part<'a, R: Read + Seek>(
         CompressionMethod::Stored => Payload::Stored(Counted {
             inner: file,
             count: 0,
+            watch,
         }),
         CompressionMethod::Deflated => Payload::Deflated(DeflateDecoder::new(Counted {
             inner: file,
             count: 0,
+            watch,
         })),
         other => return Err(messages::compression_method(part, other)),
     };
@@ -409,25 +517,30 @@ fn open_part<'a, R: Read + Seek>(
 }
 
 /// Counts the compressed bytes a decompressor has consumed.
-struct Counted<R> {
+struct Counted<'g, R> {
     inner: R,
     count: u64,
+    /// The sheet's: told of each refill.
+    watch: Option<Rc<SheetWatch<'g>>>,
 }
 
-impl<R: Read> Read for Counted<R> {
+impl<R: Read> Read for Counted<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(watch) = &self.watch {
+            watch.refilling(self.count);
+        }
         let n = self.inner.read(buf)?;
         self.count += n as u64;
         Ok(n)
     }
 }
 
-enum Payload<R: Read> {
-    Stored(Counted<R>),
-    Deflated(DeflateDecoder<Counted<R>>),
+enum Payload<'g, R: Read> {
+    Stored(Counted<'g, R>),
+    Deflated(DeflateDecoder<Counted<'g, R>>),
 }
 
-impl<R: Read> Payload<R> {
+impl<R: Read> Payload<'_, R> {
     fn consumed(&self) -> u64 {
         match self {
             Payload::Stored(c) => c.count,
@@ -436,7 +549,7 @@ impl<R: Read> Payload<R> {
     }
 }
 
-impl<R: Read> Read for Payload<R> {
+impl<R: Read> Read for Payload<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Payload::Stored(c) => c.read(buf),
@@ -447,8 +560,8 @@ impl<R: Read> Read for Payload<R> {
 
 /// A part's decompressed bytes, checked against the limits on every read. A limit that trips
 /// is stored in `tripped` and surfaces as an I/O error to whoever is reading.
-struct Guarded<'a, R: Read> {
-    payload: Payload<R>,
+struct Guarded<'a, 'g, R: Read> {
+    payload: Payload<'g, R>,
     /// Decompressed bytes of this part so far.
     out: u64,
     /// What the archive declares this part decompresses to: never more is read.
@@ -463,9 +576,11 @@ struct Guarded<'a, R: Read> {
     /// Where the XML parser's last complete item ended, in this part's decompressed bytes.
     mark: &'a Cell<u64>,
     tripped: &'a mut Option<PluginError>,
+    /// The sheet's: told how much each read produced.
+    watch: Option<Rc<SheetWatch<'g>>>,
 }
 
-impl<R: Read> Guarded<'_, R> {
+impl<R: Read> Guarded<'_, '_, R> {
     fn check(&self) -> Result<(), PluginError> {
         let (path, limits) = (self.path, self.limits);
         if self.out > self.declared {
@@ -506,13 +621,16 @@ impl<R: Read> Guarded<'_, R> {
     }
 }
 
-impl<R: Read> Read for Guarded<'_, R> {
+impl<R: Read> Read for Guarded<'_, '_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.tripped.is_some() {
             return Err(io::Error::other("xlsx limit exceeded"));
         }
         let n = self.payload.read(buf)?;
         self.out += n as u64;
+        if let Some(watch) = &self.watch {
+            watch.produced(self.out);
+        }
         *self.total += n as u64;
         if let Err(e) = self.check() {
             *self.tripped = Some(e);
@@ -761,17 +879,17 @@ fn check_sst(path: &str, sst: &SstHeader, bytes: u64) -> Result<(), PluginError>
 }
 
 struct SheetFacts {
-    arrays: Vec<Area>,
     /// Rows after row 1 (the header) with at least one cell that holds something.
     data_rows: u64,
 }
 
-fn parse_sheet(xml: &mut Xml<'_>, sheet: &str) -> Result<SheetFacts, PluginError> {
+fn parse_sheet(
+    xml: &mut Xml<'_>,
+    sheet: &str,
+    watch: Option<&SheetWatch<'_>>,
+) -> Result<SheetFacts, PluginError> {
     let mut buf = Vec::new();
-    let mut facts = SheetFacts {
-        arrays: Vec::new(),
-        data_rows: 0,
-    };
+    let mut facts = SheetFacts { data_rows: 0 };
     // The current `<row>`'s zero-based number (`r` is optional: one more than the last) and
     // whether a cell in it holds a value, an inline string or a formula.
     let (mut row, mut row_has_value) = (None::<u32>, false);
@@ -819,8 +937,11 @@ fn parse_sheet(xml: &mut Xml<'_>, sheet: &str) -> Result<SheetFacts, PluginError
                         let area = cellref::parse_area(&r)
                             .ok_or_else(|| outside("a formula over", "公式范围", &r))?;
                         let kind = xml.attr(&e, "t")?;
-                        if matches!(kind.as_deref(), Some("array" | "dataTable")) && area.cells() > 1 {
-                            facts.arrays.push(area);
+                        if matches!(kind.as_deref(), Some("array" | "dataTable"))
+                            && area.cells() > 1
+                            && let Some(watch) = watch
+                        {
+                            watch.gate.found_array(area);
                         }
                     }
                 }
@@ -832,6 +953,9 @@ fn parse_sheet(xml: &mut Xml<'_>, sheet: &str) -> Result<SheetFacts, PluginError
                     facts.data_rows += 1;
                 }
                 row_has_value = false;
+                if let Some(watch) = watch {
+                    watch.checked(xml.position());
+                }
             }
             Event::Eof => return Ok(facts),
             _ => {}

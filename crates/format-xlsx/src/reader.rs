@@ -1,4 +1,5 @@
-//! The reader: calamine's streaming cell reader on a worker thread, driven in lock-step.
+//! The reader: calamine's streaming cell reader on a worker thread, driven in lock-step, with
+//! the sheet's checks on a third thread ahead of it ([`crate::gate`]).
 //!
 //! calamine's `XlsxCellReader<'a>` borrows the `Xlsx` it streams from, and a [`Reader`] must
 //! keep both between calls; safe Rust cannot put the two in one struct. So the workbook and its
@@ -7,6 +8,10 @@
 //! progress (the ABI allows host callbacks only inside a call), the calls stay sequential, and
 //! dropping the reader stops and joins the worker before the source's owner lets go of it.
 //! A panic in calamine on a hostile file stays on that thread and becomes an error.
+//!
+//! The small parts are checked before calamine opens the workbook; the sheet is checked as
+//! calamine reads it, calamine never getting past what the checks have passed. Its row count
+//! ([`Reader::rows_total`]) is known once the checker is through, usually long before calamine.
 //!
 //! # Formulas
 //!
@@ -20,7 +25,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::thread;
 
 use calamine::{Reader as _, Xlsx, XlsxCellReader, XlsxError, XlsxFormulaMetadata};
@@ -28,6 +33,7 @@ use dataport_plugin_sdk::{ByteSource, Cell, ErrorKind, PluginError, Reader, RowB
 
 use crate::archive::{self, Inspection};
 use crate::cellref::{Area, Pos};
+use crate::gate::{Gate, Handle, Role};
 use crate::messages;
 use crate::options::ReadOptions;
 use crate::rows::{CellSource, RawCell, Rows};
@@ -42,20 +48,58 @@ pub(crate) fn open(source: Box<dyn ByteSource>, options: &ReadOptions) -> Result
             "the xlsx reader needs a seekable source (its descriptor declares needs_seek)",
         ));
     }
-    let (inspection, source) = archive::inspect(source, &options.limits, options.sheet.as_deref())?;
-    let data_rows = inspection.data_rows;
+    let gate = Gate::new(source);
+    // open_reader is a call into the reader: the checker may read the source while it runs.
+    gate.enter_call();
+    let opened = open_gated(&gate, options);
+    gate.leave_call();
+    opened
+}
+
+fn open_gated(gate: &Arc<Gate>, options: &ReadOptions) -> Result<XlsxReader, PluginError> {
+    let (inspection, mut check) = archive::inspect(
+        gate.handle(Role::Checker),
+        &options.limits,
+        options.sheet.as_deref(),
+    )?;
+    // Before either thread starts: calamine must find the sheet's bytes held from the first read.
+    let (start, end) = check.data_range()?;
+    gate.sheet_starts(start, end);
+    let mut reader = XlsxReader {
+        gate: Arc::clone(gate),
+        requests: None,
+        replies: None,
+        worker: None,
+        checker: None,
+    };
+    let checker_gate = Arc::clone(gate);
+    reader.checker = Some(
+        thread::Builder::new()
+            .name("dataport-xlsx-check".to_owned())
+            .spawn(move || {
+                let verdict =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check.run(&checker_gate)))
+                        .unwrap_or_else(|panic| {
+                            Err(PluginError::internal(format!(
+                                "the xlsx checks failed: {}",
+                                dataport_plugin_sdk::ffi::panic_message(&*panic)
+                            )))
+                        });
+                checker_gate.verdict(verdict);
+            })
+            .map_err(|e| PluginError::internal(format!("cannot start the xlsx check thread: {e}")))?,
+    );
     let (requests, worker_requests) = mpsc::channel();
     let (worker_replies, replies) = mpsc::channel();
-    let worker = thread::Builder::new()
-        .name("dataport-xlsx-reader".to_owned())
-        .spawn(move || work(source, inspection, worker_requests, worker_replies))
-        .map_err(|e| PluginError::internal(format!("cannot start the xlsx reader thread: {e}")))?;
-    let mut reader = XlsxReader {
-        requests: Some(requests),
-        replies,
-        worker: Some(worker),
-        data_rows,
-    };
+    let (source, worker_gate) = (gate.handle(Role::Calamine), Arc::clone(gate));
+    reader.requests = Some(requests);
+    reader.replies = Some(replies);
+    reader.worker = Some(
+        thread::Builder::new()
+            .name("dataport-xlsx-reader".to_owned())
+            .spawn(move || work(source, inspection, &worker_gate, worker_requests, worker_replies))
+            .map_err(|e| PluginError::internal(format!("cannot start the xlsx reader thread: {e}")))?,
+    );
     match reader.receive()? {
         Reply::Opened => Ok(reader),
         _ => Err(PluginError::internal(
@@ -75,36 +119,42 @@ enum Reply {
     Batch(Option<RowBatch>),
 }
 
-/// The [`Reader`] of the plugin: a handle on the worker thread.
+/// The [`Reader`] of the plugin: a handle on the worker thread (and the checker's).
 pub(crate) struct XlsxReader {
+    gate: Arc<Gate>,
     /// `None` once the worker is gone.
     requests: Option<mpsc::Sender<Request>>,
-    replies: mpsc::Receiver<Result<Reply, PluginError>>,
+    replies: Option<mpsc::Receiver<Result<Reply, PluginError>>>,
     worker: Option<thread::JoinHandle<()>>,
-    /// Counted by the pre-scan ([`Inspection::data_rows`]).
-    data_rows: u64,
+    checker: Option<thread::JoinHandle<()>>,
 }
 
 impl XlsxReader {
+    /// One call of the host into the reader: the checker may read the source meanwhile.
     fn call(&mut self, request: Request) -> Result<Reply, PluginError> {
+        self.gate.enter_call();
         let sent = self.requests.as_ref().is_some_and(|r| r.send(request).is_ok());
-        if !sent {
-            return Err(self.stopped());
-        }
-        self.receive()
+        let reply = if sent { self.receive() } else { Err(self.stopped()) };
+        self.gate.leave_call();
+        reply
     }
 
     fn receive(&mut self) -> Result<Reply, PluginError> {
-        match self.replies.recv() {
-            Ok(reply) => reply,
-            Err(_) => Err(self.stopped()),
+        match self.replies.as_ref().map(mpsc::Receiver::recv) {
+            Some(Ok(reply)) => reply,
+            _ => Err(self.stopped()),
         }
     }
 
-    /// Why the worker is gone: it panicked, or it stopped after reporting an error.
+    /// Why the worker is gone: the sheet's checks refused it, calamine panicked, or it stopped
+    /// after reporting an error.
     fn stopped(&mut self) -> PluginError {
         self.requests = None;
-        match self.worker.take().map(thread::JoinHandle::join) {
+        let joined = self.worker.take().map(thread::JoinHandle::join);
+        if let Some(Err(refused)) = self.gate.outcome() {
+            return refused;
+        }
+        match joined {
             Some(Err(panic)) => PluginError::malformed(format!(
                 "the xlsx parser failed on this file: {}",
                 dataport_plugin_sdk::ffi::panic_message(&*panic)
@@ -119,11 +169,13 @@ impl XlsxReader {
 
 impl Drop for XlsxReader {
     fn drop(&mut self) {
-        // Closing the request channel ends the worker's loop; wait for it so that the source is
-        // dropped before this reader is.
+        // Closing the gate fails every read still waiting, and closing the request channel ends
+        // the worker's loop; wait for both threads so that the source is dropped before this
+        // reader is.
+        self.gate.close();
         self.requests = None;
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
+        for thread in [self.worker.take(), self.checker.take()].into_iter().flatten() {
+            let _ = thread.join();
         }
     }
 }
@@ -138,8 +190,9 @@ impl Reader for XlsxReader {
         }
     }
 
+    /// Known once the sheet's checker is through (ask again after a batch).
     fn rows_total(&mut self) -> Option<u64> {
-        Some(self.data_rows)
+        self.gate.outcome().and_then(Result::ok)
     }
 
     fn next_batch(&mut self, max_rows: usize) -> Result<Option<RowBatch>, PluginError> {
@@ -155,15 +208,21 @@ impl Reader for XlsxReader {
 /// The worker: opens the workbook and the sheet, then answers requests until the reader is
 /// dropped or an error has been reported.
 fn work(
-    source: Box<dyn ByteSource>,
+    source: Handle,
     inspection: Inspection,
+    gate: &Gate,
     requests: mpsc::Receiver<Request>,
     replies: mpsc::Sender<Result<Reply, PluginError>>,
 ) {
+    // What calamine says, unless the sheet's checks refused the file: then theirs.
+    let checked = |e: PluginError| match gate.outcome() {
+        Some(Err(refused)) => refused,
+        _ => e,
+    };
     let mut xlsx = match Xlsx::new(source) {
         Ok(xlsx) => xlsx,
         Err(e) => {
-            let _ = replies.send(Err(calamine_error("cannot open the workbook", e)));
+            let _ = replies.send(Err(checked(calamine_error("cannot open the workbook", e))));
             return;
         }
     };
@@ -172,8 +231,6 @@ fn work(
         sheet,
         sheet_number,
         sheet_names,
-        arrays,
-        data_rows: _,
     } = inspection;
     if !xlsx.sheet_names().contains(&sheet) {
         let _ = replies.send(Err(messages::malformed(
@@ -185,7 +242,10 @@ fn work(
     let cells = match xlsx.worksheet_cells_reader(&sheet) {
         Ok(cells) => cells,
         Err(e) => {
-            let _ = replies.send(Err(calamine_error(&format!("cannot read sheet `{sheet}`"), e)));
+            let _ = replies.send(Err(checked(calamine_error(
+                &format!("cannot read sheet `{sheet}`"),
+                e,
+            ))));
             return;
         }
     };
@@ -198,7 +258,8 @@ fn work(
         is_1904,
         done: false,
         shared: HashMap::new(),
-        arrays: ArrayFormulas::new(arrays),
+        arrays: ArrayFormulas::new(Vec::new()),
+        gate,
     });
     while let Ok(request) = requests.recv() {
         let reply = match request {
@@ -211,6 +272,7 @@ fn work(
             }),
             Request::Batch(max_rows) => rows.next_batch(max_rows).map(Reply::Batch),
         };
+        let reply = reply.map_err(checked);
         let failed = reply.is_err();
         if replies.send(reply).is_err() || failed {
             return;
@@ -242,7 +304,7 @@ fn calamine_error(context: &str, e: XlsxError) -> PluginError {
 
 /// The sheet's cells from calamine, formulas resolved.
 struct SheetCells<'a> {
-    cells: XlsxCellReader<'a, Box<dyn ByteSource>>,
+    cells: XlsxCellReader<'a, Handle>,
     sheet: &'a str,
     is_1904: bool,
     /// The end was reached.
@@ -250,6 +312,9 @@ struct SheetCells<'a> {
     /// Shared formula anchors by index: their text and top-left cell.
     shared: HashMap<usize, (String, Pos)>,
     arrays: ArrayFormulas,
+    /// Where the checker reports the array formulas it finds (always before calamine reaches
+    /// them) and its verdict.
+    gate: &'a Gate,
 }
 
 impl CellSource for SheetCells<'_> {
@@ -262,11 +327,17 @@ impl CellSource for SheetCells<'_> {
             .next_cell_with_formula_metadata()
             .map_err(|e| calamine_error(&format!("cannot read sheet `{}`", self.sheet), e))?;
         let Some(record) = record else {
-            // calamine would read on past `</sheetData>`.
+            // calamine would read on past `</sheetData>`. The end counts only once the checks
+            // have passed the whole part.
             self.done = true;
+            self.gate.wait_for_verdict()?;
             return Ok(None);
         };
         let pos = record.pos;
+        let found = self.gate.arrays_found();
+        if found > self.arrays.seen {
+            self.arrays.extend(self.gate.arrays_after(self.arrays.seen));
+        }
         let cell = match record.formula {
             Some(formula) => Cell::Formula(self.formula(pos, formula)),
             None => match self.arrays.at(pos) {
@@ -317,6 +388,8 @@ impl SheetCells<'_> {
 struct ArrayFormulas {
     /// Not reached yet, the first to start last.
     pending: Vec<Area>,
+    /// How many ranges were added so far.
+    seen: usize,
     /// Covering the current row: first column → range and formula (once its anchor is seen).
     active: BTreeMap<u32, (Area, Option<String>)>,
     /// When each active range ends: (last row, first column).
@@ -327,10 +400,18 @@ impl ArrayFormulas {
     fn new(mut areas: Vec<Area>) -> ArrayFormulas {
         areas.sort_unstable_by_key(|a| Reverse(a.start));
         ArrayFormulas {
+            seen: areas.len(),
             pending: areas,
             active: BTreeMap::new(),
             expiry: BinaryHeap::new(),
         }
+    }
+
+    /// More ranges, found further down the sheet.
+    fn extend(&mut self, areas: Vec<Area>) {
+        self.seen += areas.len();
+        self.pending.extend(areas);
+        self.pending.sort_unstable_by_key(|a| Reverse(a.start));
     }
 
     fn advance(&mut self, row: u32) {
@@ -403,12 +484,13 @@ mod tests {
         let options = ReadOptions::parse(&dataport_plugin_sdk::Options::new()).unwrap();
         let mut reader = open(source, &options).unwrap();
         assert_eq!(reader.header().unwrap(), ["客户编号", "客户名称"]);
-        assert_eq!(reader.rows_total(), Some(4));
         let mut read = 0;
         while let Some(batch) = reader.next_batch(2).unwrap() {
             read += batch.rows.len();
         }
         assert_eq!(read, 4);
+        // Counted by the sheet's checker, which is through by the end.
+        assert_eq!(reader.rows_total(), Some(4));
     }
 
     #[test]

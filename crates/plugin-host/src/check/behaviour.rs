@@ -52,7 +52,8 @@ impl Target<'_> {
             .map(|(header, rows, _)| (header, rows))
     }
 
-    /// [`read`](Target::read), and what the reader's `rows_total` said after the header.
+    /// [`read`](Target::read), and what the reader's `rows_total` said: asked after the header
+    /// and after each batch until it answers, as the server asks.
     fn read_counted(
         &self,
         source: Box<dyn ByteSource>,
@@ -60,13 +61,16 @@ impl Target<'_> {
     ) -> Result<(Vec<String>, RowBatch, Option<u64>), PluginError> {
         let mut reader = self.plugin.open_reader(&self.format, &self.options, source)?;
         let header = reader.header()?;
-        let rows_total = reader.rows_total();
+        let mut rows_total = reader.rows_total();
         let mut all = RowBatch::new();
         // Bounded: a reader that never ends fails the check instead of hanging it.
         for _ in 0..1_000_000 {
             match reader.next_batch(max_rows)? {
                 Some(mut batch) => all.append(&mut batch),
                 None => return Ok((header, all, rows_total)),
+            }
+            if rows_total.is_none() {
+                rows_total = reader.rows_total();
             }
         }
         Err(PluginError::internal("no end of data after a million batches"))

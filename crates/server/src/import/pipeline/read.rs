@@ -197,9 +197,7 @@ pub(super) fn read_batches(
         && !job.dry_run
         && job.on_error == dataport_core::OnError::SkipRow;
     let header = reader.header().map_err(|e| plugin_failure(e, job, input))?;
-    if let Some(total) = reader.rows_total() {
-        events.counters().rows_total.store(total, Ordering::Relaxed);
-    }
+    ask_rows_total(&mut *reader, events);
     let mapped = match input {
         Input::File { .. } => map_header(job.module, &header),
         // A stream that ended before its first batch named fields carries no records: a module
@@ -300,6 +298,17 @@ struct Unchecked {
 
 /// The reading half: batches from the plugin (or the record stream) until the end, a failure,
 /// or validation stopping (`to_check` closed). `busy` accumulates the time spent in the reader.
+/// Stores the reader's row count, once it knows it: asked after the header and again after
+/// each batch until it answers (the xlsx reader counts the sheet's rows while they are read).
+fn ask_rows_total(reader: &mut dyn Reader, events: &Events) {
+    let total = &events.counters().rows_total;
+    if total.load(Ordering::Relaxed) == 0
+        && let Some(n) = reader.rows_total()
+    {
+        total.store(n, Ordering::Relaxed);
+    }
+}
+
 fn read_rows(
     job: &Job,
     events: &Events,
@@ -333,6 +342,7 @@ fn read_rows(
             }
             Err(e) => return Err(stopped_reading(e, last_row, job, input)),
         };
+        ask_rows_total(reader, events);
         let numbers = batch
             .rows
             .iter()

@@ -1,0 +1,262 @@
+//! One host source, two readers: the sheet's checker ([`crate::archive`]) and calamine, on
+//! threads of their own, with calamine held behind the checker.
+//!
+//! The sheet is the one large part of a workbook. Its checks (budgets, well-formedness, every
+//! reference within the grid) used to run over the whole part before calamine started, on one
+//! core, with the other idle. Now the checker streams the sheet on its own thread while calamine
+//! reads it on another, and calamine may read only the part's compressed bytes the checker has
+//! released: bytes whose whole decompressed output the checker has seen and passed, up to the end
+//! of a row. So calamine never parses a byte the checks have not passed, as before, but the two
+//! passes overlap. A refusal stops calamine at the next read with the checker's own error.
+//!
+//! The host's source may be called only from inside a call the host made into the reader (the
+//! ABI's threads rule). The checker reads only while [`Gate::enter_call`] is in effect, and every
+//! read holds the lock, so a call never ends with a read in progress. Each [`Handle`] keeps its
+//! own position; the source is sought to it as needed.
+
+use std::io::{self, Read, Seek, SeekFrom};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+use dataport_plugin_sdk::{ByteSource, PluginError};
+
+use crate::cellref::Area;
+
+/// The source and what the two readers know of each other.
+pub(crate) struct Gate {
+    state: Mutex<State>,
+    changed: Condvar,
+    /// How many array formula ranges the checker has found: read per cell without the lock.
+    arrays_found: AtomicUsize,
+}
+
+struct State {
+    source: Box<dyn ByteSource>,
+    /// Where `source` is positioned, when known.
+    at: Option<u64>,
+    /// A host call into the reader is running.
+    in_call: bool,
+    /// The reader is being dropped: every read fails.
+    closing: bool,
+    /// The sheet's compressed bytes in the file, once the checker has started on them.
+    sheet: Option<SheetBytes>,
+    /// The checker's end: the rows it counted, or why it refused the sheet.
+    verdict: Option<Result<u64, PluginError>>,
+    /// Multi-cell array formula ranges found so far, in sheet order.
+    arrays: Vec<Area>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SheetBytes {
+    /// File offsets of the part's compressed data: `[start, end)`.
+    start: u64,
+    end: u64,
+    /// Calamine may read below this offset.
+    released: u64,
+}
+
+/// Who reads through a [`Handle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Reads only inside host calls.
+    Checker,
+    /// Reads the sheet's compressed bytes only as far as they are released.
+    Calamine,
+}
+
+impl Gate {
+    pub(crate) fn new(source: Box<dyn ByteSource>) -> Arc<Gate> {
+        Arc::new(Gate {
+            state: Mutex::new(State {
+                source,
+                at: None,
+                in_call: false,
+                closing: false,
+                sheet: None,
+                verdict: None,
+                arrays: Vec::new(),
+            }),
+            changed: Condvar::new(),
+            arrays_found: AtomicUsize::new(0),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn update(&self, f: impl FnOnce(&mut State)) {
+        f(&mut self.lock());
+        self.changed.notify_all();
+    }
+
+    pub(crate) fn handle(self: &Arc<Gate>, role: Role) -> Handle {
+        Handle {
+            gate: Arc::clone(self),
+            role,
+            pos: 0,
+        }
+    }
+
+    /// A host call starts; [`Gate::leave_call`] when it ends.
+    pub(crate) fn enter_call(&self) {
+        self.update(|s| s.in_call = true);
+    }
+
+    /// Waits for a read in progress, if any: after this the checker touches the source no more
+    /// until the next call.
+    pub(crate) fn leave_call(&self) {
+        self.lock().in_call = false;
+    }
+
+    /// The reader is going away: reads fail from now on.
+    pub(crate) fn close(&self) {
+        self.update(|s| s.closing = true);
+    }
+
+    /// The checker starts on the sheet's compressed bytes `[start, end)`.
+    pub(crate) fn sheet_starts(&self, start: u64, end: u64) {
+        self.update(|s| {
+            s.sheet = Some(SheetBytes {
+                start,
+                end,
+                released: start,
+            })
+        });
+    }
+
+    /// The checker has passed everything the sheet's compressed bytes up to `offset` (from the
+    /// part's start) decompress to.
+    pub(crate) fn release(&self, offset: u64) {
+        self.update(|s| {
+            if let Some(sheet) = &mut s.sheet {
+                sheet.released = sheet
+                    .released
+                    .max(sheet.start.saturating_add(offset).min(sheet.end));
+            }
+        });
+    }
+
+    pub(crate) fn found_array(&self, area: Area) {
+        self.lock().arrays.push(area);
+        self.arrays_found.fetch_add(1, Ordering::Release);
+    }
+
+    pub(crate) fn arrays_found(&self) -> usize {
+        self.arrays_found.load(Ordering::Acquire)
+    }
+
+    /// The checker is done: `Ok(data rows)` releases the whole sheet, an error stops calamine.
+    pub(crate) fn verdict(&self, verdict: Result<u64, PluginError>) {
+        self.update(|s| {
+            if let (Ok(_), Some(sheet)) = (&verdict, &mut s.sheet) {
+                sheet.released = sheet.end;
+            }
+            s.verdict = Some(verdict);
+        });
+    }
+
+    /// The checker's verdict, if it has one.
+    pub(crate) fn outcome(&self) -> Option<Result<u64, PluginError>> {
+        self.lock().verdict.clone()
+    }
+
+    /// Waits (inside a call) for the checker's verdict.
+    pub(crate) fn wait_for_verdict(&self) -> Result<u64, PluginError> {
+        let mut state = self.lock();
+        loop {
+            if let Some(verdict) = &state.verdict {
+                return verdict.clone();
+            }
+            if state.closing {
+                return Err(PluginError::internal("the xlsx reader is closing"));
+            }
+            state = self.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Array ranges found since the first `seen`.
+    pub(crate) fn arrays_after(&self, seen: usize) -> Vec<Area> {
+        self.lock()
+            .arrays
+            .get(seen..)
+            .map(<[Area]>::to_vec)
+            .unwrap_or_default()
+    }
+}
+
+/// A reader of the source with its own position.
+pub(crate) struct Handle {
+    gate: Arc<Gate>,
+    role: Role,
+    pos: u64,
+}
+
+impl Handle {
+    /// How many bytes at `pos` this handle may read now: `None` to wait.
+    fn allowed(&self, state: &State, wanted: usize) -> io::Result<Option<usize>> {
+        if state.closing {
+            return Err(io::Error::other("the xlsx reader is closing"));
+        }
+        match self.role {
+            Role::Checker => Ok(state.in_call.then_some(wanted)),
+            Role::Calamine => match state.sheet {
+                Some(sheet) if (sheet.start..sheet.end).contains(&self.pos) => {
+                    if sheet.released > self.pos {
+                        let room = usize::try_from(sheet.released - self.pos).unwrap_or(usize::MAX);
+                        Ok(Some(wanted.min(room)))
+                    } else if let Some(Err(_)) = state.verdict {
+                        Err(io::Error::other("the sheet was refused by the xlsx checks"))
+                    } else {
+                        Ok(None)
+                    }
+                }
+                _ => Ok(Some(wanted)),
+            },
+        }
+    }
+}
+
+impl Read for Handle {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let gate = Arc::clone(&self.gate);
+        let mut state = gate.lock();
+        let n = loop {
+            match self.allowed(&state, buf.len())? {
+                Some(n) => break n,
+                None => state = gate.changed.wait(state).unwrap_or_else(PoisonError::into_inner),
+            }
+        };
+        if state.at != Some(self.pos) {
+            state.source.seek(SeekFrom::Start(self.pos))?;
+        }
+        state.at = None;
+        let read = state.source.read(&mut buf[..n])?;
+        self.pos += read as u64;
+        state.at = Some(self.pos);
+        Ok(read)
+    }
+}
+
+impl Seek for Handle {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+            SeekFrom::End(d) => {
+                let gate = Arc::clone(&self.gate);
+                let mut state = gate.lock();
+                while self.allowed(&state, 0)?.is_none() {
+                    state = gate.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
+                }
+                state.at = None;
+                let end = state.source.seek(SeekFrom::End(0))?;
+                state.at = Some(end);
+                end.checked_add_signed(d)
+            }
+        };
+        self.pos =
+            target.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        Ok(self.pos)
+    }
+}
