@@ -53,7 +53,7 @@
 //!    the formula text), never as its cached value: normal formulas with their text, shared
 //!    formula anchors with theirs, and cells deriving from a shared formula with the anchor's
 //!    formula moved to their position (`calamine::expand_shared_formula`). The other cells of a
-//!    multi-cell array formula carry no `<f>` at all, only a cached value; the pre-scan records
+//!    multi-cell array formula carry no `<f>` at all, only a cached value; the sheet's checks record
 //!    those ranges and such cells are reported as the array's formula as well.
 //! 4. **Rows** (`rows`): the header is row 1 (trailing empty cells dropped; an empty row 1 is an
 //!    empty header, which the host refuses as "row 1 is empty", but a sheet with no value at

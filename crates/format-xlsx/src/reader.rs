@@ -20,8 +20,8 @@
 //! formula's anchor (text and range) or a cell deriving from a shared formula (only its index).
 //! Every cell with an `<f>` becomes [`Cell::Formula`], never its cached value; derived cells get
 //! the anchor's formula moved to their position (`expand_shared_formula`). The other cells of a
-//! multi-cell array formula have no `<f>` at all, only cached values; the pre-scan found their
-//! ranges, and they are reported as their anchor's formula too.
+//! multi-cell array formula have no `<f>` at all, only cached values; the sheet's checker finds
+//! their ranges (always before calamine reaches them), and they are reported as their anchor's formula too.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -39,7 +39,8 @@ use crate::options::ReadOptions;
 use crate::rows::{CellSource, RawCell, Rows};
 use crate::values;
 
-/// Opens `source`: pre-scan ([`archive::inspect`]), then calamine on the worker thread, which
+/// Opens `source`: the small parts' checks ([`archive::inspect`]), the sheet's checker on its
+/// thread, then calamine on the worker thread, which
 /// also reads the sheet up to its cells so that every problem opening it is reported here.
 pub(crate) fn open(source: Box<dyn ByteSource>, options: &ReadOptions) -> Result<XlsxReader, PluginError> {
     if !source.can_seek() {
@@ -280,7 +281,7 @@ fn work(
     }
 }
 
-/// What calamine reports. The pre-scan has checked the archive and the XML of every part
+/// What calamine reports. The checks have passed the archive and the XML of every part
 /// calamine reads, so what is left is rare: its own wording stays, after an explanation.
 fn calamine_error(context: &str, e: XlsxError) -> PluginError {
     match e {

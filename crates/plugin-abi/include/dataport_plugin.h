@@ -451,12 +451,13 @@ typedef DpStatus (*DpReaderCheckpointFn)(DpReaderHandle *reader, DpCheckpoint *o
  *  recognise: DP_STATUS_UNSUPPORTED. */
 typedef DpStatus (*DpReaderResumeFn)(DpReaderHandle *reader, const DpCheckpoint *checkpoint,
                                      DpPluginError *err);
-/** After reader_header (asked once): how many rows and row errors the reader will hand out,
- *  counted from the input itself before they are read (an xlsx sheet's `<row>` elements with
- *  values after the header, not its declared dimension), so that progress is shown against it.
- *  Write it to `*out_rows` and return DP_STATUS_OK, or return DP_STATUS_UNSUPPORTED when the
- *  reader cannot know without reading (a csv stream). The host only shows the count and never
- *  fails a job on this call; `dataport plugin-check` checks that it matches what was read. */
+/** After reader_header, and again after each batch until it answers: how many rows and row
+ *  errors the reader will hand out, counted from the input itself rather than by handing them
+ *  out (an xlsx sheet's `<row>` elements with values after the header, not its declared
+ *  dimension), so that progress is shown against it. Write it to `*out_rows` and return
+ *  DP_STATUS_OK, or return DP_STATUS_UNSUPPORTED while the reader does not know (a csv stream
+ *  never does). The host only shows the count and never fails a job on this call;
+ *  `dataport plugin-check` checks that it matches what was read. */
 typedef DpStatus (*DpReaderRowsTotalFn)(DpReaderHandle *reader, uint64_t *out_rows, DpPluginError *err);
 
 /** The plugin's functions. Append-only. Reader functions may be NULL without DP_CAP_READ, writer

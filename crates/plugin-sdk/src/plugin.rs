@@ -203,11 +203,11 @@ pub trait Reader: Send {
         ))
     }
 
-    /// Asked once, after [`header`](Reader::header): how many rows and row errors the reader
-    /// will hand out, counted from the input before they are read (an xlsx sheet's rows with
-    /// values, not its declared dimension), so that progress is shown against it. The host only
-    /// shows it (`dataport plugin-check` checks it against what was read). `None` (the default)
-    /// when the reader cannot know without reading them.
+    /// Asked after [`header`](Reader::header) and again after each batch until it answers: how
+    /// many rows and row errors the reader will hand out, counted from the input rather than
+    /// by handing them out (an xlsx sheet's rows with values, not its declared dimension), so
+    /// that progress is shown against it. The host only shows it (`dataport plugin-check`
+    /// checks it against what was read). `None` (the default) while the reader does not know.
     fn rows_total(&mut self) -> Option<u64> {
         None
     }
