@@ -330,6 +330,10 @@ impl<R: Read + Seek> SheetCheck<R> {
     }
 }
 
+/// What a decompressor may still owe after taking all its input: the rest of one match (at
+/// most 258 bytes), with room to spare.
+const DEFLATE_SLACK: u64 = 1024;
+
 /// What the sheet's checker tells calamine (through the [`Gate`]): how far into the part's
 /// compressed bytes everything is checked.
 ///
@@ -338,10 +342,6 @@ impl<R: Read + Seek> SheetCheck<R> {
 /// of that read: the first `c` bytes decompress to no more than `o` bytes (and the rest of a
 /// match, [`DEFLATE_SLACK`]). Once the parser has checked that far (at the end of a row), `c`
 /// is released.
-/// What a decompressor may still owe after taking all its input: the rest of one match (at
-/// most 258 bytes), with room to spare.
-const DEFLATE_SLACK: u64 = 1024;
-
 struct SheetWatch<'g> {
     gate: &'g Gate,
     /// (compressed offset, decompressed bytes by then), oldest first.
@@ -385,10 +385,11 @@ impl<R: Read + Seek> Scanner<R> {
     /// real size, or `None` if the archive has no such part. Its bytes are decompressed into
     /// the XML parser `parse`, whatever it leaves being parsed too (for well-formedness), and
     /// every read counts them against the budgets and the ratio, while the one-item limit
-    /// bounds the parser's buffer. (A first pass that only inflated used to stop a bomb at the
-    /// price of inflating alone; it inflated every legitimate sheet twice, a third of an xlsx
-    /// import's reader thread. A bomb of tiny cells is now parsed up to the ratio's floor,
-    /// about a second, before it is refused.)
+    /// bounds the parser's buffer. The budgets are checked first from the sizes the archive
+    /// declares ([`check_declared`]), and a part is never read past its declared size, so a
+    /// bomb is refused before it is parsed at length. (A first pass that only inflated used to
+    /// do that; it inflated every legitimate sheet twice, a third of an xlsx import's reader
+    /// thread.)
     fn scan<T>(
         &mut self,
         part: &Part,

@@ -244,9 +244,16 @@ impl Seek for Handle {
             SeekFrom::Start(n) => Some(n),
             SeekFrom::Current(d) => self.pos.checked_add_signed(d),
             SeekFrom::End(d) => {
+                // Touches the source but reads nothing: only the checker waits (for a call).
                 let gate = Arc::clone(&self.gate);
                 let mut state = gate.lock();
-                while self.allowed(&state, 0)?.is_none() {
+                loop {
+                    if state.closing {
+                        return Err(io::Error::other("the xlsx reader is closing"));
+                    }
+                    if self.role == Role::Calamine || state.in_call {
+                        break;
+                    }
                     state = gate.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
                 }
                 state.at = None;
@@ -258,5 +265,78 @@ impl Seek for Handle {
         self.pos =
             target.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
         Ok(self.pos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+    use std::thread;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn gate() -> Arc<Gate> {
+        Gate::new(Box::new(Cursor::new((0u8..100).collect::<Vec<u8>>())))
+    }
+
+    #[test]
+    fn calamine_reads_the_sheet_only_as_far_as_released() {
+        let gate = gate();
+        gate.sheet_starts(10, 50);
+        let mut calamine = gate.handle(Role::Calamine);
+        let mut buf = [0u8; 30];
+        assert_eq!(
+            calamine.read(&mut buf[..10]).unwrap(),
+            10,
+            "before the sheet: free"
+        );
+        let releasing = Arc::clone(&gate);
+        let releaser = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(50));
+            releasing.release(5);
+        });
+        // Waits for the release, then gets no more than it.
+        assert_eq!(calamine.read(&mut buf).unwrap(), 5);
+        assert_eq!(buf[..5], [10, 11, 12, 13, 14]);
+        releaser.join().unwrap();
+        gate.verdict(Err(PluginError::malformed("refused")));
+        assert!(
+            calamine.read(&mut buf).is_err(),
+            "a refusal stops it inside the sheet"
+        );
+        calamine.seek(SeekFrom::Start(60)).unwrap();
+        assert_eq!(calamine.read(&mut buf[..5]).unwrap(), 5, "after the sheet: free");
+        assert_eq!(buf[0], 60);
+    }
+
+    #[test]
+    fn a_passed_sheet_is_released_whole() {
+        let gate = gate();
+        gate.sheet_starts(10, 50);
+        gate.verdict(Ok(3));
+        let mut calamine = gate.handle(Role::Calamine);
+        calamine.seek(SeekFrom::Start(10)).unwrap();
+        let mut buf = [0u8; 40];
+        calamine.read_exact(&mut buf).unwrap();
+        assert_eq!(buf[39], 49);
+        assert_eq!(gate.outcome(), Some(Ok(3)));
+    }
+
+    #[test]
+    fn the_checker_reads_only_inside_calls_and_nothing_after_close() {
+        let gate = gate();
+        let mut checker = gate.handle(Role::Checker);
+        let reading = thread::spawn(move || {
+            let mut b = [0u8; 4];
+            checker.read(&mut b).map(|n| (n, b[3]))
+        });
+        thread::sleep(Duration::from_millis(50));
+        assert!(!reading.is_finished(), "no host call runs: the checker waits");
+        gate.enter_call();
+        assert_eq!(reading.join().unwrap().unwrap(), (4, 3));
+        gate.leave_call();
+        gate.close();
+        assert!(gate.handle(Role::Calamine).read(&mut [0u8; 1]).is_err());
     }
 }
