@@ -325,7 +325,7 @@ impl<R: Read + Seek> SheetCheck<R> {
             .scan_watched(&self.part, Some(&watch), |xml| {
                 parse_sheet(xml, &name, Some(&watch))
             })?
-            .ok_or_else(|| messages::malformed("工作表部件不见了", "the sheet's part went missing"))?;
+            .ok_or_else(|| messages::undecompressable(&self.part))?;
         Ok(facts.data_rows)
     }
 }
@@ -427,7 +427,6 @@ impl<R: Read + Seek> Scanner<R> {
             total: &mut self.total,
             consumed_before: self.consumed,
             limits: &self.limits,
-            path: &part.path,
             mark: &mark,
             tripped: &mut tripped,
             watch: watch.cloned(),
@@ -436,8 +435,9 @@ impl<R: Read + Seek> Scanner<R> {
         let mut xml = Xml::new(&mut input, &mark, part);
         let parsed = parse(&mut xml).and_then(|parsed| xml.finish().map(|()| parsed));
         drop(xml);
-        // What the parser left unread (after its root element closed) is decompressed too, so
-        // that the part's real size is known.
+        // After a parse error the rest of the part is still decompressed against the budgets, so
+        // that a bomb with broken XML is reported as the bomb (after a parse that reached the
+        // end there is nothing left).
         let rest = io::copy(&mut input, &mut io::sink());
         drop(input);
         let (size, consumed) = (guarded.out, guarded.payload.consumed());
@@ -456,6 +456,12 @@ impl<R: Read + Seek> Scanner<R> {
     }
 }
 
+/// The ratio rule: `total` decompressed bytes (all parts so far) from `consumed` compressed ones
+/// break it only past [`RATIO_FLOOR`].
+fn exceeds_ratio(limits: &Limits, total: u64, consumed: u64) -> bool {
+    total > RATIO_FLOOR && total > consumed.saturating_mul(limits.max_ratio)
+}
+
 /// The budgets and the ratio, first from the sizes the archive declares: a part that says
 /// it is a bomb is refused before a byte is inflated, and one that lies is refused as soon
 /// as it outgrows its declared size ([`Guarded`]).
@@ -468,7 +474,7 @@ fn check_declared(
 ) -> Result<(), PluginError> {
     let total = total_before.saturating_add(declared);
     let consumed = consumed_before.saturating_add(compressed);
-    if total > RATIO_FLOOR && total > consumed.saturating_mul(limits.max_ratio) {
+    if exceeds_ratio(limits, total, consumed) {
         return Err(messages::declared_ratio(
             &part.path,
             limits.max_ratio,
@@ -573,7 +579,6 @@ struct Guarded<'a, 'g, R: Read> {
     /// Compressed bytes of the parts before this one.
     consumed_before: u64,
     limits: &'a Limits,
-    path: &'a str,
     /// Where the XML parser's last complete item ended, in this part's decompressed bytes.
     mark: &'a Cell<u64>,
     tripped: &'a mut Option<PluginError>,
@@ -583,7 +588,7 @@ struct Guarded<'a, 'g, R: Read> {
 
 impl<R: Read> Guarded<'_, '_, R> {
     fn check(&self) -> Result<(), PluginError> {
-        let (path, limits) = (self.path, self.limits);
+        let (path, limits) = (self.part.path.as_str(), self.limits);
         if self.out > self.declared {
             return Err(messages::size_mismatch(self.part, self.declared, self.out));
         }
@@ -594,7 +599,7 @@ impl<R: Read> Guarded<'_, '_, R> {
             return Err(messages::total_budget(limits.max_total_bytes / MIB));
         }
         let consumed = self.consumed_before + self.payload.consumed();
-        if *self.total > RATIO_FLOOR && *self.total > consumed.saturating_mul(limits.max_ratio) {
+        if exceeds_ratio(limits, *self.total, consumed) {
             return Err(messages::ratio(
                 path,
                 limits.max_ratio,
@@ -609,7 +614,7 @@ impl<R: Read> Guarded<'_, '_, R> {
     /// The parser buffers an item whole: one that no spreadsheet writes stops here, as a bomb
     /// when the part is compressed beyond the ratio.
     fn check_item(&self) -> Result<(), PluginError> {
-        let (path, limits) = (self.path, self.limits);
+        let (path, limits) = (self.part.path.as_str(), self.limits);
         if self.out.saturating_sub(self.mark.get()) > MAX_XML_ITEM {
             let own = self.payload.consumed();
             return Err(if self.out > own.saturating_mul(limits.max_ratio) {

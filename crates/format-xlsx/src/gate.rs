@@ -38,7 +38,7 @@ struct State {
     in_call: bool,
     /// The reader is being dropped: every read fails.
     closing: bool,
-    /// The sheet's compressed bytes in the file, once the checker has started on them.
+    /// The sheet's compressed bytes in the file, set before calamine or the checker starts.
     sheet: Option<SheetBytes>,
     /// The checker's end: the rows it counted, or why it refused the sheet.
     verdict: Option<Result<u64, PluginError>>,
@@ -85,6 +85,20 @@ impl Gate {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Waits until `ready` has an answer (`None`: not yet), the lock held on return.
+    fn wait<T, E>(
+        &self,
+        mut ready: impl FnMut(&State) -> Result<Option<T>, E>,
+    ) -> Result<(MutexGuard<'_, State>, T), E> {
+        let mut state = self.lock();
+        loop {
+            if let Some(answer) = ready(&state)? {
+                return Ok((state, answer));
+            }
+            state = self.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
     fn update(&self, f: impl FnOnce(&mut State)) {
         f(&mut self.lock());
         self.changed.notify_all();
@@ -114,7 +128,8 @@ impl Gate {
         self.update(|s| s.closing = true);
     }
 
-    /// The checker starts on the sheet's compressed bytes `[start, end)`.
+    /// The sheet's compressed bytes lie at `[start, end)` in the file: calamine reads them only
+    /// as far as they are released.
     pub(crate) fn sheet_starts(&self, start: u64, end: u64) {
         self.update(|s| {
             s.sheet = Some(SheetBytes {
@@ -163,16 +178,13 @@ impl Gate {
 
     /// Waits (inside a call) for the checker's verdict.
     pub(crate) fn wait_for_verdict(&self) -> Result<u64, PluginError> {
-        let mut state = self.lock();
-        loop {
-            if let Some(verdict) = &state.verdict {
-                return verdict.clone();
-            }
-            if state.closing {
-                return Err(PluginError::internal("the xlsx reader is closing"));
-            }
-            state = self.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
-        }
+        let (state, verdict) = self.wait(|state| match &state.verdict {
+            Some(verdict) => Ok(Some(verdict.clone())),
+            None if state.closing => Err(PluginError::internal("the xlsx reader is closing")),
+            None => Ok(None),
+        })?;
+        drop(state);
+        verdict
     }
 
     /// Array ranges found since the first `seen`.
@@ -193,13 +205,21 @@ pub(crate) struct Handle {
 }
 
 impl Handle {
-    /// How many bytes at `pos` this handle may read now: `None` to wait.
-    fn allowed(&self, state: &State, wanted: usize) -> io::Result<Option<usize>> {
+    /// Whether this handle may touch the source now: the checker only inside a call.
+    fn may_touch(&self, state: &State) -> io::Result<bool> {
         if state.closing {
             return Err(io::Error::other("the xlsx reader is closing"));
         }
+        Ok(self.role == Role::Calamine || state.in_call)
+    }
+
+    /// How many bytes at `pos` this handle may read now: `None` to wait.
+    fn allowed(&self, state: &State, wanted: usize) -> io::Result<Option<usize>> {
+        if !self.may_touch(state)? {
+            return Ok(None);
+        }
         match self.role {
-            Role::Checker => Ok(state.in_call.then_some(wanted)),
+            Role::Checker => Ok(Some(wanted)),
             Role::Calamine => match state.sheet {
                 Some(sheet) if (sheet.start..sheet.end).contains(&self.pos) => {
                     if sheet.released > self.pos {
@@ -219,21 +239,16 @@ impl Handle {
 
 impl Read for Handle {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let gate = Arc::clone(&self.gate);
-        let mut state = gate.lock();
-        let n = loop {
-            match self.allowed(&state, buf.len())? {
-                Some(n) => break n,
-                None => state = gate.changed.wait(state).unwrap_or_else(PoisonError::into_inner),
-            }
-        };
-        if state.at != Some(self.pos) {
-            state.source.seek(SeekFrom::Start(self.pos))?;
+        let pos = self.pos;
+        let (mut state, n) = self.gate.wait(|state| self.allowed(state, buf.len()))?;
+        if state.at != Some(pos) {
+            state.source.seek(SeekFrom::Start(pos))?;
         }
         state.at = None;
         let read = state.source.read(&mut buf[..n])?;
-        self.pos += read as u64;
-        state.at = Some(self.pos);
+        state.at = Some(pos + read as u64);
+        drop(state);
+        self.pos = pos + read as u64;
         Ok(read)
     }
 }
@@ -245,17 +260,9 @@ impl Seek for Handle {
             SeekFrom::Current(d) => self.pos.checked_add_signed(d),
             SeekFrom::End(d) => {
                 // Touches the source but reads nothing: only the checker waits (for a call).
-                let gate = Arc::clone(&self.gate);
-                let mut state = gate.lock();
-                loop {
-                    if state.closing {
-                        return Err(io::Error::other("the xlsx reader is closing"));
-                    }
-                    if self.role == Role::Calamine || state.in_call {
-                        break;
-                    }
-                    state = gate.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
-                }
+                let (mut state, ()) = self
+                    .gate
+                    .wait(|state| Ok::<_, io::Error>(self.may_touch(state)?.then_some(())))?;
                 state.at = None;
                 let end = state.source.seek(SeekFrom::End(0))?;
                 state.at = Some(end);
