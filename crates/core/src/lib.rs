@@ -23,6 +23,7 @@ pub mod template;
 pub mod text;
 pub mod validate;
 pub mod value;
+pub mod workbook;
 
 pub use error_code::ErrorCode;
 pub use filter::{ContactFilter, CustomerFilter, DateRange, Filter, OpportunityFilter};
@@ -34,6 +35,7 @@ pub use permission::{Permission, PermissionSet};
 pub use record::{FieldValue, Record, RecordError, Records};
 pub use validate::{RowIssue, RowValidator};
 pub use value::Value;
+pub use workbook::ModuleScope;
 
 /// Errors from parsing domain words (module names, modes, permissions, ...).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -80,14 +80,23 @@ pub(crate) struct SheetCheck<R> {
     name: String,
 }
 
+/// Which sheet to read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Wanted<'a> {
+    /// A name, else a 1-based index; the first sheet when `None`.
+    Sheet(Option<&'a str>),
+    /// The first of these names the workbook has, if any.
+    AnyOf(&'a [String]),
+}
+
 /// Checks `source` as described in the module docs, all but the chosen sheet's XML, and chooses
-/// the sheet (`wanted`: a name, else a 1-based index; the first sheet by default). Returns the
-/// sheet's checks, to be run while calamine reads it ([`crate::gate`]).
+/// the sheet. Returns the sheet's checks, to be run while calamine reads it ([`crate::gate`]);
+/// `None` when the workbook has none of the sheets [`Wanted::AnyOf`] names.
 pub(crate) fn inspect<R: Read + Seek>(
     mut source: R,
     limits: &Limits,
-    wanted: Option<&str>,
-) -> Result<(Inspection, SheetCheck<R>), PluginError> {
+    wanted: Wanted<'_>,
+) -> Result<Option<(Inspection, SheetCheck<R>)>, PluginError> {
     check_signature(&mut source)?;
     // The zip crate sizes its entry table by the count the archive declares (bounded by the
     // directory's size), so the count is checked before it parses the directory, and again after.
@@ -168,7 +177,18 @@ pub(crate) fn inspect<R: Read + Seek>(
         return Err(messages::missing_part(&workbook_rels));
     };
 
-    let (sheet_number, chosen) = choose_sheet(&sheets, wanted, &workbook)?;
+    let (sheet_number, chosen) = match wanted {
+        Wanted::Sheet(wanted) => choose_sheet(&sheets, wanted, &workbook)?,
+        Wanted::AnyOf(names) => {
+            let found = names
+                .iter()
+                .find_map(|name| sheets.iter().enumerate().find(|(_, s)| s.name == *name));
+            match found {
+                Some((i, sheet)) => (i + 1, sheet),
+                None => return Ok(None),
+            }
+        }
+    };
     let target = rels
         .iter()
         .rev()
@@ -184,7 +204,7 @@ pub(crate) fn inspect<R: Read + Seek>(
     if !scanner.index.contains_key(&normalize(&sheet.path)) {
         return Err(messages::missing_sheet_part(&name, &sheet.path, &workbook_rels));
     }
-    Ok((
+    Ok(Some((
         Inspection {
             sheet: name.clone(),
             sheet_number,
@@ -195,7 +215,7 @@ pub(crate) fn inspect<R: Read + Seek>(
             part: sheet,
             name,
         },
-    ))
+    )))
 }
 
 fn check_entries(entries: u64, limits: &Limits) -> Result<(), PluginError> {

@@ -165,7 +165,7 @@ impl Plugin for XlsxPlugin {
     ) -> Result<Box<dyn Reader>, PluginError> {
         Self::check_format(format)?;
         let options = ReadOptions::parse(options)?;
-        Ok(Box::new(reader::open(source, &options)?))
+        reader::open(source, &options)
     }
 
     fn open_writer(

@@ -33,6 +33,8 @@ impl Default for Limits {
 pub(crate) struct ReadOptions {
     /// The sheet's name or 1-based number; the first sheet when absent.
     pub sheet: Option<String>,
+    /// `sheet_any`: the first of these names the workbook has; none of them: an empty table.
+    pub sheet_any: Vec<String>,
     pub limits: Limits,
 }
 
@@ -54,6 +56,14 @@ pub fn declared_options() -> Vec<OptionSpec> {
         )
         .reading()
         .writing(),
+        OptionSpec::new(
+            "sheet_any",
+            OptionKind::Text,
+            "reading: sheet names separated by `|`; the first the workbook has is read, and a \
+             workbook with none of them reads as an empty table (no header, no rows); not with \
+             `sheet` (dataport's workbook imports use it: --module all)",
+        )
+        .reading(),
         limit(
             "max_zip_entries",
             "most entries in the zip archive",
@@ -82,8 +92,27 @@ impl ReadOptions {
         options.check_declared(&declared_options(), Direction::Read)?;
         let mut parsed = ReadOptions {
             sheet: sheet_name(options)?,
+            sheet_any: match options.get("sheet_any") {
+                None => Vec::new(),
+                Some(names) => names
+                    .split('|')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            },
             ..ReadOptions::default()
         };
+        if options.get("sheet_any").is_some() {
+            if parsed.sheet_any.is_empty() {
+                return Err(PluginError::invalid_option("option `sheet_any` names no sheet"));
+            }
+            if parsed.sheet.is_some() {
+                return Err(PluginError::invalid_option(
+                    "options `sheet` and `sheet_any` exclude each other: name one sheet, or the choices",
+                ));
+            }
+        }
         let limits = &mut parsed.limits;
         if let Some(n) = positive(options, "max_zip_entries")? {
             limits.max_entries = n;

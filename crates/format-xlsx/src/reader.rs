@@ -42,7 +42,7 @@ use crate::values;
 /// Opens `source`: the small parts' checks ([`archive::inspect`]), the sheet's checker on its
 /// thread, then calamine on the worker thread, which
 /// also reads the sheet up to its cells so that every problem opening it is reported here.
-pub(crate) fn open(source: Box<dyn ByteSource>, options: &ReadOptions) -> Result<XlsxReader, PluginError> {
+pub(crate) fn open(source: Box<dyn ByteSource>, options: &ReadOptions) -> Result<Box<dyn Reader>, PluginError> {
     if !source.can_seek() {
         return Err(PluginError::new(
             ErrorKind::InvalidArgument,
@@ -57,12 +57,16 @@ pub(crate) fn open(source: Box<dyn ByteSource>, options: &ReadOptions) -> Result
     opened
 }
 
-fn open_gated(gate: &Arc<Gate>, options: &ReadOptions) -> Result<XlsxReader, PluginError> {
-    let (inspection, mut check) = archive::inspect(
-        gate.handle(Role::Checker),
-        &options.limits,
-        options.sheet.as_deref(),
-    )?;
+fn open_gated(gate: &Arc<Gate>, options: &ReadOptions) -> Result<Box<dyn Reader>, PluginError> {
+    let wanted = if options.sheet_any.is_empty() {
+        archive::Wanted::Sheet(options.sheet.as_deref())
+    } else {
+        archive::Wanted::AnyOf(&options.sheet_any)
+    };
+    let Some((inspection, mut check)) = archive::inspect(gate.handle(Role::Checker), &options.limits, wanted)?
+    else {
+        return Ok(Box::new(NoSheet));
+    };
     // Before either thread starts: calamine must find the sheet's bytes held from the first read.
     let (start, end) = check.data_range()?;
     gate.sheet_starts(start, end);
@@ -102,7 +106,7 @@ fn open_gated(gate: &Arc<Gate>, options: &ReadOptions) -> Result<XlsxReader, Plu
             .map_err(|e| PluginError::internal(format!("cannot start the xlsx reader thread: {e}")))?,
     );
     match reader.receive()? {
-        Reply::Opened => Ok(reader),
+        Reply::Opened => Ok(Box::new(reader)),
         _ => Err(PluginError::internal(
             "the xlsx reader thread answered out of turn",
         )),
@@ -300,6 +304,23 @@ fn calamine_error(context: &str, e: XlsxError) -> PluginError {
                 "{context}: the xlsx parser (calamine) cannot read this file ({e}); open it in Excel or WPS and save it again as .xlsx"
             ),
         ),
+    }
+}
+
+/// A workbook without any of the sheets `sheet_any` names: an empty table.
+struct NoSheet;
+
+impl Reader for NoSheet {
+    fn header(&mut self) -> Result<Vec<String>, PluginError> {
+        Ok(Vec::new())
+    }
+
+    fn next_batch(&mut self, _max_rows: usize) -> Result<Option<RowBatch>, PluginError> {
+        Ok(None)
+    }
+
+    fn rows_total(&mut self) -> Option<u64> {
+        Some(0)
     }
 }
 

@@ -49,10 +49,33 @@ pub fn module_from_proto(value: i32) -> Result<core::Module, InvalidField> {
         Ok(v1::Module::Customers) => Ok(core::Module::Customers),
         Ok(v1::Module::Contacts) => Ok(core::Module::Contacts),
         Ok(v1::Module::Opportunities) => Ok(core::Module::Opportunities),
+        Ok(v1::Module::All) => Err(InvalidField::new(
+            "module",
+            "MODULE_ALL is for imports and templates of a whole workbook; this call takes one module: MODULE_CUSTOMERS, MODULE_CONTACTS or MODULE_OPPORTUNITIES",
+        )),
         _ => Err(InvalidField::new(
             "module",
             "module is required: MODULE_CUSTOMERS, MODULE_CONTACTS or MODULE_OPPORTUNITIES",
         )),
+    }
+}
+
+/// One module, or MODULE_ALL for a workbook with a sheet per module (Import, GetTemplate).
+pub fn module_scope_from_proto(value: i32) -> Result<core::ModuleScope, InvalidField> {
+    match v1::Module::try_from(value) {
+        Ok(v1::Module::All) => Ok(core::ModuleScope::Workbook),
+        Ok(v1::Module::Unspecified) | Err(_) => Err(InvalidField::new(
+            "module",
+            "module is required: MODULE_CUSTOMERS, MODULE_CONTACTS, MODULE_OPPORTUNITIES or MODULE_ALL (a workbook with a sheet per module)",
+        )),
+        Ok(_) => module_from_proto(value).map(core::ModuleScope::One),
+    }
+}
+
+pub fn module_scope_to_proto(scope: core::ModuleScope) -> v1::Module {
+    match scope {
+        core::ModuleScope::One(module) => module_to_proto(module),
+        core::ModuleScope::Workbook => v1::Module::All,
     }
 }
 
@@ -454,7 +477,14 @@ mod tests {
     fn enums_round_trip() {
         for module in core::Module::ALL {
             assert_eq!(module_from_proto(module_to_proto(module) as i32), Ok(module));
+            let one = core::ModuleScope::One(module);
+            assert_eq!(module_scope_from_proto(module_scope_to_proto(one) as i32), Ok(one));
         }
+        let all = module_scope_to_proto(core::ModuleScope::Workbook) as i32;
+        assert_eq!(module_scope_from_proto(all), Ok(core::ModuleScope::Workbook));
+        // A one-module call says why MODULE_ALL is not for it.
+        assert!(module_from_proto(all).unwrap_err().message.contains("MODULE_ALL"));
+        assert!(module_scope_from_proto(0).is_err());
         for mode in core::ImportMode::ALL {
             assert_eq!(
                 import_mode_from_proto(import_mode_to_proto(*mode) as i32),

@@ -116,7 +116,7 @@ fn run(
                 .into(),
     };
     send(tx, Event::Progress(v1::RevertProgress { done, total })).map_err(stopped)?;
-    while let Some(step) = store.revert_step(job.id, job.module, below, force, dry_run)? {
+    while let Some(step) = store.revert_step(job.id, below, force, dry_run)? {
         below = step.change_id;
         report.deleted += step.deleted;
         report.restored += step.restored;

@@ -208,6 +208,7 @@ pub struct RevertStep {
 #[derive(Queryable)]
 struct ChangeRow {
     id: i64,
+    module: String,
     written_at: NaiveDateTime,
     created: String,
     updated: String,
@@ -294,7 +295,6 @@ fn delete(conn: &mut Conn<'_>, module: Module, codes: &[&str]) -> Result<u64> {
 pub(crate) fn revert_step(
     conn: &mut Conn<'_>,
     job_id: i64,
-    module: Module,
     before_id: i64,
     force: bool,
     apply: bool,
@@ -305,6 +305,7 @@ pub(crate) fn revert_step(
         .order(import_changes::id.desc())
         .select((
             import_changes::id,
+            import_changes::module,
             import_changes::written_at,
             import_changes::created,
             import_changes::updated,
@@ -316,6 +317,10 @@ pub(crate) fn revert_step(
     };
     let Some(row) = row else { return Ok(None) };
     let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("import_changes row {}: {e}", row.id));
+    let module: Module = row
+        .module
+        .parse()
+        .map_err(|_| StoreError::Corrupt(format!("import_changes row {}: unknown module '{}'", row.id, row.module)))?;
     let created: Vec<String> = serde_json::from_str(&row.created).map_err(corrupt)?;
     let updated: Map<String, Json> = serde_json::from_str(&row.updated).map_err(corrupt)?;
     let mut step = RevertStep {

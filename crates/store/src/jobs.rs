@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use dataport_core::{ErrorCode, ImportMode, JobStatus, Module, OnError};
+use dataport_core::{ErrorCode, ImportMode, JobStatus, Module, ModuleScope, OnError};
 use diesel::dsl::sql;
 use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
@@ -17,7 +17,8 @@ use crate::time;
 /// What the server knows when an import starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewImportJob {
-    pub module: Module,
+    /// One module, or a workbook with a sheet per module.
+    pub module: ModuleScope,
     /// Format name of the plugin reading the file, e.g. `xlsx`.
     pub format: String,
     pub mode: ImportMode,
@@ -98,11 +99,68 @@ pub struct JobCounts {
     pub bytes_read: u64,
 }
 
+/// One sheet's counts in a workbook job (`bytes_read` unused).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleCounts {
+    pub module: Module,
+    /// The sheet's name in the workbook.
+    pub sheet: String,
+    pub counts: JobCounts,
+}
+
+/// The `module_counts` column: a JSON list, `None` (NULL) for a one-module job.
+fn module_counts_to_db(modules: &[ModuleCounts]) -> Option<String> {
+    if modules.is_empty() {
+        return None;
+    }
+    let list: Vec<serde_json::Value> = modules
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "module": m.module.as_str(),
+                "sheet": m.sheet,
+                "rows_read": m.counts.rows_read,
+                "created": m.counts.created,
+                "updated": m.counts.updated,
+                "skipped": m.counts.skipped,
+                "failed": m.counts.failed,
+            })
+        })
+        .collect();
+    Some(serde_json::Value::Array(list).to_string())
+}
+
+fn module_counts_from_db(text: Option<&str>) -> Result<Vec<ModuleCounts>> {
+    let Some(text) = text else { return Ok(Vec::new()) };
+    let corrupt = |why: String| StoreError::Corrupt(format!("import_jobs.module_counts: {why}"));
+    let list: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
+    list.iter()
+        .map(|m| {
+            let count = |key: &str| m.get(key).and_then(serde_json::Value::as_u64).unwrap_or(0);
+            let module = m.get("module").and_then(|v| v.as_str()).unwrap_or_default();
+            Ok(ModuleCounts {
+                module: module.parse().map_err(|_| corrupt(format!("unknown module '{module}'")))?,
+                sheet: m.get("sheet").and_then(|v| v.as_str()).unwrap_or_default().to_owned(),
+                counts: JobCounts {
+                    rows_read: count("rows_read"),
+                    created: count("created"),
+                    updated: count("updated"),
+                    skipped: count("skipped"),
+                    failed: count("failed"),
+                    bytes_read: 0,
+                },
+            })
+        })
+        .collect()
+}
+
 /// How a job ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobFinish {
     pub status: JobStatus,
     pub counts: JobCounts,
+    /// A workbook job's counts per sheet (empty: a one-module job).
+    pub modules: Vec<ModuleCounts>,
     pub file_size: Option<i64>,
     /// Hex SHA-256 of the uploaded bytes.
     pub sha256: Option<String>,
@@ -115,13 +173,15 @@ pub struct JobFinish {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportJob {
     pub id: i64,
-    pub module: Module,
+    pub module: ModuleScope,
     pub format: String,
     pub mode: ImportMode,
     pub on_error: OnError,
     pub dry_run: bool,
     pub status: JobStatus,
     pub counts: JobCounts,
+    /// A workbook job's counts per sheet read so far, in import order (empty otherwise).
+    pub modules: Vec<ModuleCounts>,
     pub file_name: String,
     /// The size the client announced when it started the upload.
     pub declared_size: Option<i64>,
@@ -133,7 +193,8 @@ pub struct ImportJob {
     pub error_message: Option<String>,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
-    /// The last source row whose fate is final (committed, or reported as an error).
+    /// The last source row whose fate is final (committed, or reported as an error), as a
+    /// job row ([`ModuleScope::job_row`]: in a workbook job, sheet-major).
     pub watermark: u64,
     /// The idempotency key the job was started with, and its parameters' fingerprint.
     pub request: Option<JobRequest>,
@@ -165,12 +226,14 @@ pub struct JobAdvance {
     /// The reader's checkpoint after the batch; `None` keeps the previous one, still valid
     /// (rows up to the watermark are skipped on a resume anyway).
     pub resume_point: Option<ResumePoint>,
+    /// A workbook job's counts per sheet after the batch (cumulative; empty: leave alone).
+    pub modules: Vec<ModuleCounts>,
 }
 
 /// Which jobs [`crate::Store::list_jobs`] returns: newest first, every `Some` must match.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobQuery {
-    pub module: Option<Module>,
+    pub module: Option<ModuleScope>,
     pub status: Option<JobStatus>,
     /// Jobs started at or after this instant.
     pub started_after: Option<DateTime<Utc>>,
@@ -245,6 +308,7 @@ struct JobRow {
     resume_offset: Option<i64>,
     resume_row: Option<i64>,
     resume_state: Option<Vec<u8>>,
+    module_counts: Option<String>,
 }
 
 fn word<T: std::str::FromStr>(what: &str, value: &str) -> Result<T> {
@@ -268,6 +332,7 @@ impl TryFrom<JobRow> for ImportJob {
         Ok(ImportJob {
             id: r.id,
             module: word("module", &r.module)?,
+            modules: module_counts_from_db(r.module_counts.as_deref())?,
             format: r.format,
             mode: word("import mode", &r.mode)?,
             on_error: word("error policy", &r.on_error)?,
@@ -368,6 +433,7 @@ struct FinishChange<'a> {
     error_message: Option<&'a str>,
     finished_at: Option<NaiveDateTime>,
     lease_expires_ms: Option<i64>,
+    module_counts: Option<String>,
 }
 
 fn job_not_found(id: i64) -> StoreError {
@@ -445,6 +511,7 @@ pub(crate) fn advance_job(
                 dsl::resume_state.eq(p.state.as_slice()),
             )
         }),
+        module_counts_to_db(&advance.modules).map(|m| dsl::module_counts.eq(m)),
     ));
     let n = on_conn!(conn, |c| update.execute(c)?);
     if n == 0 {
@@ -606,6 +673,7 @@ pub(crate) fn finish_job(
             error_message: finish.error_message.as_deref(),
             finished_at: Some(time::now()),
             lease_expires_ms: None,
+            module_counts: module_counts_to_db(&finish.modules),
         },
         CountsChange::from(&finish.counts),
     );
@@ -672,7 +740,8 @@ pub(crate) fn resume_job(
     }
     if restart {
         update_progress(conn, id, &JobCounts::default())?;
-        let zero = diesel::update(import_jobs::table.find(id)).set(dsl::watermark.eq(0_i64));
+        let zero = diesel::update(import_jobs::table.find(id))
+            .set((dsl::watermark.eq(0_i64), dsl::module_counts.eq(None::<String>)));
         on_conn!(conn, |c| zero.execute(c)?);
         forget_resume_point(conn, id)?;
         let errors = diesel::delete(import_row_errors::table.filter(import_row_errors::job_id.eq(id)));

@@ -62,8 +62,8 @@ pub use crate::backend::{Backend, mask_url};
 pub use crate::changes::{RevertConflict, RevertStep};
 pub use crate::error::StoreError;
 pub use crate::jobs::{
-    ImportJob, JobAdvance, JobCounts, JobFinish, JobLease, JobQuery, JobRequest, NewImportJob, ResumePoint,
-    RowErrorRecord,
+    ImportJob, JobAdvance, JobCounts, JobFinish, JobLease, JobQuery, JobRequest, ModuleCounts, NewImportJob,
+    ResumePoint, RowErrorRecord,
 };
 pub use crate::pool_events::{PoolWait, PoolWaitObserver};
 pub use crate::records::WriteOutcome;
@@ -227,20 +227,20 @@ impl Store {
     /// Reverts (or, with `dry_run`, plans) the newest batch of `job_id` below `before_id`
     /// (`i64::MAX` for the newest), in one transaction; `None` when no batch is left. Callers
     /// loop, passing the step's `change_id`, so a revert runs in bounded batches with progress.
+    /// Each batch names its module (a workbook job's batches are of several, newest first).
     pub fn revert_step(
         &self,
         job_id: i64,
-        module: Module,
         before_id: i64,
         force: bool,
         dry_run: bool,
     ) -> Result<Option<RevertStep>> {
         if dry_run {
-            self.with_reader(|c| changes::revert_step(c, job_id, module, before_id, force, false))
+            self.with_reader(|c| changes::revert_step(c, job_id, before_id, force, false))
         } else {
             self.with_writer(|c| {
                 backend::in_transaction(c, |c| {
-                    changes::revert_step(c, job_id, module, before_id, force, true)
+                    changes::revert_step(c, job_id, before_id, force, true)
                 })
             })
         }

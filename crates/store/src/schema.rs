@@ -85,6 +85,7 @@ diesel::table! {
         resume_offset -> Nullable<BigInt>,
         resume_row -> Nullable<BigInt>,
         resume_state -> Nullable<Binary>,
+        module_counts -> Nullable<Text>,
     }
 }
 
