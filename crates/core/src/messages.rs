@@ -179,6 +179,30 @@ pub fn error_sheet(locale: Locale) -> &'static str {
     locale.pick("错误数据", "errors")
 }
 
+/// A workbook (`--module all`) with none of the module sheets.
+pub fn workbook_without_module_sheets(sheets: &[[&str; 3]], locale: Locale) -> String {
+    let names: Vec<String> = sheets.iter().map(|names| names.join(" / ")).collect();
+    locale.pick(
+        format!(
+            "工作簿中没有可导入的工作表：按模块导入整个工作簿时，工作表须命名为 {}（dataport template all 可下载该工作簿模板）",
+            names.join("、")
+        ),
+        format!(
+            "the workbook has no sheet to import: a workbook of all modules names its sheets {} (dataport template all gives that workbook)",
+            names.join(", ")
+        ),
+    )
+}
+
+/// A job-level problem of one sheet of a workbook, e.g. its header: the message, prefixed with
+/// the sheet.
+pub fn in_sheet(sheet: &str, message: &str, locale: Locale) -> String {
+    locale.pick(
+        format!("工作表「{sheet}」：{message}"),
+        format!("sheet '{sheet}': {message}"),
+    )
+}
+
 /// The 错误原因 cell of a failed row: every problem of the row.
 pub fn error_reason(row: i64, reasons: &[&str], locale: Locale) -> String {
     locale.pick(

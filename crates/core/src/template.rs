@@ -17,6 +17,19 @@ pub fn instructions_sheet(locale: Locale) -> &'static str {
     locale.pick("填写说明", "Instructions")
 }
 
+/// The file name stem of the workbook template of all modules (`--module all`).
+pub fn workbook_template_file_stem(locale: Locale) -> String {
+    locale.pick("CRM全部模块导入模板", "crm-import-template").to_owned()
+}
+
+/// The name of one module's instructions sheet in the workbook template: 客户填写说明.
+pub fn module_instructions_sheet(module: Module, locale: Locale) -> String {
+    locale.pick(
+        format!("{}{}", module.label_zh(), instructions_sheet(locale)),
+        format!("{} {}", module.label_en(), instructions_sheet(locale)),
+    )
+}
+
 /// The instructions sheet's columns.
 pub fn instructions_header(locale: Locale) -> [&'static str; 5] {
     locale.pick(

@@ -99,14 +99,6 @@ pub fn sheet_names(module: Module) -> [&'static str; 3] {
     [module.label_zh(), module.label_en(), module.as_str()]
 }
 
-/// The name of a module's 填写说明 (instructions) sheet in a workbook template.
-pub fn instructions_sheet_name(module: Module, locale: crate::Locale) -> String {
-    locale.pick(
-        format!("{}填写说明", module.label_zh()),
-        format!("{} instructions", module.label_en()),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

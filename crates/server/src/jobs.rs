@@ -35,15 +35,25 @@ pub async fn get(
 ) -> Result<v1::GetImportJobResponse, ServiceError> {
     let job_id = request.job_id;
     let limit = request.error_limit.min(MAX_ERROR_PAGE) as usize;
-    let after_row = i64::try_from(request.errors_after_row)
-        .map_err(|_| ServiceError::invalid("errors_after_row", "errors_after_row is too large"))?;
+    if request.errors_after_row >= 1 << 40 {
+        return Err(ServiceError::invalid("errors_after_row", "errors_after_row is too large"));
+    }
+    let after_module = match request.errors_after_module {
+        0 => None,
+        m => Some(convert::module_from_proto(m).map_err(|e| ServiceError::invalid("errors_after_module", e.message))?),
+    };
     let caller = caller.clone();
     let (job, errors, total_errors) = blocking(move || {
         let job = caller.visible_job(job_id, store.get_job(job_id)?)?;
+        // A workbook job's errors are ordered sheet by sheet: the page starts after that
+        // sheet's row.
+        let scope = job.module;
+        let module = after_module.unwrap_or(scope.modules()[0]);
+        let after = i64::try_from(scope.job_row(module, request.errors_after_row)).unwrap_or(i64::MAX);
         let errors = if limit == 0 {
             Vec::new()
         } else {
-            store.row_errors(job_id, (after_row > 0).then_some(after_row), limit)?
+            store.row_errors(job_id, (after > 0).then_some(after), limit)?
         };
         let total = store.count_row_errors(job_id)?;
         Ok((job, errors, total))
@@ -51,7 +61,7 @@ pub async fn get(
     .await?;
     Ok(v1::GetImportJobResponse {
         job: Some(job_to_proto(&job)),
-        errors: errors.iter().map(row_error_to_proto).collect(),
+        errors: errors.iter().map(|e| row_error_to_proto(e, job.module)).collect(),
         total_errors,
     })
 }
@@ -71,7 +81,7 @@ pub async fn list(
     let module = if request.module == v1::Module::Unspecified as i32 {
         None
     } else {
-        Some(convert::module_from_proto(request.module).map_err(ServiceError::from)?)
+        Some(convert::module_scope_from_proto(request.module).map_err(ServiceError::from)?)
     };
     let query = JobQuery {
         module,

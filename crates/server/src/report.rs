@@ -10,7 +10,7 @@ pub fn job_to_proto(job: &ImportJob) -> v1::ImportJob {
     let end = job.finished_at.unwrap_or_else(Utc::now);
     v1::ImportJob {
         id: job.id,
-        module: convert::module_to_proto(job.module) as i32,
+        module: convert::module_scope_to_proto(job.module) as i32,
         format: job.format.clone(),
         mode: convert::import_mode_to_proto(job.mode) as i32,
         on_error: convert::on_error_to_proto(job.on_error) as i32,
@@ -36,16 +36,38 @@ pub fn job_to_proto(job: &ImportJob) -> v1::ImportJob {
         started_at_unix_ms: job.started_at.timestamp_millis(),
         finished_at_unix_ms: job.finished_at.map(|t| t.timestamp_millis()).unwrap_or(0),
         duration_ms: u64::try_from((end - job.started_at).num_milliseconds()).unwrap_or(0),
-        watermark: job.watermark,
+        // A workbook job's watermark is a job row: the sheet it is on, and the row there.
+        watermark: job.module.sheet_row(job.watermark).1,
+        watermark_module: if job.module.is_workbook() {
+            convert::module_to_proto(job.module.sheet_row(job.watermark).0) as i32
+        } else {
+            0
+        },
         attempts: job.attempts,
         request_id: job.request.as_ref().map(|r| r.id.clone()).unwrap_or_default(),
+        modules: job
+            .modules
+            .iter()
+            .map(|m| v1::ModuleCounts {
+                module: convert::module_to_proto(m.module) as i32,
+                sheet: m.sheet.clone(),
+                rows_read: m.counts.rows_read,
+                rows_created: m.counts.created,
+                rows_updated: m.counts.updated,
+                rows_skipped: m.counts.skipped,
+                rows_failed: m.counts.failed,
+            })
+            .collect(),
     }
 }
 
-/// Persisted row error → wire event.
-pub fn row_error_to_proto(error: &RowErrorRecord) -> v1::RowError {
+/// Persisted row error of a job of `scope` → wire event (its row a job row: see
+/// `ModuleScope::job_row`).
+pub fn row_error_to_proto(error: &RowErrorRecord, scope: dataport_core::ModuleScope) -> v1::RowError {
+    let (module, row) = scope.sheet_row(u64::try_from(error.row).unwrap_or(0));
     v1::RowError {
-        row: u64::try_from(error.row).unwrap_or(0),
+        row,
+        module: convert::module_to_proto(module) as i32,
         column: error.column.clone(),
         field: error.field.clone(),
         code: convert::error_code_to_proto(error.code) as i32,

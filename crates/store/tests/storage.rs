@@ -200,7 +200,7 @@ fn all_customers(store: &Store) -> Vec<Record> {
 
 fn new_job(module: Module, token: &str) -> NewImportJob {
     NewImportJob {
-        module,
+        module: dataport_core::ModuleScope::One(module),
         format: "csv".into(),
         mode: ImportMode::Insert,
         on_error: OnError::SkipRow,
@@ -424,7 +424,7 @@ backend_suite! {
         let revert = |store: &Store, job: i64, force: bool, dry_run: bool| {
             let mut steps = Vec::new();
             let mut below = i64::MAX;
-            while let Some(step) = store.revert_step(job, Module::Customers, below, force, dry_run).unwrap() {
+            while let Some(step) = store.revert_step(job, below, force, dry_run).unwrap() {
                 below = step.change_id;
                 steps.push(step);
             }
@@ -760,6 +760,7 @@ backend_suite! {
             .finish_job(
                 first.id,
                 &JobFinish {
+                    modules: Vec::new(),
                     status: JobStatus::PartiallySucceeded,
                     counts,
                     file_size: Some(999),
@@ -778,6 +779,7 @@ backend_suite! {
             .finish_job(
                 second.id,
                 &JobFinish {
+                    modules: Vec::new(),
                     status: JobStatus::Failed,
                     counts: JobCounts::default(),
                     file_size: Some(10),
@@ -794,7 +796,7 @@ backend_suite! {
 
         let all = db.store.list_jobs(&JobQuery::default()).unwrap();
         assert_eq!(all.iter().map(|j| j.id).collect::<Vec<_>>(), [third.id, second.id, first.id]);
-        let customers_only = JobQuery { module: Some(Module::Customers), ..JobQuery::default() };
+        let customers_only = JobQuery { module: Some(dataport_core::ModuleScope::One(Module::Customers)), ..JobQuery::default() };
         assert_eq!(db.store.list_jobs(&customers_only).unwrap().len(), 2);
         let partial = JobQuery { status: Some(JobStatus::PartiallySucceeded), ..JobQuery::default() };
         assert_eq!(db.store.list_jobs(&partial).unwrap()[0].id, first.id);
@@ -808,7 +810,7 @@ backend_suite! {
 
         let missing = db.store.finish_job(
             first.id + 1000,
-            &JobFinish { status: JobStatus::Failed, counts, file_size: None, sha256: None, error_code: None, error_message: None },
+            &JobFinish { modules: Vec::new(), status: JobStatus::Failed, counts, file_size: None, sha256: None, error_code: None, error_message: None },
         );
         assert!(matches!(missing, Err(StoreError::NotFound { .. })), "{missing:?}");
     }
@@ -873,7 +875,7 @@ backend_suite! {
         assert!(tx.advance_job(job.id, &advance).unwrap(), "the cancel request is seen");
         tx.commit().unwrap();
         let counts = JobCounts { rows_read: 6, created: 4, failed: 2, ..JobCounts::default() };
-        let done = db.store.finish_job(job.id, &JobFinish { status: JobStatus::Cancelled, counts, file_size: None, sha256: None, error_code: None, error_message: None }).unwrap();
+        let done = db.store.finish_job(job.id, &JobFinish { modules: Vec::new(), status: JobStatus::Cancelled, counts, file_size: None, sha256: None, error_code: None, error_message: None }).unwrap();
         assert_eq!(done.status, JobStatus::Cancelled);
         assert!(!other.request_cancel(job.id).unwrap(), "an ended job cannot be cancelled");
     }
@@ -907,7 +909,7 @@ backend_suite! {
         tx.advance_job(job.id, &with_point).unwrap();
         tx.commit().unwrap();
         let counts = JobCounts::default();
-        db.store.finish_job(job.id, &JobFinish { status: JobStatus::Interrupted, counts, file_size: None, sha256: None, error_code: None, error_message: None }).unwrap();
+        db.store.finish_job(job.id, &JobFinish { modules: Vec::new(), status: JobStatus::Interrupted, counts, file_size: None, sha256: None, error_code: None, error_message: None }).unwrap();
         let restarted = db.store.resume_job(job.id, true).unwrap().expect("interrupted jobs resume");
         assert_eq!((restarted.watermark, restarted.resume_point), (0, None));
     }
@@ -1156,6 +1158,7 @@ fn postgres_expired_leases_are_swept_once_and_the_old_owner_stops() {
         .finish_job(
             job.id,
             &JobFinish {
+                modules: Vec::new(),
                 status: JobStatus::Succeeded,
                 counts,
                 file_size: None,

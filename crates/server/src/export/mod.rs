@@ -17,7 +17,7 @@ mod sink;
 use std::time::Instant;
 
 use chrono::Local;
-use dataport_core::{Filter, Locale, Module, template};
+use dataport_core::{Filter, Locale, Module, ModuleScope, template, workbook};
 use dataport_plugin_sdk::{Cell, Column, Options, Plugin, PluginError, RowBatch, Writer};
 use dataport_proto::{convert, v1};
 use dataport_store::{AuditEvent, Snapshot, Store};
@@ -514,71 +514,108 @@ fn generic_writer(
     Ok(chosen)
 }
 
-/// GetTemplate: the module's import template.
+/// GetTemplate: the module's import template, or (MODULE_ALL) the workbook of all modules.
 pub fn start_template(
     ctx: ExportContext,
     caller: &Caller,
     request: v1::GetTemplateRequest,
     call: CallGuard,
 ) -> Result<EventStream<v1::FileEvent>, ServiceError> {
-    let module = convert::module_from_proto(request.module)?;
+    let scope = convert::module_scope_from_proto(request.module)?;
     let locale = convert::locale_from_proto(request.locale);
-    let chosen = generic_writer(&ctx, &request.format, module, "import templates")?;
-    let file_name = format!(
-        "{}.{}",
-        template::template_file_stem(module, Locale::ZhCn),
-        ctx.formats.extension(&chosen.format)
-    );
-    let options = writer_options(
-        &chosen,
-        module,
-        locale,
-        &[],
-        &template::template_file_stem(module, Locale::ZhCn),
-    )?;
+    let first = scope.modules()[0];
+    let chosen = generic_writer(&ctx, &request.format, first, "import templates")?;
+    let (stem, first_sheet) = match scope {
+        ModuleScope::One(module) => {
+            let stem = template::template_file_stem(module, Locale::ZhCn);
+            (stem.clone(), stem)
+        }
+        ModuleScope::Workbook => {
+            needs_sheets(&chosen, "the workbook template of all modules")?;
+            (
+                template::workbook_template_file_stem(Locale::ZhCn),
+                workbook::sheet_names(first)[0].to_owned(),
+            )
+        }
+    };
+    let file_name = format!("{stem}.{}", ctx.formats.extension(&chosen.format));
+    let options = writer_options(&chosen, first, locale, &[], &first_sheet)?;
     let mut audit = Pending::new(&ctx.audit, caller, AuditEvent::Template, "GetTemplate");
-    audit.entry.module = Some(module.as_str().to_owned());
+    audit.entry.module = Some(scope.as_str().to_owned());
     Ok(stream_file(
         chosen,
         options,
         file_name,
         call,
         audit,
-        move |writer, chosen| write_template(writer, chosen, module, locale),
+        move |writer, chosen| write_template(writer, chosen, scope, locale),
     ))
 }
 
-/// The data sheet (the exact Chinese import header, formatted for filling in) and, where the
-/// format has sheets, the 填写说明 sheet describing every field.
+/// A workbook of modules needs a format with sheets (xlsx); INVALID_ARGUMENT naming `format`.
+fn needs_sheets(chosen: &Chosen, what: &str) -> Result<(), ServiceError> {
+    if chosen.plugin.descriptor().capabilities.sheets {
+        return Ok(());
+    }
+    Err(ServiceError::invalid(
+        "format",
+        format!(
+            "{what} has a sheet per module; `{}` holds one table, so ask for xlsx",
+            chosen.format
+        ),
+    ))
+}
+
+/// Per module: the data sheet (the exact Chinese import header, formatted for filling in) and,
+/// where the format has sheets, its 填写说明 sheet describing every field. A workbook's data
+/// sheets are named for their modules (客户, 联系人, 商机), as its import looks them up.
 fn write_template(
     writer: &mut dyn Writer,
     chosen: &Chosen,
-    module: Module,
+    scope: ModuleScope,
     locale: Locale,
 ) -> Result<(), ServiceError> {
-    // The header is always the Chinese template header; the notes follow the locale.
-    let mut columns = Layout::all(module, Locale::ZhCn).columns(true);
-    for (column, field) in columns.iter_mut().zip(module.fields()) {
-        column.comment = template::rule(field, locale);
+    let sheets = chosen.plugin.descriptor().capabilities.sheets;
+    for (i, &module) in scope.modules().iter().enumerate() {
+        if i > 0 {
+            writer
+                .start_sheet(workbook::sheet_names(module)[0])
+                .map_err(|e| plugin_error(chosen, e))?;
+        }
+        // The header is always the Chinese template header; the notes follow the locale.
+        let mut columns = Layout::all(module, Locale::ZhCn).columns(true);
+        for (column, field) in columns.iter_mut().zip(module.fields()) {
+            column.comment = template::rule(field, locale);
+        }
+        writer
+            .write_header(&columns)
+            .map_err(|e| plugin_error(chosen, e))?;
+        if !sheets {
+            continue;
+        }
+        let instructions = match scope {
+            ModuleScope::One(_) => template::instructions_sheet(locale).to_owned(),
+            ModuleScope::Workbook => template::module_instructions_sheet(module, locale),
+        };
+        write_instructions(writer, chosen, module, &instructions, locale)?;
     }
+    Ok(())
+}
+
+/// A module's 填写说明 sheet: one row per field.
+fn write_instructions(
+    writer: &mut dyn Writer,
+    chosen: &Chosen,
+    module: Module,
+    sheet: &str,
+    locale: Locale,
+) -> Result<(), ServiceError> {
     writer
-        .write_header(&columns)
-        .map_err(|e| plugin_error(chosen, e))?;
-    if !chosen.plugin.descriptor().capabilities.sheets {
-        return Ok(());
-    }
-    writer
-        .start_sheet(template::instructions_sheet(locale))
+        .start_sheet(sheet)
         .map_err(|e| plugin_error(chosen, e))?;
     let header = template::instructions_header(locale);
     writer
-        .write_header(&[
-            Column::new(header[0]),
-            Column::new(header[1]),
-            Column::new(header[2]),
-            Column::new(header[3]),
-            Column::new(header[4]),
-        ])
+        .write_header(&header.map(Column::new))
         .map_err(|e| plugin_error(chosen, e))?;
     let mut rows = RowBatch::new();
     for (i, field) in module.fields().iter().enumerate() {
@@ -600,7 +637,8 @@ fn write_template(
 /// Error rows fetched per page.
 const ERROR_PAGE: usize = 1_000;
 
-/// GetErrorFile: a job's failed rows in the template layout, plus 错误原因.
+/// GetErrorFile: a job's failed rows in the template layout, plus 错误原因; a workbook job's as
+/// a workbook again, a sheet per module, ready to fix and import with MODULE_ALL.
 pub async fn start_error_file(
     ctx: ExportContext,
     caller: &Caller,
@@ -613,23 +651,27 @@ pub async fn start_error_file(
     let (store, caller) = (ctx.store.clone(), caller.clone());
     // Private to the job's token and admins, like its report.
     let job = blocking(move || caller.visible_job(job_id, store.get_job(job_id)?)).await?;
-    audit.entry.module = Some(job.module.as_str().to_owned());
+    let scope = job.module;
+    audit.entry.module = Some(scope.as_str().to_owned());
     let locale = convert::locale_from_proto(request.locale);
-    let module = job.module;
-    let chosen = generic_writer(&ctx, &request.format, module, "error files")?;
+    let first = scope.modules()[0];
+    let chosen = generic_writer(&ctx, &request.format, first, "error files")?;
+    let (stem, first_sheet) = match scope {
+        ModuleScope::One(module) => (
+            module.export_file_stem(),
+            dataport_core::messages::error_sheet(locale),
+        ),
+        ModuleScope::Workbook => {
+            needs_sheets(&chosen, "the error file of a workbook import")?;
+            ("CRM全部模块数据", workbook::sheet_names(first)[0])
+        }
+    };
     let file_name = format!(
-        "{}_{}{job_id}.{}",
-        module.export_file_stem(),
+        "{stem}_{}{job_id}.{}",
         dataport_core::messages::error_file_infix(locale),
         ctx.formats.extension(&chosen.format)
     );
-    let options = writer_options(
-        &chosen,
-        module,
-        locale,
-        &[],
-        dataport_core::messages::error_sheet(locale),
-    )?;
+    let options = writer_options(&chosen, first, locale, &[], first_sheet)?;
     let store = ctx.store.clone();
     Ok(stream_file(
         chosen,
@@ -638,44 +680,75 @@ pub async fn start_error_file(
         call,
         audit,
         move |writer, chosen| {
-            let layout = Layout::all(module, locale);
-            let mut columns = layout.columns(false);
-            columns.push(Column::new(locale.pick(
-                dataport_core::header::ERROR_COLUMN_ZH,
-                dataport_core::header::ERROR_COLUMN_EN,
-            )));
-            writer
-                .write_header(&columns)
-                .map_err(|e| plugin_error(chosen, e))?;
-            let width = layout.fields.len();
-            let mut after: Option<i64> = None;
-            loop {
-                let page = store.row_errors(job_id, after, ERROR_PAGE)?;
-                let Some(last) = page.last() else { return Ok(()) };
-                after = Some(last.row);
-                let mut rows = RowBatch::new();
-                for group in page.chunk_by(|a, b| a.row == b.row) {
-                    let row = group[0].row;
-                    let data = group.iter().find_map(|e| e.row_data.as_deref());
-                    // Job-level problems (a bad header, say) have no row to fix.
-                    if data.is_none() && row <= 1 {
-                        continue;
-                    }
-                    let values: Vec<String> = data
-                        .and_then(|d| serde_json::from_str(d).ok())
-                        .unwrap_or_default();
-                    let mut cells: Vec<Cell> = (0..width)
-                        .map(|i| values.get(i).map(|v| layout::text_cell(v)).unwrap_or(Cell::Null))
-                        .collect();
-                    let reasons: Vec<&str> = group.iter().map(|e| e.message.as_str()).collect();
-                    let reason = dataport_core::messages::error_reason(row, &reasons, locale);
-                    cells.push(layout::text_cell(&reason));
-                    rows.push_row(0, cells);
+            for (i, &module) in scope.modules().iter().enumerate() {
+                if i > 0 {
+                    writer
+                        .start_sheet(workbook::sheet_names(module)[0])
+                        .map_err(|e| plugin_error(chosen, e))?;
                 }
-                if !rows.rows.is_empty() {
-                    writer.write_rows(&rows).map_err(|e| plugin_error(chosen, e))?;
-                }
+                write_error_sheet(writer, chosen, &store, job_id, scope, module, locale)?;
             }
+            Ok(())
         },
     ))
+}
+
+/// One module's failed rows: the header and a row per failed source row, paged from the store
+/// (a workbook job's rows are numbered sheet by sheet, so each sheet is one range).
+fn write_error_sheet(
+    writer: &mut dyn Writer,
+    chosen: &Chosen,
+    store: &Store,
+    job_id: i64,
+    scope: ModuleScope,
+    module: Module,
+    locale: Locale,
+) -> Result<(), ServiceError> {
+    let layout = Layout::all(module, locale);
+    let mut columns = layout.columns(false);
+    columns.push(Column::new(locale.pick(
+        dataport_core::header::ERROR_COLUMN_ZH,
+        dataport_core::header::ERROR_COLUMN_EN,
+    )));
+    writer
+        .write_header(&columns)
+        .map_err(|e| plugin_error(chosen, e))?;
+    let width = layout.fields.len();
+    let to_db = |job_row: u64| i64::try_from(job_row).unwrap_or(i64::MAX);
+    let mut after = Some(to_db(scope.job_row(module, 0))).filter(|a| *a > 0);
+    loop {
+        let page = store.row_errors(job_id, after, ERROR_PAGE)?;
+        let Some(last) = page.last() else { return Ok(()) };
+        after = Some(last.row);
+        let mut rows = RowBatch::new();
+        let mut sheet_done = false;
+        for group in page.chunk_by(|a, b| a.row == b.row) {
+            let (of, row) = scope.sheet_row(u64::try_from(group[0].row).unwrap_or(0));
+            if of != module {
+                sheet_done = true;
+                break;
+            }
+            let data = group.iter().find_map(|e| e.row_data.as_deref());
+            // Job-level problems (a bad header, say) have no row to fix.
+            if data.is_none() && row <= 1 {
+                continue;
+            }
+            let values: Vec<String> = data
+                .and_then(|d| serde_json::from_str(d).ok())
+                .unwrap_or_default();
+            let mut cells: Vec<Cell> = (0..width)
+                .map(|i| values.get(i).map(|v| layout::text_cell(v)).unwrap_or(Cell::Null))
+                .collect();
+            let reasons: Vec<&str> = group.iter().map(|e| e.message.as_str()).collect();
+            let reason = dataport_core::messages::error_reason(to_db(row), &reasons, locale);
+            cells.push(layout::text_cell(&reason));
+            rows.push_row(0, cells);
+        }
+        if !rows.rows.is_empty() {
+            writer.write_rows(&rows).map_err(|e| plugin_error(chosen, e))?;
+        }
+        if sheet_done {
+            return Ok(());
+        }
+    }
 }

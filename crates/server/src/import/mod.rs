@@ -20,7 +20,7 @@ pub use running::RunningImports;
 use std::sync::Arc;
 use std::time::Instant;
 
-use dataport_core::{Permission, limits};
+use dataport_core::{ModuleScope, Permission, limits};
 use dataport_proto::v1::{self, import_event::Event, import_request::Message};
 use dataport_proto::{convert, v1::ImportRequest};
 use dataport_store::{AuditEvent, NewImportJob, Store};
@@ -87,12 +87,24 @@ pub async fn start(
             "the first message of an import must be an ImportSpec (module, format, mode...), then the file's chunks",
         ));
     };
-    let module = convert::module_from_proto(spec.module).map_err(|e| e.within("spec"))?;
+    let scope = convert::module_scope_from_proto(spec.module).map_err(|e| e.within("spec"))?;
+    // The format is chosen (and its options checked) for the first module; a workbook's reader
+    // is given its sheet by the pipeline.
+    let module = scope.modules()[0];
     let mode = convert::import_mode_from_proto(spec.mode).map_err(|e| e.within("spec"))?;
     let on_error = convert::on_error_from_proto(spec.on_error).map_err(|e| e.within("spec"))?;
     let blank_cells = convert::blank_cells_from_proto(spec.blank_cells).map_err(|e| e.within("spec"))?;
     let locale = convert::locale_from_proto(spec.locale);
-    let defaults = checked_defaults(module, &spec.defaults, locale)?;
+    let defaults = match scope {
+        ModuleScope::One(module) => checked_defaults(module, &spec.defaults, locale)?,
+        ModuleScope::Workbook if !spec.defaults.is_empty() => {
+            return Err(ServiceError::invalid(
+                "spec.defaults",
+                "a default fills a field of one module; a workbook of all modules (MODULE_ALL) takes none: fill the cells, or import its sheets one module at a time",
+            ));
+        }
+        ModuleScope::Workbook => Vec::new(),
+    };
     // Bounded input (dataport_core::limits): only the name's last path component is kept.
     spec.file_name = limits::file_name("spec.file_name", &spec.file_name)?;
     limits::options(
@@ -110,6 +122,12 @@ pub async fn start(
         });
     }
     let records = spec.format.trim().eq_ignore_ascii_case(RECORDS_FORMAT);
+    if scope.is_workbook() && records {
+        return Err(ServiceError::invalid(
+            "spec.format",
+            "MODULE_ALL imports an xlsx workbook with a sheet per module; a `records` stream carries one module",
+        ));
+    }
     let (chosen, options) = if records {
         (None, dataport_plugin_sdk::Options::new())
     } else {
@@ -119,6 +137,9 @@ pub async fn start(
             locale,
             spec.options.iter().map(|o| (o.key.clone(), o.value.clone())),
         )?;
+        if scope.is_workbook() {
+            check_workbook_reader(&chosen, &spec.options)?;
+        }
         (Some(chosen), options)
     };
     let format = chosen
@@ -129,7 +150,7 @@ pub async fn start(
     let job_request = request::from_spec(
         &spec.request_id,
         &request::Parameters {
-            module,
+            module: scope,
             format: &format,
             mode,
             on_error,
@@ -160,6 +181,7 @@ pub async fn start(
             let resume = pipeline::Resume {
                 after_row: job.watermark,
                 counts: job.counts,
+                modules: job.modules.clone(),
             };
             // The upload may start at the checkpoint only if the client can, and the
             // file it declares reaches that far.
@@ -171,7 +193,7 @@ pub async fn start(
         }
         _ => {
             let new_job = NewImportJob {
-                module,
+                module: scope,
                 format: format.clone(),
                 mode,
                 on_error,
@@ -184,10 +206,10 @@ pub async fn start(
             (request::create(&ctx.store, new_job).await?, None)
         }
     };
-    tracing::info!(job = job.id, module = %module, format = %format, mode = %mode, dry_run = spec.dry_run, token = %caller.token_name, file = %spec.file_name, attempt = job.attempts, resume_after_row = resume.map(|r| r.after_row), resume_offset = job.resume_point.as_ref().map(|p| p.offset), "import started");
+    tracing::info!(job = job.id, module = %scope, format = %format, mode = %mode, dry_run = spec.dry_run, token = %caller.token_name, file = %spec.file_name, attempt = job.attempts, resume_after_row = resume.as_ref().map(|r| r.after_row), resume_offset = job.resume_point.as_ref().map(|p| p.offset), "import started");
 
     let mut audit = crate::audit::Audit::entry(&caller, AuditEvent::ImportStart, "Import");
-    audit.module = Some(module.as_str().to_owned());
+    audit.module = Some(scope.as_str().to_owned());
     audit.job_id = Some(job.id);
     audit.bytes = (spec.size > 0).then_some(spec.size);
     audit.detail = format!(
@@ -237,7 +259,7 @@ pub async fn start(
     let received = bytes.clone();
     let events = Events::new(tx, cancel.clone(), bytes, Instant::now());
     let progress_queued = events.progress_flag();
-    if let Some(resume) = resume {
+    if let Some(resume) = &resume {
         events.counters().start_at(&resume.counts);
     }
     // Cannot fail: the receiver is right here.
@@ -247,7 +269,7 @@ pub async fn start(
             event: Some(Event::Accepted(v1::Accepted {
                 job_id: job.id,
                 resumed: resume.is_some(),
-                resume_after_row: resume.map(|r| r.after_row).unwrap_or(0),
+                resume_after_row: resume.as_ref().map_or(0, |r| scope.sheet_row(r.after_row).1),
                 resume_offset,
             })),
         }))
@@ -256,7 +278,7 @@ pub async fn start(
     events.spawn_ticker();
     let pipeline_job = pipeline::Job {
         id: job.id,
-        module,
+        scope,
         mode,
         on_error,
         dry_run: spec.dry_run,
@@ -287,6 +309,35 @@ pub async fn start(
         Events::taken(&progress_queued, &event);
         event
     })))
+}
+
+/// A workbook import needs a reader that finds a sheet by any of its names (the xlsx plugin's
+/// `sheet_any`), and chooses the sheets itself.
+fn check_workbook_reader(chosen: &crate::formats::Chosen, options: &[v1::FormatOption]) -> Result<(), ServiceError> {
+    use dataport_plugin_sdk::Plugin as _;
+    let descriptor = chosen.plugin.descriptor();
+    if !descriptor.options.iter().any(|o| o.name == "sheet_any") {
+        return Err(ServiceError::invalid(
+            "spec.format",
+            format!(
+                "MODULE_ALL imports an xlsx workbook with a sheet per module (客户 / 联系人 / 商机); the {} plugin reads `{}`, one table: use format xlsx",
+                descriptor.name, chosen.format
+            ),
+        ));
+    }
+    if let Some(o) = options
+        .iter()
+        .find(|o| o.key.eq_ignore_ascii_case("sheet") || o.key.eq_ignore_ascii_case("sheet_any"))
+    {
+        return Err(ServiceError::invalid(
+            "spec.options",
+            format!(
+                "option `{}`: a workbook import (MODULE_ALL) reads the sheets 客户, 联系人 and 商机 (or Customers, Contacts, Opportunities) itself; to import one sheet, name its module instead",
+                o.key
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The spec's per-job defaults by field key, sorted, each checked against its field's rules;

@@ -19,7 +19,7 @@ pub const MAX_REQUEST_ID_CHARS: usize = dataport_core::limits::MAX_REQUEST_ID_CH
 
 /// The parameters a key is bound to.
 pub struct Parameters<'a> {
-    pub module: dataport_core::Module,
+    pub module: dataport_core::ModuleScope,
     pub format: &'a str,
     pub mode: dataport_core::ImportMode,
     pub on_error: dataport_core::OnError,
@@ -196,7 +196,7 @@ mod tests {
 
     fn parameters<'a>(options: &'a [v1::FormatOption], sha256: &'a str) -> Parameters<'a> {
         Parameters {
-            module: Module::Customers,
+            module: dataport_core::ModuleScope::One(Module::Customers),
             format: "csv",
             mode: ImportMode::Insert,
             on_error: OnError::SkipRow,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use dataport_core::{ErrorCode, Records, RowIssue};
+use dataport_core::{ErrorCode, Module, Records, RowIssue};
 
 /// A failure of the job as a whole.
 #[derive(Debug, Clone)]
@@ -13,6 +13,8 @@ pub(super) struct Failure {
     /// The spreadsheet row it concerns (1 for the header), if any.
     pub row: u64,
     pub column: String,
+    /// The sheet's module, in a workbook job (`row` counts within that sheet).
+    pub module: Option<Module>,
     /// The job stopped short but what it committed stands, and running it again continues
     /// (database lost, job interrupted elsewhere): INTERRUPTED rather than FAILED.
     pub interrupts: bool,
@@ -25,6 +27,7 @@ impl Failure {
             message: message.into(),
             row: 0,
             column: String::new(),
+            module: None,
             interrupts: false,
         }
     }
@@ -42,6 +45,8 @@ pub(super) struct RowProblem {
 
 /// A validated batch on its way to the writer.
 pub(super) struct CheckedBatch {
+    /// The sheet's name, in a workbook job.
+    pub sheet: Option<Arc<str>>,
     /// The file's header labels by template position, for messages about columns.
     pub labels: Arc<[String]>,
     pub records: Records,
@@ -67,6 +72,8 @@ pub(super) struct Tally {
     pub errors_not_persisted: u64,
     /// Data rows of the batches handled (committed, for a job that writes).
     pub rows: u64,
+    /// A workbook job's counts per sheet (as the totals above; `rows_read` = data rows).
+    pub modules: Vec<dataport_store::ModuleCounts>,
     /// The last source row of the last batch handled.
     pub watermark: u64,
     /// Time the writer spent on batches (not waiting for them), for the log.
@@ -77,9 +84,10 @@ pub(super) struct Tally {
 
 impl Tally {
     /// A resumed job's tally starts from what it committed before.
-    pub fn resumed(resume: super::job::Resume) -> Tally {
+    pub fn resumed(resume: &super::job::Resume) -> Tally {
         let c = resume.counts;
         Tally {
+            modules: resume.modules.clone(),
             created: c.created,
             updated: c.updated,
             skipped: c.skipped,
@@ -88,6 +96,29 @@ impl Tally {
             watermark: resume.after_row,
             ..Tally::default()
         }
+    }
+}
+
+impl Tally {
+    /// Adds a batch's counts to its sheet's (a workbook job's).
+    pub fn add_to_sheet(&mut self, module: Module, sheet: &str, delta: &dataport_store::JobCounts) {
+        let at = match self.modules.iter().position(|m| m.module == module) {
+            Some(at) => at,
+            None => {
+                self.modules.push(dataport_store::ModuleCounts {
+                    module,
+                    sheet: sheet.to_owned(),
+                    counts: dataport_store::JobCounts::default(),
+                });
+                self.modules.len() - 1
+            }
+        };
+        let c = &mut self.modules[at].counts;
+        c.rows_read += delta.rows_read;
+        c.created += delta.created;
+        c.updated += delta.updated;
+        c.skipped += delta.skipped;
+        c.failed += delta.failed;
     }
 }
 

@@ -153,9 +153,17 @@ pub(super) fn finish(
         failed: tally.failed,
         bytes_read: summary.bytes,
     };
+    // A workbook's sheets follow its totals: what an all-or-nothing rollback took back, it took
+    // from every sheet.
+    let committed = (end.created, end.updated) == (tally.created, tally.updated);
+    let mut modules = tally.modules.clone();
+    for sheet in modules.iter_mut().filter(|_| !committed) {
+        (sheet.counts.created, sheet.counts.updated) = (0, 0);
+    }
     let finish = JobFinish {
         status: end.status,
         counts,
+        modules,
         file_size: i64::try_from(summary.bytes).ok(),
         sha256: (!summary.sha256.is_empty()).then(|| summary.sha256.clone()),
         error_code: end.error_code,
@@ -199,9 +207,9 @@ pub(super) fn crashed(job: &Job, events: &Events, message: &str, started: Instan
         return;
     }
     // The counters committed with the batches are the truth; a dry run committed nothing.
-    let committed = match job.store.get_job(job.id) {
-        Ok(Some(stored)) if !job.dry_run => stored.counts,
-        _ => JobCounts::default(),
+    let (committed, modules) = match job.store.get_job(job.id) {
+        Ok(Some(stored)) if !job.dry_run => (stored.counts, stored.modules),
+        _ => (JobCounts::default(), Vec::new()),
     };
     let kept_any = committed.created + committed.updated > 0;
     let finish = JobFinish {
@@ -211,6 +219,7 @@ pub(super) fn crashed(job: &Job, events: &Events, message: &str, started: Instan
             JobStatus::Failed
         },
         counts: committed,
+        modules,
         file_size: None,
         sha256: None,
         error_code: Some(ErrorCode::Internal),
@@ -222,7 +231,7 @@ pub(super) fn crashed(job: &Job, events: &Events, message: &str, started: Instan
 /// Adds what this attempt did to the metrics: its counts beyond those of earlier attempts
 /// (a resumed job's report is cumulative), nothing for a dry run, and the bytes it received.
 fn record_metrics(job: &Job, finish: &JobFinish, started: Instant) {
-    let before = job.resume.map(|r| r.counts).unwrap_or_default();
+    let before = job.resume.as_ref().map(|r| r.counts).unwrap_or_default();
     let now = &finish.counts;
     let rows = if job.dry_run {
         [0; 4]
@@ -236,7 +245,7 @@ fn record_metrics(job: &Job, finish: &JobFinish, started: Instant) {
     };
     let metrics = crate::metrics::get();
     metrics.import_ended(
-        job.module.as_str(),
+        job.scope.as_str(),
         finish.status.as_str(),
         [
             ("created", rows[0]),
@@ -269,7 +278,8 @@ fn record_and_complete(
             let started_at = now - chrono::Duration::milliseconds(started.elapsed().as_millis() as i64);
             job_to_proto(&dataport_store::ImportJob {
                 id: job.id,
-                module: job.module,
+                module: job.scope,
+                modules: finish.modules.clone(),
                 format: job.format.clone(),
                 mode: job.mode,
                 on_error: job.on_error,
@@ -307,8 +317,10 @@ fn record_and_complete(
 
 /// Sends and persists a job-level failure as a row error, so every client sees it the same way.
 pub(super) fn report_job_error(job: &Job, events: &Events, failure: &Failure) {
+    let module = failure.module.unwrap_or(job.scope.modules()[0]);
     let issue = v1::RowError {
         row: failure.row,
+        module: dataport_proto::convert::module_to_proto(module) as i32,
         column: failure.column.clone(),
         field: String::new(),
         code: dataport_proto::convert::error_code_to_proto(failure.code) as i32,
@@ -317,7 +329,7 @@ pub(super) fn report_job_error(job: &Job, events: &Events, failure: &Failure) {
     };
     events.send(Event::RowError(issue));
     let record = RowErrorRecord {
-        row: i64::try_from(failure.row).unwrap_or(0),
+        row: i64::try_from(job.scope.job_row(module, failure.row)).unwrap_or(0),
         column: failure.column.clone(),
         field: String::new(),
         code: failure.code,

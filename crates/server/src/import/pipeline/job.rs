@@ -1,6 +1,6 @@
 //! What a job is fixed to when it starts, and where its rows come from.
 
-use dataport_core::{ImportMode, Locale, Module, OnError};
+use dataport_core::{ImportMode, Locale, ModuleScope, OnError};
 use dataport_plugin_sdk::{Options, Plugin};
 use dataport_store::Store;
 
@@ -12,7 +12,8 @@ use crate::formats::Chosen;
 /// Everything a job needs, fixed when it starts.
 pub struct Job {
     pub id: i64,
-    pub module: Module,
+    /// One module, or a workbook with a sheet per module (read one sheet after the other).
+    pub scope: ModuleScope,
     pub mode: ImportMode,
     pub on_error: OnError,
     pub dry_run: bool,
@@ -32,12 +33,15 @@ pub struct Job {
     pub resume_from: Option<dataport_store::ResumePoint>,
 }
 
-/// Where a resumed job picks up: the source rows up to `after_row` (its watermark) are read and
-/// skipped, and its report continues from the counts it committed.
-#[derive(Debug, Clone, Copy)]
+/// Where a resumed job picks up: the source rows up to `after_row` (its watermark, a job row:
+/// see `ModuleScope::job_row`) are read and skipped, and its report continues from the counts
+/// it committed.
+#[derive(Debug, Clone)]
 pub struct Resume {
     pub after_row: u64,
     pub counts: dataport_store::JobCounts,
+    /// A workbook job's counts per sheet.
+    pub modules: Vec<dataport_store::ModuleCounts>,
 }
 
 /// Where the rows come from.

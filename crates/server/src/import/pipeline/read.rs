@@ -82,8 +82,7 @@ fn stopped_reading(error: PluginError, last_row: u64, job: &Job, input: &Input) 
 fn open_reader(job: &Job, input: &Input) -> Result<Box<dyn Reader>, Failure> {
     // An all-or-nothing import holds SQLite's single writer from its first batch to its end:
     // its input is received whole first, so a slow client never holds it.
-    let holds_the_writer = job.on_error == dataport_core::OnError::AllOrNothing
-        && !job.dry_run
+    let holds_the_writer = super::write::holds_one_transaction(job)
         && job.store.backend() == dataport_store::Backend::Sqlite;
     match input {
         Input::Records(stream) => {
@@ -180,35 +179,146 @@ fn value_of(cell: Cell) -> Value {
 }
 
 /// Reads the file and hands validated batches to `deliver` (false: the writer stopped), from
-/// a validation thread of its own. `read_busy` accumulates the time spent in the reader.
+/// a validation thread of its own. `read_busy` accumulates the time spent in the reader. A
+/// workbook job reads its sheets one after the other, in the order of its modules.
 pub(super) fn read_batches(
     job: &Job,
     events: &Events,
     input: &Input,
     read_busy: &mut std::time::Duration,
-    deliver: impl FnMut(CheckedBatch) -> bool + Send,
+    mut deliver: impl FnMut(CheckedBatch) -> bool + Send,
 ) -> Result<(), Failure> {
+    let Some(module) = job.scope.single() else {
+        return read_workbook(job, events, input, read_busy, &mut deliver);
+    };
     let mut reader = open_reader(job, input)?;
     if let Some(at) = &job.resume_from {
         resume_reader(&mut *reader, at, job, input)?;
     }
-    // Checkpoints matter only where batches commit one by one.
+    let header = reader.header().map_err(|e| plugin_failure(e, job, input))?;
+    let sheet = Sheet { module, name: None };
+    read_sheet(job, events, input, &sheet, &mut *reader, header, read_busy, &mut deliver)
+}
+
+/// The sheet being read: the job's module, or one sheet of a workbook.
+struct Sheet {
+    module: dataport_core::Module,
+    /// The sheet's name in a workbook job.
+    name: Option<std::sync::Arc<str>>,
+}
+
+/// A workbook job: each module's sheet in turn, found by any of its names; a module without
+/// one is not imported. A resumed job passes over the sheets before its watermark's.
+fn read_workbook(
+    job: &Job,
+    events: &Events,
+    input: &Input,
+    read_busy: &mut std::time::Duration,
+    deliver: &mut (impl FnMut(CheckedBatch) -> bool + Send),
+) -> Result<(), Failure> {
+    let Input::File { chosen, upload } = input else {
+        return Err(Failure::new(ErrorCode::Internal, "a workbook import without a file"));
+    };
+    let spooled = upload
+        .spool()
+        .map_err(|e| plugin_failure(PluginError::io(e.to_string()), job, input))?;
+    let resumed_in = job.resume.as_ref().map(|r| job.scope.sheet_row(r.after_row).0);
+    let mut found = 0;
+    for &module in job.scope.modules() {
+        if events.cancel().is_cancelled() {
+            return Ok(());
+        }
+        if resumed_in.is_some_and(|at| job.scope.sheet_index(module) < job.scope.sheet_index(at)) {
+            found += 1; // complete before the interruption
+            continue;
+        }
+        for name in dataport_core::workbook::sheet_names(module) {
+            let source = spooled
+                .try_clone()
+                .map_err(|e| plugin_failure(PluginError::io(e.to_string()), job, input))?;
+            let options = job.options.clone().with("sheet_any", name);
+            let mut reader = chosen
+                .plugin
+                .open_reader(&chosen.format, &options, Box::new(source))
+                .map_err(|e| in_sheet(plugin_failure(e, job, input), module, name, job))?;
+            let header = reader
+                .header()
+                .map_err(|e| in_sheet(plugin_failure(e, job, input), module, name, job))?;
+            // No sheet of that name (or an empty one): try the next name.
+            if header.iter().all(|label| label.trim().is_empty()) {
+                continue;
+            }
+            found += 1;
+            let sheet = Sheet {
+                module,
+                name: Some(name.into()),
+            };
+            read_sheet(job, events, input, &sheet, &mut *reader, header, read_busy, deliver)
+                .map_err(|f| in_sheet(f, module, name, job))?;
+            break;
+        }
+    }
+    if found == 0 {
+        let names: Vec<[&str; 3]> = job
+            .scope
+            .modules()
+            .iter()
+            .map(|m| dataport_core::workbook::sheet_names(*m))
+            .collect();
+        return Err(Failure {
+            row: 1,
+            ..Failure::new(
+                ErrorCode::HeaderMismatch,
+                messages::workbook_without_module_sheets(&names, job.locale),
+            )
+        });
+    }
+    Ok(())
+}
+
+/// A failure while reading one sheet of a workbook: its message names the sheet, and its row
+/// is that sheet's.
+fn in_sheet(mut failure: Failure, module: dataport_core::Module, sheet: &str, job: &Job) -> Failure {
+    if failure.module.is_none() {
+        failure.module = Some(module);
+        failure.message = messages::in_sheet(sheet, &failure.message, job.locale);
+    }
+    failure
+}
+
+/// Reads one sheet (or the file) after its header: maps the header, then reads and validates
+/// its rows on two threads until the end, a failure, or the writer stopping.
+#[allow(clippy::too_many_arguments)]
+fn read_sheet(
+    job: &Job,
+    events: &Events,
+    input: &Input,
+    sheet: &Sheet,
+    reader: &mut dyn Reader,
+    header: Vec<String>,
+    read_busy: &mut std::time::Duration,
+    deliver: &mut (impl FnMut(CheckedBatch) -> bool + Send),
+) -> Result<(), Failure> {
+    let module = sheet.module;
+    // Checkpoints matter only where batches commit one by one (and a workbook reopens its
+    // sheets from the spooled file).
     let checkpoints = matches!(input, Input::File { .. })
         && !job.dry_run
-        && job.on_error == dataport_core::OnError::SkipRow;
-    let header = reader.header().map_err(|e| plugin_failure(e, job, input))?;
-    ask_rows_total(&mut *reader, events);
+        && job.on_error == dataport_core::OnError::SkipRow
+        && !job.scope.is_workbook();
+    let mut total_known = false;
+    ask_rows_total(reader, events, &mut total_known);
     let mapped = match input {
-        Input::File { .. } => map_header(job.module, &header),
+        Input::File { .. } => map_header(module, &header),
         // A stream that ended before its first batch named fields carries no records: a module
         // with nothing in it (a migration of a CRM without contacts), imported as 0 rows.
         Input::Records(_) if header.is_empty() => {
-            let keys: Vec<String> = job.module.fields().iter().map(|f| f.key.to_owned()).collect();
-            map_field_keys(job.module, &keys, |_| false)
+            let keys: Vec<String> = module.fields().iter().map(|f| f.key.to_owned()).collect();
+            map_field_keys(module, &keys, |_| false)
         }
         // The key always; required fields where a record may be created and no default fills
         // them (an UPDATE changes only the fields the stream names).
-        Input::Records(_) => map_field_keys(job.module, &header, |field| {
+        Input::Records(_) => map_field_keys(module, &header, |field| {
             field.kind == dataport_core::FieldKind::Code
                 || (field.required
                     && job.mode != dataport_core::ImportMode::Update
@@ -217,9 +327,10 @@ pub(super) fn read_batches(
     };
     let mapping = mapped.map_err(|problem| Failure {
         code: ErrorCode::HeaderMismatch,
-        message: problem.message(job.module, job.locale),
+        message: problem.message(module, job.locale),
         row: 1,
         column: problem.column().unwrap_or_default().to_owned(),
+        module: None,
         interrupts: false,
     })?;
     events.send(Event::HeaderMapped(v1::HeaderMapped {
@@ -250,7 +361,9 @@ pub(super) fn read_batches(
     std::thread::scope(|scope| {
         let spawned = std::thread::Builder::new()
             .name(format!("import-{}-check", job.id))
-            .spawn_scoped(scope, || check_batches(job, events, checker, unchecked, deliver));
+            .spawn_scoped(scope, || {
+                check_batches(job, events, checker, sheet.name.clone(), unchecked, deliver)
+            });
         let checking = match spawned {
             Ok(handle) => handle,
             Err(e) => {
@@ -264,8 +377,12 @@ pub(super) fn read_batches(
             job,
             events,
             input,
-            &mut *reader,
-            checkpoints,
+            Reading {
+                reader,
+                module,
+                checkpoints,
+                total_known,
+            },
             read_busy,
             &to_check,
         );
@@ -285,6 +402,15 @@ pub(super) fn read_batches(
     })
 }
 
+/// The reader of one sheet and how to read it.
+struct Reading<'r> {
+    reader: &'r mut dyn Reader,
+    module: dataport_core::Module,
+    checkpoints: bool,
+    /// Whether the reader's row count was added to the job's yet.
+    total_known: bool,
+}
+
 /// Batches the reader hands to validation, and what came with each.
 const BATCHES_READ_AHEAD: usize = 1;
 
@@ -298,14 +424,13 @@ struct Unchecked {
 
 /// The reading half: batches from the plugin (or the record stream) until the end, a failure,
 /// or validation stopping (`to_check` closed). `busy` accumulates the time spent in the reader.
-/// Stores the reader's row count, once it knows it: asked after the header and again after
-/// each batch until it answers (the xlsx reader counts the sheet's rows while they are read).
-fn ask_rows_total(reader: &mut dyn Reader, events: &Events) {
-    let total = &events.counters().rows_total;
-    if total.load(Ordering::Relaxed) == 0
-        && let Some(n) = reader.rows_total()
-    {
-        total.store(n, Ordering::Relaxed);
+/// Adds the reader's row count to the job's, once it knows it: asked after the header and
+/// again after each batch until it answers (the xlsx reader counts the sheet's rows while they
+/// are read; a workbook's sheets add up).
+fn ask_rows_total(reader: &mut dyn Reader, events: &Events, known: &mut bool) {
+    if !*known && let Some(n) = reader.rows_total() {
+        *known = true;
+        events.counters().rows_total.fetch_add(n, Ordering::Relaxed);
     }
 }
 
@@ -313,11 +438,11 @@ fn read_rows(
     job: &Job,
     events: &Events,
     input: &Input,
-    reader: &mut dyn Reader,
-    checkpoints: bool,
+    mut reading: Reading<'_>,
     busy: &mut std::time::Duration,
     to_check: &std::sync::mpsc::SyncSender<Unchecked>,
 ) -> Result<(), Failure> {
+    let reader = &mut *reading.reader;
     let cancel = events.cancel().clone();
     // The last source row this attempt's reader handed over (the header is row 1), to say where
     // reading stopped. (A resumed job's reader starts over at row 2 when the file is sent again.)
@@ -342,25 +467,27 @@ fn read_rows(
             }
             Err(e) => return Err(stopped_reading(e, last_row, job, input)),
         };
-        ask_rows_total(reader, events);
+        ask_rows_total(reader, events, &mut reading.total_known);
         let numbers = batch
             .rows
             .iter()
             .map(|r| r.number)
             .chain(batch.errors.iter().map(|e| e.row));
         last_row = numbers.fold(last_row, u64::max);
-        let resume_point = if checkpoints && !row_only_failure {
+        let resume_point = if reading.checkpoints && !row_only_failure {
             checkpoint(reader, job)
         } else {
             None
         };
         *busy += started.elapsed();
         // A resumed job skips the rows whose fate is already final.
-        let after = job.resume.map_or(0, |r| r.after_row);
+        let after = job.resume.as_ref().map_or(0, |r| r.after_row);
+        let (scope, module) = (job.scope, reading.module);
+        let fresh = |row: u64| scope.job_row(module, row) > after;
         let rows = batch
             .rows
             .into_iter()
-            .filter(|row| row.number > after)
+            .filter(|row| fresh(row.number))
             .map(|row| {
                 (
                     row.number,
@@ -368,12 +495,12 @@ fn read_rows(
                 )
             })
             .collect::<Vec<_>>();
-        let errors: Vec<_> = batch.errors.into_iter().filter(|e| e.row > after).collect();
+        let errors: Vec<_> = batch.errors.into_iter().filter(|e| fresh(e.row)).collect();
         let mut kept_out = match input {
             Input::Records(stream) => stream.take_problems(),
             Input::File { .. } => Vec::new(),
         };
-        kept_out.retain(|p| p.row > after);
+        kept_out.retain(|p| fresh(p.row));
         if rows.is_empty() && errors.is_empty() && kept_out.is_empty() {
             continue;
         }
@@ -396,14 +523,16 @@ fn check_batches(
     job: &Job,
     events: &Events,
     mut checker: Checker,
+    sheet: Option<std::sync::Arc<str>>,
     unchecked: std::sync::mpsc::Receiver<Unchecked>,
-    mut deliver: impl FnMut(CheckedBatch) -> bool,
+    deliver: &mut impl FnMut(CheckedBatch) -> bool,
 ) -> Result<(), Failure> {
     let counters = events.counters();
     for batch in unchecked {
         let (mut checked, rows_in_batch) =
             checker.check(&batch.errors, &batch.kept_out, batch.rows.into_iter());
         checked.resume_point = batch.resume_point;
+        checked.sheet = sheet.clone();
         let total = counters.rows_read.fetch_add(rows_in_batch, Ordering::Relaxed) + rows_in_batch;
         if total > job.limits.max_rows {
             return Err(Failure::new(

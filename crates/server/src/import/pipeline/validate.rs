@@ -54,6 +54,7 @@ impl Checker {
             rows: 0,
             last_row: 0,
             resume_point: None,
+            sheet: None,
         };
         let mut counted = 0u64;
         for error in errors {

@@ -24,7 +24,9 @@ enum Target {
     /// One transaction per batch (SKIP_ROW): opened by `apply`, committed with the batch's row
     /// errors and job counters at the end of `handle`.
     PerBatch(Option<WriteTx>),
-    /// One transaction for the whole file (ALL_OR_NOTHING); `None` until the first write.
+    /// One transaction for the whole file (ALL_OR_NOTHING, and a workbook's dry run, which
+    /// writes its sheets so that later sheets see the customers of earlier ones, then rolls
+    /// back); `None` until the first write.
     Whole(Option<WriteTx>),
     /// Dry run: lookups only.
     DryRun,
@@ -41,20 +43,35 @@ struct Writer<'a> {
     persisted: u64,
     /// Row errors held back while an all-or-nothing transaction holds SQLite's writer.
     held_errors: Vec<RowErrorRecord>,
+    /// The module the preview shows (a workbook's first sheet with valid rows).
+    preview_module: Option<dataport_core::Module>,
+}
+
+/// Whether the job writes in one transaction from its first batch to its end (and so, on
+/// SQLite, holds the single writer that long).
+pub(super) fn holds_one_transaction(job: &Job) -> bool {
+    if job.dry_run {
+        job.scope.is_workbook()
+    } else {
+        job.on_error == OnError::AllOrNothing
+    }
 }
 
 pub(super) fn write_batches(job: &Job, events: &Events, batches: Receiver<CheckedBatch>) -> WriterResult {
-    let target = match (job.dry_run, job.on_error) {
-        (true, _) => Target::DryRun,
-        (false, OnError::AllOrNothing) => Target::Whole(None),
-        (false, OnError::SkipRow) => Target::PerBatch(None),
+    let target = if holds_one_transaction(job) {
+        Target::Whole(None)
+    } else if job.dry_run {
+        Target::DryRun
+    } else {
+        Target::PerBatch(None)
     };
     let mut writer = Writer {
         job,
         events,
         target,
-        tally: job.resume.map(Tally::resumed).unwrap_or_default(),
+        tally: job.resume.as_ref().map(Tally::resumed).unwrap_or_default(),
         preview: Vec::new(),
+        preview_module: None,
         preview_sent: false,
         sent: 0,
         persisted: 0,
@@ -109,6 +126,7 @@ impl Writer<'_> {
     /// Writes (or plans) one batch and reports its rows.
     fn handle(&mut self, batch: CheckedBatch) -> Result<(), Failure> {
         let CheckedBatch {
+            sheet,
             labels,
             records,
             record_rows,
@@ -141,7 +159,7 @@ impl Writer<'_> {
         } else {
             HashMap::new()
         };
-        let module = self.job.module;
+        let module = records.module();
         let locale = self.job.locale;
         let code_field = &module.fields()[0];
         let mut refused = vec![false; records.len()];
@@ -216,7 +234,7 @@ impl Writer<'_> {
         let ok_rows = refused.iter().filter(|r| !**r).count() as u64;
         let counters = self.events.counters();
         counters.rows_ok.fetch_add(ok_rows, Ordering::Relaxed);
-        if !self.preview_sent {
+        if !self.preview_sent && *self.preview_module.get_or_insert(module) == module {
             for (i, _) in refused
                 .iter()
                 .enumerate()
@@ -236,15 +254,33 @@ impl Writer<'_> {
         }
 
         problems.sort_by_key(|p| p.row);
-        let errors = self.report(problems);
-        let advance = JobAdvance {
+        let errors = self.report(module, problems);
+        let scope = self.job.scope;
+        let delta = JobCounts {
             rows_read: rows,
             created: self.tally.created - before.0,
             updated: self.tally.updated - before.1,
             skipped: self.tally.skipped - before.2,
             failed: self.tally.failed - before.3,
-            watermark: last_row,
+            bytes_read: 0,
+        };
+        let sheets_before = self.tally.modules.clone();
+        if let Some(sheet) = &sheet {
+            self.tally.add_to_sheet(module, sheet, &delta);
+        }
+        let advance = JobAdvance {
+            rows_read: delta.rows_read,
+            created: delta.created,
+            updated: delta.updated,
+            skipped: delta.skipped,
+            failed: delta.failed,
+            watermark: scope.job_row(module, last_row),
             resume_point,
+            modules: if sheet.is_some() {
+                self.tally.modules.clone()
+            } else {
+                Vec::new()
+            },
         };
         if let Err(failure) = self.commit_batch(errors, &advance) {
             // The batch was rolled back: it counts for nothing.
@@ -254,10 +290,11 @@ impl Writer<'_> {
                 self.tally.skipped,
                 self.tally.failed,
             ) = before;
+            self.tally.modules = sheets_before;
             return Err(failure);
         }
         self.tally.rows += rows;
-        self.tally.watermark = last_row;
+        self.tally.watermark = advance.watermark;
         Ok(())
     }
 
@@ -302,7 +339,8 @@ impl Writer<'_> {
     /// Runs the batch against the target.
     fn apply(&mut self, records: &Records) -> Result<WriteOutcome, Failure> {
         let job = self.job;
-        let failed_so_far = self.tally.failed > 0;
+        // (A workbook goes on writing: its later sheets may name customers of this one.)
+        let failed_so_far = self.tally.failed > 0 && !job.scope.is_workbook();
         match &mut self.target {
             Target::DryRun => job.store.plan(records, job.mode).map_err(store_failure),
             Target::PerBatch(tx) => {
@@ -333,7 +371,7 @@ impl Writer<'_> {
 
     /// Counts and sends the problems of a batch (sorted by row); returns the row errors to
     /// persist with it.
-    fn report(&mut self, problems: Vec<RowProblem>) -> Vec<RowErrorRecord> {
+    fn report(&mut self, module: dataport_core::Module, problems: Vec<RowProblem>) -> Vec<RowErrorRecord> {
         if problems.is_empty() {
             return Vec::new();
         }
@@ -353,7 +391,7 @@ impl Writer<'_> {
                 .and_then(|raw| serde_json::to_string(raw).ok());
             for (i, issue) in problem.issues.into_iter().enumerate() {
                 let record = RowErrorRecord {
-                    row: i64::try_from(problem.row).unwrap_or(i64::MAX),
+                    row: i64::try_from(self.job.scope.job_row(module, problem.row)).unwrap_or(i64::MAX),
                     column: issue.column,
                     field: issue.field.to_owned(),
                     code: issue.code,
@@ -363,7 +401,7 @@ impl Writer<'_> {
                     row_data: if i == 0 { row_data.clone() } else { None },
                 };
                 if self.sent < limits.max_row_error_events
-                    && self.events.offer(Event::RowError(row_error_to_proto(&record)))
+                    && self.events.offer(Event::RowError(row_error_to_proto(&record, self.job.scope)))
                 {
                     self.sent += 1;
                 } else {
@@ -385,9 +423,8 @@ impl Writer<'_> {
             return;
         }
         self.preview_sent = true;
-        let fields = self
-            .job
-            .module
+        let module = self.preview_module.unwrap_or(self.job.scope.modules()[0]);
+        let fields = module
             .fields()
             .iter()
             .map(|f| f.key.to_owned())
@@ -404,7 +441,7 @@ impl Writer<'_> {
         let cancelled = self.events.cancel().is_cancelled();
         let target = std::mem::replace(&mut self.target, Target::DryRun);
         if let Target::Whole(Some(tx)) = target {
-            let result = if self.tally.failed > 0 || cancelled {
+            let result = if self.tally.failed > 0 || cancelled || self.job.dry_run {
                 tx.rollback()
             } else {
                 tx.commit()
