@@ -292,7 +292,8 @@ pub struct GenArgs {
 
 #[derive(Debug, Args)]
 pub struct TemplateArgs {
-    /// customers, contacts or opportunities (客户 / 联系人 / 商机 also work).
+    /// customers, contacts or opportunities (客户 / 联系人 / 商机 also work), or all: one
+    /// workbook with a sheet per module (xlsx), for `import --module all`.
     pub module: String,
     /// xlsx, csv or any plugin format that writes [default: the output's extension, else xlsx].
     #[arg(long, value_name = "FORMAT")]
@@ -311,7 +312,9 @@ pub struct TemplateArgs {
 pub struct ImportArgs {
     /// The file to import.
     pub file: PathBuf,
-    /// customers, contacts or opportunities (客户 / 联系人 / 商机 also work).
+    /// customers, contacts or opportunities (客户 / 联系人 / 商机 also work), or all: an xlsx
+    /// workbook with the sheets 客户, 联系人 and 商机 (or Customers, Contacts, Opportunities),
+    /// imported in that order as one job.
     #[arg(long, value_name = "MODULE")]
     pub module: String,
     /// insert (skip existing codes), update (only existing codes) or upsert (the guide's 批量更新).
@@ -704,7 +707,7 @@ pub struct FilterArgs {
 pub enum JobsCommand {
     /// List import jobs, newest first.
     List {
-        /// Only this module.
+        /// Only this module (all: the workbook imports).
         #[arg(long)]
         module: Option<String>,
         /// Only this status: running, succeeded, partially_succeeded, failed, cancelled,

@@ -143,14 +143,14 @@ pub async fn export(mut client: AuthedClient, request: ExportRequest) -> Result<
 
 pub async fn template(
     mut client: AuthedClient,
-    module: Module,
+    module: dataport_core::ModuleScope,
     format: String,
     locale: Locale,
     output: Option<PathBuf>,
 ) -> Result<()> {
     let mut stream = client
         .get_template(v1::GetTemplateRequest {
-            module: convert::module_to_proto(module) as i32,
+            module: convert::module_scope_to_proto(module) as i32,
             format,
             locale: convert::locale_to_proto(locale) as i32,
         })
@@ -168,9 +168,10 @@ pub async fn template(
     };
     let path = target_path(output.as_deref(), &started.file_name);
     let bytes = save_file_events(stream, &path).await?;
-    println!(
-        "saved the {module} import template to {} ({bytes} bytes)",
-        path.display()
-    );
+    let what = match module {
+        dataport_core::ModuleScope::One(module) => format!("the {module} import template"),
+        dataport_core::ModuleScope::Workbook => "the import workbook of all modules".to_owned(),
+    };
+    println!("saved {what} to {} ({bytes} bytes)", path.display());
     Ok(())
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use dataport_client::{AuthedClient, convert, v1};
-use dataport_core::{ImportMode, Locale, Module};
+use dataport_core::{ImportMode, Locale};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_stream::{StreamExt, wrappers::ReceiverStream};
@@ -28,7 +28,7 @@ const RESUME_OFFSET_FROM_BYTES: u64 = 1 << 20;
 /// What `dataport import` was asked to do.
 pub struct ImportRequest {
     pub file: PathBuf,
-    pub module: Module,
+    pub module: dataport_core::ModuleScope,
     pub format: String,
     pub mode: ImportMode,
     pub dry_run: bool,
@@ -80,7 +80,7 @@ pub async fn run(mut client: AuthedClient, request: ImportRequest) -> Result<Exi
         })
         .collect();
     let mut spec = v1::ImportSpec {
-        module: convert::module_to_proto(request.module) as i32,
+        module: convert::module_scope_to_proto(request.module) as i32,
         format: request.format.clone(),
         mode: convert::import_mode_to_proto(request.mode) as i32,
         dry_run: request.dry_run,
@@ -300,6 +300,7 @@ pub async fn request_id_of(client: &mut AuthedClient, job_id: i64) -> Result<Str
             job_id,
             error_limit: 0,
             errors_after_row: 0,
+            errors_after_module: 0,
         })
         .await
         .map_err(crate::call_failed)?
@@ -533,6 +534,19 @@ pub(crate) fn print_report(report: &v1::ImportJob, dry_run: bool) {
         report.rows_failed,
         report.duration_ms
     );
+    // A workbook job: each sheet's part.
+    for sheet in &report.modules {
+        println!(
+            "  {:<14} sheet {}: {} rows read: {} {verb}created, {} {verb}updated, {} skipped, {} failed",
+            enum_word(sheet.module().as_str_name(), "MODULE_"),
+            sheet.sheet,
+            sheet.rows_read,
+            sheet.rows_created,
+            sheet.rows_updated,
+            sheet.rows_skipped,
+            sheet.rows_failed
+        );
+    }
     if !report.error_message.is_empty() {
         let code = report.error_code();
         if code == v1::ErrorCode::Unspecified {
@@ -578,7 +592,16 @@ pub(crate) fn print_job(job: &v1::ImportJob) {
         ),
         (
             "watermark",
-            format!("row {} (the last source row whose fate is final)", job.watermark),
+            match job.watermark_module() {
+                v1::Module::Unspecified => {
+                    format!("row {} (the last source row whose fate is final)", job.watermark)
+                }
+                sheet => format!(
+                    "row {} of the {} sheet (the last source row whose fate is final)",
+                    job.watermark,
+                    enum_word(sheet.as_str_name(), "MODULE_")
+                ),
+            },
         ),
         ("request", job.request_id.clone()),
         (

@@ -560,14 +560,14 @@ async fn jobs(command: JobsCommand, file: &FileConfig) -> Result<ExitCode> {
             json,
             client,
         } => {
-            let module = module.map(|m| m.parse::<Module>()).transpose()?;
+            let module = module.map(|m| m.parse::<dataport_core::ModuleScope>()).transpose()?;
             let status = status
                 .map(|s| s.parse::<dataport_core::JobStatus>())
                 .transpose()?;
             let mut client = connect(&client, file).await?;
             let response = client
                 .list_import_jobs(v1::ListImportJobsRequest {
-                    module: module.map(|m| convert::module_to_proto(m) as i32).unwrap_or(0),
+                    module: module.map(|m| convert::module_scope_to_proto(m) as i32).unwrap_or(0),
                     status: status
                         .map(|s| convert::job_status_to_proto(s) as i32)
                         .unwrap_or(0),
@@ -623,6 +623,7 @@ async fn jobs(command: JobsCommand, file: &FileConfig) -> Result<ExitCode> {
                     job_id: id,
                     error_limit: if json { 0 } else { errors },
                     errors_after_row: 0,
+                    errors_after_module: 0,
                 })
                 .await
                 .map_err(call_failed)?
@@ -941,7 +942,7 @@ async fn export(args: ExportArgs, file: &FileConfig) -> Result<()> {
 }
 
 async fn template(args: TemplateArgs, file: &FileConfig) -> Result<()> {
-    let module: Module = args.module.parse()?;
+    let module: dataport_core::ModuleScope = args.module.parse()?;
     let client = connect(&args.client, file).await?;
     let format = export_cmd::choose_format(args.format.as_deref(), args.output.as_deref());
     export_cmd::template(client, module, format, args.locale.parse()?, args.output).await

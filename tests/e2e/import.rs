@@ -96,7 +96,7 @@ on_both_backends! {
 
         // The same errors are persisted with the job.
         let job = client
-            .get_import_job(v1::GetImportJobRequest { job_id: run.job_id, error_limit: 100, errors_after_row: 0 })
+            .get_import_job(v1::GetImportJobRequest { job_id: run.job_id, error_limit: 100, errors_after_row: 0, errors_after_module: 0 })
             .await
             .unwrap()
             .into_inner();
@@ -741,6 +741,7 @@ pub(crate) async fn job_once_ended(client: &mut dataport_client::AuthedClient, j
                 job_id,
                 error_limit: 0,
                 errors_after_row: 0,
+                errors_after_module: 0,
             })
             .await
             .unwrap_or_else(|e| panic!("GetImportJob {job_id}: {e:?}"))

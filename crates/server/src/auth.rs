@@ -364,7 +364,8 @@ mod tests {
     fn job(id: i64, token_name: &str) -> ImportJob {
         ImportJob {
             id,
-            module: dataport_core::Module::Customers,
+            module: dataport_core::ModuleScope::One(dataport_core::Module::Customers),
+            modules: Vec::new(),
             format: "csv".into(),
             mode: dataport_core::ImportMode::Insert,
             on_error: dataport_core::OnError::SkipRow,
