@@ -44,3 +44,6 @@ mod updates;
 mod tls;
 // Vendor layouts (Salesforce, HubSpot) through the server.
 mod vendors;
+// One workbook for all modules (MODULE_ALL): sheets in dependency order as one job, counts and
+// error-file sheets per module, all-or-nothing across sheets, resume per sheet, the template.
+mod workbook;

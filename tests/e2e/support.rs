@@ -130,6 +130,8 @@ pub struct Import {
     pub blank_cells: v1::BlankCells,
     /// `ImportSpec.defaults`.
     pub defaults: Vec<(String, String)>,
+    /// MODULE_ALL: a workbook with a sheet per module (`module` is then unused).
+    pub all_modules: bool,
 }
 
 impl Import {
@@ -149,6 +151,15 @@ impl Import {
             accepts_resume_offset: false,
             blank_cells: v1::BlankCells::Unspecified,
             defaults: Vec::new(),
+            all_modules: false,
+        }
+    }
+
+    /// A MODULE_ALL import of a workbook.
+    pub fn workbook(file_name: &str) -> Import {
+        Import {
+            all_modules: true,
+            ..Import::new(Module::Customers, file_name)
         }
     }
 
@@ -213,7 +224,11 @@ impl Import {
     pub fn spec(&self, size: u64) -> v1::ImportRequest {
         v1::ImportRequest {
             message: Some(v1::import_request::Message::Spec(v1::ImportSpec {
-                module: dataport_client::convert::module_to_proto(self.module) as i32,
+                module: if self.all_modules {
+                    v1::Module::All as i32
+                } else {
+                    dataport_client::convert::module_to_proto(self.module) as i32
+                },
                 format: self.format.clone(),
                 mode: self.mode as i32,
                 dry_run: self.dry_run,

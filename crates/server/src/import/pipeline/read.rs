@@ -353,7 +353,22 @@ fn read_sheet(
     let validator = dataport_core::RowValidator::new(mapping, job.locale)
         .with_blank_cells(blank_cells)
         .with_defaults(job.defaults.iter().map(|(key, value)| (*key, value.as_str())));
-    let checker = Checker::new(validator);
+    let mut checker = Checker::new(validator);
+    if let Some(name) = &sheet.name {
+        // A workbook's sheet counts from its header on, rows or not: an empty batch registers
+        // it (and moves the watermark to its start, or keeps it where a resumed job stopped).
+        let (mut start, _) = checker.check(&[], &[], std::iter::empty());
+        start.sheet = Some(name.clone());
+        start.last_row = job
+            .resume
+            .as_ref()
+            .map(|r| job.scope.sheet_row(r.after_row))
+            .filter(|(at, _)| *at == module)
+            .map_or(0, |(_, row)| row);
+        if !deliver(start) {
+            return Ok(());
+        }
+    }
     // Reading and validation overlap: the plugin reads the next batch on this thread while the
     // one before is validated on another (and the one before that written on a third), so a
     // parse-bound format (xlsx, csv) keeps both cores busy. Batches stay in file order.
