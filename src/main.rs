@@ -560,14 +560,18 @@ async fn jobs(command: JobsCommand, file: &FileConfig) -> Result<ExitCode> {
             json,
             client,
         } => {
-            let module = module.map(|m| m.parse::<dataport_core::ModuleScope>()).transpose()?;
+            let module = module
+                .map(|m| m.parse::<dataport_core::ModuleScope>())
+                .transpose()?;
             let status = status
                 .map(|s| s.parse::<dataport_core::JobStatus>())
                 .transpose()?;
             let mut client = connect(&client, file).await?;
             let response = client
                 .list_import_jobs(v1::ListImportJobsRequest {
-                    module: module.map(|m| convert::module_scope_to_proto(m) as i32).unwrap_or(0),
+                    module: module
+                        .map(|m| convert::module_scope_to_proto(m) as i32)
+                        .unwrap_or(0),
                     status: status
                         .map(|s| convert::job_status_to_proto(s) as i32)
                         .unwrap_or(0),

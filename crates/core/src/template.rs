@@ -19,7 +19,9 @@ pub fn instructions_sheet(locale: Locale) -> &'static str {
 
 /// The file name stem of the workbook template of all modules (`--module all`).
 pub fn workbook_template_file_stem(locale: Locale) -> String {
-    locale.pick("CRM全部模块导入模板", "crm-import-template").to_owned()
+    locale
+        .pick("CRM全部模块导入模板", "crm-import-template")
+        .to_owned()
 }
 
 /// The name of one module's instructions sheet in the workbook template: 客户填写说明.

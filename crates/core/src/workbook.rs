@@ -87,9 +87,9 @@ impl FromStr for ModuleScope {
         if s.eq_ignore_ascii_case("all") || s == "全部" {
             return Ok(ModuleScope::Workbook);
         }
-        s.parse::<Module>().map(ModuleScope::One).map_err(|_| {
-            CoreError::unknown("module", s, &["customers", "contacts", "opportunities", "all"])
-        })
+        s.parse::<Module>()
+            .map(ModuleScope::One)
+            .map_err(|_| CoreError::unknown("module", s, &["customers", "contacts", "opportunities", "all"]))
     }
 }
 
@@ -125,9 +125,15 @@ mod tests {
     #[test]
     fn scopes_parse_and_print() {
         assert_eq!("all".parse::<ModuleScope>(), Ok(ModuleScope::Workbook));
-        assert_eq!("客户".parse::<ModuleScope>(), Ok(ModuleScope::One(Module::Customers)));
+        assert_eq!(
+            "客户".parse::<ModuleScope>(),
+            Ok(ModuleScope::One(Module::Customers))
+        );
         assert_eq!(ModuleScope::Workbook.to_string(), "all");
         assert!("leads".parse::<ModuleScope>().is_err());
-        assert_eq!(sheet_names(Module::Opportunities), ["商机", "Opportunities", "opportunities"]);
+        assert_eq!(
+            sheet_names(Module::Opportunities),
+            ["商机", "Opportunities", "opportunities"]
+        );
     }
 }

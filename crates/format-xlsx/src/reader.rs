@@ -42,7 +42,10 @@ use crate::values;
 /// Opens `source`: the small parts' checks ([`archive::inspect`]), the sheet's checker on its
 /// thread, then calamine on the worker thread, which
 /// also reads the sheet up to its cells so that every problem opening it is reported here.
-pub(crate) fn open(source: Box<dyn ByteSource>, options: &ReadOptions) -> Result<Box<dyn Reader>, PluginError> {
+pub(crate) fn open(
+    source: Box<dyn ByteSource>,
+    options: &ReadOptions,
+) -> Result<Box<dyn Reader>, PluginError> {
     if !source.can_seek() {
         return Err(PluginError::new(
             ErrorKind::InvalidArgument,
@@ -63,7 +66,8 @@ fn open_gated(gate: &Arc<Gate>, options: &ReadOptions) -> Result<Box<dyn Reader>
     } else {
         archive::Wanted::AnyOf(&options.sheet_any)
     };
-    let Some((inspection, mut check)) = archive::inspect(gate.handle(Role::Checker), &options.limits, wanted)?
+    let Some((inspection, mut check)) =
+        archive::inspect(gate.handle(Role::Checker), &options.limits, wanted)?
     else {
         return Ok(Box::new(NoSheet));
     };

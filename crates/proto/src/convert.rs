@@ -478,7 +478,10 @@ mod tests {
         for module in core::Module::ALL {
             assert_eq!(module_from_proto(module_to_proto(module) as i32), Ok(module));
             let one = core::ModuleScope::One(module);
-            assert_eq!(module_scope_from_proto(module_scope_to_proto(one) as i32), Ok(one));
+            assert_eq!(
+                module_scope_from_proto(module_scope_to_proto(one) as i32),
+                Ok(one)
+            );
         }
         let all = module_scope_to_proto(core::ModuleScope::Workbook) as i32;
         assert_eq!(module_scope_from_proto(all), Ok(core::ModuleScope::Workbook));

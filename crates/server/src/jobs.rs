@@ -36,11 +36,17 @@ pub async fn get(
     let job_id = request.job_id;
     let limit = request.error_limit.min(MAX_ERROR_PAGE) as usize;
     if request.errors_after_row >= 1 << 40 {
-        return Err(ServiceError::invalid("errors_after_row", "errors_after_row is too large"));
+        return Err(ServiceError::invalid(
+            "errors_after_row",
+            "errors_after_row is too large",
+        ));
     }
     let after_module = match request.errors_after_module {
         0 => None,
-        m => Some(convert::module_from_proto(m).map_err(|e| ServiceError::invalid("errors_after_module", e.message))?),
+        m => Some(
+            convert::module_from_proto(m)
+                .map_err(|e| ServiceError::invalid("errors_after_module", e.message))?,
+        ),
     };
     let caller = caller.clone();
     let (job, errors, total_errors) = blocking(move || {

@@ -317,10 +317,12 @@ pub(crate) fn revert_step(
     };
     let Some(row) = row else { return Ok(None) };
     let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("import_changes row {}: {e}", row.id));
-    let module: Module = row
-        .module
-        .parse()
-        .map_err(|_| StoreError::Corrupt(format!("import_changes row {}: unknown module '{}'", row.id, row.module)))?;
+    let module: Module = row.module.parse().map_err(|_| {
+        StoreError::Corrupt(format!(
+            "import_changes row {}: unknown module '{}'",
+            row.id, row.module
+        ))
+    })?;
     let created: Vec<String> = serde_json::from_str(&row.created).map_err(corrupt)?;
     let updated: Map<String, Json> = serde_json::from_str(&row.updated).map_err(corrupt)?;
     let mut step = RevertStep {

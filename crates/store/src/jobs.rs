@@ -139,8 +139,14 @@ fn module_counts_from_db(text: Option<&str>) -> Result<Vec<ModuleCounts>> {
             let count = |key: &str| m.get(key).and_then(serde_json::Value::as_u64).unwrap_or(0);
             let module = m.get("module").and_then(|v| v.as_str()).unwrap_or_default();
             Ok(ModuleCounts {
-                module: module.parse().map_err(|_| corrupt(format!("unknown module '{module}'")))?,
-                sheet: m.get("sheet").and_then(|v| v.as_str()).unwrap_or_default().to_owned(),
+                module: module
+                    .parse()
+                    .map_err(|_| corrupt(format!("unknown module '{module}'")))?,
+                sheet: m
+                    .get("sheet")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned(),
                 counts: JobCounts {
                     rows_read: count("rows_read"),
                     created: count("created"),

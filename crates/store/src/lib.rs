@@ -239,9 +239,7 @@ impl Store {
             self.with_reader(|c| changes::revert_step(c, job_id, before_id, force, false))
         } else {
             self.with_writer(|c| {
-                backend::in_transaction(c, |c| {
-                    changes::revert_step(c, job_id, before_id, force, true)
-                })
+                backend::in_transaction(c, |c| changes::revert_step(c, job_id, before_id, force, true))
             })
         }
     }

@@ -610,9 +610,7 @@ fn write_instructions(
     sheet: &str,
     locale: Locale,
 ) -> Result<(), ServiceError> {
-    writer
-        .start_sheet(sheet)
-        .map_err(|e| plugin_error(chosen, e))?;
+    writer.start_sheet(sheet).map_err(|e| plugin_error(chosen, e))?;
     let header = template::instructions_header(locale);
     writer
         .write_header(&header.map(Column::new))

@@ -100,7 +100,7 @@ pub async fn start(
         ModuleScope::Workbook if !spec.defaults.is_empty() => {
             return Err(ServiceError::invalid(
                 "spec.defaults",
-                "a default fills a field of one module; a workbook of all modules (MODULE_ALL) takes none: fill the cells, or import its sheets one module at a time",
+                "defaults fill a field of one module, so a workbook of all modules (MODULE_ALL) takes none: fill the cells, or import its sheets one module at a time",
             ));
         }
         ModuleScope::Workbook => Vec::new(),
@@ -313,7 +313,10 @@ pub async fn start(
 
 /// A workbook import needs a reader that finds a sheet by any of its names (the xlsx plugin's
 /// `sheet_any`), and chooses the sheets itself.
-fn check_workbook_reader(chosen: &crate::formats::Chosen, options: &[v1::FormatOption]) -> Result<(), ServiceError> {
+fn check_workbook_reader(
+    chosen: &crate::formats::Chosen,
+    options: &[v1::FormatOption],
+) -> Result<(), ServiceError> {
     use dataport_plugin_sdk::Plugin as _;
     let descriptor = chosen.plugin.descriptor();
     if !descriptor.options.iter().any(|o| o.name == "sheet_any") {
@@ -332,7 +335,7 @@ fn check_workbook_reader(chosen: &crate::formats::Chosen, options: &[v1::FormatO
         return Err(ServiceError::invalid(
             "spec.options",
             format!(
-                "option `{}`: a workbook import (MODULE_ALL) reads the sheets 客户, 联系人 and 商机 (or Customers, Contacts, Opportunities) itself; to import one sheet, name its module instead",
+                "options: a workbook import (MODULE_ALL) chooses its sheets itself (客户, 联系人 and 商机, or Customers, Contacts, Opportunities), so it takes no `{}`; to import one sheet, name its module instead",
                 o.key
             ),
         ));

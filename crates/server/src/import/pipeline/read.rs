@@ -82,8 +82,8 @@ fn stopped_reading(error: PluginError, last_row: u64, job: &Job, input: &Input) 
 fn open_reader(job: &Job, input: &Input) -> Result<Box<dyn Reader>, Failure> {
     // An all-or-nothing import holds SQLite's single writer from its first batch to its end:
     // its input is received whole first, so a slow client never holds it.
-    let holds_the_writer = super::write::holds_one_transaction(job)
-        && job.store.backend() == dataport_store::Backend::Sqlite;
+    let holds_the_writer =
+        super::write::holds_one_transaction(job) && job.store.backend() == dataport_store::Backend::Sqlite;
     match input {
         Input::Records(stream) => {
             if holds_the_writer {
@@ -197,7 +197,16 @@ pub(super) fn read_batches(
     }
     let header = reader.header().map_err(|e| plugin_failure(e, job, input))?;
     let sheet = Sheet { module, name: None };
-    read_sheet(job, events, input, &sheet, &mut *reader, header, read_busy, &mut deliver)
+    read_sheet(
+        job,
+        events,
+        input,
+        &sheet,
+        &mut *reader,
+        header,
+        read_busy,
+        &mut deliver,
+    )
 }
 
 /// The sheet being read: the job's module, or one sheet of a workbook.
@@ -217,7 +226,10 @@ fn read_workbook(
     deliver: &mut (impl FnMut(CheckedBatch) -> bool + Send),
 ) -> Result<(), Failure> {
     let Input::File { chosen, upload } = input else {
-        return Err(Failure::new(ErrorCode::Internal, "a workbook import without a file"));
+        return Err(Failure::new(
+            ErrorCode::Internal,
+            "a workbook import without a file",
+        ));
     };
     let spooled = upload
         .spool()
@@ -253,8 +265,17 @@ fn read_workbook(
                 module,
                 name: Some(name.into()),
             };
-            read_sheet(job, events, input, &sheet, &mut *reader, header, read_busy, deliver)
-                .map_err(|f| in_sheet(f, module, name, job))?;
+            read_sheet(
+                job,
+                events,
+                input,
+                &sheet,
+                &mut *reader,
+                header,
+                read_busy,
+                deliver,
+            )
+            .map_err(|f| in_sheet(f, module, name, job))?;
             break;
         }
     }

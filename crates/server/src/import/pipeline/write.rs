@@ -401,7 +401,9 @@ impl Writer<'_> {
                     row_data: if i == 0 { row_data.clone() } else { None },
                 };
                 if self.sent < limits.max_row_error_events
-                    && self.events.offer(Event::RowError(row_error_to_proto(&record, self.job.scope)))
+                    && self
+                        .events
+                        .offer(Event::RowError(row_error_to_proto(&record, self.job.scope)))
                 {
                     self.sent += 1;
                 } else {
@@ -424,11 +426,7 @@ impl Writer<'_> {
         }
         self.preview_sent = true;
         let module = self.preview_module.unwrap_or(self.job.scope.modules()[0]);
-        let fields = module
-            .fields()
-            .iter()
-            .map(|f| f.key.to_owned())
-            .collect();
+        let fields = module.fields().iter().map(|f| f.key.to_owned()).collect();
         self.events.send(Event::Preview(v1::Preview {
             fields,
             rows: std::mem::take(&mut self.preview),
