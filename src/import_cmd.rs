@@ -179,20 +179,10 @@ pub async fn run(mut client: AuthedClient, request: ImportRequest) -> Result<Exi
             report.rows_failed,
             report.rows_skipped
         );
-        let mut table = Table::new(["row", "column", "code", "message"]);
-        for e in &errors {
-            table.row([
-                if e.row == 0 {
-                    "-".to_owned()
-                } else {
-                    e.row.to_string()
-                },
-                e.column.clone(),
-                e.code().as_str_name().to_owned(),
-                e.message.clone(),
-            ]);
-        }
-        print!("{table}");
+        print!(
+            "{}",
+            row_error_table(&errors, report.module() == v1::Module::All, false)
+        );
         if total_errors as usize > errors.len() {
             println!(
                 "see them all with `dataport jobs show {job_id} --errors 1000` or `dataport jobs errors {job_id} -o FILE`"
@@ -555,6 +545,39 @@ pub(crate) fn print_report(report: &v1::ImportJob, dry_run: bool) {
             println!("{}: {}", code.as_str_name(), report.error_message);
         }
     }
+}
+
+/// Row errors as a table: row, column, code, message (and the value as read, with
+/// `with_value`); a workbook job's start with the module of their sheet.
+pub(crate) fn row_error_table(errors: &[v1::RowError], workbook: bool, with_value: bool) -> Table {
+    let mut header = vec!["row", "column", "code", "message"];
+    if workbook {
+        header.insert(0, "module");
+    }
+    if with_value {
+        header.push("value");
+    }
+    let mut table = Table::with_header(header.into_iter().map(str::to_owned).collect());
+    for e in errors {
+        let mut cells = vec![
+            if e.row == 0 {
+                "-".to_owned()
+            } else {
+                e.row.to_string()
+            },
+            e.column.clone(),
+            e.code().as_str_name().to_owned(),
+            e.message.clone(),
+        ];
+        if workbook {
+            cells.insert(0, enum_word(e.module().as_str_name(), "MODULE_"));
+        }
+        if with_value {
+            cells.push(e.value.clone());
+        }
+        table.push(cells);
+    }
+    table
 }
 
 /// `jobs show`: the report line, then what the job was and what it has committed.

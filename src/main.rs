@@ -638,17 +638,11 @@ async fn jobs(command: JobsCommand, file: &FileConfig) -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             import_cmd::print_job(&job);
-            let mut table = Table::new(["row", "column", "code", "message", "value"]);
-            for error in &response.errors {
-                table.row([
-                    error.row.to_string(),
-                    error.column.clone(),
-                    error.code().as_str_name().to_owned(),
-                    error.message.clone(),
-                    error.value.clone(),
-                ]);
-            }
-            print!("{table}");
+            let workbook = job.module() == v1::Module::All;
+            print!(
+                "{}",
+                import_cmd::row_error_table(&response.errors, workbook, true)
+            );
             println!("{} row errors in total", response.total_errors);
         }
     }

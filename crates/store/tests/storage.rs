@@ -852,6 +852,42 @@ backend_suite! {
         assert!(matches!(orphan, Err(StoreError::NotFound { .. })), "{orphan:?}");
     }
 
+    fn a_workbook_job_keeps_its_counts_per_module(db) {
+        use dataport_core::ModuleScope;
+        use dataport_store::ModuleCounts;
+        let job = db.store.create_job(&NewImportJob { module: ModuleScope::Workbook, ..new_job(Module::Customers, "t") }).unwrap();
+        assert_eq!((job.module, job.modules.len()), (ModuleScope::Workbook, 0));
+        let sheet = |module, sheet: &str, created| ModuleCounts {
+            module,
+            sheet: sheet.into(),
+            counts: JobCounts { rows_read: created + 1, created, failed: 1, ..JobCounts::default() },
+        };
+        let modules = vec![sheet(Module::Customers, "客户", 2), sheet(Module::Contacts, "Contacts", 5)];
+        let watermark = ModuleScope::Workbook.job_row(Module::Contacts, 7);
+        let advance = JobAdvance { rows_read: 9, created: 7, failed: 2, watermark, modules: modules.clone(), ..JobAdvance::default() };
+        let mut tx = db.store.begin_write().unwrap();
+        tx.advance_job(job.id, &advance).unwrap();
+        tx.commit().unwrap();
+        let stored = db.store.get_job(job.id).unwrap().unwrap();
+        assert_eq!((stored.modules.clone(), stored.watermark), (modules.clone(), watermark));
+        assert_eq!(ModuleScope::Workbook.sheet_row(stored.watermark), (Module::Contacts, 7));
+        // A batch that names no sheets leaves them alone; the end writes them as they ended.
+        let mut tx = db.store.begin_write().unwrap();
+        tx.advance_job(job.id, &JobAdvance { watermark, ..JobAdvance::default() }).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(db.store.get_job(job.id).unwrap().unwrap().modules, modules);
+        let ended = vec![sheet(Module::Customers, "客户", 0), sheet(Module::Contacts, "Contacts", 0)];
+        let counts = JobCounts { rows_read: 9, failed: 2, ..JobCounts::default() };
+        let done = db.store.finish_job(job.id, &JobFinish { modules: ended.clone(), status: JobStatus::Failed, counts, file_size: None, sha256: None, error_code: None, error_message: None }).unwrap();
+        assert_eq!(done.modules, ended);
+        // Listed by scope: a one-module filter leaves workbook jobs out, MODULE_ALL finds them.
+        let one = db.store.create_job(&new_job(Module::Customers, "t")).unwrap();
+        let listed = |module| db.store.list_jobs(&JobQuery { module: Some(module), ..JobQuery::default() }).unwrap();
+        assert_eq!(listed(ModuleScope::Workbook).iter().map(|j| j.id).collect::<Vec<_>>(), [job.id]);
+        assert_eq!(listed(ModuleScope::One(Module::Customers)).iter().map(|j| j.id).collect::<Vec<_>>(), [one.id]);
+        assert!(one.modules.is_empty());
+    }
+
     fn batches_advance_only_the_jobs_their_store_owns(db) {
         let job = db.store.create_job(&new_job(Module::Customers, "t")).unwrap();
         let advance = JobAdvance { rows_read: 3, created: 2, failed: 1, watermark: 4, ..JobAdvance::default() };
