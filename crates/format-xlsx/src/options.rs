@@ -199,6 +199,20 @@ mod tests {
     }
 
     #[test]
+    fn sheet_any_names_choices_and_excludes_sheet() {
+        let o = ReadOptions::parse(&Options::new().with("sheet_any", "客户| Customers |")).unwrap();
+        assert_eq!(o.sheet_any, ["客户", "Customers"]);
+        for options in [
+            Options::new().with("sheet_any", " | "),
+            Options::new().with("sheet_any", "客户").with("sheet", "1"),
+        ] {
+            let err = ReadOptions::parse(&options).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::InvalidOption);
+            assert!(err.message.contains("sheet_any"), "{}", err.message);
+        }
+    }
+
+    #[test]
     fn bad_values() {
         for (k, v) in [
             ("max_ratio", "0"),

@@ -491,6 +491,35 @@ mod tests {
     use super::*;
     use crate::cellref::parse_area;
 
+    /// `sheet_any` reads the first sheet it names that the workbook has, and a workbook with
+    /// none of them as an empty table.
+    #[test]
+    fn sheet_any_finds_a_sheet_by_any_name_or_reads_nothing() {
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        workbook
+            .add_worksheet()
+            .set_name("Notes")
+            .unwrap()
+            .write_string(0, 0, "x")
+            .unwrap();
+        let sheet = workbook.add_worksheet().set_name("Contacts").unwrap();
+        sheet.write_string(0, 0, "联系人编号").unwrap();
+        sheet.write_string(1, 0, "K1").unwrap();
+        let bytes = workbook.save_to_buffer().unwrap();
+        let open_any = |names: &str| {
+            let source: Box<dyn ByteSource> = Box::new(std::io::Cursor::new(bytes.clone()));
+            let options = dataport_plugin_sdk::Options::new().with("sheet_any", names);
+            open(source, &ReadOptions::parse(&options).unwrap()).unwrap()
+        };
+        let mut found = open_any("联系人|Contacts|contacts");
+        assert_eq!(found.header().unwrap(), ["联系人编号"]);
+        assert_eq!(found.next_batch(10).unwrap().unwrap().rows.len(), 1);
+        let mut missing = open_any("商机|Opportunities");
+        assert!(missing.header().unwrap().is_empty());
+        assert!(missing.next_batch(10).unwrap().is_none());
+        assert_eq!(missing.rows_total(), Some(0));
+    }
+
     /// The row count comes from the sheet's XML: rows after the header with a value, blank and
     /// merely formatted rows left out; it is what the reader then hands out.
     #[test]
