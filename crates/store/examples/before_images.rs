@@ -21,7 +21,9 @@ const BATCH: usize = 5_000;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let rows: usize = args.next().map_or(1_000_000, |n| n.parse().expect("ROWS is a number"));
+    let rows: usize = args
+        .next()
+        .map_or(1_000_000, |n| n.parse().expect("ROWS is a number"));
     let postgres = args.next();
     let mut backends = vec![("SQLite", None)];
     if let Some(url) = postgres {
@@ -30,7 +32,11 @@ fn main() {
     println!("backend      file              before-images  upsert of {rows} (s)");
     for (name, url) in &backends {
         for blank_remarks in [false, true] {
-            let file = if blank_remarks { "备注 blank (kept)" } else { "every field set" };
+            let file = if blank_remarks {
+                "备注 blank (kept)"
+            } else {
+                "every field set"
+            };
             let mut times = Vec::new();
             for logged in [false, true] {
                 let (store, _dir) = fresh(url.as_deref());
@@ -63,7 +69,9 @@ fn fresh(url: Option<&str>) -> (Store, Option<tempfile::TempDir>) {
             let schema = format!("bench_before_images_{}", std::process::id());
             let mut admin = diesel::PgConnection::establish(base).expect("connect");
             admin
-                .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"))
+                .batch_execute(&format!(
+                    "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"
+                ))
                 .expect("create schema");
             let sep = if base.contains('?') { '&' } else { '?' };
             let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
@@ -147,12 +155,17 @@ fn customer(i: usize, variant: usize, blank_remarks: bool) -> Record {
             ("level", text(levels[(i + variant) % 3].to_owned())),
             ("follow_up_status", text(statuses[(i + variant) % 4].to_owned())),
             ("address", text(format!("北京市海淀区{variant}号"))),
-            ("contract_amount", Some(FieldValue::Cents((i * 100 + variant) as i64))),
+            (
+                "contract_amount",
+                Some(FieldValue::Cents((i * 100 + variant) as i64)),
+            ),
             ("follow_up_notes", text(format!("第{variant}次跟进"))),
             ("remarks", text(format!("备注{variant}"))),
             (
                 "created_at",
-                Some(FieldValue::Date(NaiveDate::from_ymd_opt(2023, 10, 1).expect("a date"))),
+                Some(FieldValue::Date(
+                    NaiveDate::from_ymd_opt(2023, 10, 1).expect("a date"),
+                )),
             ),
         ],
     )

@@ -18,12 +18,13 @@ use diesel::pg::{CopyFormat, PgConnection};
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Integer, Text};
 
+use crate::before_images::BeforeImages;
 use crate::error::Result;
 use crate::records::WriteOutcome;
 
 /// How a stage column is encoded in binary COPY.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Text,
     Cents,
     Date,
@@ -31,10 +32,10 @@ enum Kind {
 }
 
 /// One column of a module's table, fed from the record's field `field` (registry position).
-struct Column {
-    name: &'static str,
-    field: usize,
-    kind: Kind,
+pub(crate) struct Column {
+    pub name: &'static str,
+    pub field: usize,
+    pub kind: Kind,
 }
 
 const fn col(name: &'static str, module: Module, key: &'static str, kind: Kind) -> Column {
@@ -107,7 +108,7 @@ const OPPORTUNITIES: &[Column] = &[
     col("remarks", Module::Opportunities, "remarks", Kind::Text),
 ];
 
-fn columns(module: Module) -> &'static [Column] {
+pub(crate) fn columns(module: Module) -> &'static [Column] {
     match module {
         Module::Customers => CUSTOMERS,
         Module::Contacts => CONTACTS,
@@ -189,7 +190,9 @@ struct Unreferenced {
 
 /// Writes `records` (validated, each code once) in `mode`, inside the caller's transaction.
 /// `repeated_inserts` are codes the batch repeated (INSERT keeps the first), reported as
-/// skipped after the others.
+/// skipped after the others. With `before_images` (a logged UPDATE or UPSERT), also what the
+/// merge overwrites, read from the table against the stage just before it.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn write(
     c: &mut PgConnection,
     module: Module,
@@ -198,7 +201,8 @@ pub(crate) fn write(
     repeated_inserts: Vec<String>,
     today: NaiveDate,
     now: NaiveDateTime,
-) -> Result<WriteOutcome> {
+    before_images: bool,
+) -> Result<(WriteOutcome, Option<BeforeImages>)> {
     let mut outcome = WriteOutcome::default();
     let stage = stage_name(module);
     let cols = columns(module);
@@ -229,6 +233,17 @@ pub(crate) fn write(
                 .push(records[m.ord as usize].code().to_owned());
         }
     }
+
+    let mut images = if before_images && mode != ImportMode::Insert {
+        let (members, count) = crate::before_images::load_postgres(c, module, stage)?;
+        Some(BeforeImages {
+            members,
+            count,
+            ..BeforeImages::default()
+        })
+    } else {
+        None
+    };
 
     let updated_at = format!("'{}'::timestamp", now.format("%Y-%m-%d %H:%M:%S%.6f"));
     let today = format!("'{}'::date", today.format("%Y-%m-%d"));
@@ -322,6 +337,9 @@ pub(crate) fn write(
             outcome.created += 1;
         } else {
             outcome.updated += 1;
+            if let Some(images) = images.as_mut() {
+                images.existed.insert(m.code.clone());
+            }
         }
     }
     for (i, record) in records.iter().enumerate() {
@@ -335,7 +353,7 @@ pub(crate) fn write(
         }
     }
     outcome.skipped_existing.extend(repeated_inserts);
-    Ok(outcome)
+    Ok((outcome, images))
 }
 
 /// PostgreSQL's binary COPY header: signature, flags, header extension length.

@@ -27,6 +27,7 @@
 
 mod audit;
 mod backend;
+mod before_images;
 mod changes;
 mod checkpoint;
 mod copy;

@@ -202,20 +202,19 @@ fn write_module(
         }
     }
 
-    // UPDATE and UPSERT read the stored records first where they need them: records that keep
-    // fields (blank cells, fields a record stream does not name) take those values from them,
-    // so the write overwrites exactly what the rows carry; and a logged import keeps what it
-    // overwrites (the before-images RevertImport restores). A record not stored yet keeps
-    // nothing and is written as it is.
+    // UPDATE and UPSERT read the stored records of the records that keep fields (blank cells,
+    // fields a record stream does not name): they take those values from them, so the write
+    // overwrites exactly what the rows carry. A record not stored yet keeps nothing and is
+    // written as it is. (The before-images of a logged import are the database's work:
+    // `before_images`.)
     let merged: Vec<Record>;
-    let mut stored = HashMap::new();
-    if mode != ImportMode::Insert && (log.is_some() || unique.iter().any(|r| r.keeps_any())) {
+    if mode != ImportMode::Insert && unique.iter().any(|r| r.keeps_any()) {
         let codes: Vec<&str> = unique
             .iter()
-            .filter(|r| log.is_some() || r.keeps_any())
+            .filter(|r| r.keeps_any())
             .map(|r| r.code())
             .collect();
-        stored = stored_records(conn, module, &codes)?;
+        let stored = stored_records(conn, module, &codes)?;
         let mut slots = Vec::new();
         merged = unique
             .iter()
@@ -233,7 +232,10 @@ fn write_module(
         }
     }
 
-    let outcome = match conn {
+    // A logged UPDATE or UPSERT keeps what it overwrites (the before-images RevertImport
+    // restores).
+    let before_images = log.is_some() && mode != ImportMode::Insert;
+    let (outcome, images) = match conn {
         // PostgreSQL writes through COPY and a merge per batch (see `copy.rs`).
         Conn::Postgres(c) if apply == Apply::Write => crate::copy::write(
             c,
@@ -243,33 +245,45 @@ fn write_module(
             repeated_inserts,
             time::today(),
             written_at,
+            before_images,
         )?,
-        _ => write_rows(
-            conn,
-            module,
-            unique.clone(),
-            mode,
-            apply,
-            repeated_inserts,
-            columns,
-            &exec,
-            // Read for every code when logged (UPDATE and UPSERT only).
-            log.filter(|_| mode != ImportMode::Insert).map(|_| &stored),
-        )?,
+        _ => {
+            let existed = if before_images {
+                let codes: Vec<&str> = unique.iter().map(|r| r.code()).collect();
+                Some(crate::before_images::snapshot_sqlite(conn, module, &codes)?)
+            } else {
+                None
+            };
+            let outcome = write_rows(
+                conn,
+                module,
+                unique.clone(),
+                mode,
+                apply,
+                repeated_inserts,
+                columns,
+                &exec,
+                existed.as_ref(),
+            )?;
+            let images = match existed {
+                Some(existed) => Some(crate::before_images::after_write_sqlite(conn, module, existed)?),
+                None => None,
+            };
+            (outcome, images)
+        }
     };
     if let Some(job_id) = log {
-        let changes = batch_changes(&unique, &stored, mode, &outcome);
+        let changes = batch_changes(&unique, images, &outcome);
         crate::changes::log(conn, job_id, module, written_at, &changes)?;
     }
     Ok(outcome)
 }
 
-/// What a written batch changed: the codes it created, and the before-images of the records it
-/// updated (`stored` holds every record it found, read before the write).
+/// What a written batch changed: the codes it created (every record written that was not stored
+/// before), and the before-images of the records it updated.
 fn batch_changes(
     unique: &[&Record],
-    stored: &HashMap<String, Stored>,
-    mode: ImportMode,
+    images: Option<crate::before_images::BeforeImages>,
     outcome: &WriteOutcome,
 ) -> crate::changes::BatchChanges {
     let not_written: HashSet<&str> = outcome
@@ -279,16 +293,14 @@ fn batch_changes(
         .chain(&outcome.unknown_reference)
         .map(String::as_str)
         .collect();
-    let mut changes = crate::changes::BatchChanges::default();
-    for record in unique.iter().filter(|r| !not_written.contains(r.code())) {
-        match stored.get(record.code()) {
-            Some((prior, prior_at)) if mode != ImportMode::Insert => {
-                changes.add_update(prior, *prior_at, record)
-            }
-            _ => changes.created.push(record.code().to_owned()),
-        }
-    }
-    changes
+    let images = images.unwrap_or_default();
+    let created = unique
+        .iter()
+        .map(|r| r.code())
+        .filter(|code| !not_written.contains(code) && !images.existed.contains(*code))
+        .map(str::to_owned)
+        .collect();
+    crate::changes::BatchChanges::new(created, images.members, images.count)
 }
 
 /// SQLite, and dry runs on both backends: lookups, then multi-row statements.
@@ -302,7 +314,7 @@ fn write_rows(
     repeated_inserts: Vec<String>,
     columns: usize,
     exec: &impl Fn(&mut Conn<'_>, &[&Record], Stmt) -> Result<Written>,
-    known: Option<&HashMap<String, Stored>>,
+    known: Option<&HashSet<String>>,
 ) -> Result<WriteOutcome> {
     let mut outcome = WriteOutcome::default();
     if module.references_customers() {
@@ -362,11 +374,11 @@ fn write_rows(
         return Ok(outcome);
     }
 
-    // The stored records read for the batch, when they were read for every code, already say
-    // which exist.
+    // The codes stored before the batch, when the caller knows them already (the snapshot of a
+    // logged write).
     let looked_up;
     let existing: HashSet<&str> = match known {
-        Some(known) => known.keys().map(String::as_str).collect(),
+        Some(known) => known.iter().map(String::as_str).collect(),
         None => {
             let codes: Vec<&str> = unique.iter().map(|r| r.code()).collect();
             looked_up = existing_codes(conn, module, &codes)?;

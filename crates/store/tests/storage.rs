@@ -414,6 +414,45 @@ backend_suite! {
         assert_eq!(stored.text("title"), Some("经理"));
     }
 
+    fn before_images_restore_every_kind_of_value(db) {
+        let all = |store: &Store, module| store.page(&Filter::all(module), None, 100).unwrap().into_vec();
+        db.store.write(&customers(&["A", "B"]), ImportMode::Insert).unwrap();
+        let mut p1 = contact("P1", "A");
+        set(&mut p1, "title", text("经理 \"甲\"\n二行"));
+        set(&mut p1, "is_primary", Some(FieldValue::Bool(true)));
+        let mut o1 = opportunity("O1", "A");
+        set(&mut o1, "amount", Some(FieldValue::Cents(-12_345)));
+        set(&mut o1, "expected_close_date", on(date(2027, 3, 31)));
+        db.store.write(&batch(Module::Contacts, vec![p1]), ImportMode::Insert).unwrap();
+        db.store.write(&batch(Module::Opportunities, vec![o1]), ImportMode::Insert).unwrap();
+        let before = (all(&db.store, Module::Contacts), all(&db.store, Module::Opportunities));
+
+        // Every kind changes: text to text and to empty, empty to text, a bool, a reference,
+        // cents, a date.
+        let mut p1 = contact("P1", "B");
+        set(&mut p1, "title", None);
+        set(&mut p1, "email", text("new@example.com"));
+        set(&mut p1, "is_primary", Some(FieldValue::Bool(false)));
+        let mut o1 = opportunity("O1", "A");
+        set(&mut o1, "amount", None);
+        set(&mut o1, "expected_close_date", on(date(2028, 1, 1)));
+        set(&mut o1, "owner", text("王五's \\ 'quote'"));
+        let job = 41;
+        let mut tx = db.store.begin_write().unwrap();
+        tx.write_logged(&batch(Module::Contacts, vec![p1, contact("P2", "A")]), ImportMode::Upsert, Some(job)).unwrap();
+        tx.write_logged(&batch(Module::Opportunities, vec![o1]), ImportMode::Upsert, Some(job)).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(db.store.revert_remaining(job).unwrap(), 3, "P1 and O1 updated, P2 created");
+        assert_ne!(all(&db.store, Module::Contacts)[0], before.0[0]);
+
+        let mut below = i64::MAX;
+        while let Some(step) = db.store.revert_step(job, below, false, false).unwrap() {
+            assert!(step.conflicts.is_empty(), "{:?}", step.conflicts);
+            below = step.change_id;
+        }
+        assert_eq!((all(&db.store, Module::Contacts), all(&db.store, Module::Opportunities)), before);
+    }
+
     fn a_logged_import_reverts_to_the_exact_prior_state(db) {
         let logged = |store: &Store, records: Records, mode: ImportMode, job: i64| {
             let mut tx = store.begin_write().unwrap();
