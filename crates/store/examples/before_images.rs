@@ -1,15 +1,19 @@
 //! What before-images cost: a 1M-row customer upsert through the store's write path with and
 //! without them (`WriteTx::write_logged` with and without a job), same build, same data, same
-//! run, each on a fresh database holding the same 1M records first. Two files: every field
-//! set (an upsert that keeps nothing, so only the logged run reads the stored records), and
-//! 备注 left blank (kept: both runs read them, as `gen` files and most real 批量更新 files do).
+//! run, each on a fresh database holding the same 1M records first, the two alternating. Three
+//! files:
+//! - every field set and every value different (the worst case: each before-image holds all
+//!   eleven fields, as many bytes again as the write itself);
+//! - 备注 left blank (kept: both runs read the stored records, as for `gen` files), every other
+//!   value different;
+//! - a typical 批量更新: every field set, two of them (phone, level) different.
 //!
 //! ```sh
-//! cargo run --release -p dataport-store --example before_images -- [ROWS] [POSTGRES_URL]
+//! cargo run --release -p dataport-store --example before_images -- [ROWS] [RUNS] [POSTGRES_URL]
 //! ```
 //!
-//! Prints one line per run; only the upsert's batches (write and commit) are timed, not
-//! building the records. Used for BENCHMARKS.md ("Before-images").
+//! Prints each run and the medians; only the upsert's batches (write and commit) are timed,
+//! not building the records. Used for BENCHMARKS.md ("Before-images").
 
 use std::time::{Duration, Instant};
 
@@ -24,34 +28,66 @@ fn main() {
     let rows: usize = args
         .next()
         .map_or(1_000_000, |n| n.parse().expect("ROWS is a number"));
-    let postgres = args.next();
+    let runs: usize = args.next().map_or(1, |n| n.parse().expect("RUNS is a number"));
     let mut backends = vec![("SQLite", None)];
-    if let Some(url) = postgres {
+    if let Some(url) = args.next() {
         backends.push(("PostgreSQL", Some(url)));
     }
-    println!("backend      file              before-images  upsert of {rows} (s)");
+    println!("backend      file                    upsert of {rows}: without, with before-images (s)");
+    let mut summary = Vec::new();
     for (name, url) in &backends {
-        for blank_remarks in [false, true] {
-            let file = if blank_remarks {
-                "备注 blank (kept)"
-            } else {
-                "every field set"
-            };
-            let mut times = Vec::new();
-            for logged in [false, true] {
-                let (store, _dir) = fresh(url.as_deref());
-                let took = run(&store, rows, blank_remarks, logged);
-                times.push(took);
+        for file in [File::AllChanged, File::RemarksKept, File::TwoChanged] {
+            let (mut without, mut with) = (Vec::new(), Vec::new());
+            for _ in 0..runs {
+                for logged in [false, true] {
+                    let (store, _dir) = fresh(url.as_deref());
+                    let took = run(&store, rows, file, logged).as_secs_f64();
+                    if logged {
+                        with.push(took)
+                    } else {
+                        without.push(took)
+                    }
+                }
                 println!(
-                    "{name:<12} {file:<17} {:<14} {:.2}",
-                    if logged { "yes" } else { "no" },
-                    took.as_secs_f64()
+                    "{name:<12} {:<23} {:.2}  {:.2}",
+                    file.name(),
+                    without.last().copied().unwrap_or_default(),
+                    with.last().copied().unwrap_or_default()
                 );
             }
-            println!(
-                "{name:<12} {file:<17} ratio          {:.3}x",
-                times[1].as_secs_f64() / times[0].as_secs_f64()
-            );
+            let (a, b) = (median(&mut without), median(&mut with));
+            summary.push(format!(
+                "{name:<12} {:<23} {a:.2}  {b:.2}  {:.3}x",
+                file.name(),
+                b / a
+            ));
+        }
+    }
+    println!("medians of {runs} runs: without, with, ratio");
+    for line in summary {
+        println!("{line}");
+    }
+}
+
+fn median(times: &mut [f64]) -> f64 {
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// The upsert file of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum File {
+    AllChanged,
+    RemarksKept,
+    TwoChanged,
+}
+
+impl File {
+    fn name(self) -> &'static str {
+        match self {
+            File::AllChanged => "all 11 fields changed",
+            File::RemarksKept => "备注 kept, 10 changed",
+            File::TwoChanged => "2 fields changed",
         }
     }
 }
@@ -81,8 +117,14 @@ fn fresh(url: Option<&str>) -> (Store, Option<tempfile::TempDir>) {
 }
 
 /// Loads `rows` customers, then times their upsert with other values.
-fn run(store: &Store, rows: usize, blank_remarks: bool, logged: bool) -> Duration {
-    write_all(store, rows, 0, ImportMode::Insert, false, None);
+fn run(store: &Store, rows: usize, file: File, logged: bool) -> Duration {
+    write_all(
+        store,
+        rows,
+        ImportMode::Insert,
+        |i| customer(i, 0, 0, false),
+        None,
+    );
     let job = logged.then(|| {
         let job = store
             .create_job(&NewImportJob {
@@ -99,7 +141,12 @@ fn run(store: &Store, rows: usize, blank_remarks: bool, logged: bool) -> Duratio
             .expect("create job");
         job.id
     });
-    let took = write_all(store, rows, 1, ImportMode::Upsert, blank_remarks, job);
+    let upsert = |i| match file {
+        File::AllChanged => customer(i, 1, 1, false),
+        File::RemarksKept => customer(i, 1, 1, true),
+        File::TwoChanged => customer(i, 0, 1, false),
+    };
+    let took = write_all(store, rows, ImportMode::Upsert, upsert, job);
     if let Some(id) = job {
         let finish = JobFinish {
             status: JobStatus::Succeeded,
@@ -119,16 +166,13 @@ fn run(store: &Store, rows: usize, blank_remarks: bool, logged: bool) -> Duratio
 fn write_all(
     store: &Store,
     rows: usize,
-    variant: usize,
     mode: ImportMode,
-    blank_remarks: bool,
+    record: impl Fn(usize) -> Record,
     job: Option<i64>,
 ) -> Duration {
     let mut busy = Duration::ZERO;
     for start in (0..rows).step_by(BATCH) {
-        let records: Vec<Record> = (start..(start + BATCH).min(rows))
-            .map(|i| customer(i, variant, blank_remarks))
-            .collect();
+        let records: Vec<Record> = (start..(start + BATCH).min(rows)).map(&record).collect();
         let records = Records::from_vec(Module::Customers, records).expect("customers");
         let began = Instant::now();
         let mut tx = store.begin_write().expect("begin");
@@ -139,8 +183,9 @@ fn write_all(
     busy
 }
 
-/// Customer `i`, every field set (values differ per `variant`); 备注 kept with `blank_remarks`.
-fn customer(i: usize, variant: usize, blank_remarks: bool) -> Record {
+/// Customer `i`, every field set: phone and level differ per `changed`, the other values per
+/// `variant`; 备注 kept with `blank_remarks`.
+fn customer(i: usize, variant: usize, changed: usize, blank_remarks: bool) -> Record {
     let text = |s: String| Some(FieldValue::Text(s));
     let levels = ["VIP", "重要", "普通"];
     let statuses = ["待跟进", "跟进中", "已成交", "已流失"];
@@ -150,9 +195,9 @@ fn customer(i: usize, variant: usize, blank_remarks: bool) -> Record {
             ("code", text(format!("CUST{i:09}"))),
             ("name", text(format!("客户{i}号有限公司{variant}"))),
             ("industry", text(["互联网", "制造业"][variant % 2].to_owned())),
-            ("phone", text(format!("138{:08}", (i + variant) % 100_000_000))),
+            ("phone", text(format!("138{:08}", (i + changed) % 100_000_000))),
             ("owner", text(["张伟", "李娜"][variant % 2].to_owned())),
-            ("level", text(levels[(i + variant) % 3].to_owned())),
+            ("level", text(levels[(i + changed) % 3].to_owned())),
             ("follow_up_status", text(statuses[(i + variant) % 4].to_owned())),
             ("address", text(format!("北京市海淀区{variant}号"))),
             (
