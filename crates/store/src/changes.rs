@@ -21,7 +21,7 @@ use crate::error::{Result, StoreError};
 use crate::records::{self, Apply};
 use crate::schema::{contacts, customers, import_changes, opportunities};
 
-/// A before-image value back, for a field of `kind` (as [`crate::before_images`] wrote it).
+/// A before-image value back, for a field of `kind` (as [`write_json`] or [`crate::before_images`] wrote it).
 fn from_json(kind: FieldKind, value: &Json) -> Result<Option<FieldValue>> {
     let corrupt = || {
         StoreError::Corrupt(format!(
@@ -44,26 +44,51 @@ fn from_json(kind: FieldKind, value: &Json) -> Result<Option<FieldValue>> {
 /// The key of a before-image's `updated_at`: when the overwritten values had been written.
 const UPDATED_AT: &str = "updated_at";
 
-/// How a before-image's `updated_at` is read: the stored time as the database wrote it
-/// (`before_images`: SQLite's text, PostgreSQL's microseconds), any fraction of a second.
-const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.f";
+/// The text of an `updated_at` in a before-image written here (microseconds).
+const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";
 
-/// What one batch changed, as the JSON the log stores.
+/// How a before-image's `updated_at` is read: any fraction of a second (the database's own
+/// before-images carry the stored time as it wrote it: SQLite's text, PostgreSQL's
+/// microseconds).
+const TIME_PARSE: &str = "%Y-%m-%d %H:%M:%S%.f";
+
+/// A field value as JSON, straight into `out`: text and dates as strings, cents as a number,
+/// 是/否 as a bool, empty as null.
+fn write_json(out: &mut Vec<u8>, value: Option<&FieldValue>) {
+    use std::io::Write;
+    // Writing into a Vec cannot fail.
+    let _ = match value {
+        None => out.write_all(b"null"),
+        Some(FieldValue::Text(s)) => serde_json::to_writer(&mut *out, s).map_err(std::io::Error::other),
+        Some(FieldValue::Cents(c)) => write!(out, "{c}"),
+        Some(FieldValue::Date(d)) => write!(out, "\"{}\"", d.format("%Y-%m-%d")),
+        Some(FieldValue::Bool(b)) => write!(out, "{b}"),
+    };
+}
+
+/// What one batch changed, as the JSON the log stores: before-images written here as the batch
+/// is classified, from the stored records it read ([`BatchChanges::add_update`]; a million
+/// before-images are a million small objects: no tree of maps is built for them), or built by
+/// the database ([`BatchChanges::new`], [`crate::before_images`]).
 #[derive(Debug, Default)]
 pub(crate) struct BatchChanges {
     pub created: Vec<String>,
-    /// The members of the `updated` object (`"CODE":{…}`), comma-separated, without the braces:
-    /// built by the database ([`crate::before_images`]).
-    updated: String,
+    /// The members of the `updated` object, comma-separated, without the braces.
+    updated: Vec<u8>,
     updated_count: usize,
+    /// The last `updated_at` written and its text: a batch's records were mostly last written
+    /// by one earlier batch, so each time is formatted about once.
+    last_time: Option<(NaiveDateTime, String)>,
 }
 
 impl BatchChanges {
+    /// The database's before-images: `updated` are the members of the `updated` object.
     pub(crate) fn new(created: Vec<String>, updated: String, updated_count: usize) -> BatchChanges {
         BatchChanges {
             created,
-            updated,
+            updated: updated.into_bytes(),
             updated_count,
+            last_time: None,
         }
     }
 
@@ -71,10 +96,52 @@ impl BatchChanges {
         self.created.len() + self.updated_count
     }
 
+    /// Adds the before-image of a record `written` over `stored` (last written at
+    /// `stored_at`): the fields it changed, with their stored values, and that time; nothing if
+    /// it changed none. A `created_at` the written record did not carry was kept, not changed.
+    pub(crate) fn add_update(&mut self, stored: &Record, stored_at: NaiveDateTime, written: &Record) {
+        use std::io::Write;
+        let start = self.updated.len();
+        let mut changed = false;
+        for (index, field) in stored.module().fields().iter().enumerate().skip(1) {
+            let (old, new) = (stored.at(index), written.at(index));
+            if old == new || (field.key == dataport_core::record::CREATED_AT && new.is_none()) {
+                continue;
+            }
+            let out = &mut self.updated;
+            if !changed {
+                if self.updated_count > 0 {
+                    out.push(b',');
+                }
+                let _ = serde_json::to_writer(&mut *out, written.code());
+                out.extend_from_slice(b":{");
+                changed = true;
+            } else {
+                out.push(b',');
+            }
+            let _ = write!(out, "\"{}\":", field.key);
+            write_json(out, old);
+        }
+        if changed {
+            if self.last_time.as_ref().is_none_or(|(t, _)| *t != stored_at) {
+                self.last_time = Some((stored_at, stored_at.format(TIME_FORMAT).to_string()));
+            }
+            let text = self
+                .last_time
+                .as_ref()
+                .map(|(_, text)| text.as_str())
+                .unwrap_or_default();
+            let _ = write!(self.updated, ",\"{UPDATED_AT}\":\"{text}\"}}");
+            self.updated_count += 1;
+        } else {
+            self.updated.truncate(start);
+        }
+    }
+
     fn updated_json(&self) -> String {
         let mut json = String::with_capacity(self.updated.len() + 2);
         json.push('{');
-        json.push_str(&self.updated);
+        json.push_str(std::str::from_utf8(&self.updated).unwrap_or_default());
         json.push('}');
         json
     }
@@ -334,7 +401,7 @@ pub(crate) fn revert_step(
                 if key == UPDATED_AT {
                     at = value
                         .as_str()
-                        .and_then(|t| NaiveDateTime::parse_from_str(t, TIME_FORMAT).ok())
+                        .and_then(|t| NaiveDateTime::parse_from_str(t, TIME_PARSE).ok())
                         .ok_or_else(|| {
                             StoreError::Corrupt(format!("import_changes row {}: updated_at {value}", row.id))
                         })?;
@@ -466,7 +533,7 @@ mod tests {
 
     #[test]
     fn stored_times_read_back_whatever_their_fraction() {
-        let at = |text: &str| NaiveDateTime::parse_from_str(text, TIME_FORMAT).unwrap();
+        let at = |text: &str| NaiveDateTime::parse_from_str(text, TIME_PARSE).unwrap();
         let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 2).unwrap();
         // PostgreSQL's microseconds, and SQLite's text as diesel writes it (`%.f`).
         assert_eq!(
@@ -478,5 +545,52 @@ mod tests {
             day.and_hms_milli_opt(8, 0, 0, 120).unwrap()
         );
         assert_eq!(at("2026-12-02 08:00:00"), day.and_hms_opt(8, 0, 0).unwrap());
+    }
+
+    #[test]
+    fn before_images_are_json_that_reads_back_to_the_same_values() {
+        let text = |s: &str| Some(FieldValue::Text(s.into()));
+        let stored = Record::from_pairs(
+            Module::Customers,
+            [
+                ("code", text("C\"1")),
+                ("name", text("旧 \"名\"\n")),
+                ("owner", text("张伟")),
+                ("contract_amount", Some(FieldValue::Cents(12_345))),
+            ],
+        )
+        .unwrap();
+        let written = Record::from_pairs(
+            Module::Customers,
+            [
+                ("code", text("C\"1")),
+                ("name", text("新")),
+                ("owner", text("张伟")),
+                ("level", text("VIP")),
+            ],
+        )
+        .unwrap();
+        let at = chrono::NaiveDate::from_ymd_opt(2026, 12, 2)
+            .unwrap()
+            .and_hms_micro_opt(8, 0, 0, 123_456)
+            .unwrap();
+        let mut changes = BatchChanges::default();
+        changes.add_update(&stored, at, &written);
+        changes.add_update(&stored, at, &stored);
+        assert_eq!(changes.entries(), 1, "an unchanged record leaves no entry");
+        let parsed: Map<String, Json> = serde_json::from_str(&changes.updated_json()).unwrap();
+        let before = parsed["C\"1"].as_object().unwrap();
+        let kinds = |key: &str| Module::Customers.field(key).unwrap().kind;
+        assert_eq!(
+            from_json(kinds("name"), &before["name"]).unwrap(),
+            text("旧 \"名\"\n")
+        );
+        assert_eq!(
+            from_json(kinds("contract_amount"), &before["contract_amount"]).unwrap(),
+            Some(FieldValue::Cents(12_345))
+        );
+        assert_eq!(from_json(kinds("level"), &before["level"]).unwrap(), None);
+        assert_eq!(before[UPDATED_AT], "2026-12-02 08:00:00.123456");
+        assert!(!before.contains_key("owner"), "only changed fields");
     }
 }

@@ -205,16 +205,23 @@ fn write_module(
     // UPDATE and UPSERT read the stored records of the records that keep fields (blank cells,
     // fields a record stream does not name): they take those values from them, so the write
     // overwrites exactly what the rows carry. A record not stored yet keeps nothing and is
-    // written as it is. (The before-images of a logged import are the database's work:
-    // `before_images`.)
+    // written as it is.
+    //
+    // A logged UPDATE or UPSERT also keeps what it overwrites (the before-images RevertImport
+    // restores). When the batch reads stored records anyway, it reads them all and compares
+    // here; otherwise the database compares (`before_images`), and nothing is read for them.
+    let keeps = mode != ImportMode::Insert && unique.iter().any(|r| r.keeps_any());
+    let logged_update = log.is_some() && mode != ImportMode::Insert;
+    let images_from_stored = logged_update && keeps;
     let merged: Vec<Record>;
-    if mode != ImportMode::Insert && unique.iter().any(|r| r.keeps_any()) {
+    let mut stored = HashMap::new();
+    if keeps {
         let codes: Vec<&str> = unique
             .iter()
-            .filter(|r| r.keeps_any())
+            .filter(|r| images_from_stored || r.keeps_any())
             .map(|r| r.code())
             .collect();
-        let stored = stored_records(conn, module, &codes)?;
+        stored = stored_records(conn, module, &codes)?;
         let mut slots = Vec::new();
         merged = unique
             .iter()
@@ -232,9 +239,7 @@ fn write_module(
         }
     }
 
-    // A logged UPDATE or UPSERT keeps what it overwrites (the before-images RevertImport
-    // restores).
-    let before_images = log.is_some() && mode != ImportMode::Insert;
+    let before_images = logged_update && !images_from_stored;
     let (outcome, images) = match conn {
         // PostgreSQL writes through COPY and a merge per batch (see `copy.rs`).
         Conn::Postgres(c) if apply == Apply::Write => crate::copy::write(
@@ -254,6 +259,12 @@ fn write_module(
             } else {
                 None
             };
+            // What is stored is known when it was read for every code.
+            let known: Option<HashSet<&str>> = match &existed {
+                Some(existed) => Some(existed.iter().map(String::as_str).collect()),
+                None if images_from_stored => Some(stored.keys().map(String::as_str).collect()),
+                None => None,
+            };
             let outcome = write_rows(
                 conn,
                 module,
@@ -263,7 +274,7 @@ fn write_module(
                 repeated_inserts,
                 columns,
                 &exec,
-                existed.as_ref(),
+                known,
             )?;
             let images = match existed {
                 Some(existed) => Some(crate::before_images::after_write_sqlite(conn, module, existed)?),
@@ -273,10 +284,42 @@ fn write_module(
         }
     };
     if let Some(job_id) = log {
-        let changes = batch_changes(&unique, images, &outcome);
+        let changes = if images_from_stored {
+            changes_from_stored(&unique, &stored, &outcome)
+        } else {
+            batch_changes(&unique, images, &outcome)
+        };
         crate::changes::log(conn, job_id, module, written_at, &changes)?;
     }
     Ok(outcome)
+}
+
+/// The codes of a batch the write did not take (refused, skipped, unknown references).
+fn not_written(outcome: &WriteOutcome) -> HashSet<&str> {
+    outcome
+        .skipped_existing
+        .iter()
+        .chain(&outcome.not_found)
+        .chain(&outcome.unknown_reference)
+        .map(String::as_str)
+        .collect()
+}
+
+/// [`batch_changes`] from the stored records read for every code of the batch, compared here.
+fn changes_from_stored(
+    unique: &[&Record],
+    stored: &HashMap<String, Stored>,
+    outcome: &WriteOutcome,
+) -> crate::changes::BatchChanges {
+    let not_written = not_written(outcome);
+    let mut changes = crate::changes::BatchChanges::default();
+    for record in unique.iter().filter(|r| !not_written.contains(r.code())) {
+        match stored.get(record.code()) {
+            Some((prior, prior_at)) => changes.add_update(prior, *prior_at, record),
+            None => changes.created.push(record.code().to_owned()),
+        }
+    }
+    changes
 }
 
 /// What a written batch changed: the codes it created (every record written that was not stored
@@ -286,13 +329,7 @@ fn batch_changes(
     images: Option<crate::before_images::BeforeImages>,
     outcome: &WriteOutcome,
 ) -> crate::changes::BatchChanges {
-    let not_written: HashSet<&str> = outcome
-        .skipped_existing
-        .iter()
-        .chain(&outcome.not_found)
-        .chain(&outcome.unknown_reference)
-        .map(String::as_str)
-        .collect();
+    let not_written = not_written(outcome);
     let images = images.unwrap_or_default();
     let created = unique
         .iter()
@@ -314,7 +351,7 @@ fn write_rows(
     repeated_inserts: Vec<String>,
     columns: usize,
     exec: &impl Fn(&mut Conn<'_>, &[&Record], Stmt) -> Result<Written>,
-    known: Option<&HashSet<String>>,
+    known: Option<HashSet<&str>>,
 ) -> Result<WriteOutcome> {
     let mut outcome = WriteOutcome::default();
     if module.references_customers() {
@@ -378,7 +415,7 @@ fn write_rows(
     // logged write).
     let looked_up;
     let existing: HashSet<&str> = match known {
-        Some(known) => known.iter().map(String::as_str).collect(),
+        Some(known) => known,
         None => {
             let codes: Vec<&str> = unique.iter().map(|r| r.code()).collect();
             looked_up = existing_codes(conn, module, &codes)?;

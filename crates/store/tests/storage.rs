@@ -415,42 +415,52 @@ backend_suite! {
     }
 
     fn before_images_restore_every_kind_of_value(db) {
-        let all = |store: &Store, module| store.page(&Filter::all(module), None, 100).unwrap().into_vec();
-        db.store.write(&customers(&["A", "B"]), ImportMode::Insert).unwrap();
-        let mut p1 = contact("P1", "A");
-        set(&mut p1, "title", text("经理 \"甲\"\n二行"));
-        set(&mut p1, "is_primary", Some(FieldValue::Bool(true)));
-        let mut o1 = opportunity("O1", "A");
-        set(&mut o1, "amount", Some(FieldValue::Cents(-12_345)));
-        set(&mut o1, "expected_close_date", on(date(2027, 3, 31)));
-        db.store.write(&batch(Module::Contacts, vec![p1]), ImportMode::Insert).unwrap();
-        db.store.write(&batch(Module::Opportunities, vec![o1]), ImportMode::Insert).unwrap();
-        let before = (all(&db.store, Module::Contacts), all(&db.store, Module::Opportunities));
+        // Twice: records that keep nothing (the database compares) and records that keep a
+        // field (the stored records are read, and compared in Rust).
+        for (job, keeps) in [(41, false), (42, true)] {
+            let all = |store: &Store, module| store.page(&Filter::all(module), None, 100).unwrap().into_vec();
+            let code = |c: &str| format!("{c}-{job}");
+            db.store.write(&customers(&[&code("A"), &code("B")]), ImportMode::Insert).unwrap();
+            let mut p1 = contact(&code("P1"), &code("A"));
+            set(&mut p1, "title", text("经理 \"甲\"\n二行"));
+            set(&mut p1, "is_primary", Some(FieldValue::Bool(true)));
+            set(&mut p1, "remarks", text("保留"));
+            let mut o1 = opportunity(&code("O1"), &code("A"));
+            set(&mut o1, "amount", Some(FieldValue::Cents(-12_345)));
+            set(&mut o1, "expected_close_date", on(date(2027, 3, 31)));
+            db.store.write(&batch(Module::Contacts, vec![p1]), ImportMode::Insert).unwrap();
+            db.store.write(&batch(Module::Opportunities, vec![o1]), ImportMode::Insert).unwrap();
+            let before = (all(&db.store, Module::Contacts), all(&db.store, Module::Opportunities));
 
-        // Every kind changes: text to text and to empty, empty to text, a bool, a reference,
-        // cents, a date.
-        let mut p1 = contact("P1", "B");
-        set(&mut p1, "title", None);
-        set(&mut p1, "email", text("new@example.com"));
-        set(&mut p1, "is_primary", Some(FieldValue::Bool(false)));
-        let mut o1 = opportunity("O1", "A");
-        set(&mut o1, "amount", None);
-        set(&mut o1, "expected_close_date", on(date(2028, 1, 1)));
-        set(&mut o1, "owner", text("王五's \\ 'quote'"));
-        let job = 41;
-        let mut tx = db.store.begin_write().unwrap();
-        tx.write_logged(&batch(Module::Contacts, vec![p1, contact("P2", "A")]), ImportMode::Upsert, Some(job)).unwrap();
-        tx.write_logged(&batch(Module::Opportunities, vec![o1]), ImportMode::Upsert, Some(job)).unwrap();
-        tx.commit().unwrap();
-        assert_eq!(db.store.revert_remaining(job).unwrap(), 3, "P1 and O1 updated, P2 created");
-        assert_ne!(all(&db.store, Module::Contacts)[0], before.0[0]);
+            // Every kind changes: text to text and to empty, empty to text, a bool, a
+            // reference, cents, a date.
+            let mut p1 = contact(&code("P1"), &code("B"));
+            set(&mut p1, "title", None);
+            set(&mut p1, "email", text("new@example.com"));
+            set(&mut p1, "is_primary", Some(FieldValue::Bool(false)));
+            let mut o1 = opportunity(&code("O1"), &code("A"));
+            set(&mut o1, "amount", None);
+            set(&mut o1, "expected_close_date", on(date(2028, 1, 1)));
+            set(&mut o1, "owner", text("王五's \\ 'quote'"));
+            if keeps {
+                p1.keep_stored(Module::Contacts.index_of("remarks"));
+                o1.keep_stored(Module::Opportunities.index_of("remarks"));
+            }
+            let mut tx = db.store.begin_write().unwrap();
+            let contacts = batch(Module::Contacts, vec![p1, contact(&code("P2"), &code("A"))]);
+            tx.write_logged(&contacts, ImportMode::Upsert, Some(job)).unwrap();
+            tx.write_logged(&batch(Module::Opportunities, vec![o1]), ImportMode::Upsert, Some(job)).unwrap();
+            tx.commit().unwrap();
+            assert_eq!(db.store.revert_remaining(job).unwrap(), 3, "P1 and O1 updated, P2 created");
+            assert_ne!(all(&db.store, Module::Contacts), before.0);
 
-        let mut below = i64::MAX;
-        while let Some(step) = db.store.revert_step(job, below, false, false).unwrap() {
-            assert!(step.conflicts.is_empty(), "{:?}", step.conflicts);
-            below = step.change_id;
+            let mut below = i64::MAX;
+            while let Some(step) = db.store.revert_step(job, below, false, false).unwrap() {
+                assert!(step.conflicts.is_empty(), "{:?}", step.conflicts);
+                below = step.change_id;
+            }
+            assert_eq!((all(&db.store, Module::Contacts), all(&db.store, Module::Opportunities)), before, "keeps: {keeps}");
         }
-        assert_eq!((all(&db.store, Module::Contacts), all(&db.store, Module::Opportunities)), before);
     }
 
     fn a_logged_import_reverts_to_the_exact_prior_state(db) {
