@@ -412,15 +412,24 @@ async fn the_workbook_template_has_every_module_and_imports_back() {
     assert!(printed.contains("sheet 商机: 0 rows read"), "{printed}");
 }
 
-/// kill -9 while the contacts sheet is being imported: after the restart the job is
-/// INTERRUPTED with its watermark in that sheet, and the same request resumes there — the
+/// kill -9 while the contacts sheet is being imported: the job becomes INTERRUPTED with its
+/// watermark in that sheet (on SQLite when the server starts again, on PostgreSQL when the
+/// surviving replica finds the lease expired), and the same request resumes there — the
 /// customers are not imported twice, and every count ends exact.
-#[tokio::test]
-async fn a_killed_workbook_import_resumes_in_the_sheet_it_stopped_in() {
+async fn a_killed_workbook_import_resumes_in_the_sheet_it_stopped_in(backend: harness::Backend) {
     const CUSTOMERS: usize = 5_000;
     const CONTACTS: usize = 150_000;
-    let args = ["--import-batch-rows", "500"];
-    let server = TestServer::start_in(tempfile::tempdir().unwrap(), &args);
+    let args = ["--import-batch-rows", "500", "--job-lease-secs", "2"];
+    let (mut server, mut survivor) = match backend {
+        harness::Backend::Sqlite => (TestServer::start_in(tempfile::tempdir().unwrap(), &args), None),
+        harness::Backend::Postgres => {
+            let mut first =
+                TestServer::start_on(backend, &args).expect("DATAPORT_TEST_DATABASE_URL (CI is set)");
+            let mut second = first.replica(&args);
+            second.adopt_database(&mut first);
+            (first, Some(second))
+        }
+    };
     let customers: Vec<Vec<String>> = (0..CUSTOMERS).map(|i| customer(&format!("W{i}"))).collect();
     let contacts: Vec<Vec<String>> = (0..CONTACTS)
         .map(|i| contact(&format!("WK{i}"), &format!("W{}", i % CUSTOMERS)))
@@ -430,7 +439,8 @@ async fn a_killed_workbook_import_resumes_in_the_sheet_it_stopped_in() {
         ("联系人", Module::Contacts, contacts),
     ]);
     let request = Import::workbook("big.xlsx").request_id("workbook-resume");
-    let mut client = server.client(&server.admin_token()).await;
+    let token = server.admin_token();
+    let mut client = server.client(&token).await;
     let importing = {
         let (mut client, request, bytes) = (client.clone(), request.clone(), bytes.clone());
         tokio::spawn(async move {
@@ -465,18 +475,13 @@ async fn a_killed_workbook_import_resumes_in_the_sheet_it_stopped_in() {
     let dir = server.kill9();
     importing.await.unwrap();
 
-    let server = TestServer::start_in(dir, &args);
-    let mut client = server.client(&server.admin_token()).await;
-    let interrupted = client
-        .get_import_job(v1::GetImportJobRequest {
-            job_id: job.id,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .job
-        .unwrap();
+    // SQLite: the same database, started again; PostgreSQL: the replica that survived.
+    let server = match survivor.take() {
+        Some(replica) => replica,
+        None => TestServer::start_in(dir, &args),
+    };
+    let mut client = server.client(&token).await;
+    let interrupted = crate::import::job_once_ended(&mut client, job.id).await;
     assert_eq!(
         interrupted.status(),
         v1::JobStatus::Interrupted,
@@ -532,4 +537,22 @@ async fn a_killed_workbook_import_resumes_in_the_sheet_it_stopped_in() {
     );
     assert_eq!(count(&mut client, Module::Customers).await, CUSTOMERS as u64);
     assert_eq!(count(&mut client, Module::Contacts).await, CONTACTS as u64);
+}
+
+mod a_killed_workbook_import_resumes {
+    use super::*;
+
+    #[tokio::test]
+    async fn sqlite() {
+        a_killed_workbook_import_resumes_in_the_sheet_it_stopped_in(harness::Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    #[cfg_attr(
+        not(dataport_postgres_tests),
+        ignore = "set DATAPORT_TEST_DATABASE_URL to run the PostgreSQL end-to-end tests"
+    )]
+    async fn postgres() {
+        a_killed_workbook_import_resumes_in_the_sheet_it_stopped_in(harness::Backend::Postgres).await;
+    }
 }
