@@ -420,7 +420,7 @@ async fn a_killed_workbook_import_resumes_in_the_sheet_it_stopped_in(backend: ha
     const CUSTOMERS: usize = 5_000;
     const CONTACTS: usize = 150_000;
     let args = ["--import-batch-rows", "500", "--job-lease-secs", "2"];
-    let (mut server, mut survivor) = match backend {
+    let (server, mut survivor) = match backend {
         harness::Backend::Sqlite => (TestServer::start_in(tempfile::tempdir().unwrap(), &args), None),
         harness::Backend::Postgres => {
             let mut first =
