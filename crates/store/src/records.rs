@@ -411,8 +411,8 @@ fn write_rows(
         return Ok(outcome);
     }
 
-    // The codes stored before the batch, when the caller knows them already (the snapshot of a
-    // logged write).
+    // The codes stored before the batch, when the caller knows them already (a logged write's
+    // snapshot, or the stored records it read for every code).
     let looked_up;
     let existing: HashSet<&str> = match known {
         Some(known) => known,
