@@ -73,6 +73,9 @@ impl ModuleScope {
 const SHEET_SHIFT: u32 = 40;
 const ROW_MASK: u64 = (1 << SHEET_SHIFT) - 1;
 
+/// The largest spreadsheet row a job row can hold.
+pub const MAX_SHEET_ROW: u64 = ROW_MASK;
+
 impl fmt::Display for ModuleScope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -35,7 +35,7 @@ pub async fn get(
 ) -> Result<v1::GetImportJobResponse, ServiceError> {
     let job_id = request.job_id;
     let limit = request.error_limit.min(MAX_ERROR_PAGE) as usize;
-    if request.errors_after_row >= 1 << 40 {
+    if request.errors_after_row > dataport_core::workbook::MAX_SHEET_ROW {
         return Err(ServiceError::invalid(
             "errors_after_row",
             "errors_after_row is too large",

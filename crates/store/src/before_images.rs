@@ -1,7 +1,8 @@
 //! Before-images built by the database itself: for each record a logged UPDATE or UPSERT
 //! overwrites, the fields it changes with their stored values, as the JSON members of
-//! `import_changes.updated` ([`crate::changes`] reads them back). No stored record crosses into
-//! Rust to be compared, which is what made before-images cost as much as the write itself.
+//! `import_changes.updated` ([`crate::changes`] reads them back). Used for the batches that do
+//! not read their stored records anyway (`records::write_module`): no stored record crosses into
+//! Rust for them to be compared.
 //!
 //! - SQLite: before the write, the batch's stored rows are copied into a temporary table of
 //!   the writer connection ([`snapshot_sqlite`]); after it, that copy is compared with the
@@ -34,12 +35,23 @@ pub(crate) struct BeforeImages {
     pub count: usize,
 }
 
+/// The aggregated members of a batch, as both backends' queries return them.
 #[derive(QueryableByName)]
 struct Aggregated {
     #[diesel(sql_type = Nullable<Text>)]
     members: Option<String>,
     #[diesel(sql_type = BigInt)]
     count: i64,
+}
+
+impl Aggregated {
+    fn into_images(self, existed: HashSet<String>) -> BeforeImages {
+        BeforeImages {
+            existed,
+            members: self.members.unwrap_or_default(),
+            count: usize::try_from(self.count).unwrap_or(0),
+        }
+    }
 }
 
 #[derive(QueryableByName)]
@@ -161,17 +173,13 @@ pub(crate) fn after_write_sqlite(
     ))
     .get_result(&mut **c)?;
     c.batch_execute(&format!("DELETE FROM temp.{snapshot};"))?;
-    Ok(BeforeImages {
-        existed,
-        members: found.members.unwrap_or_default(),
-        count: usize::try_from(found.count).unwrap_or(0),
-    })
+    Ok(found.into_images(existed))
 }
 
 /// PostgreSQL, before the merge: the query of the before-images (members, count) of the rows
 /// of `table` the stage `stage` will overwrite. Every one of those rows is locked, changed or
 /// not, so none can change between this read and the merge.
-pub(crate) fn sql_postgres(module: Module, stage: &str) -> String {
+fn sql_postgres(module: Module, stage: &str) -> String {
     let table = module.as_str();
     let (member, changed) = member_and_changed(Dialect::Postgres, module, "t", "s");
     format!(
@@ -180,15 +188,12 @@ pub(crate) fn sql_postgres(module: Module, stage: &str) -> String {
     )
 }
 
-/// Runs [`sql_postgres`]: the members and their count.
+/// Runs [`sql_postgres`]; the merge then adds the codes it updated to `existed`.
 pub(crate) fn load_postgres(
     c: &mut diesel::PgConnection,
     module: Module,
     stage: &str,
-) -> Result<(String, usize)> {
+) -> Result<BeforeImages> {
     let found: Aggregated = diesel::sql_query(sql_postgres(module, stage)).get_result(c)?;
-    Ok((
-        found.members.unwrap_or_default(),
-        usize::try_from(found.count).unwrap_or(0),
-    ))
+    Ok(found.into_images(HashSet::new()))
 }

@@ -235,12 +235,7 @@ pub(crate) fn write(
     }
 
     let mut images = if before_images && mode != ImportMode::Insert {
-        let (members, count) = crate::before_images::load_postgres(c, module, stage)?;
-        Some(BeforeImages {
-            members,
-            count,
-            ..BeforeImages::default()
-        })
+        Some(crate::before_images::load_postgres(c, module, stage)?)
     } else {
         None
     };

@@ -576,12 +576,7 @@ fn write_template(
     locale: Locale,
 ) -> Result<(), ServiceError> {
     let sheets = chosen.plugin.descriptor().capabilities.sheets;
-    for (i, &module) in scope.modules().iter().enumerate() {
-        if i > 0 {
-            writer
-                .start_sheet(workbook::sheet_names(module)[0])
-                .map_err(|e| plugin_error(chosen, e))?;
-        }
+    each_module_sheet(writer, chosen, scope, |writer, module| {
         // The header is always the Chinese template header; the notes follow the locale.
         let mut columns = Layout::all(module, Locale::ZhCn).columns(true);
         for (column, field) in columns.iter_mut().zip(module.fields()) {
@@ -591,13 +586,31 @@ fn write_template(
             .write_header(&columns)
             .map_err(|e| plugin_error(chosen, e))?;
         if !sheets {
-            continue;
+            return Ok(());
         }
         let instructions = match scope {
             ModuleScope::One(_) => template::instructions_sheet(locale).to_owned(),
             ModuleScope::Workbook => template::module_instructions_sheet(module, locale),
         };
-        write_instructions(writer, chosen, module, &instructions, locale)?;
+        write_instructions(writer, chosen, module, &instructions, locale)
+    })
+}
+
+/// Runs `body` for each module of `scope`, each after the first on a sheet of its own named
+/// for its module (the first sheet's name is a writer option).
+fn each_module_sheet(
+    writer: &mut dyn Writer,
+    chosen: &Chosen,
+    scope: ModuleScope,
+    mut body: impl FnMut(&mut dyn Writer, Module) -> Result<(), ServiceError>,
+) -> Result<(), ServiceError> {
+    for (i, &module) in scope.modules().iter().enumerate() {
+        if i > 0 {
+            writer
+                .start_sheet(workbook::sheet_names(module)[0])
+                .map_err(|e| plugin_error(chosen, e))?;
+        }
+        body(writer, module)?;
     }
     Ok(())
 }
@@ -678,15 +691,9 @@ pub async fn start_error_file(
         call,
         audit,
         move |writer, chosen| {
-            for (i, &module) in scope.modules().iter().enumerate() {
-                if i > 0 {
-                    writer
-                        .start_sheet(workbook::sheet_names(module)[0])
-                        .map_err(|e| plugin_error(chosen, e))?;
-                }
-                write_error_sheet(writer, chosen, &store, job_id, scope, module, locale)?;
-            }
-            Ok(())
+            each_module_sheet(writer, chosen, scope, |writer, module| {
+                write_error_sheet(writer, chosen, &store, job_id, scope, module, locale)
+            })
         },
     ))
 }

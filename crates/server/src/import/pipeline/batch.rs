@@ -99,27 +99,30 @@ impl Tally {
     }
 }
 
-impl Tally {
-    /// Adds a batch's counts to its sheet's (a workbook job's).
-    pub fn add_to_sheet(&mut self, module: Module, sheet: &str, delta: &dataport_store::JobCounts) {
-        let at = match self.modules.iter().position(|m| m.module == module) {
-            Some(at) => at,
-            None => {
-                self.modules.push(dataport_store::ModuleCounts {
-                    module,
-                    sheet: sheet.to_owned(),
-                    counts: dataport_store::JobCounts::default(),
-                });
-                self.modules.len() - 1
-            }
-        };
-        let c = &mut self.modules[at].counts;
-        c.rows_read += delta.rows_read;
-        c.created += delta.created;
-        c.updated += delta.updated;
-        c.skipped += delta.skipped;
-        c.failed += delta.failed;
-    }
+/// Adds a batch's counts to its sheet's, in a workbook job's counts per sheet.
+pub(super) fn add_to_sheet(
+    sheets: &mut Vec<dataport_store::ModuleCounts>,
+    module: Module,
+    sheet: &str,
+    delta: &dataport_store::JobCounts,
+) {
+    let at = match sheets.iter().position(|m| m.module == module) {
+        Some(at) => at,
+        None => {
+            sheets.push(dataport_store::ModuleCounts {
+                module,
+                sheet: sheet.to_owned(),
+                counts: dataport_store::JobCounts::default(),
+            });
+            sheets.len() - 1
+        }
+    };
+    let c = &mut sheets[at].counts;
+    c.rows_read += delta.rows_read;
+    c.created += delta.created;
+    c.updated += delta.updated;
+    c.skipped += delta.skipped;
+    c.failed += delta.failed;
 }
 
 /// The writer's tally, or its failure with the tally so far (boxed: it is the rare case).

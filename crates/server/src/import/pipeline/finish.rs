@@ -12,7 +12,7 @@ use super::super::events::{Events, Stop};
 use super::super::upload::UploadSummary;
 use super::batch::{Failure, Tally};
 use super::job::Job;
-use crate::report::job_to_proto;
+use crate::report::{job_to_proto, row_error_to_proto};
 
 /// How a job ended, from its counts and what stopped it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +23,8 @@ pub(super) struct Outcome {
     /// What the database keeps: 0 for an all-or-nothing import that did not commit.
     pub created: u64,
     pub updated: u64,
+    /// Whether what the job wrote is kept (false: an all-or-nothing import rolled back).
+    pub committed: bool,
 }
 
 /// What a job's end depends on.
@@ -107,6 +109,7 @@ pub(super) fn outcome(end: Ending<'_>) -> Outcome {
         error_message,
         created,
         updated,
+        committed,
     }
 }
 
@@ -155,9 +158,8 @@ pub(super) fn finish(
     };
     // A workbook's sheets follow its totals: what an all-or-nothing rollback took back, it took
     // from every sheet.
-    let committed = (end.created, end.updated) == (tally.created, tally.updated);
     let mut modules = tally.modules.clone();
-    for sheet in modules.iter_mut().filter(|_| !committed) {
+    for sheet in modules.iter_mut().filter(|_| !end.committed) {
         (sheet.counts.created, sheet.counts.updated) = (0, 0);
     }
     let finish = JobFinish {
@@ -318,16 +320,6 @@ fn record_and_complete(
 /// Sends and persists a job-level failure as a row error, so every client sees it the same way.
 pub(super) fn report_job_error(job: &Job, events: &Events, failure: &Failure) {
     let module = failure.module.unwrap_or(job.scope.modules()[0]);
-    let issue = v1::RowError {
-        row: failure.row,
-        module: dataport_proto::convert::module_to_proto(module) as i32,
-        column: failure.column.clone(),
-        field: String::new(),
-        code: dataport_proto::convert::error_code_to_proto(failure.code) as i32,
-        message: failure.message.clone(),
-        value: String::new(),
-    };
-    events.send(Event::RowError(issue));
     let record = RowErrorRecord {
         row: i64::try_from(job.scope.job_row(module, failure.row)).unwrap_or(0),
         column: failure.column.clone(),
@@ -337,6 +329,7 @@ pub(super) fn report_job_error(job: &Job, events: &Events, failure: &Failure) {
         raw_value: None,
         row_data: None,
     };
+    events.send(Event::RowError(row_error_to_proto(&record, job.scope)));
     if let Err(e) = job.store.insert_row_errors(job.id, &[record]) {
         tracing::warn!(job = job.id, error = %e, "cannot persist the job's error");
     }

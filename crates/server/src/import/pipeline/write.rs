@@ -264,10 +264,15 @@ impl Writer<'_> {
             failed: self.tally.failed - before.3,
             bytes_read: 0,
         };
-        let sheets_before = self.tally.modules.clone();
-        if let Some(sheet) = &sheet {
-            self.tally.add_to_sheet(module, sheet, &delta);
-        }
+        // A workbook's counts per sheet as they stand once this batch commits.
+        let sheets = match &sheet {
+            Some(sheet) => {
+                let mut sheets = self.tally.modules.clone();
+                super::batch::add_to_sheet(&mut sheets, module, sheet, &delta);
+                sheets
+            }
+            None => Vec::new(),
+        };
         let advance = JobAdvance {
             rows_read: delta.rows_read,
             created: delta.created,
@@ -276,11 +281,7 @@ impl Writer<'_> {
             failed: delta.failed,
             watermark: scope.job_row(module, last_row),
             resume_point,
-            modules: if sheet.is_some() {
-                self.tally.modules.clone()
-            } else {
-                Vec::new()
-            },
+            modules: sheets,
         };
         if let Err(failure) = self.commit_batch(errors, &advance) {
             // The batch was rolled back: it counts for nothing.
@@ -290,11 +291,13 @@ impl Writer<'_> {
                 self.tally.skipped,
                 self.tally.failed,
             ) = before;
-            self.tally.modules = sheets_before;
             return Err(failure);
         }
         self.tally.rows += rows;
         self.tally.watermark = advance.watermark;
+        if sheet.is_some() {
+            self.tally.modules = advance.modules;
+        }
         Ok(())
     }
 
