@@ -260,11 +260,29 @@ async fn replicas_share_jobs_through_leases() {
         .await
         .unwrap();
     let job_id = accepted.job_id;
-    // Wait until batches are committed, then kill.
+    // Wait until batches are committed, then kill. (Progress counts rows as the writer takes
+    // them, before their batch commits: the persisted report says what is committed.)
     while let Some(Ok(event)) = crate::support::next_within(&mut stream, "Progress").await {
         if matches!(event.event, Some(v1::import_event::Event::Progress(p)) if p.rows_ok >= 5_000) {
             break;
         }
+    }
+    let deadline = Instant::now() + crate::harness::WAIT;
+    let committed = |job: Option<v1::ImportJob>| job.map_or(0, |j| j.rows_created);
+    while committed(
+        on_second
+            .get_import_job(v1::GetImportJobRequest {
+                job_id,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .job,
+    ) == 0
+    {
+        assert!(Instant::now() < deadline, "no batch of job {job_id} committed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let killed = Instant::now();
     let _dir = first.kill9();
