@@ -157,6 +157,28 @@ pub(crate) fn parse_url(url: &str) -> Result<Target> {
     Ok(Target::Sqlite(path.to_owned()))
 }
 
+/// The URI that opens the SQLite database at `path` only if it is there (`mode=rw`, no
+/// create), for every connection after the first. A pool opens connections whenever it needs
+/// them: with a plain path, one opened after the file was removed or its volume unmounted would
+/// silently create a new, empty database there, and the service would carry on against it
+/// (health included). A `file:` URI is the operator's own and is used as given.
+pub(crate) fn sqlite_existing(path: &str) -> String {
+    if path.starts_with("file:") {
+        return path.to_owned();
+    }
+    let mut uri = String::from(if path.starts_with('/') { "file://" } else { "file:" });
+    for c in path.chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3F"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?mode=rw");
+    uri
+}
+
 /// `url` with libpq's `connect_timeout` (whole seconds, at least 1) unless it sets its own:
 /// without it, connecting to an address that drops packets hangs for minutes, at start-up and
 /// whenever the pool opens a connection.
@@ -296,6 +318,32 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for PgSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pooled_sqlite_connections_never_create_the_database() {
+        assert_eq!(sqlite_existing("/var/x.db"), "file:///var/x.db?mode=rw");
+        assert_eq!(sqlite_existing("d/a?b#c%.db"), "file:d/a%3Fb%23c%25.db?mode=rw");
+        assert_eq!(
+            sqlite_existing("file:x.db?cache=shared"),
+            "file:x.db?cache=shared"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let odd = dir.path().join("a?b#c%d.db");
+        let odd = odd.to_str().unwrap();
+        // Missing: an error, and still no file.
+        assert!(SqliteConnection::establish(&sqlite_existing(odd)).is_err());
+        assert!(!std::path::Path::new(odd).exists());
+        // There: that very file is opened.
+        SqliteConnection::establish(odd)
+            .unwrap()
+            .batch_execute("CREATE TABLE t (x); INSERT INTO t VALUES (7);")
+            .unwrap();
+        let mut c = SqliteConnection::establish(&sqlite_existing(odd)).unwrap();
+        c.batch_execute("INSERT INTO t VALUES (8);").unwrap();
+        std::fs::remove_file(odd).unwrap();
+        assert!(SqliteConnection::establish(&sqlite_existing(odd)).is_err());
+        assert!(!std::path::Path::new(odd).exists());
+    }
 
     #[test]
     fn urls_pick_the_backend() {

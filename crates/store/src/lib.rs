@@ -846,7 +846,9 @@ fn open_sqlite(url: &str, path: &str, options: &StoreOptions) -> Result<Pools> {
         .map_err(|e| StoreError::Migration(format!("{path}: {e}")))?;
     drop(conn);
 
-    let checkpointer = checkpoint::Checkpointer::start(path)
+    // From here on the file exists, and every connection requires it to.
+    let existing = backend::sqlite_existing(path);
+    let checkpointer = checkpoint::Checkpointer::start(&existing)
         .inspect_err(
             |e| tracing::warn!(error = %e, "no background WAL checkpoints: the writer checkpoints alone"),
         )
@@ -866,7 +868,7 @@ fn open_sqlite(url: &str, path: &str, options: &StoreOptions) -> Result<Pools> {
         .test_on_check_out(false)
         .connection_customizer(Box::new(writer_settings))
         .event_handler(PoolEvents::boxed("writer", options.pool_wait.as_ref()))
-        .build(ConnectionManager::<SqliteConnection>::new(path))
+        .build(ConnectionManager::<SqliteConnection>::new(&existing))
         .map_err(|e| connect_error(&e))?;
     let readers = Pool::builder()
         .max_size(options.max_connections.max(1))
@@ -875,7 +877,7 @@ fn open_sqlite(url: &str, path: &str, options: &StoreOptions) -> Result<Pools> {
         .test_on_check_out(false)
         .connection_customizer(Box::new(settings))
         .event_handler(PoolEvents::boxed("reader", options.pool_wait.as_ref()))
-        .build(ConnectionManager::<SqliteConnection>::new(path))
+        .build(ConnectionManager::<SqliteConnection>::new(&existing))
         .map_err(|e| connect_error(&e))?;
     Ok(Pools::Sqlite {
         readers,

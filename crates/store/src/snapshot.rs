@@ -72,7 +72,9 @@ impl SnapshotPool {
                 .test_on_check_out(false)
                 .connection_customizer(Box::new(SqliteSettings::new(options.busy_timeout)))
                 .event_handler(PoolEvents::boxed("export", options.pool_wait.as_ref()))
-                .build(ConnectionManager::<SqliteConnection>::new(path))
+                .build(ConnectionManager::<SqliteConnection>::new(
+                    backend::sqlite_existing(path),
+                ))
                 .map(SnapshotPool::Sqlite)
                 .map_err(|e| error(&e)),
             Target::Postgres(pg_url) => Pool::builder()

@@ -1312,3 +1312,33 @@ fn sqlite_wal_is_checkpointed_beside_the_writer() {
         size()
     );
 }
+
+/// A pool opens connections whenever it needs them (exports open theirs on demand). After the
+/// database file is gone, such a connection must fail, not create a new empty database at the
+/// path that the service (and its health probe) would then carry on against.
+#[test]
+fn sqlite_connections_opened_after_the_file_is_gone_create_nothing() {
+    let db = sqlite();
+    // A failed checkout retries until its timeout: keep that short.
+    let options = StoreOptions {
+        checkout_timeout: std::time::Duration::from_millis(300),
+        ..StoreOptions::default()
+    };
+    let store = Store::open_with(&db.url, &options).unwrap();
+    store.write(&customers(&["GONE1"]), ImportMode::Insert).unwrap();
+    let file = std::path::Path::new(&db.url);
+    let away = file.with_extension("away");
+    std::fs::rename(file, &away).unwrap();
+    let everything = Filter::all(Module::Customers);
+    match store.export_snapshot(&everything, None) {
+        Err(StoreError::Connection(_)) => {}
+        Err(other) => panic!("expected a connection error, got {other:?}"),
+        Ok(_) => panic!("an export without its database"),
+    }
+    assert!(!file.exists(), "a connection created {}", file.display());
+    std::fs::rename(&away, file).unwrap();
+    let snapshot = store
+        .export_snapshot(&everything, None)
+        .expect("the file is back");
+    assert_eq!(snapshot.total(), 1);
+}
