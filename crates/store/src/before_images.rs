@@ -24,6 +24,7 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use crate::backend::Conn;
 use crate::copy::{Kind, columns};
 use crate::error::Result;
+use crate::records::Kept;
 
 /// What the database found for a batch: the codes that were stored before it, and the
 /// before-images of the records it changed.
@@ -82,9 +83,9 @@ fn json_value(dialect: Dialect, old: &str, column: &str, kind: Kind) -> String {
 
 /// The member expression of one record and the condition that it changed anything, comparing
 /// `old` (the stored row) with `new` (the row as written). A `created_at` the record did not
-/// bring is kept, not changed: SQLite compares after the write (the kept value is there);
-/// PostgreSQL compares with the stage, where it is NULL.
-fn member_and_changed(dialect: Dialect, module: Module, old: &str, new: &str) -> (String, String) {
+/// bring, or a NULL in a column of `kept`, is kept, not changed: SQLite compares after the write
+/// (the kept value is there); PostgreSQL compares with the stage, where it is NULL.
+fn member_and_changed(dialect: Dialect, module: Module, old: &str, new: &str, kept: Kept) -> (String, String) {
     let mut fields = Vec::new();
     let mut changed = Vec::new();
     for column in columns(module).iter().filter(|c| c.name != "code") {
@@ -92,7 +93,7 @@ fn member_and_changed(dialect: Dialect, module: Module, old: &str, new: &str) ->
         let name = column.name;
         let differs = match dialect {
             Dialect::Sqlite => format!("{old}.{name} IS NOT {new}.{name}"),
-            Dialect::Postgres if name == "created_at" => {
+            Dialect::Postgres if name == "created_at" || kept.contains(column.field) => {
                 format!("({new}.{name} IS NOT NULL AND {old}.{name} IS DISTINCT FROM {new}.{name})")
             }
             Dialect::Postgres => format!("{old}.{name} IS DISTINCT FROM {new}.{name}"),
@@ -166,7 +167,7 @@ pub(crate) fn after_write_sqlite(
         return Ok(BeforeImages::default());
     };
     let (table, snapshot) = (module.as_str(), snapshot_table(module));
-    let (member, changed) = member_and_changed(Dialect::Sqlite, module, "o", "n");
+    let (member, changed) = member_and_changed(Dialect::Sqlite, module, "o", "n", Kept::default());
     let found: Aggregated = diesel::sql_query(format!(
         "SELECT group_concat(m, ',') AS members, count(*) AS count FROM \
          (SELECT {member} AS m FROM temp.{snapshot} o JOIN main.{table} n ON n.code = o.code WHERE {changed})"
@@ -179,9 +180,9 @@ pub(crate) fn after_write_sqlite(
 /// PostgreSQL, before the merge: the query of the before-images (members, count) of the rows
 /// of `table` the stage `stage` will overwrite. Every one of those rows is locked, changed or
 /// not, so none can change between this read and the merge.
-fn sql_postgres(module: Module, stage: &str) -> String {
+fn sql_postgres(module: Module, stage: &str, kept: Kept) -> String {
     let table = module.as_str();
-    let (member, changed) = member_and_changed(Dialect::Postgres, module, "t", "s");
+    let (member, changed) = member_and_changed(Dialect::Postgres, module, "t", "s", kept);
     format!(
         "SELECT string_agg(m, ',') FILTER (WHERE changed) AS members, count(*) FILTER (WHERE changed) AS count FROM \
          (SELECT {member} AS m, ({changed}) AS changed FROM {table} t JOIN {stage} s ON t.code = s.code FOR UPDATE OF t) x"
@@ -193,7 +194,8 @@ pub(crate) fn load_postgres(
     c: &mut diesel::PgConnection,
     module: Module,
     stage: &str,
+    kept: Kept,
 ) -> Result<BeforeImages> {
-    let found: Aggregated = diesel::sql_query(sql_postgres(module, stage)).get_result(c)?;
+    let found: Aggregated = diesel::sql_query(sql_postgres(module, stage, kept)).get_result(c)?;
     Ok(found.into_images(HashSet::new()))
 }

@@ -20,7 +20,7 @@ use diesel::sql_types::{Bool, Integer, Text};
 
 use crate::before_images::BeforeImages;
 use crate::error::Result;
-use crate::records::WriteOutcome;
+use crate::records::{Kept, WriteOutcome};
 
 /// How a stage column is encoded in binary COPY.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,7 +191,8 @@ struct Unreferenced {
 /// Writes `records` (validated, each code once) in `mode`, inside the caller's transaction.
 /// `repeated_inserts` are codes the batch repeated (INSERT keeps the first), reported as
 /// skipped after the others. With `before_images` (a logged UPDATE or UPSERT), also what the
-/// merge overwrites, read from the table against the stage just before it.
+/// merge overwrites, read from the table against the stage just before it. A NULL in a column of
+/// `kept_fields` keeps the stored value.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn write(
     c: &mut PgConnection,
@@ -202,6 +203,7 @@ pub(crate) fn write(
     today: NaiveDate,
     now: NaiveDateTime,
     before_images: bool,
+    kept_fields: Kept,
 ) -> Result<(WriteOutcome, Option<BeforeImages>)> {
     let mut outcome = WriteOutcome::default();
     let stage = stage_name(module);
@@ -235,7 +237,7 @@ pub(crate) fn write(
     }
 
     let mut images = if before_images && mode != ImportMode::Insert {
-        Some(crate::before_images::load_postgres(c, module, stage)?)
+        Some(crate::before_images::load_postgres(c, module, stage, kept_fields)?)
     } else {
         None
     };
@@ -265,13 +267,17 @@ pub(crate) fn write(
             format!("{}, {today}, {updated_at}", select.join(", ")),
         )
     };
-    // Overwrites: every column but the code. A stored created_at is replaced only by one the
-    // record brings (`created_from` names where to read it; `None`: keep the stored one).
+    // Overwrites: every column but the code, a kept one only where the record has a value. A
+    // stored created_at is replaced only by one the record brings (`created_from` names where
+    // to read it; `None`: keep the stored one).
     let overwrite = |source: &str, created_from: Option<&str>| -> String {
-        let mut set: Vec<String> = names
+        let mut set: Vec<String> = cols
             .iter()
-            .filter(|n| !matches!(**n, "code" | "created_at"))
-            .map(|n| format!("{n} = {source}.{n}"))
+            .filter(|c| !matches!(c.name, "code" | "created_at"))
+            .map(|c| match c.name {
+                n if kept_fields.contains(c.field) => format!("{n} = COALESCE({source}.{n}, t.{n})"),
+                n => format!("{n} = {source}.{n}"),
+            })
             .collect();
         if let Some(created) = created_from {
             set.push(format!("created_at = {created}"));

@@ -50,17 +50,71 @@ enum Stmt {
     InsertNew,
     /// INSERT … ON CONFLICT(code) DO NOTHING RETURNING code: which rows were new.
     InsertReturning,
-    /// INSERT … ON CONFLICT(code) DO UPDATE SET every field = excluded. With
-    /// `keep_created_at`, `created_at` is left out of the SET list: the records carried no
-    /// date, and a NULL cannot ride along in the proposed row to be COALESCEd away because
-    /// both backends check NOT NULL before they look for the conflict.
-    Overwrite { keep_created_at: bool },
+    /// INSERT … ON CONFLICT(code) DO UPDATE SET every field = excluded, except that a NULL
+    /// in a column of `kept` keeps the stored value. With `keep_created_at`, `created_at` is
+    /// left out of the SET list: the records carried no date, and a NULL cannot ride along in
+    /// the proposed row to be COALESCEd away because both backends check NOT NULL before they
+    /// look for the conflict (which is also why `kept` holds nullable columns only).
+    Overwrite { keep_created_at: bool, kept: Kept },
 }
 
-/// `col = excluded.col` for each named column of `$table`.
-macro_rules! set_excluded {
-    ($table:ident: $($col:ident),+ $(,)?) => {
-        ($($table::$col.eq(excluded($table::$col)),)+)
+/// The fields (registry positions) whose NULLs an overwrite turns into the stored value: the
+/// fields a batch keeps, when its write can keep them by itself ([`kept_by_the_write`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Kept(u64);
+
+impl Kept {
+    pub(crate) fn contains(self, field: usize) -> bool {
+        field < 64 && self.0 & (1 << field) != 0
+    }
+
+    /// Whether the column named `column` of `module`'s table is kept.
+    fn column(self, module: Module, column: &str) -> bool {
+        crate::copy::columns(module)
+            .iter()
+            .any(|c| c.name == column && self.contains(c.field))
+    }
+}
+
+/// The fields `records` keep, if the write itself can keep them: each is nullable, and NULL
+/// means "keep" in every record of the batch (a record that clears it with an explicit NULL
+/// would be kept too). `None`: the batch reads its stored records and merges them instead.
+/// Files give uniform batches: blank cells either all keep or all clear.
+fn kept_by_the_write(module: Module, records: &[&Record]) -> Option<Kept> {
+    let mut kept = 0u64;
+    for record in records {
+        for index in 0..module.fields().len() {
+            if record.keeps_stored(index) {
+                kept |= 1 << index;
+            }
+        }
+    }
+    let fields = module.fields();
+    for (index, field) in fields.iter().enumerate() {
+        if kept & (1 << index) == 0 || field.key == dataport_core::record::CREATED_AT {
+            continue;
+        }
+        let cleared = || records.iter().any(|r| r.at(index).is_none() && !r.keeps_stored(index));
+        if field.required || cleared() {
+            return None;
+        }
+    }
+    Some(Kept(kept))
+}
+
+/// The SET list of an overwrite of `$table`: `col = excluded.col`, or for a kept column
+/// `col = CASE WHEN excluded.col IS NULL THEN col ELSE excluded.col END`, decided by a bound
+/// flag so that one cached statement serves every batch.
+macro_rules! set_overwrite {
+    ($table:ident, $kept:expr, $module:expr, [$($col:ident),+]) => {
+        ($($table::$col.eq(
+            diesel::dsl::case_when(
+                $kept.column($module, stringify!($col)).into_sql::<diesel::sql_types::Bool>()
+                    .and(excluded($table::$col).is_null()),
+                $table::$col,
+            )
+            .otherwise(excluded($table::$col)),
+        ),)+)
     };
 }
 
@@ -210,12 +264,22 @@ fn write_module(
     // A logged UPDATE or UPSERT also keeps what it overwrites (the before-images RevertImport
     // restores). When the batch reads stored records anyway, it reads them all and compares
     // here; otherwise the database compares (`before_images`), and nothing is read for them.
-    let keeps = mode != ImportMode::Insert && unique.iter().any(|r| r.keeps_any());
+    //
+    // A batch whose kept fields are uniform keeps them in the write itself ([`Kept`]) and
+    // reads nothing.
+    let keeps_any = mode != ImportMode::Insert && unique.iter().any(|r| r.keeps_any());
+    let kept_by_write = if keeps_any {
+        kept_by_the_write(module, &unique)
+    } else {
+        Some(Kept::default())
+    };
+    let reads_stored = kept_by_write.is_none();
+    let kept = kept_by_write.unwrap_or_default();
     let logged_update = log.is_some() && mode != ImportMode::Insert;
-    let images_from_stored = logged_update && keeps;
+    let images_from_stored = logged_update && reads_stored;
     let merged: Vec<Record>;
     let mut stored = HashMap::new();
-    if keeps {
+    if reads_stored {
         let codes: Vec<&str> = unique
             .iter()
             .filter(|r| images_from_stored || r.keeps_any())
@@ -251,6 +315,7 @@ fn write_module(
             time::today(),
             written_at,
             before_images,
+            kept,
         )?,
         _ => {
             let existed = if before_images {
@@ -275,6 +340,7 @@ fn write_module(
                 columns,
                 &exec,
                 known,
+                kept,
             )?;
             let images = match existed {
                 Some(existed) => Some(crate::before_images::after_write_sqlite(conn, module, existed)?),
@@ -352,6 +418,7 @@ fn write_rows(
     columns: usize,
     exec: &impl Fn(&mut Conn<'_>, &[&Record], Stmt) -> Result<Written>,
     known: Option<HashSet<&str>>,
+    kept: Kept,
 ) -> Result<WriteOutcome> {
     let mut outcome = WriteOutcome::default();
     if module.references_customers() {
@@ -449,12 +516,12 @@ fn write_rows(
                 }
             }
             outcome.updated = targets.len() as u64;
-            overwrite(conn, &targets, chunk_rows, exec)?;
+            overwrite(conn, &targets, chunk_rows, kept, exec)?;
         }
         ImportMode::Upsert => {
             outcome.updated = unique.iter().filter(|r| existing.contains(r.code())).count() as u64;
             outcome.created = unique.len() as u64 - outcome.updated;
-            overwrite(conn, &unique, chunk_rows, exec)?;
+            overwrite(conn, &unique, chunk_rows, kept, exec)?;
         }
     }
     Ok(outcome)
@@ -490,12 +557,13 @@ fn overwrite(
     conn: &mut Conn<'_>,
     records: &[&Record],
     chunk_rows: usize,
+    kept: Kept,
     exec: &impl Fn(&mut Conn<'_>, &[&Record], Stmt) -> Result<Written>,
 ) -> Result<()> {
     let (dated, undated): (Vec<&Record>, Vec<&Record>) = records.iter().partition(|r| r.has_created_at());
     for (group, keep_created_at) in [(dated, false), (undated, true)] {
         for chunk in group.chunks(chunk_rows) {
-            exec(conn, chunk, Stmt::Overwrite { keep_created_at })?;
+            exec(conn, chunk, Stmt::Overwrite { keep_created_at, kept })?;
         }
     }
     Ok(())
@@ -518,7 +586,7 @@ const SQLITE_ROWS: usize = 128;
 
 /// Runs `$insert` as `stmt` on connection `$c`; `$returning` selects the RETURNING form.
 macro_rules! exec_stmt {
-    ($insert:expr, $stmt:expr, $c:expr, $table:ident: [$($col:ident),+]) => {
+    ($insert:expr, $stmt:expr, $c:expr, $module:expr, $table:ident: [$($col:ident),+]) => {
         match $stmt {
             Stmt::InsertNew => Written {
                 rows: $insert.on_conflict($table::code).do_nothing().execute($c)?,
@@ -532,19 +600,26 @@ macro_rules! exec_stmt {
                     .get_results($c)?;
                 Written { rows: inserted.len(), inserted }
             }
-            Stmt::Overwrite { keep_created_at: false } => Written {
+            Stmt::Overwrite { keep_created_at: false, kept } => Written {
                 rows: $insert
                     .on_conflict($table::code)
                     .do_update()
-                    .set(set_excluded!($table: $($col),+, created_at, updated_at))
+                    .set((
+                        set_overwrite!($table, kept, $module, [$($col),+]),
+                        $table::created_at.eq(excluded($table::created_at)),
+                        $table::updated_at.eq(excluded($table::updated_at)),
+                    ))
                     .execute($c)?,
                 inserted: Vec::new(),
             },
-            Stmt::Overwrite { keep_created_at: true } => Written {
+            Stmt::Overwrite { keep_created_at: true, kept } => Written {
                 rows: $insert
                     .on_conflict($table::code)
                     .do_update()
-                    .set(set_excluded!($table: $($col),+, updated_at))
+                    .set((
+                        set_overwrite!($table, kept, $module, [$($col),+]),
+                        $table::updated_at.eq(excluded($table::updated_at)),
+                    ))
                     .execute($c)?,
                 inserted: Vec::new(),
             },
@@ -555,7 +630,7 @@ macro_rules! exec_stmt {
 /// Writes rows: on SQLite in cached statements of [`SQLITE_ROWS`] rows (the rest one by one),
 /// on PostgreSQL, a network round trip away, in one multi-row statement.
 macro_rules! exec_rows {
-    ($conn:expr, $rows:expr, $stmt:expr, $table:ident: [$($col:ident),+]) => {{
+    ($conn:expr, $rows:expr, $stmt:expr, $module:expr, $table:ident: [$($col:ident),+]) => {{
         let rows = $rows;
         let mut total = Written::default();
         let mut add = |w: Written| {
@@ -567,15 +642,15 @@ macro_rules! exec_rows {
                 let mut chunks = rows.chunks_exact(SQLITE_ROWS);
                 for chunk in &mut chunks {
                     if let Ok(array) = <&[_; SQLITE_ROWS]>::try_from(chunk) {
-                        add(exec_stmt!(diesel::insert_into($table::table).values(array), $stmt, &mut **c, $table: [$($col),+]));
+                        add(exec_stmt!(diesel::insert_into($table::table).values(array), $stmt, &mut **c, $module, $table: [$($col),+]));
                     }
                 }
                 for row in chunks.remainder() {
-                    add(exec_stmt!(diesel::insert_into($table::table).values(row), $stmt, &mut **c, $table: [$($col),+]));
+                    add(exec_stmt!(diesel::insert_into($table::table).values(row), $stmt, &mut **c, $module, $table: [$($col),+]));
                 }
             }
             Conn::Postgres(c) => {
-                add(exec_stmt!(diesel::insert_into($table::table).values(rows), $stmt, &mut **c, $table: [$($col),+]));
+                add(exec_stmt!(diesel::insert_into($table::table).values(rows), $stmt, &mut **c, $module, $table: [$($col),+]));
             }
         }
         Ok(total)
@@ -583,16 +658,16 @@ macro_rules! exec_rows {
 }
 
 fn exec_customers(conn: &mut Conn<'_>, rows: &[NewCustomer<'_>], stmt: Stmt) -> Result<Written> {
-    exec_rows!(conn, rows, stmt, customers: [name, industry, phone, owner, level, follow_up_status,
+    exec_rows!(conn, rows, stmt, Module::Customers, customers: [name, industry, phone, owner, level, follow_up_status,
         address, contract_amount_cents, follow_up_notes, remarks])
 }
 
 fn exec_contacts(conn: &mut Conn<'_>, rows: &[NewContact<'_>], stmt: Stmt) -> Result<Written> {
-    exec_rows!(conn, rows, stmt, contacts: [customer_code, name, title, phone, email, is_primary, remarks])
+    exec_rows!(conn, rows, stmt, Module::Contacts, contacts: [customer_code, name, title, phone, email, is_primary, remarks])
 }
 
 fn exec_opportunities(conn: &mut Conn<'_>, rows: &[NewOpportunity<'_>], stmt: Stmt) -> Result<Written> {
-    exec_rows!(conn, rows, stmt, opportunities: [customer_code, name, stage, amount_cents,
+    exec_rows!(conn, rows, stmt, Module::Opportunities, opportunities: [customer_code, name, stage, amount_cents,
         expected_close_date, owner, remarks])
 }
 

@@ -414,9 +414,60 @@ backend_suite! {
         assert_eq!(stored.text("title"), Some("经理"));
     }
 
+    fn kept_and_cleared_fields_mix_in_one_batch(db) {
+        let mut a = customer("A");
+        set(&mut a, "phone", text("010-1"));
+        set(&mut a, "remarks", text("甲"));
+        let mut b = customer("B");
+        set(&mut b, "phone", text("020-1"));
+        set(&mut b, "remarks", text("乙"));
+        db.store.write(&batch(Module::Customers, vec![a, b]), ImportMode::Insert).unwrap();
+        let keep = |record: &mut Record, key: &str| record.keep_stored(record.module().index_of(key));
+
+        // One record keeps 备注, the other clears it: the write cannot keep it by itself, so
+        // the stored records are read and merged.
+        let mut a = customer("A");
+        keep(&mut a, "remarks");
+        keep(&mut a, "phone");
+        let mut b = customer("B");
+        set(&mut b, "remarks", None);
+        keep(&mut b, "phone");
+        db.store.write(&batch(Module::Customers, vec![a, b]), ImportMode::Upsert).unwrap();
+        let stored = all_customers(&db.store);
+        assert_eq!((stored[0].text("remarks"), stored[1].get("remarks")), (Some("甲"), None));
+        assert_eq!((stored[0].text("phone"), stored[1].text("phone")), (Some("010-1"), Some("020-1")));
+
+        // Uniform: a NULL in a kept column always keeps (the write keeps it by itself), and a
+        // value in it overwrites.
+        let mut a = customer("A");
+        keep(&mut a, "phone");
+        set(&mut a, "level", text("VIP"));
+        keep(&mut a, "remarks");
+        let mut b = customer("B");
+        set(&mut b, "phone", text("020-2"));
+        keep(&mut b, "level");
+        set(&mut b, "remarks", text("乙2"));
+        db.store.write(&batch(Module::Customers, vec![a, b]), ImportMode::Update).unwrap();
+        let stored = all_customers(&db.store);
+        assert_eq!((stored[0].text("phone"), stored[1].text("phone")), (Some("010-1"), Some("020-2")));
+        assert_eq!((stored[0].text("level"), stored[1].get("level")), (Some("VIP"), None));
+        assert_eq!((stored[0].text("remarks"), stored[1].text("remarks")), (Some("甲"), Some("乙2")));
+
+        // A required field kept (a partial record without the name): read and merged, since
+        // the proposed row could not carry its NULL.
+        let mut a = customer("A");
+        keep(&mut a, "name");
+        set(&mut a, "industry", text("制造业"));
+        db.store.write(&batch(Module::Customers, vec![a]), ImportMode::Upsert).unwrap();
+        let stored = all_customers(&db.store);
+        assert_eq!((stored[0].text("name"), stored[0].text("industry")), (Some("A 有限公司"), Some("制造业")));
+    }
+
     fn before_images_restore_every_kind_of_value(db) {
-        // Twice: records that keep nothing (the database compares) and records that keep a
-        // field (the stored records are read, and compared in Rust).
+        // Twice: records that keep nothing (the database compares), and records that keep
+        // remarks: the opportunity alone, kept by the write itself (the database compares);
+        // the contacts mixed with one that clears it (their stored records are read, and
+        // compared in Rust).
         for (job, keeps) in [(41, false), (42, true)] {
             let all = |store: &Store, module| store.page(&Filter::all(module), None, 100).unwrap().into_vec();
             let code = |c: &str| format!("{c}-{job}");
