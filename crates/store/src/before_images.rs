@@ -85,7 +85,13 @@ fn json_value(dialect: Dialect, old: &str, column: &str, kind: Kind) -> String {
 /// `old` (the stored row) with `new` (the row as written). A `created_at` the record did not
 /// bring, or a NULL in a column of `kept`, is kept, not changed: SQLite compares after the write
 /// (the kept value is there); PostgreSQL compares with the stage, where it is NULL.
-fn member_and_changed(dialect: Dialect, module: Module, old: &str, new: &str, kept: Kept) -> (String, String) {
+fn member_and_changed(
+    dialect: Dialect,
+    module: Module,
+    old: &str,
+    new: &str,
+    kept: Kept,
+) -> (String, String) {
     let mut fields = Vec::new();
     let mut changed = Vec::new();
     for column in columns(module).iter().filter(|c| c.name != "code") {

@@ -237,7 +237,12 @@ pub(crate) fn write(
     }
 
     let mut images = if before_images && mode != ImportMode::Insert {
-        Some(crate::before_images::load_postgres(c, module, stage, kept_fields)?)
+        Some(crate::before_images::load_postgres(
+            c,
+            module,
+            stage,
+            kept_fields,
+        )?)
     } else {
         None
     };

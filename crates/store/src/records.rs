@@ -64,6 +64,8 @@ enum Stmt {
 pub(crate) struct Kept(u64);
 
 impl Kept {
+    pub(crate) const NONE: Kept = Kept(0);
+
     pub(crate) fn contains(self, field: usize) -> bool {
         field < 64 && self.0 & (1 << field) != 0
     }
@@ -94,7 +96,11 @@ fn kept_by_the_write(module: Module, records: &[&Record]) -> Option<Kept> {
         if kept & (1 << index) == 0 || field.key == dataport_core::record::CREATED_AT {
             continue;
         }
-        let cleared = || records.iter().any(|r| r.at(index).is_none() && !r.keeps_stored(index));
+        let cleared = || {
+            records
+                .iter()
+                .any(|r| r.at(index).is_none() && !r.keeps_stored(index))
+        };
         if field.required || cleared() {
             return None;
         }
@@ -102,7 +108,15 @@ fn kept_by_the_write(module: Module, records: &[&Record]) -> Option<Kept> {
     Some(Kept(kept))
 }
 
-/// The SET list of an overwrite of `$table`: `col = excluded.col`, or for a kept column
+/// `col = excluded.col` for each named column of `$table`.
+macro_rules! set_excluded {
+    ($table:ident: $($col:ident),+ $(,)?) => {
+        ($($table::$col.eq(excluded($table::$col)),)+)
+    };
+}
+
+/// The SET list of an overwrite of `$table` that keeps fields (the plain one, without the
+/// flags, is [`set_excluded`]): `col = excluded.col`, or for a kept column
 /// `col = CASE WHEN excluded.col IS NULL THEN col ELSE excluded.col END`, decided by a bound
 /// flag so that one cached statement serves every batch.
 macro_rules! set_overwrite {
@@ -563,7 +577,14 @@ fn overwrite(
     let (dated, undated): (Vec<&Record>, Vec<&Record>) = records.iter().partition(|r| r.has_created_at());
     for (group, keep_created_at) in [(dated, false), (undated, true)] {
         for chunk in group.chunks(chunk_rows) {
-            exec(conn, chunk, Stmt::Overwrite { keep_created_at, kept })?;
+            exec(
+                conn,
+                chunk,
+                Stmt::Overwrite {
+                    keep_created_at,
+                    kept,
+                },
+            )?;
         }
     }
     Ok(())
@@ -600,6 +621,22 @@ macro_rules! exec_stmt {
                     .get_results($c)?;
                 Written { rows: inserted.len(), inserted }
             }
+            Stmt::Overwrite { keep_created_at: false, kept: Kept::NONE } => Written {
+                rows: $insert
+                    .on_conflict($table::code)
+                    .do_update()
+                    .set(set_excluded!($table: $($col),+, created_at, updated_at))
+                    .execute($c)?,
+                inserted: Vec::new(),
+            },
+            Stmt::Overwrite { keep_created_at: true, kept: Kept::NONE } => Written {
+                rows: $insert
+                    .on_conflict($table::code)
+                    .do_update()
+                    .set(set_excluded!($table: $($col),+, updated_at))
+                    .execute($c)?,
+                inserted: Vec::new(),
+            },
             Stmt::Overwrite { keep_created_at: false, kept } => Written {
                 rows: $insert
                     .on_conflict($table::code)
