@@ -63,6 +63,9 @@ fn main() {
             ));
         }
     }
+    if let Some(url) = backends.iter().find_map(|(_, url)| url.as_deref()) {
+        drop_schema(url);
+    }
     println!("medians of {runs} runs: without, with, ratio");
     for line in summary {
         println!("{line}");
@@ -92,6 +95,20 @@ impl File {
     }
 }
 
+/// The schema of this process's runs in the PostgreSQL database.
+fn schema() -> String {
+    format!("bench_before_images_{}", std::process::id())
+}
+
+/// Drops this process's schema (each run recreates it).
+fn drop_schema(base: &str) {
+    use diesel::{Connection, connection::SimpleConnection};
+    let mut admin = diesel::PgConnection::establish(base).expect("connect");
+    admin
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE;", schema()))
+        .expect("drop schema");
+}
+
 /// A fresh store: a SQLite file in a temp dir, or a new schema of the PostgreSQL database.
 fn fresh(url: Option<&str>) -> (Store, Option<tempfile::TempDir>) {
     match url {
@@ -102,7 +119,7 @@ fn fresh(url: Option<&str>) -> (Store, Option<tempfile::TempDir>) {
         }
         Some(base) => {
             use diesel::{Connection, connection::SimpleConnection};
-            let schema = format!("bench_before_images_{}", std::process::id());
+            let schema = schema();
             let mut admin = diesel::PgConnection::establish(base).expect("connect");
             admin
                 .batch_execute(&format!(

@@ -61,73 +61,36 @@ struct Code {
     code: String,
 }
 
-/// Which SQL dialect the expressions are for.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Dialect {
-    Sqlite,
-    Postgres,
-}
-
-/// `old.<column>` as JSON text.
-fn json_value(dialect: Dialect, old: &str, column: &str, kind: Kind) -> String {
-    match (dialect, kind) {
-        (Dialect::Sqlite, Kind::Bool) => {
-            format!(
-                "CASE WHEN {old}.{column} IS NULL THEN 'null' WHEN {old}.{column} THEN 'true' ELSE 'false' END"
-            )
-        }
-        (Dialect::Sqlite, _) => format!("json_quote({old}.{column})"),
-        (Dialect::Postgres, _) => format!("COALESCE(to_json({old}.{column})::text, 'null')"),
+/// `old.<column>` as JSON text, in SQLite.
+fn json_value(old: &str, column: &str, kind: Kind) -> String {
+    match kind {
+        Kind::Bool => format!(
+            "CASE WHEN {old}.{column} IS NULL THEN 'null' WHEN {old}.{column} THEN 'true' ELSE 'false' END"
+        ),
+        _ => format!("json_quote({old}.{column})"),
     }
 }
 
-/// The member expression of one record and the condition that it changed anything, comparing
-/// `old` (the stored row) with `new` (the row as written). A `created_at` the record did not
-/// bring, or a NULL in a column of `kept`, is kept, not changed: SQLite compares after the write
-/// (the kept value is there); PostgreSQL compares with the stage, where it is NULL.
-fn member_and_changed(
-    dialect: Dialect,
-    module: Module,
-    old: &str,
-    new: &str,
-    kept: Kept,
-) -> (String, String) {
+/// SQLite: the member expression of one record and the condition that it changed anything,
+/// comparing `old` (the stored row) with `new` (the row as written: a kept value is there).
+fn member_and_changed(module: Module, old: &str, new: &str) -> (String, String) {
     let mut fields = Vec::new();
     let mut changed = Vec::new();
     for column in columns(module).iter().filter(|c| c.name != "code") {
         let key = module.fields()[column.field].key;
         let name = column.name;
-        let differs = match dialect {
-            Dialect::Sqlite => format!("{old}.{name} IS NOT {new}.{name}"),
-            Dialect::Postgres if name == "created_at" || kept.contains(column.field) => {
-                format!("({new}.{name} IS NOT NULL AND {old}.{name} IS DISTINCT FROM {new}.{name})")
-            }
-            Dialect::Postgres => format!("{old}.{name} IS DISTINCT FROM {new}.{name}"),
-        };
-        let value = json_value(dialect, old, name, column.kind);
-        fields.push(match dialect {
-            Dialect::Sqlite => format!("CASE WHEN {differs} THEN '\"{key}\":' || {value} || ',' ELSE '' END"),
-            Dialect::Postgres => format!("CASE WHEN {differs} THEN '\"{key}\":' || {value} || ',' END"),
-        });
+        let differs = format!("{old}.{name} IS NOT {new}.{name}");
+        let value = json_value(old, name, column.kind);
+        fields.push(format!(
+            "CASE WHEN {differs} THEN '\"{key}\":' || {value} || ',' ELSE '' END"
+        ));
         changed.push(differs);
     }
-    let (code, at) = match dialect {
-        Dialect::Sqlite => (
-            format!("json_quote({old}.code)"),
-            format!("json_quote({old}.updated_at)"),
-        ),
-        Dialect::Postgres => (
-            format!("to_json({old}.code)::text"),
-            format!("to_json(to_char({old}.updated_at, 'YYYY-MM-DD HH24:MI:SS.US'))::text"),
-        ),
-    };
-    let fields = match dialect {
-        Dialect::Sqlite => fields.join(" || "),
-        // concat() skips the NULLs of unchanged fields.
-        Dialect::Postgres => format!("concat({})", fields.join(", ")),
-    };
     (
-        format!("{code} || ':{{' || {fields} || '\"updated_at\":' || {at} || '}}'"),
+        format!(
+            "json_quote({old}.code) || ':{{' || {} || '\"updated_at\":' || json_quote({old}.updated_at) || '}}'",
+            fields.join(" || ")
+        ),
         changed.join(" OR "),
     )
 }
@@ -173,7 +136,7 @@ pub(crate) fn after_write_sqlite(
         return Ok(BeforeImages::default());
     };
     let (table, snapshot) = (module.as_str(), snapshot_table(module));
-    let (member, changed) = member_and_changed(Dialect::Sqlite, module, "o", "n", Kept::default());
+    let (member, changed) = member_and_changed(module, "o", "n");
     let found: Aggregated = diesel::sql_query(format!(
         "SELECT group_concat(m, ',') AS members, count(*) AS count FROM \
          (SELECT {member} AS m FROM temp.{snapshot} o JOIN main.{table} n ON n.code = o.code WHERE {changed})"
@@ -183,25 +146,146 @@ pub(crate) fn after_write_sqlite(
     Ok(found.into_images(existed))
 }
 
-/// PostgreSQL, before the merge: the query of the before-images (members, count) of the rows
-/// of `table` the stage `stage` will overwrite. Every one of those rows is locked, changed or
-/// not, so none can change between this read and the merge.
+/// A stored row that the stage changes, as PostgreSQL's query returns it: the code, its
+/// `updated_at`, which columns change (bit `i` for the module's `i`-th column after the code),
+/// and their stored values as text (NULL where unchanged, or where the value was NULL).
+#[derive(QueryableByName)]
+struct ChangedRow {
+    #[diesel(sql_type = Text)]
+    code: String,
+    #[diesel(sql_type = Text)]
+    at: String,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    changed: i32,
+    #[diesel(sql_type = Nullable<Text>)]
+    v0: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    v1: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    v2: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    v3: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    v4: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    v5: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    v6: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    v7: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    v8: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    v9: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    v10: Option<String>,
+}
+
+/// The most columns a module has besides its code.
+const VALUES: usize = 11;
+
+impl ChangedRow {
+    fn values(&self) -> [&Option<String>; VALUES] {
+        [
+            &self.v0, &self.v1, &self.v2, &self.v3, &self.v4, &self.v5, &self.v6, &self.v7, &self.v8,
+            &self.v9, &self.v10,
+        ]
+    }
+}
+
+/// PostgreSQL, before the merge: the query of the rows of `table` that the stage `stage`
+/// changes ([`ChangedRow`]). A `created_at` the record did not bring, or a NULL in a column of
+/// `kept`, keeps the stored value and changes nothing. Every row the stage names is locked,
+/// changed or not, so none can change between this read and the merge. The JSON is built in
+/// Rust: string concatenation in SQL cost more than the rest of the query.
 fn sql_postgres(module: Module, stage: &str, kept: Kept) -> String {
     let table = module.as_str();
-    let (member, changed) = member_and_changed(Dialect::Postgres, module, "t", "s", kept);
+    let mut changed = Vec::new();
+    let mut values = Vec::new();
+    for (bit, column) in columns(module).iter().skip(1).enumerate() {
+        let name = column.name;
+        let differs = if name == "created_at" || kept.contains(column.field) {
+            format!("(s.{name} IS NOT NULL AND t.{name} IS DISTINCT FROM s.{name})")
+        } else {
+            format!("t.{name} IS DISTINCT FROM s.{name}")
+        };
+        let text = match column.kind {
+            Kind::Date => format!("to_char(t.{name}, 'YYYY-MM-DD')"),
+            _ => format!("t.{name}::text"),
+        };
+        changed.push(format!("CASE WHEN {differs} THEN {} ELSE 0 END", 1 << bit));
+        values.push(format!("CASE WHEN {differs} THEN {text} END AS v{bit}"));
+    }
+    for bit in values.len()..VALUES {
+        values.push(format!("NULL::text AS v{bit}"));
+    }
     format!(
-        "SELECT string_agg(m, ',') FILTER (WHERE changed) AS members, count(*) FILTER (WHERE changed) AS count FROM \
-         (SELECT {member} AS m, ({changed}) AS changed FROM {table} t JOIN {stage} s ON t.code = s.code FOR UPDATE OF t) x"
+        "SELECT * FROM (SELECT t.code, to_char(t.updated_at, 'YYYY-MM-DD HH24:MI:SS.US') AS at, \
+         ({}) AS changed, {} FROM {table} t JOIN {stage} s ON t.code = s.code FOR UPDATE OF t) x \
+         WHERE changed <> 0",
+        changed.join(" | "),
+        values.join(", ")
     )
 }
 
-/// Runs [`sql_postgres`]; the merge then adds the codes it updated to `existed`.
+/// Runs [`sql_postgres`] and writes the before-images; the merge then adds the codes it
+/// updated to `existed`.
 pub(crate) fn load_postgres(
     c: &mut diesel::PgConnection,
     module: Module,
     stage: &str,
     kept: Kept,
 ) -> Result<BeforeImages> {
-    let found: Aggregated = diesel::sql_query(sql_postgres(module, stage, kept)).get_result(c)?;
-    Ok(found.into_images(HashSet::new()))
+    let rows: Vec<ChangedRow> = diesel::sql_query(sql_postgres(module, stage, kept)).load(c)?;
+    let columns = &columns(module)[1..];
+    let mut images = BeforeImages {
+        count: rows.len(),
+        ..BeforeImages::default()
+    };
+    let out = &mut images.members;
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json_string(out, &row.code);
+        out.push_str(":{");
+        for (bit, (column, value)) in columns.iter().zip(row.values()).enumerate() {
+            if row.changed & (1 << bit) == 0 {
+                continue;
+            }
+            out.push('"');
+            out.push_str(module.fields()[column.field].key);
+            out.push_str("\":");
+            match (column.kind, value) {
+                (_, None) => out.push_str("null"),
+                (Kind::Cents, Some(v)) => out.push_str(v),
+                (Kind::Bool, Some(v)) => out.push_str(if v == "true" { "true" } else { "false" }),
+                (_, Some(v)) => json_string(out, v),
+            }
+            out.push(',');
+        }
+        out.push_str("\"updated_at\":");
+        json_string(out, &row.at);
+        out.push('}');
+    }
+    Ok(images)
+}
+
+/// `s` as a JSON string, appended to `out` (no allocation per value).
+fn json_string(out: &mut String, s: &str) {
+    use std::fmt::Write;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            // Writing into a String cannot fail.
+            c if u32::from(c) < 0x20 => drop(write!(out, "\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
