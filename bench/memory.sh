@@ -4,16 +4,20 @@
 # DATAPORT_BENCH_DATABASE_URL is set) on PostgreSQL; then 8 imports + 8 exports at once. Rows/s
 # of each import, so the 10M rate can be compared with the 1M rate of the same run.
 #
-#   [DATAPORT_BENCH_DATABASE_URL=postgres://user:pw@127.0.0.1:5432/db] bench/memory.sh [ROWS...]
+#   [DATAPORT_BENCH_DATABASE_URL=postgres://user:pw@127.0.0.1:5432/db] \
+#   [DATAPORT_BENCH_BEFORE=/path/to/older/dataport] bench/memory.sh [ROWS... | concurrent]
 #
-# ROWS defaults to "1000000 10000000". Needs about 4 GB of free disk for the 10M files.
-# Stops only the servers it started, by PID.
+# ROWS defaults to "1000000 10000000"; `concurrent` measures only the 8 + 8. With
+# DATAPORT_BENCH_BEFORE, every measurement is also made with that binary, in the same run. Needs
+# about 4 GB of free disk for the 10M files. Stops only the servers it started, by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(1000000 10000000)
+[ "${SIZES[0]}" = concurrent ] && SIZES=()
 BASE=${DATAPORT_BENCH_DATABASE_URL:-}
+BEFORE=${DATAPORT_BENCH_BEFORE:-}
 
 echo "== building (release)" >&2
 cargo build --release -j2 --quiet
@@ -35,9 +39,9 @@ URL=http://127.0.0.1:$PORT
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 in_schema() { local sep='?'; [[ "$BASE" == *\?* ]] && sep='&'; echo "$BASE${sep}options=-c%20search_path%3D$1"; }
-start_server() { # NAME DATABASE_URL
+start_server() { # NAME DATABASE_URL [BINARY]
   mkdir -p "srv-$1"
-  (cd "srv-$1" && exec "$BIN" serve --listen 127.0.0.1:$PORT --database-url "$2" >server.log 2>&1) &
+  (cd "srv-$1" && exec "${3:-$BIN}" serve --listen 127.0.0.1:$PORT --database-url "$2" >server.log 2>&1) &
   SERVER_PID=$!
   for _ in $(seq 1 100); do grep -q "listening" "srv-$1/server.log" 2>/dev/null && break; sleep 0.1; done
 }
@@ -66,21 +70,26 @@ sized() { # ROWS: a file of ROWS rows (a multiple of 1M, at most 10M, or fewer t
     for k in $(seq 0 $((rows / 1000000 - 1))); do tail -n +2 c1M.csv | sed "s/^CUST000/CUST00$k/"; done; } >"$out"
 }
 
+builds=("this build=$BIN")
+[ -n "$BEFORE" ] && builds=("before=$BEFORE" "${builds[@]}")
 rows_table=""
 for rows in "${SIZES[@]}"; do
   sized "$rows"
   for backend in "${backends[@]}"; do
-    name="m_${backend}_$rows"
+   for build in "${builds[@]}"; do
+    label=${build%%=*} bin=${build#*=}
+    name="m_${backend}_${rows}_${label// /_}"
     mkdir -p "srv-$name"
-    start_server "$name" "$(database_url "$backend" "$name")"
+    start_server "$name" "$(database_url "$backend" "$name")" "$bin"
     t=$(now); client "$name" import "c$rows.csv" --module customers; import_s=$(elapsed "$t")
     rss_import=$(peak_mib)
     t=$(now); client "$name" export --module customers --format csv -o "out-$name.csv"; export_s=$(elapsed "$t")
     rss_export=$(peak_mib)
     stop_server
     rate=$(echo "$rows $import_s" | awk '{printf "%.0f", $1 / $2}')
-    rows_table+="| $backend | $rows | $import_s | $rate | $rss_import | $export_s | $rss_export |"$'\n'
+    rows_table+="| $backend | $label | $rows | $import_s | $rate | $rss_import | $export_s | $rss_export |"$'\n'
     rm -f "out-$name.csv"
+   done
   done
 done
 
@@ -92,25 +101,28 @@ for k in $(seq 1 8); do
 done
 concurrent_table=""
 for backend in "${backends[@]}"; do
-  name="c_$backend"
+ for build in "${builds[@]}"; do
+  label=${build%%=*} bin=${build#*=}
+  name="c_${backend}_${label// /_}"
   mkdir -p "srv-$name"
-  start_server "$name" "$(database_url "$backend" "$name")"
+  start_server "$name" "$(database_url "$backend" "$name")" "$bin"
   client "$name" import base.csv --module customers
   t=$(now)
   pids=()
   for k in $(seq 1 8); do client "$name" import "part$k.csv" --module customers & pids+=($!); done
   for k in $(seq 1 8); do client "$name" export --module customers --format csv -o "x$k.csv" & pids+=($!); done
   for p in "${pids[@]}"; do wait "$p" || echo "a client failed (pid $p)" >&2; done
-  concurrent_table+="| $backend | $(elapsed "$t") | $(peak_mib) |"$'\n'
+  concurrent_table+="| $backend | $label | $(elapsed "$t") | $(peak_mib) |"$'\n'
   stop_server
   rm -f x*.csv
+ done
 done
 
 cat <<EOF
-| backend | rows | import (s) | rows/s | peak RSS import (MiB) | export (s) | peak RSS after export (MiB) |
-|---|---|---|---|---|---|---|
+| backend | build | rows | import (s) | rows/s | peak RSS import (MiB) | export (s) | peak RSS after export (MiB) |
+|---|---|---|---|---|---|---|---|
 $rows_table
-| backend | 8 imports of 100k rows + 8 exports (1M rows and more), wall (s) | server peak RSS (MiB) |
-|---|---|---|
+| backend | build | 8 imports of 100k rows + 8 exports (1M rows and more), wall (s) | server peak RSS (MiB) |
+|---|---|---|---|
 $concurrent_table
 EOF

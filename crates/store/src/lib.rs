@@ -857,6 +857,7 @@ fn open_sqlite(url: &str, path: &str, options: &StoreOptions) -> Result<Pools> {
         autocheckpoint_pages: checkpointer
             .as_ref()
             .map(|_| checkpoint::WRITER_AUTOCHECKPOINT_PAGES),
+        cache_kib: backend::WRITER_CACHE_KIB,
         ..settings
     };
     // r2d2 panics on a zero timeout or size; clamp instead.

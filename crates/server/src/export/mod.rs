@@ -36,10 +36,12 @@ use sink::{ChunkSink, SendChunk};
 
 /// Records read per keyset page.
 const PAGE_ROWS: usize = 5_000;
-/// Pages the query may read ahead of the writer.
-const PAGES_AHEAD: usize = 2;
-/// Events buffered towards the client: at most this many chunks in memory per download.
-const EVENT_QUEUE: usize = 16;
+/// Pages the query may read ahead of the writer: one keeps the two overlapping; each more is
+/// another page of cells in memory per export.
+const PAGES_AHEAD: usize = 1;
+/// Events buffered towards the client: at most this many chunks in memory per download
+/// (256 KiB each; eight exports at once hold eight queues).
+const EVENT_QUEUE: usize = 4;
 /// The default format of downloads.
 pub const DEFAULT_FORMAT: &str = "xlsx";
 

@@ -11,8 +11,9 @@ use dataport_plugin_sdk::ByteSource;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-/// Chunks in flight between the gRPC stream and the reader (each at most ~1 MiB).
-pub const CHUNK_QUEUE: usize = 8;
+/// Chunks in flight between the gRPC stream and the reader (each at most ~1 MiB): enough to
+/// keep the reader fed, few enough that imports waiting for the writer hold little.
+pub const CHUNK_QUEUE: usize = 4;
 
 /// What the async side sends to the reader.
 #[derive(Debug)]

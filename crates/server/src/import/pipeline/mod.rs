@@ -38,8 +38,10 @@ pub use job::{Input, Job, Resume};
 
 /// Rows shown in the Preview event.
 const PREVIEW_ROWS: usize = 10;
-/// Batches validated ahead of the writer.
-const BATCHES_IN_FLIGHT: usize = 2;
+/// Batches validated ahead of the writer: one is ready when the writer finishes the batch
+/// before it. Imports queued behind SQLite's single writer hold theirs meanwhile, so each more
+/// is another batch in memory per waiting import.
+const BATCHES_IN_FLIGHT: usize = 1;
 
 /// Runs a job to its end and sends `Completed`. Never panics on bad input: every problem ends
 /// up in the job report; a panic (a bug) ends the job FAILED with INTERNAL.
