@@ -34,7 +34,7 @@ use crate::records::Kept;
 pub(crate) struct BeforeImages {
     pub existed: HashSet<String>,
     /// JSON members `"CODE":{…}`, comma-separated, without the braces.
-    pub members: String,
+    pub members: Vec<u8>,
     pub count: usize,
 }
 
@@ -51,7 +51,7 @@ impl Aggregated {
     fn into_images(self, existed: HashSet<String>) -> BeforeImages {
         BeforeImages {
             existed,
-            members: self.members.unwrap_or_default(),
+            members: self.members.unwrap_or_default().into_bytes(),
             count: usize::try_from(self.count).unwrap_or(0),
         }
     }
@@ -246,47 +246,34 @@ pub(crate) fn load_postgres(
     let out = &mut images.members;
     for (i, row) in rows.iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
         json_string(out, &row.code);
-        out.push_str(":{");
+        out.extend_from_slice(b":{");
         for (bit, (column, value)) in columns.iter().zip(row.values()).enumerate() {
             if row.changed & (1 << bit) == 0 {
                 continue;
             }
-            out.push('"');
-            out.push_str(module.fields()[column.field].key);
-            out.push_str("\":");
+            out.push(b'"');
+            out.extend_from_slice(module.fields()[column.field].key.as_bytes());
+            out.extend_from_slice(b"\":");
             match (column.kind, value) {
-                (_, None) => out.push_str("null"),
-                (Kind::Cents, Some(v)) => out.push_str(v),
-                (Kind::Bool, Some(v)) => out.push_str(if v == "true" { "true" } else { "false" }),
+                (_, None) => out.extend_from_slice(b"null"),
+                (Kind::Cents, Some(v)) => out.extend_from_slice(v.as_bytes()),
+                (Kind::Bool, Some(v)) => out.extend_from_slice(if v == "true" { b"true" } else { b"false" }),
                 (_, Some(v)) => json_string(out, v),
             }
-            out.push(',');
+            out.push(b',');
         }
-        out.push_str("\"updated_at\":");
+        out.extend_from_slice(b"\"updated_at\":");
         json_string(out, &row.at);
-        out.push('}');
+        out.push(b'}');
     }
     Ok(images)
 }
 
-/// `s` as a JSON string, appended to `out` (no allocation per value).
-fn json_string(out: &mut String, s: &str) {
-    use std::fmt::Write;
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            // Writing into a String cannot fail.
-            c if u32::from(c) < 0x20 => drop(write!(out, "\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+/// `s` as a JSON string, appended to `out`.
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }

@@ -83,10 +83,10 @@ pub(crate) struct BatchChanges {
 
 impl BatchChanges {
     /// The database's before-images: `updated` are the members of the `updated` object.
-    pub(crate) fn new(created: Vec<String>, updated: String, updated_count: usize) -> BatchChanges {
+    pub(crate) fn new(created: Vec<String>, updated: Vec<u8>, updated_count: usize) -> BatchChanges {
         BatchChanges {
             created,
-            updated: updated.into_bytes(),
+            updated,
             updated_count,
             last_time: None,
         }
