@@ -1,5 +1,6 @@
 //! The `dataport` binary: server and command-line client in one.
 
+mod allocator;
 mod cli;
 mod download;
 mod export_cmd;
@@ -27,9 +28,6 @@ use cli::{
     JobsCommand, MigrateArgs, ServeArgs, TemplateArgs, TokenCommand,
 };
 use table::{Table, enum_word};
-
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
