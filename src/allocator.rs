@@ -15,6 +15,9 @@
 //! Rust runtime allocates anything. It only fills in variables the operator has not set, so
 //! either can still be overridden from the environment (docs/deploy.md, "Sizing").
 
+/// `--features system-allocator` leaves the system's malloc in place, for heap profilers that
+/// hook it (heaptrack, valgrind).
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
