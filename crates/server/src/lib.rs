@@ -22,6 +22,7 @@
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
+mod budget;
 pub mod config;
 pub mod error;
 pub mod export;

@@ -34,7 +34,7 @@ use crate::stream::EventStream;
 pub use layout::Layout;
 use sink::{ChunkSink, SendChunk};
 
-/// Records read per keyset page.
+/// Records read per keyset page, for a lone export (`budget` shares it out among many).
 const PAGE_ROWS: usize = 5_000;
 /// Pages the query may read ahead of the writer: one keeps the two overlapping; each more is
 /// another page of cells in memory per export.
@@ -231,7 +231,7 @@ pub fn start_export(
                     let mut snapshot = snapshot;
                     let query = scope.spawn(move || -> Result<(), ServiceError> {
                         loop {
-                            let page = snapshot.next_page(PAGE_ROWS)?;
+                            let page = snapshot.next_page(crate::budget::export_page_rows(PAGE_ROWS))?;
                             if page.is_empty() {
                                 return Ok(());
                             }
@@ -380,7 +380,7 @@ fn start_records_export(
             let mut hasher = sha2::Sha256::new();
             let (mut rows, mut bytes) = (0u64, 0u64);
             loop {
-                let page = snapshot.next_page(PAGE_ROWS)?;
+                let page = snapshot.next_page(crate::budget::export_page_rows(PAGE_ROWS))?;
                 if page.is_empty() {
                     snapshot_complete(total, rows)?;
                     return Ok(Some((rows, bytes, hex::encode(hasher.finalize()))));

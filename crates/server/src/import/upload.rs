@@ -12,8 +12,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 /// Chunks in flight between the gRPC stream and the reader (each at most ~1 MiB): enough to
-/// keep the reader fed, few enough that imports waiting for the writer hold little.
-pub const CHUNK_QUEUE: usize = 4;
+/// keep the reader fed, few enough that imports waiting for the writer hold little (HTTP/2 flow
+/// control keeps the client sending meanwhile).
+pub const CHUNK_QUEUE: usize = 2;
 
 /// What the async side sends to the reader.
 #[derive(Debug)]

@@ -490,7 +490,7 @@ fn read_rows(
         let started = std::time::Instant::now();
         // A reader may be asked for a checkpoint only after an OK batch.
         let mut row_only_failure = false;
-        let batch = match reader.next_batch(job.limits.batch_rows) {
+        let batch = match reader.next_batch(crate::budget::import_batch_rows(job.limits.batch_rows)) {
             Ok(Some(batch)) => batch,
             Ok(None) => return Ok(()),
             // ABI v2: one row failed and the reader goes on; it is reported like a row error.
