@@ -56,6 +56,10 @@ for m in customers contacts opportunities; do
     { echo "loading $m failed (see $WORK/source/server.log)" >&2; exit 1; }
 done
 rm customers.csv contacts.csv opportunities.csv
+# A fresh source server for the migration itself, so its peak RSS is the export's, not the load's.
+kill "$SOURCE_PID"
+for _ in $(seq 1 300); do kill -0 "$SOURCE_PID" 2>/dev/null || break; sleep 0.1; done
+SOURCE_PID=$(serve source 50301 "$WORK/source/dataport.db"); PIDS+=("$SOURCE_PID")
 
 echo "== dataport migrate" >&2
 psql -q "$BASE" -c "DROP SCHEMA IF EXISTS bench_mig_dp CASCADE; CREATE SCHEMA bench_mig_dp" >/dev/null

@@ -444,7 +444,8 @@ pub struct ServeArgs {
     #[arg(long, env = "DATAPORT_MAX_PERSISTED_ROW_ERRORS", value_name = "N")]
     pub max_persisted_row_errors: Option<u64>,
 
-    /// Rows per import batch (one validation batch, one write transaction) [default: 5000].
+    /// Rows per import batch (one validation batch, one write transaction), for up to two
+    /// imports at once; more imports share it out, at least 500 rows each [default: 5000].
     #[arg(long, env = "DATAPORT_IMPORT_BATCH_ROWS", value_name = "ROWS")]
     pub import_batch_rows: Option<usize>,
 
