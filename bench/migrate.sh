@@ -46,8 +46,8 @@ echo "== generating $CUSTOMERS customers, $OTHERS contacts and opportunities" >&
 { head -n 1 c1M.csv
   for k in $(seq 0 $((CUSTOMERS / 1000000 - 1))); do tail -n +2 c1M.csv | sed "s/^CUST000/CUST00$k/"; done; } >customers.csv
 rm c1M.csv
-"$BIN" gen --module contacts --rows "$OTHERS" --customers "$CUSTOMERS" contacts.csv --seed 2 2>/dev/null
-"$BIN" gen --module opportunities --rows "$OTHERS" --customers "$CUSTOMERS" opportunities.csv --seed 3 2>/dev/null
+"$BIN" gen --module contacts --rows "$OTHERS" --customer-rows "$CUSTOMERS" contacts.csv --seed 2 2>/dev/null
+"$BIN" gen --module opportunities --rows "$OTHERS" --customer-rows "$CUSTOMERS" opportunities.csv --seed 3 2>/dev/null
 
 echo "== loading the SQLite source" >&2
 SOURCE_PID=$(serve source 50301 "$WORK/source/dataport.db"); PIDS+=("$SOURCE_PID")
