@@ -4,8 +4,10 @@
 # each beside its peer in the same run: `psql \copy` of the same file into an equivalent table
 # with the same unique key, and `psql \copy (select …) to` of the same columns.
 #
-#   DATAPORT_BENCH_DATABASE_URL=postgres://user:pw@127.0.0.1:5432/db bench/postgres.sh [RUNS]
+#   DATAPORT_BENCH_DATABASE_URL=postgres://user:pw@127.0.0.1:5432/db \
+#   [DATAPORT_BENCH_BEFORE=/path/to/older/dataport] bench/postgres.sh [RUNS]
 #
+# With DATAPORT_BENCH_BEFORE, each run also imports the file with that binary, in the same run.
 # Each run uses fresh schemas in that database (dropped at the end); default 3 runs, medians
 # reported. Each dataport measurement starts a fresh server, whose peak RSS (VmHWM) is recorded.
 # Stops only the servers it started, by PID.
@@ -52,10 +54,10 @@ fresh_schema() { # NAME
   SCHEMAS+=("$1")
 }
 in_schema() { local sep='?'; [[ "$BASE" == *\?* ]] && sep='&'; echo "$BASE${sep}options=-c%20search_path%3D$1"; }
-start_server() { # SCHEMA
+start_server() { # SCHEMA [BINARY]
   mkdir -p "srv-$1"
   # A fresh log per start: the wait below looks for this start's "listening" line.
-  (cd "srv-$1" && exec "$BIN" serve --listen 127.0.0.1:$PORT --database-url "$(in_schema "$1")" >server.log 2>&1) &
+  (cd "srv-$1" && exec "${2:-$BIN}" serve --listen 127.0.0.1:$PORT --database-url "$(in_schema "$1")" >server.log 2>&1) &
   SERVER_PID=$!
   for _ in $(seq 1 100); do grep -q "listening" "srv-$1/server.log" 2>/dev/null && break; sleep 0.1; done
 }
@@ -71,6 +73,15 @@ for run in $(seq 1 "$RUNS"); do
   psql -q "$(in_schema "$peer")" -c "CREATE TABLE customers $PEER_TABLE" >/dev/null
   t=$(now); psql -q "$(in_schema "$peer")" -c "\\copy customers (code, name, industry, phone, owner, level, follow_up_status, address, contract_amount, follow_up_notes, remarks, created_at) FROM 'c1m.psql.csv' WITH (FORMAT csv, HEADER true)" >/dev/null
   add peer_import "$(elapsed "$t")"
+
+  if [ -n "${DATAPORT_BENCH_BEFORE:-}" ]; then
+    before=bench_before_$run
+    fresh_schema "$before"
+    start_server "$before" "$DATAPORT_BENCH_BEFORE"
+    t=$(now); client "$before" import c1m.csv --module customers; add before_import "$(elapsed "$t")"
+    add rss_before "$(peak_mib)"
+    stop_server
+  fi
 
   dp=bench_dp_$run
   fresh_schema "$dp"
@@ -102,3 +113,6 @@ cat <<TABLE
 | upsert of the same 1M rows | $(m dp_upsert) | ${T[dp_upsert]} | $(m rss_upsert) | (same peer) | $(m peer_import) | | $(ratio dp_upsert peer_import) |
 | export | $(m dp_export) | ${T[dp_export]} | $(m rss_export) | psql \\copy (select … order by code) to | $(m peer_export) | ${T[peer_export]} | $(ratio dp_export peer_export) |
 TABLE
+if [ -n "${DATAPORT_BENCH_BEFORE:-}" ]; then
+  echo "| import (insert), DATAPORT_BENCH_BEFORE | $(m before_import) | ${T[before_import]} | $(m rss_before) | (same peer) | $(m peer_import) | | $(ratio before_import peer_import) |"
+fi
