@@ -8,10 +8,11 @@
 //! the merge meets no row-level error it could blame on one row other than a conflict, which
 //! PostgreSQL reports with the row's key.
 //!
-//! INSERT first tries the batch as one binary `COPY` straight into the table, in a savepoint
-//! ([`insert_direct`]): a fresh import, the common case, then costs what `psql \copy` costs. A
-//! code already stored or an unknown customer makes that COPY fail; the savepoint rolls back
-//! (nothing of it stays) and the staged path sorts out every row.
+//! INSERT and UPSERT first try the batch as one binary `COPY` straight into the table, in a
+//! savepoint ([`insert_direct`]): a fresh import or a migration into an empty instance, the
+//! common cases, then cost what `psql \copy` costs. A code already stored or an unknown customer
+//! makes that COPY fail; the savepoint rolls back (nothing of it stays) and the staged path
+//! sorts out every row.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -211,7 +212,9 @@ pub(crate) fn write(
     kept_fields: Kept,
 ) -> Result<(WriteOutcome, Option<BeforeImages>)> {
     let mut outcome = WriteOutcome::default();
-    if mode == ImportMode::Insert && insert_direct(c, module, records, today, now)? {
+    // A batch of only new codes is the same write in every mode but UPDATE (which creates
+    // nothing), and needs no before-images: the table had none of its records.
+    if mode != ImportMode::Update && insert_direct(c, module, records, today, now)? {
         outcome.created = records.len() as u64;
         outcome.skipped_existing = repeated_inserts;
         return Ok((outcome, None));
@@ -372,7 +375,7 @@ pub(crate) fn write(
     Ok((outcome, images))
 }
 
-/// INSERT's fast path: the batch copied straight into the module's table, in a savepoint of the
+/// The fast path of INSERT and UPSERT: the batch copied straight into the module's table, in a savepoint of the
 /// caller's transaction. `false`: the COPY failed on a database error (a code already stored,
 /// an unknown customer), the savepoint rolled back and nothing was written.
 fn insert_direct(

@@ -830,12 +830,29 @@ backend_suite! {
         tx.commit().unwrap();
         assert_eq!(db.store.count(&Filter::all(Module::Customers)).unwrap(), 1001);
         assert_eq!(db.store.count(&Filter::all(Module::Contacts)).unwrap(), 300);
+        // UPSERT the same way: new codes are created, a stored one late in the batch is updated,
+        // and the logged job's revert knows which is which.
+        let tx_write_logged = |store: &Store, records: Records, mode: ImportMode, job: i64| {
+            let mut tx = store.begin_write().unwrap();
+            let outcome = tx.write_logged(&records, mode, Some(job)).unwrap();
+            tx.commit().unwrap();
+            outcome
+        };
+        let mut upsert: Vec<Record> = customers(&["U1", "U2", "Z000"]).into_vec();
+        set(&mut upsert[2], "name", text("upserted Z000"));
+        let outcome = tx_write_logged(&db.store, batch(Module::Customers, upsert), ImportMode::Upsert, 77);
+        assert_eq!((outcome.created, outcome.updated), (2, 1));
+        assert_eq!(db.store.revert_remaining(77).unwrap(), 3);
+        let fresh = tx_write_logged(&db.store, customers(&["U3", "U4"]), ImportMode::Upsert, 78);
+        assert_eq!((fresh.created, fresh.updated), (2, 0));
+        assert_eq!(db.store.revert_remaining(78).unwrap(), 2);
+        assert_eq!(db.store.count(&Filter::all(Module::Customers)).unwrap(), 1005);
         // And rolled back as a whole, fast path and fallback alike.
         let mut tx = db.store.begin_write().unwrap();
         tx.write(&customers(&["Y1", "Y2"]), ImportMode::Insert).unwrap();
         tx.write(&customers(&["Y3", "Z000"]), ImportMode::Insert).unwrap();
         tx.rollback().unwrap();
-        assert_eq!(db.store.count(&Filter::all(Module::Customers)).unwrap(), 1001);
+        assert_eq!(db.store.count(&Filter::all(Module::Customers)).unwrap(), 1005);
     }
 
     fn a_write_transaction_commits_or_rolls_back_as_a_whole(db) {
