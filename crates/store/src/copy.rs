@@ -375,8 +375,8 @@ pub(crate) fn write(
     Ok((outcome, images))
 }
 
-/// The fast path of INSERT and UPSERT: the batch copied straight into the module's table, in a savepoint of the
-/// caller's transaction. `false`: the COPY failed on a database error (a code already stored,
+/// The fast path of INSERT and UPSERT: the batch copied straight into the module's table, in a
+/// savepoint of the caller's transaction. `false`: the COPY failed on a database error (a code already stored,
 /// an unknown customer), the savepoint rolled back and nothing was written.
 fn insert_direct(
     c: &mut PgConnection,
@@ -386,33 +386,27 @@ fn insert_direct(
     now: NaiveDateTime,
 ) -> Result<bool> {
     use crate::schema::{contacts as ct, customers as cu, opportunities as op};
-    let encode = |out: &mut dyn Write| -> diesel::QueryResult<()> {
-        let cols = columns(module);
-        let has_created_at = cols.iter().any(|c| c.name == "created_at");
-        let mut buf = Vec::with_capacity(256 * records.len().max(1));
-        buf.extend_from_slice(COPY_HEADER);
-        let fields = (cols.len() + if has_created_at { 1 } else { 2 }) as i16;
-        let today = pg_days(today);
-        let now = (now - PG_EPOCH.and_time(chrono::NaiveTime::MIN))
-            .num_microseconds()
-            .unwrap_or(0);
-        for record in records {
-            buf.extend_from_slice(&fields.to_be_bytes());
+    let cols = columns(module);
+    let has_created_at = cols.iter().any(|c| c.name == "created_at");
+    let fields = cols.len() + if has_created_at { 1 } else { 2 };
+    let today = pg_days(today);
+    let now = (now - PG_EPOCH.and_time(chrono::NaiveTime::MIN))
+        .num_microseconds()
+        .unwrap_or(0);
+    let encode = |out: &mut dyn Write| {
+        write_binary_copy(out, records, fields, |buf, _, record| {
             for column in cols {
                 if column.name == "created_at" && record.date_at(column.field).is_none() {
-                    encode_field(&mut buf, &today.to_be_bytes());
+                    encode_field(buf, &today.to_be_bytes());
                 } else {
-                    encode_value(&mut buf, record, column);
+                    encode_value(buf, record, column);
                 }
             }
             if !has_created_at {
-                encode_field(&mut buf, &today.to_be_bytes());
+                encode_field(buf, &today.to_be_bytes());
             }
-            encode_field(&mut buf, &now.to_be_bytes());
-        }
-        buf.extend_from_slice(&(-1i16).to_be_bytes());
-        out.write_all(&buf)
-            .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
+            encode_field(buf, &now.to_be_bytes());
+        })
     };
     let copied = c.transaction(|c| match module {
         Module::Customers => diesel::copy_from(cu::table)
@@ -489,21 +483,13 @@ const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 /// Copies the batch into its stage, in binary COPY format.
 fn copy_in(c: &mut PgConnection, module: Module, records: &[&Record]) -> Result<()> {
     let cols = columns(module);
-    let encode = |out: &mut dyn Write| -> diesel::QueryResult<()> {
-        let mut buf = Vec::with_capacity(256 * records.len().max(1));
-        buf.extend_from_slice(COPY_HEADER);
-        let fields = 1 + cols.len() as i16;
-        for (ord, record) in records.iter().enumerate() {
-            buf.extend_from_slice(&fields.to_be_bytes());
-            buf.extend_from_slice(&4i32.to_be_bytes());
-            buf.extend_from_slice(&(ord as i32).to_be_bytes());
+    let encode = |out: &mut dyn Write| {
+        write_binary_copy(out, records, 1 + cols.len(), |buf, ord, record| {
+            encode_field(buf, &(ord as i32).to_be_bytes());
             for column in cols {
-                encode_value(&mut buf, record, column);
+                encode_value(buf, record, column);
             }
-        }
-        buf.extend_from_slice(&(-1i16).to_be_bytes());
-        out.write_all(&buf)
-            .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
+        })
     };
     let copied = match module {
         Module::Customers => diesel::copy_from(stage::dp_stage_customers::table)
@@ -521,6 +507,26 @@ fn copy_in(c: &mut PgConnection, module: Module, records: &[&Record]) -> Result<
     };
     debug_assert_eq!(copied, records.len());
     Ok(())
+}
+
+/// A binary COPY stream of `records`: the header, then per record its field count (`fields`)
+/// and what `row` encodes for it (given its position), then the trailer; written in one piece.
+fn write_binary_copy(
+    out: &mut dyn Write,
+    records: &[&Record],
+    fields: usize,
+    mut row: impl FnMut(&mut Vec<u8>, usize, &Record),
+) -> diesel::QueryResult<()> {
+    let mut buf = Vec::with_capacity(256 * records.len().max(1));
+    buf.extend_from_slice(COPY_HEADER);
+    let fields = fields as i16;
+    for (position, record) in records.iter().enumerate() {
+        buf.extend_from_slice(&fields.to_be_bytes());
+        row(&mut buf, position, record);
+    }
+    buf.extend_from_slice(&(-1i16).to_be_bytes());
+    out.write_all(&buf)
+        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
 }
 
 /// One non-NULL field: its length and bytes.
