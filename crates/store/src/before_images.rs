@@ -6,11 +6,15 @@
 //! - SQLite: before the write, the batch's stored rows are copied into a temporary table of
 //!   the writer connection ([`snapshot_sqlite`]); after it, that copy is compared with the
 //!   table and the members are built in SQL ([`after_write_sqlite`]).
-//! - PostgreSQL: before the merge, the table is compared with the batch's COPY stage, the
-//!   compared rows locked; the query returns only the changed stored values, and the members
-//!   are built here ([`load_postgres`], run by `copy.rs`): concatenated in SQL they took the
-//!   database 2.5× as long, and the database is what replicas share. (On SQLite the same move
-//!   was slower: its decoding of the rows cost more than SQL's concatenation.)
+//! - PostgreSQL: the batch's stored records are updated from its COPY stage by one `UPDATE`
+//!   whose `RETURNING` reads the versions it replaces, compared with the stage
+//!   ([`update_postgres`], run by `copy.rs`): the before-images cost no read or lock of their
+//!   own. What that statement leaves (new codes of an UPSERT, a record another transaction
+//!   changed meanwhile) goes through the locked read and the merge ([`load_postgres`]). The
+//!   queries return only the changed stored values and a bitmask, and the members are built
+//!   here: concatenated in SQL they took the database 2.5× as long, and the database is what
+//!   replicas share. (On SQLite the same move was slower: its decoding of the rows cost more
+//!   than SQL's concatenation.)
 //!
 //! Values are written as [`crate::changes`] expects them: text and dates as JSON strings, cents
 //! as numbers, 是/否 as booleans, empty as null, and the stored `updated_at` under
@@ -195,24 +199,23 @@ impl ChangedRow {
     }
 }
 
-/// PostgreSQL, before the merge: the query of the rows of `table` that the stage `stage`
-/// changes ([`ChangedRow`]). A `created_at` the record did not bring, or a NULL in a column of
-/// `kept`, keeps the stored value and changes nothing. Every row the stage names is locked,
-/// changed or not, so none can change between this read and the merge.
-fn sql_postgres(module: Module, stage: &str, kept: Kept) -> String {
-    let table = module.as_str();
+/// The columns of a [`ChangedRow`] after its code, for the stored row `old` against the stage
+/// `s`: its `updated_at`, the bitmask of the columns that change, and their stored values. A
+/// `created_at` the record did not bring, or a NULL in a column of `kept`, keeps the stored
+/// value and changes nothing.
+fn changed_columns(module: Module, old: &str, kept: Kept) -> String {
     let mut changed = Vec::new();
     let mut values = Vec::new();
     for (bit, column) in columns(module).iter().skip(1).enumerate() {
         let name = column.name;
         let differs = if name == "created_at" || kept.contains(column.field) {
-            format!("(s.{name} IS NOT NULL AND t.{name} IS DISTINCT FROM s.{name})")
+            format!("(s.{name} IS NOT NULL AND {old}.{name} IS DISTINCT FROM s.{name})")
         } else {
-            format!("t.{name} IS DISTINCT FROM s.{name}")
+            format!("{old}.{name} IS DISTINCT FROM s.{name}")
         };
         let text = match column.kind {
-            Kind::Date => format!("to_char(t.{name}, 'YYYY-MM-DD')"),
-            _ => format!("t.{name}::text"),
+            Kind::Date => format!("to_char({old}.{name}, 'YYYY-MM-DD')"),
+            _ => format!("{old}.{name}::text"),
         };
         changed.push(format!("CASE WHEN {differs} THEN {} ELSE 0 END", 1 << bit));
         values.push(format!("CASE WHEN {differs} THEN {text} END AS v{bit}"));
@@ -221,11 +224,21 @@ fn sql_postgres(module: Module, stage: &str, kept: Kept) -> String {
         values.push(format!("NULL::text AS v{bit}"));
     }
     format!(
-        "SELECT * FROM (SELECT t.code, to_char(t.updated_at, 'YYYY-MM-DD HH24:MI:SS.US') AS at, \
-         ({}) AS changed, {} FROM {table} t JOIN {stage} s ON t.code = s.code FOR UPDATE OF t) x \
-         WHERE changed <> 0",
+        "to_char({old}.updated_at, 'YYYY-MM-DD HH24:MI:SS.US') AS at, ({}) AS changed, {}",
         changed.join(" | "),
         values.join(", ")
+    )
+}
+
+/// PostgreSQL, before the merge: the query of the rows of `table` that the stage `stage`
+/// changes ([`ChangedRow`]). Every row the stage names is locked, changed or not, so none can
+/// change between this read and the merge.
+fn sql_postgres(module: Module, stage: &str, kept: Kept) -> String {
+    format!(
+        "SELECT * FROM (SELECT t.code, {} FROM {} t JOIN {stage} s ON t.code = s.code FOR UPDATE OF t) x \
+         WHERE changed <> 0",
+        changed_columns(module, "t", kept),
+        module.as_str(),
     )
 }
 
@@ -238,16 +251,46 @@ pub(crate) fn load_postgres(
     kept: Kept,
 ) -> Result<BeforeImages> {
     let rows: Vec<ChangedRow> = diesel::sql_query(sql_postgres(module, stage, kept)).load(c)?;
+    Ok(images_of(module, &rows, HashSet::new()))
+}
+
+/// PostgreSQL: updates the stored records of the stage (`set`: the merge's SET list, `t` the
+/// table and `s` the stage) and returns their before-images, with `existed` the codes it
+/// updated. One statement: the stored row `o` it joins is the version it replaces, read
+/// without a lock of its own. A row another transaction changes meanwhile fails the
+/// `ctid` check when PostgreSQL re-reads it, and is left to the caller (still in the stage,
+/// not in `existed`).
+pub(crate) fn update_postgres(
+    c: &mut diesel::PgConnection,
+    module: Module,
+    stage: &str,
+    kept: Kept,
+    set: &str,
+) -> Result<BeforeImages> {
+    let table = module.as_str();
+    let rows: Vec<ChangedRow> = diesel::sql_query(format!(
+        "UPDATE {table} AS t SET {set} FROM {stage} s JOIN {table} o ON o.code = s.code \
+         WHERE t.code = s.code AND t.ctid = o.ctid RETURNING o.code, {}",
+        changed_columns(module, "o", kept)
+    ))
+    .load(c)?;
+    let existed = rows.iter().map(|r| r.code.clone()).collect();
+    Ok(images_of(module, &rows, existed))
+}
+
+/// The before-images of the rows that change anything, as JSON members.
+fn images_of(module: Module, rows: &[ChangedRow], existed: HashSet<String>) -> BeforeImages {
     let columns = &columns(module)[1..];
     let mut images = BeforeImages {
-        count: rows.len(),
+        existed,
         ..BeforeImages::default()
     };
-    let out = &mut images.members;
-    for (i, row) in rows.iter().enumerate() {
-        if i > 0 {
+    for row in rows.iter().filter(|r| r.changed != 0) {
+        let out = &mut images.members;
+        if images.count > 0 {
             out.push(b',');
         }
+        images.count += 1;
         json_string(out, &row.code);
         out.extend_from_slice(b":{");
         for (bit, (column, value)) in columns.iter().zip(row.values()).enumerate() {
@@ -269,7 +312,21 @@ pub(crate) fn load_postgres(
         json_string(out, &row.at);
         out.push(b'}');
     }
-    Ok(images)
+    images
+}
+
+impl BeforeImages {
+    /// Adds `other`'s codes and members to these.
+    pub(crate) fn extend(&mut self, other: BeforeImages) {
+        self.existed.extend(other.existed);
+        if other.count > 0 {
+            if self.count > 0 {
+                self.members.push(b',');
+            }
+            self.members.extend_from_slice(&other.members);
+            self.count += other.count;
+        }
+    }
 }
 
 /// `s` as a JSON string, appended to `out`.

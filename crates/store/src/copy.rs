@@ -12,7 +12,12 @@
 //! savepoint ([`insert_direct`]): a fresh import or a migration into an empty instance, the
 //! common cases, then cost what `psql \copy` costs. A code already stored or an unknown customer
 //! makes that COPY fail; the savepoint rolls back (nothing of it stays) and the staged path
-//! sorts out every row.
+//! sorts out every row. A batch whose first, middle or last code is stored does not try it.
+//!
+//! A logged UPDATE or UPSERT (RevertImport's before-images) updates the batch's stored records
+//! by one `UPDATE … FROM` the stage whose `RETURNING` reads the versions it replaces; only what
+//! it leaves (new codes, a record another transaction changed meanwhile) goes through the
+//! locked read and the merge.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -22,7 +27,7 @@ use dataport_core::{ImportMode, Module, Record};
 use diesel::connection::SimpleConnection;
 use diesel::pg::{CopyFormat, PgConnection};
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Integer, Text};
+use diesel::sql_types::{Array, Bool, Integer, Text};
 
 use crate::before_images::BeforeImages;
 use crate::error::Result;
@@ -197,8 +202,9 @@ struct Unreferenced {
 /// Writes `records` (validated, each code once) in `mode`, inside the caller's transaction.
 /// `repeated_inserts` are codes the batch repeated (INSERT keeps the first), reported as
 /// skipped after the others. With `before_images` (a logged UPDATE or UPSERT), also what the
-/// merge overwrites, read from the table against the stage just before it. A NULL in a column of
-/// `kept_fields` keeps the stored value.
+/// write overwrites, returned by the UPDATE of the stored records itself
+/// ([`crate::before_images::update_postgres`]). A NULL in a column of `kept_fields` keeps the
+/// stored value.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn write(
     c: &mut PgConnection,
@@ -214,7 +220,7 @@ pub(crate) fn write(
     let mut outcome = WriteOutcome::default();
     // A batch of only new codes is the same write in every mode but UPDATE (which creates
     // nothing), and needs no before-images: the table had none of its records.
-    if mode != ImportMode::Update && insert_direct(c, module, records, today, now)? {
+    if mode != ImportMode::Update && !any_stored(c, module, records)? && insert_direct(c, module, records, today, now)? {
         outcome.created = records.len() as u64;
         outcome.skipped_existing = repeated_inserts;
         return Ok((outcome, None));
@@ -248,17 +254,6 @@ pub(crate) fn write(
                 .push(records[m.ord as usize].code().to_owned());
         }
     }
-
-    let mut images = if before_images && mode != ImportMode::Insert {
-        Some(crate::before_images::load_postgres(
-            c,
-            module,
-            stage,
-            kept_fields,
-        )?)
-    } else {
-        None
-    };
 
     let updated_at = format!("'{}'::timestamp", now.format("%Y-%m-%d %H:%M:%S%.6f"));
     let today = format!("'{}'::date", today.format("%Y-%m-%d"));
@@ -304,47 +299,77 @@ pub(crate) fn write(
         set.join(", ")
     };
 
-    let merged: Vec<Merged> = match mode {
-        ImportMode::Insert => diesel::sql_query(format!(
-            "INSERT INTO {table} AS t ({insert_cols}) SELECT {insert_select} FROM {stage} s \
-             ON CONFLICT (code) DO NOTHING RETURNING t.code, true AS inserted"
-        ))
-        .load(c)?,
-        ImportMode::Update => {
-            let created = has_created_at.then_some("COALESCE(s.created_at, t.created_at)");
-            diesel::sql_query(format!(
-                "UPDATE {table} AS t SET {} FROM {stage} s WHERE t.code = s.code RETURNING t.code, false AS inserted",
-                overwrite("s", created)
+    let merge = |c: &mut PgConnection| -> Result<Vec<Merged>> {
+        Ok(match mode {
+            ImportMode::Insert => diesel::sql_query(format!(
+                "INSERT INTO {table} AS t ({insert_cols}) SELECT {insert_select} FROM {stage} s \
+                 ON CONFLICT (code) DO NOTHING RETURNING t.code, true AS inserted"
             ))
-            .load(c)?
-        }
-        ImportMode::Upsert => {
-            // `excluded` is the proposed row, whose created_at is already COALESCEd to today,
-            // so whether the record brought one is read from the stage: dated and undated rows
-            // go in separate statements (one of them is usually empty).
-            let groups: &[(&str, Option<&str>)] = if has_created_at {
-                &[
-                    ("s.created_at IS NOT NULL", Some("excluded.created_at")),
-                    ("s.created_at IS NULL", None),
-                ]
-            } else {
-                &[("true", None)]
-            };
-            let mut merged = Vec::new();
-            for (rows, created) in groups {
-                merged.extend(
-                    diesel::sql_query(format!(
-                        "INSERT INTO {table} AS t ({insert_cols}) SELECT {insert_select} FROM {stage} s WHERE {rows} \
-                         ON CONFLICT (code) DO UPDATE SET {} \
-                         RETURNING t.code, (t.xmax = 0) AS inserted",
-                        overwrite("excluded", *created)
-                    ))
-                    .load::<Merged>(c)?,
-                );
+            .load(c)?,
+            ImportMode::Update => {
+                let created = has_created_at.then_some("COALESCE(s.created_at, t.created_at)");
+                diesel::sql_query(format!(
+                    "UPDATE {table} AS t SET {} FROM {stage} s WHERE t.code = s.code RETURNING t.code, false AS inserted",
+                    overwrite("s", created)
+                ))
+                .load(c)?
             }
-            merged
-        }
+            ImportMode::Upsert => {
+                // `excluded` is the proposed row, whose created_at is already COALESCEd to today,
+                // so whether the record brought one is read from the stage: dated and undated rows
+                // go in separate statements (one of them is usually empty).
+                let groups: &[(&str, Option<&str>)] = if has_created_at {
+                    &[
+                        ("s.created_at IS NOT NULL", Some("excluded.created_at")),
+                        ("s.created_at IS NULL", None),
+                    ]
+                } else {
+                    &[("true", None)]
+                };
+                let mut merged = Vec::new();
+                for (rows, created) in groups {
+                    merged.extend(
+                        diesel::sql_query(format!(
+                            "INSERT INTO {table} AS t ({insert_cols}) SELECT {insert_select} FROM {stage} s WHERE {rows} \
+                             ON CONFLICT (code) DO UPDATE SET {} \
+                             RETURNING t.code, (t.xmax = 0) AS inserted",
+                            overwrite("excluded", *created)
+                        ))
+                        .load::<Merged>(c)?,
+                    );
+                }
+                merged
+            }
+        })
     };
+
+    // A logged UPDATE or UPSERT updates the stored records first, reading their before-images
+    // in the same statement; the locked read and the merge then see to what it left (new codes,
+    // a record changed meanwhile by another transaction), if anything.
+    let mut images = None;
+    let mut merged = Vec::new();
+    if before_images && mode != ImportMode::Insert {
+        let created = has_created_at.then_some("COALESCE(s.created_at, t.created_at)");
+        let mut updated = crate::before_images::update_postgres(c, module, stage, kept_fields, &overwrite("s", created))?;
+        let left = kept.iter().filter(|k| **k).count().saturating_sub(updated.existed.len());
+        if left > 0 {
+            let codes: Vec<&str> = updated.existed.iter().map(String::as_str).collect();
+            diesel::sql_query(format!(
+                "DELETE FROM {stage} s USING unnest($1::text[]) AS d(code) WHERE s.code = d.code"
+            ))
+            .bind::<Array<Text>, _>(codes)
+            .execute(c)?;
+            updated.extend(crate::before_images::load_postgres(c, module, stage, kept_fields)?);
+            merged = merge(c)?;
+        }
+        merged.extend(updated.existed.iter().map(|code| Merged {
+            code: code.clone(),
+            inserted: false,
+        }));
+        images = Some(updated);
+    } else {
+        merged = merge(c)?;
+    }
 
     let position: HashMap<&str, usize> = records.iter().enumerate().map(|(i, r)| (r.code(), i)).collect();
     let mut done = vec![false; records.len()];
@@ -373,6 +398,28 @@ pub(crate) fn write(
     }
     outcome.skipped_existing.extend(repeated_inserts);
     Ok((outcome, images))
+}
+
+/// Whether the first, middle or last code of the batch is stored. The COPY straight into the
+/// table would fail on it (an upsert of existing records), so it is not tried: a failed COPY
+/// costs the whole batch's transfer and an ERROR in PostgreSQL's log.
+fn any_stored(c: &mut PgConnection, module: Module, records: &[&Record]) -> Result<bool> {
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = Bool)]
+        found: bool,
+    }
+    let (Some(first), Some(last)) = (records.first(), records.last()) else {
+        return Ok(false);
+    };
+    let probes = vec![first.code(), records[records.len() / 2].code(), last.code()];
+    let found: Found = diesel::sql_query(format!(
+        "SELECT EXISTS (SELECT 1 FROM {} WHERE code = ANY($1)) AS found",
+        module.as_str()
+    ))
+    .bind::<Array<Text>, _>(probes)
+    .get_result(c)?;
+    Ok(found.found)
 }
 
 /// The fast path of INSERT and UPSERT: the batch copied straight into the module's table, in a
