@@ -220,7 +220,10 @@ pub(crate) fn write(
     let mut outcome = WriteOutcome::default();
     // A batch of only new codes is the same write in every mode but UPDATE (which creates
     // nothing), and needs no before-images: the table had none of its records.
-    if mode != ImportMode::Update && !any_stored(c, module, records)? && insert_direct(c, module, records, today, now)? {
+    if mode != ImportMode::Update
+        && !any_stored(c, module, records)?
+        && insert_direct(c, module, records, today, now)?
+    {
         outcome.created = records.len() as u64;
         outcome.skipped_existing = repeated_inserts;
         return Ok((outcome, None));
@@ -350,8 +353,13 @@ pub(crate) fn write(
     let mut merged = Vec::new();
     if before_images && mode != ImportMode::Insert {
         let created = has_created_at.then_some("COALESCE(s.created_at, t.created_at)");
-        let mut updated = crate::before_images::update_postgres(c, module, stage, kept_fields, &overwrite("s", created))?;
-        let left = kept.iter().filter(|k| **k).count().saturating_sub(updated.existed.len());
+        let mut updated =
+            crate::before_images::update_postgres(c, module, stage, kept_fields, &overwrite("s", created))?;
+        let left = kept
+            .iter()
+            .filter(|k| **k)
+            .count()
+            .saturating_sub(updated.existed.len());
         if left > 0 {
             let codes: Vec<&str> = updated.existed.iter().map(String::as_str).collect();
             diesel::sql_query(format!(
@@ -359,7 +367,12 @@ pub(crate) fn write(
             ))
             .bind::<Array<Text>, _>(codes)
             .execute(c)?;
-            updated.extend(crate::before_images::load_postgres(c, module, stage, kept_fields)?);
+            updated.extend(crate::before_images::load_postgres(
+                c,
+                module,
+                stage,
+                kept_fields,
+            )?);
             merged = merge(c)?;
         }
         merged.extend(updated.existed.iter().map(|code| Merged {

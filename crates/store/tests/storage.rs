@@ -1262,6 +1262,74 @@ fn bad_urls_are_clear_errors() {
     );
 }
 
+/// A logged upsert reads its before-images in the UPDATE that replaces them, without a lock of
+/// its own: a record another transaction changes while the upsert waits for it must still get
+/// the version the upsert actually replaced, so that a revert restores the other
+/// transaction's value, not the one before it.
+#[test]
+#[cfg_attr(
+    not(dataport_postgres_tests),
+    ignore = "set DATAPORT_TEST_DATABASE_URL to run the PostgreSQL storage tests"
+)]
+fn postgres_before_images_hold_the_version_a_concurrent_writer_left() {
+    let db = postgres();
+    let mut a = customer("A");
+    set(&mut a, "phone", text("010-1"));
+    db.store
+        .write(
+            &batch(Module::Customers, vec![a, customer("B")]),
+            ImportMode::Insert,
+        )
+        .unwrap();
+
+    // Another writer changes A and holds its row lock while the upsert starts.
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let url = db.url.clone();
+    let other = std::thread::spawn(move || {
+        let mut c = diesel::PgConnection::establish(&url).unwrap();
+        c.batch_execute("BEGIN; UPDATE customers SET phone = '010-X', updated_at = now() WHERE code = 'A';")
+            .unwrap();
+        locked_tx.send(()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        c.batch_execute("COMMIT;").unwrap();
+    });
+    locked_rx.recv().unwrap();
+    let mut a2 = customer("A");
+    set(&mut a2, "phone", text("010-2"));
+    let mut b2 = customer("B");
+    set(&mut b2, "phone", text("020-2"));
+    let mut tx = db.store.begin_write().unwrap();
+    let outcome = tx
+        .write_logged(
+            &batch(Module::Customers, vec![a2, b2]),
+            ImportMode::Upsert,
+            Some(1),
+        )
+        .unwrap();
+    tx.commit().unwrap();
+    other.join().unwrap();
+    assert_eq!((outcome.created, outcome.updated), (0, 2));
+    let phone = |store: &Store, code: &str| {
+        all_customers(store)
+            .into_iter()
+            .find(|c| c.code() == code)
+            .and_then(|c| c.get("phone").cloned())
+    };
+    assert_eq!(phone(&db.store, "A"), text("010-2"));
+
+    let mut below = i64::MAX;
+    while let Some(step) = db.store.revert_step(1, below, false, false).unwrap() {
+        assert!(step.conflicts.is_empty(), "{:?}", step.conflicts);
+        below = step.change_id;
+    }
+    assert_eq!(
+        phone(&db.store, "A"),
+        text("010-X"),
+        "the other writer's value is restored"
+    );
+    assert_eq!(phone(&db.store, "B"), None);
+}
+
 /// Leases are swept on PostgreSQL only: a SQLite database has one server, which marks its
 /// leftovers INTERRUPTED at start-up.
 #[test]
@@ -1272,7 +1340,8 @@ fn bad_urls_are_clear_errors() {
 fn postgres_expired_leases_are_swept_once_and_the_old_owner_stops() {
     use std::time::Duration;
     let db = postgres();
-    let short = db.replica(Duration::from_millis(300));
+    // Renewals every 400 ms keep a 1 s lease: 600 ms of margin for a loaded CI machine.
+    let short = db.replica(Duration::from_millis(1000));
     let survivor = db.replica(Duration::from_secs(15));
     let job = short.create_job(&new_job(Module::Customers, "t")).unwrap();
     let kept = survivor.create_job(&new_job(Module::Customers, "t")).unwrap();
@@ -1284,8 +1353,8 @@ fn postgres_expired_leases_are_swept_once_and_the_old_owner_stops() {
         "fresh leases hold"
     );
     // Renewing keeps the short lease alive past its duration.
-    for _ in 0..4 {
-        std::thread::sleep(Duration::from_millis(150));
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(400));
         assert!(short.renew_leases(&[job.id]).unwrap().is_empty());
         assert!(
             survivor
@@ -1295,7 +1364,7 @@ fn postgres_expired_leases_are_swept_once_and_the_old_owner_stops() {
         );
     }
     // Its owner stops renewing (killed): the next sweep interrupts it, exactly once.
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(
         survivor.sweep_expired_leases(|_| "lease expired".into()).unwrap(),
         vec![job.id]
@@ -1359,7 +1428,7 @@ fn postgres_expired_leases_are_swept_once_and_the_old_owner_stops() {
     let busy = short.create_job(&new_job(Module::Customers, "t")).unwrap();
     let mut tx = short.begin_write().unwrap();
     tx.advance_job(busy.id, &JobAdvance::default()).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(1500));
     assert!(
         survivor
             .sweep_expired_leases(|_| "lease expired".into())
@@ -1377,8 +1446,8 @@ fn postgres_expired_leases_are_swept_once_and_the_old_owner_stops() {
     // recorded) is not renewed with the owner's other jobs: it expires and is swept.
     let live = short.create_job(&new_job(Module::Customers, "t")).unwrap();
     let orphan = short.create_job(&new_job(Module::Customers, "t")).unwrap();
-    for _ in 0..4 {
-        std::thread::sleep(Duration::from_millis(150));
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(400));
         short.renew_leases(&[live.id]).unwrap();
     }
     assert_eq!(
