@@ -87,7 +87,7 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens the database, bootstraps the admin token and binds the listen address.
+    /// Binds the listen addresses, opens the database and bootstraps the admin token.
     pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
         // Certificates first: a wrong file should stop start-up before anything is written.
         let tls = config
@@ -96,6 +96,27 @@ impl Server {
             .map(tls::TlsFiles::load)
             .transpose()
             .map_err(ServerError::Tls)?;
+        // The ports next, before the database: a port in use (a second server started by
+        // mistake) then stops start-up before any pool thread runs. A process that exits while
+        // such a thread is in libpq's connect can crash in OpenSSL's exit-time cleanup.
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(
+                metrics::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         let url = config.database_url.clone();
         let token_file = config.token_file.clone();
         let plugin_dirs = config.plugin_dirs.clone();
@@ -132,24 +153,6 @@ impl Server {
         })
         .await
         .map_err(|e| ServerError::Startup(e.to_string()))??;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: config.listen,
-                source,
-            })?;
-        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-        let metrics_listener = match config.metrics_listen {
-            Some(addr) => Some(
-                metrics::bind(addr)
-                    .await
-                    .map_err(|source| ServerError::Bind { addr, source })?,
-            ),
-            None => None,
-        };
         Ok(Server {
             config,
             store,
