@@ -64,6 +64,7 @@ fn main() -> ExitCode {
         Command::Serve(args) if args.log_format == cli::LogFormat::Json => log.json().init(),
         _ => log.init(),
     }
+    let serving = matches!(cli.command, Command::Serve(_));
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
@@ -72,9 +73,23 @@ fn main() -> ExitCode {
                 Some(call) => eprintln!("error [{}]: {error:#}", call.label),
                 None => eprintln!("error: {error:#}"),
             }
+            if serving {
+                exit_now(1);
+            }
             ExitCode::FAILURE
         }
     }
+}
+
+/// Ends a server that failed, without libc's exit handlers. A PostgreSQL pool thread may be
+/// inside libpq's connect at that moment, and `exit` would run OpenSSL's cleanup under it
+/// (SIGSEGV instead of the exit status). A failed server has nothing left for them to do:
+/// stderr is unbuffered and stdout is flushed here.
+fn exit_now(code: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    // SAFETY: `_exit` ends the process at once; nothing runs after it.
+    unsafe { libc::_exit(code) }
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
