@@ -302,6 +302,11 @@ pub(crate) fn write(
         set.join(", ")
     };
 
+    // The SET of an UPDATE from the stage: a stored created_at stays unless the record brings one.
+    let update_set = overwrite(
+        "s",
+        has_created_at.then_some("COALESCE(s.created_at, t.created_at)"),
+    );
     let merge = |c: &mut PgConnection| -> Result<Vec<Merged>> {
         Ok(match mode {
             ImportMode::Insert => diesel::sql_query(format!(
@@ -309,14 +314,11 @@ pub(crate) fn write(
                  ON CONFLICT (code) DO NOTHING RETURNING t.code, true AS inserted"
             ))
             .load(c)?,
-            ImportMode::Update => {
-                let created = has_created_at.then_some("COALESCE(s.created_at, t.created_at)");
-                diesel::sql_query(format!(
-                    "UPDATE {table} AS t SET {} FROM {stage} s WHERE t.code = s.code RETURNING t.code, false AS inserted",
-                    overwrite("s", created)
-                ))
-                .load(c)?
-            }
+            ImportMode::Update => diesel::sql_query(format!(
+                "UPDATE {table} AS t SET {update_set} FROM {stage} s WHERE t.code = s.code \
+                 RETURNING t.code, false AS inserted"
+            ))
+            .load(c)?,
             ImportMode::Upsert => {
                 // `excluded` is the proposed row, whose created_at is already COALESCEd to today,
                 // so whether the record brought one is read from the stage: dated and undated rows
@@ -352,9 +354,7 @@ pub(crate) fn write(
     let mut images = None;
     let mut merged = Vec::new();
     if before_images && mode != ImportMode::Insert {
-        let created = has_created_at.then_some("COALESCE(s.created_at, t.created_at)");
-        let mut updated =
-            crate::before_images::update_postgres(c, module, stage, kept_fields, &overwrite("s", created))?;
+        let mut updated = crate::before_images::update_postgres(c, module, stage, kept_fields, &update_set)?;
         let left = kept
             .iter()
             .filter(|k| **k)
