@@ -36,10 +36,9 @@
 //! `MALFORMED_FILE` in Chinese and English naming the part and what it is for ([`crate::messages`]).
 
 use std::borrow::Cow;
-use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::cell::Cell;
+use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
-use std::rc::Rc;
 
 use dataport_plugin_sdk::PluginError;
 use flate2::read::DeflateDecoder;
@@ -48,10 +47,12 @@ use quick_xml::events::{BytesStart, Event};
 use zip::result::ZipError;
 use zip::{CompressionMethod, ZipArchive};
 
-use crate::cellref;
-use crate::gate::Gate;
 use crate::messages::{self, Part};
 use crate::options::Limits;
+use crate::rows::RawCell;
+use crate::sheet::{self, Context};
+use crate::strings::{self, SstHeader};
+use crate::styles;
 
 const MIB: u64 = 1 << 20;
 /// The compression ratio counts only once the parts read have expanded past this many bytes.
@@ -59,8 +60,6 @@ pub(crate) const RATIO_FLOOR: u64 = 100 * MIB;
 /// The longest XML item (text, tag, comment) the pre-scan buffers: no spreadsheet writes one
 /// near it (a cell holds 32 767 characters).
 pub(crate) const MAX_XML_ITEM: u64 = 32 * MIB;
-/// How far into a sheet its `<sheetData>` must start (real prologues are a few KiB).
-const MAX_SHEET_PROLOGUE: u64 = 64 * MIB;
 
 /// What the pre-scan learnt, for the reader.
 #[derive(Debug)]
@@ -73,11 +72,13 @@ pub(crate) struct Inspection {
     pub sheet_names: Vec<String>,
 }
 
-/// The chosen sheet's checks, still to run ([`SheetCheck::run`]), beside calamine.
+/// The chosen sheet, still to be read ([`SheetCheck::run`]), with what the other parts say
+/// about its values.
 pub(crate) struct SheetCheck<R> {
     scanner: Scanner<R>,
     part: Part,
     name: String,
+    context: Context,
 }
 
 /// Which sheet to read.
@@ -157,18 +158,26 @@ pub(crate) fn inspect<R: Read + Seek>(
         }
     }
 
+    let mut context = Context::default();
     let sst = Part::shared_strings(format!("{xl_path}sharedStrings.xml"));
-    if let Some((header, bytes)) = scanner.scan(&sst, parse_sst)? {
+    if let Some(((header, strings), bytes)) = scanner.scan(&sst, strings::parse_sst)? {
         check_sst(&sst.path, &header, bytes)?;
+        context.strings = strings;
     }
     scanner.scan(&Part::theme(format!("{xl_path}theme/theme1.xml")), check_xml)?;
-    scanner.scan(&Part::styles(format!("{xl_path}styles.xml")), check_xml)?;
+    if let Some((formats, _)) = scanner.scan(
+        &Part::styles(format!("{xl_path}styles.xml")),
+        styles::parse_styles,
+    )? {
+        context.formats = formats;
+    }
     let workbook_rels = Part::relationships(format!("{xl_path}_rels/{workbook_name}.rels"));
     let rels = scanner.scan(&workbook_rels, parse_relationships)?;
     let workbook = Part::workbook(format!("{xl_path}{workbook_name}"));
-    let (sheets, _) = scanner
+    let ((sheets, is_1904), _) = scanner
         .scan(&workbook, parse_workbook)?
         .ok_or_else(|| messages::no_workbook(&workbook.path))?;
+    context.is_1904 = is_1904;
     // calamine cannot open a workbook without them.
     if package.is_none() {
         return Err(messages::missing_part(&package_rels));
@@ -214,6 +223,7 @@ pub(crate) fn inspect<R: Read + Seek>(
             scanner,
             part: sheet,
             name,
+            context,
         },
     )))
 }
@@ -315,88 +325,19 @@ struct Scanner<R> {
 }
 
 impl<R: Read + Seek> SheetCheck<R> {
-    /// Where the sheet's compressed bytes lie in the file: `[start, end)`, what calamine must
-    /// not read past the checks ([`Gate::sheet_starts`]).
-    pub(crate) fn data_range(&mut self) -> Result<(u64, u64), PluginError> {
-        let missing = || messages::undecompressable(&self.part);
-        let &(i, _) = self
+    /// Reads the sheet in one pass through its checks ([`sheet::parse`]), handing its cells to
+    /// `emit` a chunk of whole rows at a time. Returns the rows after the header that hold
+    /// something (what progress is measured against).
+    pub(crate) fn run(
+        mut self,
+        emit: &mut dyn FnMut(Vec<RawCell>) -> Result<(), PluginError>,
+    ) -> Result<u64, PluginError> {
+        let (name, context) = (self.name, self.context);
+        let (rows, _) = self
             .scanner
-            .index
-            .get(&normalize(&self.part.path))
-            .ok_or_else(missing)?;
-        let file = self.scanner.zip.by_index_raw(i).map_err(|_| missing())?;
-        let start = file.data_start().ok_or_else(missing)?;
-        Ok((start, start.saturating_add(file.compressed_size())))
-    }
-
-    /// Streams the sheet through its checks, releasing its compressed bytes to calamine through
-    /// `gate` row by row and reporting its array formulas there. Returns the rows after the
-    /// header that hold something (what progress is measured against).
-    pub(crate) fn run(mut self, gate: &Gate) -> Result<u64, PluginError> {
-        let watch = Rc::new(SheetWatch {
-            gate,
-            refills: RefCell::new(VecDeque::new()),
-            pending: RefCell::new(Vec::new()),
-            released: Cell::new(0),
-        });
-        let name = self.name;
-        let (facts, _) = self
-            .scanner
-            .scan_watched(&self.part, Some(&watch), |xml| {
-                parse_sheet(xml, &name, Some(&watch))
-            })?
+            .scan(&self.part, |xml| sheet::parse(xml, &name, &context, emit))?
             .ok_or_else(|| messages::undecompressable(&self.part))?;
-        Ok(facts.data_rows)
-    }
-}
-
-/// What a decompressor may still owe after taking all its input: the rest of one match (at
-/// most 258 bytes), with room to spare.
-const DEFLATE_SLACK: u64 = 1024;
-
-/// What the sheet's checker tells calamine (through the [`Gate`]): how far into the part's
-/// compressed bytes everything is checked.
-///
-/// The decompressor asks for compressed input only once it has turned all it had into output,
-/// so each refill at compressed offset `c` is logged with `o`, the output produced by the end
-/// of that read: the first `c` bytes decompress to no more than `o` bytes (and the rest of a
-/// match, [`DEFLATE_SLACK`]). Once the parser has checked that far (at the end of a row), `c`
-/// is released.
-struct SheetWatch<'g> {
-    gate: &'g Gate,
-    /// (compressed offset, decompressed bytes by then), oldest first.
-    refills: RefCell<VecDeque<(u64, u64)>>,
-    /// Refills during the read in progress, their output not yet known.
-    pending: RefCell<Vec<u64>>,
-    released: Cell<u64>,
-}
-
-impl SheetWatch<'_> {
-    fn refilling(&self, compressed: u64) {
-        self.pending.borrow_mut().push(compressed);
-    }
-
-    fn produced(&self, out: u64) {
-        let mut refills = self.refills.borrow_mut();
-        refills.extend(self.pending.borrow_mut().drain(..).map(|c| (c, out)));
-    }
-
-    /// The parser has checked the part's first `checked` decompressed bytes.
-    fn checked(&self, checked: u64) {
-        let mut refills = self.refills.borrow_mut();
-        let mut release = None;
-        while let Some(&(c, o)) = refills.front()
-            && o.saturating_add(DEFLATE_SLACK) <= checked
-        {
-            release = Some(c);
-            refills.pop_front();
-        }
-        if let Some(c) = release
-            && c > self.released.get()
-        {
-            self.released.set(c);
-            self.gate.release(c);
-        }
+        Ok(rows)
     }
 }
 
@@ -415,21 +356,10 @@ impl<R: Read + Seek> Scanner<R> {
         part: &Part,
         parse: impl FnOnce(&mut Xml<'_>) -> Result<T, PluginError>,
     ) -> Result<Option<(T, u64)>, PluginError> {
-        self.scan_watched(part, None, parse)
-    }
-
-    /// [`Scanner::scan`], telling `watch` (the sheet's) where the part's bytes are and how far
-    /// they are checked.
-    fn scan_watched<'g, T>(
-        &mut self,
-        part: &Part,
-        watch: Option<&Rc<SheetWatch<'g>>>,
-        parse: impl FnOnce(&mut Xml<'_>) -> Result<T, PluginError>,
-    ) -> Result<Option<(T, u64)>, PluginError> {
         let Some(&(i, _)) = self.index.get(&normalize(&part.path)) else {
             return Ok(None);
         };
-        let (payload, declared, compressed) = open_part(&mut self.zip, i, part, watch.cloned())?;
+        let (payload, declared, compressed) = open_part(&mut self.zip, i, part)?;
         check_declared(
             &self.limits,
             (self.total, self.consumed),
@@ -449,7 +379,6 @@ impl<R: Read + Seek> Scanner<R> {
             limits: &self.limits,
             mark: &mark,
             tripped: &mut tripped,
-            watch: watch.cloned(),
         };
         let mut input = BufReader::with_capacity(64 * 1024, &mut guarded);
         let mut xml = Xml::new(&mut input, &mark, part);
@@ -514,12 +443,11 @@ fn check_declared(
 
 /// The decompressed bytes of entry `i`, and the sizes the archive declares for it
 /// (decompressed, compressed).
-fn open_part<'a, 'g, R: Read + Seek>(
+fn open_part<'a, R: Read + Seek>(
     zip: &'a mut ZipArchive<R>,
     i: usize,
     part: &Part,
-    watch: Option<Rc<SheetWatch<'g>>>,
-) -> Result<(Payload<'g, zip::read::ZipFile<'a, R>>, u64, u64), PluginError> {
+) -> Result<(Payload<zip::read::ZipFile<'a, R>>, u64, u64), PluginError> {
     let file = zip
         .by_index_raw(i)
         .map_err(|_| messages::undecompressable(part))?;
@@ -531,12 +459,10 @@ fn open_part<'a, 'g, R: Read + Seek>(
         CompressionMethod::Stored => Payload::Stored(Counted {
             inner: file,
             count: 0,
-            watch,
         }),
         CompressionMethod::Deflated => Payload::Deflated(DeflateDecoder::new(Counted {
             inner: file,
             count: 0,
-            watch,
         })),
         other => return Err(messages::compression_method(part, other)),
     };
@@ -544,30 +470,25 @@ fn open_part<'a, 'g, R: Read + Seek>(
 }
 
 /// Counts the compressed bytes a decompressor has consumed.
-struct Counted<'g, R> {
+struct Counted<R> {
     inner: R,
     count: u64,
-    /// The sheet's: told of each refill.
-    watch: Option<Rc<SheetWatch<'g>>>,
 }
 
-impl<R: Read> Read for Counted<'_, R> {
+impl<R: Read> Read for Counted<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Some(watch) = &self.watch {
-            watch.refilling(self.count);
-        }
         let n = self.inner.read(buf)?;
         self.count += n as u64;
         Ok(n)
     }
 }
 
-enum Payload<'g, R: Read> {
-    Stored(Counted<'g, R>),
-    Deflated(DeflateDecoder<Counted<'g, R>>),
+enum Payload<R: Read> {
+    Stored(Counted<R>),
+    Deflated(DeflateDecoder<Counted<R>>),
 }
 
-impl<R: Read> Payload<'_, R> {
+impl<R: Read> Payload<R> {
     fn consumed(&self) -> u64 {
         match self {
             Payload::Stored(c) => c.count,
@@ -576,7 +497,7 @@ impl<R: Read> Payload<'_, R> {
     }
 }
 
-impl<R: Read> Read for Payload<'_, R> {
+impl<R: Read> Read for Payload<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Payload::Stored(c) => c.read(buf),
@@ -587,8 +508,8 @@ impl<R: Read> Read for Payload<'_, R> {
 
 /// A part's decompressed bytes, checked against the limits on every read. A limit that trips
 /// is stored in `tripped` and surfaces as an I/O error to whoever is reading.
-struct Guarded<'a, 'g, R: Read> {
-    payload: Payload<'g, R>,
+struct Guarded<'a, R: Read> {
+    payload: Payload<R>,
     /// Decompressed bytes of this part so far.
     out: u64,
     /// What the archive declares this part decompresses to: never more is read.
@@ -602,11 +523,9 @@ struct Guarded<'a, 'g, R: Read> {
     /// Where the XML parser's last complete item ended, in this part's decompressed bytes.
     mark: &'a Cell<u64>,
     tripped: &'a mut Option<PluginError>,
-    /// The sheet's: told how much each read produced.
-    watch: Option<Rc<SheetWatch<'g>>>,
 }
 
-impl<R: Read> Guarded<'_, '_, R> {
+impl<R: Read> Guarded<'_, R> {
     fn check(&self) -> Result<(), PluginError> {
         let (path, limits) = (self.part.path.as_str(), self.limits);
         if self.out > self.declared {
@@ -647,16 +566,13 @@ impl<R: Read> Guarded<'_, '_, R> {
     }
 }
 
-impl<R: Read> Read for Guarded<'_, '_, R> {
+impl<R: Read> Read for Guarded<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.tripped.is_some() {
             return Err(io::Error::other("xlsx limit exceeded"));
         }
         let n = self.payload.read(buf)?;
         self.out += n as u64;
-        if let Some(watch) = &self.watch {
-            watch.produced(self.out);
-        }
         *self.total += n as u64;
         if let Err(e) = self.check() {
             *self.tripped = Some(e);
@@ -697,7 +613,7 @@ impl<'a> Xml<'a> {
     }
 
     /// The next event, checked.
-    fn next<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<Event<'b>, PluginError> {
+    pub(crate) fn next<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<Event<'b>, PluginError> {
         buf.clear();
         let event = self.reader.read_event_into(buf).map_err(|e| match e {
             // The input ended inside markup: cut short.
@@ -745,17 +661,26 @@ impl<'a> Xml<'a> {
         Ok(())
     }
 
-    fn position(&self) -> u64 {
+    pub(crate) fn position(&self) -> u64 {
         self.reader.buffer_position()
     }
 
-    fn invalid(&self) -> PluginError {
+    /// The part's path in the archive.
+    pub(crate) fn path(&self) -> &str {
+        &self.part.path
+    }
+
+    pub(crate) fn invalid(&self) -> PluginError {
         messages::invalid_xml(self.part, self.position())
     }
 
     /// The raw value of attribute `name` (matched on its local name), if present, borrowed
     /// from the event (the sheet has millions of cell references: no copy each).
-    fn attr<'e>(&self, e: &'e BytesStart<'_>, name: &str) -> Result<Option<Cow<'e, str>>, PluginError> {
+    pub(crate) fn attr<'e>(
+        &self,
+        e: &'e BytesStart<'_>,
+        name: &str,
+    ) -> Result<Option<Cow<'e, str>>, PluginError> {
         for a in e.attributes().with_checks(false) {
             let a = a.map_err(|_| self.invalid())?;
             if a.key.local_name().as_ref() == name {
@@ -766,7 +691,7 @@ impl<'a> Xml<'a> {
     }
 
     /// [`Xml::attr`], copied.
-    fn attr_owned(&self, e: &BytesStart<'_>, name: &str) -> Result<Option<String>, PluginError> {
+    pub(crate) fn attr_owned(&self, e: &BytesStart<'_>, name: &str) -> Result<Option<String>, PluginError> {
         Ok(self.attr(e, name)?.map(Cow::into_owned))
     }
 }
@@ -809,9 +734,11 @@ struct SheetEntry {
     rel_id: String,
 }
 
-fn parse_workbook(xml: &mut Xml<'_>) -> Result<Vec<SheetEntry>, PluginError> {
+/// The sheets, and whether dates count from 1904 (`<workbookPr date1904="1">`).
+fn parse_workbook(xml: &mut Xml<'_>) -> Result<(Vec<SheetEntry>, bool), PluginError> {
     let mut buf = Vec::new();
     let mut sheets = Vec::new();
+    let mut is_1904 = false;
     loop {
         match xml.next(&mut buf)? {
             Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == "sheet" => {
@@ -822,7 +749,13 @@ fn parse_workbook(xml: &mut Xml<'_>) -> Result<Vec<SheetEntry>, PluginError> {
                 let rel_id = xml.attr_owned(&e, "id")?.unwrap_or_default();
                 sheets.push(SheetEntry { name, rel_id });
             }
-            Event::Eof => return Ok(sheets),
+            // `<x15:workbookPr>` in `<extLst>` shares the local name, never with `date1904`.
+            Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == "workbookPr" => {
+                if let Some(v) = xml.attr(&e, "date1904")? {
+                    is_1904 = v == "1" || v == "true";
+                }
+            }
+            Event::Eof => return Ok((sheets, is_1904)),
             _ => {}
         }
     }
@@ -855,32 +788,6 @@ fn choose_sheet<'s>(
     )))
 }
 
-struct SstHeader {
-    unique_count: Option<String>,
-    count: Option<String>,
-}
-
-fn parse_sst(xml: &mut Xml<'_>) -> Result<SstHeader, PluginError> {
-    let mut buf = Vec::new();
-    loop {
-        match xml.next(&mut buf)? {
-            Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == "sst" => {
-                return Ok(SstHeader {
-                    unique_count: xml.attr_owned(&e, "uniqueCount")?,
-                    count: xml.attr_owned(&e, "count")?,
-                });
-            }
-            Event::Eof => {
-                return Ok(SstHeader {
-                    unique_count: None,
-                    count: None,
-                });
-            }
-            _ => {}
-        }
-    }
-}
-
 /// calamine reserves `uniqueCount` strings before reading any: that number must be one the
 /// part can actually hold (each `<si>` takes several bytes).
 fn check_sst(path: &str, sst: &SstHeader, bytes: u64) -> Result<(), PluginError> {
@@ -902,94 +809,6 @@ fn check_sst(path: &str, sst: &SstHeader, bytes: u64) -> Result<(), PluginError>
         }
     }
     Ok(())
-}
-
-struct SheetFacts {
-    /// Rows after row 1 (the header) with at least one cell that holds something.
-    data_rows: u64,
-}
-
-fn parse_sheet(
-    xml: &mut Xml<'_>,
-    sheet: &str,
-    watch: Option<&SheetWatch<'_>>,
-) -> Result<SheetFacts, PluginError> {
-    let mut buf = Vec::new();
-    let mut facts = SheetFacts { data_rows: 0 };
-    // The current `<row>`'s zero-based number (`r` is optional: one more than the last) and
-    // whether a cell in it holds a value, an inline string or a formula.
-    let (mut row, mut row_has_value) = (None::<u32>, false);
-    // Inside `<sheetData>`; whether it has started at all.
-    let (mut in_data, mut seen_data) = (false, false);
-    let outside = |what: &str, what_zh: &str, value: &str| {
-        messages::outside_grid(sheet, what, what_zh, value, cellref::MAX_ROWS, cellref::MAX_COLS)
-    };
-    loop {
-        let event = xml.next(&mut buf)?;
-        // `<sheetData/>` opens and closes at once.
-        let is_start = matches!(event, Event::Start(_));
-        match event {
-            Event::Start(e) | Event::Empty(e) => match (in_data, e.local_name().as_ref()) {
-                (false, "dimension") if !seen_data => {
-                    // A hint only, but calamine parses it with unchecked arithmetic.
-                    if let Some(r) = xml.attr(&e, "ref")? {
-                        cellref::parse_area(&r)
-                            .ok_or_else(|| outside("the dimension", "维度（dimension）", &r))?;
-                    }
-                }
-                (false, "sheetData") => {
-                    seen_data = true;
-                    in_data = is_start;
-                }
-                (true, "row") => {
-                    row = Some(match xml.attr(&e, "r")? {
-                        Some(r) => {
-                            cellref::parse_row(&r).ok_or_else(|| outside("a row numbered", "行号", &r))?
-                        }
-                        None => row.map_or(0, |last| last.saturating_add(1)),
-                    });
-                    row_has_value = false;
-                }
-                // Not `f`: its own arm below checks the formula's range.
-                (true, "v" | "is") if is_start => row_has_value = true,
-                (true, "c") => {
-                    if let Some(r) = xml.attr(&e, "r")? {
-                        cellref::parse_cell(&r).ok_or_else(|| outside("a cell at", "单元格", &r))?;
-                    }
-                }
-                (true, "f") => {
-                    row_has_value |= is_start;
-                    if let Some(r) = xml.attr(&e, "ref")? {
-                        let area = cellref::parse_area(&r)
-                            .ok_or_else(|| outside("a formula over", "公式范围", &r))?;
-                        let kind = xml.attr(&e, "t")?;
-                        if matches!(kind.as_deref(), Some("array" | "dataTable"))
-                            && area.cells() > 1
-                            && let Some(watch) = watch
-                        {
-                            watch.gate.found_array(area);
-                        }
-                    }
-                }
-                _ => {}
-            },
-            Event::End(e) if e.local_name().as_ref() == "sheetData" => in_data = false,
-            Event::End(e) if in_data && e.local_name().as_ref() == "row" => {
-                if row_has_value && row.is_some_and(|r| r > 0) {
-                    facts.data_rows += 1;
-                }
-                row_has_value = false;
-                if let Some(watch) = watch {
-                    watch.checked(xml.position());
-                }
-            }
-            Event::Eof => return Ok(facts),
-            _ => {}
-        }
-        if !seen_data && xml.position() > MAX_SHEET_PROLOGUE {
-            return Err(messages::no_sheet_data(sheet, MAX_SHEET_PROLOGUE / MIB));
-        }
-    }
 }
 
 #[cfg(test)]

@@ -120,6 +120,9 @@ mod messages;
 mod options;
 mod reader;
 mod rows;
+mod sheet;
+mod strings;
+mod styles;
 mod values;
 mod writer;
 

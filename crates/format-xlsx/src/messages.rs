@@ -395,6 +395,28 @@ pub(crate) fn sst_count(path: &str, unique: u64, bytes: u64) -> PluginError {
     )
 }
 
+pub(crate) fn sst_too_large(path: &str) -> PluginError {
+    malformed(
+        format!("`{path}`（共享字符串表）的文字超过 4 GiB，无法读取；请把数据分成几个文件"),
+        format!(
+            "the text of `{path}` (the shared strings) is larger than 4 GiB; split the data into several files"
+        ),
+    )
+}
+
+/// A cell whose value cannot be what its type says (`what`: why, in both languages).
+pub(crate) fn bad_cell(
+    sheet: &str,
+    cell: &str,
+    zh: impl std::fmt::Display,
+    en: impl std::fmt::Display,
+) -> PluginError {
+    malformed(
+        format!("工作表「{sheet}」的单元格 {cell}：{zh}；文件已损坏，{RESAVE_ZH}"),
+        format!("sheet `{sheet}`, cell {cell}: {en}; the file is damaged, {RESAVE_EN}"),
+    )
+}
+
 /// A reference outside Excel's grid (`what`: `a cell at`, `the dimension`…).
 pub(crate) fn outside_grid(
     sheet: &str,
@@ -418,7 +440,7 @@ pub(crate) fn no_sheet_data(sheet: &str, mib: u64) -> PluginError {
     malformed(
         format!("工作表「{sheet}」在前 {mib} MiB 中没有单元格数据，不是可以流式读取的工作表"),
         format!(
-            "sheet `{sheet}` has no cell data in its first {mib} MiB; it is not a worksheet calamine can stream"
+            "sheet `{sheet}` has no cell data in its first {mib} MiB; it is not a worksheet that can be streamed"
         ),
     )
 }

@@ -1,6 +1,6 @@
 //! From a stream of positioned cells to a header and batches of rows.
 //!
-//! Independent of calamine (it reads any [`CellSource`]), so the row rules are tested on their
+//! Independent of the XML (it reads any [`CellSource`]), so the row rules are tested on their
 //! own: the header is row 1 with trailing empty cells dropped; every later row keeps its sheet
 //! row number, is laid out by column index and padded to the header's width; empty rows are
 //! skipped; a non-empty cell right of the header fails its row; rows must come in ascending order.
@@ -44,6 +44,10 @@ impl<S: CellSource> Rows<S> {
             last_row: 0,
             empty: false,
         }
+    }
+
+    pub fn source_mut(&mut self) -> &mut S {
+        &mut self.source
     }
 
     fn next(&mut self) -> Result<Option<RawCell>, PluginError> {
