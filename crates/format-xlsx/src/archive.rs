@@ -38,7 +38,7 @@
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 
 use dataport_plugin_sdk::PluginError;
 use flate2::read::DeflateDecoder;
@@ -354,7 +354,7 @@ impl<R: Read + Seek> Scanner<R> {
     fn scan<T>(
         &mut self,
         part: &Part,
-        parse: impl FnOnce(&mut Xml<'_>) -> Result<T, PluginError>,
+        parse: impl FnOnce(&mut Xml<'_, '_>) -> Result<T, PluginError>,
     ) -> Result<Option<(T, u64)>, PluginError> {
         let Some(&(i, _)) = self.index.get(&normalize(&part.path)) else {
             return Ok(None);
@@ -380,7 +380,7 @@ impl<R: Read + Seek> Scanner<R> {
             mark: &mark,
             tripped: &mut tripped,
         };
-        let mut input = BufReader::with_capacity(64 * 1024, &mut guarded);
+        let mut input: Input<'_> = BufReader::with_capacity(64 * 1024, &mut guarded as &mut dyn Read);
         let mut xml = Xml::new(&mut input, &mark, part);
         let parsed = parse(&mut xml).and_then(|parsed| xml.finish().map(|()| parsed));
         drop(xml);
@@ -587,8 +587,8 @@ impl<R: Read> Read for Guarded<'_, R> {
 /// quick-xml over a part, with the checks every part gets: no DOCTYPE, no undefined entity,
 /// well-formed as far as quick-xml checks, and complete (its root element closed). It tells the
 /// budget where each item ended.
-pub(crate) struct Xml<'a> {
-    reader: quick_xml::Reader<&'a mut dyn BufRead>,
+pub(crate) struct Xml<'a, 'g> {
+    reader: quick_xml::Reader<&'a mut Input<'g>>,
     mark: &'a Cell<u64>,
     part: &'a Part,
     depth: u64,
@@ -596,8 +596,12 @@ pub(crate) struct Xml<'a> {
     ended: bool,
 }
 
-impl<'a> Xml<'a> {
-    fn new(input: &'a mut dyn BufRead, mark: &'a Cell<u64>, part: &'a Part) -> Xml<'a> {
+/// A part's checked bytes, buffered: a concrete `BufRead`, so the parser's many small calls
+/// into it are inlined, and only a refill goes through `dyn Read`.
+pub(crate) type Input<'g> = BufReader<&'g mut dyn Read>;
+
+impl<'a, 'g> Xml<'a, 'g> {
+    fn new(input: &'a mut Input<'g>, mark: &'a Cell<u64>, part: &'a Part) -> Xml<'a, 'g> {
         let mut reader = quick_xml::Reader::from_reader(input);
         let config = reader.config_mut();
         config.check_end_names = false;
@@ -613,6 +617,7 @@ impl<'a> Xml<'a> {
     }
 
     /// The next event, checked.
+    #[inline]
     pub(crate) fn next<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<Event<'b>, PluginError> {
         buf.clear();
         let event = self.reader.read_event_into(buf).map_err(|e| match e {
@@ -697,7 +702,7 @@ impl<'a> Xml<'a> {
 }
 
 /// Only the checks every part gets.
-fn check_xml(xml: &mut Xml<'_>) -> Result<(), PluginError> {
+fn check_xml(xml: &mut Xml<'_, '_>) -> Result<(), PluginError> {
     xml.finish()
 }
 
@@ -708,7 +713,7 @@ struct Relationship {
     target: String,
 }
 
-fn parse_relationships(xml: &mut Xml<'_>) -> Result<Vec<Relationship>, PluginError> {
+fn parse_relationships(xml: &mut Xml<'_, '_>) -> Result<Vec<Relationship>, PluginError> {
     let mut buf = Vec::new();
     let mut rels = Vec::new();
     loop {
@@ -735,7 +740,7 @@ struct SheetEntry {
 }
 
 /// The sheets, and whether dates count from 1904 (`<workbookPr date1904="1">`).
-fn parse_workbook(xml: &mut Xml<'_>) -> Result<(Vec<SheetEntry>, bool), PluginError> {
+fn parse_workbook(xml: &mut Xml<'_, '_>) -> Result<(Vec<SheetEntry>, bool), PluginError> {
     let mut buf = Vec::new();
     let mut sheets = Vec::new();
     let mut is_1904 = false;

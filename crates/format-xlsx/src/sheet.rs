@@ -34,8 +34,9 @@ use crate::values;
 const MIB: u64 = 1 << 20;
 /// How far into a sheet its `<sheetData>` must start (real prologues are a few KiB).
 const MAX_SHEET_PROLOGUE: u64 = 64 * MIB;
-/// Cells are handed on in chunks of whole rows of about this many cells.
-const CHUNK_CELLS: usize = 8192;
+/// Cells are handed on in chunks of whole rows of about this many cells (under 64 KiB: below
+/// the allocator's mmap threshold, so a chunk costs no page faults).
+const CHUNK_CELLS: usize = 1024;
 
 /// What the rest of the workbook says about the sheet's values.
 #[derive(Debug, Default)]
@@ -48,7 +49,7 @@ pub(crate) struct Context {
 /// Parses the sheet to its end, handing its cells to `emit` in chunks of whole rows. Returns the
 /// rows after the header that hold a value (what progress is measured against).
 pub(crate) fn parse(
-    xml: &mut Xml<'_>,
+    xml: &mut Xml<'_, '_>,
     sheet: &str,
     context: &Context,
     emit: &mut dyn FnMut(Vec<RawCell>) -> Result<(), PluginError>,
@@ -62,6 +63,7 @@ pub(crate) fn parse(
         text: String::new(),
         formula: String::new(),
         inline: String::new(),
+        buf: Vec::new(),
     };
     let mut buf = Vec::new();
     let mut data_rows = 0;
@@ -154,7 +156,7 @@ struct CellAttrs<'e> {
 }
 
 impl<'e> CellAttrs<'e> {
-    fn of(xml: &Xml<'_>, e: &'e BytesStart<'_>) -> Result<CellAttrs<'e>, PluginError> {
+    fn of(xml: &Xml<'_, '_>, e: &'e BytesStart<'_>) -> Result<CellAttrs<'e>, PluginError> {
         let mut attrs = CellAttrs {
             r: None,
             s: None,
@@ -162,28 +164,50 @@ impl<'e> CellAttrs<'e> {
         };
         // The raw attribute text: values are borrowed from the event, never copied.
         let raw = e.attributes_raw();
-        let mut rest = raw;
+        let bytes = raw.as_bytes();
+        let mut i = 0;
         loop {
-            rest = rest.trim_start();
-            if rest.is_empty() || rest.starts_with('/') {
+            while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            if i >= bytes.len() || bytes[i] == b'/' {
                 return Ok(attrs);
             }
-            let eq = rest.find('=').ok_or_else(|| xml.invalid())?;
-            let key = rest[..eq].trim_end();
-            let after = rest[eq + 1..].trim_start();
-            let quote = after
-                .chars()
-                .next()
-                .filter(|q| *q == '"' || *q == '\'')
+            let key_start = i;
+            while i < bytes.len() && bytes[i] != b'=' && !bytes[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            let key = &bytes[key_start..i];
+            while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            if bytes.get(i) != Some(&b'=') {
+                return Err(xml.invalid());
+            }
+            i += 1;
+            while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            let quote = match bytes.get(i) {
+                Some(&q @ (b'"' | b'\'')) => q,
+                _ => return Err(xml.invalid()),
+            };
+            let value_start = i + 1;
+            let len = bytes[value_start..]
+                .iter()
+                .position(|&b| b == quote)
                 .ok_or_else(|| xml.invalid())?;
-            let end = after[1..].find(quote).ok_or_else(|| xml.invalid())?;
-            let value = &after[1..1 + end];
-            rest = &after[end + 2..];
-            let local = key.rsplit(':').next().unwrap_or(key);
+            // Both ends are ASCII quotes: character boundaries.
+            let value = &raw[value_start..value_start + len];
+            i = value_start + len + 1;
+            let local = match key.iter().rposition(|&b| b == b':') {
+                Some(colon) => &key[colon + 1..],
+                None => key,
+            };
             match local {
-                "r" => attrs.r = Some(value),
-                "s" => attrs.s = Some(value),
-                "t" => attrs.t = Some(value),
+                b"r" => attrs.r = Some(value),
+                b"s" => attrs.s = Some(value),
+                b"t" => attrs.t = Some(value),
                 _ => {}
             }
         }
@@ -198,10 +222,12 @@ struct Parser<'a> {
     /// Shared formula anchors by index: their text and top-left cell.
     shared: HashMap<u64, (String, Pos)>,
     arrays: ArrayFormulas,
-    /// Buffers of the cell being read.
+    /// Buffers of the cell being read, reused: a cell's text is copied out at its size.
     text: String,
     formula: String,
     inline: String,
+    /// The XML parser's buffer inside a cell.
+    buf: Vec<u8>,
 }
 
 impl Parser<'_> {
@@ -223,30 +249,43 @@ impl Parser<'_> {
     /// Reads the body of a `<c>` just opened, up to its `</c>`.
     fn cell(
         &mut self,
-        xml: &mut Xml<'_>,
+        xml: &mut Xml<'_, '_>,
         pos: Pos,
         s: Option<&str>,
         t: Option<&str>,
     ) -> Result<Cell, PluginError> {
-        let mut buf = Vec::new();
+        let mut buf = std::mem::take(&mut self.buf);
+        let cell = self.cell_in(xml, &mut buf, pos, s, t);
+        self.buf = buf;
+        cell
+    }
+
+    fn cell_in(
+        &mut self,
+        xml: &mut Xml<'_, '_>,
+        buf: &mut Vec<u8>,
+        pos: Pos,
+        s: Option<&str>,
+        t: Option<&str>,
+    ) -> Result<Cell, PluginError> {
         let (mut value, mut inline, mut formula) = (false, false, None::<String>);
         self.text.clear();
         self.inline.clear();
         loop {
-            let event = xml.next(&mut buf)?;
+            let event = xml.next(buf)?;
             let is_start = matches!(event, Event::Start(_));
             match event {
                 Event::Start(e) | Event::Empty(e) => match e.local_name().as_ref() {
                     "v" => {
                         if is_start {
                             value = true;
-                            strings::read_text(xml, &mut self.text, "v")?;
+                            strings::read_text(xml, buf, &mut self.text, "v")?;
                         }
                     }
                     "is" => {
                         inline = true;
                         if is_start {
-                            strings::read_string(xml, &mut self.inline, "is")?;
+                            strings::read_string(xml, buf, &mut self.inline, "is")?;
                         }
                     }
                     "f" => {
@@ -261,7 +300,7 @@ impl Parser<'_> {
                         let index = xml.attr_owned(&e, "si")?;
                         self.formula.clear();
                         if is_start {
-                            strings::read_text(xml, &mut self.formula, "f")?;
+                            strings::read_text(xml, buf, &mut self.formula, "f")?;
                         }
                         formula = Some(self.formula_text(pos, kind.as_deref(), range, index.as_deref())?);
                     }
@@ -332,7 +371,7 @@ impl Parser<'_> {
                         NumberFormat::Plain | NumberFormat::Duration => values::number(n),
                     },
                     // Without a type, what is not a number is text.
-                    Err(_) if t.is_none() => Cell::Text(std::mem::take(&mut self.text)),
+                    Err(_) if t.is_none() => Cell::Text(v.to_owned()),
                     Err(_) => {
                         return Err(self.bad(
                             pos,
@@ -356,13 +395,12 @@ impl Parser<'_> {
                     ));
                 }
             },
-            Some("d") => values::parse_iso(v).unwrap_or_else(|| Cell::Text(std::mem::take(&mut self.text))),
+            Some("d") => values::parse_iso(v).unwrap_or_else(|| Cell::Text(v.to_owned())),
             // An error value (`#N/A`) reads as its text.
-            Some("e") => Cell::Text(std::mem::take(&mut self.text)),
+            Some("e") => Cell::Text(v.to_owned()),
             Some("str") => {
-                let mut text = std::mem::take(&mut self.text);
-                strings::unescape_in_place(&mut text, 0);
-                Cell::Text(text)
+                strings::unescape_in_place(&mut self.text, 0);
+                Cell::Text(self.text.as_str().to_owned())
             }
             Some(other) => {
                 return Err(self.bad(

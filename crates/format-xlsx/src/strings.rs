@@ -39,13 +39,14 @@ pub(crate) struct SstHeader {
 }
 
 /// Reads the shared-string part: its counts and every `<si>`.
-pub(crate) fn parse_sst(xml: &mut Xml<'_>) -> Result<(SstHeader, SharedStrings), PluginError> {
+pub(crate) fn parse_sst(xml: &mut Xml<'_, '_>) -> Result<(SstHeader, SharedStrings), PluginError> {
     let mut buf = Vec::new();
     let mut header = SstHeader {
         unique_count: None,
         count: None,
     };
     let mut strings = SharedStrings::default();
+    let mut inner = Vec::new();
     loop {
         match xml.next(&mut buf)? {
             Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == "sst" => {
@@ -53,7 +54,7 @@ pub(crate) fn parse_sst(xml: &mut Xml<'_>) -> Result<(SstHeader, SharedStrings),
                 header.count = xml.attr_owned(&e, "count")?;
             }
             Event::Start(e) if e.local_name().as_ref() == "si" => {
-                read_string(xml, &mut strings.text, "si")?;
+                read_string(xml, &mut inner, &mut strings.text, "si")?;
                 strings.push_end(xml)?;
             }
             Event::Empty(e) if e.local_name().as_ref() == "si" => strings.push_end(xml)?,
@@ -64,7 +65,7 @@ pub(crate) fn parse_sst(xml: &mut Xml<'_>) -> Result<(SstHeader, SharedStrings),
 }
 
 impl SharedStrings {
-    fn push_end(&mut self, xml: &Xml<'_>) -> Result<(), PluginError> {
+    fn push_end(&mut self, xml: &Xml<'_, '_>) -> Result<(), PluginError> {
         let end = u32::try_from(self.text.len()).map_err(|_| messages::sst_too_large(xml.path()))?;
         self.ends.push(end);
         Ok(())
@@ -74,18 +75,22 @@ impl SharedStrings {
 /// Appends the text of the element just opened (`closing` is its local name, `si` or `is`) to
 /// `out`: the `<t>` of plain text or of each rich-text run `<r>`, not the phonetic runs `<rPh>`.
 /// Each `<t>` is trimmed of ASCII whitespace unless it has `xml:space="preserve"`, and Excel's
-/// `_xHHHH_` escapes are resolved.
-pub(crate) fn read_string(xml: &mut Xml<'_>, out: &mut String, closing: &str) -> Result<(), PluginError> {
-    let mut buf = Vec::new();
+/// `_xHHHH_` escapes are resolved. `buf` is the parser's buffer, reused.
+pub(crate) fn read_string(
+    xml: &mut Xml<'_, '_>,
+    buf: &mut Vec<u8>,
+    out: &mut String,
+    closing: &str,
+) -> Result<(), PluginError> {
     let mut phonetic = false;
     loop {
-        match xml.next(&mut buf)? {
+        match xml.next(buf)? {
             Event::Start(e) => match e.local_name().as_ref() {
                 "rPh" => phonetic = true,
                 "t" if !phonetic => {
                     let preserve = xml.attr(&e, "space")?.is_some_and(|v| v == "preserve");
                     let start = out.len();
-                    read_text(xml, out, "t")?;
+                    read_text(xml, buf, out, "t")?;
                     finish_t(out, start, preserve);
                 }
                 _ => {}
@@ -102,11 +107,15 @@ pub(crate) fn read_string(xml: &mut Xml<'_>, out: &mut String, closing: &str) ->
 }
 
 /// Appends an element's character data up to its end tag (`closing`): text with its line ends
-/// normalised, CDATA, and references resolved.
-pub(crate) fn read_text(xml: &mut Xml<'_>, out: &mut String, closing: &str) -> Result<(), PluginError> {
-    let mut buf = Vec::new();
+/// normalised, CDATA, and references resolved. `buf` is the parser's buffer, reused.
+pub(crate) fn read_text(
+    xml: &mut Xml<'_, '_>,
+    buf: &mut Vec<u8>,
+    out: &mut String,
+    closing: &str,
+) -> Result<(), PluginError> {
     loop {
-        match xml.next(&mut buf)? {
+        match xml.next(buf)? {
             Event::Text(t) => out.push_str(&t.xml10_content()),
             Event::CData(t) => out.push_str(&t.xml10_content()),
             Event::GeneralRef(r) => push_reference(&r, out),

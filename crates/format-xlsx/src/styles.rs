@@ -37,7 +37,7 @@ impl CellFormats {
 }
 
 /// Reads `<numFmts>` and `<cellXfs>` from the styles part.
-pub(crate) fn parse_styles(xml: &mut Xml<'_>) -> Result<CellFormats, PluginError> {
+pub(crate) fn parse_styles(xml: &mut Xml<'_, '_>) -> Result<CellFormats, PluginError> {
     let mut buf = Vec::new();
     let mut codes: HashMap<String, String> = HashMap::new();
     let mut formats = Vec::new();
