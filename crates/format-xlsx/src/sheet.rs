@@ -276,11 +276,10 @@ impl Parser<'_> {
             let is_start = matches!(event, Event::Start(_));
             match event {
                 Event::Start(e) | Event::Empty(e) => match e.local_name().as_ref() {
-                    "v" => {
-                        if is_start {
-                            value = true;
-                            strings::read_text(xml, buf, &mut self.text, "v")?;
-                        }
+                    // An empty `<v/>` carries no value.
+                    "v" if is_start => {
+                        value = true;
+                        strings::read_text(xml, buf, &mut self.text, "v")?;
                     }
                     "is" => {
                         inline = true;
