@@ -47,6 +47,7 @@ use quick_xml::events::{BytesStart, Event};
 use zip::result::ZipError;
 use zip::{CompressionMethod, ZipArchive};
 
+use crate::count;
 use crate::messages::{self, Part};
 use crate::options::Limits;
 use crate::rows::RawCell;
@@ -338,6 +339,41 @@ impl<R: Read + Seek> SheetCheck<R> {
             .scan(&self.part, |xml| sheet::parse(xml, &name, &context, emit))?
             .ok_or_else(|| messages::undecompressable(&self.part))?;
         Ok(rows)
+    }
+}
+
+impl<R: Read + Seek + Clone> SheetCheck<R> {
+    /// The sheet's row count on a reader of its own ([`crate::count`]): the archive again, and
+    /// the sheet's entry, never inflated past its declared size or the entry budget.
+    pub(crate) fn row_counter(&self) -> Option<RowCounter<R>> {
+        let &(index, _) = self.scanner.index.get(&normalize(&self.part.path))?;
+        Some(RowCounter {
+            zip: self.scanner.zip.clone(),
+            index,
+            max_bytes: self.scanner.limits.max_entry_bytes,
+        })
+    }
+}
+
+/// See [`SheetCheck::row_counter`].
+pub(crate) struct RowCounter<R> {
+    zip: ZipArchive<R>,
+    index: usize,
+    max_bytes: u64,
+}
+
+impl<R: Read + Seek> RowCounter<R> {
+    /// The rows [`sheet::parse`] will count, or `None` if the scan cannot tell.
+    pub(crate) fn run(mut self) -> io::Result<Option<u64>> {
+        let file = self.zip.by_index_raw(self.index).map_err(io::Error::other)?;
+        let limit = file.size().min(self.max_bytes);
+        let payload: Box<dyn Read + '_> = match file.compression() {
+            _ if file.encrypted() => return Ok(None),
+            CompressionMethod::Stored => Box::new(file),
+            CompressionMethod::Deflated => Box::new(DeflateDecoder::new(file)),
+            _ => return Ok(None),
+        };
+        count::count_rows(BufReader::with_capacity(64 * 1024, payload.take(limit)))
     }
 }
 

@@ -101,7 +101,8 @@ impl Gate {
     }
 }
 
-/// A reader of the source with its own position.
+/// A reader of the source with its own position (a clone starts where this one is).
+#[derive(Clone)]
 pub(crate) struct Handle {
     gate: Arc<Gate>,
     pos: u64,

@@ -115,6 +115,7 @@
 
 mod archive;
 mod cellref;
+mod count;
 mod gate;
 mod messages;
 mod options;

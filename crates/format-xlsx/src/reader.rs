@@ -8,10 +8,11 @@
 //! hostile file stays on that thread and becomes an error.
 //!
 //! The small parts (shared strings, styles, the workbook) are read and checked before the sheet
-//! ([`crate::archive`]). The sheet's row count ([`Reader::rows_total`]) is known once its parse
-//! is through.
+//! ([`crate::archive`]). The sheet's row count ([`Reader::rows_total`]) comes from a third
+//! thread's tag scan of the sheet ([`crate::count`]), a fraction of the parse's time, and is
+//! replaced by the parse's own count at the end.
 
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, OnceLock, mpsc};
 use std::thread;
 
 use dataport_plugin_sdk::{ByteSource, ErrorKind, PluginError, Reader, RowBatch};
@@ -53,6 +54,23 @@ fn open_gated(gate: &Arc<Gate>, options: &ReadOptions) -> Result<Box<dyn Reader>
     let Some((inspection, sheet)) = archive::inspect(gate.handle(), &options.limits, wanted)? else {
         return Ok(Box::new(NoSheet));
     };
+    let counted = Arc::new(OnceLock::new());
+    let counter = match sheet.row_counter() {
+        Some(counter) => {
+            let counted = Arc::clone(&counted);
+            // Progress only: a scan that fails or cannot start leaves no count.
+            thread::Builder::new()
+                .name("dataport-xlsx-count".to_owned())
+                .spawn(move || {
+                    let scan = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| counter.run()));
+                    if let Ok(Ok(Some(rows))) = scan {
+                        let _ = counted.set(rows);
+                    }
+                })
+                .ok()
+        }
+        None => None,
+    };
     let (chunks, received) = mpsc::sync_channel::<Vec<RawCell>>(CHUNKS_AHEAD);
     let sheet_gate = Arc::clone(gate);
     let thread = thread::Builder::new()
@@ -83,7 +101,8 @@ fn open_gated(gate: &Arc<Gate>, options: &ReadOptions) -> Result<Box<dyn Reader>
             gate: Arc::clone(gate),
         }),
         inspection,
-        thread: Some(thread),
+        threads: [Some(thread), counter],
+        counted,
         failed: false,
     }))
 }
@@ -93,7 +112,10 @@ pub(crate) struct XlsxReader {
     gate: Arc<Gate>,
     rows: Rows<Received>,
     inspection: Inspection,
-    thread: Option<thread::JoinHandle<()>>,
+    /// The sheet's thread and the row count's.
+    threads: [Option<thread::JoinHandle<()>>; 2],
+    /// The row count's scan, once through.
+    counted: Arc<OnceLock<u64>>,
     /// An error was reported: every later call fails.
     failed: bool,
 }
@@ -118,11 +140,11 @@ impl XlsxReader {
 impl Drop for XlsxReader {
     fn drop(&mut self) {
         // Closing the gate fails every read still waiting, and dropping the channel's receiving
-        // end every send: the thread ends, and is joined so that the source is dropped before
+        // end every send: the threads end, and are joined so that the source is dropped before
         // this reader is.
         self.gate.close();
         self.rows.source_mut().chunks = None;
-        if let Some(thread) = self.thread.take() {
+        for thread in self.threads.iter_mut().filter_map(Option::take) {
             let _ = thread.join();
         }
     }
@@ -144,9 +166,13 @@ impl Reader for XlsxReader {
         })
     }
 
-    /// Known once the sheet's parse is through.
+    /// The parse's count once it is through, the scan's before.
     fn rows_total(&mut self) -> Option<u64> {
-        self.gate.outcome().and_then(Result::ok)
+        match self.gate.outcome() {
+            Some(Ok(rows)) => Some(rows),
+            Some(Err(_)) => None,
+            None => self.counted.get().copied(),
+        }
     }
 
     fn next_batch(&mut self, max_rows: usize) -> Result<Option<RowBatch>, PluginError> {
@@ -263,7 +289,34 @@ mod tests {
             read += batch.rows.len();
         }
         assert_eq!(read, 4);
-        // Counted by the sheet's checker, which is through by the end.
         assert_eq!(reader.rows_total(), Some(4));
+    }
+
+    /// The count is known long before the last row: the scan is ahead of the parse.
+    #[test]
+    fn rows_total_is_known_before_the_parse_ends() {
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let sheet = workbook.add_worksheet();
+        sheet.write_string(0, 0, "客户编号").unwrap();
+        let total = 30_000u32;
+        for row in 1..=total {
+            sheet.write_string(row, 0, format!("C{row}")).unwrap();
+        }
+        let bytes = workbook.save_to_buffer().unwrap();
+        let source: Box<dyn ByteSource> = Box::new(std::io::Cursor::new(bytes));
+        let options = ReadOptions::parse(&dataport_plugin_sdk::Options::new()).unwrap();
+        let mut reader = open(source, &options).unwrap();
+        reader.header().unwrap();
+        let (mut read, mut known_at) = (0, None);
+        while let Some(batch) = reader.next_batch(500).unwrap() {
+            read += batch.rows.len();
+            if known_at.is_none() && reader.rows_total().is_some() {
+                assert_eq!(reader.rows_total(), Some(u64::from(total)));
+                known_at = Some(read);
+            }
+        }
+        assert_eq!(read, total as usize);
+        let known_at = known_at.expect("a count before the end");
+        assert!(known_at < read / 2, "known after {known_at} of {read} rows");
     }
 }

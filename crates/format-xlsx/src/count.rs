@@ -1,0 +1,319 @@
+//! The sheet's row count ahead of its parse, for progress ([`crate::reader`]'s `rows_total`).
+//!
+//! The parse counts the rows exactly, but only at the sheet's end. So a second thread inflates
+//! the sheet's bytes again and counts its rows with a tag scan instead of an XML parse: memchr
+//! to each `<`, the tag's name and a row's `r`, nothing else. It counts what the parse counts,
+//! the rows after the first that hold a value (`<v>` with text, `<is>` or `<f>`), and finishes
+//! in a fraction of the parse's time. Progress is all it feeds: the parse's own count replaces
+//! it at the end, and a scan that meets anything it does not expect gives up with no count.
+
+use std::io::{self, BufRead};
+
+use crate::cellref;
+
+/// Tag bytes kept for the name and a row's `r`; the rest of a long tag is skipped.
+const TAG_KEPT: usize = 256;
+
+/// Counts the rows after the first that hold a value, as [`crate::sheet::parse`] does. `None`
+/// if the sheet is not as a spreadsheet writer leaves it (a row number out of range, a tag
+/// never closed).
+pub(crate) fn count_rows(mut input: impl BufRead) -> io::Result<Option<u64>> {
+    let mut scan = Scan::default();
+    loop {
+        let chunk = input.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok((scan.state == State::Text && !scan.failed).then_some(scan.rows));
+        }
+        let n = chunk.len();
+        scan.feed(chunk);
+        input.consume(n);
+        if scan.failed {
+            return Ok(None);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Character data, up to the next `<`.
+    Text,
+    /// Just after a `<`.
+    Open,
+    /// Inside a tag; the quote of the attribute value being read, if any.
+    Tag(Option<u8>),
+    /// After `<!` or `<?`: not yet known whether a comment, CDATA or instruction.
+    Markup,
+    /// Inside a comment, CDATA or instruction, until its terminator; how much of it matched.
+    Skip(&'static [u8], usize),
+}
+
+#[derive(Debug)]
+struct Scan {
+    state: State,
+    tag: Vec<u8>,
+    in_data: bool,
+    /// The current row's zero-based number, while inside a `<row>`.
+    row: Option<u32>,
+    last_row: Option<u32>,
+    has_value: bool,
+    /// Just after a `<v>`: text before the next tag is a value.
+    in_v: bool,
+    rows: u64,
+    failed: bool,
+}
+
+impl Default for Scan {
+    fn default() -> Scan {
+        Scan {
+            state: State::Text,
+            tag: Vec::with_capacity(TAG_KEPT),
+            in_data: false,
+            row: None,
+            last_row: None,
+            has_value: false,
+            in_v: false,
+            rows: 0,
+            failed: false,
+        }
+    }
+}
+
+impl Scan {
+    fn feed(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() && !self.failed {
+            bytes = match self.state {
+                State::Text => match memchr::memchr(b'<', bytes) {
+                    Some(i) => {
+                        if i > 0 && self.in_v {
+                            self.has_value = true;
+                        }
+                        self.tag.clear();
+                        self.state = State::Open;
+                        &bytes[i + 1..]
+                    }
+                    None => {
+                        if self.in_v {
+                            self.has_value = true;
+                        }
+                        &[]
+                    }
+                },
+                // Not consumed: the next state reads this byte.
+                State::Open => {
+                    self.state = match bytes[0] {
+                        b'!' | b'?' => State::Markup,
+                        _ => State::Tag(None),
+                    };
+                    bytes
+                }
+                State::Tag(quote) => self.tag_bytes(bytes, quote),
+                State::Markup => self.markup(bytes),
+                State::Skip(end, matched) => self.skip(bytes, end, matched),
+            };
+        }
+    }
+
+    /// Tag bytes up to its `>` (outside quotes).
+    fn tag_bytes<'b>(&mut self, bytes: &'b [u8], quote: Option<u8>) -> &'b [u8] {
+        let found = match quote {
+            Some(q) => memchr::memchr(q, bytes),
+            None => memchr::memchr3(b'>', b'"', b'\'', bytes),
+        };
+        let Some(i) = found else {
+            self.keep(bytes);
+            return &[];
+        };
+        match (quote, bytes[i]) {
+            (None, b'>') => {
+                self.keep(&bytes[..i]);
+                self.state = State::Text;
+                self.end_tag();
+            }
+            (Some(_), _) => {
+                self.keep(&bytes[..=i]);
+                self.state = State::Tag(None);
+            }
+            (None, q) => {
+                self.keep(&bytes[..=i]);
+                self.state = State::Tag(Some(q));
+            }
+        }
+        &bytes[i + 1..]
+    }
+
+    fn keep(&mut self, bytes: &[u8]) {
+        let room = TAG_KEPT.saturating_sub(self.tag.len());
+        self.tag.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    /// `<!--`, `<![CDATA[` or `<?`, decided a byte at a time (they are rare in a sheet).
+    fn markup<'b>(&mut self, bytes: &'b [u8]) -> &'b [u8] {
+        self.tag.push(bytes[0]);
+        let seen = self.tag.as_slice();
+        let decided = if seen.starts_with(b"?") {
+            Some(State::Skip(b"?>", 0))
+        } else if seen == b"!--" {
+            Some(State::Skip(b"-->", 0))
+        } else if seen == b"![CDATA[" {
+            Some(State::Skip(b"]]>", 0))
+        } else if !b"!--".starts_with(seen) && !b"![CDATA[".starts_with(seen) {
+            // A DOCTYPE or other declaration: the parse refuses those.
+            self.failed = true;
+            None
+        } else {
+            None
+        };
+        if let Some(state) = decided {
+            // CDATA is text: inside a `<v>` it is a value.
+            if seen == b"![CDATA[" && self.in_v {
+                self.has_value = true;
+            }
+            self.state = state;
+        }
+        &bytes[1..]
+    }
+
+    fn skip<'b>(&mut self, bytes: &'b [u8], end: &'static [u8], mut matched: usize) -> &'b [u8] {
+        for (i, &b) in bytes.iter().enumerate() {
+            matched = if b == end[matched] {
+                matched + 1
+            } else if b != end[0] {
+                0
+            } else if matched == 2 && end[1] == end[0] {
+                // `]]]>` and `--->` still end: the last two bytes are still a match.
+                2
+            } else {
+                1
+            };
+            if matched == end.len() {
+                self.state = State::Text;
+                return &bytes[i + 1..];
+            }
+        }
+        self.state = State::Skip(end, matched);
+        &[]
+    }
+
+    /// A whole tag (without `<` and `>`) has been seen.
+    fn end_tag(&mut self) {
+        self.in_v = false;
+        let tag = std::mem::take(&mut self.tag);
+        let (closing, body) = match tag.strip_prefix(b"/") {
+            Some(rest) => (true, rest),
+            None => (false, tag.as_slice()),
+        };
+        let empty = !closing && body.ends_with(b"/");
+        let name_end = body
+            .iter()
+            .position(|&b| b.is_ascii_whitespace() || b == b'/')
+            .unwrap_or(body.len());
+        let name = &body[..name_end];
+        let local = match name.iter().rposition(|&b| b == b':') {
+            Some(colon) => &name[colon + 1..],
+            None => name,
+        };
+        match (closing, local) {
+            (false, b"sheetData") => self.in_data = !empty,
+            (true, b"sheetData") => self.in_data = false,
+            (false, b"row") if self.in_data => {
+                let row = match attr(&body[name_end..], b"r") {
+                    Some(r) => std::str::from_utf8(r).ok().and_then(cellref::parse_row),
+                    None => Some(self.last_row.map_or(0, |last| last.saturating_add(1))),
+                };
+                let Some(row) = row else {
+                    self.failed = true;
+                    return;
+                };
+                (self.row, self.last_row, self.has_value) = (Some(row), Some(row), false);
+                if empty {
+                    self.row = None;
+                }
+            }
+            (true, b"row") => self.end_row(),
+            (false, b"v") if self.row.is_some() && !empty => self.in_v = true,
+            (false, b"is" | b"f") if self.row.is_some() => self.has_value = true,
+            _ => {}
+        }
+        self.tag = tag;
+    }
+
+    fn end_row(&mut self) {
+        if self.has_value && self.row.is_some_and(|r| r > 0) {
+            self.rows += 1;
+        }
+        (self.row, self.has_value) = (None, false);
+    }
+}
+
+/// The value of attribute `name` (local name) in a tag's attribute text.
+fn attr<'t>(mut text: &'t [u8], name: &[u8]) -> Option<&'t [u8]> {
+    loop {
+        text = text.trim_ascii_start();
+        let eq = memchr::memchr(b'=', text)?;
+        let key = text[..eq].trim_ascii_end();
+        let rest = text[eq + 1..].trim_ascii_start();
+        let quote = *rest.first().filter(|q| matches!(q, b'"' | b'\''))?;
+        let len = memchr::memchr(quote, &rest[1..])?;
+        let local = match key.iter().rposition(|&b| b == b':') {
+            Some(colon) => &key[colon + 1..],
+            None => key,
+        };
+        if local == name {
+            return Some(&rest[1..1 + len]);
+        }
+        text = &rest[len + 2..];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(xml: &str, chunk: usize) -> Option<u64> {
+        let reader = io::BufReader::with_capacity(chunk, xml.as_bytes());
+        count_rows(reader).unwrap()
+    }
+
+    /// Every chunk size gives the same count: tags, quotes and comments split anywhere.
+    fn count_all_ways(xml: &str) -> Option<u64> {
+        let whole = count(xml, 1 << 16);
+        for chunk in 1..24 {
+            assert_eq!(count(xml, chunk), whole, "chunks of {chunk}");
+        }
+        whole
+    }
+
+    #[test]
+    fn counts_the_rows_after_the_first_that_hold_a_value() {
+        let xml = r#"<?xml version="1.0"?><worksheet xmlns="x"><dimension ref="A1:B9"/><sheetData>
+            <row r="1"><c r="A1" t="s"><v>0</v></c></row>
+            <row r="2" spans="1:2"><c r="A2" t="inlineStr"><is><t>a&gt;b</t></is></c></row>
+            <row r="3"><c r="A3" s="1"/></row>
+            <row r="4"><c r="A4"><v></v></c><c r="B4"><v/></c></row>
+            <!-- <row r="5"><c><v>1</v></c></row> -->
+            <row r="6"><c r="A6"><f>SUM(B1:B2)</f></c></row>
+            <row><c><v><![CDATA[7]]></v></c></row>
+            <row r="8" x:attr='it"s > fine'><c r="A8"><v>8</v></c></row>
+            <row r="9"/>
+            </sheetData></worksheet>"#;
+        assert_eq!(count_all_ways(xml), Some(4), "rows 2, 6, 7 and 8");
+    }
+
+    #[test]
+    fn prefixed_names_count_too() {
+        let xml = r#"<x:worksheet xmlns:x="s"><x:sheetData><x:row r="1"><x:c><x:v>h</x:v></x:c></x:row>
+            <x:row r="2"><x:c t="str"><x:v>v</x:v></x:c></x:row></x:sheetData></x:worksheet>"#;
+        assert_eq!(count_all_ways(xml), Some(1));
+    }
+
+    #[test]
+    fn what_the_parse_would_refuse_gives_no_count() {
+        assert_eq!(
+            count_all_ways("<a><sheetData><row r=\"0\"/></sheetData></a>"),
+            None
+        );
+        assert_eq!(count_all_ways("<!DOCTYPE a><a/>"), None);
+        assert_eq!(count_all_ways("<a><sheetData><row r=\"2\""), None);
+        assert_eq!(count_all_ways("<a><sheetData/></a>"), Some(0));
+    }
+}
