@@ -306,6 +306,55 @@ mod tests {
         assert_eq!(count_all_ways(xml), Some(1));
     }
 
+    /// On every real writer's file of the corpus the scan counts what the parse counts.
+    #[test]
+    fn the_scan_agrees_with_the_parse_on_the_third_party_files() {
+        use std::io::Read;
+
+        use dataport_plugin_sdk::ByteSource;
+
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/third_party/xlsx");
+        let mut compared = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "xlsx") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let source: Box<dyn ByteSource> = Box::new(io::Cursor::new(bytes.clone()));
+            let options = crate::options::ReadOptions::parse(&dataport_plugin_sdk::Options::new()).unwrap();
+            let Ok(mut reader) = crate::reader::open(source, &options) else {
+                continue;
+            };
+            let read_all = (|| {
+                reader.header()?;
+                while reader.next_batch(1000)?.is_some() {}
+                Ok::<_, dataport_plugin_sdk::PluginError>(())
+            })();
+            let (Ok(()), Some(parsed)) = (read_all, reader.rows_total()) else {
+                continue;
+            };
+            let mut zip = zip::ZipArchive::new(io::Cursor::new(bytes)).unwrap();
+            let sheets: Vec<String> = zip
+                .file_names()
+                .filter_map(Result::ok)
+                .filter(|n| n.starts_with("xl/worksheets/") && n.ends_with(".xml"))
+                .map(|n| n.into_owned())
+                .collect();
+            let [sheet] = sheets.as_slice() else { continue };
+            let mut xml = Vec::new();
+            zip.by_name(sheet).unwrap().read_to_end(&mut xml).unwrap();
+            assert_eq!(
+                count_rows(xml.as_slice()).unwrap(),
+                Some(parsed),
+                "{}",
+                path.display()
+            );
+            compared.push(path);
+        }
+        assert!(compared.len() >= 8, "compared only {compared:?}");
+    }
+
     #[test]
     fn what_the_parse_would_refuse_gives_no_count() {
         assert_eq!(
