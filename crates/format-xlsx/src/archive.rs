@@ -1,16 +1,15 @@
-//! The defences: everything checked about an uploaded xlsx before calamine is allowed to see it.
+//! The defences: everything checked about an uploaded xlsx, as its parts are read.
 //!
-//! An xlsx is a zip archive of XML parts. calamine trusts it: it decompresses whatever the
-//! archive holds, reserves `uniqueCount` shared strings up front, expands nothing but trusts its
-//! XML parser, and does unchecked arithmetic on cell references. So [`inspect`] walks the archive
-//! first, in bounded memory:
+//! An xlsx is a zip archive of XML parts, and an upload may be hostile: a zip bomb, an entity
+//! bomb, endless text, lying sizes, references outside the grid. So [`inspect`] walks the
+//! archive in bounded memory, and [`SheetCheck::run`] reads the sheet under the same budgets:
 //!
 //! 1. the file must start with a zip local header (an OLE2 file, i.e. a legacy `.xls` or a
 //!    password-protected workbook, gets its own message) and open as a zip archive whose central
 //!    directory can be read;
-//! 2. at most `max_zip_entries` entries, and no two whose names differ only in case (calamine
-//!    finds parts case-insensitively, so one of the two would be read silently);
-//! 3. every part calamine will read (package and workbook relationships, workbook, shared
+//! 2. at most `max_zip_entries` entries, and no two whose names differ only in case (parts are
+//!    found case-insensitively, so one of the two would be read silently);
+//! 3. every part read (package and workbook relationships, workbook, shared
 //!    strings, styles, theme, and the chosen sheet) is *streamed*, once, through its
 //!    decompressor into the XML parser, counting the bytes actually produced. The budgets are
 //!    checked first against the sizes the archive declares (a part that declares itself a bomb
@@ -27,10 +26,9 @@
 //!    with its root element closed (truncated XML), declare no DOCTYPE (entity bombs) and use no
 //!    undefined entity. On the way the small parts are read (which sheets exist and where), the
 //!    shared strings' `uniqueCount` is compared with the part's real size, and every cell, row,
-//!    dimension and formula reference calamine will parse must lie within Excel's grid. The
+//!    dimension and formula reference must lie within Excel's grid ([`crate::cellref`]). The
 //!    sheet's `<dimension>` is only a hint (LibreOffice writes `A1:AH65536`, Gnumeric
-//!    `A1:XFD1048576`): the streaming reader never allocates it. Multi-cell array formulas are
-//!    collected on the way: their other cells carry only cached values.
+//!    `A1:XFD1048576`): the streaming reader never allocates it.
 //!
 //! Nothing here keeps decompressed data beyond one XML item. Every refusal is a
 //! `MALFORMED_FILE` in Chinese and English naming the part and what it is for ([`crate::messages`]).
@@ -65,7 +63,7 @@ pub(crate) const MAX_XML_ITEM: u64 = 32 * MIB;
 /// What the pre-scan learnt, for the reader.
 #[derive(Debug)]
 pub(crate) struct Inspection {
-    /// The chosen sheet's name, as calamine names it.
+    /// The chosen sheet's name, as the workbook names it.
     pub sheet: String,
     /// Its 1-based position in the workbook.
     pub sheet_number: usize,
@@ -92,7 +90,7 @@ pub(crate) enum Wanted<'a> {
 }
 
 /// Checks `source` as described in the module docs, all but the chosen sheet's XML, and chooses
-/// the sheet. Returns the sheet's checks, to be run while calamine reads it ([`crate::gate`]);
+/// the sheet. Returns the sheet, to be read on the reader's thread ([`SheetCheck::run`]);
 /// `None` when the workbook has none of the sheets [`Wanted::AnyOf`] names.
 pub(crate) fn inspect<R: Read + Seek>(
     mut source: R,
@@ -111,8 +109,8 @@ pub(crate) fn inspect<R: Read + Seek>(
         _ => messages::central_directory(),
     })?;
     check_entries(zip.len() as u64, limits)?;
-    // calamine finds parts case-insensitively: two names that differ only in case would leave
-    // one of them unread, whichever it is.
+    // Parts are found case-insensitively (as Excel and calamine do): two names that differ only
+    // in case would leave one of them unread, whichever it is.
     let mut index: HashMap<String, (usize, String)> = HashMap::with_capacity(zip.len());
     for i in 0..zip.len() {
         let Some(Ok(name)) = zip.name_for_index(i) else {
@@ -135,7 +133,8 @@ pub(crate) fn inspect<R: Read + Seek>(
         consumed: 0,
     };
 
-    // The parts calamine's `Xlsx::new` reads, in its order and with its path rules.
+    // The parts a workbook reader needs, in the order and with the path rules of calamine's
+    // `Xlsx::new` (what the files written by every tested writer follow).
     let package_rels = Part::relationships("_rels/.rels");
     let package = scanner.scan(&package_rels, parse_relationships)?;
     let office_doc = package
@@ -179,7 +178,7 @@ pub(crate) fn inspect<R: Read + Seek>(
         .scan(&workbook, parse_workbook)?
         .ok_or_else(|| messages::no_workbook(&workbook.path))?;
     context.is_1904 = is_1904;
-    // calamine cannot open a workbook without them.
+    // A workbook cannot be read without them.
     if package.is_none() {
         return Err(messages::missing_part(&package_rels));
     }
@@ -309,7 +308,7 @@ fn check_signature<R: Read + Seek>(source: &mut R) -> Result<(), PluginError> {
     }
 }
 
-/// How calamine keys archive paths.
+/// How archive paths are keyed: `\` as `/`, case-insensitively.
 fn normalize(path: &str) -> String {
     path.replace('\\', "/").to_ascii_lowercase()
 }
@@ -745,7 +744,7 @@ fn check_xml(xml: &mut Xml<'_, '_>) -> Result<(), PluginError> {
 struct Relationship {
     id: String,
     kind: String,
-    /// Raw, as calamine uses it.
+    /// Raw, as the relationships name it.
     target: String,
 }
 
@@ -829,8 +828,8 @@ fn choose_sheet<'s>(
     )))
 }
 
-/// calamine reserves `uniqueCount` strings before reading any: that number must be one the
-/// part can actually hold (each `<si>` takes several bytes).
+/// `uniqueCount` (readers reserve that many strings up front, calamine among them) must be a
+/// number the part can actually hold (each `<si>` takes several bytes).
 fn check_sst(path: &str, sst: &SstHeader, bytes: u64) -> Result<(), PluginError> {
     let number = |attr: &str, value: &str| {
         if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {

@@ -1,8 +1,8 @@
 //! A1-style cell references (`B12`, `A1:XFD1048576`), parsed without trusting the file.
 //!
-//! calamine parses references with unchecked `u32` arithmetic (a reference like `A99999999999`
-//! overflows, and `B2:A1` underflows when it computes a dimension's size), so the pre-scan
-//! validates every reference calamine will parse with these functions first.
+//! A reference like `A99999999999` overflows `u32` arithmetic, and `B2:A1` underflows a
+//! dimension's size (calamine parsed them unchecked), so every reference in a sheet goes
+//! through these functions, and one outside Excel's grid refuses the file.
 
 /// Rows in an Excel sheet.
 pub(crate) const MAX_ROWS: u32 = 1_048_576;

@@ -23,37 +23,38 @@
 //!
 //! The layers, bottom up:
 //!
-//! 1. **Pre-scan** (`archive`): before calamine sees the file, every part calamine will read
-//!    (package and workbook relationships, workbook, shared strings, styles, theme and the chosen
-//!    sheet) is streamed twice through its own decompressor (`ZipArchive::by_index_raw` + flate2
-//!    over a byte counter). First only to count the bytes *actually* produced (an archive's
-//!    declared sizes can lie, and a part whose real size differs is refused): per part, in
-//!    total, and the compression ratio, which counts only once the parts read have expanded
-//!    past 100 MiB, so that a workbook of long repeated strings is no "zip bomb" while a real
-//!    bomb stops after inflating 100 MiB (some 20 ms). Then into quick-xml, reading what
-//!    calamine would trust: every part must parse to its end (truncated XML is named), declare
-//!    no DOCTYPE (entity bombs), use no undefined entity, and hold no single XML item over
-//!    32 MiB (the parser buffers an item whole; no spreadsheet writes one); `uniqueCount` of
-//!    the shared strings (calamine reserves that many strings up front) must fit the part's
-//!    real size; every cell, row, dimension and formula reference must lie in Excel's grid
-//!    (calamine parses them with unchecked `u32` arithmetic). The `<dimension>` is a hint only
-//!    (LibreOffice writes `A1:AH65536`, Gnumeric `A1:XFD1048576`): the cells that exist are
-//!    read. Two entries whose names differ only in case are refused (calamine would read one
-//!    silently). A file that is not a zip, an OLE2 file (legacy `.xls` or a password-protected
-//!    workbook), a truncated archive: `not an xlsx file (zip archive): …`. File-level messages
-//!    are in Chinese and English (`中文 / English`), name the part and say what it is for and
-//!    what to do: the host passes them through and does not tell plugins the job's locale.
-//! 2. **Cells** (`reader`): calamine's streaming `XlsxCellReader`, never a whole-sheet `Range`.
-//!    It borrows the workbook it reads from, so both live on a worker thread that the [`Reader`]
-//!    drives in lock-step: one request per call, answered before the call returns, so the source
-//!    is only touched inside calls, as the ABI requires. A panic in calamine stays on that thread
-//!    and becomes an error; dropping the reader joins the thread.
-//! 3. **Formulas**: `next_cell_with_formula_metadata` returns each cell's cached value together
-//!    with its `<f>` element. Any cell with a formula is reported as [`Cell::Formula`] (`=` and
-//!    the formula text), never as its cached value: normal formulas with their text, shared
+//! 1. **Archive and small parts** (`archive`): the file must be a zip (an OLE2 file, i.e. a
+//!    legacy `.xls` or a password-protected workbook, a truncated archive: `not an xlsx file
+//!    (zip archive): …`), with at most `max_zip_entries` entries and no two whose names differ
+//!    only in case. Every part read (package and workbook relationships, workbook, shared
+//!    strings, styles, theme, then the sheet) is streamed once from its decompressor
+//!    (`ZipArchive::by_index_raw` + flate2 over a byte counter) into quick-xml, and every read
+//!    counts the bytes *actually* produced against the budgets: per part, in total, and the
+//!    compression ratio, which counts only once the parts read have expanded past 100 MiB, so
+//!    that a workbook of long repeated strings is no "zip bomb" while a real bomb stops after
+//!    inflating 100 MiB (some 20 ms). The declared sizes are checked first, and a part whose
+//!    real size differs is refused. Every part must parse to its end (truncated XML is named),
+//!    declare no DOCTYPE (entity bombs), use no undefined entity, and hold no single XML item
+//!    over 32 MiB; `uniqueCount` must fit the shared strings' real size. The shared strings
+//!    are kept in one buffer (`strings`), the number formats as a date/number rule per style
+//!    (`styles`). File-level messages are in Chinese and English (`中文 / English`), name the
+//!    part and say what it is for and what to do: the host passes them through and does not
+//!    tell plugins the job's locale.
+//! 2. **The sheet** (`sheet`, `reader`): one quick-xml pass that checks and reads the cells
+//!    together, on a thread of its own. Every cell, row, dimension and formula reference must
+//!    lie in Excel's grid (`cellref`); the `<dimension>` is a hint only (LibreOffice writes
+//!    `A1:AH65536`, Gnumeric `A1:XFD1048576`): the cells that exist are read. Cells go to the
+//!    rows in chunks of whole rows through a bounded channel, so the parse and the host's
+//!    validation and writes overlap on two cores, and a row is handed on only once all its
+//!    bytes passed the checks. The host's source is read only inside the host's calls, as the
+//!    ABI requires (`gate`). A panic on a hostile file stays on that thread and becomes an
+//!    error; dropping the reader joins the thread. The row count for progress comes earlier,
+//!    from a tag scan on a third thread (`count`).
+//! 3. **Formulas**: any cell with an `<f>` is reported as [`Cell::Formula`] (`=` and the
+//!    formula text), never as its cached value: normal formulas with their text, shared
 //!    formula anchors with theirs, and cells deriving from a shared formula with the anchor's
 //!    formula moved to their position (`calamine::expand_shared_formula`). The other cells of a
-//!    multi-cell array formula carry no `<f>` at all, only a cached value; the sheet's checks record
+//!    multi-cell array formula carry no `<f>` at all, only a cached value; the parse records
 //!    those ranges and such cells are reported as the array's formula as well.
 //! 4. **Rows** (`rows`): the header is row 1 (trailing empty cells dropped; an empty row 1 is an
 //!    empty header, which the host refuses as "row 1 is empty", but a sheet with no value at

@@ -136,7 +136,7 @@ pub(crate) fn no_workbook(path: &str) -> PluginError {
     )
 }
 
-/// A part calamine needs is not in the archive.
+/// A part every workbook reader needs is not in the archive.
 pub(crate) fn missing_part(part: &Part) -> PluginError {
     malformed(
         format!(

@@ -536,7 +536,7 @@ fn case_duplicates_doctype_truncated_xml_and_empty_sheets_are_named() {
 }
 
 #[test]
-fn references_beyond_excel_are_refused_before_calamine() {
+fn references_beyond_excel_are_refused() {
     for (what, rows, dimension) in [
         (
             "a cell at `A99999999999`",
