@@ -349,6 +349,7 @@ impl<R: Read + Seek + Clone> SheetCheck<R> {
         Some(RowCounter {
             zip: self.scanner.zip.clone(),
             index,
+            part: self.part.clone(),
             max_bytes: self.scanner.limits.max_entry_bytes,
         })
     }
@@ -358,21 +359,17 @@ impl<R: Read + Seek + Clone> SheetCheck<R> {
 pub(crate) struct RowCounter<R> {
     zip: ZipArchive<R>,
     index: usize,
+    part: Part,
     max_bytes: u64,
 }
 
 impl<R: Read + Seek> RowCounter<R> {
-    /// The rows [`sheet::parse`] will count, or `None` if the scan cannot tell.
-    pub(crate) fn run(mut self) -> io::Result<Option<u64>> {
-        let file = self.zip.by_index_raw(self.index).map_err(io::Error::other)?;
-        let limit = file.size().min(self.max_bytes);
-        let payload: Box<dyn Read + '_> = match file.compression() {
-            _ if file.encrypted() => return Ok(None),
-            CompressionMethod::Stored => Box::new(file),
-            CompressionMethod::Deflated => Box::new(DeflateDecoder::new(file)),
-            _ => return Ok(None),
-        };
-        count::count_rows(BufReader::with_capacity(64 * 1024, payload.take(limit)))
+    /// The rows [`sheet::parse`] will count, or `None` if the scan cannot tell (the part is
+    /// encrypted or compressed in a way the parse refuses, or its bytes cannot be read).
+    pub(crate) fn run(mut self) -> Option<u64> {
+        let (payload, declared, _) = open_part(&mut self.zip, self.index, &self.part).ok()?;
+        let limit = declared.min(self.max_bytes);
+        count::count_rows(BufReader::with_capacity(64 * 1024, payload.take(limit))).ok()?
     }
 }
 

@@ -131,32 +131,20 @@ impl Scan {
             return None;
         }
         let head = &rest[..rest.len().min(NAME_MAX)];
-        // From the second byte: the first may be a closing tag's `/`.
-        let name_end = 1 + head[1..]
-            .iter()
-            .position(|&b| b.is_ascii_whitespace() || b == b'/' || b == b'>')?;
-        let (closing, name) = match head[..name_end].strip_prefix(b"/") {
-            Some(name) => (true, name),
-            None => (false, &head[..name_end]),
-        };
-        let local = match name.iter().rposition(|&b| b == b':') {
-            Some(colon) => &name[colon + 1..],
-            None => name,
-        };
-        self.in_v = false;
+        let (closing, local, name_end) = tag_name(head);
+        if name_end == head.len() {
+            return None; // the name may go on past `head`
+        }
         match (closing, local) {
             (_, b"row" | b"sheetData") | (false, b"v") => {
                 let len = whole_tag(rest)?;
-                self.end_tag(&rest[..len]);
+                self.on_tag(closing, local, &rest[name_end..len]);
                 Some(len + 1)
             }
-            (false, b"is" | b"f") => {
-                if self.row.is_some() {
-                    self.has_value = true;
-                }
+            _ => {
+                self.on_tag(closing, local, &[]);
                 Some(name_end)
             }
-            _ => Some(name_end),
         }
     }
 
@@ -245,26 +233,20 @@ impl Scan {
 
     /// A whole tag (without `<` and `>`) has been seen.
     fn end_tag(&mut self, tag: &[u8]) {
+        let (closing, local, name_end) = tag_name(tag);
+        self.on_tag(closing, local, &tag[name_end..]);
+    }
+
+    /// A tag by its local name, with what follows the name up to its `>` (its attributes, and
+    /// the `/` of an empty tag): needed only for `row`, `sheetData` and `v`, empty for others.
+    fn on_tag(&mut self, closing: bool, local: &[u8], rest: &[u8]) {
         self.in_v = false;
-        let (closing, body) = match tag.strip_prefix(b"/") {
-            Some(rest) => (true, rest),
-            None => (false, tag),
-        };
-        let empty = !closing && body.ends_with(b"/");
-        let name_end = body
-            .iter()
-            .position(|&b| b.is_ascii_whitespace() || b == b'/')
-            .unwrap_or(body.len());
-        let name = &body[..name_end];
-        let local = match name.iter().rposition(|&b| b == b':') {
-            Some(colon) => &name[colon + 1..],
-            None => name,
-        };
+        let empty = !closing && rest.ends_with(b"/");
         match (closing, local) {
             (false, b"sheetData") => self.in_data = !empty,
             (true, b"sheetData") => self.in_data = false,
             (false, b"row") if self.in_data => {
-                let row = match attr(&body[name_end..], b"r") {
+                let row = match attr(rest, b"r") {
                     Some(r) => std::str::from_utf8(r).ok().and_then(cellref::parse_row),
                     None => Some(self.last_row.map_or(0, |last| last.saturating_add(1))),
                 };
@@ -292,12 +274,28 @@ impl Scan {
     }
 }
 
-/// The length of the tag `rest` starts (just after its `<`) if its `>` is in `rest`, quotes
-/// respected; `None` for markup (`<!`, `<?`) or a tag that goes on past `rest`.
-fn whole_tag(rest: &[u8]) -> Option<usize> {
-    if matches!(rest.first(), None | Some(b'!' | b'?')) {
-        return None;
+/// A tag's text (after its `<`): whether it closes (`/name`), its local name (the prefix of
+/// `x:row` left out), and where the name ends.
+fn tag_name(tag: &[u8]) -> (bool, &[u8], usize) {
+    let closing = tag.first() == Some(&b'/');
+    let start = usize::from(closing);
+    let end = tag[start..]
+        .iter()
+        .position(|&b| b.is_ascii_whitespace() || b == b'/' || b == b'>')
+        .map_or(tag.len(), |i| start + i);
+    (closing, local_name(&tag[start..end]), end)
+}
+
+fn local_name(name: &[u8]) -> &[u8] {
+    match name.iter().rposition(|&b| b == b':') {
+        Some(colon) => &name[colon + 1..],
+        None => name,
     }
+}
+
+/// The length of the tag `rest` starts (just after its `<`; not markup) if its `>` is in
+/// `rest`, quotes respected; `None` for a tag that goes on past `rest`.
+fn whole_tag(rest: &[u8]) -> Option<usize> {
     // A byte loop: tags are a few bytes long, too short for memchr to pay off.
     let mut quote = None;
     for (i, &b) in rest.iter().enumerate() {
@@ -320,11 +318,7 @@ fn attr<'t>(mut text: &'t [u8], name: &[u8]) -> Option<&'t [u8]> {
         let rest = text[eq + 1..].trim_ascii_start();
         let quote = *rest.first().filter(|q| matches!(q, b'"' | b'\''))?;
         let len = memchr::memchr(quote, &rest[1..])?;
-        let local = match key.iter().rposition(|&b| b == b':') {
-            Some(colon) => &key[colon + 1..],
-            None => key,
-        };
-        if local == name {
+        if local_name(key) == name {
             return Some(&rest[1..1 + len]);
         }
         text = &rest[len + 2..];

@@ -63,7 +63,7 @@ fn open_gated(gate: &Arc<Gate>, options: &ReadOptions) -> Result<Box<dyn Reader>
                 .name("dataport-xlsx-count".to_owned())
                 .spawn(move || {
                     let scan = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| counter.run()));
-                    if let Ok(Ok(Some(rows))) = scan {
+                    if let Ok(Some(rows)) = scan {
                         let _ = counted.set(rows);
                     }
                 })
