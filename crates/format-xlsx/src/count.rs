@@ -141,8 +141,14 @@ impl Scan {
                 self.on_tag(closing, local, &rest[name_end..len]);
                 Some(len + 1)
             }
-            _ => {
+            (false, b"is" | b"f") => {
                 self.on_tag(closing, local, &[]);
+                Some(name_end)
+            }
+            // Every other tag (`c`, `/v`, …, most of a sheet's tags) only ends a `<v>`: this
+            // is all `on_tag` would do for it, without matching its name a second time.
+            _ => {
+                self.in_v = false;
                 Some(name_end)
             }
         }
