@@ -3,14 +3,23 @@
 
 use std::borrow::Cow;
 
-/// Characters that make a spreadsheet treat a cell as a formula or command.
-const TRIGGERS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+/// Bytes that make a spreadsheet treat a cell as a formula or command (all ASCII).
+const TRIGGERS: &[u8] = b"=+-@\t\r";
 
 /// Whether `s` is some quotes (possibly none) followed by a trigger character. Escaping adds
 /// one quote to exactly these strings, which keeps escape/strip a bijection: text that really
 /// starts with `'=` exports as `''=` and imports back as `'=`.
 fn quotes_then_trigger(s: &str) -> bool {
-    s.trim_start_matches('\'').starts_with(TRIGGERS)
+    needs_export_escape(s.as_bytes())
+}
+
+/// [`escape_for_export`]'s test on the UTF-8 bytes of a text: whether it gets the `'` prefix.
+/// For writers that handle bytes (the triggers and the quote are ASCII, so no decoding is
+/// needed).
+pub fn needs_export_escape(text: &[u8]) -> bool {
+    text.iter()
+        .find(|&&b| b != b'\'')
+        .is_some_and(|b| TRIGGERS.contains(b))
 }
 
 /// For export: `'` + text when the text starts with `= + - @ TAB CR`, possibly after quotes.

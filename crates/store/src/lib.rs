@@ -32,6 +32,7 @@ mod changes;
 mod checkpoint;
 mod copy;
 mod error;
+mod export_copy;
 mod filter;
 mod jobs;
 mod models;
@@ -68,7 +69,7 @@ pub use crate::jobs::{
 };
 pub use crate::pool_events::{PoolWait, PoolWaitObserver};
 pub use crate::records::WriteOutcome;
-pub use crate::snapshot::Snapshot;
+pub use crate::snapshot::{CsvCopy, Snapshot};
 pub use crate::tokens::{ApiToken, Authentication};
 
 use crate::error::Result;

@@ -24,6 +24,7 @@
 //! been read, before the file is finished.
 
 use std::fmt;
+use std::io::BufRead;
 
 use dataport_core::{Filter, Records};
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
@@ -36,6 +37,7 @@ use crate::backend::{
     self, Conn, PgPool, PgPooled, PgSettings, SqlitePool, SqlitePooled, SqliteSettings, Target,
 };
 use crate::error::{Result, StoreError};
+use crate::export_copy;
 use crate::pool_events::PoolEvents;
 use crate::records;
 
@@ -108,6 +110,7 @@ impl SnapshotPool {
             filter: filter.clone(),
             after: after_code.map(str::to_owned),
             total: 0,
+            paged: false,
         };
         // The count must be the transaction's first read: it fixes the snapshot (dropping
         // `snapshot` on an error ends the transaction).
@@ -175,6 +178,23 @@ pub struct Snapshot {
     /// The last code returned (initially the requested start): pages continue after it.
     after: Option<String>,
     total: u64,
+    /// Whether a page or the copy has been read.
+    paged: bool,
+}
+
+/// A planned [`Snapshot::copy_csv`]: the query, and whether its first column is a `code` that
+/// the caller did not ask for (selected so that no record is an empty line).
+#[derive(Debug)]
+pub struct CsvCopy {
+    sql: String,
+    leading_code: bool,
+}
+
+impl CsvCopy {
+    /// Whether each record starts with a `code` column that is not one of the keys.
+    pub fn leading_code(&self) -> bool {
+        self.leading_code
+    }
 }
 
 impl fmt::Debug for Snapshot {
@@ -209,6 +229,7 @@ impl Snapshot {
             return Ok(Records::empty(self.filter.module()));
         };
         let limit = limit.max(1);
+        self.paged = true;
         let page = records::page(&mut conn.conn(), &self.filter, self.after.as_deref(), limit)?;
         if let Some(last) = page.last_code() {
             self.after = Some(last.to_owned());
@@ -217,6 +238,45 @@ impl Snapshot {
             self.end()?;
         }
         Ok(page)
+    }
+
+    /// How [`Snapshot::copy_csv`] would stream this snapshot's records as the columns of
+    /// `keys` (field keys, in file order): only on PostgreSQL, for every record of a module
+    /// (no filter; a resume code is fine) and before any page has been read. `None` otherwise,
+    /// or when a key has no column; the pages are the way then.
+    pub fn csv_copy(&self, keys: &[&str]) -> Option<CsvCopy> {
+        let module = self.filter.module();
+        let unfiltered = self.filter == Filter::all(module);
+        match &self.conn {
+            Some(SnapConn::Postgres(_)) if unfiltered && !self.paged => {
+                let (sql, leading_code) = export_copy::export_query(module, keys)?;
+                Some(CsvCopy { sql, leading_code })
+            }
+            _ => None,
+        }
+    }
+
+    /// Streams every record of the snapshot (after its start code, in code order) through
+    /// `read` as PostgreSQL CSV (`COPY … TO STDOUT (FORMAT csv)`: LF line ends, NULL unquoted
+    /// and empty, empty text as `""`, amounts in cents, `t`/`f`, ISO dates), then ends the
+    /// snapshot. One caveat of the protocol as diesel reads it: an error of the server during
+    /// the copy looks like the end of the data, so `read` must check that it saw
+    /// [`Snapshot::total`] records.
+    ///
+    /// A `read` that stops early leaves the copy unfinished; ending the transaction then fails
+    /// and the pool discards the connection instead of reusing it.
+    pub fn copy_csv<R>(&mut self, copy: CsvCopy, read: impl FnOnce(&mut dyn BufRead) -> R) -> Result<R> {
+        let Some(SnapConn::Postgres(conn)) = self.conn.as_mut() else {
+            return Err(StoreError::Database(
+                "a csv copy needs a PostgreSQL export snapshot".into(),
+            ));
+        };
+        self.paged = true;
+        let result = export_copy::copy_out(&mut **conn, copy.sql, self.after.as_deref(), read);
+        if let Err(e) = self.end() {
+            tracing::debug!(error = %e, "the export copy ended early; its connection is discarded");
+        }
+        result
     }
 
     /// Ends the read transaction and releases the connection (also done on drop).
