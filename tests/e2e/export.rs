@@ -95,26 +95,7 @@ on_both_backends! {
 
     async fn export_then_import_into_an_empty_database_is_lossless(server) {
         let mut client = server.client(&server.admin_token()).await;
-        let tricky_customers = vec![
-            vec!["RT-001", "北京\"引号\",逗号 有限公司", "金融", "'+86 010-1234 5678", "张伟", "VIP", "已成交", "北京市\n海淀区", "9999999999999.99", "第一行\n第二行, 含逗号", "'=SUM(A1:A3)", "2023-10-01"],
-            vec!["RT_002", "上海（测试）公司", "", "", "王芳", "", "", "", "", "", "", ""],
-            vec!["RT-003", "'=HYPERLINK(\"http://x\")", "其他", "'-12345", "李娜", "普通", "待跟进", "'@地址", "0.01", "'+notes", "\"quoted\"", "1999-12-31"],
-        ];
-        let run = import(&mut client, &Import::new(Module::Customers, "c.csv"), &csv(Module::Customers, &tricky_customers)).await;
-        assert_eq!(run.status(), v1::JobStatus::Succeeded, "{:?}", run.errors);
-        let contacts = vec![
-            vec!["K-1", "RT-001", "王芳", "采购经理", "'+8613800138000", "wang@example.com", "是", "备注,带逗号\n和换行"],
-            vec!["K-2", "RT_002", "Li \"Lee\" Na", "", "", "", "否", ""],
-            vec!["K-3", "RT-003", "赵敏", "", "", "", "", "'=1+1"],
-        ];
-        let run = import(&mut client, &Import::new(Module::Contacts, "k.csv"), &csv(Module::Contacts, &contacts)).await;
-        assert_eq!(run.status(), v1::JobStatus::Succeeded, "{:?}", run.errors);
-        let opportunities = vec![
-            vec!["O-1", "RT-001", "年度框架, \"大单\"", "赢单", "9999999999999.99", "2024-12-31", "张伟", "多行\n备注"],
-            vec!["O-2", "RT_002", "小单", "", "", "", "", ""],
-        ];
-        let run = import(&mut client, &Import::new(Module::Opportunities, "o.csv"), &csv(Module::Opportunities, &opportunities)).await;
-        assert_eq!(run.status(), v1::JobStatus::Succeeded, "{:?}", run.errors);
+        import_tricky_records(&mut client).await;
 
         for format in ["csv", "xlsx"] {
             let second = TestServer::start_on(server_backend(&server), &[]).unwrap();
@@ -137,6 +118,118 @@ on_both_backends! {
             }
         }
     }
+}
+
+/// Records that exercise every rule of a file's cells: quotes, commas and line breaks inside
+/// values, text that must be (or already is) escaped against formulas, empty optional fields,
+/// the largest and smallest amounts, dates and 是/否, in every module.
+async fn import_tricky_records(client: &mut dataport_client::AuthedClient) {
+    let tricky_customers = vec![
+        vec![
+            "RT-001",
+            "北京\"引号\",逗号 有限公司",
+            "金融",
+            "'+86 010-1234 5678",
+            "张伟",
+            "VIP",
+            "已成交",
+            "北京市\n海淀区",
+            "9999999999999.99",
+            "第一行\n第二行, 含逗号",
+            "'=SUM(A1:A3)",
+            "2023-10-01",
+        ],
+        vec![
+            "RT_002",
+            "上海（测试）公司",
+            "",
+            "",
+            "王芳",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ],
+        vec![
+            "RT-003",
+            "'=HYPERLINK(\"http://x\")",
+            "其他",
+            "'-12345",
+            "李娜",
+            "普通",
+            "待跟进",
+            "'@地址",
+            "0.01",
+            "'+notes",
+            "\"quoted\"",
+            "1999-12-31",
+        ],
+        vec![
+            "RT-004",
+            "'''=x",
+            "",
+            "",
+            "赵敏",
+            "",
+            "",
+            "",
+            "0",
+            "",
+            "'''",
+            "2000-02-29",
+        ],
+    ];
+    let run = import(
+        client,
+        &Import::new(Module::Customers, "c.csv"),
+        &csv(Module::Customers, &tricky_customers),
+    )
+    .await;
+    assert_eq!(run.status(), v1::JobStatus::Succeeded, "{:?}", run.errors);
+    let contacts = vec![
+        vec![
+            "K-1",
+            "RT-001",
+            "王芳",
+            "采购经理",
+            "'+8613800138000",
+            "wang@example.com",
+            "是",
+            "备注,带逗号\n和换行",
+        ],
+        vec!["K-2", "RT_002", "Li \"Lee\" Na", "", "", "", "否", ""],
+        vec!["K-3", "RT-003", "赵敏", "", "", "", "", "'=1+1"],
+    ];
+    let run = import(
+        client,
+        &Import::new(Module::Contacts, "k.csv"),
+        &csv(Module::Contacts, &contacts),
+    )
+    .await;
+    assert_eq!(run.status(), v1::JobStatus::Succeeded, "{:?}", run.errors);
+    let opportunities = vec![
+        vec![
+            "O-1",
+            "RT-001",
+            "年度框架, \"大单\"",
+            "赢单",
+            "9999999999999.99",
+            "2024-12-31",
+            "张伟",
+            "多行\n备注",
+        ],
+        vec!["O-2", "RT_002", "小单", "", "", "", "", ""],
+    ];
+    let run = import(
+        client,
+        &Import::new(Module::Opportunities, "o.csv"),
+        &csv(Module::Opportunities, &opportunities),
+    )
+    .await;
+    assert_eq!(run.status(), v1::JobStatus::Succeeded, "{:?}", run.errors);
 }
 
 /// The backend a server runs on, so a test can start a second one like it.
@@ -709,4 +802,154 @@ on_both_backends! {
         let saved = std::fs::read(server.dir.path().join("rest.csv")).unwrap();
         assert_eq!(csv_codes(saved), ["C18", "C19"]);
     }
+}
+
+/// The PostgreSQL csv export path (`COPY … TO STDOUT`, rewritten by the server) writes exactly
+/// the bytes of the page path through the csv plugin, which SQLite always takes: the same
+/// records, exported the same ways from both, are the same files.
+#[tokio::test]
+#[cfg_attr(
+    not(dataport_postgres_tests),
+    ignore = "set DATAPORT_TEST_DATABASE_URL to run the PostgreSQL end-to-end tests"
+)]
+async fn a_postgres_csv_export_is_the_sqlite_export_byte_for_byte() {
+    let sqlite = TestServer::start_on(crate::harness::Backend::Sqlite, &[]).unwrap();
+    let postgres =
+        TestServer::start_on(crate::harness::Backend::Postgres, &[]).expect("PostgreSQL configured");
+    let mut on_sqlite = sqlite.client(&sqlite.admin_token()).await;
+    let mut on_postgres = postgres.client(&postgres.admin_token()).await;
+    import_tricky_records(&mut on_sqlite).await;
+    import_tricky_records(&mut on_postgres).await;
+    let no_bom = v1::FormatOption {
+        key: "bom".into(),
+        value: "false".into(),
+    };
+    for module in [Module::Customers, Module::Contacts, Module::Opportunities] {
+        let all = support::all_fields(module);
+        // Every field; the default set; one optional field (a NULL is an empty line in COPY);
+        // the fields reversed, code last.
+        let reversed: Vec<String> = all.iter().rev().cloned().collect();
+        let last_optional = vec![all.last().unwrap().clone()];
+        for (fields, locale, options, after) in [
+            (all.clone(), v1::Locale::ZhCn, vec![], None),
+            (vec![], v1::Locale::En, vec![no_bom.clone()], None),
+            (last_optional, v1::Locale::ZhCn, vec![], None),
+            (reversed, v1::Locale::En, vec![], Some("RT-001".to_owned())),
+        ] {
+            let mut request = support::export_request(module, "csv");
+            request.fields = fields;
+            request.locale = locale as i32;
+            request.options = options;
+            request.after_code = after;
+            request.file_name = "same.csv".into();
+            let expected = export(&mut on_sqlite, request.clone()).await;
+            let copied = export(&mut on_postgres, request.clone()).await;
+            assert!(expected.rows > 0, "{module}: {request:?}");
+            assert_eq!(
+                (copied.total_rows, copied.rows),
+                (expected.total_rows, expected.rows)
+            );
+            assert_eq!(
+                String::from_utf8(copied.bytes).unwrap(),
+                String::from_utf8(expected.bytes).unwrap(),
+                "{module}: {request:?}"
+            );
+        }
+    }
+}
+
+/// Runs `sql` on the test database and returns psql's unaligned output.
+fn pg_query(url: &str, sql: &str) -> String {
+    let output = std::process::Command::new("psql")
+        .arg(url)
+        .args(["-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
+        .output()
+        .expect("run psql");
+    assert!(
+        output.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// A PostgreSQL session ended during an export's `COPY` (as a failover or an administrator
+/// would end it) fails that export with UNAVAILABLE instead of completing a short file, and the
+/// next export gets a working connection.
+#[tokio::test]
+#[cfg_attr(
+    not(dataport_postgres_tests),
+    ignore = "set DATAPORT_TEST_DATABASE_URL to run the PostgreSQL end-to-end tests"
+)]
+async fn a_postgres_session_killed_during_an_export_fails_it_and_the_next_one_works() {
+    const ROWS: usize = 100_000;
+    let server = TestServer::start_on(crate::harness::Backend::Postgres, &[]).expect("PostgreSQL configured");
+    let (base, schema) = server
+        .pg_schema()
+        .map(|(b, s)| (b.to_owned(), s.to_owned()))
+        .unwrap();
+    let mut client = server.client(&server.admin_token()).await;
+    let codes = (0..ROWS).map(|i| format!("S{i:06}"));
+    let run = import(
+        &mut client,
+        &Import::new(Module::Customers, "base.csv"),
+        &customers_csv(codes),
+    )
+    .await;
+    assert_eq!(run.counts(), (ROWS as u64, 0, 0, 0));
+
+    // A reader that stops after Started: the COPY stays open, blocked on the client.
+    let mut reader = slow_reader(&server).await;
+    let mut request = support::export_request(Module::Customers, "csv");
+    request.fields = support::all_fields(Module::Customers);
+    let mut stream = reader.export(request.clone()).await.unwrap().into_inner();
+    match support::next_within(&mut stream, "Started")
+        .await
+        .unwrap()
+        .unwrap()
+        .event
+    {
+        Some(v1::export_event::Event::Started(started)) => assert_eq!(started.total_rows, ROWS as u64),
+        other => panic!("expected Started, got {other:?}"),
+    }
+    let copying = format!(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = '{schema}' AND query LIKE 'COPY (SELECT%'"
+    );
+    let mut pids = String::new();
+    for _ in 0..200 {
+        pids = pg_query(&base, &copying);
+        if !pids.trim().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!pids.trim().is_empty(), "the export runs as a COPY");
+    for pid in pids.lines() {
+        pg_query(&base, &format!("SELECT pg_terminate_backend({pid})"));
+    }
+
+    // The rest of the stream: chunks, then an error, never Completed.
+    let mut failure = None;
+    while let Some(event) = support::next_within(&mut stream, "the next export event").await {
+        match event {
+            Ok(v1::ExportEvent {
+                event: Some(v1::export_event::Event::Completed(done)),
+            }) => {
+                panic!("a broken copy completed: {done:?}")
+            }
+            Ok(_) => {}
+            Err(status) => {
+                failure = Some(status);
+                break;
+            }
+        }
+    }
+    let status = failure.expect("the export failed");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("after_code"), "{}", status.message());
+
+    // The only export connection was discarded, not reused broken.
+    let file = export(&mut client, request).await;
+    assert_eq!((file.total_rows, file.rows), (ROWS as u64, ROWS as u64));
+    assert_eq!(csv_codes(file.bytes).len(), ROWS);
 }

@@ -195,7 +195,9 @@ impl TestServer {
                     &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"),
                 );
                 let sep = if base.contains('?') { '&' } else { '?' };
-                let mut url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+                // The schema names the server's sessions too (pg_stat_activity.application_name).
+                let mut url =
+                    format!("{base}{sep}options=-c%20search_path%3D{schema}&application_name={schema}");
                 if let Some(proxy) = proxy {
                     url = url.replacen(&crate::faults::host_port(&base), &proxy.to_string(), 1);
                 }
@@ -230,6 +232,14 @@ impl TestServer {
         let mut args = vec!["--database-url", url.as_str()];
         args.extend_from_slice(extra);
         Self::start_in(tempfile::tempdir().expect("temp dir"), &args)
+    }
+
+    /// The PostgreSQL test database and the schema this server lives in (also the
+    /// `application_name` of its sessions).
+    pub fn pg_schema(&self) -> Option<(&str, &str)> {
+        self.pg_schema
+            .as_ref()
+            .map(|(base, schema)| (base.as_str(), schema.as_str()))
     }
 
     /// Takes over dropping `from`'s PostgreSQL schema, so `from` can die first.

@@ -7,6 +7,7 @@
 //! as ignored (`build.rs`); in CI (`CI` set) a missing `DATAPORT_TEST_DATABASE_URL` fails them.
 
 use std::collections::HashSet;
+use std::io::{BufRead, Read};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{NaiveDate, TimeZone, Utc};
@@ -772,6 +773,54 @@ backend_suite! {
         assert_eq!(second.total(), 4);
         drop(first);
         assert_eq!(second.next_page(10).unwrap().len(), 4);
+    }
+
+    fn a_csv_copy_streams_a_postgresql_snapshot_and_nothing_else(db) {
+        let codes: Vec<String> = (0..300).map(|i| format!("C{i:03}")).collect();
+        let refs: Vec<&str> = codes.iter().map(String::as_str).collect();
+        db.store.write(&customers(&refs), ImportMode::Insert).unwrap();
+        let store = Store::open_with(&db.url, &StoreOptions { export_connections: 1, ..StoreOptions::default() })
+            .expect("open a store with one export connection");
+        let all = Filter::all(Module::Customers);
+        let keys = ["name", "contract_amount"];
+        let mut snapshot = store.export_snapshot(&all, Some("C099")).unwrap();
+        let Some(copy) = snapshot.csv_copy(&keys) else {
+            assert_eq!(db.store.backend(), Backend::Sqlite, "PostgreSQL exports every record by COPY");
+            return;
+        };
+        assert!(copy.leading_code(), "the keys lack code, so the copy leads with it");
+        // Committed after the count: not in the copy.
+        store.write(&customers(&["C150A"]), ImportMode::Insert).unwrap();
+        let mut text = String::new();
+        snapshot.copy_csv(copy, |rows| rows.read_to_string(&mut text).unwrap()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len() as u64, snapshot.total());
+        assert_eq!(lines.len(), 200);
+        assert_eq!(lines[0], "C100,C100 有限公司,");
+        assert!(lines.iter().all(|l| !l.starts_with("C150A")));
+        assert!(snapshot.next_page(10).unwrap().is_empty(), "the copy ended the snapshot");
+
+        // Only unfiltered snapshots, and only before a page was read.
+        let some = Filter::Customers(CustomerFilter { codes: vec!["C001".into()], ..CustomerFilter::default() });
+        assert!(store.export_snapshot(&some, None).unwrap().csv_copy(&keys).is_none());
+        let mut paged = store.export_snapshot(&all, None).unwrap();
+        assert_eq!(paged.next_page(1).unwrap().len(), 1);
+        assert!(paged.csv_copy(&keys).is_none());
+        drop(paged);
+
+        // A reader that stops early leaves the COPY unfinished: the pool's only export
+        // connection is discarded, and the next export gets a fresh one.
+        let mut stopped = store.export_snapshot(&all, None).unwrap();
+        let copy = stopped.csv_copy(&["code"]).unwrap();
+        let first = stopped.copy_csv(copy, |rows| rows.fill_buf().unwrap().first().copied()).unwrap();
+        assert_eq!(first, Some(b'C'));
+        drop(stopped);
+        let mut next = store.export_snapshot(&all, None).unwrap();
+        assert_eq!(next.total(), 301);
+        let copy = next.csv_copy(&["code"]).unwrap();
+        assert!(!copy.leading_code());
+        let lines = next.copy_csv(copy, |rows| rows.lines().count()).unwrap();
+        assert_eq!(lines, 301);
     }
 
     fn contact_and_opportunity_filters(db) {

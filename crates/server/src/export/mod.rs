@@ -351,8 +351,9 @@ fn export_copied(
                 return Err(ServiceError::Cancelled("the client closed the export".into()));
             }
             Err(copy_csv::CopyError::Read(e)) => {
-                return Err(dataport_store::StoreError::Database(format!(
-                    "reading the export copy from PostgreSQL failed: {e}"
+                return Err(dataport_store::StoreError::Connection(format!(
+                    "the connection to PostgreSQL broke during the export ({e}); export again, \
+                     with after_code set to the last code received to resume"
                 ))
                 .into());
             }
@@ -362,8 +363,9 @@ fn export_copied(
         };
         // The copy's end is also what an error of PostgreSQL during it looks like.
         if rows < total {
-            return Err(dataport_store::StoreError::Database(format!(
-                "PostgreSQL ended the export copy after {rows} of its {total} records; its log says why"
+            return Err(dataport_store::StoreError::Connection(format!(
+                "PostgreSQL ended the export after {rows} of its {total} records (its log says \
+                 why); export again, with after_code set to the last code received to resume"
             ))
             .into());
         }
