@@ -7,7 +7,7 @@
 //! as ignored (`build.rs`); in CI (`CI` set) a missing `DATAPORT_TEST_DATABASE_URL` fails them.
 
 use std::collections::HashSet;
-use std::io::{BufRead, Read};
+use std::io::BufRead;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{NaiveDate, TimeZone, Utc};
