@@ -272,7 +272,7 @@ impl Snapshot {
             ));
         };
         self.paged = true;
-        let result = export_copy::copy_out(&mut **conn, copy.sql, self.after.as_deref(), read);
+        let result = export_copy::copy_out(conn, copy.sql, self.after.as_deref(), read);
         if let Err(e) = self.end() {
             tracing::debug!(error = %e, "the export copy ended early; its connection is discarded");
         }

@@ -119,7 +119,7 @@ pub(super) fn transcode(
                     }
                 }
                 (filled, ended) = (0, 0);
-                if count % PROGRESS_ROWS == 0 && !progress(count) {
+                if count.is_multiple_of(PROGRESS_ROWS) && !progress(count) {
                     return Err(CopyError::Stopped);
                 }
             }
@@ -127,7 +127,7 @@ pub(super) fn transcode(
         }
     }
     writer.flush().map_err(CopyError::Write)?;
-    if count % PROGRESS_ROWS != 0 && !progress(count) {
+    if !count.is_multiple_of(PROGRESS_ROWS) && !progress(count) {
         return Err(CopyError::Stopped);
     }
     Ok(count)
