@@ -7,7 +7,8 @@
 #   DATAPORT_BENCH_DATABASE_URL=postgres://user:pw@127.0.0.1:5432/db \
 #   [DATAPORT_BENCH_BEFORE=/path/to/older/dataport] bench/postgres.sh [RUNS]
 #
-# With DATAPORT_BENCH_BEFORE, each run also imports the file with that binary, in the same run.
+# With DATAPORT_BENCH_BEFORE, each run also imports the file and exports it with that binary, in
+# the same run (and checks that both exports are the same bytes).
 # Each run uses fresh schemas in that database (dropped at the end); default 3 runs, medians
 # reported. Each dataport measurement starts a fresh server, whose peak RSS (VmHWM) is recorded.
 # Stops only the servers it started, by PID.
@@ -100,6 +101,14 @@ for run in $(seq 1 "$RUNS"); do
   t=$(now); client "$dp" export --module customers --all --all-fields --format csv -o dp-export.csv; add dp_export "$(elapsed "$t")"
   add rss_export "$(peak_mib)"
   stop_server
+  if [ -n "${DATAPORT_BENCH_BEFORE:-}" ]; then
+    start_server "$dp" "$DATAPORT_BENCH_BEFORE"
+    t=$(now); client "$dp" export --module customers --all --all-fields --format csv -o before-export.csv; add before_export "$(elapsed "$t")"
+    add rss_before_export "$(peak_mib)"
+    stop_server
+    # Same records, same request: the files must not differ.
+    cmp -s dp-export.csv before-export.csv || { echo "the export differs from DATAPORT_BENCH_BEFORE's" >&2; exit 1; }
+  fi
   echo "   run $run done" >&2
 done
 
@@ -115,4 +124,5 @@ cat <<TABLE
 TABLE
 if [ -n "${DATAPORT_BENCH_BEFORE:-}" ]; then
   echo "| import (insert), DATAPORT_BENCH_BEFORE | $(m before_import) | ${T[before_import]} | $(m rss_before) | (same peer) | $(m peer_import) | | $(ratio before_import peer_import) |"
+  echo "| export, DATAPORT_BENCH_BEFORE | $(m before_export) | ${T[before_export]} | $(m rss_before_export) | (same peer) | $(m peer_export) | | $(ratio before_export peer_export) |"
 fi
