@@ -14,6 +14,10 @@
 //!   its duration, and a server-side `idle_in_transaction_session_timeout` shorter than the
 //!   slowest download would end it (the export then fails instead of going wrong).
 //!
+//! **COPY.** On PostgreSQL a snapshot of every record of a module can also be read as one
+//! `COPY … TO STDOUT (FORMAT csv)` ([`Snapshot::copy_csv`], `export_copy.rs`), in the same
+//! transaction, instead of pages.
+//!
 //! **Connections.** A snapshot holds its pooled connection from the count to its last page,
 //! which for a slow client is the whole download. Snapshots therefore come from a pool of their
 //! own ([`crate::StoreOptions::export_connections`], created on demand), never from the

@@ -10,6 +10,10 @@
 //! read transaction, so rows committed while a slow client downloads are not in the file, and
 //! `Completed.rows` equals `Started.total_rows` (checked before `Completed` is sent). The
 //! snapshot holds one connection of the store's export pool until its last page is read.
+//!
+//! On PostgreSQL, a csv export of a whole module through the bundled csv plugin reads the
+//! snapshot with one `COPY` instead of pages, rewritten into the plugin's bytes
+//! ([`copy_csv`]).
 
 mod copy_csv;
 mod layout;
