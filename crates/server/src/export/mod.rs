@@ -241,9 +241,7 @@ pub fn start_export(
                 .then(|| snapshot.csv_copy(&keys))
                 .flatten();
             if let Some(copy) = copy {
-                let (rows, bytes, sha256) =
-                    export_copied(&chosen, &options, send_chunk, &layout, snapshot, copy, &send)?;
-                return Ok((rows, bytes, sha256));
+                return export_copied(&chosen, &options, send_chunk, &layout, snapshot, copy, &send);
             }
             let mut rows = 0u64;
             let (bytes, sha256) = write_file(&chosen, &options, send_chunk, |writer| {
