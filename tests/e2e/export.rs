@@ -878,15 +878,16 @@ fn pg_query(url: &str, sql: &str) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-/// A PostgreSQL session ended during an export's `COPY` (as a failover or an administrator
-/// would end it) fails that export with UNAVAILABLE instead of completing a short file, and the
-/// next export gets a working connection.
+/// A client that drops an export during its `COPY` stops it, and a PostgreSQL session ended
+/// during one (as a failover or an administrator would end it) fails that export with
+/// UNAVAILABLE instead of completing a short file; after each, the next export gets a working
+/// connection (the one left mid-COPY is discarded, not reused).
 #[tokio::test]
 #[cfg_attr(
     not(dataport_postgres_tests),
     ignore = "set DATAPORT_TEST_DATABASE_URL to run the PostgreSQL end-to-end tests"
 )]
-async fn a_postgres_session_killed_during_an_export_fails_it_and_the_next_one_works() {
+async fn a_postgres_export_copy_survives_a_dropped_client_and_a_killed_session() {
     const ROWS: usize = 100_000;
     let server = TestServer::start_on(crate::harness::Backend::Postgres, &[]).expect("PostgreSQL configured");
     let (base, schema) = server
@@ -903,10 +904,31 @@ async fn a_postgres_session_killed_during_an_export_fails_it_and_the_next_one_wo
     .await;
     assert_eq!(run.counts(), (ROWS as u64, 0, 0, 0));
 
-    // A reader that stops after Started: the COPY stays open, blocked on the client.
-    let mut reader = slow_reader(&server).await;
     let mut request = support::export_request(Module::Customers, "csv");
     request.fields = support::all_fields(Module::Customers);
+
+    // A client that goes away after its first chunk.
+    let mut dropped = slow_reader(&server).await;
+    let mut stream = dropped.export(request.clone()).await.unwrap().into_inner();
+    loop {
+        match support::next_within(&mut stream, "a chunk")
+            .await
+            .unwrap()
+            .unwrap()
+            .event
+        {
+            Some(v1::export_event::Event::Chunk(_)) => break,
+            Some(v1::export_event::Event::Completed(_)) => panic!("completed before the client left"),
+            _ => {}
+        }
+    }
+    drop(stream);
+    drop(dropped);
+    let file = export(&mut client, request.clone()).await;
+    assert_eq!((file.total_rows, file.rows), (ROWS as u64, ROWS as u64));
+
+    // A reader that stops after Started: the COPY stays open, blocked on the client.
+    let mut reader = slow_reader(&server).await;
     let mut stream = reader.export(request.clone()).await.unwrap().into_inner();
     match support::next_within(&mut stream, "Started")
         .await

@@ -82,8 +82,8 @@ pub(crate) fn copy_out<R>(
         .with_format(CopyFormat::Csv)
         .load_raw(conn);
     EXPORT_QUERY.with_borrow_mut(String::clear);
-    let mut out =
-        started.map_err(|e| StoreError::Database(format!("the export COPY failed to start: {e}")))?;
+    // A lost connection is StoreError::Connection (UNAVAILABLE), as for every other query.
+    let mut out = started.map_err(StoreError::from)?;
     Ok(read(&mut out))
 }
 
