@@ -6,6 +6,13 @@
 //! `current_setting`), so no caller text is ever part of the SQL. Like every dataport query it
 //! is an unnamed statement (diesel does not cache `COPY`), so it works through PgBouncer.
 //!
+//! **Filters.** `COPY` takes no bind parameters, so a filter cannot be part of its query
+//! without building SQL from filter text. A filtered export instead first inserts the codes
+//! its filter selects into a temporary table of its transaction (`dp_export_codes`, `ON
+//! COMMIT DROP`, like the import's stage: PgBouncer-safe), with the same diesel conditions as
+//! the count and the pages ([`crate::filter`]), and the `COPY` reads the records whose code is
+//! in it. Such a snapshot is begun read-write (`snapshot.rs`), for that table only.
+//!
 //! diesel's `copy_to` takes its target as a type whose SQL is a static function; the query of
 //! one export is handed to it through a thread-local, set just before and read while diesel
 //! builds the statement on the same thread.
@@ -13,7 +20,8 @@
 use std::cell::RefCell;
 use std::io::BufRead;
 
-use dataport_core::Module;
+use dataport_core::{Filter, Module};
+use diesel::connection::SimpleConnection;
 use diesel::pg::{CopyFormat, CopyTarget, Pg, PgConnection};
 use diesel::prelude::*;
 use diesel::query_builder::AstPass;
@@ -21,6 +29,15 @@ use diesel::sql_types::Text;
 
 use crate::copy::columns;
 use crate::error::{Result, StoreError};
+use crate::filter::{filter_contacts, filter_customers, filter_opportunities};
+use crate::schema::{contacts, customers, opportunities};
+
+diesel::table! {
+    /// The codes a filtered export selects, made by [`stage_filtered_codes`].
+    dp_export_codes (code) {
+        code -> Text,
+    }
+}
 
 thread_local! {
     /// The `(SELECT …)` of the export being started on this thread.
@@ -42,10 +59,11 @@ impl CopyTarget for ExportQuery {
 }
 
 /// The `(SELECT …)` of an export of `keys` (field keys of `module`), in code order after the
-/// code in `dataport.export_after`. `code` is selected first when `keys` lack it, so that no
-/// record is an empty line (PostgreSQL writes a lone NULL as one, which CSV readers skip).
-/// `None` when a key has no column.
-pub(crate) fn export_query(module: Module, keys: &[&str]) -> Option<(String, bool)> {
+/// code in `dataport.export_after`, and only of the codes in `dp_export_codes` when
+/// `filtered`. `code` is selected first when `keys` lack it, so that no record is an empty line
+/// (PostgreSQL writes a lone NULL as one, which CSV readers skip). `None` when a key has no
+/// column.
+pub(crate) fn export_query(module: Module, keys: &[&str], filtered: bool) -> Option<(String, bool)> {
     let table = columns(module);
     let mut names = Vec::with_capacity(keys.len() + 1);
     let leading_code = !keys.contains(&"code");
@@ -56,12 +74,55 @@ pub(crate) fn export_query(module: Module, keys: &[&str]) -> Option<(String, boo
         let field = module.position(key)?;
         names.push(table.iter().find(|c| c.field == field)?.name);
     }
+    let selected = if filtered {
+        " AND code IN (SELECT code FROM dp_export_codes)"
+    } else {
+        ""
+    };
     let sql = format!(
-        "(SELECT {} FROM {} WHERE code > current_setting('dataport.export_after') ORDER BY code)",
+        "(SELECT {} FROM {} WHERE code > current_setting('dataport.export_after'){selected} ORDER BY code)",
         names.join(", "),
         module.as_str()
     );
     Some((sql, leading_code))
+}
+
+/// Fills `dp_export_codes` with the codes `filter` selects after `after`, in the open
+/// (read-write) transaction of `conn`: the same conditions as the count and the pages.
+pub(crate) fn stage_filtered_codes(
+    conn: &mut PgConnection,
+    filter: &Filter,
+    after: Option<&str>,
+) -> Result<()> {
+    conn.batch_execute(
+        "CREATE TEMP TABLE dp_export_codes (code TEXT COLLATE \"C\" PRIMARY KEY) ON COMMIT DROP",
+    )?;
+    let into = diesel::insert_into(dp_export_codes::table);
+    match filter {
+        Filter::Customers(f) => {
+            let mut q = filter_customers!(customers::table.select(customers::code).into_boxed(), f);
+            if let Some(after) = after {
+                q = q.filter(customers::code.gt(after));
+            }
+            into.values(q).into_columns(dp_export_codes::code).execute(conn)?;
+        }
+        Filter::Contacts(f) => {
+            let mut q = filter_contacts!(contacts::table.select(contacts::code).into_boxed(), f);
+            if let Some(after) = after {
+                q = q.filter(contacts::code.gt(after));
+            }
+            into.values(q).into_columns(dp_export_codes::code).execute(conn)?;
+        }
+        Filter::Opportunities(f) => {
+            let mut q =
+                filter_opportunities!(opportunities::table.select(opportunities::code).into_boxed(), f);
+            if let Some(after) = after {
+                q = q.filter(opportunities::code.gt(after));
+            }
+            into.values(q).into_columns(dp_export_codes::code).execute(conn)?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs `sql` (from [`export_query`]) after `after` in the open transaction of `conn`, and
@@ -93,19 +154,23 @@ mod tests {
 
     #[test]
     fn the_query_names_columns_and_leads_with_code_only_when_missing() {
-        let (sql, lead) = export_query(Module::Customers, &["name", "contract_amount"]).unwrap();
+        let (sql, lead) = export_query(Module::Customers, &["name", "contract_amount"], false).unwrap();
         assert!(lead);
         assert_eq!(
             sql,
             "(SELECT code, name, contract_amount_cents FROM customers WHERE code > \
              current_setting('dataport.export_after') ORDER BY code)"
         );
-        let (sql, lead) = export_query(Module::Contacts, &["is_primary", "code"]).unwrap();
+        let (sql, lead) = export_query(Module::Contacts, &["is_primary", "code"], true).unwrap();
         assert!(!lead);
         assert!(
             sql.starts_with("(SELECT is_primary, code FROM contacts "),
             "{sql}"
         );
-        assert!(export_query(Module::Contacts, &["wechat"]).is_none());
+        assert!(
+            sql.ends_with(" AND code IN (SELECT code FROM dp_export_codes) ORDER BY code)"),
+            "{sql}"
+        );
+        assert!(export_query(Module::Contacts, &["wechat"], false).is_none());
     }
 }

@@ -10,13 +10,14 @@
 //!   writing beside it (WAL); checkpoints cannot recycle the WAL past a running snapshot, so
 //!   the `-wal` file grows while a long export overlaps heavy imports, and shrinks back after.
 //! - **PostgreSQL**: `BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY`; the snapshot is taken
-//!   by the first statement, again the count. A long snapshot holds back VACUUM's horizon for
+//!   by the first statement, again the count. A filtered snapshot is not `READ ONLY`: its
+//!   csv copy writes the filter's codes into a temporary table (`export_copy.rs`), and nothing
+//!   else. A long snapshot holds back VACUUM's horizon for
 //!   its duration, and a server-side `idle_in_transaction_session_timeout` shorter than the
 //!   slowest download would end it (the export then fails instead of going wrong).
 //!
-//! **COPY.** On PostgreSQL a snapshot of every record of a module can also be read as one
-//! `COPY … TO STDOUT (FORMAT csv)` ([`Snapshot::copy_csv`], `export_copy.rs`), in the same
-//! transaction, instead of pages.
+//! **COPY.** On PostgreSQL a snapshot can also be read as one `COPY … TO STDOUT (FORMAT csv)`
+//! ([`Snapshot::copy_csv`], `export_copy.rs`), in the same transaction, instead of pages.
 //!
 //! **Connections.** A snapshot holds its pooled connection from the count to its last page,
 //! which for a slow client is the whole download. Snapshots therefore come from a pool of their
@@ -49,6 +50,9 @@ use crate::records;
 const SQLITE_BEGIN: &str = "BEGIN DEFERRED";
 /// Starts a PostgreSQL snapshot; it is taken by the first statement.
 const POSTGRES_BEGIN: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+/// The same for a filtered export, which may write its temporary table of codes
+/// ([`export_copy::stage_filtered_codes`]) and nothing else.
+const POSTGRES_BEGIN_FILTERED: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ";
 
 /// The connections snapshots are taken on, apart from every other pool.
 pub(crate) enum SnapshotPool {
@@ -105,7 +109,12 @@ impl SnapshotPool {
             }
             SnapshotPool::Postgres(pool) => {
                 let mut c = pool.get().map_err(|e| checkout_error(pool, url, &e))?;
-                AnsiTransactionManager::begin_transaction_sql(&mut *c, POSTGRES_BEGIN)?;
+                let begin = if *filter == Filter::all(filter.module()) {
+                    POSTGRES_BEGIN
+                } else {
+                    POSTGRES_BEGIN_FILTERED
+                };
+                AnsiTransactionManager::begin_transaction_sql(&mut *c, begin)?;
                 SnapConn::Postgres(c)
             }
         };
@@ -192,6 +201,8 @@ pub struct Snapshot {
 pub struct CsvCopy {
     sql: String,
     leading_code: bool,
+    /// Whether the codes of the snapshot's filter are staged first.
+    filtered: bool,
 }
 
 impl CsvCopy {
@@ -245,16 +256,19 @@ impl Snapshot {
     }
 
     /// How [`Snapshot::copy_csv`] would stream this snapshot's records as the columns of
-    /// `keys` (field keys, in file order): only on PostgreSQL, for every record of a module
-    /// (no filter; a resume code is fine) and before any page has been read. `None` otherwise,
-    /// or when a key has no column; the pages are the way then.
+    /// `keys` (field keys, in file order): only on PostgreSQL and before any page has been
+    /// read. `None` otherwise, or when a key has no column; the pages are the way then.
     pub fn csv_copy(&self, keys: &[&str]) -> Option<CsvCopy> {
         let module = self.filter.module();
-        let unfiltered = self.filter == Filter::all(module);
+        let filtered = self.filter != Filter::all(module);
         match &self.conn {
-            Some(SnapConn::Postgres(_)) if unfiltered && !self.paged => {
-                let (sql, leading_code) = export_copy::export_query(module, keys)?;
-                Some(CsvCopy { sql, leading_code })
+            Some(SnapConn::Postgres(_)) if !self.paged => {
+                let (sql, leading_code) = export_copy::export_query(module, keys, filtered)?;
+                Some(CsvCopy {
+                    sql,
+                    leading_code,
+                    filtered,
+                })
             }
             _ => None,
         }
@@ -276,7 +290,11 @@ impl Snapshot {
             ));
         };
         self.paged = true;
-        let result = export_copy::copy_out(conn, copy.sql, self.after.as_deref(), read);
+        let staged = match copy.filtered {
+            true => export_copy::stage_filtered_codes(conn, &self.filter, self.after.as_deref()),
+            false => Ok(()),
+        };
+        let result = staged.and_then(|()| export_copy::copy_out(conn, copy.sql, self.after.as_deref(), read));
         if let Err(e) = self.end() {
             tracing::debug!(error = %e, "the export copy ended early; its connection is discarded");
         }

@@ -775,7 +775,7 @@ backend_suite! {
         assert_eq!(second.next_page(10).unwrap().len(), 4);
     }
 
-    fn a_csv_copy_streams_a_postgresql_snapshot_and_nothing_else(db) {
+    fn a_csv_copy_streams_a_postgresql_snapshot_filtered_or_not(db) {
         let codes: Vec<String> = (0..300).map(|i| format!("C{i:03}")).collect();
         let refs: Vec<&str> = codes.iter().map(String::as_str).collect();
         db.store.write(&customers(&refs), ImportMode::Insert).unwrap();
@@ -800,9 +800,17 @@ backend_suite! {
         assert!(lines.iter().all(|l| !l.starts_with("C150A")));
         assert!(snapshot.next_page(10).unwrap().is_empty(), "the copy ended the snapshot");
 
-        // Only unfiltered snapshots, and only before a page was read.
-        let some = Filter::Customers(CustomerFilter { codes: vec!["C001".into()], ..CustomerFilter::default() });
-        assert!(store.export_snapshot(&some, None).unwrap().csv_copy(&keys).is_none());
+        // A filter's records: the same ones the count and the pages select, after the start.
+        let some = Filter::Customers(CustomerFilter {
+            codes: vec!["C001".into(), "C150".into(), "C150A".into(), "C299".into(), "X".into()],
+            ..CustomerFilter::default()
+        });
+        let mut filtered = store.export_snapshot(&some, Some("C001")).unwrap();
+        assert_eq!(filtered.total(), 3);
+        let copy = filtered.csv_copy(&["code"]).unwrap();
+        let codes = filtered.copy_csv(copy, |rows| rows.lines().map(Result::unwrap).collect::<Vec<_>>()).unwrap();
+        assert_eq!(codes, ["C150", "C150A", "C299"]);
+        // Only before a page was read.
         let mut paged = store.export_snapshot(&all, None).unwrap();
         assert_eq!(paged.next_page(1).unwrap().len(), 1);
         assert!(paged.csv_copy(&keys).is_none());

@@ -6,8 +6,8 @@
 //! and dates as the plugin formats them. The BOM and the header still come from the plugin.
 //!
 //! Only the bundled csv plugin of this build, with no option but `bom`, writes through this
-//! path ([`serves`]); any other writer, a filter or SQLite takes the pages. The end-to-end
-//! tests compare this path's file with the page path's, byte for byte.
+//! path ([`serves`]); any other writer, or SQLite, takes the pages. The end-to-end tests
+//! compare this path's file with the page path's, byte for byte, filtered and not.
 
 use std::io::{self, BufRead, Write};
 

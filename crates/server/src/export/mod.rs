@@ -11,9 +11,8 @@
 //! `Completed.rows` equals `Started.total_rows` (checked before `Completed` is sent). The
 //! snapshot holds one connection of the store's export pool until its last page is read.
 //!
-//! On PostgreSQL, a csv export of a whole module through the bundled csv plugin reads the
-//! snapshot with one `COPY` instead of pages, rewritten into the plugin's bytes
-//! ([`copy_csv`]).
+//! On PostgreSQL, a csv export through the bundled csv plugin reads the snapshot with one
+//! `COPY` instead of pages, rewritten into the plugin's bytes ([`copy_csv`]).
 
 mod copy_csv;
 mod layout;
