@@ -11,6 +11,7 @@
 use std::io::{self, BufRead};
 
 use crate::cellref;
+use crate::xml::local_name;
 
 /// Tag bytes kept for the name and a row's `r`; the rest of a long tag is skipped.
 const TAG_KEPT: usize = 256;
@@ -290,13 +291,6 @@ fn tag_name(tag: &[u8]) -> (bool, &[u8], usize) {
         .position(|&b| b.is_ascii_whitespace() || b == b'/' || b == b'>')
         .map_or(tag.len(), |i| start + i);
     (closing, local_name(&tag[start..end]), end)
-}
-
-fn local_name(name: &[u8]) -> &[u8] {
-    match name.iter().rposition(|&b| b == b':') {
-        Some(colon) => &name[colon + 1..],
-        None => name,
-    }
 }
 
 /// The length of the tag `rest` starts (just after its `<`; not markup) if its `>` is in

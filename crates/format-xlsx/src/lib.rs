@@ -49,7 +49,8 @@
 //!    bytes passed the checks. The host's source is read only inside the host's calls, as the
 //!    ABI requires (`gate`). A panic on a hostile file stays on that thread and becomes an
 //!    error; dropping the reader joins the thread. The row count for progress comes earlier,
-//!    from a tag scan on a third thread (`count`).
+//!    from a tag scan on a third thread (`count`). That scan and the sheet's `<c>` attribute
+//!    parser read tags as bytes; their prefix rule for names is quick-xml's (`xml`).
 //! 3. **Formulas**: any cell with an `<f>` is reported as [`Cell::Formula`] (`=` and the
 //!    formula text), never as its cached value: normal formulas with their text, shared
 //!    formula anchors with theirs, and cells deriving from a shared formula with the anchor's
@@ -127,6 +128,7 @@ mod strings;
 mod styles;
 mod values;
 mod writer;
+mod xml;
 
 use dataport_plugin_sdk::{ByteSink, ByteSource, Descriptor, Options, Plugin, PluginError, Reader, Writer};
 

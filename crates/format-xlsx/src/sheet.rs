@@ -30,6 +30,7 @@ use crate::rows::RawCell;
 use crate::strings::{self, SharedStrings};
 use crate::styles::{CellFormats, NumberFormat};
 use crate::values;
+use crate::xml::local_name;
 
 const MIB: u64 = 1 << 20;
 /// How far into a sheet its `<sheetData>` must start (real prologues are a few KiB).
@@ -200,11 +201,7 @@ impl<'e> CellAttrs<'e> {
             // Both ends are ASCII quotes: character boundaries.
             let value = &raw[value_start..value_start + len];
             i = value_start + len + 1;
-            let local = match key.iter().rposition(|&b| b == b':') {
-                Some(colon) => &key[colon + 1..],
-                None => key,
-            };
-            match local {
+            match local_name(key) {
                 b"r" => attrs.r = Some(value),
                 b"s" => attrs.s = Some(value),
                 b"t" => attrs.t = Some(value),
