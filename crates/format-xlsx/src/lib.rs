@@ -34,7 +34,7 @@
 //!    that a workbook of long repeated strings is no "zip bomb" while a real bomb stops after
 //!    inflating 100 MiB (some 20 ms). The declared sizes are checked first, and a part whose
 //!    real size differs is refused. Every part must parse to its end (truncated XML is named),
-//!    declare no DOCTYPE (entity bombs), use no undefined entity, and hold no single XML item
+//!    declare no DOCTYPE (entity bombs), use no undefined entity (`xml`), and hold no single XML item
 //!    over 32 MiB; `uniqueCount` must fit the shared strings' real size. The shared strings
 //!    are kept in one buffer (`strings`), the number formats as a date/number rule per style
 //!    (`styles`). File-level messages are in Chinese and English (`中文 / English`), name the

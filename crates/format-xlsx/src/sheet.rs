@@ -23,13 +23,13 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use dataport_plugin_sdk::{Cell, PluginError};
 use quick_xml::events::{BytesStart, Event};
 
-use crate::archive::Xml;
 use crate::cellref::{self, Area, Pos};
 use crate::messages;
 use crate::rows::RawCell;
 use crate::strings::{self, SharedStrings};
 use crate::styles::{CellFormats, NumberFormat};
 use crate::values;
+use crate::xml::Xml;
 use crate::xml::local_name;
 
 const MIB: u64 = 1 << 20;

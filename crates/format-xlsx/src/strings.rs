@@ -5,8 +5,8 @@
 use dataport_plugin_sdk::PluginError;
 use quick_xml::events::{BytesRef, Event};
 
-use crate::archive::Xml;
 use crate::messages;
+use crate::xml::Xml;
 
 /// The shared strings: one buffer and where each string ends, about 4 bytes a string beside its
 /// text instead of a `String` each (calamine's table took 257 MiB for 1M rows written by

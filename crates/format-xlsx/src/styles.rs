@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use dataport_plugin_sdk::PluginError;
 use quick_xml::events::Event;
 
-use crate::archive::Xml;
+use crate::xml::Xml;
 
 /// How a number in a cell of some format is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
