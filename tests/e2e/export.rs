@@ -6,7 +6,7 @@ use dataport_client::v1;
 use dataport_core::{Locale, Module, header::template_header, template};
 use dataport_plugin_sdk::Cell;
 
-use crate::harness::{TestServer, stderr, stdout};
+use crate::harness::{TestServer, pg_query, stderr, stdout};
 use crate::on_both_backends;
 use crate::support::{self, Import, contact, csv, customer, export, import, opportunity, rows};
 
@@ -182,13 +182,6 @@ async fn import_tricky_records(client: &mut dataport_client::AuthedClient) {
             "2000-02-29",
         ],
     ];
-    let run = import(
-        client,
-        &Import::new(Module::Customers, "c.csv"),
-        &csv(Module::Customers, &tricky_customers),
-    )
-    .await;
-    assert_eq!(run.status(), v1::JobStatus::Succeeded, "{:?}", run.errors);
     let contacts = vec![
         vec![
             "K-1",
@@ -203,13 +196,6 @@ async fn import_tricky_records(client: &mut dataport_client::AuthedClient) {
         vec!["K-2", "RT_002", "Li \"Lee\" Na", "", "", "", "否", ""],
         vec!["K-3", "RT-003", "赵敏", "", "", "", "", "'=1+1"],
     ];
-    let run = import(
-        client,
-        &Import::new(Module::Contacts, "k.csv"),
-        &csv(Module::Contacts, &contacts),
-    )
-    .await;
-    assert_eq!(run.status(), v1::JobStatus::Succeeded, "{:?}", run.errors);
     let opportunities = vec![
         vec![
             "O-1",
@@ -223,13 +209,20 @@ async fn import_tricky_records(client: &mut dataport_client::AuthedClient) {
         ],
         vec!["O-2", "RT_002", "小单", "", "", "", "", ""],
     ];
-    let run = import(
-        client,
-        &Import::new(Module::Opportunities, "o.csv"),
-        &csv(Module::Opportunities, &opportunities),
-    )
-    .await;
-    assert_eq!(run.status(), v1::JobStatus::Succeeded, "{:?}", run.errors);
+    // In dependency order: contacts and opportunities name the customers.
+    for (module, name, rows) in [
+        (Module::Customers, "c.csv", tricky_customers),
+        (Module::Contacts, "k.csv", contacts),
+        (Module::Opportunities, "o.csv", opportunities),
+    ] {
+        let run = import(client, &Import::new(module, name), &csv(module, &rows)).await;
+        assert_eq!(
+            run.status(),
+            v1::JobStatus::Succeeded,
+            "{module}: {:?}",
+            run.errors
+        );
+    }
 }
 
 /// The backend a server runs on, so a test can start a second one like it.
@@ -899,21 +892,6 @@ async fn a_postgres_csv_export_is_the_sqlite_export_byte_for_byte() {
             );
         }
     }
-}
-
-/// Runs `sql` on the test database and returns psql's unaligned output.
-fn pg_query(url: &str, sql: &str) -> String {
-    let output = std::process::Command::new("psql")
-        .arg(url)
-        .args(["-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
-        .output()
-        .expect("run psql");
-    assert!(
-        output.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
 }
 
 /// A client that drops an export during its `COPY` stops it, and a PostgreSQL session ended

@@ -82,16 +82,26 @@ pub fn pg_admin(url: &str, sql: &str) {
 
 /// [`pg_admin`] that reports psql's failure (with its stderr) instead of panicking.
 pub fn try_pg_admin(url: &str, sql: &str) -> Result<(), String> {
+    psql(url, sql).map(drop)
+}
+
+/// Runs a query on the test database with `psql` and returns its unaligned, header-less output
+/// (one row a line, columns split by `|`).
+pub fn pg_query(url: &str, sql: &str) -> String {
+    psql(url, sql).unwrap_or_else(|failure| panic!("psql failed on the test database: {sql}: {failure}"))
+}
+
+/// `psql -c sql`, stopping at the first error: its output, or its failure with its stderr.
+fn psql(url: &str, sql: &str) -> Result<String, String> {
     let output = Command::new("psql")
         .arg(url)
-        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-At", "-c", sql])
         .env("PGOPTIONS", "-c client_min_messages=warning")
-        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()
         .map_err(|e| format!("cannot run psql: {e}"))?;
     if output.status.success() {
-        Ok(())
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     } else {
         Err(format!(
             "{}: {}",
