@@ -290,9 +290,10 @@ impl Snapshot {
             ));
         };
         self.paged = true;
-        let staged = match copy.filtered {
-            true => export_copy::stage_filtered_codes(conn, &self.filter, self.after.as_deref()),
-            false => Ok(()),
+        let staged = if copy.filtered {
+            export_copy::stage_filtered_codes(conn, &self.filter, self.after.as_deref())
+        } else {
+            Ok(())
         };
         let result = staged.and_then(|()| export_copy::copy_out(conn, copy.sql, self.after.as_deref(), read));
         if let Err(e) = self.end() {

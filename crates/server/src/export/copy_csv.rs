@@ -28,13 +28,12 @@ const OUT_BYTES: usize = 64 * 1024;
 /// Whether an export in `chosen` with `options` may take the copy path: the bundled csv
 /// plugin (the one built with this server, whose output this module reproduces), its `csv`
 /// format and no option but `bom` (which only changes what the plugin writes itself).
-pub(super) fn serves(chosen: &Chosen, layout: &Layout, options: &[v1::FormatOption]) -> bool {
+pub(super) fn serves(chosen: &Chosen, options: &[v1::FormatOption]) -> bool {
     let descriptor = chosen.plugin.descriptor();
     descriptor.name == "csv"
         && descriptor.version == env!("CARGO_PKG_VERSION")
         && chosen.format == "csv"
         && !chosen.is_layout()
-        && !layout.for_layout_plugin
         && options.iter().all(|o| o.key.trim().eq_ignore_ascii_case("bom"))
 }
 

@@ -236,7 +236,7 @@ pub fn start_export(
                     .is_ok()
             });
             let keys: Vec<&str> = layout.fields.iter().map(|f| f.key).collect();
-            let copy = copy_csv::serves(&chosen, &layout, &request_options)
+            let copy = copy_csv::serves(&chosen, &request_options)
                 .then(|| snapshot.csv_copy(&keys))
                 .flatten();
             if let Some(copy) = copy {
