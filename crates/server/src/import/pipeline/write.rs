@@ -347,7 +347,7 @@ impl Writer<'_> {
         match &mut self.target {
             Target::DryRun => job.store.plan(records, job.mode).map_err(store_failure),
             Target::PerBatch(tx) => {
-                let tx = tx.insert(job.store.begin_write().map_err(store_failure)?);
+                let tx = tx.insert(job.store.begin_batch().map_err(store_failure)?);
                 tx.write_logged(records, job.mode, Some(job.id))
                     .map_err(store_failure)
             }
