@@ -40,6 +40,10 @@ echo "== generating data in $WORK" >&2
 "$BIN" gen --module customers --rows 1000000 c1m.csv --seed 1 2>/dev/null
 # psql reads the same csv without the BOM; HEADER skips the header line.
 tail -c +4 c1m.csv > c1m.psql.csv
+# A CRM of 20k customers updated from a file of all of them (a mid-sized table, where a
+# misplanned join once took 25-34 s per 5,000-row batch).
+head -n 20001 c1m.csv > c20k.csv
+tail -c +4 c20k.csv > c20k.psql.csv
 
 # The peer's table: the same columns as the file and the same keys as dataport's table (a
 # bigserial id primary key, code UNIQUE).
@@ -84,6 +88,21 @@ for run in $(seq 1 "$RUNS"); do
     stop_server
   fi
 
+  # upsert20k BINARY KEY: 20k rows imported, then the same 20k upserted (timed).
+  upsert20k() {
+    local schema=bench_small_${2}_$run
+    fresh_schema "$schema"
+    start_server "$schema" "$1"
+    client "$schema" import c20k.csv --module customers
+    t=$(now); client "$schema" import c20k.csv --module customers --mode upsert; add "$2" "$(elapsed "$t")"
+    stop_server
+  }
+  upsert20k "$BIN" dp_upsert_20k
+  [ -n "${DATAPORT_BENCH_BEFORE:-}" ] && upsert20k "$DATAPORT_BENCH_BEFORE" before_upsert_20k
+  psql -q "$(in_schema "$peer")" -c "CREATE TABLE customers20k $PEER_TABLE" >/dev/null
+  t=$(now); psql -q "$(in_schema "$peer")" -c "\\copy customers20k (code, name, industry, phone, owner, level, follow_up_status, address, contract_amount, follow_up_notes, remarks, created_at) FROM 'c20k.psql.csv' WITH (FORMAT csv, HEADER true)" >/dev/null
+  add peer_import_20k "$(elapsed "$t")"
+
   dp=bench_dp_$run
   fresh_schema "$dp"
   start_server "$dp"
@@ -120,9 +139,11 @@ cat <<TABLE
 |---|---|---|---|---|---|---|---|
 | import (insert) | $(m dp_import) | ${T[dp_import]} | $(m rss_import) | psql \\copy into a table with an id primary key and code UNIQUE | $(m peer_import) | ${T[peer_import]} | $(ratio dp_import peer_import) |
 | upsert of the same 1M rows | $(m dp_upsert) | ${T[dp_upsert]} | $(m rss_upsert) | (same peer) | $(m peer_import) | | $(ratio dp_upsert peer_import) |
+| upsert of 20k stored rows (a 20k-row table) | $(m dp_upsert_20k) | ${T[dp_upsert_20k]} | | psql \\copy of the 20k rows | $(m peer_import_20k) | ${T[peer_import_20k]} | $(ratio dp_upsert_20k peer_import_20k) |
 | export | $(m dp_export) | ${T[dp_export]} | $(m rss_export) | psql \\copy (select … order by code) to | $(m peer_export) | ${T[peer_export]} | $(ratio dp_export peer_export) |
 TABLE
 if [ -n "${DATAPORT_BENCH_BEFORE:-}" ]; then
   echo "| import (insert), DATAPORT_BENCH_BEFORE | $(m before_import) | ${T[before_import]} | $(m rss_before) | (same peer) | $(m peer_import) | | $(ratio before_import peer_import) |"
+  echo "| upsert of 20k stored rows, DATAPORT_BENCH_BEFORE | $(m before_upsert_20k) | ${T[before_upsert_20k]} | | (same peer) | $(m peer_import_20k) | | $(ratio before_upsert_20k peer_import_20k) |"
   echo "| export, DATAPORT_BENCH_BEFORE | $(m before_export) | ${T[before_export]} | $(m rss_before_export) | (same peer) | $(m peer_export) | | $(ratio before_export peer_export) |"
 fi

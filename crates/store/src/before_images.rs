@@ -260,6 +260,11 @@ pub(crate) fn load_postgres(
 /// without a lock of its own. A row another transaction changes meanwhile fails the
 /// `ctid` check when PostgreSQL re-reads it, and is left to the caller (still in the stage,
 /// not in `existed`).
+///
+/// The target is found by `ctid` alone (a TID scan, or a hash join on it), never also by
+/// `t.code = s.code`: with both, the planner multiplies the two selectivities, expects one
+/// row, and on a table of some 20k records chose a nested loop over the stage for every
+/// stored row (34 s for a 5,000-row batch, 0.08 s without).
 pub(crate) fn update_postgres(
     c: &mut diesel::PgConnection,
     module: Module,
@@ -270,7 +275,7 @@ pub(crate) fn update_postgres(
     let table = module.as_str();
     let rows: Vec<ChangedRow> = diesel::sql_query(format!(
         "UPDATE {table} AS t SET {set} FROM {stage} s JOIN {table} o ON o.code = s.code \
-         WHERE t.code = s.code AND t.ctid = o.ctid RETURNING o.code, {}",
+         WHERE t.ctid = o.ctid RETURNING o.code, {}",
         changed_columns(module, "o", kept)
     ))
     .load(c)?;
