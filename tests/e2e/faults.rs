@@ -1,6 +1,7 @@
 //! Fault injection: a TCP proxy on loopback in front of PostgreSQL that can cut every
 //! connection and refuse new ones for a while, which is how a database restart looks to the
-//! server, without restarting the PostgreSQL that the other tests share.
+//! server, without restarting the PostgreSQL that the other tests share; and a PostgreSQL of a
+//! test's own that it can crash.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -70,4 +71,115 @@ impl Drop for PostgresProxy {
 pub fn host_port(url: &str) -> String {
     let after_at = url.rsplit_once('@').map_or(url, |(_, rest)| rest);
     after_at.split('/').next().unwrap_or(after_at).to_owned()
+}
+
+/// A PostgreSQL cluster of one test's own (initdb in a temp dir, on a free loopback port), so
+/// that the test can crash it (`pg_ctl stop -m immediate`: no shutdown checkpoint, and WAL not
+/// yet flushed is lost, as in a power cut) without touching the database the other tests share.
+/// Stopped on drop. As root, the server runs as `postgres` (PostgreSQL refuses root).
+pub struct PrivatePostgres {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl PrivatePostgres {
+    pub fn start() -> PrivatePostgres {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let pg = PrivatePostgres { dir, port };
+        if pg.as_root() {
+            let chown = std::process::Command::new("chown")
+                .args(["-R", "postgres"])
+                .arg(pg.dir.path())
+                .status()
+                .expect("chown");
+            assert!(chown.success(), "chown the private PostgreSQL's directory");
+        }
+        std::fs::write(pg.dir.path().join("pwfile"), "dataport\n").expect("pwfile");
+        pg.run(
+            "initdb",
+            &[
+                "-D",
+                &pg.data(),
+                "-U",
+                "dataport",
+                &format!("--pwfile={}/pwfile", pg.dir.path().display()),
+                "--auth-host=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ],
+        );
+        pg.up();
+        pg
+    }
+
+    /// `postgres://dataport:dataport@127.0.0.1:PORT/postgres`.
+    pub fn url(&self) -> String {
+        format!("postgres://dataport:dataport@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// The crash: every backend killed at once, nothing flushed on the way out.
+    pub fn crash(&self) {
+        self.run("pg_ctl", &["-D", &self.data(), "-m", "immediate", "-w", "stop"]);
+    }
+
+    /// Starts it (again, after a crash: with crash recovery).
+    pub fn up(&self) {
+        let log = format!("{}/postgres.log", self.dir.path().display());
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories={}",
+            self.port,
+            self.dir.path().display()
+        );
+        self.run("pg_ctl", &["-D", &self.data(), "-l", &log, "-o", &options, "-w", "start"]);
+    }
+
+    fn data(&self) -> String {
+        format!("{}/data", self.dir.path().display())
+    }
+
+    fn as_root(&self) -> bool {
+        // SAFETY: geteuid has no preconditions.
+        unsafe { libc::geteuid() == 0 }
+    }
+
+    fn run(&self, program: &str, args: &[&str]) {
+        let out = self.output(program, args);
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn output(&self, program: &str, args: &[&str]) -> std::process::Output {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|versions| versions.filter_map(Result::ok).map(|v| v.path().join("bin")).max())
+            .map(|dir| dir.join(program))
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| program.into());
+        let mut command = if self.as_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(bin);
+            c
+        } else {
+            std::process::Command::new(bin)
+        };
+        command.args(args).output().expect("run a PostgreSQL program")
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        // Its own data directory only; never by name. (No assert: this may run while unwinding.)
+        if std::path::Path::new(&self.data()).join("postmaster.pid").exists() {
+            let _ = self.output("pg_ctl", &["-D", &self.data(), "-m", "immediate", "-w", "stop"]);
+        }
+    }
 }

@@ -660,8 +660,37 @@ async fn a_postgres_restart_mid_import_interrupts_exactly_and_the_import_resumes
         &["--import-batch-rows", "500", "--job-lease-secs", "2"],
     )
     .expect("PostgreSQL configured");
+    fault_mid_import_then_resume(&server, "pg-restart", || proxy.restart(Duration::from_secs(3))).await;
+}
+
+/// A crash of PostgreSQL itself in the middle of an import (`pg_ctl stop -m immediate` of a
+/// private cluster, then crash recovery), where the batches commit without waiting for their
+/// WAL flush: whatever the crash took, the rows and the job's counters and watermark went
+/// together, so the job's report equals the database and the same import again finishes with
+/// every row exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(dataport_postgres_tests),
+    ignore = "set DATAPORT_TEST_DATABASE_URL to run the PostgreSQL tests"
+)]
+async fn a_postgres_crash_mid_import_loses_whole_batches_with_their_watermark_only() {
+    let pg = crate::faults::PrivatePostgres::start();
+    let url = pg.url();
+    let server = TestServer::start_in(
+        tempfile::tempdir().expect("temp dir"),
+        &["--database-url", &url, "--import-batch-rows", "500", "--job-lease-secs", "2"],
+    );
+    fault_mid_import_then_resume(&server, "pg-crash", || {
+        pg.crash();
+        pg.up();
+    })
+    .await;
+}
+
+/// Imports 20k customers slowly under `key`, runs `fault` once 3,000 rows are in, and checks
+/// that the job is no longer RUNNING and equals the database, then resumes it to the end.
+async fn fault_mid_import_then_resume(server: &TestServer, key: &str, fault: impl FnOnce()) {
     let mut client = server.client(&server.admin_token()).await;
-    let key = "pg-restart";
     let (tx, mut stream, bytes) = crate::import::open_keyed_import_of_20k(&mut client, "P", false, key).await;
     let whole = bytes.clone();
     let sender = tokio::spawn(async move {
@@ -672,33 +701,34 @@ async fn a_postgres_restart_mid_import_interrupts_exactly_and_the_import_resumes
             if tx.send(message).await.is_err() {
                 break;
             }
-            // Slow enough for the restart to land mid-import.
+            // Slow enough for the fault to land mid-import.
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     });
     let mut job_id = 0;
-    let mut restarted = false;
+    let mut fault = Some(fault);
     let mut first = None;
     while let Some(event) = crate::support::next_within(&mut stream, "the next import event").await {
         let Ok(event) = event else { break };
         match event.event {
             Some(v1::import_event::Event::Accepted(a)) => job_id = a.job_id,
-            Some(v1::import_event::Event::Progress(p)) if !restarted && p.rows_ok >= 3_000 => {
-                proxy.restart(Duration::from_secs(3));
-                restarted = true;
+            Some(v1::import_event::Event::Progress(p)) if p.rows_ok >= 3_000 => {
+                if let Some(fault) = fault.take() {
+                    fault();
+                }
             }
             Some(v1::import_event::Event::Completed(c)) => first = c.report,
             _ => {}
         }
     }
     sender.abort();
-    assert!(restarted, "the import ended before the restart");
+    assert!(fault.is_none(), "the import ended before the fault");
     // Once the database is back, the job is no longer RUNNING (ended, or swept when its lease
     // expired) and its report equals the database.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let job = job_once_ended(&mut client, job_id).await;
     eprintln!(
-        "after the restart: {:?} ({:?}), first report {:?}",
+        "after the fault: {:?} ({:?}), first report {:?}",
         job.status(),
         job.error_message,
         first.map(|r| r.status())

@@ -19,7 +19,8 @@ mod cli;
 mod export;
 // The Import RPC: rules and error codes, modes, all-or-nothing, dry runs, limits, cancellation.
 mod import;
-// Fault injection: a TCP proxy that cuts PostgreSQL's connections (a database restart).
+// Fault injection: a TCP proxy that cuts PostgreSQL's connections (a database restart), and a
+// private PostgreSQL that a test crashes.
 mod faults;
 // Bounded input (each bad field INVALID_ARGUMENT), 100k-code filters, file modes, health, JSON logs.
 mod limits;

@@ -263,8 +263,8 @@ impl Store {
     /// once, and durable with the next flushed commit, at the latest the job's last one. A
     /// crash of PostgreSQL itself in between rolls back whole batches together with the job's
     /// watermark in them, so the job resumes exactly where its durable rows end; SQLite's
-    /// `synchronous=NORMAL` makes the same trade. It took a fifth of a 1M-row insert's wall
-    /// time (BENCHMARKS.md).
+    /// `synchronous=NORMAL` makes the same trade. Waiting for the flush was about a sixth of
+    /// a 1M-row insert's wall time (BENCHMARKS.md).
     pub fn begin_batch(&self) -> Result<WriteTx> {
         self.begin(Commit::Deferred)
     }
