@@ -135,7 +135,10 @@ impl PrivatePostgres {
             self.port,
             self.dir.path().display()
         );
-        self.run("pg_ctl", &["-D", &self.data(), "-l", &log, "-o", &options, "-w", "start"]);
+        self.run(
+            "pg_ctl",
+            &["-D", &self.data(), "-l", &log, "-o", &options, "-w", "start"],
+        );
     }
 
     fn data(&self) -> String {
@@ -160,7 +163,12 @@ impl PrivatePostgres {
     fn output(&self, program: &str, args: &[&str]) -> std::process::Output {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .ok()
-            .and_then(|versions| versions.filter_map(Result::ok).map(|v| v.path().join("bin")).max())
+            .and_then(|versions| {
+                versions
+                    .filter_map(Result::ok)
+                    .map(|v| v.path().join("bin"))
+                    .max()
+            })
             .map(|dir| dir.join(program))
             .filter(|p| p.exists())
             .unwrap_or_else(|| program.into());

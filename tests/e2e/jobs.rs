@@ -678,7 +678,14 @@ async fn a_postgres_crash_mid_import_loses_whole_batches_with_their_watermark_on
     let url = pg.url();
     let server = TestServer::start_in(
         tempfile::tempdir().expect("temp dir"),
-        &["--database-url", &url, "--import-batch-rows", "500", "--job-lease-secs", "2"],
+        &[
+            "--database-url",
+            &url,
+            "--import-batch-rows",
+            "500",
+            "--job-lease-secs",
+            "2",
+        ],
     );
     fault_mid_import_then_resume(&server, "pg-crash", || {
         pg.crash();

@@ -94,9 +94,10 @@ fn store_error_code(error: &StoreError) -> ErrorCode {
         StoreError::UniqueViolation { .. } => ErrorCode::DuplicateKey,
         StoreError::ForeignKeyViolation { .. } => ErrorCode::UnknownReference,
         // A job interrupted meanwhile: retrying resumes it.
-        StoreError::Connection(_) | StoreError::Busy(_) | StoreError::JobNotRunning { .. } => {
-            ErrorCode::Unavailable
-        }
+        StoreError::Connection(_)
+        | StoreError::Busy(_)
+        | StoreError::JobNotRunning { .. }
+        | StoreError::BatchesLost { .. } => ErrorCode::Unavailable,
         // Handlers look objects up (and answer NOT_FOUND) before they change them, so a store
         // NotFound is a bug, as are the others.
         StoreError::NotFound { .. }

@@ -173,6 +173,7 @@ fn run(store: &Store, rows: usize, file: File, logged: bool) -> Duration {
             sha256: None,
             error_code: None,
             error_message: None,
+            committed_watermark: None,
         };
         store.finish_job(id, &finish).expect("finish job");
     }

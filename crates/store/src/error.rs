@@ -36,6 +36,16 @@ pub enum StoreError {
     /// A batch for a job that is no longer RUNNING (interrupted meanwhile): not written.
     #[error("import job {id} is no longer running; the batch was not written")]
     JobNotRunning { id: i64 },
+    /// Batches of a running job that had committed are gone: the job row holds an older
+    /// watermark than its writer saw commit (PostgreSQL crashed before flushing them). What
+    /// is stored is consistent (rows and watermark went together), and the import resumes
+    /// from it.
+    #[error(
+        "PostgreSQL lost batches of import job {id} that had committed (the database crashed \
+         before flushing them: the rows after source row {stored}, up to {expected}, are not stored); running the \
+         same import again continues after row {stored}"
+    )]
+    BatchesLost { id: i64, stored: u64, expected: u64 },
 }
 
 impl From<DieselError> for StoreError {

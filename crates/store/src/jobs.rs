@@ -7,7 +7,7 @@ use dataport_core::{ErrorCode, ImportMode, JobStatus, Module, ModuleScope, OnErr
 use diesel::dsl::sql;
 use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 
 use crate::backend::{Backend, Conn, on_conn};
 use crate::error::{Result, StoreError};
@@ -173,6 +173,11 @@ pub struct JobFinish {
     /// Why the job failed as a whole, with `error_message`.
     pub error_code: Option<ErrorCode>,
     pub error_message: Option<String>,
+    /// The watermark the job's batches committed, as its writer saw them commit; `None`: not
+    /// checked (nothing commits per batch). A job row holding an older one lost batches in a
+    /// PostgreSQL crash ([`JobAdvance::previous_watermark`]): it ends INTERRUPTED with what is
+    /// stored, not with these counts.
+    pub committed_watermark: Option<u64>,
 }
 
 /// A persisted import job.
@@ -229,6 +234,11 @@ pub struct JobAdvance {
     pub failed: u64,
     /// The batch's last source row.
     pub watermark: u64,
+    /// The watermark the job must hold before this batch (the last batch's, as its writer saw
+    /// it commit); `None`: not checked. A job row holding another one means PostgreSQL lost
+    /// batches that had committed (a crash with their WAL unflushed, see
+    /// `Store::begin_batch`): the batch is refused with [`crate::StoreError::BatchesLost`].
+    pub previous_watermark: Option<u64>,
     /// The reader's checkpoint after the batch; `None` keeps the previous one, still valid
     /// (rows up to the watermark are skipped on a resume anyway).
     pub resume_point: Option<ResumePoint>,
@@ -496,11 +506,16 @@ pub(crate) fn advance_job(
 ) -> Result<bool> {
     use import_jobs::dsl;
     let until = lease_until(conn.backend(), lease);
+    let (expected, unchecked) = match advance.previous_watermark {
+        Some(w) => (count_to_db(w), "FALSE"),
+        None => (0, "TRUE"),
+    };
     let update = diesel::update(
         import_jobs::table
             .find(id)
             .filter(dsl::status.eq(JobStatus::Running.as_str()))
-            .filter(dsl::owner.eq(lease.owner.as_str())),
+            .filter(dsl::owner.eq(lease.owner.as_str()))
+            .filter(dsl::watermark.eq(expected).or(sql::<Bool>(unchecked))),
     )
     .set((
         dsl::rows_read.eq(dsl::rows_read + count_to_db(advance.rows_read)),
@@ -521,7 +536,18 @@ pub(crate) fn advance_job(
     ));
     let n = on_conn!(conn, |c| update.execute(c)?);
     if n == 0 {
-        return Err(StoreError::JobNotRunning { id });
+        return Err(match (advance.previous_watermark, get_job(conn, id)?) {
+            (Some(expected), Some(stored))
+                if stored.status == JobStatus::Running && stored.watermark != expected =>
+            {
+                StoreError::BatchesLost {
+                    id,
+                    stored: stored.watermark,
+                    expected,
+                }
+            }
+            _ => StoreError::JobNotRunning { id },
+        });
     }
     cancel_requested(conn, id)
 }
@@ -683,13 +709,16 @@ pub(crate) fn finish_job(
         },
         CountsChange::from(&finish.counts),
     );
-    let update = diesel::update(
-        import_jobs::table
-            .find(id)
-            .filter(dsl::status.eq(JobStatus::Running.as_str()))
-            .filter(dsl::owner.eq(lease.owner.as_str())),
-    )
-    .set(change);
+    let (expected, unchecked) = match finish.committed_watermark {
+        Some(w) => (count_to_db(w), "FALSE"),
+        None => (0, "TRUE"),
+    };
+    let running = import_jobs::table
+        .find(id)
+        .filter(dsl::status.eq(JobStatus::Running.as_str()))
+        .filter(dsl::owner.eq(lease.owner.as_str()));
+    let update =
+        diesel::update(running.filter(dsl::watermark.eq(expected).or(sql::<Bool>(unchecked)))).set(change);
     let row: Option<JobRow> = on_conn!(conn, |c| update
         .returning(JobRow::as_returning())
         .get_result(c)
@@ -698,8 +727,38 @@ pub(crate) fn finish_job(
         Some(row) => row.try_into(),
         None => {
             let stored = get_job(conn, id)?.ok_or_else(|| job_not_found(id))?;
-            tracing::warn!(job = id, status = %stored.status, "job ended elsewhere (lease lost); its stored report stands");
-            Ok(stored)
+            let lost = match finish.committed_watermark {
+                Some(expected) if stored.status == JobStatus::Running && stored.watermark != expected => {
+                    StoreError::BatchesLost {
+                        id,
+                        stored: stored.watermark,
+                        expected,
+                    }
+                }
+                _ => {
+                    tracing::warn!(job = id, status = %stored.status, "job ended elsewhere (lease lost); its stored report stands");
+                    return Ok(stored);
+                }
+            };
+            // Batches were lost: the job ends INTERRUPTED with the counts and watermark its
+            // surviving batches stored (if it is still this owner's).
+            let interrupted = diesel::update(running).set((
+                dsl::status.eq(JobStatus::Interrupted.as_str()),
+                dsl::error_code.eq(Some(ErrorCode::Unavailable.as_str())),
+                dsl::error_message.eq(Some(lost.to_string())),
+                dsl::finished_at.eq(Some(time::now())),
+                dsl::lease_expires_ms.eq(None::<i64>),
+                dsl::file_size.eq(finish.file_size),
+            ));
+            let row: Option<JobRow> = on_conn!(conn, |c| interrupted
+                .returning(JobRow::as_returning())
+                .get_result(c)
+                .optional()?);
+            tracing::error!(job = id, error = %lost, "batches lost");
+            match row {
+                Some(row) => row.try_into(),
+                None => Ok(stored),
+            }
         }
     }
 }

@@ -262,7 +262,9 @@ impl Store {
     /// (`SET LOCAL synchronous_commit = off`): the batch is visible and crash-consistent at
     /// once, and durable with the next flushed commit, at the latest the job's last one. A
     /// crash of PostgreSQL itself in between rolls back whole batches together with the job's
-    /// watermark in them, so the job resumes exactly where its durable rows end; SQLite's
+    /// watermark in them, so the job resumes exactly where its durable rows end; the writer
+    /// learns of it from the watermark checks of [`JobAdvance::previous_watermark`] and
+    /// [`JobFinish::committed_watermark`] ([`StoreError::BatchesLost`]). SQLite's
     /// `synchronous=NORMAL` makes the same trade. Waiting for the flush was about a sixth of
     /// a 1M-row insert's wall time (BENCHMARKS.md).
     pub fn begin_batch(&self) -> Result<WriteTx> {

@@ -970,6 +970,7 @@ backend_suite! {
                     sha256: Some("ab".repeat(32)),
                     error_code: None,
                     error_message: None,
+                    committed_watermark: None,
                 },
             )
             .unwrap();
@@ -989,6 +990,7 @@ backend_suite! {
                     sha256: None,
                     error_code: Some(ErrorCode::HeaderMismatch),
                     error_message: Some("column 2 is missing".into()),
+                    committed_watermark: None,
                 },
             )
             .unwrap();
@@ -1013,7 +1015,7 @@ backend_suite! {
 
         let missing = db.store.finish_job(
             first.id + 1000,
-            &JobFinish { modules: Vec::new(), status: JobStatus::Failed, counts, file_size: None, sha256: None, error_code: None, error_message: None },
+            &JobFinish { modules: Vec::new(), status: JobStatus::Failed, counts, file_size: None, sha256: None, error_code: None, error_message: None, committed_watermark: None },
         );
         assert!(matches!(missing, Err(StoreError::NotFound { .. })), "{missing:?}");
     }
@@ -1081,7 +1083,7 @@ backend_suite! {
         assert_eq!(db.store.get_job(job.id).unwrap().unwrap().modules, modules);
         let ended = vec![sheet(Module::Customers, "客户", 0), sheet(Module::Contacts, "Contacts", 0)];
         let counts = JobCounts { rows_read: 9, failed: 2, ..JobCounts::default() };
-        let done = db.store.finish_job(job.id, &JobFinish { modules: ended.clone(), status: JobStatus::Failed, counts, file_size: None, sha256: None, error_code: None, error_message: None }).unwrap();
+        let done = db.store.finish_job(job.id, &JobFinish { modules: ended.clone(), status: JobStatus::Failed, counts, file_size: None, sha256: None, error_code: None, error_message: None, committed_watermark: None }).unwrap();
         assert_eq!(done.modules, ended);
         // Listed by scope: a one-module filter leaves workbook jobs out, MODULE_ALL finds them.
         let one = db.store.create_job(&new_job(Module::Customers, "t")).unwrap();
@@ -1114,9 +1116,48 @@ backend_suite! {
         assert!(tx.advance_job(job.id, &advance).unwrap(), "the cancel request is seen");
         tx.commit().unwrap();
         let counts = JobCounts { rows_read: 6, created: 4, failed: 2, ..JobCounts::default() };
-        let done = db.store.finish_job(job.id, &JobFinish { modules: Vec::new(), status: JobStatus::Cancelled, counts, file_size: None, sha256: None, error_code: None, error_message: None }).unwrap();
+        let done = db.store.finish_job(job.id, &JobFinish { modules: Vec::new(), status: JobStatus::Cancelled, counts, file_size: None, sha256: None, error_code: None, error_message: None, committed_watermark: None }).unwrap();
         assert_eq!(done.status, JobStatus::Cancelled);
         assert!(!other.request_cancel(job.id).unwrap(), "an ended job cannot be cancelled");
+    }
+
+    /// What a PostgreSQL crash leaves when batches that had committed are lost (their WAL was
+    /// not flushed): the job row holds an older watermark than its writer saw commit. The next
+    /// batch is refused, and the job's end is INTERRUPTED with what is stored, not with the
+    /// writer's counts.
+    fn lost_batches_are_refused_and_end_the_job_interrupted_with_what_is_stored(db) {
+        let job = db.store.create_job(&new_job(Module::Customers, "t")).unwrap();
+        let first = JobAdvance { rows_read: 500, created: 500, watermark: 501, previous_watermark: Some(0), ..JobAdvance::default() };
+        let mut tx = db.store.begin_batch().unwrap();
+        tx.advance_job(job.id, &first).unwrap();
+        tx.commit().unwrap();
+        // The writer saw a second batch commit (to 1001), which the crash took: the third
+        // expects 1001 and finds 501.
+        let third = JobAdvance { rows_read: 500, created: 500, watermark: 1501, previous_watermark: Some(1001), ..JobAdvance::default() };
+        let mut tx = db.store.begin_batch().unwrap();
+        let refused = tx.advance_job(job.id, &third);
+        assert!(
+            matches!(refused, Err(StoreError::BatchesLost { id, stored: 501, expected: 1001 }) if id == job.id),
+            "{refused:?}"
+        );
+        drop(tx);
+        let counts = JobCounts { rows_read: 1500, created: 1500, ..JobCounts::default() };
+        let finish = JobFinish { modules: Vec::new(), status: JobStatus::Succeeded, counts, file_size: Some(7), sha256: None, error_code: None, error_message: None, committed_watermark: Some(1001) };
+        let ended = db.store.finish_job(job.id, &finish).unwrap();
+        assert_eq!(ended.status, JobStatus::Interrupted, "{ended:?}");
+        assert_eq!((ended.counts.rows_read, ended.counts.created, ended.watermark), (500, 500, 501));
+        let message = ended.error_message.unwrap_or_default();
+        assert!(message.contains("PostgreSQL lost batches") && message.contains("after row 501"), "{message}");
+        // It resumes from what is stored.
+        let resumed = db.store.resume_job(job.id, false).unwrap().expect("interrupted jobs resume");
+        assert_eq!(resumed.watermark, 501);
+
+        // A job whose batches are all there ends as its writer says.
+        let mut tx = db.store.begin_batch().unwrap();
+        tx.advance_job(job.id, &JobAdvance { watermark: 1001, previous_watermark: Some(501), ..first }).unwrap();
+        tx.commit().unwrap();
+        let done = db.store.finish_job(job.id, &JobFinish { committed_watermark: Some(1001), ..finish }).unwrap();
+        assert_eq!((done.status, done.counts.rows_read), (JobStatus::Succeeded, 1500));
     }
 
     fn a_batch_keeps_the_readers_checkpoint_until_a_restart(db) {
@@ -1148,7 +1189,7 @@ backend_suite! {
         tx.advance_job(job.id, &with_point).unwrap();
         tx.commit().unwrap();
         let counts = JobCounts::default();
-        db.store.finish_job(job.id, &JobFinish { modules: Vec::new(), status: JobStatus::Interrupted, counts, file_size: None, sha256: None, error_code: None, error_message: None }).unwrap();
+        db.store.finish_job(job.id, &JobFinish { modules: Vec::new(), status: JobStatus::Interrupted, counts, file_size: None, sha256: None, error_code: None, error_message: None, committed_watermark: None }).unwrap();
         let restarted = db.store.resume_job(job.id, true).unwrap().expect("interrupted jobs resume");
         assert_eq!((restarted.watermark, restarted.resume_point), (0, None));
     }
@@ -1473,6 +1514,7 @@ fn postgres_expired_leases_are_swept_once_and_the_old_owner_stops() {
                 sha256: None,
                 error_code: None,
                 error_message: None,
+                committed_watermark: None,
             },
         )
         .unwrap();

@@ -170,6 +170,9 @@ pub(super) fn finish(
         sha256: (!summary.sha256.is_empty()).then(|| summary.sha256.clone()),
         error_code: end.error_code,
         error_message: end.error_message,
+        // What the batches committed one by one must all still be stored.
+        committed_watermark: (!job.dry_run && !super::write::holds_one_transaction(job))
+            .then_some(tally.watermark),
     };
     tracing::info!(
         job = job.id,
@@ -226,6 +229,8 @@ pub(super) fn crashed(job: &Job, events: &Events, message: &str, started: Instan
         sha256: None,
         error_code: Some(ErrorCode::Internal),
         error_message: Some(message.to_owned()),
+        // The stored counts are what it reports.
+        committed_watermark: None,
     };
     record_and_complete(job, events, &finish, started, (0, 0), None);
 }

@@ -114,7 +114,10 @@ pub(super) fn store_failure(e: StoreError) -> Failure {
     match e {
         // The database went away or the job was interrupted elsewhere: what was committed
         // stands, and running the import again continues.
-        StoreError::Connection(_) | StoreError::Busy(_) | StoreError::JobNotRunning { .. } => Failure {
+        StoreError::Connection(_)
+        | StoreError::Busy(_)
+        | StoreError::JobNotRunning { .. }
+        | StoreError::BatchesLost { .. } => Failure {
             interrupts: true,
             ..Failure::new(ErrorCode::Unavailable, format!("the database failed: {e}"))
         },
@@ -280,6 +283,9 @@ impl Writer<'_> {
             skipped: delta.skipped,
             failed: delta.failed,
             watermark: scope.job_row(module, last_row),
+            // Per batch: the one before must still be there (a PostgreSQL crash can lose
+            // batches that had committed; `Store::begin_batch`).
+            previous_watermark: matches!(self.target, Target::PerBatch(_)).then_some(self.tally.watermark),
             resume_point,
             modules: sheets,
         };
