@@ -97,30 +97,23 @@ pub(crate) fn stage_filtered_codes(
     // No key: filling an index cost more than it saved. ANALYZE (below) lets the planner hash
     // the codes instead of assuming a few and probing customers' index once per code.
     conn.batch_execute("CREATE TEMP TABLE dp_export_codes (code TEXT COLLATE \"C\") ON COMMIT DROP")?;
-    let into = diesel::insert_into(dp_export_codes::table);
+    // One module's codes: its filter's conditions, after `after`, into the table.
+    macro_rules! stage {
+        ($table:ident, $conditions:ident, $f:expr) => {{
+            let mut q = $conditions!($table::table.select($table::code).into_boxed(), $f);
+            if let Some(after) = after {
+                q = q.filter($table::code.gt(after));
+            }
+            diesel::insert_into(dp_export_codes::table)
+                .values(q)
+                .into_columns(dp_export_codes::code)
+                .execute(conn)?;
+        }};
+    }
     match filter {
-        Filter::Customers(f) => {
-            let mut q = filter_customers!(customers::table.select(customers::code).into_boxed(), f);
-            if let Some(after) = after {
-                q = q.filter(customers::code.gt(after));
-            }
-            into.values(q).into_columns(dp_export_codes::code).execute(conn)?;
-        }
-        Filter::Contacts(f) => {
-            let mut q = filter_contacts!(contacts::table.select(contacts::code).into_boxed(), f);
-            if let Some(after) = after {
-                q = q.filter(contacts::code.gt(after));
-            }
-            into.values(q).into_columns(dp_export_codes::code).execute(conn)?;
-        }
-        Filter::Opportunities(f) => {
-            let mut q =
-                filter_opportunities!(opportunities::table.select(opportunities::code).into_boxed(), f);
-            if let Some(after) = after {
-                q = q.filter(opportunities::code.gt(after));
-            }
-            into.values(q).into_columns(dp_export_codes::code).execute(conn)?;
-        }
+        Filter::Customers(f) => stage!(customers, filter_customers, f),
+        Filter::Contacts(f) => stage!(contacts, filter_contacts, f),
+        Filter::Opportunities(f) => stage!(opportunities, filter_opportunities, f),
     }
     conn.batch_execute("ANALYZE dp_export_codes")?;
     Ok(())

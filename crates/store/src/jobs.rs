@@ -506,16 +506,12 @@ pub(crate) fn advance_job(
 ) -> Result<bool> {
     use import_jobs::dsl;
     let until = lease_until(conn.backend(), lease);
-    let (expected, unchecked) = match advance.previous_watermark {
-        Some(w) => (count_to_db(w), "FALSE"),
-        None => (0, "TRUE"),
-    };
     let update = diesel::update(
         import_jobs::table
             .find(id)
             .filter(dsl::status.eq(JobStatus::Running.as_str()))
             .filter(dsl::owner.eq(lease.owner.as_str()))
-            .filter(dsl::watermark.eq(expected).or(sql::<Bool>(unchecked))),
+            .filter(holds_watermark(advance.previous_watermark)),
     )
     .set((
         dsl::rows_read.eq(dsl::rows_read + count_to_db(advance.rows_read)),
@@ -536,20 +532,48 @@ pub(crate) fn advance_job(
     ));
     let n = on_conn!(conn, |c| update.execute(c)?);
     if n == 0 {
-        return Err(match (advance.previous_watermark, get_job(conn, id)?) {
-            (Some(expected), Some(stored))
-                if stored.status == JobStatus::Running && stored.watermark != expected =>
-            {
-                StoreError::BatchesLost {
-                    id,
-                    stored: stored.watermark,
-                    expected,
-                }
-            }
-            _ => StoreError::JobNotRunning { id },
-        });
+        let lost = lost_batches(conn, id, lease, advance.previous_watermark)?;
+        return Err(lost.unwrap_or(StoreError::JobNotRunning { id }));
     }
     cancel_requested(conn, id)
+}
+
+/// The condition that the job row holds watermark `expected` (always true for `None`): the
+/// check of [`JobAdvance::previous_watermark`] and [`JobFinish::committed_watermark`].
+fn holds_watermark(
+    expected: Option<u64>,
+) -> diesel::dsl::Or<diesel::dsl::Eq<import_jobs::watermark, i64>, SqlLiteral<Bool>> {
+    let (watermark, unchecked) = match expected {
+        Some(w) => (count_to_db(w), "FALSE"),
+        None => (0, "TRUE"),
+    };
+    import_jobs::watermark.eq(watermark).or(sql::<Bool>(unchecked))
+}
+
+/// Why a write that expected the job row to hold watermark `expected` matched no row, when the
+/// reason is lost batches: the job is still RUNNING under this owner, with an older watermark
+/// (a PostgreSQL crash took batches whose commit had returned). `None` when it ended or moved
+/// to another owner, or nothing was expected.
+fn lost_batches(
+    conn: &mut Conn<'_>,
+    id: i64,
+    lease: &JobLease,
+    expected: Option<u64>,
+) -> Result<Option<StoreError>> {
+    let Some(expected) = expected else {
+        return Ok(None);
+    };
+    let ours = import_jobs::table
+        .find(id)
+        .filter(import_jobs::status.eq(JobStatus::Running.as_str()))
+        .filter(import_jobs::owner.eq(lease.owner.as_str()))
+        .select(import_jobs::watermark);
+    let stored: Option<i64> = on_conn!(conn, |c| ours.first(c).optional()?);
+    let Some(stored) = stored else {
+        return Ok(None);
+    };
+    let stored = count_from_db("watermark", stored)?;
+    Ok((stored != expected).then_some(StoreError::BatchesLost { id, stored, expected }))
 }
 
 fn cancel_requested(conn: &mut Conn<'_>, id: i64) -> Result<bool> {
@@ -709,16 +733,11 @@ pub(crate) fn finish_job(
         },
         CountsChange::from(&finish.counts),
     );
-    let (expected, unchecked) = match finish.committed_watermark {
-        Some(w) => (count_to_db(w), "FALSE"),
-        None => (0, "TRUE"),
-    };
     let running = import_jobs::table
         .find(id)
         .filter(dsl::status.eq(JobStatus::Running.as_str()))
         .filter(dsl::owner.eq(lease.owner.as_str()));
-    let update =
-        diesel::update(running.filter(dsl::watermark.eq(expected).or(sql::<Bool>(unchecked)))).set(change);
+    let update = diesel::update(running.filter(holds_watermark(finish.committed_watermark))).set(change);
     let row: Option<JobRow> = on_conn!(conn, |c| update
         .returning(JobRow::as_returning())
         .get_result(c)
@@ -726,22 +745,13 @@ pub(crate) fn finish_job(
     match row {
         Some(row) => row.try_into(),
         None => {
-            let stored = get_job(conn, id)?.ok_or_else(|| job_not_found(id))?;
-            let lost = match finish.committed_watermark {
-                Some(expected) if stored.status == JobStatus::Running && stored.watermark != expected => {
-                    StoreError::BatchesLost {
-                        id,
-                        stored: stored.watermark,
-                        expected,
-                    }
-                }
-                _ => {
-                    tracing::warn!(job = id, status = %stored.status, "job ended elsewhere (lease lost); its stored report stands");
-                    return Ok(stored);
-                }
+            let Some(lost) = lost_batches(conn, id, lease, finish.committed_watermark)? else {
+                let stored = get_job(conn, id)?.ok_or_else(|| job_not_found(id))?;
+                tracing::warn!(job = id, status = %stored.status, "job ended elsewhere (lease lost); its stored report stands");
+                return Ok(stored);
             };
             // Batches were lost: the job ends INTERRUPTED with the counts and watermark its
-            // surviving batches stored (if it is still this owner's).
+            // surviving batches stored.
             let interrupted = diesel::update(running).set((
                 dsl::status.eq(JobStatus::Interrupted.as_str()),
                 dsl::error_code.eq(Some(ErrorCode::Unavailable.as_str())),
@@ -757,7 +767,7 @@ pub(crate) fn finish_job(
             tracing::error!(job = id, error = %lost, "batches lost");
             match row {
                 Some(row) => row.try_into(),
-                None => Ok(stored),
+                None => get_job(conn, id)?.ok_or_else(|| job_not_found(id)),
             }
         }
     }

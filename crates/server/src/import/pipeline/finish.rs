@@ -171,8 +171,7 @@ pub(super) fn finish(
         error_code: end.error_code,
         error_message: end.error_message,
         // What the batches committed one by one must all still be stored.
-        committed_watermark: (!job.dry_run && !super::write::holds_one_transaction(job))
-            .then_some(tally.watermark),
+        committed_watermark: super::write::commits_per_batch(job).then_some(tally.watermark),
     };
     tracing::info!(
         job = job.id,

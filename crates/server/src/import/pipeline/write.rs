@@ -57,13 +57,18 @@ pub(super) fn holds_one_transaction(job: &Job) -> bool {
     }
 }
 
+/// Whether each batch of the job commits on its own (its [`Target::PerBatch`]).
+pub(super) fn commits_per_batch(job: &Job) -> bool {
+    !holds_one_transaction(job) && !job.dry_run
+}
+
 pub(super) fn write_batches(job: &Job, events: &Events, batches: Receiver<CheckedBatch>) -> WriterResult {
     let target = if holds_one_transaction(job) {
         Target::Whole(None)
-    } else if job.dry_run {
-        Target::DryRun
-    } else {
+    } else if commits_per_batch(job) {
         Target::PerBatch(None)
+    } else {
+        Target::DryRun
     };
     let mut writer = Writer {
         job,
