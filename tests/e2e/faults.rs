@@ -124,7 +124,17 @@ impl PrivatePostgres {
 
     /// The crash: every backend killed at once, nothing flushed on the way out.
     pub fn crash(&self) {
-        self.run("pg_ctl", &["-D", &self.data(), "-m", "immediate", "-w", "stop"]);
+        let out = self.stop_immediately();
+        assert!(
+            out.status.success(),
+            "pg_ctl stop -m immediate: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `pg_ctl stop -m immediate` of its own data directory (never a process by name).
+    fn stop_immediately(&self) -> std::process::Output {
+        self.output("pg_ctl", &["-D", &self.data(), "-m", "immediate", "-w", "stop"])
     }
 
     /// Starts it (again, after a crash: with crash recovery).
@@ -185,9 +195,9 @@ impl PrivatePostgres {
 
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
-        // Its own data directory only; never by name. (No assert: this may run while unwinding.)
+        // No assert: this may run while unwinding.
         if std::path::Path::new(&self.data()).join("postmaster.pid").exists() {
-            let _ = self.output("pg_ctl", &["-D", &self.data(), "-m", "immediate", "-w", "stop"]);
+            let _ = self.stop_immediately();
         }
     }
 }
